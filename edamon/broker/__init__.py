@@ -1,0 +1,27 @@
+"""One small interface to a broker: Kafka (aiokafka) and in-memory implementations."""
+
+from edamon.broker.base import (
+    Broker,
+    BrokerAuthError,
+    BrokerError,
+    BrokerUnavailable,
+    ClusterInfo,
+    GroupConsumer,
+    GroupInfo,
+    MemberInfo,
+    Tailer,
+    TopicInfo,
+)
+
+__all__ = [
+    "Broker",
+    "BrokerAuthError",
+    "BrokerError",
+    "BrokerUnavailable",
+    "ClusterInfo",
+    "GroupConsumer",
+    "GroupInfo",
+    "MemberInfo",
+    "Tailer",
+    "TopicInfo",
+]

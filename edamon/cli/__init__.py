@@ -1,0 +1,112 @@
+"""The command line: builds settings and the thing to run, nothing else.
+
+Each subcommand lives in its own module and imports heavy pieces (textual, aiokafka) inside
+its body, so `edamon --help` and `edamon collect` stay fast and `textual` is loaded only by
+commands that show the dashboard.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from edamon import __version__
+from edamon.config import ConfigError, Settings, load_settings, merge_overrides
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> None:
+    """Print one clear line to stderr and exit."""
+    click.echo(f"edamon: {message}", err=True)
+    sys.exit(code)
+
+
+def config_options(func: F) -> F:
+    """Options every command that talks to a cluster takes."""
+    options = [
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="TOML config file (default: ./edamon.toml, then $XDG_CONFIG_HOME/edamon).",
+        ),
+        click.option("--bootstrap", "-b", help="Kafka bootstrap servers (host:port,...)."),
+        click.option(
+            "--read-only",
+            is_flag=True,
+            default=None,
+            help="Disable every action that writes to Kafka.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def settings_from(
+    config_path: Path | None,
+    bootstrap: str | None,
+    read_only: bool | None,
+    extra: dict[str, Any] | None = None,
+) -> Settings:
+    """Load settings with flags on top; a config problem exits with code 2."""
+    flags: dict[str, Any] = {}
+    if bootstrap:
+        flags["kafka"] = {"bootstrap_servers": bootstrap}
+    if read_only:
+        flags["read_only"] = True
+    try:
+        return load_settings(config_path, merge_overrides(flags, extra or {}))
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+        raise  # unreachable; keeps type checkers happy
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edamon")
+@config_options
+@click.option(
+    "--from",
+    "start_from",
+    help="Where tailing starts: latest, earliest, a duration ago (15m) or an ISO time.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    bootstrap: str | None,
+    read_only: bool | None,
+    start_from: str | None,
+) -> None:
+    """edamon: a terminal dashboard for event-driven systems on Apache Kafka.
+
+    Without a subcommand, opens the dashboard on the configured cluster.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from edamon.cli.dashboard import run_dashboard
+
+    extra = {"topics": {"start_from": start_from}} if start_from else {}
+    settings = settings_from(config_path, bootstrap, read_only, extra)
+    sys.exit(run_dashboard(settings))
+
+
+def _register() -> None:
+    from edamon.cli import check, collect, demo, dlq
+
+    for module in (check, collect, demo, dlq):
+        cli.add_command(module.command)
+
+
+def main() -> None:
+    _register()
+    cli()

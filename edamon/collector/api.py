@@ -1,0 +1,29 @@
+"""What views (the dashboard, `collect --json`) may ask of a running collector."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope
+from edamon.model.snapshot import ChainView, Snapshot
+
+
+class CollectorView(Protocol):
+    """Read-only queries. Every answer is immutable data; nothing reaches into internals."""
+
+    def snapshot(self) -> Snapshot:
+        """The current state; cheap enough to call a few times per second."""
+        ...
+
+    def chain(self, correlation_id: str) -> ChainView | None:
+        """One flow as a tree in waterfall order, or None if unknown or evicted."""
+        ...
+
+    def event(self, event_id: str) -> Envelope | None:
+        """One retained event (with its record: headers, coordinates, value bytes)."""
+        ...
+
+    def dead_letter(self, coords: str) -> DeadLetter | None:
+        """One retained dead letter by its `topic/partition/offset`."""
+        ...

@@ -1,0 +1,339 @@
+"""Settings: defaults < TOML file < EDAMON_* environment (nested with __) < command-line flags.
+
+Every field is documented; config/edamon.toml mirrors them. Load with `load_settings()`, which
+turns every problem into one ConfigError naming the key and the source.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    InitSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message fit for the operator (no secrets, no traceback)."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_patterns(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return patterns
+
+
+class KafkaSettings(Section):
+    bootstrap_servers: str = "localhost:9092"
+    """Comma-separated host:port list of brokers."""
+    client_id: str = "edamon"
+    """Client id edamon presents to the brokers."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """Required with SASL_PLAINTEXT and SASL_SSL."""
+    username: str | None = None
+    password: SecretStr | None = None
+    """Never logged or shown; prefer EDAMON_KAFKA__PASSWORD to writing it in a file."""
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one request to the cluster (metadata, offsets, produce)."""
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    """How long `edamon check` and start-up wait for the first connection."""
+
+
+class TopicsSettings(Section):
+    include: list[str] = Field(default_factory=lambda: [".*"])
+    """Regexes (re.match, anchored at the start) of topics to tail."""
+    exclude: list[str] = Field(default_factory=lambda: ["__.*", "_confluent.*", "_schemas"])
+    """Regexes of topics never tailed (internal topics by default)."""
+    dlq: list[str] = Field(
+        default_factory=lambda: [
+            r".*[.\-_](DLT|dlt|DLQ|dlq)$",
+            r".*[.\-_](dead[.\-_]?letter|deadletter)s?$",
+            r"(dlq|DLQ)[.\-_].*",
+        ]
+    )
+    """Regexes of topics that are dead-letter queues."""
+    refresh_s: float = Field(default=10.0, gt=0)
+    """How often to look for new and deleted topics."""
+    start_from: str = "15m"
+    """Where tailing starts: latest, earliest, a duration ago (30s, 15m, 2h) or an ISO time."""
+
+    _regexes = field_validator("include", "exclude", "dlq")(_check_patterns)
+
+
+class EnvelopeSettings(Section):
+    """Where each envelope field is found, tried in order: dotted JSON paths into the value,
+    or `header:NAME`. CloudEvents (binary and structured) are recognised before these."""
+
+    event_id: list[str] = Field(default_factory=lambda: ["eventId", "id", "header:event-id"])
+    event_type: list[str] = Field(
+        default_factory=lambda: ["eventType", "type", "header:event-type"]
+    )
+    correlation_id: list[str] = Field(
+        default_factory=lambda: [
+            "metadata.correlationId",
+            "correlationId",
+            "header:correlation-id",
+            "header:correlation_id",
+            "header:kafka_correlationId",
+        ]
+    )
+    causation_id: list[str] = Field(
+        default_factory=lambda: ["metadata.causationId", "causationId", "header:causation-id"]
+    )
+    aggregate_id: list[str] = Field(default_factory=lambda: ["aggregateId", "key:"])
+    """`key:` means the record key."""
+    occurred_at: list[str] = Field(default_factory=lambda: ["occurredAt", "timestamp", "time"])
+    version: list[str] = Field(default_factory=lambda: ["version", "schemaVersion"])
+    source: list[str] = Field(
+        default_factory=lambda: ["metadata.source", "source", "header:source", "header:service"]
+    )
+    max_value_bytes: int = Field(default=1_048_576, gt=0)
+    """Records with a larger value are counted as undecodable (too large)."""
+    keep_value_bytes: int = Field(default=16_384, gt=0)
+    """Values are kept (for the detail view) up to this size, truncated beyond it."""
+
+
+class SagaStep(Section):
+    name: str
+    """Shown as `RUNNING (step i: name)`."""
+    success: list[str]
+    """Event types that mean the step succeeded (events, or replies in an orchestration)."""
+    failure: list[str] = Field(default_factory=list)
+    """Event types that mean the step failed; compensation of earlier steps follows."""
+    compensation: list[str] = Field(default_factory=list)
+    """Event types that mean this step was compensated (undone)."""
+    command: list[str] = Field(default_factory=list)
+    """Command types that start this step (orchestrated sagas); optional."""
+
+
+class SagaDefinition(Section):
+    name: str
+    start: list[str]
+    """Event types that start an instance of this saga."""
+    steps: list[SagaStep]
+    timeout_s: float = Field(default=60.0, gt=0)
+    """No progress for longer than this: STUCK."""
+
+
+class SagasSettings(Section):
+    definitions: list[SagaDefinition] = Field(default_factory=list)
+
+
+class LagSettings(Section):
+    interval_s: float = Field(default=5.0, gt=0)
+    """How often consumer-group offsets are sampled."""
+    window: int = Field(default=10, ge=2)
+    """Burrow window: distinct committed offsets kept per partition."""
+    allowed_lag: int = Field(default=0, ge=0)
+    """Lag at or under this is OK (Burrow rule 1)."""
+    table_points: int = Field(default=60, ge=2)
+    """Points of (end offset, time) kept per partition to turn offsets into seconds."""
+    trend_points: int = Field(default=60, ge=2)
+    """Samples kept for trend sparklines."""
+    groups_include: list[str] = Field(default_factory=lambda: [".*"])
+    groups_exclude: list[str] = Field(default_factory=list)
+
+    _regexes = field_validator("groups_include", "groups_exclude")(_check_patterns)
+
+
+class RetentionSettings(Section):
+    max_events: int = Field(default=200_000, gt=0)
+    """Events retained in memory; the oldest flows are evicted whole beyond it."""
+    max_age_s: float = Field(default=1800.0, gt=0)
+    """Flows with no event for longer than this are evicted."""
+    max_dead_letters: int = Field(default=20_000, gt=0)
+    throughput_window_s: int = Field(default=300, ge=10)
+    """Seconds of 1-second buckets kept for throughput history."""
+    timeline: int = Field(default=500, gt=0)
+    """Events kept for the live timeline."""
+
+
+class UiSettings(Section):
+    refresh_hz: float = Field(default=4.0, gt=0, le=30)
+    """Screen redraws per second."""
+    theme: str = "textual-dark"
+    """Any Textual built-in theme (textual-dark, nord, gruvbox, dracula, ...)."""
+    absolute_times: bool = False
+    """Show absolute clock times instead of relative ones (toggle with `t`)."""
+
+
+class AlertsSettings(Section):
+    notify_dead_letters: bool = True
+    """Pop a notification when new dead letters arrive."""
+    lag_seconds_warn: float = Field(default=60.0, gt=0)
+    """Highlight groups whose lag in seconds exceeds this."""
+    dlq_rate_warn: float = Field(default=1.0, ge=0)
+    """Highlight DLQ arrivals above this many per second."""
+
+
+class DlqSettings(Section):
+    routes: dict[str, str] = Field(default_factory=dict)
+    """DLQ topic -> target topic, used when the DLQ headers name no original topic."""
+    strip_headers: list[str] = Field(
+        default_factory=lambda: ["traceparent", "tracestate", "baggage"]
+    )
+    """Headers removed from a redriven record (besides every DLQ/error header)."""
+    ledger_topic: str = "edamon.retries"
+    """Compacted topic recording every retry; created when missing."""
+    rate: float = Field(default=100.0, gt=0)
+    """Bulk retry rate limit, records per second."""
+
+
+class DemoSettings(Section):
+    prefix: str = "demo."
+    """Topic prefix of the simulated system on a real cluster."""
+    rate: float = Field(default=5.0, gt=0)
+    """New business flows per second."""
+    seed: int | None = None
+    """Seed of the simulation's randomness; None: a new one each run."""
+    orchestrated_share: float = Field(default=0.4, ge=0, le=1)
+    """Share of flows run by the orchestrator instead of choreography."""
+    v1_share: float = Field(default=0.3, ge=0, le=1)
+    """Share of OrderPlaced published in schema v1 (no currency)."""
+    stock_failure_rate: float = Field(default=0.1, ge=0, le=1)
+    payment_failure_rate: float = Field(default=0.15, ge=0, le=1)
+    transient_error_rate: float = Field(default=0.05, ge=0, le=1)
+    """Handler errors that are retried, then dead-lettered."""
+    poison_rate: float = Field(default=0.01, ge=0, le=1)
+    """Records published as invalid JSON."""
+    duplicate_rate: float = Field(default=0.03, ge=0, le=1)
+    """Deliveries injected twice (handlers must be idempotent)."""
+    stuck_rate: float = Field(default=0.03, ge=0, le=1)
+    """Saga steps that are never answered."""
+    slow_group: str | None = "shipping"
+    """A consumer group that lags (grows, then drains); None disables."""
+    stopped_group: str | None = "analytics"
+    """A consumer group that stops committing after a while; None disables."""
+
+
+class Settings(BaseSettings):
+    """All of edamon's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EDAMON_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    read_only: bool = False
+    """Disable every action that writes to Kafka (DLQ retry), in the UI and the CLI."""
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicsSettings = Field(default_factory=TopicsSettings)
+    envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)
+    sagas: SagasSettings = Field(default_factory=SagasSettings)
+    lag: LagSettings = Field(default_factory=LagSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    dlq: DlqSettings = Field(default_factory=DlqSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+
+
+def default_config_path() -> Path | None:
+    """./edamon.toml, else $XDG_CONFIG_HOME/edamon/edamon.toml (~/.config if unset)."""
+    local = Path("edamon.toml")
+    if local.is_file():
+        return local
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    candidate = xdg / "edamon" / "edamon.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _describe(error: ValidationError, origin: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        else:
+            message = item["msg"]
+        lines.append(f"{key}: {message}")
+    return f"invalid configuration ({origin}): " + "; ".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    config: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    use_default_path: bool = True,
+) -> Settings:
+    """Load settings from the TOML file (explicit, or the default locations), the environment
+    and `overrides` (command-line flags, nested dicts), later overriding earlier.
+
+    Raises ConfigError with one clear message naming the key and the file.
+    """
+    path = config if config is not None else (default_config_path() if use_default_path else None)
+    file_data: dict[str, Any] = _read_toml(path) if path is not None else {}
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    origin = f"file {path}" if path is not None else "defaults"
+    origin += ", EDAMON_* environment or command-line flags"
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            toml_source = InitSettingsSource(settings_cls, init_kwargs=file_data)
+            return (init_settings, env_settings, toml_source)
+
+    try:
+        loaded = _Loaded(**flags)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+    except ValueError as exc:  # pydantic-settings: env values that are not valid JSON
+        raise ConfigError(f"invalid configuration ({origin}): {exc}") from None
+    return Settings.model_validate(loaded.model_dump())
+
+
+def merge_overrides(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Merge nested override dicts (e.g. flags of several option groups)."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        merged = _deep_merge(merged, part)
+    return merged

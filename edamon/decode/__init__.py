@@ -1,0 +1,1 @@
+"""Kafka record -> envelope; DLQ header conventions."""
