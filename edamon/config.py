@@ -17,7 +17,6 @@ from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
     PydanticBaseSettingsSource,
-    InitSettingsSource,
     SettingsConfigDict,
 )
 
@@ -274,10 +273,7 @@ def _describe(error: ValidationError, origin: str) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            message = "unknown setting"
-        else:
-            message = item["msg"]
+        message = "unknown setting" if item["type"] == "extra_forbidden" else item["msg"]
         lines.append(f"{key}: {message}")
     return f"invalid configuration ({origin}): " + "; ".join(lines)
 

@@ -1,11 +1,108 @@
-"""`edamon collect`."""
+"""`edamon collect`: run the collector headless and print what it saw."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+
 import click
+
+from edamon.cli import EXIT_USAGE, config_options, fail, settings_from
+from edamon.config import Settings
+
+IDLE_S = 2.0
+POLL_S = 0.1
 
 
 @click.command(name="collect")
-def command() -> None:
-    """Not built yet."""
-    raise click.ClickException("edamon collect is not built yet")
+@config_options
+@click.option("--from", "start_from", help="latest, earliest, a duration ago (15m) or ISO time.")
+@click.option("--duration", help="Collect for this long (e.g. 10s, 2m), then print.")
+@click.option(
+    "--until-idle",
+    is_flag=True,
+    help=f"Stop once caught up to the log end and idle for {IDLE_S:.0f}s.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
+@click.option("--max-trees", default=200, show_default=True, help="Chain trees in the JSON.")
+def command(
+    config_path: Path | None,
+    bootstrap: str | None,
+    read_only: bool | None,
+    start_from: str | None,
+    duration: str | None,
+    until_idle: bool,
+    as_json: bool,
+    max_trees: int,
+) -> None:
+    """Collect headless for a while and print the snapshot (schema in the README)."""
+    from edamon.model.timespec import parse_duration
+
+    if duration is None and not until_idle:
+        fail("give --duration or --until-idle", EXIT_USAGE)
+    seconds: float | None = None
+    if duration is not None:
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            fail(f"--duration: {exc}", EXIT_USAGE)
+    extra = {"topics": {"start_from": start_from}} if start_from else {}
+    settings = settings_from(config_path, bootstrap, read_only, extra)
+    text = asyncio.run(_collect(settings, seconds, until_idle, as_json, max_trees))
+    click.echo(text)
+    sys.exit(0)
+
+
+async def _collect(
+    settings: Settings, seconds: float | None, until_idle: bool, as_json: bool, max_trees: int
+) -> str:
+    from edamon.broker.kafka import KafkaBroker
+    from edamon.collector.collector import Collector
+    from edamon.collector.jsonout import build_document, document_json
+
+    broker = KafkaBroker(settings.kafka)
+    collector = Collector(broker, settings)
+    task = asyncio.create_task(collector.run())
+    started = time.monotonic()
+    try:
+        while True:
+            await asyncio.sleep(POLL_S)
+            elapsed = time.monotonic() - started
+            if seconds is not None and elapsed >= seconds:
+                break
+            if until_idle and collector.caught_up:
+                last = collector.state.last_record_at
+                if last is None or time.time() - last >= IDLE_S:
+                    break
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await broker.close()
+    collector.state.tick(time.time())
+    document = build_document(collector, max_trees)
+    if as_json:
+        return document_json(document)
+    return _summary(document.snapshot)
+
+
+def _summary(snapshot: object) -> str:
+    from edamon.model.snapshot import Snapshot
+
+    assert isinstance(snapshot, Snapshot)
+    t = snapshot.totals
+    lines = [
+        f"cluster {snapshot.connection.cluster}: {snapshot.connection.state}"
+        + (f" ({snapshot.connection.message})" if snapshot.connection.message else ""),
+        f"events {t.events}  duplicates {t.duplicates}  dead letters {t.dead_letters}"
+        f"  undecodable {t.undecodable}  flows {t.chains}",
+    ]
+    for saga in snapshot.sagas:
+        counts = ", ".join(f"{state} {n}" for state, n in saga.counts if n)
+        lines.append(f"saga {saga.saga}: {counts or 'none'}")
+    for group in snapshot.lag:
+        lines.append(f"group {group.group}: {group.status} lag {group.total_lag}")
+    return "\n".join(lines)

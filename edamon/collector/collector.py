@@ -1,0 +1,244 @@
+"""The collector: tails every matching topic (DLQs and the retry ledger included) with no group
+id, samples consumer-group lag, and keeps the state views read. Runs on the caller's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+
+from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
+from edamon.collector.lagsampler import LagSampler
+from edamon.collector.state import CollectorState
+from edamon.config import Settings
+from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope
+from edamon.model.records import TP
+from edamon.model.snapshot import CatchUpView, ChainView, Snapshot
+from edamon.model.status import ConnectionState
+from edamon.model.timespec import resolve_start
+
+log = logging.getLogger(__name__)
+
+FETCH_MAX_RECORDS = 2000
+FETCH_TIMEOUT_MS = 200
+BACKOFF_MAX_S = 30.0
+
+
+class Collector:
+    """Implements `CollectorView`; `run()` until cancelled."""
+
+    def __init__(
+        self, broker: Broker, settings: Settings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._clock = clock
+        self.state = CollectorState(settings, cluster=broker.name)
+        self._lag = LagSampler(broker, settings.lag)
+        self._positions: dict[TP, int] = {}
+        self._catchup_start: dict[TP, int] = {}
+        self._catchup_target: dict[TP, int] = {}
+        self._caught_up = False
+        self._tailer: Tailer | None = None
+        self.records_read = 0
+
+    # ---- CollectorView ---------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return self.state.snapshot(self._clock())
+
+    def chain(self, correlation_id: str) -> ChainView | None:
+        return self.state.chain(correlation_id)
+
+    def event(self, event_id: str) -> Envelope | None:
+        return self.state.event(event_id)
+
+    def dead_letter(self, coords: str) -> DeadLetter | None:
+        return self.state.dead_letter(coords)
+
+    @property
+    def caught_up(self) -> bool:
+        return self._caught_up
+
+    # ---- running ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect (retrying with backoff), then tail and sample until cancelled.
+
+        On cancellation the tailer and the broker's clients are closed before returning.
+        """
+        try:
+            await self._run_forever()
+        finally:
+            await self._close_tailer()
+            with suppress(BrokerError):
+                await self._broker.close()
+            self.state.set_connection(ConnectionState.STOPPED, "stopped", self._clock())
+
+    async def _run_forever(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                self.state.set_connection(ConnectionState.CONNECTING, "connecting…", self._clock())
+                await self._broker.start()
+                await self._session()
+                backoff = 1.0
+            except BrokerAuthError as exc:
+                self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
+                self.state.notice(str(exc))
+                backoff = BACKOFF_MAX_S
+            except BrokerError as exc:
+                self.state.set_connection(
+                    ConnectionState.CONNECTING,
+                    f"{exc} (retrying in {backoff:.0f}s)",
+                    self._clock(),
+                )
+            await self._close_tailer()
+            with suppress(BrokerError):
+                await self._broker.close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _close_tailer(self) -> None:
+        if self._tailer is not None:
+            tailer, self._tailer = self._tailer, None
+            with suppress(BrokerError):
+                await tailer.close()
+
+    async def _session(self) -> None:
+        info = await self._broker.cluster_info()
+        self.state.set_connection(
+            ConnectionState.CONNECTED, "", self._clock(), brokers=len(info.brokers)
+        )
+        self._tailer = self._broker.tailer()
+        await self._refresh_topics()
+        tasks = [
+            asyncio.create_task(self._tail_loop(), name="edamon-tail"),
+            asyncio.create_task(self._refresh_loop(), name="edamon-topics"),
+            asyncio.create_task(self._lag_loop(), name="edamon-lag"),
+            asyncio.create_task(self._tick_loop(), name="edamon-tick"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # re-raise the failure that ended the session
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, BrokerError):
+                    await task
+
+    async def _refresh_topics(self) -> None:
+        """Assign new matching topics, drop deleted ones; resume known partitions."""
+        assert self._tailer is not None
+        topics = await self._broker.list_topics()
+        rules = self.state.rules
+        selected = {t.name: t.partitions for t in topics if not t.internal and rules.tailed(t.name)}
+        self.state.set_partitions(selected)
+        wanted = [TP(name, p) for name, count in selected.items() for p in range(count)]
+        current = set(self._positions)
+        new = [tp for tp in wanted if tp not in current]
+        gone = current - set(wanted)
+        if not new and not gone:
+            return
+        for tp in gone:
+            del self._positions[tp]
+        if new:
+            first_assignment = not current
+            starts = await self._start_offsets(new, initial=first_assignment)
+            ends = await self._broker.end_offsets(new)
+            self._positions.update(starts)
+            for tp in new:
+                self._catchup_start[tp] = starts[tp]
+                self._catchup_target[tp] = ends.get(tp, starts[tp])
+            if not first_assignment:
+                self._caught_up = self._caught_up and all(
+                    starts[tp] >= self._catchup_target[tp] for tp in new
+                )
+        await self._tailer.assign(dict(self._positions))
+
+    async def _start_offsets(self, tps: list[TP], *, initial: bool) -> dict[TP, int]:
+        """Start position for partitions: the configured one at start-up; topics that appear
+        later are read from their beginning (all their records are new)."""
+        ledger = self._settings.dlq.ledger_topic
+        ledger_tps = [tp for tp in tps if tp.topic == ledger]
+        others = [tp for tp in tps if tp.topic != ledger]
+        starts: dict[TP, int] = {}
+        if ledger_tps:  # the ledger is always read whole: it says what was retried
+            starts.update(await self._broker.beginning_offsets(ledger_tps))
+        if not others:
+            return starts
+        if not initial:
+            starts.update(await self._broker.beginning_offsets(others))
+            return starts
+        spec = resolve_start(self._settings.topics.start_from, self._clock())
+        if spec.kind == "earliest":
+            starts.update(await self._broker.beginning_offsets(others))
+        elif spec.kind == "latest":
+            starts.update(await self._broker.end_offsets(others))
+        else:
+            assert spec.timestamp_ms is not None
+            starts.update(await self._broker.offsets_for_time(others, spec.timestamp_ms))
+        return starts
+
+    async def _tail_loop(self) -> None:
+        assert self._tailer is not None
+        tailer = self._tailer
+        while True:
+            records = await tailer.fetch(FETCH_MAX_RECORDS, FETCH_TIMEOUT_MS)
+            if records:
+                self.records_read += len(records)
+                self.state.ingest(records, self._clock())
+                self._positions.update(tailer.positions())
+                self._update_catchup()
+                await asyncio.sleep(0)  # let the UI breathe between large batches
+            elif not self._caught_up:
+                self._positions.update(tailer.positions())
+                self._update_catchup()
+
+    def _update_catchup(self) -> None:
+        if self._caught_up:
+            return
+        total = behind = 0
+        for tp, target in self._catchup_target.items():
+            start = self._catchup_start.get(tp, target)
+            pos = self._positions.get(tp, start)
+            total += max(0, target - start)
+            behind += max(0, target - pos)
+        self._caught_up = behind == 0
+        percent = 100.0 if total == 0 else 100.0 * (total - behind) / total
+        self.state.catchup = CatchUpView(self._caught_up, behind, percent)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.topics.refresh_s)
+            await self._refresh_topics()
+
+    async def _lag_loop(self) -> None:
+        interval = self._settings.lag.interval_s
+        while True:
+            try:
+                groups, ends = await self._lag.sample(
+                    self._clock(), self.state.partitions, list(self._positions)
+                )
+            except BrokerError as exc:
+                self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
+            else:
+                self.state.lag = groups
+                self.state.collector_lag = sum(
+                    max(0, end - self._positions.get(tp, end))
+                    for tp, end in ends.items()
+                    if tp in self._positions
+                )
+                if self.state.connection.state != ConnectionState.CONNECTED:
+                    self.state.set_connection(ConnectionState.CONNECTED, "", self._clock())
+            await asyncio.sleep(interval)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            self.state.tick(self._clock())
+            await asyncio.sleep(1.0)

@@ -1,0 +1,45 @@
+"""The headless JSON document: the snapshot plus every listed chain's tree.
+
+Its shape is `CollectDocument`; docs/collect-json.schema.json is generated from it (and a test
+keeps the two equal), so the documented schema is the one the code writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edamon.collector.api import CollectorView
+from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION, ChainView, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDocument:
+    """What `edamon collect --json` prints."""
+
+    schema_version: int
+    snapshot: Snapshot
+    chain_trees: tuple[ChainView, ...]
+    """Full trees (waterfall order) of the chains listed in the snapshot, up to a limit."""
+
+
+def build_document(view: CollectorView, max_trees: int = 200) -> CollectDocument:
+    snapshot = view.snapshot()
+    trees: list[ChainView] = []
+    for summary in snapshot.chains[:max_trees]:
+        tree = view.chain(summary.correlation_id)
+        if tree is not None:
+            trees.append(tree)
+    return CollectDocument(SNAPSHOT_SCHEMA_VERSION, snapshot, tuple(trees))
+
+
+def document_json(document: CollectDocument, *, indent: int | None = 2) -> str:
+    return json.dumps(asdict(document), indent=indent, ensure_ascii=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the document (pydantic reads the dataclasses)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(CollectDocument).json_schema(mode="serialization")

@@ -1,0 +1,379 @@
+"""The collector's state: everything ingested, bounded, and the snapshot built from it.
+
+Single-threaded by design: the ingest loop, the lag sampler and the views all run on one event
+loop, so no locks. `ingest()` is the hot path; `snapshot()` runs a few times per second.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from edamon.actions.ledger import LedgerEntry, decode_ledger_record
+from edamon.collector.topics import TopicRules
+from edamon.config import Settings
+from edamon.decode.dlq import DeadLetterDecoder
+from edamon.decode.envelope import EnvelopeDecoder
+from edamon.model.chain import Chain
+from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope, Undecodable
+from edamon.model.records import RawRecord
+from edamon.model.saga import SagaTracker
+from edamon.model.snapshot import (
+    CatchUpView,
+    ChainSummary,
+    ChainView,
+    ConnectionView,
+    DeadLetterGroup,
+    DeadLetterRow,
+    GroupLag,
+    Snapshot,
+    TimelineRow,
+    Totals,
+    UndecodableSample,
+    UndecodableView,
+)
+from edamon.model.status import ConnectionState
+from edamon.model.throughput import Throughput
+
+SNAPSHOT_CHAINS = 1000
+"""Most recently updated flows listed in a snapshot (all retained ones stay queryable)."""
+SNAPSHOT_DEAD_LETTERS = 2000
+SNAPSHOT_SAGA_INSTANCES = 1000
+UNDECODABLE_SAMPLES = 50
+NOTICES = 20
+
+
+@dataclass(slots=True)
+class _DlqGroup:
+    count: int
+    last_seen: float
+    sample: str | None
+
+
+class CollectorState:
+    """Owns chains, sagas, dead letters, throughput and lag; hands out immutable snapshots."""
+
+    def __init__(self, settings: Settings, *, cluster: str) -> None:
+        self._settings = settings
+        self.rules = TopicRules(settings.topics, ledger_topic=settings.dlq.ledger_topic)
+        self._envelopes = EnvelopeDecoder(settings.envelope)
+        self._dead_decoder = DeadLetterDecoder(self._envelopes)
+        retention = settings.retention
+        self._max_events = retention.max_events
+        self._max_age = retention.max_age_s
+        self._max_dead = retention.max_dead_letters
+        self._chains: OrderedDict[str, Chain] = OrderedDict()
+        self._events: dict[str, Envelope] = {}
+        self._dead: OrderedDict[str, DeadLetter] = OrderedDict()
+        self._dead_rows: dict[str, DeadLetterRow] = {}
+        self._dlq_groups: dict[tuple[str | None, str | None, str | None], _DlqGroup] = {}
+        self._ledger: dict[str, LedgerEntry] = {}
+        self._undecodable: Counter[str] = Counter()
+        self._undecodable_samples: deque[UndecodableSample] = deque(maxlen=UNDECODABLE_SAMPLES)
+        self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
+        self._throughput = Throughput(retention.throughput_window_s)
+        self._sagas = SagaTracker(settings.sagas.definitions)
+        self._loops_reported: set[str] = set()
+        self._notices: deque[str] = deque(maxlen=NOTICES)
+        self._retained = 0
+        self._events_total = 0
+        self._duplicates = 0
+        self._dead_total = 0
+        self._evicted = 0
+        self.partitions: dict[str, int] = {}
+        self.lag: tuple[GroupLag, ...] = ()
+        self.connection = ConnectionView(ConnectionState.CONNECTING, cluster, "starting")
+        self.catchup = CatchUpView(caught_up=False, records_behind=0, percent=0.0)
+        self.collector_lag = 0
+        self.last_record_at: float | None = None
+
+    # ---- ingest (hot path) -------------------------------------------------------------
+
+    def ingest(self, records: Sequence[RawRecord], now: float) -> None:
+        """Decode and apply a batch of records, then enforce retention."""
+        if not records:
+            return
+        rules = self.rules
+        ledger_topic = rules.ledger_topic
+        decode = self._envelopes.decode
+        for record in records:
+            topic = record.topic
+            if topic == ledger_topic:
+                self._apply_ledger(record)
+            elif rules.is_dlq(topic):
+                self._add_dead_letter(self._dead_decoder.decode(record), now)
+            else:
+                result = decode(record)
+                if isinstance(result, Undecodable):
+                    self._add_undecodable(result, now)
+                else:
+                    self._add_event(result, now)
+        self.last_record_at = now
+        self._evict(now)
+
+    def _add_event(self, env: Envelope, now: float) -> None:
+        record = env.record
+        self._throughput.record(
+            record.topic, env.event_type, env.version, now, record.timestamp_ms / 1000.0, False
+        )
+        cid = env.correlation_id or env.event_id
+        chain = self._chains.get(cid)
+        if chain is None:
+            chain = self._chains[cid] = Chain(cid)
+        else:
+            self._chains.move_to_end(cid)
+        if not chain.add(env, now=now):
+            self._duplicates += 1
+            return
+        self._events_total += 1
+        self._retained += 1
+        self._events.setdefault(env.event_id, env)
+        self._sagas.observe(cid, env.event_type, env.time)
+        self._timeline.append(env)
+        if chain.has_loop and cid not in self._loops_reported:
+            self._loops_reported.add(cid)
+            self._notices.append(f"causation loop in flow {cid}")
+
+    def _add_dead_letter(self, dl: DeadLetter, now: float) -> None:
+        record = dl.record
+        env = dl.envelope
+        self._throughput.record(
+            record.topic,
+            env.event_type if env else None,
+            env.version if env else None,
+            now,
+            record.timestamp_ms / 1000.0,
+            True,
+        )
+        coords = record.coords
+        if coords in self._dead:
+            return
+        self._dead_total += 1
+        self._dead[coords] = dl
+        if len(self._dead) > self._max_dead:
+            old, _ = self._dead.popitem(last=False)
+            self._dead_rows.pop(old, None)
+        info = dl.info
+        key = (info.original_topic, info.consumer_group, info.exception_class)
+        group = self._dlq_groups.get(key)
+        seen = record.timestamp_ms / 1000.0
+        if group is None:
+            self._dlq_groups[key] = _DlqGroup(1, seen, info.exception_message)
+        else:
+            group.count += 1
+            group.last_seen = max(group.last_seen, seen)
+            group.sample = info.exception_message or group.sample
+        self._timeline.append(dl)
+        cid = dl.correlation_id
+        if cid is None:
+            return
+        chain = self._chains.get(cid)
+        if chain is None:
+            chain = self._chains[cid] = Chain(cid)
+        else:
+            self._chains.move_to_end(cid)
+        chain.add_dead_letter(dl, now=now)
+        self._sagas.dead_lettered(cid, seen)
+
+    def _add_undecodable(self, bad: Undecodable, now: float) -> None:
+        record = bad.record
+        self._throughput.record(record.topic, None, None, now, record.timestamp_ms / 1000.0, False)
+        self._undecodable[bad.reason] += 1
+        preview = (record.value or b"")[:80]
+        self._undecodable_samples.append(
+            UndecodableSample(
+                coords=record.coords,
+                reason=bad.reason,
+                time=record.timestamp_ms / 1000.0,
+                preview=preview.decode("utf-8", errors="replace"),
+            )
+        )
+
+    def _apply_ledger(self, record: RawRecord) -> None:
+        entry = decode_ledger_record(record)
+        if entry is None:
+            return
+        self._ledger[entry.dead_letter] = entry
+        self._dead_rows.pop(entry.dead_letter, None)
+
+    def _evict(self, now: float) -> None:
+        horizon = now - self._max_age
+        chains = self._chains
+        while chains:
+            cid, chain = next(iter(chains.items()))
+            if self._retained <= self._max_events and chain.last_update >= horizon:
+                break
+            chains.popitem(last=False)
+            for event_id in chain.event_ids():
+                self._events.pop(event_id, None)
+            self._retained -= chain.event_count
+            self._sagas.evict(cid)
+            self._loops_reported.discard(cid)
+            self._evicted += 1
+
+    # ---- periodic --------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Time-based transitions (sagas becoming STUCK) and age eviction."""
+        self._sagas.tick(now)
+        self._evict(now)
+
+    def set_partitions(self, partitions: dict[str, int]) -> None:
+        self.partitions = partitions
+
+    def set_connection(
+        self, state: ConnectionState, message: str, now: float, brokers: int | None = None
+    ) -> None:
+        current = self.connection
+        since = current.since if current.state == state else now
+        count = current.brokers if brokers is None else brokers
+        self.connection = ConnectionView(state, current.cluster, message, count, since)
+
+    def notice(self, text: str) -> None:
+        if not self._notices or self._notices[-1] != text:
+            self._notices.append(text)
+
+    # ---- queries ---------------------------------------------------------------------
+
+    def chain(self, correlation_id: str) -> ChainView | None:
+        chain = self._chains.get(correlation_id)
+        if chain is None:
+            return None
+        saga = self._sagas.instance(correlation_id)
+        return chain.view(saga.saga if saga else None, saga.state if saga else None)
+
+    def event(self, event_id: str) -> Envelope | None:
+        return self._events.get(event_id)
+
+    def dead_letter(self, coords: str) -> DeadLetter | None:
+        return self._dead.get(coords)
+
+    def dead_letters(self) -> Iterable[DeadLetter]:
+        return self._dead.values()
+
+    def ledger_entry(self, coords: str) -> LedgerEntry | None:
+        return self._ledger.get(coords)
+
+    # ---- snapshot --------------------------------------------------------------------
+
+    def snapshot(self, now: float) -> Snapshot:
+        dlq_topics = [t for t in self.partitions if self.rules.is_dlq(t)]
+        return Snapshot(
+            taken_at=now,
+            connection=self.connection,
+            catchup=self.catchup,
+            throughput=self._throughput.view(now, self.partitions, dlq_topics),
+            lag=self.lag,
+            dead_letters=self._dead_letter_rows(),
+            dead_letter_groups=self._dead_letter_groups(),
+            sagas=self._sagas.summaries(),
+            saga_instances=self._sagas.instances(SNAPSHOT_SAGA_INSTANCES),
+            chains=self._chain_summaries(),
+            timeline=self._timeline_rows(),
+            undecodable=UndecodableView(
+                count=sum(self._undecodable.values()),
+                by_reason=tuple(self._undecodable.most_common()),
+                samples=tuple(reversed(self._undecodable_samples)),
+            ),
+            totals=Totals(
+                events=self._events_total,
+                duplicates=self._duplicates,
+                dead_letters=self._dead_total,
+                undecodable=sum(self._undecodable.values()),
+                chains=len(self._chains),
+                retained_events=self._retained,
+                evicted_chains=self._evicted,
+            ),
+            collector_lag=self.collector_lag,
+            notices=tuple(self._notices),
+        )
+
+    def _chain_summaries(self) -> tuple[ChainSummary, ...]:
+        out: list[ChainSummary] = []
+        sagas = self._sagas
+        for cid in reversed(self._chains):
+            saga = sagas.instance(cid)
+            chain = self._chains[cid]
+            if chain.event_count == 0:
+                continue  # only a dead letter whose original event is not retained yet
+            out.append(chain.summary(saga.saga if saga else None, saga.state if saga else None))
+            if len(out) >= SNAPSHOT_CHAINS:
+                break
+        return tuple(out)
+
+    def _dead_letter_rows(self) -> tuple[DeadLetterRow, ...]:
+        rows: list[DeadLetterRow] = []
+        cache = self._dead_rows
+        for coords in reversed(self._dead):
+            row = cache.get(coords)
+            if row is None:
+                row = cache[coords] = self._dead_row(self._dead[coords])
+            rows.append(row)
+            if len(rows) >= SNAPSHOT_DEAD_LETTERS:
+                break
+        return tuple(rows)
+
+    def _dead_row(self, dl: DeadLetter) -> DeadLetterRow:
+        info = dl.info
+        env = dl.envelope
+        entry = self._ledger.get(dl.coords)
+        retry: str | None = None
+        if entry is not None:
+            retry = entry.result if entry.result == "sent" else f"failed: {entry.reason or '?'}"
+        return DeadLetterRow(
+            coords=dl.coords,
+            dlq_topic=dl.record.topic,
+            time=dl.record.timestamp_ms / 1000.0,
+            original_topic=info.original_topic,
+            original_coords=info.original_coords,
+            consumer_group=info.consumer_group,
+            exception_class=info.exception_class,
+            message=info.exception_message,
+            attempts=info.attempts,
+            convention=info.convention,
+            correlation_id=dl.correlation_id,
+            event_id=env.event_id if env else None,
+            event_type=env.event_type if env else None,
+            retry=retry,
+            retried_at=entry.at if entry else None,
+            retried_by=entry.by if entry else None,
+        )
+
+    def _dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
+        groups = [
+            DeadLetterGroup(topic, group, exc, g.count, g.last_seen, g.sample)
+            for (topic, group, exc), g in self._dlq_groups.items()
+        ]
+        groups.sort(key=lambda g: (-g.count, -g.last_seen))
+        return tuple(groups)
+
+    def _timeline_rows(self) -> tuple[TimelineRow, ...]:
+        rows: list[TimelineRow] = []
+        for item in reversed(self._timeline):
+            if isinstance(item, DeadLetter):
+                env = item.envelope
+                rows.append(
+                    TimelineRow(
+                        time=item.record.timestamp_ms / 1000.0,
+                        topic=item.record.topic,
+                        event_type=env.event_type if env else "(undecodable dead letter)",
+                        event_id=env.event_id if env else item.coords,
+                        correlation_id=item.correlation_id,
+                        coords=item.coords,
+                        dead_letter=True,
+                    )
+                )
+            else:
+                rows.append(
+                    TimelineRow(
+                        time=item.time,
+                        topic=item.record.topic,
+                        event_type=item.event_type,
+                        event_id=item.event_id,
+                        correlation_id=item.correlation_id,
+                        coords=item.record.coords,
+                    )
+                )
+        return tuple(rows)

@@ -1,0 +1,231 @@
+"""Pure formatting helpers for the dashboard: numbers, times, sparklines, status colours.
+
+Nothing here imports textual; every function is deterministic given its inputs (times are
+formatted against a clock the caller passes in), so the views and their tests agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+
+from rich.text import Text
+
+from edamon.model.status import (
+    ConnectionState,
+    GroupStatus,
+    NodeStatus,
+    PartitionStatus,
+    SagaState,
+)
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+DASH = "–"
+
+# Calm colours: one hue per meaning, the same everywhere (Temporal's saga palette).
+GREEN = "green3"
+YELLOW = "yellow3"
+RED = "red3"
+ORANGE = "dark_orange"
+BLUE = "steel_blue1"
+MAGENTA = "magenta3"
+DIM = "grey50"
+
+STATUS_STYLES: dict[StrEnum, str] = {
+    GroupStatus.OK: GREEN,
+    GroupStatus.WARN: YELLOW,
+    GroupStatus.ERR: RED,
+    GroupStatus.UNKNOWN: DIM,
+    PartitionStatus.OK: GREEN,
+    PartitionStatus.WARN: YELLOW,
+    PartitionStatus.STALL: RED,
+    PartitionStatus.STOP: RED,
+    PartitionStatus.REWIND: RED,
+    PartitionStatus.NO_COMMIT: DIM,
+    PartitionStatus.UNKNOWN: DIM,
+    SagaState.COMPLETED: GREEN,
+    SagaState.FAILED: RED,
+    SagaState.STUCK: ORANGE,
+    SagaState.COMPENSATED: YELLOW,
+    SagaState.COMPENSATING: YELLOW,
+    SagaState.RUNNING: BLUE,
+    SagaState.DEAD_LETTERED: MAGENTA,
+    NodeStatus.OK: GREEN,
+    NodeStatus.PLACEHOLDER: DIM,
+    NodeStatus.ORPHAN: ORANGE,
+    NodeStatus.DEAD_LETTERED: RED,
+    NodeStatus.RETRIED: BLUE,
+    NodeStatus.LOOP: MAGENTA,
+    ConnectionState.CONNECTED: GREEN,
+    ConnectionState.CONNECTING: YELLOW,
+    ConnectionState.ERROR: RED,
+    ConnectionState.STOPPED: DIM,
+}
+"""Colour of every status value. StrEnum members hash by value, so enum classes sharing a value
+(e.g. GroupStatus.OK and PartitionStatus.OK) share the colour, which is intended."""
+
+
+def status_style(status: StrEnum | None) -> str:
+    """The colour of a status value (dim when unknown or None)."""
+    if status is None:
+        return DIM
+    return STATUS_STYLES.get(status, "")
+
+
+def status_text(status: StrEnum | None, label: str | None = None) -> Text:
+    """A status as coloured text; `label` overrides the enum's value."""
+    if status is None:
+        return Text(DASH, style=DIM)
+    return Text(label if label is not None else str(status), style=status_style(status))
+
+
+def thousands(n: int | None) -> str:
+    """`1234567` -> `1,234,567`; None -> a dash."""
+    return DASH if n is None else f"{n:,}"
+
+
+def compact(n: float | None) -> str:
+    """Short count: 950, 12.3k, 4.5M."""
+    if n is None:
+        return DASH
+    value = float(n)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return f"{int(value)}" if value == int(value) else f"{value:.1f}"
+
+
+def rate(per_second: float | None) -> str:
+    """Events per second, e.g. `12.3/s`, `0.05/s`."""
+    if per_second is None:
+        return DASH
+    if per_second == 0:
+        return "0/s"
+    if per_second < 0.1:
+        return f"{per_second:.2f}/s"
+    if per_second < 1000:
+        return f"{per_second:.1f}/s"
+    return f"{compact(per_second)}/s"
+
+
+def duration(seconds: float | None) -> str:
+    """A short human duration: 850ms, 12.3s, 4m05s, 2h03m, 3d04h; None -> a dash."""
+    if seconds is None:
+        return DASH
+    s = max(0.0, seconds)
+    if s < 1:
+        return f"{round(s * 1000)}ms"
+    if s < 60:
+        return f"{s:.1f}s"
+    total = int(s)
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    if total < 86400:
+        return f"{total // 3600}h{total % 3600 // 60:02d}m"
+    return f"{total // 86400}d{total % 86400 // 3600:02d}h"
+
+
+def ago(t: float, now: float) -> str:
+    """Relative time: `now`, `12s ago`, `4m05s ago`; a time in the future is `in 3s`."""
+    delta = now - t
+    if abs(delta) < 0.5:
+        return "now"
+    if delta < 0:
+        return f"in {_coarse(-delta)}"
+    return f"{_coarse(delta)} ago"
+
+
+def _coarse(seconds: float) -> str:
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    return duration(total)
+
+
+def clock_time(t: float, *, millis: bool = False) -> str:
+    """Absolute local time of day: `10:00:01` (or `10:00:01.123`)."""
+    text = time.strftime("%H:%M:%S", time.localtime(t))
+    if millis:
+        text += f".{int(round(t * 1000)) % 1000:03d}"
+    return text
+
+
+class Times:
+    """Formats times as relative (`12s ago`) or absolute (`10:00:01`) against a clock."""
+
+    def __init__(self, clock: Callable[[], float], absolute: bool = False) -> None:
+        self.clock = clock
+        self.absolute = absolute
+
+    def __call__(self, t: float | None, *, millis: bool = False) -> str:
+        """Format `t` (epoch seconds); None -> a dash."""
+        if t is None:
+            return DASH
+        if self.absolute:
+            return clock_time(t, millis=millis)
+        return ago(t, self.clock())
+
+
+def spark(values: Sequence[float], width: int | None = None) -> str:
+    """A text sparkline (▁..█), scaled from 0 to the maximum. With `width`, the values are
+    bucketed (max of each bucket, newest bucket last) and left-padded to exactly `width` cells."""
+    if width is not None:
+        if width <= 0:
+            return ""
+        values = _resample(values, width)
+    if not values:
+        return ""
+    top = max(values)
+    if top <= 0:
+        line = SPARK_CHARS[0] * len(values)
+    else:
+        last = len(SPARK_CHARS) - 1
+        line = "".join(SPARK_CHARS[min(last, int(v / top * last + 0.5))] for v in values)
+    return line.rjust(width) if width is not None else line
+
+
+def _resample(values: Sequence[float], width: int) -> list[float]:
+    n = len(values)
+    if n <= width:
+        return list(values)
+    out: list[float] = []
+    for i in range(width):
+        lo = i * n // width
+        hi = max(lo + 1, (i + 1) * n // width)
+        out.append(max(values[lo:hi]))
+    return out
+
+
+def shorten(text: str | None, width: int) -> str:
+    """Cut `text` to `width` characters with an ellipsis; None -> a dash."""
+    if text is None:
+        return DASH
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    return flat[: max(0, width - 1)] + "…"
+
+
+def short_id(identifier: str | None, width: int = 8) -> str:
+    """The first characters of an id (uuids are unique enough in their first 8)."""
+    if identifier is None:
+        return DASH
+    return identifier if len(identifier) <= width else identifier[:width]
+
+
+def header_value(value: bytes) -> str:
+    """A header value as text when it is printable UTF-8, else as hex bytes."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return hexdump(value)
+    if text.isprintable():
+        return text
+    return hexdump(value)
+
+
+def hexdump(value: bytes, limit: int = 64) -> str:
+    """`00 00 00 03` (at most `limit` bytes, then an ellipsis)."""
+    shown = value[:limit].hex(" ")
+    return f"0x {shown}" + (" …" if len(value) > limit else "")

@@ -1,0 +1,799 @@
+#!/usr/bin/env python3
+"""A real single-node Apache Kafka broker (KRaft) for tests and local runs, from Maven Central.
+
+Stdlib only: importable as a module (the pytest fixtures load it by path) and usable as a CLI::
+
+    python scripts/kafka.py provision   # resolve the broker jars with mvn, print the libs dir
+    python scripts/kafka.py up [--port 9092] [--sasl-port N]   # start detached, write run.json
+    python scripts/kafka.py status      # exit 0 if the `up` broker answers, 1 otherwise
+    python scripts/kafka.py down
+
+Version: Kafka 4.1.1 (``scripts/kafka-pom.xml``; ``EDAMON_KAFKA_VERSION`` overrides it). aiokafka
+0.14.0 was verified against it (produce/consume with headers, manual assign, group commit,
+admin list/describe groups and list_consumer_group_offsets, end_offsets, offsets_for_times,
+SASL/SCRAM-SHA-256/512, idempotent producer): no fallback to 3.9.x was needed.
+
+Jars: ``mvn dependency:copy-dependencies`` into ``$EDAMON_KAFKA_CACHE/<version>/libs`` (default
+``~/.cache/edamon/kafka``), reused once a marker file records a successful resolution of the same
+pom. ``KAFKA_HOME`` (an unpacked Kafka distribution) short-cuts Maven: ``$KAFKA_HOME/libs``.
+
+Broker: a temp data dir (``edamon-kafka-*`` under $TMPDIR), combined broker+controller on
+127.0.0.1, PLAINTEXT + CONTROLLER listeners and optionally SASL_PLAINTEXT (SCRAM-SHA-256 and
+SCRAM-SHA-512, user ``edamon``/``edamon-secret`` created at format time). Logs at WARN go to
+``<data dir>/server.log``, JVM stdout/stderr to ``<data dir>/jvm.log``.
+
+No orphan JVMs: an in-process broker's JVM gets PR_SET_PDEATHSIG=SIGKILL (Linux), so it dies
+with the Python process that started it, even on ``kill -9``; ``stop()`` also runs at exit.
+Caveat: the kernel sends the signal when the *thread* that started the JVM exits, so call
+``start()`` from a thread that lives as long as the broker should (the main thread for pytest).
+A broker from ``up`` outlives the CLI on purpose: it is tracked by ``run.json`` and stopped by
+``down``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+POM = Path(__file__).resolve().with_name("kafka-pom.xml")
+HOST = "127.0.0.1"
+SCRAM_USER = "edamon"
+SCRAM_PASSWORD = "edamon-secret"
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+DATA_DIR_PREFIX = "edamon-kafka-"
+MARKER = ".edamon-provisioned"
+JVM_OPTS = (
+    "-Xms64m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+    "-Dlog4j2.disable.jmx=true",
+)
+
+LOG4J2_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <File name="file" fileName="{log}" append="true">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </File>
+  </Appenders>
+  <Loggers>
+    <Root level="WARN"><AppenderRef ref="file"/></Root>
+  </Loggers>
+</Configuration>
+"""
+
+
+class KafkaHarnessError(RuntimeError):
+    """Provisioning or broker start-up failed; the message carries the reason and log tail."""
+
+
+# --------------------------------------------------------------------------------------------
+# Provisioning
+
+
+def _pom_version() -> str:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(POM).getroot().find("m:properties/m:kafka.version", ns)
+    if node is None or not node.text:
+        raise KafkaHarnessError(f"no <kafka.version> property in {POM}")
+    return node.text.strip()
+
+
+def kafka_version() -> str:
+    """The Kafka version to run: ``EDAMON_KAFKA_VERSION`` or the pom's ``kafka.version``."""
+    return os.environ.get("EDAMON_KAFKA_VERSION") or _pom_version()
+
+
+def cache_root() -> Path:
+    """``$EDAMON_KAFKA_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/edamon/kafka``."""
+    env = os.environ.get("EDAMON_KAFKA_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "edamon" / "kafka"
+
+
+def state_file() -> Path:
+    return cache_root() / "run.json"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def provision(*, quiet: bool = True) -> Path:
+    """Return a directory holding the broker's jars, resolving them with Maven if needed."""
+    home = os.environ.get("KAFKA_HOME")
+    if home:
+        libs = Path(home).expanduser() / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise KafkaHarnessError(f"KAFKA_HOME={home}: no kafka_2.13-*.jar in {libs}")
+        return libs
+    version = kafka_version()
+    vdir = cache_root() / version
+    libs = vdir / "libs"
+    fingerprint = f"{version}\n{hashlib.sha256(POM.read_bytes()).hexdigest()}\n"
+    marker = vdir / MARKER
+    if marker.is_file() and marker.read_text() == fingerprint:
+        return libs
+    with _file_lock(vdir / ".lock"):
+        if marker.is_file() and marker.read_text() == fingerprint:
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise KafkaHarnessError(
+                "Maven (mvn) is not installed: install it (apt-get install -y maven) "
+                "or point KAFKA_HOME at an unpacked Kafka distribution"
+            )
+        tmp = vdir / f"libs.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [
+            mvn,
+            "-B",
+            *(["-q"] if quiet else []),
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+            f"-Dkafka.version={version}",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
+            shutil.rmtree(tmp, ignore_errors=True)
+            out = (proc.stdout + proc.stderr).strip().splitlines()[-40:]
+            raise KafkaHarnessError(
+                f"mvn failed to resolve Kafka {version} (exit {proc.returncode}):\n"
+                + "\n".join(out)
+            )
+        shutil.rmtree(libs, ignore_errors=True)
+        tmp.rename(libs)
+        marker.write_text(fingerprint)
+    return libs
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaHarnessError(
+            "Java is not installed: apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME)"
+        )
+    return java
+
+
+# --------------------------------------------------------------------------------------------
+# Kafka wire protocol, just enough to tell that the broker serves clients
+
+
+class _NotReady(Exception):
+    pass
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def _take(self, fmt: str) -> int:
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return int(value)
+
+    def i16(self) -> int:
+        return self._take(">h")
+
+    def i32(self) -> int:
+        return self._take(">i")
+
+    def nstring(self) -> str | None:
+        size = self.i16()
+        if size < 0:
+            return None
+        value = self.data[self.pos : self.pos + size].decode()
+        self.pos += size
+        return value
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        chunk = sock.recv(size - len(buf))
+        if not chunk:
+            raise _NotReady("connection closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def _request(sock: socket.socket, api_key: int, version: int, cid: int, body: bytes) -> _Reader:
+    client_id = b"edamon-harness"
+    msg = struct.pack(">hhih", api_key, version, cid, len(client_id)) + client_id + body
+    sock.sendall(struct.pack(">i", len(msg)) + msg)
+    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+    reader = _Reader(_recv_exact(sock, size))
+    if reader.i32() != cid:
+        raise _NotReady("correlation id mismatch")
+    return reader
+
+
+def _str(value: str) -> bytes:
+    raw = value.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def probe(port: int, *, host: str = HOST, timeout: float = 2.0, groups: bool = True) -> None:
+    """Raise unless the broker answers ApiVersions, lists itself in Metadata and (``groups``)
+    has a group coordinator (which makes it create ``__consumer_offsets``)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            api_versions = _request(sock, 18, 0, 1, b"")
+            if (err := api_versions.i16()) != 0:
+                raise _NotReady(f"ApiVersions error {err}")
+            # Metadata v4 for no topics: we only want the broker list.
+            meta = _request(sock, 3, 4, 2, struct.pack(">ib", 0, 0))
+            meta.i32()  # throttle_time_ms
+            if meta.i32() < 1:
+                raise _NotReady("no brokers in metadata yet")
+            if groups:
+                # FindCoordinator v1 (group): COORDINATOR_NOT_AVAILABLE until offsets are ready.
+                body = _str("edamon-harness-probe") + b"\x00"
+                coord = _request(sock, 10, 1, 3, body)
+                coord.i32()  # throttle_time_ms
+                if (err := coord.i16()) != 0:
+                    raise _NotReady(f"FindCoordinator error {err}")
+    except (OSError, struct.error) as exc:
+        raise _NotReady(str(exc)) from exc
+
+
+def is_ready(port: int, *, host: str = HOST, timeout: float = 2.0) -> bool:
+    try:
+        probe(port, host=host, timeout=timeout)
+    except _NotReady:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def _free_ports(count: int) -> list[int]:
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((HOST, 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+if sys.platform.startswith("linux"):
+    with contextlib.suppress(OSError, AttributeError):
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """preexec_fn: SIGKILL the child when its parent dies (Linux), even if it already did."""
+
+    def preexec() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_our_broker(pid: int, data_dir: Path) -> bool:
+    """True if ``pid`` is a live kafka.Kafka JVM started on ``data_dir``."""
+    if not _pid_alive(pid):
+        return False
+    if not Path("/proc").is_dir():  # not Linux: trust the pid
+        return True
+    cmd = _cmdline(pid)
+    return b"kafka.Kafka" in cmd and str(data_dir).encode() in cmd
+
+
+def _terminate(pid: int, data_dir: Path, timeout: float) -> None:
+    """SIGTERM the broker JVM ``pid`` (if it still is one), SIGKILL after ``timeout``."""
+    if not _is_our_broker(pid, data_dir):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _is_our_broker(pid, data_dir):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _is_our_broker(pid, data_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _cleanup_stale_data_dirs() -> None:
+    """Remove data dirs of brokers that died without cleaning up (e.g. after ``kill -9``)."""
+    now = time.time()
+    for path in Path(tempfile.gettempdir()).glob(DATA_DIR_PREFIX + "*"):
+        try:
+            if not path.is_dir():
+                continue
+            pid_file = path / "broker.pid"
+            if pid_file.is_file():
+                stale = not _is_our_broker(int(pid_file.read_text().strip()), path)
+            else:  # being formatted right now, or died before the JVM started
+                stale = now - path.stat().st_mtime > 600
+        except (OSError, ValueError):
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+_RUNNING: set[KafkaBroker] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for broker in list(_RUNNING):
+        broker.stop()
+
+
+class KafkaBroker:
+    """A single-node KRaft broker on 127.0.0.1 with a throw-away data dir.
+
+    >>> broker = KafkaBroker()
+    >>> broker.start()          # formats storage, starts the JVM, waits until it serves
+    >>> broker.bootstrap        # '127.0.0.1:41234'
+    >>> broker.stop()           # SIGTERM, SIGKILL fallback, removes the data dir
+
+    ``port`` / ``sasl_port`` pin the listener ports (free ones otherwise); ``sasl=False`` drops
+    the SASL_PLAINTEXT listener. ``detached=True`` lets the JVM outlive this process (CLI ``up``).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        sasl: bool = True,
+        sasl_port: int | None = None,
+        libs: Path | None = None,
+        detached: bool = False,
+    ) -> None:
+        self._fixed_port = port
+        self._fixed_sasl_port = sasl_port
+        self.sasl = sasl
+        self._libs = libs
+        self.detached = detached
+        self.port = 0
+        self.sasl_port = 0
+        self.controller_port = 0
+        self.data_dir: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.format_seconds = 0.0
+        self.startup_seconds = 0.0
+        self.version = kafka_version()
+
+    # -- public properties -------------------------------------------------------------------
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        if not self.sasl:
+            raise KafkaHarnessError("this broker was started without a SASL listener")
+        return f"{HOST}:{self.sasl_port}"
+
+    @property
+    def sasl_user(self) -> str:
+        return SCRAM_USER
+
+    @property
+    def sasl_password(self) -> str:
+        return SCRAM_PASSWORD
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.data_dir is None:
+            return ""
+        parts = []
+        for name in ("jvm.log", "server.log"):
+            tail = _tail(self.data_dir / name, lines)
+            if tail:
+                parts.append(f"--- {name} ---\n{tail}")
+        return "\n".join(parts)
+
+    def __enter__(self) -> KafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the broker and wait until it serves clients, or raise KafkaHarnessError."""
+        if self.proc is not None:
+            raise KafkaHarnessError("broker already started")
+        libs = self._libs or provision()
+        java = _java()
+        _cleanup_stale_data_dirs()
+        deadline = time.monotonic() + timeout
+        attempts = 1 if self._fixed_port or self._fixed_sasl_port else 3
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(java, libs, deadline)
+                return
+            except KafkaHarnessError:
+                bind_race = "Address already in use" in self.log_tail(200)
+                self.stop()
+                if not bind_race or attempt == attempts:
+                    raise
+
+    def _choose_ports(self) -> None:
+        ports = _free_ports(3)
+        self.controller_port = ports[0]
+        self.port = self._fixed_port or ports[1]
+        self.sasl_port = (self._fixed_sasl_port or ports[2]) if self.sasl else 0
+        for name, port in (("port", self._fixed_port), ("sasl_port", self._fixed_sasl_port)):
+            if port and not _port_free(port):
+                raise KafkaHarnessError(f"{name} {port} on {HOST} is already in use")
+
+    def _write_config(self, data_dir: Path) -> Path:
+        listeners = [f"PLAINTEXT://{HOST}:{self.port}"]
+        advertised = [f"PLAINTEXT://{HOST}:{self.port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        extra: list[str] = []
+        if self.sasl:
+            listeners.append(f"SASL_PLAINTEXT://{HOST}:{self.sasl_port}")
+            advertised.append(f"SASL_PLAINTEXT://{HOST}:{self.sasl_port}")
+            protocols.append("SASL_PLAINTEXT:SASL_PLAINTEXT")
+            extra.append("sasl.enabled.mechanisms=" + ",".join(SCRAM_MECHANISMS))
+            for mech in SCRAM_MECHANISMS:
+                extra.append(
+                    f"listener.name.sasl_plaintext.{mech.lower()}.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                )
+        listeners.append(f"CONTROLLER://{HOST}:{self.controller_port}")
+        props = [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers={HOST}:{self.controller_port}",
+            "listeners=" + ",".join(listeners),
+            "advertised.listeners=" + ",".join(advertised),
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=" + ",".join(protocols),
+            *extra,
+            f"log.dirs={data_dir / 'log'}",
+            "num.partitions=1",
+            "default.replication.factor=1",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=1",
+            "group.initial.rebalance.delay.ms=0",
+            "num.network.threads=2",
+            "num.io.threads=4",
+            "num.recovery.threads.per.data.dir=1",
+            "log.cleaner.threads=1",
+        ]
+        path = data_dir / "server.properties"
+        path.write_text("\n".join(props) + "\n")
+        (data_dir / "log4j2.xml").write_text(LOG4J2_XML.format(log=data_dir / "server.log"))
+        return path
+
+    def _jvm(self, java: str, libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
+        return [
+            java,
+            *JVM_OPTS,
+            f"-Dkafka.logs.dir={data_dir}",
+            f"-Dlog4j2.configurationFile={data_dir / 'log4j2.xml'}",
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
+        ]
+
+    def _start_once(self, java: str, libs: Path, deadline: float) -> None:
+        t0 = time.monotonic()
+        self._choose_ports()
+        data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
+        self.data_dir = data_dir
+        config = self._write_config(data_dir)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fmt = self._jvm(
+            java, libs, data_dir, "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(config), "--standalone",
+        )  # fmt: skip
+        if self.sasl:
+            for mech in SCRAM_MECHANISMS:
+                fmt += ["--add-scram", f"{mech}=[name={SCRAM_USER},password={SCRAM_PASSWORD}]"]
+        with (data_dir / "jvm.log").open("ab") as log:
+            res = subprocess.run(
+                fmt, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+            )
+        if res.returncode != 0:
+            raise KafkaHarnessError(
+                f"kafka-storage format failed (exit {res.returncode})\n{self.log_tail()}"
+            )
+        self.format_seconds = time.monotonic() - t0
+        cmd = self._jvm(java, libs, data_dir, "kafka.Kafka", str(config))
+        with (data_dir / "jvm.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=None if self.detached else _die_with_parent(os.getpid()),
+            )
+        self.pid = self.proc.pid
+        (data_dir / "broker.pid").write_text(f"{self.pid}\n")
+        if not self.detached:
+            _RUNNING.add(self)
+        last = "not started"
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                raise KafkaHarnessError(
+                    f"Kafka broker exited with code {code} during start-up\n{self.log_tail()}"
+                )
+            try:
+                probe(self.port)
+                if self.sasl:
+                    socket.create_connection((HOST, self.sasl_port), timeout=2).close()
+                break
+            except (_NotReady, OSError) as exc:
+                last = str(exc)
+            if time.monotonic() > deadline:
+                raise KafkaHarnessError(
+                    f"Kafka broker not ready on {self.bootstrap} after "
+                    f"{time.monotonic() - t0:.1f} s (last probe: {last})\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+        self.startup_seconds = time.monotonic() - t0
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the JVM (SIGTERM, then SIGKILL) and remove the data dir. Idempotent."""
+        _RUNNING.discard(self)
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir = None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "version": self.version,
+            "bootstrap": self.bootstrap,
+            "port": self.port,
+            "sasl_bootstrap": self.sasl_bootstrap if self.sasl else None,
+            "sasl_port": self.sasl_port or None,
+            "sasl_user": SCRAM_USER if self.sasl else None,
+            "sasl_password": SCRAM_PASSWORD if self.sasl else None,
+            "sasl_mechanisms": list(SCRAM_MECHANISMS) if self.sasl else [],
+            "controller_port": self.controller_port,
+            "data_dir": str(self.data_dir),
+            "started_at": time.time(),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def _read_state() -> dict[str, Any] | None:
+    try:
+        state = json.loads(state_file().read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _state_alive(state: dict[str, Any]) -> bool:
+    return _is_our_broker(int(state["pid"]), Path(state["data_dir"]))
+
+
+def _print_env(state: dict[str, Any]) -> None:
+    print(f"export EDAMON_TEST_BOOTSTRAP={state['bootstrap']}")
+    if state.get("sasl_bootstrap"):
+        print(f"export EDAMON_TEST_SASL_BOOTSTRAP={state['sasl_bootstrap']}")
+        print(f"export EDAMON_TEST_SASL_USERNAME={state['sasl_user']}")
+        print(f"export EDAMON_TEST_SASL_PASSWORD={state['sasl_password']}")
+
+
+def _cmd_provision(_: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    libs = provision(quiet=True)
+    print(libs)
+    print(f"# Kafka {kafka_version()} jars ready in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    with _file_lock(cache_root() / ".run.lock"):
+        state = _read_state()
+        if state and _state_alive(state):
+            print(f"Kafka already running (pid {state['pid']}): {state['bootstrap']}")
+            _print_env(state)
+            return 0
+        t0 = time.monotonic()
+        libs = provision()
+        provisioned = time.monotonic() - t0
+        broker = KafkaBroker(
+            port=args.port, sasl=not args.no_sasl, sasl_port=args.sasl_port, libs=libs,
+            detached=True,
+        )  # fmt: skip
+        broker.start(timeout=args.timeout)
+        state = broker.state()
+        state_file().write_text(json.dumps(state, indent=2) + "\n")
+    print(
+        f"Kafka {broker.version} up at {broker.bootstrap} (pid {broker.pid}) in "
+        f"{broker.startup_seconds:.1f} s (storage format {broker.format_seconds:.1f} s; "
+        f"jars {provisioned:.1f} s)"
+    )
+    if broker.sasl:
+        print(
+            f"SASL_PLAINTEXT {broker.sasl_bootstrap} SCRAM-SHA-256/512 "
+            f"user={SCRAM_USER} password={SCRAM_PASSWORD}"
+        )
+    print(f"data dir {broker.data_dir}; state {state_file()}")
+    _print_env(state)
+    return 0
+
+
+def _cmd_status(_: argparse.Namespace) -> int:
+    state = _read_state()
+    if not state:
+        print("Kafka: not running (no state file)")
+        return 1
+    if not _state_alive(state):
+        print(f"Kafka: not running (stale state file {state_file()}, pid {state['pid']} gone)")
+        return 1
+    ready = is_ready(int(state["port"]))
+    print(
+        f"Kafka {state['version']}: {'running' if ready else 'NOT ANSWERING'} "
+        f"pid {state['pid']} bootstrap {state['bootstrap']} "
+        f"sasl {state.get('sasl_bootstrap')} data dir {state['data_dir']}"
+    )
+    if ready:
+        _print_env(state)
+    return 0 if ready else 1
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    with _file_lock(cache_root() / ".run.lock"):
+        state = _read_state()
+        if not state:
+            print("Kafka: not running (no state file)")
+            return 0
+        data_dir = Path(state["data_dir"])
+        t0 = time.monotonic()
+        _terminate(int(state["pid"]), data_dir, timeout=args.timeout)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        state_file().unlink(missing_ok=True)
+    print(f"Kafka stopped (pid {state['pid']}) in {time.monotonic() - t0:.1f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kafka.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("provision", help="resolve the broker jars (mvn), print their directory")
+    up = sub.add_parser("up", help="start a detached broker, record it in run.json")
+    up.add_argument("--port", type=int, default=None, help="PLAINTEXT port (default: free)")
+    up.add_argument("--sasl-port", type=int, default=None, help="SASL port (default: free)")
+    up.add_argument("--no-sasl", action="store_true", help="no SASL_PLAINTEXT listener")
+    up.add_argument("--timeout", type=float, default=60.0)
+    sub.add_parser("status", help="is the `up` broker running? (exit 0 if so)")
+    down = sub.add_parser("down", help="stop the `up` broker")
+    down.add_argument("--timeout", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "provision": _cmd_provision,
+        "up": _cmd_up,
+        "status": _cmd_status,
+        "down": _cmd_down,
+    }
+    try:
+        return handlers[args.command](args)
+    except KafkaHarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

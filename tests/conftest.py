@@ -1,0 +1,101 @@
+"""Shared fixtures: a real Kafka broker per test session (never skipped) and helpers.
+
+``kafka_bootstrap`` starts a KRaft broker from scripts/kafka.py on first use (or uses
+``EDAMON_TEST_BOOTSTRAP``); if it cannot start, the tests that need it FAIL. Helpers live in
+tests/kafka_helpers.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import kafka_helpers
+import pytest
+from kafka_helpers import (
+    CommitOffsets,
+    KafkaSasl,
+    KafkaTestClients,
+    MakeTopic,
+    Produce,
+    UniqueName,
+    load_harness,
+    sasl_from_env,
+)
+
+
+@pytest.fixture(scope="session")
+def _kafka_session() -> Iterator[tuple[str, KafkaSasl | None]]:
+    external = os.environ.get("EDAMON_TEST_BOOTSTRAP")
+    if external:
+        yield external, sasl_from_env()
+        return
+    harness = load_harness()
+    broker = harness.KafkaBroker()
+    try:
+        broker.start()
+    except Exception as exc:  # noqa: BLE001 - any failure must fail the tests, with the reason
+        broker.stop()
+        pytest.fail(f"could not start the Kafka test broker: {exc}", pytrace=False)
+    except BaseException:  # Ctrl-C while starting: no JVM left behind
+        broker.stop()
+        raise
+    try:
+        sasl = KafkaSasl(broker.sasl_bootstrap, broker.sasl_user, broker.sasl_password)
+        yield broker.bootstrap, sasl
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_kafka_session: tuple[str, KafkaSasl | None]) -> str:
+    """``host:port`` of a real Kafka broker (PLAINTEXT)."""
+    return _kafka_session[0]
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl(_kafka_session: tuple[str, KafkaSasl | None]) -> KafkaSasl:
+    """The broker's SASL_PLAINTEXT/SCRAM listener and credentials."""
+    sasl = _kafka_session[1]
+    if sasl is None:
+        pytest.fail(
+            "EDAMON_TEST_BOOTSTRAP is set but EDAMON_TEST_SASL_BOOTSTRAP is not: set it (and "
+            "EDAMON_TEST_SASL_USERNAME/PASSWORD/MECHANISM) to the broker's SCRAM listener, or "
+            "unset EDAMON_TEST_BOOTSTRAP to let the harness start a broker",
+            pytrace=False,
+        )
+    return sasl
+
+
+@pytest.fixture
+async def _kafka_clients(kafka_bootstrap: str) -> AsyncIterator[KafkaTestClients]:
+    clients = KafkaTestClients(kafka_bootstrap)
+    try:
+        yield clients
+    finally:
+        await clients.close()
+
+
+@pytest.fixture
+def make_topic(_kafka_clients: KafkaTestClients) -> MakeTopic:
+    """``await make_topic(name=None, partitions=1, config=None) -> name``."""
+    return _kafka_clients.make_topic
+
+
+@pytest.fixture
+def produce(_kafka_clients: KafkaTestClients) -> Produce:
+    """``await produce(topic, [(key, value, [(hkey, hval), ...]), ...], partition=None,
+    timestamp_ms=None) -> [RecordMetadata, ...]``."""
+    return _kafka_clients.produce
+
+
+@pytest.fixture
+def commit_offsets(_kafka_clients: KafkaTestClients) -> CommitOffsets:
+    """``await commit_offsets(group_id, {TopicPartition | (topic, partition): offset})``."""
+    return _kafka_clients.commit_offsets
+
+
+@pytest.fixture
+def unique_name() -> UniqueName:
+    """``unique_name(prefix) -> 'prefix-<12 hex>'``."""
+    return kafka_helpers.unique_name

@@ -1,0 +1,197 @@
+"""CollectorState on hand-made records: chains, sagas, dead letters, undecodables, retention."""
+
+from __future__ import annotations
+
+import json
+
+from builders import BASE_MS, event_record, spring_dlt_headers, event_value
+
+from edamon.collector.state import CollectorState
+from edamon.config import SagaDefinition, SagaStep, Settings
+from edamon.model.records import RawRecord
+from edamon.model.status import NodeStatus, SagaState
+
+NOW = BASE_MS / 1000 + 60
+
+SAGA = SagaDefinition(
+    name="order-fulfilment",
+    start=["OrderPlaced"],
+    timeout_s=30,
+    steps=[
+        SagaStep(
+            name="reserve",
+            success=["StockReserved"],
+            failure=["StockReservationFailed"],
+            compensation=["StockReleased"],
+        ),
+        SagaStep(name="pay", success=["PaymentProcessed"], failure=["PaymentFailed"]),
+        SagaStep(name="ship", success=["ShipmentScheduled"]),
+    ],
+)
+
+
+def make_state(**retention: int) -> CollectorState:
+    settings = Settings()
+    settings.sagas.definitions = [SAGA]
+    for key, value in retention.items():
+        setattr(settings.retention, key, value)
+    return CollectorState(settings, cluster="test")
+
+
+def flow(cid: str, start_offset: int = 0) -> list[RawRecord]:
+    t = BASE_MS
+    return [
+        event_record("orders.OrderPlaced", start_offset, f"{cid}-e1", "OrderPlaced", cid, at_ms=t),
+        event_record(
+            "inventory.StockReserved",
+            start_offset,
+            f"{cid}-e2",
+            "StockReserved",
+            cid,
+            f"{cid}-e1",
+            at_ms=t + 120,
+        ),
+        event_record(
+            "payments.PaymentProcessed",
+            start_offset,
+            f"{cid}-e3",
+            "PaymentProcessed",
+            cid,
+            f"{cid}-e2",
+            at_ms=t + 300,
+        ),
+        event_record(
+            "shipping.ShipmentScheduled",
+            start_offset,
+            f"{cid}-e4",
+            "ShipmentScheduled",
+            cid,
+            f"{cid}-e3",
+            at_ms=t + 900,
+        ),
+    ]
+
+
+def test_out_of_order_flow_builds_tree_and_completes_saga() -> None:
+    state = make_state()
+    records = flow("c1")
+    state.ingest([records[2], records[0]], NOW)  # child before its parent's parent
+    state.ingest([records[3], records[1]], NOW)
+    view = state.chain("c1")
+    assert view is not None
+    assert [n.event_type for n in view.nodes] == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentProcessed",
+        "ShipmentScheduled",
+    ]
+    assert [n.depth for n in view.nodes] == [0, 1, 2, 3]
+    assert all(n.status == NodeStatus.OK for n in view.nodes)
+    assert view.summary.saga_state == SagaState.COMPLETED
+    snap = state.snapshot(NOW)
+    assert snap.totals.events == 4
+    assert snap.chains[0].correlation_id == "c1"
+    assert snap.chains[0].duration_s == 0.9
+    assert dict(snap.sagas[0].counts)[SagaState.COMPLETED] == 1
+    assert [row.event_type for row in snap.timeline][0] == "StockReserved"  # newest first
+
+
+def test_duplicate_delivery_counted_not_added() -> None:
+    state = make_state()
+    records = flow("c2")
+    state.ingest(records + [records[1]], NOW)
+    snap = state.snapshot(NOW)
+    assert snap.totals.events == 4
+    assert snap.totals.duplicates == 1
+    view = state.chain("c2")
+    assert view is not None and len(view.nodes) == 4
+
+
+def test_dead_letter_joins_its_flow_and_marks_saga() -> None:
+    state = make_state()
+    records = flow("c3")[:2]
+    dlq = RawRecord(
+        topic="inventory.StockReserved.DLT",
+        partition=0,
+        offset=7,
+        timestamp_ms=BASE_MS + 500,
+        key=b"order-1",
+        value=event_value("c3-e2", "StockReserved", "c3", "c3-e1", at_ms=BASE_MS + 120),
+        headers=tuple(spring_dlt_headers("inventory.StockReserved", 0, 0)),
+    )
+    state.ingest([*records, dlq], NOW)
+    snap = state.snapshot(NOW)
+    assert snap.totals.dead_letters == 1
+    row = snap.dead_letters[0]
+    assert row.original_topic == "inventory.StockReserved"
+    assert row.original_coords == "inventory.StockReserved/0/0"
+    assert row.consumer_group == "payments"
+    assert row.correlation_id == "c3"
+    assert row.retry is None
+    group = snap.dead_letter_groups[0]
+    assert (group.original_topic, group.consumer_group, group.count) == (
+        "inventory.StockReserved",
+        "payments",
+        1,
+    )
+    view = state.chain("c3")
+    assert view is not None
+    failed = [n for n in view.nodes if n.status == NodeStatus.DEAD_LETTERED]
+    assert len(failed) == 1 and failed[0].parent_id == "c3-e2"
+    assert view.summary.saga_state == SagaState.DEAD_LETTERED
+    assert state.dead_letter("inventory.StockReserved.DLT/0/7") is not None
+
+
+def test_undecodable_kept_with_reason_and_counted() -> None:
+    state = make_state()
+    bad = RawRecord("orders.OrderPlaced", 0, 3, BASE_MS, None, b"{not json", ())
+    state.ingest([bad, *flow("c4")], NOW)
+    snap = state.snapshot(NOW)
+    assert snap.undecodable.count == 1
+    assert snap.undecodable.samples[0].coords == "orders.OrderPlaced/0/3"
+    assert snap.undecodable.by_reason[0][1] == 1
+    assert snap.totals.events == 4
+
+
+def test_retention_evicts_oldest_flows_whole() -> None:
+    state = make_state(max_events=8)
+    for i in range(5):
+        state.ingest(flow(f"f{i}", i), NOW + i)
+    snap = state.snapshot(NOW + 5)
+    assert snap.totals.retained_events <= 8
+    assert snap.totals.evicted_chains == 3
+    assert state.chain("f0") is None and state.chain("f4") is not None
+    assert state.event("f0-e1") is None and state.event("f4-e1") is not None
+    assert {c.correlation_id for c in snap.chains} == {"f3", "f4"}
+
+
+def test_ledger_record_marks_dead_letter_retried() -> None:
+    state = make_state()
+    dlq = RawRecord(
+        "payments.DLT",
+        0,
+        0,
+        BASE_MS,
+        b"k",
+        event_value("e9", "PaymentRequested", "c9"),
+        tuple(spring_dlt_headers("payments", 0, 5)),
+    )
+    state.ingest([dlq], NOW)
+    assert state.snapshot(NOW).dead_letters[0].retry is None
+    entry = {
+        "dead_letter": "payments.DLT/0/0",
+        "target_topic": "payments",
+        "target_partition": 0,
+        "target_offset": 12,
+        "result": "sent",
+        "reason": None,
+        "at": NOW,
+        "by": "alice",
+        "attempt": 1,
+    }
+    ledger = RawRecord(
+        "edamon.retries", 0, 0, BASE_MS, b"payments.DLT/0/0", json.dumps(entry).encode(), ()
+    )
+    state.ingest([ledger], NOW)
+    row = state.snapshot(NOW).dead_letters[0]
+    assert row.retry == "sent" and row.retried_by == "alice"
