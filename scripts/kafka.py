@@ -41,6 +41,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -172,12 +173,14 @@ def provision(*, quiet: bool = True) -> Path:
             f"-Dkafka.version={version}",
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:  # once more with -U: Maven caches failed downloads for a day
+            proc = subprocess.run([*cmd, "-U"], capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
             shutil.rmtree(tmp, ignore_errors=True)
-            out = (proc.stdout + proc.stderr).strip().splitlines()[-40:]
+            out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).strip().splitlines()
             raise KafkaHarnessError(
                 f"mvn failed to resolve Kafka {version} (exit {proc.returncode}):\n"
-                + "\n".join(out)
+                + "\n".join(out[-40:])
             )
         shutil.rmtree(libs, ignore_errors=True)
         tmp.rename(libs)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 
-import kafka_helpers
 import pytest
+
+import kafka_helpers
 from kafka_helpers import (
     CommitOffsets,
     KafkaSasl,
@@ -32,14 +33,17 @@ def _kafka_session() -> Iterator[tuple[str, KafkaSasl | None]]:
         return
     harness = load_harness()
     broker = harness.KafkaBroker()
+    error: str | None = None
     try:
         broker.start()
     except Exception as exc:  # noqa: BLE001 - any failure must fail the tests, with the reason
-        broker.stop()
-        pytest.fail(f"could not start the Kafka test broker: {exc}", pytrace=False)
+        error = str(exc)
     except BaseException:  # Ctrl-C while starting: no JVM left behind
         broker.stop()
         raise
+    if error is not None:
+        broker.stop()
+        pytest.fail(f"could not start the Kafka test broker: {error}", pytrace=False)
     try:
         sasl = KafkaSasl(broker.sasl_bootstrap, broker.sasl_user, broker.sasl_password)
         yield broker.bootstrap, sasl

@@ -174,7 +174,7 @@ class KafkaTestClients:
         futures = []
         for record in records:
             key, value = record[0], record[1]
-            headers = list(record[2]) if len(record) > 2 else []  # type: ignore[misc]
+            headers = list(record[2]) if len(record) > 2 else []
             futures.append(
                 await producer.send(
                     topic,

@@ -17,6 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka import errors as kerr
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.admin import DescribeGroupsRequest_v3, DescribeGroupsResponse_v3
+from aiokafka.protocol.api import Request
 
 from edamon.broker.base import (
     BrokerAuthError,
@@ -43,6 +45,8 @@ _AUTH_ERRORS: tuple[type[BaseException], ...] = (
     kerr.AuthenticationMethodNotSupported,
     kerr.UnsupportedSaslMechanismError,
     kerr.IllegalSaslStateError,
+)
+_DENIED_ERRORS: tuple[type[BaseException], ...] = (
     kerr.TopicAuthorizationFailedError,
     kerr.GroupAuthorizationFailedError,
     kerr.ClusterAuthorizationFailedError,
@@ -103,7 +107,15 @@ def _reason(exc: BaseException) -> str:
         return "no answer in time"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, kerr.IllegalSaslStateError):
+        return "the listener does not expect SASL (check kafka.security_protocol)"
+    if isinstance(exc, kerr.BrokerResponseError):
+        detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+        return detail.strip() or exc.description
     text = str(exc).strip()
+    prefix = f"{type(exc).__name__}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
     return text or type(exc).__name__
 
 
@@ -120,12 +132,12 @@ def map_error(
         )
     if isinstance(exc, _AUTH_ERRORS):
         user = f" as {settings.username!r}" if settings.username else ""
-        mechanism = settings.sasl_mechanism or settings.security_protocol
         return BrokerAuthError(
-            f"authentication or authorisation failed at {servers} ({mechanism}{user}): "
-            f"{_reason(exc)}"
+            f"authentication failed at {servers} ({settings.sasl_mechanism}{user}): {_reason(exc)}"
         )
-    if isinstance(exc, _UNAVAILABLE_ERRORS + (TimeoutError,)):
+    if isinstance(exc, _DENIED_ERRORS):
+        return BrokerAuthError(f"not authorised: {what} at {servers}: {_reason(exc)}")
+    if isinstance(exc, _UNAVAILABLE_ERRORS):  # TimeoutError is an OSError
         return BrokerUnavailable(f"cannot reach kafka at {servers}: {_reason(exc)}")
     return BrokerError(f"{what} failed: {type(exc).__name__}: {_reason(exc)}")
 
@@ -207,6 +219,27 @@ def parse_describe_groups(responses: Iterable[Any]) -> list[GroupInfo]:
                 )
             )
     return groups
+
+
+class _DescribeGroupsV3(DescribeGroupsRequest_v3):  # type: ignore[misc]
+    # aiokafka 0.14 parses v3 answers with the v2 schema, which lacks the per-group
+    # `authorized_operations`: every group after the first is misread and a group without
+    # members breaks the connection ("Buffer underrun decoding string"). Same request, right
+    # response schema.
+    RESPONSE_TYPE = DescribeGroupsResponse_v3
+
+
+class DescribeGroups(Request[_DescribeGroupsV3]):  # type: ignore[misc]
+    """DescribeGroups v3 with the correct response schema (see `_DescribeGroupsV3`)."""
+
+    API_KEY = 15
+
+    def __init__(self, groups: Sequence[str]) -> None:
+        self._groups = list(groups)
+
+    def build(self, request_struct_class: type[Any]) -> Any:
+        """The request struct for the negotiated version (only v3 is offered)."""
+        return request_struct_class(self._groups, False)
 
 
 def _tps(tps: Iterable[TP]) -> list[TopicPartition]:

@@ -1,11 +1,128 @@
-"""`edamon demo`."""
+"""`edamon demo`: the simulated event-driven system, in memory or on a real cluster, with the
+dashboard watching it (or headless, printing a line of stats every few seconds)."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from contextlib import suppress
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from edamon.cli import EXIT_FAILED, EXIT_USAGE, fail, settings_from
+
+if TYPE_CHECKING:
+    from edamon.broker.base import Broker
+    from edamon.demo.runner import DemoSystem
+
+STATS_EVERY_S = 5.0
+"""Seconds between two stats lines in --headless mode."""
+MEMORY_RECORDS_PER_PARTITION = 200_000
+"""The in-memory broker trims older records beyond this, so a long demo stays bounded."""
 
 
 @click.command(name="demo")
-def command() -> None:
-    """Not built yet."""
-    raise click.ClickException("edamon demo is not built yet")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML config (default: the demo's own, a copy of config/demo.toml).",
+)
+@click.option(
+    "--bootstrap", "-b", metavar="HOST:PORT", help="Run on this Kafka cluster, not in memory."
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), help="New business flows per second."
+)
+@click.option("--seed", type=int, help="Seed of the simulation (same seed, same run).")
+@click.option("--prefix", help="Topic and group prefix (default demo.).")
+@click.option("--headless", is_flag=True, help="Only the simulation; print stats lines.")
+@click.option("--duration", help="Stop the simulation after this long (e.g. 60s, 5m).")
+def command(
+    config_path: Path | None,
+    bootstrap: str | None,
+    rate: float | None,
+    seed: int | None,
+    prefix: str | None,
+    headless: bool,
+    duration: str | None,
+) -> None:
+    """Run the demo system: choreographed orders, an orchestrated checkout saga, schema
+    evolution, duplicates, poison records, dead letters, a slow and a stopped group."""
+    from edamon.demo.sagas import packaged_config
+    from edamon.model.timespec import parse_duration
+
+    seconds: float | None = None
+    if duration is not None:
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            fail(f"--duration: {exc}", EXIT_USAGE)
+    demo: dict[str, Any] = {"rate": rate, "seed": seed, "prefix": prefix}
+    extra = {"demo": {k: v for k, v in demo.items() if v is not None}}
+    if config_path is None:
+        with resources.as_file(packaged_config()) as packaged:
+            settings = settings_from(packaged, bootstrap, None, extra)
+    else:
+        settings = settings_from(config_path, bootstrap, None, extra)
+
+    from edamon.demo.clock import DemoClock
+    from edamon.demo.runner import DemoSystem
+
+    broker: Broker
+    clock = DemoClock()
+    if bootstrap:
+        from edamon.broker.kafka import KafkaBroker
+
+        broker = KafkaBroker(settings.kafka)
+    else:
+        from edamon.broker.memory import MemoryBroker
+
+        broker = MemoryBroker(
+            clock=clock.now, max_records_per_partition=MEMORY_RECORDS_PER_PARTITION
+        )
+    system = DemoSystem(broker, settings.demo, clock=clock)
+
+    if headless:
+        sys.exit(_run_headless(broker, system, seconds))
+
+    from edamon.cli.dashboard import run_dashboard
+
+    async def simulate() -> None:
+        await broker.start()
+        await system.run(seconds)
+
+    sys.exit(run_dashboard(settings, broker=broker, background=[simulate]))
+
+
+def _run_headless(broker: Broker, system: DemoSystem, seconds: float | None) -> int:
+    from edamon.broker.base import BrokerError
+
+    click.echo(f"edamon demo on {broker.name}, seed {system.seed} (Ctrl-C stops)")
+    try:
+        asyncio.run(_headless(broker, system, seconds))
+    except KeyboardInterrupt:
+        pass
+    except BrokerError as exc:
+        fail(str(exc), EXIT_FAILED)
+    click.echo(system.stats().line())
+    return 0
+
+
+async def _headless(broker: Broker, system: DemoSystem, seconds: float | None) -> None:
+    await broker.start()
+    task = asyncio.create_task(system.run(seconds))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=STATS_EVERY_S)
+            if not task.done():
+                click.echo(system.stats().line())
+        await task
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await broker.close()

@@ -1,11 +1,418 @@
-"""`edamon dlq`."""
+"""`edamon dlq`: list, show and retry dead letters from the command line.
+
+Exit codes: 0 everything asked for was done (every selected dead letter sent, or skipped as
+already retried); 1 something failed or was refused (broker problems included); 2 usage errors
+and refusals to act (read-only, no confirmation).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
+from edamon.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_options, fail, settings_from
+from edamon.config import Settings
 
-@click.command(name="dlq")
+if TYPE_CHECKING:
+    from edamon.actions.filters import DeadLetterFilter
+    from edamon.actions.ledger import Ledger, LedgerEntry
+    from edamon.actions.redrive import RedrivePlan, RedriveSummary
+    from edamon.broker.base import Broker
+    from edamon.model.deadletter import DeadLetter
+
+SAMPLE = 5
+"""Dead letters shown in the retry preview."""
+LISTED = 20
+"""Sent records listed one by one in the retry summary."""
+
+
+def _run(settings: Settings, body: Callable[[Broker], Awaitable[int]]) -> int:
+    """Connect to the cluster, run `body`, close; a broker problem exits 1 with its message."""
+    from edamon.broker.base import BrokerError
+    from edamon.broker.kafka import KafkaBroker
+
+    async def main() -> int:
+        broker = KafkaBroker(settings.kafka)
+        try:
+            await broker.start()
+            return await body(broker)
+        finally:
+            await broker.close()
+
+    try:
+        return asyncio.run(main())
+    except BrokerError as exc:
+        fail(str(exc), EXIT_FAILED)
+        raise  # unreachable
+
+
+async def _load_ledger(broker: Broker, settings: Settings) -> Ledger:
+    from edamon.actions.ledger import Ledger
+    from edamon.broker.base import BrokerError
+
+    ledger = Ledger(settings.dlq.ledger_topic)
+    try:
+        await ledger.load(broker)
+    except BrokerError as exc:
+        click.echo(f"edamon: warning: retry ledger not read, retry status unknown: {exc}", err=True)
+    return ledger
+
+
+def _filter(specs: Sequence[str]) -> DeadLetterFilter:
+    from edamon.actions.filters import FilterError, parse_filters
+
+    try:
+        return parse_filters(specs, now=time.time())
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+
+
+def _clip(text: str | None, width: int) -> str:
+    text = (text or "-").replace("\n", " ")
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _short_class(name: str | None) -> str | None:
+    return name.rsplit(".", 1)[-1] if name else name
+
+
+def _when(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    width = shutil.get_terminal_size((160, 24)).columns
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fixed = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    widths[-1] = max(10, min(widths[-1], width - fixed))
+    for row in [header, *rows]:
+        cells = [_clip(cell, w).ljust(w) for cell, w in zip(row, widths, strict=True)]
+        click.echo("  ".join(cells).rstrip())
+
+
+def _retry_status(entry: LedgerEntry | None) -> str:
+    if entry is None:
+        return "-"
+    if entry.sent:
+        return f"sent #{entry.attempt} {_when(entry.at)}"
+    return f"{entry.status} (#{entry.attempt})" + (" [sent before]" if entry.retried else "")
+
+
+@click.group(name="dlq")
 def command() -> None:
-    """Not built yet."""
-    raise click.ClickException("edamon dlq is not built yet")
+    """Dead-letter queues: list, show and retry dead letters."""
+
+
+@command.command(name="list")
+@config_options
+@click.option("--topic", "-t", "topics", multiple=True, help="DLQ topic to read (repeatable).")
+@click.option("--filter", "-f", "filters", multiple=True, help="key=value, see `dlq retry`.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_command(
+    config_path: Path | None,
+    bootstrap: str | None,
+    read_only: bool | None,
+    topics: tuple[str, ...],
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """List the dead letters on the DLQ topics, with their retry status from the ledger."""
+    from edamon.actions.report import dead_letter_json
+    from edamon.actions.scan import read_dead_letters
+
+    settings = settings_from(config_path, bootstrap, read_only)
+    selector = _filter(filters)
+
+    async def body(broker: Broker) -> int:
+        ledger = await _load_ledger(broker, settings)
+        dead = selector.apply(await read_dead_letters(broker, settings, topics or None))
+        if as_json:
+            for dl in dead:
+                data = dead_letter_json(dl, ledger.get(dl.coords))
+                click.echo(json.dumps(data, ensure_ascii=False))
+            return EXIT_OK
+        if not dead:
+            click.echo("no dead letters")
+            return EXIT_OK
+        rows = [
+            [
+                dl.coords,
+                _when(dl.record.timestamp_ms / 1000),
+                dl.info.original_coords or dl.info.original_topic or "-",
+                dl.info.consumer_group or "-",
+                _short_class(dl.info.exception_class) or "-",
+                _retry_status(ledger.get(dl.coords)),
+                dl.info.exception_message or dl.decode_error or "-",
+            ]
+            for dl in dead
+        ]
+        header = ["DEAD LETTER", "TIME (UTC)", "ORIGINAL", "GROUP", "EXCEPTION", "RETRY"]
+        _table(rows, [*header, "MESSAGE"])
+        click.echo(f"{len(dead)} dead letter(s)")
+        return EXIT_OK
+
+    sys.exit(_run(settings, body))
+
+
+def _show_text(dl: DeadLetter, entry: LedgerEntry | None) -> None:
+    from edamon.actions.report import header_display, value_display
+
+    info, record, env = dl.info, dl.record, dl.envelope
+    fields: list[tuple[str, object]] = [
+        ("dead letter", record.coords),
+        ("time", f"{_when(record.timestamp_ms / 1000)} UTC ({record.timestamp_ms} ms)"),
+        ("convention", info.convention),
+        ("original", info.original_coords or info.original_topic),
+        ("consumer group", info.consumer_group),
+        ("exception", info.exception_class),
+        ("cause", info.cause_class),
+        ("message", info.exception_message),
+        ("attempts", info.attempts),
+        ("handler", info.handler),
+        ("event type", env.event_type if env else None),
+        ("event id", env.event_id if env else None),
+        ("correlation id", env.correlation_id if env else None),
+        ("causation id", env.causation_id if env else None),
+        ("decode error", dl.decode_error),
+        ("header problems", "; ".join(info.problems) or None),
+        ("retry", _retry_status(entry) if entry else "never retried"),
+        ("retry target", entry.target_coords if entry else None),
+        ("key", header_display(record.key) if record.key is not None else "(null)"),
+    ]
+    for name, value in fields:
+        if value is not None:
+            click.echo(f"{name + ':':<16} {value}")
+    click.echo(f"headers ({len(record.headers)}):")
+    for key, value in record.headers:
+        if key.lower().endswith("stacktrace"):
+            click.echo(f"  {key}: ({len(value)} bytes, below)")
+        else:
+            click.echo(f"  {key}: {header_display(value)}")
+    size = "null" if record.value is None else f"{len(record.value)} bytes"
+    click.echo(f"value ({size}):")
+    click.echo("  " + value_display(record.value).replace("\n", "\n  "))
+    if info.stacktrace:
+        click.echo("stacktrace:")
+        click.echo("  " + info.stacktrace.rstrip().replace("\n", "\n  "))
+
+
+@command.command(name="show")
+@config_options
+@click.argument("coords")
+@click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
+def show_command(
+    config_path: Path | None,
+    bootstrap: str | None,
+    read_only: bool | None,
+    coords: str,
+    as_json: bool,
+) -> None:
+    """Show one dead letter (TOPIC/PARTITION/OFFSET): decoded fields, headers in order, value."""
+    from edamon.actions.report import dead_letter_json
+    from edamon.actions.scan import find_dead_letters
+    from edamon.model.records import parse_coords
+
+    try:
+        parse_coords(coords)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="COORDS") from None
+    settings = settings_from(config_path, bootstrap, read_only)
+
+    async def body(broker: Broker) -> int:
+        found, problems = await find_dead_letters(broker, settings, [coords])
+        if not found:
+            click.echo(f"edamon: {coords}: {next(iter(problems.values()))}", err=True)
+            return EXIT_FAILED
+        ledger = await _load_ledger(broker, settings)
+        dl = found[0]
+        if as_json:
+            data = dead_letter_json(dl, ledger.get(dl.coords), with_value=True)
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        else:
+            _show_text(dl, ledger.get(dl.coords))
+        return EXIT_OK
+
+    sys.exit(_run(settings, body))
+
+
+def _preview(plan: RedrivePlan, problems: dict[str, str], rate: float) -> None:
+    from edamon.actions.headers import RETRY_AT, RETRY_ATTEMPT, RETRY_OF
+
+    send, skipped, refused = plan.to_send, plan.skipped, plan.refused
+    total = len(plan.items) + len(problems)
+    click.echo(f"retry plan: {total} dead letter(s) selected")
+    targets = ", ".join(f"{topic} ({n})" for topic, n in plan.targets().items())
+    click.echo(f"  to send:  {len(send)}" + (f" -> {targets}" if targets else ""))
+    if skipped:
+        click.echo(f"  skipped:  {len(skipped)} already retried (--force to send again)")
+    if refused or problems:
+        click.echo(f"  refused:  {len(refused) + len(problems)}")
+        for item in refused[:SAMPLE]:
+            click.echo(f"    {item.coords}: {item.reason}")
+        for address, reason in list(problems.items())[:SAMPLE]:
+            click.echo(f"    {address}: {reason}")
+    if send:
+        stripped = plan.stripped_headers()
+        names = ", ".join(f"{name} ({n})" for name, n in stripped.items()) or "none"
+        click.echo(f"  headers stripped: {names}")
+        click.echo(f"  headers added: {RETRY_OF}, {RETRY_AT}, {RETRY_ATTEMPT}")
+        click.echo(f"  rate: {rate:g}/s (at least {(len(send) - 1) / rate:.1f}s)")
+        click.echo("sample:")
+        for item in send[:SAMPLE]:
+            record, info = item.dead_letter.record, item.dead_letter.info
+            key = record.key.decode("utf-8", "replace") if record.key is not None else "(null)"
+            via = "headers" if item.source == "header" else "dlq.routes"
+            click.echo(
+                f"  {item.coords} -> {item.target} (from {via}, attempt {item.attempt})"
+                f"  key={_clip(key, 40)}  {_short_class(info.exception_class) or '-'}:"
+                f" {_clip(info.exception_message, 60)}"
+            )
+
+
+def _progress() -> Callable[[int, int], None]:
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if tty:
+            end = "\n" if done == total else ""
+            click.echo(f"\rretrying: {done}/{total}", nl=False, err=True)
+            click.echo(end, nl=False, err=True)
+        elif done == total or now - last[0] >= 1.0:
+            last[0] = now
+            click.echo(f"retrying: {done}/{total}", err=True)
+
+    return show
+
+
+def _report(summary: RedriveSummary, problems: dict[str, str]) -> None:
+    from edamon.actions.redrive import Outcome
+
+    counts = dict(summary.counts)
+    counts[Outcome.REFUSED] = counts.get(Outcome.REFUSED, 0) + len(problems)
+    parts = ", ".join(
+        f"{n} {outcome}" for outcome, n in counts.items() if n or outcome is Outcome.SENT
+    )
+    click.echo(f"done in {summary.elapsed_s:.1f}s: {parts}")
+    sent = summary.sent
+    for result in sent[:LISTED]:
+        click.echo(
+            f"  sent     {result.coords} -> {result.target_coords} (attempt {result.attempt})"
+        )
+    if len(sent) > LISTED:
+        click.echo(f"  ... and {len(sent) - LISTED} more sent")
+    for result in summary.results:
+        if result.outcome in (Outcome.FAILED, Outcome.REFUSED):
+            click.echo(f"  {result.outcome.value:<8} {result.coords}: {result.reason}")
+        if result.ledger_error:
+            click.echo(f"  ledger   {result.coords}: not recorded: {result.ledger_error}")
+    for address, reason in problems.items():
+        click.echo(f"  refused  {address}: {reason}")
+    if summary.aborted:
+        click.echo(f"edamon: {summary.aborted}", err=True)
+
+
+async def _confirm(count: int) -> bool:
+    prompt = f"Send {count} dead letter(s) back to their topics?"
+    try:
+        return await asyncio.to_thread(click.confirm, prompt, default=False, err=True)
+    except click.Abort:
+        return False
+
+
+@command.command(name="retry")
+@config_options
+@click.argument("coords", nargs=-1)
+@click.option("--filter", "-f", "filters", multiple=True, help="key=value (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show the plan, send nothing.")
+@click.option("--force", is_flag=True, help="Send again what the ledger says was retried.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Records per second.")
+@click.option("--continue-on-error", is_flag=True, help="Keep going after a failed send.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def retry_command(
+    config_path: Path | None,
+    bootstrap: str | None,
+    read_only: bool | None,
+    coords: tuple[str, ...],
+    filters: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    rate: float | None,
+    continue_on_error: bool,
+    yes: bool,
+) -> None:
+    """Send dead letters back to their original topic: by address (TOPIC/PARTITION/OFFSET...) or
+    by --filter over every DLQ topic. Filter keys: dlq-topic, original-topic, group (names or
+    globs), exception (substring, or /regex/), since, until (15m, 2h, or an ISO time).
+
+    The target is the original topic named in the DLQ headers, else dlq.routes. The record is
+    re-read from the DLQ and sent with its key and value; DLQ/error headers and
+    dlq.strip_headers are removed, edamon-retry-of/-at/-attempt added. Every attempt goes to the
+    ledger topic; what was already retried is skipped unless --force.
+    """
+    from edamon.actions.redrive import Redriver
+    from edamon.actions.scan import find_dead_letters, read_dead_letters
+    from edamon.model.records import parse_coords
+
+    if not coords and not filters:
+        raise click.UsageError("give dead-letter addresses (TOPIC/PARTITION/OFFSET) or --filter")
+    for address in coords:
+        try:
+            parse_coords(address)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="COORDS") from None
+    selector = _filter(filters)
+    settings = settings_from(config_path, bootstrap, read_only)
+    if settings.read_only and not dry_run:
+        fail("read-only mode (--read-only / read_only = true): retry is disabled", EXIT_USAGE)
+    limit = rate if rate is not None else settings.dlq.rate
+
+    async def body(broker: Broker) -> int:
+        ledger = await _load_ledger(broker, settings)
+        problems: dict[str, str] = {}
+        if coords:
+            dead, problems = await find_dead_letters(broker, settings, coords)
+        else:
+            dead = await read_dead_letters(broker, settings)
+        redriver = Redriver(broker, settings, ledger)
+        plan = redriver.plan(selector.apply(dead), force=force)
+        _preview(plan, problems, limit)
+        if dry_run:
+            click.echo("dry run: nothing sent")
+            return EXIT_OK
+        if not plan.to_send:
+            click.echo("nothing to send")
+            return EXIT_FAILED if plan.refused or problems else EXIT_OK
+        if not yes and not await _confirm(len(plan.to_send)):
+            click.echo("edamon: aborted, nothing sent (no confirmation; --yes skips it)", err=True)
+            return EXIT_USAGE
+        cancel = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, cancel.set)
+        try:
+            summary = await redriver.execute(
+                plan,
+                rate=limit,
+                stop_on_failure=not continue_on_error,
+                progress=_progress(),
+                cancel=cancel,
+            )
+        finally:
+            with suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+        _report(summary, problems)
+        return EXIT_OK if summary.ok and not problems else EXIT_FAILED
+
+    sys.exit(_run(settings, body))

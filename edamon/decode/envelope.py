@@ -19,6 +19,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Sequence
+from json.scanner import make_scanner
 from typing import Any
 
 from edamon.config import EnvelopeSettings
@@ -30,9 +31,15 @@ __all__ = ["EnvelopeDecoder", "parse_traceparent"]
 
 _intern = sys.intern
 _loads = json.loads
+# typeshed types make_scanner's argument as the scanner class itself; it takes a decoder.
+_ScanOnce = Callable[[str, int], tuple[Any, int]]
+_scan: _ScanOnce = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_JSON_SPACE = " \t\n\r"
+_LEADING_SPACE = " \t\n\r\ufeff"
+"""JSON whitespace; a leading UTF-8 byte order mark is tolerated too."""
 
-_JSON1, _JSON, _HEADER, _KEY = 0, 1, 2, 3
-"""Location kinds: one JSON key, a dotted JSON path, a header, the record key."""
+_JSON1, _JSON2, _JSON, _HEADER, _KEY = 0, 1, 2, 3, 4
+"""Location kinds: one JSON key, a two-key path, a longer dotted path, a header, the key."""
 
 Location = tuple[int, Any]
 JsonObject = dict[str, Any]
@@ -56,12 +63,14 @@ def _compile(locations: Sequence[str]) -> tuple[Location, ...]:
             name = text[len("header:") :]
             if name:
                 compiled.append((_HEADER, name))
-        elif text == "key:" or text == "key":
+        elif text == "key:":
             compiled.append((_KEY, None))
         elif text:
             path = tuple(part for part in text.split(".") if part)
             if len(path) == 1:
                 compiled.append((_JSON1, path[0]))
+            elif len(path) == 2:
+                compiled.append((_JSON2, path))
             elif path:
                 compiled.append((_JSON, path))
     return tuple(compiled)
@@ -71,7 +80,7 @@ def _walk(node: object, path: tuple[str, ...]) -> object:
     for part in path:
         if isinstance(node, dict):
             node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and part.isdecimal() and int(part) < len(node):
             node = node[int(part)]
         else:
             return None
@@ -121,6 +130,13 @@ def _first(
             if obj is None:
                 continue
             found: object = obj.get(arg)
+        elif kind == _JSON2:
+            if obj is None:
+                continue
+            found = obj.get(arg[0])
+            if type(found) is not dict:
+                continue
+            found = found.get(arg[1])
         elif kind == _HEADER:
             found = _text(headers.get(arg))
         elif kind == _JSON:
@@ -142,15 +158,22 @@ def _parse_object(value: bytes) -> JsonObject | str:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return "not UTF-8"
-    if text[:1] == "\ufeff":
-        text = text[1:]
+    if text[:1] != "{":
+        text = text.lstrip(_LEADING_SPACE)
+        if text[:1] != "{":  # not an object; tell "not JSON" from "some other JSON value"
+            try:
+                _loads(text)
+            except (ValueError, RecursionError):
+                return "not JSON"
+            return "not a JSON object"
     try:
-        obj = _loads(text)
-    except (ValueError, RecursionError):
+        # The scanner behind json.loads, called directly: saves a third of the parse time.
+        obj, end = _scan(text, 0)
+    except (StopIteration, ValueError, RecursionError):
         return "not JSON"
-    if type(obj) is not dict:
-        return "not a JSON object"
-    return obj
+    if end != len(text) and text[end:].strip(_JSON_SPACE):
+        return "not JSON"
+    return obj  # type: ignore[no-any-return]
 
 
 def parse_traceparent(raw: bytes | None) -> str | None:
@@ -379,16 +402,8 @@ class EnvelopeDecoder:
             return record, False
         else:
             truncated = False
-        kept = RawRecord(
-            topic=interned,
-            partition=record.partition,
-            offset=record.offset,
-            timestamp_ms=record.timestamp_ms,
-            key=record.key,
-            value=value,
-            headers=record.headers,
-        )
-        return kept, truncated
+        fields = (interned, record.partition, record.offset, record.timestamp_ms, record.key)
+        return RawRecord(*fields, value, record.headers), truncated
 
     def _undecodable(self, record: RawRecord, reason: str) -> Undecodable:
         """Undecodable keeps the record with its value cut to keep_value_bytes (enough for a

@@ -57,6 +57,8 @@ def parse_time(value: object) -> float | None:
     Booleans and anything else are None.
     """
     if isinstance(value, str):
+        if value[4:5] == "-":  # the common case: an ISO date-time
+            return parse_iso(value)
         text = value.strip()
         if _is_number_text(text):
             if len(text) > 40:

@@ -19,6 +19,7 @@ from edamon.model.status import (
     PartitionStatus,
     SagaState,
 )
+from edamon.model.waterfall import human_duration
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 DASH = "–"
@@ -110,24 +111,16 @@ def rate(per_second: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """A short human duration: 850ms, 12.3s, 4m05s, 2h03m, 3d04h; None -> a dash."""
+    """A short human duration (850ms, 12.3s, 4m05s, 2h03m, 3d04h, as in the waterfall);
+    None -> a dash; negative values count as 0."""
     if seconds is None:
         return DASH
-    s = max(0.0, seconds)
-    if s < 1:
-        return f"{round(s * 1000)}ms"
-    if s < 60:
-        return f"{s:.1f}s"
-    total = int(s)
-    if total < 3600:
-        return f"{total // 60}m{total % 60:02d}s"
-    if total < 86400:
-        return f"{total // 3600}h{total % 3600 // 60:02d}m"
-    return f"{total // 86400}d{total % 86400 // 3600:02d}h"
+    return human_duration(max(0.0, seconds))
 
 
 def ago(t: float, now: float) -> str:
-    """Relative time: `now`, `12s ago`, `4m05s ago`; a time in the future is `in 3s`."""
+    """Relative time in one unit: `now`, `12s ago`, `4m ago`, `3h ago`, `2d ago`; a time in
+    the future is `in 3s`."""
     delta = now - t
     if abs(delta) < 0.5:
         return "now"
@@ -137,18 +130,19 @@ def ago(t: float, now: float) -> str:
 
 
 def _coarse(seconds: float) -> str:
-    total = round(seconds)
-    if total < 60:
-        return f"{total}s"
-    return duration(total)
+    total = int(seconds + 0.5)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if total >= size:
+            return f"{total // size}{unit}"
+    return f"{total}s"
 
 
 def clock_time(t: float, *, millis: bool = False) -> str:
     """Absolute local time of day: `10:00:01` (or `10:00:01.123`)."""
-    text = time.strftime("%H:%M:%S", time.localtime(t))
-    if millis:
-        text += f".{int(round(t * 1000)) % 1000:03d}"
-    return text
+    if not millis:
+        return time.strftime("%H:%M:%S", time.localtime(t))
+    seconds, ms = divmod(round(t * 1000), 1000)
+    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ms:03d}"
 
 
 class Times:

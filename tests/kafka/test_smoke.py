@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import OffsetAndMetadata, OffsetAndTimestamp
+
 from kafka_helpers import CommitOffsets, KafkaSasl, MakeTopic, Produce, UniqueName
 
 pytestmark = pytest.mark.kafka

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Ingest benchmark (issue 3): bare aiokafka drain vs the full collector, on a real broker.
+
+    python bench/ingest.py [--events 1000000] [--bootstrap HOST:PORT]
+
+Produces N seed-envelope events in realistic flows (5 events per flow over 5 topics with
+4 partitions, 2% dead-lettered to a DLT) to a fresh topic prefix, then drains them twice, each
+in its own subprocess so memory is measured cleanly: (a) a bare aiokafka getmany loop that does
+nothing else, (b) the full collector (decode, chains, sagas, throughput, retention sized to
+keep every event). Prints both rates, their ratio, and each drain's peak RSS.
+Without --bootstrap it starts the harness broker from scripts/kafka.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import resource
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
+PARTITIONS = 4
+
+
+def _harness():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("edamon_kafka_harness", ROOT / "scripts/kafka.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def produce(bootstrap: str, prefix: str, events: int) -> float:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    topics = [f"{prefix}.{t}" for t in TYPES] + [f"{prefix}.PaymentProcessed.DLT"]
+    await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
+    await admin.close()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1
+    )
+    await producer.start()
+    started = time.perf_counter()
+    base_ms = int(time.time() * 1000) - 600_000
+    sent = 0
+    flow = 0
+    pending = []
+    while sent < events:
+        cid = str(uuid.uuid4())
+        key = f"order-{flow}".encode()
+        parent = None
+        for step, etype in enumerate(TYPES):
+            if sent >= events:
+                break
+            eid = str(uuid.uuid4())
+            at = base_ms + flow * 3 + step * 40
+            value = (
+                f'{{"eventId":"{eid}","eventType":"{etype}","aggregateId":"order-{flow}",'
+                f'"occurredAt":{at},"version":2,"payload":{{"orderId":"order-{flow}",'
+                f'"amount":{flow % 997}.50,"currency":"EUR","lines":[{{"sku":"sku-{flow % 50}",'
+                f'"qty":{1 + flow % 3}}}]}},"metadata":{{"correlationId":"{cid}",'
+                f'"causationId":{json.dumps(parent)},"userId":"u-{flow % 100}"}}}}'
+            ).encode()
+            headers = [("event-type", etype.encode()), ("correlation-id", cid.encode())]
+            topic = f"{prefix}.{etype}"
+            if etype == "PaymentProcessed" and flow % 50 == 0:
+                topic += ".DLT"
+                headers += [
+                    ("kafka_dlt-original-topic", f"{prefix}.StockReserved".encode()),
+                    ("kafka_dlt-original-partition", struct.pack(">i", 0)),
+                    ("kafka_dlt-original-offset", struct.pack(">q", flow)),
+                    ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+                    ("kafka_dlt-exception-message", b"payment gateway timeout"),
+                ]
+            pending.append(await producer.send(topic, value, key=key, headers=headers))
+            sent += 1
+            parent = eid
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        flow += 1
+    await asyncio.gather(*pending)
+    await producer.flush()
+    await producer.stop()
+    return time.perf_counter() - started
+
+
+async def drain_bare(bootstrap: str, prefix: str, events: int) -> float:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_bytes=50 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    tps = [
+        TopicPartition(f"{prefix}.{t}", p)
+        for t in [*TYPES, "PaymentProcessed.DLT"]
+        for p in range(PARTITIONS)
+    ]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    count = 0
+    started = time.perf_counter()
+    while count < events:
+        batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+        count += sum(len(records) for records in batch.values())
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    return elapsed
+
+
+async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
+    from edamon.broker.kafka import KafkaBroker
+    from edamon.collector.collector import Collector
+    from edamon.config import load_settings
+
+    settings = load_settings(
+        None,
+        {
+            "kafka": {"bootstrap_servers": bootstrap},
+            "topics": {"include": [rf"{prefix}\..*"], "start_from": "earliest"},
+            "retention": {"max_events": events + 10, "max_age_s": 86_400},
+            "lag": {"interval_s": 5},
+        },
+        use_default_path=False,
+    )
+    broker = KafkaBroker(settings.kafka)
+    collector = Collector(broker, settings)
+    task = asyncio.create_task(collector.run())
+    started = time.perf_counter()
+    while collector.records_read < events:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    snap = collector.snapshot()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    print(
+        json.dumps(
+            {
+                "retained": snap.totals.retained_events,
+                "chains": snap.totals.chains,
+                "dead_letters": snap.totals.dead_letters,
+            }
+        ),
+        file=sys.stderr,
+    )
+    return elapsed
+
+
+def child(mode: str, bootstrap: str, prefix: str, events: int) -> None:
+    runner = drain_bare if mode == "bare" else drain_collector
+    elapsed = asyncio.run(runner(bootstrap, prefix, events))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"elapsed": elapsed, "peak_rss_mb": peak_kb / 1024}))
+
+
+def run_child(mode: str, bootstrap: str, prefix: str, events: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--bootstrap",
+            bootstrap,
+            "--prefix",
+            prefix,
+            "--events",
+            str(events),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if out.stderr.strip():
+        print(f"  ({mode}) {out.stderr.strip().splitlines()[-1]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--bootstrap")
+    parser.add_argument("--prefix")
+    parser.add_argument("--child", choices=["bare", "collector"])
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.bootstrap, args.prefix, args.events)
+        return
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker = _harness().KafkaBroker(sasl=False)
+        broker.start()
+        bootstrap = broker.bootstrap
+    try:
+        prefix = args.prefix or f"bench{int(time.time())}"
+        print(f"producing {args.events:,} events to {bootstrap} under {prefix}.* ...")
+        took = asyncio.run(produce(bootstrap, prefix, args.events))
+        print(f"  produced in {took:.1f}s ({args.events / took:,.0f}/s)")
+        bare = run_child("bare", bootstrap, prefix, args.events)
+        full = run_child("collector", bootstrap, prefix, args.events)
+        bare_rate = args.events / bare["elapsed"]
+        full_rate = args.events / full["elapsed"]
+        print(
+            f"bare aiokafka drain : {bare_rate:10,.0f} records/s  "
+            f"peak RSS {bare['peak_rss_mb']:.0f} MB"
+        )
+        print(
+            f"full collector      : {full_rate:10,.0f} records/s  "
+            f"peak RSS {full['peak_rss_mb']:.0f} MB"
+        )
+        print(f"ratio collector/bare: {full_rate / bare_rate:.2f}  (target >= 0.7)")
+        print(
+            f"collector peak RSS  : {full['peak_rss_mb']:.0f} MB with {args.events:,} "
+            "events retained (target < 1024 MB)"
+        )
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

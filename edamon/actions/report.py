@@ -1,0 +1,131 @@
+"""Plain-data views of dead letters and ledger entries, for JSON output and text views.
+
+No markup and no terminal formatting: the CLI and the UI decide how to show these.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from edamon.actions.headers import iso_utc
+from edamon.actions.ledger import LedgerEntry
+from edamon.model.deadletter import DeadLetter
+
+__all__ = [
+    "dead_letter_json",
+    "header_display",
+    "ledger_json",
+    "printable_text",
+    "value_display",
+]
+
+
+def printable_text(data: bytes) -> str | None:
+    """`data` as text when it is UTF-8 without control characters (tab and newlines allowed)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any((ch < " " and ch not in "\t\r\n") or ch == "\x7f" for ch in text):
+        return None
+    return text
+
+
+def header_display(value: bytes) -> str:
+    """A header value for people: its text, or hex (with the integer for 4 and 8 bytes, as
+    Spring writes partitions, offsets and timestamps)."""
+    text = printable_text(value)
+    if text is not None and (text or not value):
+        return text
+    shown = "0x" + value.hex()
+    if len(value) in (4, 8):
+        shown += f" (int {int.from_bytes(value, 'big', signed=True)})"
+    return shown
+
+
+def value_display(value: bytes | None) -> str:
+    """A record value for people: pretty JSON, text, or a hex dump line for binary."""
+    if value is None:
+        return "(null)"
+    text = printable_text(value)
+    if text is None:
+        head = value[:64].hex(" ")
+        more = f" ... ({len(value)} bytes)" if len(value) > 64 else ""
+        return f"binary: {head}{more}"
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _bytes_json(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    text = printable_text(data)
+    if text is not None:
+        return {"text": text}
+    return {"base64": base64.b64encode(data).decode("ascii")}
+
+
+def ledger_json(entry: LedgerEntry | None) -> dict[str, Any] | None:
+    """The ledger entry as JSON-able data (None: never retried)."""
+    if entry is None:
+        return None
+    data = entry.to_json()
+    data["status"] = entry.status
+    data["retried"] = entry.retried
+    data["at_iso"] = iso_utc(entry.at)
+    return data
+
+
+def dead_letter_json(
+    dead_letter: DeadLetter, retry: LedgerEntry | None = None, *, with_value: bool = False
+) -> dict[str, Any]:
+    """Everything known about one dead letter as JSON-able data (headers as an ordered list)."""
+    record = dead_letter.record
+    info = dead_letter.info
+    envelope = dead_letter.envelope
+    data: dict[str, Any] = {
+        "coords": record.coords,
+        "dlq_topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp_ms": record.timestamp_ms,
+        "time": iso_utc(record.timestamp_ms / 1000.0),
+        "convention": info.convention,
+        "original_topic": info.original_topic,
+        "original_partition": info.original_partition,
+        "original_offset": info.original_offset,
+        "original_timestamp_ms": info.original_timestamp_ms,
+        "consumer_group": info.consumer_group,
+        "exception_class": info.exception_class,
+        "cause_class": info.cause_class,
+        "exception_message": info.exception_message,
+        "attempts": info.attempts,
+        "handler": info.handler,
+        "problems": list(info.problems),
+        "key": _bytes_json(record.key),
+        "event": None,
+        "decode_error": dead_letter.decode_error,
+        "retry": ledger_json(retry),
+    }
+    if envelope is not None:
+        data["event"] = {
+            "event_id": envelope.event_id,
+            "event_type": envelope.event_type,
+            "correlation_id": envelope.correlation_id,
+            "causation_id": envelope.causation_id,
+            "aggregate_id": envelope.aggregate_id,
+            "version": envelope.version,
+            "source": envelope.source,
+            "format": envelope.format.value,
+        }
+    if with_value:
+        data["stacktrace"] = info.stacktrace
+        data["headers"] = [
+            {"key": key, **(_bytes_json(value) or {})} for key, value in record.headers
+        ]
+        data["value"] = _bytes_json(record.value)
+    return data

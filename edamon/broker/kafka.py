@@ -1,0 +1,418 @@
+"""`KafkaBroker`: the Broker interface on a real cluster, with aiokafka.
+
+One admin client and one helper consumer (no group: offsets, times, metadata) live from
+`start()` to `close()`; the idempotent producer is created on first `produce()`; every tailer
+and group consumer gets its own AIOKafkaConsumer. Every call runs under `asyncio.wait_for` and
+every failure surfaces as a BrokerError subclass whose message never contains the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import errors as kerr
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.protocol.metadata import MetadataRequest
+
+from edamon.broker.base import (
+    BrokerError,
+    BrokerUnavailable,
+    ClusterInfo,
+    GroupInfo,
+    TopicInfo,
+)
+from edamon.broker.kafka_groups import (
+    DescribeGroups,
+    KafkaGroupConsumer,
+    KafkaTailer,
+    client_options,
+    guarded,
+    header_list,
+    map_error,
+    parse_describe_groups,
+)
+from edamon.config import KafkaSettings
+from edamon.model.records import TP, Header
+
+__all__ = ["KafkaBroker", "KafkaGroupConsumer", "KafkaTailer", "probe_cluster"]
+
+_MAX_REPLICATION = 3
+
+
+def _tp_list(tps: Sequence[TP]) -> list[TopicPartition]:
+    return [TopicPartition(tp.topic, tp.partition) for tp in tps]
+
+
+class KafkaBroker:
+    """The Broker protocol on a Kafka cluster (see edamon.broker.base for the contract)."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._admin: AIOKafkaAdminClient | None = None
+        self._helper: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
+        self._children: set[KafkaTailer | KafkaGroupConsumer] = set()
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The bootstrap servers, as shown for the cluster."""
+        return self._settings.bootstrap_servers
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the admin client and the helper consumer within kafka.connect_timeout_s.
+
+        Raises BrokerUnavailable (unreachable), BrokerAuthError (SASL) or BrokerError.
+        """
+        if self._closed:
+            raise BrokerError("the broker client is closed")
+        if self._admin is not None:
+            return
+        timeout = self._settings.connect_timeout_s
+        try:
+            await asyncio.wait_for(self._start_clients(), timeout)
+        except TimeoutError:
+            await self._close_clients()
+            raise BrokerUnavailable(
+                f"cannot reach kafka at {self.name}: no answer within {timeout:g}s"
+            ) from None
+        except BrokerError:
+            await self._close_clients()
+            raise
+
+    async def _start_clients(self) -> None:
+        try:
+            hosts = collect_hosts(self._settings.bootstrap_servers, randomize=False)
+        except ValueError:
+            raise BrokerError(
+                f"kafka.bootstrap_servers is not a host:port list: {self.name!r}"
+            ) from None
+        options = client_options(self._settings, connect=True)
+        self._admin = AIOKafkaAdminClient(**options)
+        self._helper = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **options)
+        try:
+            await self._admin.start()
+            await self._helper.start()
+        except (kerr.KafkaError, OSError) as exc:
+            if isinstance(exc, kerr.KafkaConnectionError):
+                await self._diagnose(hosts)
+            raise map_error(exc, self._settings, "connect") from None
+
+    async def _diagnose(self, hosts: list[tuple[str, int, Any]]) -> None:
+        """aiokafka reports every bootstrap failure as 'Unable to bootstrap': connect to the
+        first host directly to raise the real cause (refused, unknown host, SASL failure)."""
+        if not hosts:
+            return
+        host, port, _ = hosts[0]
+        options = client_options(self._settings, connect=True)
+        try:
+            conn = await create_conn(
+                host,
+                port,
+                client_id=options["client_id"],
+                request_timeout_ms=options["request_timeout_ms"],
+                ssl_context=options.get("ssl_context"),
+                security_protocol=options["security_protocol"],
+                sasl_mechanism=options.get("sasl_mechanism"),
+                sasl_plain_username=options.get("sasl_plain_username"),
+                sasl_plain_password=options.get("sasl_plain_password"),
+            )
+        except (kerr.KafkaError, OSError) as exc:
+            raise map_error(exc, self._settings, "connect") from None
+        try:
+            await conn.send(MetadataRequest([]))
+        except (kerr.KafkaError, OSError):
+            raise BrokerUnavailable(
+                f"cannot reach kafka at {self.name}: the broker closed the connection (does "
+                f"kafka.security_protocol {self._settings.security_protocol} match this "
+                f"listener?)"
+            ) from None
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        """Close every client this broker created (tailers and group consumers included).
+        Idempotent."""
+        self._closed = True
+        children, self._children = list(self._children), set()
+        for child in children:
+            await child.close()
+        async with self._producer_lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        helper, self._helper = self._helper, None
+        admin, self._admin = self._admin, None
+        if helper is not None:
+            await helper.stop()
+        if admin is not None:
+            await admin.close()
+
+    def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is None or self._helper is None:
+            raise BrokerError(
+                "the broker client is not started"
+                if not self._closed
+                else "the broker client is closed"
+            )
+        return self._admin, self._helper
+
+    # -- metadata --------------------------------------------------------------------------
+
+    async def cluster_info(self) -> ClusterInfo:
+        """Cluster id, brokers (host:port) and the controller."""
+        admin, _ = self._clients()
+        meta = await guarded(admin.describe_cluster(), self._settings, "describe cluster")
+        brokers = {b["node_id"]: f"{b['host']}:{b['port']}" for b in meta.get("brokers", [])}
+        controller_id = meta.get("controller_id", -1)
+        return ClusterInfo(
+            cluster_id=meta.get("cluster_id") or None,
+            brokers=tuple(brokers[n] for n in sorted(brokers)),
+            controller=brokers.get(controller_id),
+        )
+
+    async def list_topics(self) -> list[TopicInfo]:
+        """All topics, sorted by name; internal ones (`__*` or flagged by Kafka) marked."""
+        admin, _ = self._clients()
+        described = await guarded(admin.describe_topics(), self._settings, "list topics")
+        topics = [
+            TopicInfo(
+                name=t["topic"],
+                partitions=len(t.get("partitions") or ()),
+                internal=bool(t.get("is_internal")) or t["topic"].startswith("__"),
+            )
+            for t in described
+            if t.get("error_code", 0) == 0
+        ]
+        topics.sort(key=lambda t: t.name)
+        return topics
+
+    async def create_topic(
+        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> bool:
+        """Create a topic (replication min(3, brokers)); False if it already existed."""
+        admin, _ = self._clients()
+        info = await self.cluster_info()
+        replication = max(1, min(_MAX_REPLICATION, len(info.brokers)))
+        new_topic = NewTopic(name, partitions, replication, topic_configs=dict(config or {}))
+        response = await guarded(
+            admin.create_topics([new_topic]), self._settings, f"create topic {name}"
+        )
+        for item in response.to_object().get("topic_errors", []):
+            error = kerr.for_code(item.get("error_code", 0))
+            if error is kerr.NoError:
+                continue
+            if error is kerr.TopicAlreadyExistsError:
+                return False
+            detail = item.get("error_message") or error.description
+            raise map_error(error(detail), self._settings, f"create topic {name}")
+        return True
+
+    # -- offsets ---------------------------------------------------------------------------
+
+    async def _require_partitions(self, tps: Sequence[TP]) -> AIOKafkaConsumer:
+        """The helper consumer, once every partition in `tps` is known to exist.
+
+        aiokafka's offset lookups wait forever for a partition that does not exist; asking
+        the cluster first turns that into an immediate BrokerError naming the partition.
+        """
+        admin, helper = self._clients()
+        unsure: set[str] = set()
+        for tp in tps:
+            known = helper.partitions_for_topic(tp.topic)
+            if known is None or tp.partition not in known:
+                unsure.add(tp.topic)
+        if not unsure:
+            return helper
+        described = await guarded(
+            admin.describe_topics(sorted(unsure)), self._settings, "describe topics"
+        )
+        exist = {
+            (t["topic"], p["partition"])
+            for t in described
+            if t.get("error_code", 0) == 0
+            for p in t.get("partitions") or ()
+        }
+        missing = [tp for tp in tps if tp.topic in unsure and (tp.topic, tp.partition) not in exist]
+        if missing:
+            shown = ", ".join(str(tp) for tp in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise BrokerError(f"no such topic partition: {shown}{more}")
+        return helper
+
+    async def end_offsets(self, tps: Sequence[TP]) -> dict[TP, int]:
+        """High watermark per partition (the next offset to be written).
+
+        Raises BrokerError at once if a partition does not exist."""
+        if not tps:
+            return {}
+        helper = await self._require_partitions(tps)
+        result = await guarded(helper.end_offsets(_tp_list(tps)), self._settings, "end offsets")
+        return {TP(tp.topic, tp.partition): int(o) for tp, o in result.items()}
+
+    async def beginning_offsets(self, tps: Sequence[TP]) -> dict[TP, int]:
+        """The earliest offset still stored per partition."""
+        if not tps:
+            return {}
+        helper = await self._require_partitions(tps)
+        result = await guarded(
+            helper.beginning_offsets(_tp_list(tps)), self._settings, "beginning offsets"
+        )
+        return {TP(tp.topic, tp.partition): int(o) for tp, o in result.items()}
+
+    async def offsets_for_time(self, tps: Sequence[TP], timestamp_ms: int) -> dict[TP, int]:
+        """The earliest offset whose timestamp is >= timestamp_ms; the end offset if none."""
+        if not tps:
+            return {}
+        helper = await self._require_partitions(tps)
+        query = {TopicPartition(tp.topic, tp.partition): max(0, timestamp_ms) for tp in tps}
+        found = await guarded(helper.offsets_for_times(query), self._settings, "offsets for time")
+        result: dict[TP, int] = {}
+        missing: list[TP] = []
+        for tp in tps:
+            hit = found.get(TopicPartition(tp.topic, tp.partition))
+            if hit is None:
+                missing.append(tp)
+            else:
+                result[TP(tp.topic, tp.partition)] = int(hit.offset)
+        if missing:
+            result.update(await self.end_offsets(missing))
+        return result
+
+    # -- consumer groups -------------------------------------------------------------------
+
+    async def list_groups(self) -> list[str]:
+        """Ids of all consumer groups known to the cluster, sorted."""
+        admin, _ = self._clients()
+        listed = await guarded(admin.list_consumer_groups(), self._settings, "list groups")
+        return sorted({str(item[0]) for item in listed})
+
+    async def describe_groups(self, groups: Sequence[str]) -> list[GroupInfo]:
+        """State, protocol type and members (with decoded assignments) per group, in the
+        order asked.
+
+        Best effort: KIP-848 groups may describe as Dead/Unknown with no members.
+        """
+        if not groups:
+            return []
+        admin, _ = self._clients()
+        nodes = await asyncio.gather(
+            *(
+                guarded(admin.find_coordinator(g), self._settings, f"find coordinator of {g}")
+                for g in groups
+            )
+        )
+        by_node: dict[int, list[str]] = {}
+        for group, node in zip(groups, nodes, strict=True):
+            by_node.setdefault(node, []).append(group)
+        responses = await asyncio.gather(
+            *(
+                guarded(
+                    admin._client.send(node, DescribeGroups(members)),
+                    self._settings,
+                    "describe groups",
+                )
+                for node, members in by_node.items()
+            )
+        )
+        described = parse_describe_groups(responses)
+        order = {g: i for i, g in enumerate(groups)}
+        described.sort(key=lambda g: order.get(g.group, len(order)))
+        return described
+
+    async def committed_offsets(self, group: str) -> dict[TP, int]:
+        """Committed next-offsets of one group; partitions without a commit are absent."""
+        admin, _ = self._clients()
+        offsets = await guarded(
+            admin.list_consumer_group_offsets(group),
+            self._settings,
+            f"committed offsets of {group}",
+        )
+        return {
+            TP(tp.topic, tp.partition): int(meta.offset)
+            for tp, meta in offsets.items()
+            if meta.offset >= 0
+        }
+
+    # -- readers and writers ---------------------------------------------------------------
+
+    def tailer(self) -> KafkaTailer:
+        """A new reader with no group id (its consumer starts on the first `assign()`)."""
+        tailer = KafkaTailer(self._settings)
+        self._children.add(tailer)
+        return tailer
+
+    def group_consumer(self, group: str, topics: Sequence[str]) -> KafkaGroupConsumer:
+        """A new member of consumer group `group`, subscribed to `topics`."""
+        consumer = KafkaGroupConsumer(self._settings, group, topics)
+        self._children.add(consumer)
+        return consumer
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        async with self._producer_lock:
+            if self._closed:
+                raise BrokerError("the broker client is closed")
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    enable_idempotence=True,
+                    acks="all",
+                    linger_ms=0,
+                    **client_options(self._settings),
+                )
+                try:
+                    await guarded(
+                        producer.start(),
+                        self._settings,
+                        "connect producer",
+                        self._settings.connect_timeout_s,
+                    )
+                except BrokerError:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[Header] = (),
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> tuple[int, int]:
+        """Send and await delivery (idempotent, acks=all); returns (partition, offset)."""
+        producer = await self._get_producer()
+        meta = await guarded(
+            producer.send_and_wait(
+                topic,
+                value=value,
+                key=key,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+                headers=header_list(headers),
+            ),
+            self._settings,
+            f"produce to {topic}",
+        )
+        return int(meta.partition), int(meta.offset)
+
+
+async def probe_cluster(settings: KafkaSettings) -> ClusterInfo:
+    """Connect, read the cluster description and disconnect (raises BrokerError subclasses)."""
+    broker = KafkaBroker(settings)
+    try:
+        await broker.start()
+        return await broker.cluster_info()
+    finally:
+        await broker.close()

@@ -1,0 +1,239 @@
+"""The edamon dashboard: a Textual app drawing the collector's snapshots on a clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState
+
+from edamon.collector.api import CollectorView
+from edamon.config import Settings
+from edamon.model.snapshot import Snapshot
+from edamon.ui.alerts import AlertTracker
+from edamon.ui.commands import EdamonCommands
+from edamon.ui.format import Times
+from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.chain import ChainScreen
+from edamon.ui.screens.chains import ChainsScreen
+from edamon.ui.screens.deadletters import DeadLettersScreen
+from edamon.ui.screens.help import HelpScreen
+from edamon.ui.screens.lag import LagScreen
+from edamon.ui.screens.overview import OverviewScreen
+from edamon.ui.screens.sagas import SagasScreen
+from edamon.ui.screens.undecodable import UndecodableScreen
+from edamon.ui.widgets.bars import SCREENS
+
+WORKER_GROUP = "edamon"
+
+
+class EdamonApp(App[int]):
+    """The dashboard. Reads only immutable snapshots through `CollectorView`.
+
+    `run` (the collector's loop) and every `background` coroutine run as async workers on the
+    app's loop for its lifetime; a crash shows a notification and the app keeps running.
+    Every `1/settings.ui.refresh_hz` s the active screen redraws from `view.snapshot()`; with
+    `refresh=False` it draws once on mount and then only on `refresh_now()` (tests).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "edamon"
+    COMMANDS: ClassVar[set[type[EdamonCommands]]] = {EdamonCommands}  # type: ignore[assignment]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("colon", "command_palette", "Palette", key_display=":"),
+        Binding("q", "quit", "Quit"),
+        Binding("1", "go('overview')", "Overview", show=False),
+        Binding("2", "go('chains')", "Chains", show=False),
+        Binding("3", "go('deadletters')", "Dead letters", show=False),
+        Binding("4", "go('sagas')", "Sagas", show=False),
+        Binding("5", "go('lag')", "Lag", show=False),
+        Binding("t", "toggle_times", "Relative/absolute times", show=False),
+        Binding("u", "show_undecodable", "Undecodable records", show=False),
+    ]
+
+    def __init__(
+        self,
+        view: CollectorView,
+        settings: Settings,
+        *,
+        run: Callable[[], Awaitable[None]] | None = None,
+        background: Sequence[Callable[[], Awaitable[None]]] = (),
+        clock: Callable[[], float] = time.time,
+        refresh: bool = True,
+    ) -> None:
+        super().__init__()
+        self.view = view
+        self.settings = settings
+        self.clock = clock
+        self.times = Times(clock, settings.ui.absolute_times)
+        self.alerts = AlertTracker(clock, notify_dead_letters=settings.alerts.notify_dead_letters)
+        self.last_snapshot: Snapshot | None = None
+        self._run = run
+        self._background = tuple(background)
+        self._live = refresh
+        self._timer: Timer | None = None
+        self._tasks: list[Worker[None]] = []
+        self.main_screens: dict[str, DashboardScreen] = {
+            "overview": OverviewScreen(),
+            "chains": ChainsScreen(),
+            "deadletters": DeadLettersScreen(),
+            "sagas": SagasScreen(),
+            "lag": LagScreen(),
+        }
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.main_screens["overview"]
+
+    def on_mount(self) -> None:
+        for name, screen in self.main_screens.items():
+            if name != "overview":
+                self.install_screen(screen, name)
+        self._apply_theme(self.settings.ui.theme)
+        for index, work in enumerate(
+            ([self._run] if self._run is not None else []) + list(self._background)
+        ):
+            self._start(work, "collector" if index == 0 and self._run else f"background-{index}")
+        self.refresh_now()
+        if self._live:
+            self._timer = self.set_interval(1 / self.settings.ui.refresh_hz, self.refresh_now)
+
+    def _apply_theme(self, name: str) -> None:
+        if name in self.available_themes:
+            self.theme = name
+        else:
+            self.notify(
+                f"Unknown theme {name!r}; using {self.theme}. "
+                f"Available: {', '.join(sorted(self.available_themes))}",
+                title="Settings",
+                severity="warning",
+            )
+
+    def _start(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        async def runner() -> None:
+            await work()
+
+        self._tasks.append(
+            self.run_worker(runner, name=name, group=WORKER_GROUP, exit_on_error=False)
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A crashed collector or background task: tell the operator, keep running."""
+        worker = event.worker
+        if worker.group != WORKER_GROUP:
+            return
+        if event.state is WorkerState.ERROR:
+            error = worker.error
+            self.notify(
+                f"{worker.name} stopped: {type(error).__name__}: {error}",
+                title="Background task crashed",
+                severity="error",
+                timeout=30,
+            )
+        elif event.state is WorkerState.SUCCESS and worker.name == "collector":
+            self.notify("The collector stopped.", severity="warning")
+
+    async def on_unmount(self) -> None:
+        """Cancel every worker we started and wait for them to finish."""
+        for worker in self._tasks:
+            worker.cancel()
+        await self.workers.wait_for_complete(self._tasks)
+
+    # --- drawing -------------------------------------------------------------------------
+
+    def refresh_now(self) -> None:
+        """Take a snapshot, raise alerts for what is new, and redraw the active screen."""
+        snap = self.view.snapshot()
+        self.last_snapshot = snap
+        for alert in self.alerts.check(snap):
+            self.notify(alert.message, severity=alert.severity, timeout=8)
+        screen = self.screen
+        if isinstance(screen, DashboardScreen) and screen.ready:
+            with self.batch_update():
+                screen.draw(snap)
+
+    # --- navigation ----------------------------------------------------------------------
+
+    def go(self, name: str, *, select: str | None = None, filter_text: str | None = None) -> None:
+        """Show a main screen: back down the stack if it is there, else push it."""
+        target = self.main_screens[name]
+        if self.screen is not target:
+            if target in self.screen_stack:
+                while self.screen is not target:
+                    self.pop_screen()
+            else:
+                self.push_screen(target)
+        if select is not None:
+            target.select(select)
+        if filter_text is not None:
+            target.apply_filter(filter_text)
+
+    def action_go(self, name: str) -> None:
+        """Number keys and the nav bar: switch to a main screen."""
+        if name in self.main_screens:
+            self.go(name)
+
+    def go_back(self) -> None:
+        """Esc: back to the previous screen in the stack (the overview is the bottom)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def open_chain(self, correlation_id: str | None, event_id: str | None = None) -> None:
+        """Push the chain of `correlation_id`, selecting `event_id` when given."""
+        if not correlation_id:
+            self.notify("This event has no correlation id.", severity="warning")
+            return
+        if self.view.chain(correlation_id) is None:
+            self.notify(f"Chain {correlation_id} is not retained.", severity="warning")
+            return
+        self.push_screen(ChainScreen(correlation_id, select=event_id))
+
+    def focus_topic(self, topic: str) -> None:
+        """Jump to a topic: DLQ topics open the dead letters, others the overview's timeline."""
+        snap = self.last_snapshot
+        is_dlq = snap is not None and any(
+            t.topic == topic and t.is_dlq for t in snap.throughput.topics
+        )
+        if is_dlq:
+            self.go("deadletters", filter_text=topic)
+        else:
+            self.go("overview")
+            overview = self.main_screens["overview"]
+            assert isinstance(overview, OverviewScreen)
+            overview.focus_topic(topic)
+
+    # --- actions -------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """Show the keys of the current screen, from its live bindings."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_times(self) -> None:
+        """Switch between relative (12s ago) and absolute (10:00:01) times."""
+        self.times.absolute = not self.times.absolute
+        self.notify(f"{'Absolute' if self.times.absolute else 'Relative'} times", timeout=2)
+        self._redraw()
+
+    def action_show_undecodable(self) -> None:
+        """Samples of the records that could not be decoded."""
+        if self.last_snapshot is not None and not isinstance(self.screen, UndecodableScreen):
+            self.push_screen(UndecodableScreen(self.last_snapshot.undecodable, self.times))
+
+    async def action_quit(self) -> None:
+        """Quit with exit code 0."""
+        self.exit(0)
+
+    def _redraw(self) -> None:
+        screen = self.screen
+        if isinstance(screen, DashboardScreen):
+            screen.redraw()
+
+
+__all__ = ["SCREENS", "EdamonApp"]

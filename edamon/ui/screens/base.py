@@ -1,0 +1,167 @@
+"""The base of every dashboard screen: nav bar, body, `/` filter, status line and footer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input
+
+from edamon.model.snapshot import Snapshot
+from edamon.ui.widgets.bars import FilterBar, NavBar, StatusLine
+from edamon.ui.widgets.table import LiveTable
+
+if TYPE_CHECKING:
+    from edamon.ui.app import EdamonApp
+
+
+class DashboardScreen(Screen[None]):
+    """A screen drawn from snapshots: the app calls `draw()` on the active screen each tick."""
+
+    NAME: ClassVar[str] = ""
+    """The screen's name in the nav bar (one of bars.SCREENS), or empty for drill-in screens."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Back", key_display="esc"),
+    ]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
+
+    def __init__(self, title: str | None = None) -> None:
+        super().__init__()
+        self._nav_title = title
+        self._filter_target: LiveTable | None = None
+        self._pending_select: str | None = None
+        self._pending_filter: str | None = None
+        self.ready = False
+        """True once composed and mounted: only then can it draw."""
+
+    @property
+    def edamon(self) -> EdamonApp:
+        """The app, typed."""
+        return cast("EdamonApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.NAME, self._nav_title)
+        yield from self.compose_body()
+        yield FilterBar()
+        yield StatusLine()
+        yield Footer()
+
+    def compose_body(self) -> Iterable[Widget]:
+        """The screen's own widgets (between the nav bar and the status line)."""
+        return ()
+
+    def draw(self, snap: Snapshot) -> None:
+        """Redraw everything from `snap` (called inside app.batch_update())."""
+        self.query_one(NavBar).show(snap)
+        self.query_one(StatusLine).show(snap, self.edamon.alerts.last, self.edamon.times)
+        self.draw_body(snap)
+        self._apply_pending()
+
+    def draw_body(self, snap: Snapshot) -> None:
+        """Redraw the screen's own widgets from `snap`."""
+
+    def redraw(self) -> None:
+        """Redraw from the app's latest snapshot, if there is one."""
+        snap = self.edamon.last_snapshot
+        if snap is not None and self.ready:
+            with self.app.batch_update():
+                self.draw(snap)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    # --- selection and filter from elsewhere (drill-in, command palette) ------------------
+
+    def select(self, key: str) -> None:
+        """Move the cursor of the screen's main table to the row `key` (at the next draw)."""
+        self._pending_select = key
+        self.redraw()
+
+    def apply_filter(self, text: str) -> None:
+        """Filter the screen's main table by `text` (at the next draw)."""
+        self._pending_filter = text
+        self.redraw()
+
+    def main_table(self) -> LiveTable | None:
+        """The table that `select()` and `apply_filter()` act on: the first one."""
+        tables = self.query(LiveTable)
+        return tables.first() if tables else None
+
+    def _apply_pending(self) -> None:
+        table = self.main_table()
+        if table is None:
+            return
+        if self._pending_filter is not None:
+            table.set_filter(self._pending_filter)
+            self._pending_filter = None
+        if self._pending_select is not None:
+            key, self._pending_select = self._pending_select, None
+            if key in table.keys:
+                table.move_cursor(row=table.get_row_index(key))
+            table.focus()
+
+    # --- the `/` filter -------------------------------------------------------------------
+
+    def filter_target(self) -> LiveTable | None:
+        """The table `/` filters: the focused one, else the screen's first table."""
+        focused = self.focused
+        if isinstance(focused, LiveTable):
+            return focused
+        return self.main_table()
+
+    def action_filter(self) -> None:
+        """Open the filter bar for the focused table."""
+        target = self.filter_target()
+        if target is None:
+            return
+        self._filter_target = target
+        bar = self.query_one(FilterBar)
+        bar.value = target.filter_text
+        bar.add_class("-shown")
+        bar.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_target is not None:
+            self._filter_target.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self._close_filter(clear=False)
+
+    def _close_filter(self, *, clear: bool) -> None:
+        bar = self.query_one(FilterBar)
+        bar.remove_class("-shown")
+        target = self._filter_target
+        if target is not None:
+            if clear:
+                target.set_filter("")
+            target.focus()
+
+    def action_back(self) -> None:
+        """Esc: close the filter (clearing it), else clear the focused table's filter,
+        else go back to the previous screen."""
+        bar = self.query_one(FilterBar)
+        if bar.has_class("-shown"):
+            self._close_filter(clear=True)
+            return
+        focused = self.focused
+        if isinstance(focused, LiveTable) and focused.filter_text:
+            focused.set_filter("")
+            return
+        self.edamon.go_back()

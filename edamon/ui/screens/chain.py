@@ -1,0 +1,214 @@
+"""One chain: the causation tree, a waterfall on a shared time axis, and the selected event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import on
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from edamon.model.snapshot import ChainNode, ChainView, Snapshot
+from edamon.model.status import NodeStatus
+from edamon.model.waterfall import bar, frac, human_duration, time_axis
+from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
+from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.chains import chain_status
+from edamon.ui.widgets.detail import event_detail
+from edamon.ui.widgets.table import Column, LiveTable, Row
+
+MARKS: dict[NodeStatus, str] = {
+    NodeStatus.OK: "",
+    NodeStatus.PLACEHOLDER: "◌ ",
+    NodeStatus.ORPHAN: "⚠ ",
+    NodeStatus.DEAD_LETTERED: "✖ ",
+    NodeStatus.RETRIED: "↻ ",
+    NodeStatus.LOOP: "⟲ ",
+}
+CRITICAL = "bold " + ORANGE
+BAR = "steel_blue"
+LABEL_WIDTH = 28
+OFFSET_WIDTH = 8
+
+
+def node_label(node: ChainNode) -> Text:
+    """A tree label: mark, event type, topic · source, +Δ from the root, status."""
+    style = status_style(node.status) if node.status is not NodeStatus.OK else "bold"
+    label = Text(MARKS.get(node.status, ""), style=status_style(node.status))
+    label.append(node.event_type, style=style)
+    where = " · ".join(part for part in (node.topic, node.source) if part)
+    if where:
+        label.append(f"  {where}", style=DIM)
+    label.append(f"  +{human_duration(node.offset_s)}")
+    if node.duplicates:
+        label.append(f"  ×{node.duplicates + 1}", style=DIM)
+    if node.status is not NodeStatus.OK:
+        label.append("  ")
+        label.append_text(status_text(node.status))
+    return label
+
+
+def waterfall_row(node: ChainNode, duration_s: float, width: int) -> Row:
+    """A waterfall row: the event (indented by depth), +Δ and a bar from its cause to it."""
+    start = node.offset_s - (node.hop_s or 0.0)
+    cells = bar(frac(start, 0.0, duration_s), frac(node.offset_s, 0.0, duration_s), width)
+    name_style = status_style(node.status) if node.status is not NodeStatus.OK else ""
+    name = Text("  " * node.depth + MARKS.get(node.status, "") + node.event_type, name_style)
+    name.truncate(LABEL_WIDTH, overflow="ellipsis")
+    return (
+        name,
+        Text(f"+{human_duration(node.offset_s)}", justify="right"),
+        Text(cells, style=CRITICAL if node.critical else BAR),
+    )
+
+
+class ChainScreen(DashboardScreen):
+    """Pushed for one correlation id; redraws as the chain grows."""
+
+    def __init__(self, correlation_id: str, *, select: str | None = None) -> None:
+        super().__init__(title=f"chain {short_id(correlation_id)}")
+        self.correlation_id = correlation_id
+        self.selected: str | None = select
+        self.chain: ChainView | None = None
+        self._tree_nodes: dict[str, TreeNode[str]] = {}
+        self._shape: tuple[tuple[str, str | None], ...] = ()
+        self._bar_width = 0
+        self._axis = ""
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static(id="chain-head")
+        with Horizontal(id="chain-main"):
+            with Vertical(id="chain-left"):
+                tree: Tree[str] = Tree("chain", id="tree")
+                tree.show_root = False
+                tree.guide_depth = 3
+                tree.border_title = "Causation"
+                yield tree
+                yield LiveTable(
+                    [
+                        Column("event", "event", LABEL_WIDTH),
+                        Column("offset", "+Δ", OFFSET_WIDTH),
+                        Column("bar", "", 10),
+                    ],
+                    id="waterfall",
+                    title="Waterfall  [dim](critical path in orange)[/]",
+                )
+            with VerticalScroll(id="detail-scroll"):
+                yield Static(id="detail")
+
+    def on_mount(self) -> None:
+        self.query_one("#tree", Tree).focus()
+        super().on_mount()
+
+    def main_table(self) -> LiveTable | None:
+        return self.query_one("#waterfall", LiveTable)
+
+    def draw_body(self, snap: Snapshot) -> None:
+        chain = self.edamon.view.chain(self.correlation_id)
+        head = self.query_one("#chain-head", Static)
+        if chain is None:
+            head.update(f"[b]{self.correlation_id}[/]  [dim]no longer retained[/]")
+            return
+        changed = chain != self.chain
+        self.chain = chain
+        s = chain.summary
+        text = Text.assemble(
+            (s.correlation_id, "bold"),
+            "  ",
+            (s.root_type, "bold"),
+            f"  {s.events} events  {human_duration(s.duration_s)}  ",
+            chain_status(s),
+        )
+        if s.saga:
+            text.append(f"  saga {s.saga} ")
+            text.append_text(status_text(s.saga_state))
+        if chain.loops:
+            text.append(f"  {len(chain.loops)} causation loop(s)", style=RED)
+        head.update(text)
+        if changed:
+            self._draw_tree(chain)
+        self._draw_waterfall(chain)
+        if self.selected is None and chain.nodes:
+            self._select(chain.nodes[0].event_id)
+        else:
+            self._show_detail()
+
+    def _draw_tree(self, chain: ChainView) -> None:
+        tree: Tree[str] = self.query_one("#tree", Tree)
+        shape = tuple((n.event_id, n.parent_id) for n in chain.nodes)
+        known = self._shape
+        if shape[: len(known)] != known:
+            # A node was re-parented or dropped (e.g. an orphan found its cause): rebuild.
+            tree.clear()
+            self._tree_nodes = {}
+            known = ()
+        for node in chain.nodes:
+            existing = self._tree_nodes.get(node.event_id)
+            if existing is not None:
+                label = node_label(node)
+                if existing.label != label:
+                    existing.set_label(label)
+                continue
+            parent = self._tree_nodes.get(node.parent_id or "", tree.root)
+            self._tree_nodes[node.event_id] = parent.add(
+                node_label(node), data=node.event_id, expand=True
+            )
+        if not known and self.selected in self._tree_nodes:
+            self.call_after_refresh(tree.move_cursor, self._tree_nodes[self.selected])
+        self._shape = shape
+
+    def _draw_waterfall(self, chain: ChainView) -> None:
+        table = self.query_one("#waterfall", LiveTable)
+        width = max(10, table.size.width - LABEL_WIDTH - OFFSET_WIDTH - 8)
+        axis = time_axis(0.0, chain.summary.duration_s, width)
+        if (width, axis) != (self._bar_width, self._axis):
+            table.replace_last_column(Text(axis, style=DIM), width)
+            self._bar_width, self._axis = width, axis
+        duration_s = chain.summary.duration_s
+        table.sync([(n.event_id, waterfall_row(n, duration_s, width)) for n in chain.nodes])
+
+    def on_resize(self) -> None:
+        if self.chain is not None:
+            self._draw_waterfall(self.chain)
+
+    # --- selection: tree and waterfall follow each other; the detail shows the event ------
+
+    def _select(self, event_id: str) -> None:
+        self.selected = event_id
+        tree: Tree[str] = self.query_one("#tree", Tree)
+        node = self._tree_nodes.get(event_id)
+        if node is not None and tree.cursor_node is not node:
+            self.call_after_refresh(tree.move_cursor, node)
+        table = self.query_one("#waterfall", LiveTable)
+        if event_id in table.keys and table.cursor_key != event_id:
+            table.move_cursor(row=table.get_row_index(event_id))
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        node = None
+        if self.chain is not None:
+            node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
+        envelope = self.edamon.view.event(self.selected) if self.selected else None
+        detail = self.query_one("#detail", Static)
+        detail.update(event_detail(envelope, node, self.edamon.times))
+        scroll = self.query_one("#detail-scroll", VerticalScroll)
+        scroll.border_title = "Event" if node is None else f"Event  [dim]{node.event_id}[/]"
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _tree_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
+        if event.node.data is not None and event.node.data != self.selected:
+            self._select(event.node.data)
+
+    @on(DataTable.RowHighlighted, "#waterfall")
+    def _waterfall_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if key is not None and key != self.selected:
+            self._select(key)
+
+    @on(DataTable.RowSelected, "#waterfall")
+    @on(Tree.NodeSelected, "#tree")
+    def _focus_detail(self) -> None:
+        self.query_one("#detail-scroll", VerticalScroll).focus()

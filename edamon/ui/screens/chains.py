@@ -1,0 +1,93 @@
+"""Recent flows (correlation chains); Enter opens one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import on
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from edamon.model.snapshot import ChainSummary, Snapshot
+from edamon.ui.format import (
+    DIM,
+    GREEN,
+    MAGENTA,
+    ORANGE,
+    RED,
+    Times,
+    duration,
+    status_text,
+)
+from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.widgets.table import Column, LiveTable, Row
+
+MAX_ROWS = 1000
+
+
+def chain_status(chain: ChainSummary) -> Text:
+    """`ok`, or what is wrong with the flow: dead letters, orphans, a loop."""
+    text = Text()
+    if chain.dead_letters:
+        text.append(f"{chain.dead_letters} DLQ ", style=RED)
+    if chain.orphans:
+        text.append(f"{chain.orphans} orphan{'s' if chain.orphans != 1 else ''} ", style=ORANGE)
+    if chain.has_loop:
+        text.append("loop ", style=MAGENTA)
+    if not text:
+        text.append("ok", style=GREEN)
+    text.rstrip()
+    return text
+
+
+def chain_row(chain: ChainSummary, times: Times) -> Row:
+    """One flow as table cells."""
+    return (
+        chain.correlation_id,
+        Text(chain.root_type, style="bold"),
+        Text(str(chain.events), justify="right"),
+        Text(duration(chain.duration_s), justify="right"),
+        chain_status(chain),
+        chain.saga or Text("–", style=DIM),
+        status_text(chain.saga_state),
+        times(chain.last_update),
+    )
+
+
+class ChainsScreen(DashboardScreen):
+    """A table of recent flows, most recently updated first."""
+
+    NAME = "chains"
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield LiveTable(
+            [
+                Column("correlation", "correlation id"),
+                Column("root", "root event"),
+                Column("events", "events"),
+                Column("duration", "duration"),
+                Column("status", "status"),
+                Column("saga", "saga"),
+                Column("state", "saga state"),
+                Column("updated", "updated"),
+            ],
+            id="chains",
+            title="Recent flows",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one(LiveTable).focus()
+        super().on_mount()
+
+    def draw_body(self, snap: Snapshot) -> None:
+        times = self.edamon.times
+        table = self.query_one(LiveTable)
+        rows = [(chain.correlation_id, chain_row(chain, times)) for chain in snap.chains[:MAX_ROWS]]
+        table.set_title(f"Recent flows [dim]({len(snap.chains):,} retained)[/]")
+        table.sync(rows)
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.edamon.open_chain(event.row_key.value)

@@ -1,0 +1,93 @@
+"""`?`: the keys of the current screen, built from its live bindings (never hard-coded)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from edamon.ui.format import DIM
+
+SECTION_ORDER = {"This screen": 0, "Everywhere": 2}
+"""Sections in the help: the screen's keys, then the focused widget's, then the app's."""
+
+
+def _section(node: object) -> str:
+    if isinstance(node, App):
+        return "Everywhere"
+    if isinstance(node, Screen):
+        return "This screen"
+    name = type(node).__name__
+    return {"LiveTable": "Table", "DataTable": "Table", "FilterBar": "Filter"}.get(name, name)
+
+
+def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
+    """(section, keys, description) for every active binding of `screen` with a description,
+    one row per action (keys that do the same are joined), in the order Textual resolves them
+    (focused widget first), then sorted by section."""
+    app = screen.app
+    merged: dict[tuple[str, str], tuple[list[str], str]] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        if not binding.description:
+            continue
+        ident = (_section(active.node), binding.action)
+        display = app.get_key_display(binding) or key
+        keys, _ = merged.setdefault(ident, ([], binding.description))
+        if display not in keys:
+            keys.append(display)
+    rows = [(section, " ".join(keys), text) for (section, _), (keys, text) in merged.items()]
+    rows.sort(key=lambda row: SECTION_ORDER.get(row[0], 1))
+    return rows
+
+
+def help_table(rows: list[tuple[str, str, str]]) -> Table:
+    """The rows as a two-column table with a heading per section."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(justify="right", style="bold", no_wrap=True, min_width=8)
+    table.add_column()
+    section = None
+    for name, key, description in rows:
+        if name != section:
+            if section is not None:
+                table.add_row("", "")
+            table.add_row(Text(name, style="bold underline"), "")
+            section = name
+        table.add_row(key, description)
+    table.add_row("", "")
+    table.add_row("", Text("Click the nav bar or a row with the mouse; Esc closes.", style=DIM))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """A modal listing the bindings that are live on the screen it was opened from."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close", key_display="esc"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, screen: Screen[object]) -> None:
+        super().__init__()
+        self.rows = binding_rows(screen)
+        self.for_screen = screen
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(help_table(self.rows), id="help-body")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#help-box")
+        box.border_title = "Keys"
+        box.border_subtitle = "esc closes"
+
+    async def action_dismiss(self, result: None = None) -> None:
+        """Close the help."""
+        self.dismiss(result)

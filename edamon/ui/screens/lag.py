@@ -1,0 +1,151 @@
+"""Consumer lag: groups (worst first), then the partitions of the selected group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import on
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from edamon.model.snapshot import GroupLag, PartitionLag, Snapshot
+from edamon.model.status import PartitionStatus
+from edamon.ui.format import (
+    DIM,
+    YELLOW,
+    duration,
+    shorten,
+    spark,
+    status_style,
+    status_text,
+    thousands,
+)
+from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.widgets.table import Column, LiveTable, Row
+
+TREND_WIDTH = 16
+BURROW = (
+    "[b]Burrow status[/]  "
+    "[green3]OK[/] keeping up  "
+    "[yellow3]WARN[/] lag growing  "
+    "[red3]STALL[/] committing, offset not moving  "
+    "[red3]STOP[/] no commits for longer than the window  "
+    "[red3]REWIND[/] offset went back  "
+    "[grey50]NO COMMIT[/] never committed   group [red3]ERR[/] = worst of STOP/STALL/REWIND"
+)
+
+
+def _right(value: str, style: str = "") -> Text:
+    return Text(value, style=style, justify="right")
+
+
+def group_row(group: GroupLag, warn_s: float) -> Row:
+    """One consumer group as table cells; lag seconds over `warn_s` highlighted."""
+    slow = group.max_lag_seconds is not None and group.max_lag_seconds > warn_s
+    return (
+        Text(group.group, style="bold"),
+        status_text(group.status),
+        _right(thousands(group.total_lag)),
+        _right(duration(group.max_lag_seconds), YELLOW if slow else ""),
+        Text(spark(group.trend, TREND_WIDTH), style=status_style(group.status)),
+        Text(group.state, style=DIM),
+        _right(str(group.members)),
+        shorten(", ".join(group.topics), 40),
+    )
+
+
+def partition_row(part: PartitionLag) -> Row:
+    """One partition of a group as table cells ("no commit" rather than 0 lag)."""
+    no_commit = part.committed is None
+    return (
+        part.topic,
+        _right(str(part.partition)),
+        _right("no commit" if no_commit else thousands(part.committed), DIM if no_commit else ""),
+        _right(thousands(part.end)),
+        _right(thousands(part.lag)),
+        _right(duration(part.lag_seconds)),
+        status_text(part.status),
+        Text(spark(part.trend, TREND_WIDTH), style=status_style(part.status)),
+        part.member or Text("–", style=DIM),
+    )
+
+
+class LagScreen(DashboardScreen):
+    """Groups table; the partitions table follows the group under the cursor."""
+
+    NAME = "lag"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._groups: dict[str, GroupLag] = {}
+        self._shown: str | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield LiveTable(
+            [
+                Column("group", "group"),
+                Column("status", "status"),
+                Column("lag", "lag"),
+                Column("lag_s", "lag s"),
+                Column("trend", "trend", TREND_WIDTH),
+                Column("state", "state"),
+                Column("members", "members"),
+                Column("topics", "topics"),
+            ],
+            id="lag-groups",
+            title="Consumer groups",
+        )
+        yield LiveTable(
+            [
+                Column("topic", "topic"),
+                Column("partition", "part"),
+                Column("committed", "committed"),
+                Column("end", "end"),
+                Column("lag", "lag"),
+                Column("lag_s", "lag s"),
+                Column("status", "status"),
+                Column("trend", "trend", TREND_WIDTH),
+                Column("member", "member"),
+            ],
+            id="lag-partitions",
+            title="Partitions",
+        )
+        yield Static(BURROW, id="burrow")
+
+    def on_mount(self) -> None:
+        self.query_one("#lag-groups", LiveTable).focus()
+        super().on_mount()
+
+    def draw_body(self, snap: Snapshot) -> None:
+        warn_s = self.edamon.settings.alerts.lag_seconds_warn
+        self._groups = {group.group: group for group in snap.lag}
+        groups = self.query_one("#lag-groups", LiveTable)
+        groups.set_title(f"Consumer groups [dim]({len(snap.lag)}, worst first)[/]")
+        groups.sync([(g.group, group_row(g, warn_s)) for g in snap.lag])
+        self._draw_partitions(groups.cursor_key)
+
+    def _draw_partitions(self, group_name: str | None) -> None:
+        table = self.query_one("#lag-partitions", LiveTable)
+        group = self._groups.get(group_name) if group_name else None
+        if group is None:
+            table.set_title("Partitions")
+            table.sync([])
+            return
+        bad = sum(1 for p in group.partitions if p.status not in _FINE)
+        title = f"Partitions of [b]{group.group}[/]"
+        if bad:
+            title += f"  [red3]{bad} not OK[/]"
+        table.set_title(title)
+        table.sync([(f"{p.topic}/{p.partition}", partition_row(p)) for p in group.partitions])
+
+    @on(DataTable.RowHighlighted, "#lag-groups")
+    def _group_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._draw_partitions(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#lag-groups")
+    def _drill(self) -> None:
+        self.query_one("#lag-partitions", LiveTable).focus()
+
+
+_FINE = {PartitionStatus.OK, PartitionStatus.UNKNOWN}

@@ -1,0 +1,317 @@
+"""The home screen: connection, throughput, lag, failed handlers, sagas and the live timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.widget import Widget
+from textual.widgets import DataTable, Sparkline, Static
+
+from edamon.model.snapshot import Snapshot
+from edamon.model.status import ConnectionState, SagaState
+from edamon.ui.format import (
+    DIM,
+    RED,
+    Times,
+    compact,
+    duration,
+    rate,
+    short_id,
+    shorten,
+    spark,
+    status_style,
+    status_text,
+    thousands,
+)
+from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.widgets.table import Column, LiveTable, Row
+
+TIMELINE_ROWS = 200
+TREND_WIDTH = 10
+
+SAGA_COLUMNS: tuple[tuple[SagaState, Text], ...] = tuple(
+    (state, Text(label, justify="right"))
+    for state, label in (
+        (SagaState.RUNNING, " run"),
+        (SagaState.COMPLETED, " done"),
+        (SagaState.COMPENSATED, " comp"),
+        (SagaState.FAILED, " fail"),
+        (SagaState.STUCK, " stuck"),
+        (SagaState.DEAD_LETTERED, " dlq"),
+    )
+)
+"""The overview's saga columns (the sagas screen has all states and percentiles)."""
+
+
+def _num(value: str, style: str = "") -> Text:
+    return Text(value, style=style, justify="right")
+
+
+class OverviewScreen(DashboardScreen):
+    """Everything at a glance; Enter on a panel's row drills into its screen."""
+
+    NAME = "overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause", "Pause"),
+        Binding("c", "chain", "Chain"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static(id="head")
+        with Horizontal(id="rates"):
+            with Vertical(classes="rate"):
+                yield Static(id="events-label", classes="rate-label")
+                yield Sparkline([], id="events-spark")
+            with Vertical(classes="rate"):
+                yield Static(id="dlq-label", classes="rate-label")
+                yield Sparkline([], id="dlq-spark")
+        with Horizontal(id="row1", classes="panels"):
+            yield LiveTable(
+                [
+                    Column("topic", "topic"),
+                    Column("rate", "ev/s"),
+                    Column("trend", "trend", TREND_WIDTH),
+                    Column("last", "last"),
+                ],
+                id="topics",
+                title="Topics",
+            )
+            yield LiveTable(
+                [
+                    Column("group", "group"),
+                    Column("lag", "lag"),
+                    Column("lag_s", "lag s"),
+                    Column("status", "status"),
+                    Column("trend", "trend", TREND_WIDTH),
+                ],
+                id="groups",
+                title="Consumer lag",
+            )
+        with Horizontal(id="row2", classes="panels"):
+            yield LiveTable(
+                [
+                    Column("topic", "source topic"),
+                    Column("group", "group"),
+                    Column("exception", "exception"),
+                    Column("count", "count"),
+                    Column("last", "last seen"),
+                ],
+                id="failed",
+                title="Failed handlers",
+            )
+            yield LiveTable(
+                [Column("saga", "saga")]
+                + [Column(str(state), label) for state, label in SAGA_COLUMNS],
+                id="sagas",
+                title="Sagas",
+                cell_padding=0,
+            )
+        yield LiveTable(
+            [
+                Column("time", "time"),
+                Column("topic", "topic"),
+                Column("type", "event type"),
+                Column("correlation", "correlation"),
+                Column("coords", "partition/offset"),
+            ],
+            id="timeline",
+            title="Live events",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one("#timeline", LiveTable).focus()
+        super().on_mount()
+
+    def draw_body(self, snap: Snapshot) -> None:
+        times = self.edamon.times
+        self._draw_head(snap)
+        tp = snap.throughput
+        self.query_one("#events-label", Static).update(
+            f"[b]events[/b] {rate(tp.events.rate)}  [dim]total {thousands(tp.events.total)}[/]"
+        )
+        dlq_style = (
+            "b red" if tp.dead_letters.rate > self.edamon.settings.alerts.dlq_rate_warn else "b"
+        )
+        self.query_one("#dlq-label", Static).update(
+            f"[{dlq_style}]dead letters[/] {rate(tp.dead_letters.rate)}"
+            f"  [dim]total {thousands(tp.dead_letters.total)}[/]"
+        )
+        self.query_one("#events-spark", Sparkline).data = list(tp.events.history)
+        self.query_one("#dlq-spark", Sparkline).data = list(tp.dead_letters.history)
+        self.query_one("#topics", LiveTable).sync(self._topic_rows(snap, times))
+        self.query_one("#groups", LiveTable).sync(self._group_rows(snap))
+        self.query_one("#failed", LiveTable).sync(self._failed_rows(snap, times))
+        self.query_one("#sagas", LiveTable).sync(self._saga_rows(snap))
+        timeline = self.query_one("#timeline", LiveTable)
+        if self.paused:
+            timeline.set_title("Live events  [b $text-warning]PAUSED[/] [dim](p resumes)[/]")
+        else:
+            timeline.set_title("Live events")
+            timeline.sync(self._timeline_rows(snap, times))
+
+    def _draw_head(self, snap: Snapshot) -> None:
+        conn = snap.connection
+        style = status_style(conn.state)
+        parts = [f"[b]{conn.cluster}[/b]", f"[{style}]● {conn.state}[/]"]
+        if conn.state is ConnectionState.CONNECTED and conn.brokers:
+            parts[-1] += f" [dim]({conn.brokers} broker{'s' if conn.brokers != 1 else ''})[/]"
+        if conn.message and conn.state is not ConnectionState.CONNECTED:
+            parts.append(f"[{style}]{escape(conn.message)}[/]")
+        if snap.catchup.caught_up:
+            parts.append("[dim]caught up[/]")
+        else:
+            parts.append(
+                f"[yellow]catching up {snap.catchup.percent:.0f}%[/] "
+                f"[dim]({snap.catchup.records_behind:,} behind)[/]"
+            )
+        totals = snap.totals
+        parts.append(
+            f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
+            f"events retained · {thousands(totals.duplicates)} duplicates[/]"
+        )
+        if snap.collector_lag:
+            parts.append(f"[dim]collector lag {snap.collector_lag:,}[/]")
+        self.query_one("#head", Static).update("  ·  ".join(parts))
+
+    @staticmethod
+    def _topic_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+        rows: list[tuple[str, Row]] = []
+        topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_arrival.rate, t.topic))
+        for topic in topics:
+            name = Text(shorten(topic.topic, 26), style=RED if topic.is_dlq else "")
+            rows.append(
+                (
+                    topic.topic,
+                    (
+                        name,
+                        _num(rate(topic.by_arrival.rate)),
+                        Text(spark(topic.by_arrival.history, TREND_WIDTH), style=DIM),
+                        times(topic.last_seen),
+                    ),
+                )
+            )
+        return rows
+
+    @staticmethod
+    def _group_rows(snap: Snapshot) -> list[tuple[str, Row]]:
+        return [
+            (
+                group.group,
+                (
+                    group.group,
+                    _num(thousands(group.total_lag)),
+                    _num(duration(group.max_lag_seconds)),
+                    status_text(group.status),
+                    Text(spark(group.trend, TREND_WIDTH), style=status_style(group.status)),
+                ),
+            )
+            for group in snap.lag
+        ]
+
+    @staticmethod
+    def _failed_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+        rows: list[tuple[str, Row]] = []
+        for g in sorted(snap.dead_letter_groups, key=lambda g: -g.last_seen):
+            key = f"{g.original_topic}|{g.consumer_group}|{g.exception_class}"
+            exception = (g.exception_class or "?").rsplit(".", 1)[-1]
+            rows.append(
+                (
+                    key,
+                    (
+                        shorten(g.original_topic or "?", 22),
+                        shorten(g.consumer_group or "?", 10),
+                        Text(shorten(exception, 17), style=RED),
+                        _num(thousands(g.count)),
+                        times(g.last_seen),
+                    ),
+                )
+            )
+        return rows
+
+    @staticmethod
+    def _saga_rows(snap: Snapshot) -> list[tuple[str, Row]]:
+        rows: list[tuple[str, Row]] = []
+        for saga in snap.sagas:
+            counts = dict(saga.counts)
+            cells: list[Text | str] = [Text(shorten(saga.saga, 16), style="bold")]
+            for state, _label in SAGA_COLUMNS:
+                n = counts.get(state, 0)
+                cells.append(_num(compact(n), status_style(state) if n else DIM))
+            rows.append((saga.saga, tuple(cells)))
+        return rows
+
+    @staticmethod
+    def _timeline_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+        rows: list[tuple[str, Row]] = []
+        for event in snap.timeline[:TIMELINE_ROWS]:
+            style = RED if event.dead_letter else ""
+            _topic, _, position = event.coords.rpartition("/")
+            partition = _topic.rpartition("/")[2]
+            rows.append(
+                (
+                    event.coords,
+                    (
+                        times(event.time, millis=True),
+                        Text(shorten(event.topic, 32), style=style),
+                        Text(event.event_type, style=style or "bold"),
+                        Text(short_id(event.correlation_id), style=DIM),
+                        Text(f"{partition}/{position}", style=DIM),
+                    ),
+                )
+            )
+        return rows
+
+    # --- actions -----------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        """Pause or resume the live timeline."""
+        self.paused = not self.paused
+        self.redraw()
+
+    def action_chain(self) -> None:
+        """Open the chain of the event under the timeline's cursor."""
+        timeline = self.query_one("#timeline", LiveTable)
+        key = timeline.cursor_key
+        snap = self.edamon.last_snapshot
+        if key is None or snap is None:
+            return
+        for event in snap.timeline:
+            if event.coords == key:
+                self.edamon.open_chain(event.correlation_id, event.event_id)
+                return
+
+    @on(DataTable.RowSelected)
+    def _drill(self, event: DataTable.RowSelected) -> None:
+        table = event.data_table
+        key = event.row_key.value
+        if key is None:
+            return
+        if table.id == "timeline":
+            self.action_chain()
+        elif table.id == "groups":
+            self.edamon.go("lag", select=key)
+        elif table.id == "failed":
+            exception = key.rsplit("|", 1)[-1]
+            self.edamon.go("deadletters", filter_text="" if exception == "None" else exception)
+        elif table.id == "sagas":
+            self.edamon.go("sagas", select=key)
+        elif table.id == "topics":
+            self.focus_topic(key)
+
+    def focus_topic(self, topic: str) -> None:
+        """Select `topic` in the topics table and filter the timeline to it."""
+        topics = self.query_one("#topics", LiveTable)
+        if topic in topics.keys:
+            topics.move_cursor(row=topics.get_row_index(topic))
+        timeline = self.query_one("#timeline", LiveTable)
+        timeline.set_filter(topic)

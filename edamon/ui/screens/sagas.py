@@ -1,0 +1,157 @@
+"""Sagas: counts by state and duration percentiles per saga, and the instances."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from edamon.model.snapshot import SagaInstance, Snapshot
+from edamon.model.status import SagaState
+from edamon.ui.format import DIM, Times, duration, status_style, status_text
+from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.widgets.table import Column, LiveTable, Row
+
+MAX_ROWS = 2000
+STATES: tuple[SagaState, ...] = tuple(SagaState)
+STATE_LABELS: dict[SagaState, str] = {
+    SagaState.RUNNING: "running",
+    SagaState.COMPENSATING: "compensating",
+    SagaState.COMPLETED: "completed",
+    SagaState.COMPENSATED: "compensated",
+    SagaState.FAILED: "failed",
+    SagaState.STUCK: "stuck",
+    SagaState.DEAD_LETTERED: "dead-lettered",
+}
+
+
+def step_text(instance: SagaInstance) -> str:
+    """`2: payment` for a running saga; the number of steps once it is over."""
+    if instance.state is SagaState.COMPLETED:
+        return f"{instance.step} steps"
+    return (
+        f"{instance.step + 1}: {instance.step_name}"
+        if instance.step_name
+        else str(instance.step + 1)
+    )
+
+
+def instance_row(instance: SagaInstance, times: Times) -> Row:
+    """One saga instance as table cells."""
+    return (
+        instance.correlation_id,
+        instance.saga,
+        status_text(instance.state),
+        step_text(instance),
+        times(instance.started),
+        times(instance.updated),
+        Text(duration(instance.duration_s), justify="right"),
+    )
+
+
+class SagasScreen(DashboardScreen):
+    """Per saga definition: counts by state, p50/p95; below, the instances (filter by state
+    with `s`, by saga with Enter on the summary); Enter on an instance opens its chain."""
+
+    NAME = "sagas"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "cycle_state", "State filter"),
+        Binding("c", "chain", "Chain"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state_filter: SagaState | None = None
+        self.saga_filter: str | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield LiveTable(
+            [Column("saga", "saga")]
+            + [Column(str(state), STATE_LABELS[state]) for state in STATES]
+            + [Column("p50", "p50"), Column("p95", "p95")],
+            id="saga-summary",
+            title="Sagas",
+        )
+        yield LiveTable(
+            [
+                Column("correlation", "correlation id"),
+                Column("saga", "saga"),
+                Column("state", "state"),
+                Column("step", "step"),
+                Column("started", "started"),
+                Column("updated", "updated"),
+                Column("duration", "duration"),
+            ],
+            id="instances",
+            title="Instances",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one("#instances", LiveTable).focus()
+        super().on_mount()
+
+    def select(self, key: str) -> None:
+        """Show the instances of saga `key`."""
+        self.saga_filter = key
+        super().select(key)
+
+    def draw_body(self, snap: Snapshot) -> None:
+        times = self.edamon.times
+        summary_rows: list[tuple[str, Row]] = []
+        for saga in snap.sagas:
+            counts = dict(saga.counts)
+            cells: list[Text | str] = [Text(saga.saga, style="bold")]
+            for state in STATES:
+                n = counts.get(state, 0)
+                cells.append(Text(str(n), style=status_style(state) if n else DIM, justify="right"))
+            cells.append(Text(duration(saga.p50_s), justify="right"))
+            cells.append(Text(duration(saga.p95_s), justify="right"))
+            summary_rows.append((saga.saga, tuple(cells)))
+        self.query_one("#saga-summary", LiveTable).sync(summary_rows)
+
+        instances = [
+            i
+            for i in snap.saga_instances
+            if (self.state_filter is None or i.state is self.state_filter)
+            and (self.saga_filter is None or i.saga == self.saga_filter)
+        ]
+        table = self.query_one("#instances", LiveTable)
+        title = f"Instances [dim]({len(instances):,})[/]"
+        if self.saga_filter:
+            title += f"  saga [b]{self.saga_filter}[/]"
+        state = self.state_filter
+        if state is not None:
+            title += f"  state [b {status_style(state)}]{state}[/]"
+        table.set_title(title + "  [dim](s: state filter)[/]")
+        table.sync([(i.correlation_id, instance_row(i, times)) for i in instances[:MAX_ROWS]])
+
+    def action_cycle_state(self) -> None:
+        """Cycle the instances' state filter: all, RUNNING, COMPENSATING, ... , all."""
+        if self.state_filter is None:
+            self.state_filter = STATES[0]
+        else:
+            index = STATES.index(self.state_filter) + 1
+            self.state_filter = STATES[index] if index < len(STATES) else None
+        self.redraw()
+
+    def action_chain(self) -> None:
+        """Open the chain of the instance under the cursor."""
+        key = self.query_one("#instances", LiveTable).cursor_key
+        if key is not None:
+            self.edamon.open_chain(key)
+
+    @on(DataTable.RowSelected, "#instances")
+    def _open(self) -> None:
+        self.action_chain()
+
+    @on(DataTable.RowSelected, "#saga-summary")
+    def _filter_saga(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        self.saga_filter = None if key == self.saga_filter else key
+        self.redraw()
+        self.query_one("#instances", LiveTable).focus()

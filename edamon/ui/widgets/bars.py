@@ -1,0 +1,119 @@
+"""One-line bars: the navigation bar, the status line and the `/` filter input."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Input, Static
+
+from edamon.model.snapshot import Snapshot
+from edamon.model.status import ConnectionState
+from edamon.ui.alerts import Alert
+from edamon.ui.format import Times, status_style
+
+SCREENS: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"),
+    ("chains", "Chains"),
+    ("deadletters", "Dead letters"),
+    ("sagas", "Sagas"),
+    ("lag", "Lag"),
+)
+"""The main screens, in number-key order (1..5)."""
+
+
+class NavBar(Static):
+    """`edamon  1 Overview  2 Chains ...` with the current screen highlighted; clickable."""
+
+    DEFAULT_CSS = """
+    NavBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(self, current: str, title: str | None = None) -> None:
+        super().__init__()
+        self.current = current
+        self.title = title
+        self._snap: Snapshot | None = None
+
+    def on_mount(self) -> None:
+        self.show(None)
+
+    def on_resize(self) -> None:
+        self.show(self._snap)
+
+    def show(self, snap: Snapshot | None) -> None:
+        """Redraw, with the connection state from `snap` on the right."""
+        self._snap = snap
+        parts = [Content.styled(" edamon ", "bold $text-accent")]
+        for index, (name, label) in enumerate(SCREENS, start=1):
+            text = f" {index} {label} "
+            if name == self.current:
+                parts.append(Content.styled(text, "bold reverse $text-primary"))
+            else:
+                parts.append(Content.from_markup(f"[@click=app.go('{name}')]$text[/]", text=text))
+        if self.title:
+            parts.append(Content.styled(f" › {self.title}", "bold $text"))
+        left = Content("").join(parts)
+        right = Content("")
+        if snap is not None and self.current != "overview":  # the overview has it in full
+            conn = snap.connection
+            right = Content.assemble(
+                ("● ", status_style(conn.state)),
+                (f"{conn.state}  ", ""),
+                (conn.cluster, "$text-muted"),
+            )
+        gap = max(1, self.size.width - 2 - left.cell_length - right.cell_length)
+        self.update(Content.assemble(left, " " * gap, right))
+
+
+class StatusLine(Static):
+    """The last alert, catch-up progress and counts worth a glance, on every screen."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+
+    def show(self, snap: Snapshot, last: Alert | None, times: Times) -> None:
+        """Redraw from the snapshot and the most recent alert."""
+        parts: list[Content | tuple[str, str] | str] = []
+        conn = snap.connection
+        if conn.state is ConnectionState.ERROR:
+            parts.append((f"✖ {conn.message or 'connection error'}", "bold $text-error"))
+        elif not snap.catchup.caught_up:
+            parts.append(
+                (
+                    f"catching up {snap.catchup.percent:.0f}% "
+                    f"({snap.catchup.records_behind:,} behind)",
+                    "$text-warning",
+                )
+            )
+        if snap.undecodable.count:
+            parts.append(
+                Content.from_markup(
+                    "[@click=app.show_undecodable]$n undecodable (u)[/]",
+                    n=f"{snap.undecodable.count:,}",
+                )
+            )
+        if last is not None:
+            style = {"error": "$text-error", "warning": "$text-warning"}.get(last.severity, "")
+            parts.append((f"{times(last.time)}: {last.message}", style))
+        if not parts:
+            parts.append(("all quiet", ""))
+        joined: list[Content | tuple[str, str] | str] = []
+        for part in parts:
+            if joined:
+                joined.append("  │  ")
+            joined.append(part)
+        self.update(Content.assemble(*joined))
+
+
+class FilterBar(Input):
+    """The `/` filter: hidden until asked for; typing filters the table live."""
+
+    DEFAULT_CSS = """
+    FilterBar { dock: bottom; display: none; height: 1; border: none; padding: 0 1;
+                background: $boost; }
+    FilterBar.-shown { display: block; }
+    FilterBar:focus { border: none; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="filter (Enter keeps it, Esc clears it)", id="filter")

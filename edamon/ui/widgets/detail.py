@@ -1,0 +1,194 @@
+"""Detail renderings of one event and one dead letter: envelope fields, headers, payload.
+
+These build Rich renderables from the immutable model; the payload is parsed on demand here
+(the model keeps only the bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.table import Table
+from rich.text import Text
+
+from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope
+from edamon.model.records import Header, RawRecord
+from edamon.model.snapshot import ChainNode, DeadLetterRow
+from edamon.ui.format import DASH, DIM, RED, Times, duration, header_value, status_text
+
+MAX_PAYLOAD_CHARS = 20_000
+
+
+def _fields(rows: Sequence[tuple[str, str | Text | None]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, value in rows:
+        if value is None or value == "":
+            grid.add_row(name, Text(DASH, style=DIM))
+        else:
+            grid.add_row(name, value)
+    return grid
+
+
+def _section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def headers_table(headers: Sequence[Header]) -> RenderableType:
+    """All headers in record order; repeated keys kept; binary values shown as hex."""
+    if not headers:
+        return Text("(no headers)", style=DIM)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in headers:
+        grid.add_row(key, header_value(value))
+    return grid
+
+
+def payload_view(value: bytes | None, truncated: bool = False) -> RenderableType:
+    """The value as highlighted JSON when it parses, else as raw text (or hex when binary)."""
+    if value is None:
+        return Text("(null value: tombstone)", style=DIM)
+    parts: list[RenderableType] = []
+    if truncated:
+        parts.append(Text(f"(value truncated to {len(value):,} bytes)", style="italic " + DIM))
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        parts.append(Text(header_value(value)))
+        return Group(*parts)
+    try:
+        json.loads(text)
+    except ValueError:
+        if not truncated:
+            parts.append(Text("(not JSON: raw text)", style="italic " + DIM))
+        parts.append(Text(text[:MAX_PAYLOAD_CHARS]))
+    else:
+        parts.append(JSON(text, indent=2))
+    return Group(*parts)
+
+
+def _record_fields(record: RawRecord, times: Times) -> Table:
+    key = None if record.key is None else header_value(record.key)
+    return _fields(
+        [
+            ("topic", record.topic),
+            ("partition", str(record.partition)),
+            ("offset", str(record.offset)),
+            ("timestamp", times(record.timestamp_ms / 1000.0, millis=True)),
+            ("key", key),
+            ("value", "null" if record.value is None else f"{len(record.value):,} bytes"),
+        ]
+    )
+
+
+def event_detail(env: Envelope | None, node: ChainNode | None, times: Times) -> RenderableType:
+    """Envelope fields, chain facts, Kafka coordinates, headers (all, in order) and payload."""
+    if env is None:
+        if node is None:
+            return Text("Select an event.", style=DIM)
+        return Group(
+            Text(f"{node.event_type}  {node.event_id}", style="bold"),
+            status_text(node.status),
+            Text(node.detail or "This event is not retained (only referenced or evicted).", DIM),
+        )
+    parts: list[RenderableType] = [
+        Text(f"{env.event_type}", style="bold"),
+        _fields(
+            [
+                ("event id", env.event_id),
+                ("correlation", env.correlation_id),
+                ("causation", env.causation_id),
+                ("aggregate", env.aggregate_id),
+                ("occurred", times(env.occurred_at, millis=True) if env.occurred_at else None),
+                ("version", None if env.version is None else str(env.version)),
+                ("source", env.source),
+                ("trace id", env.trace_id),
+                ("format", str(env.format)),
+            ]
+        ),
+    ]
+    if node is not None:
+        facts: list[tuple[str, str | Text | None]] = [
+            ("status", status_text(node.status)),
+            ("+Δ root", duration(node.offset_s)),
+            ("+Δ parent", None if node.hop_s is None else duration(node.hop_s)),
+            ("duplicates", str(node.duplicates) if node.duplicates else None),
+        ]
+        if node.dead_letter:
+            facts.append(("dead letter", Text(node.dead_letter, style=RED)))
+        if node.detail:
+            facts.append(("note", node.detail))
+        parts += [_section("In this chain"), _fields(facts)]
+    parts += [
+        _section("Kafka"),
+        _record_fields(env.record, times),
+        _section(f"Headers ({len(env.record.headers)})"),
+        headers_table(env.record.headers),
+        _section("Payload"),
+        payload_view(env.record.value, env.truncated),
+    ]
+    return Group(*parts)
+
+
+def dead_letter_detail(
+    dead: DeadLetter | None, row: DeadLetterRow | None, times: Times
+) -> RenderableType:
+    """What the DLQ headers say (message, stack trace), the headers and the payload."""
+    if dead is None:
+        if row is None:
+            return Text("Select a dead letter.", style=DIM)
+        return Group(
+            Text(row.coords, style="bold"),
+            Text(row.message or DASH),
+            Text("The record is no longer retained.", style=DIM),
+        )
+    info = dead.info
+    parts: list[RenderableType] = [
+        Text(info.exception_class or "(no exception class)", style="bold " + RED),
+        Text(info.exception_message or "(no message)"),
+        _fields(
+            [
+                ("original", info.original_coords or info.original_topic),
+                ("group", info.consumer_group),
+                ("attempts", None if info.attempts is None else str(info.attempts)),
+                ("cause", info.cause_class),
+                ("handler", info.handler),
+                ("convention", info.convention),
+                ("correlation", dead.correlation_id),
+                ("retried", None if row is None else _retry_text(row, times)),
+            ]
+        ),
+    ]
+    if info.problems:
+        parts.append(Text("header problems: " + "; ".join(info.problems), style=DIM))
+    if dead.decode_error:
+        parts.append(Text(f"payload not decoded: {dead.decode_error}", style=DIM))
+    if info.stacktrace:
+        parts += [_section("Stack trace"), Text(info.stacktrace, style=DIM)]
+    parts += [
+        _section("Kafka"),
+        _record_fields(dead.record, times),
+        _section(f"Headers ({len(dead.record.headers)})"),
+        headers_table(dead.record.headers),
+        _section("Payload"),
+        payload_view(dead.record.value, dead.envelope.truncated if dead.envelope else False),
+    ]
+    return Group(*parts)
+
+
+def _retry_text(row: DeadLetterRow, times: Times) -> str | None:
+    if row.retry is None:
+        return None
+    text = row.retry
+    if row.retried_at is not None:
+        text += f" {times(row.retried_at)}"
+    if row.retried_by:
+        text += f" by {row.retried_by}"
+    return text

@@ -1,0 +1,364 @@
+"""Consumer lag: kafka-lag-exporter's offset/time table, Burrow's window, the trackers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from edamon.model.lag import (
+    BurrowWindow,
+    GroupLagTracker,
+    OffsetTimeTable,
+    PartitionLagTracker,
+    group_status,
+)
+from edamon.model.records import TP
+from edamon.model.status import GroupStatus, PartitionStatus
+
+S = PartitionStatus
+
+# ---- OffsetTimeTable ---------------------------------------------------------------------------
+
+
+def table(*points: tuple[int, float], size: int = 60) -> OffsetTimeTable:
+    t = OffsetTimeTable(size)
+    for offset, time in points:
+        t.add(offset, time)
+    return t
+
+
+def test_interpolates_between_adjacent_points() -> None:
+    t = table((100, 10.0), (200, 20.0), (400, 30.0))
+    assert t.time_of(150) == 15.0
+    assert t.time_of(300) == 25.0
+    assert t.lag_seconds(300, now=40.0) == 15.0
+    assert t.lag_seconds(150, now=40.0) == 25.0
+
+
+def test_newest_pair_wins_when_an_offset_sits_in_two_pairs() -> None:
+    # The end sat at 200 from t=20 to t=30: a consumer at 200 is where producers were at 30.
+    t = table((100, 10.0), (200, 20.0), (200, 30.0), (300, 40.0))
+    assert t.time_of(200) == 30.0
+    assert t.lag_seconds(200, now=50.0) == 20.0
+
+
+def test_committed_at_or_past_the_newest_end_is_zero_lag() -> None:
+    t = table((100, 10.0), (200, 20.0))
+    assert t.lag_seconds(200, now=99.0) == 0.0
+    assert t.lag_seconds(250, now=99.0) == 0.0
+
+
+def test_flat_stretches_collapse_to_one_segment() -> None:
+    t = table((100, 10.0), (100, 20.0))
+    assert t.points() == ((100, 10.0), (100, 20.0))  # two equal points are kept
+    t.add(100, 30.0)
+    t.add(100, 40.0)
+    assert t.points() == ((100, 10.0), (100, 40.0))  # the right end moves out
+    t.add(150, 50.0)
+    assert t.points() == ((100, 10.0), (100, 40.0), (150, 50.0))
+
+
+def test_ignores_points_that_are_not_newer_or_go_down() -> None:
+    t = table((100, 10.0), (200, 20.0))
+    t.add(300, 20.0)  # same time
+    t.add(300, 15.0)  # older
+    t.add(150, 25.0)  # lower offset
+    assert t.points() == ((100, 10.0), (200, 20.0))
+
+
+def test_keeps_at_most_max_points() -> None:
+    t = table((1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), size=3)
+    assert t.points() == ((2, 2.0), (3, 3.0), (4, 4.0))
+
+
+def test_extrapolates_from_oldest_and_newest_point() -> None:
+    t = table((100, 10.0), (200, 20.0), (400, 25.0))
+    # before the table: the line through (100, 10) and (400, 25), slope 0.05 s/offset
+    assert t.time_of(0) == 5.0
+    assert t.lag_seconds(0, now=30.0) == 25.0
+
+
+def test_fewer_than_two_points_is_unknown() -> None:
+    empty = OffsetTimeTable()
+    assert empty.time_of(5) is None
+    assert empty.lag_seconds(5, now=10.0) is None
+    one = table((100, 10.0))
+    assert one.time_of(50) is None
+    assert one.lag_seconds(50, now=20.0) is None
+    assert one.lag_seconds(100, now=20.0) == 0.0  # at the newest offset: no lag at all
+
+
+def test_flat_table_guard_has_no_division_by_zero() -> None:
+    t = table((100, 10.0), (100, 20.0))
+    assert t.time_of(50) == 10.0  # behind a flat table: at least since its oldest point
+    assert t.lag_seconds(50, now=30.0) == 20.0
+
+
+def test_lag_seconds_is_never_negative() -> None:
+    t = table((100, 10.0), (200, 20.0))
+    assert t.time_of(150) == 15.0
+    assert t.lag_seconds(150, now=12.0) == 0.0
+
+
+def test_table_needs_two_points() -> None:
+    with pytest.raises(ValueError):
+        OffsetTimeTable(1)
+
+
+# ---- BurrowWindow ------------------------------------------------------------------------------
+
+
+def window(samples: list[tuple[int, int, float]], size: int = 10) -> BurrowWindow:
+    w = BurrowWindow(size)
+    for committed, end, t in samples:
+        w.add(committed, end, t)
+    return w
+
+
+def test_zero_lag_is_ok_even_without_history() -> None:
+    assert BurrowWindow().evaluate(now=0.0, current_lag=0) is S.OK
+    assert window([(100, 100, 0.0)]).evaluate(1.0, current_lag=0) is S.OK
+
+
+def test_lag_within_allowed_is_ok() -> None:
+    w = window([(100, 200, 0.0), (110, 220, 10.0), (120, 240, 20.0)])
+    assert w.evaluate(21.0, current_lag=120) is S.WARN
+    assert w.evaluate(21.0, current_lag=120, allowed_lag=120) is S.OK
+
+
+def test_too_few_samples_is_unknown() -> None:
+    assert BurrowWindow().evaluate(now=0.0, current_lag=5) is S.UNKNOWN
+    assert window([(100, 150, 0.0)]).evaluate(1.0, current_lag=50) is S.UNKNOWN
+
+
+def test_repeated_offsets_are_one_entry() -> None:
+    w = window([(100, 150, 0.0), (100, 160, 5.0), (200, 250, 10.0), (200, 260, 15.0)])
+    assert w.offsets() == (100, 200)
+
+
+def test_keeping_up_with_some_lag_is_ok() -> None:
+    # lag goes up and down between commits: rule 4's "never decreases" fails, so OK
+    w = window([(100, 150, 0.0), (200, 230, 10.0), (300, 340, 20.0)])
+    assert w.evaluate(21.0, current_lag=40) is S.OK
+
+
+def test_committing_steadily_but_falling_behind_is_warn() -> None:
+    w = window([(100, 200, 0.0), (200, 320, 10.0), (300, 440, 20.0)])
+    assert w.evaluate(25.0, current_lag=140) is S.WARN
+
+
+def test_a_caught_up_entry_in_the_window_prevents_warn() -> None:
+    w = window([(100, 100, 0.0), (200, 320, 10.0), (300, 440, 20.0)])
+    assert w.evaluate(25.0, current_lag=140) is S.OK
+
+
+def stopped_consumer(size: int = 3) -> BurrowWindow:
+    """Commits 100, 200, 300 at t=0, 10, 20, then stands still at 300 while the topic grows."""
+    return window(
+        [
+            (100, 150, 0.0),
+            (200, 250, 10.0),
+            (300, 350, 20.0),
+            (300, 400, 30.0),
+            (300, 450, 40.0),
+            (300, 500, 50.0),
+        ],
+        size,
+    )
+
+
+def test_stopped_consumer_is_stop_once_silent_longer_than_the_window_spans() -> None:
+    w = stopped_consumer()
+    assert w.offsets() == (100, 200, 300)
+    assert w.evaluate(40.0, current_lag=200) is S.WARN  # silent 20 s, window spans 20 s
+    assert w.evaluate(50.0, current_lag=200) is S.STOP  # silent 30 s > 20 s
+
+
+def test_stop_is_suppressed_by_a_recent_catch_up() -> None:
+    samples = [
+        (100, 150, 0.0),
+        (200, 250, 10.0),
+        (300, 300, 20.0),  # caught up
+        (300, 320, 30.0),
+        (300, 340, 40.0),
+    ]
+    w = window(samples, size=3)
+    assert w.evaluate(45.0, current_lag=40) is S.OK  # recent ends include 300 <= 300
+    w.add(300, 360, 50.0)  # the catch-up leaves the last 3 samples
+    assert w.evaluate(50.0, current_lag=60) is S.STOP
+
+
+def test_rewind_without_recovery_is_rewind() -> None:
+    samples = [(100, 400, 0.0), (200, 400, 10.0), (300, 400, 20.0), (150, 400, 30.0)]
+    w = window(samples)
+    assert w.evaluate(31.0, current_lag=250) is S.REWIND
+    w.add(250, 400, 40.0)
+    assert w.evaluate(41.0, current_lag=150) is S.REWIND  # still below 300
+    w.add(320, 400, 50.0)
+    assert w.evaluate(51.0, current_lag=80) is S.OK  # back past 300: recovered
+
+
+def test_rewind_anywhere_in_the_window_counts() -> None:
+    w = window([(500, 900, 0.0), (100, 900, 10.0), (200, 900, 20.0), (300, 900, 30.0)])
+    assert w.evaluate(31.0, current_lag=600) is S.REWIND
+
+
+def _literal_rewind(offsets: list[int]) -> bool:
+    """Conventions §3, word for word: a drop that nothing later gets back above."""
+    return any(
+        offsets[i] < offsets[i - 1] and max(offsets[i:]) < offsets[i - 1]
+        for i in range(1, len(offsets))
+    )
+
+
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=8))
+def test_rewind_matches_the_rule_as_written(raw: list[int]) -> None:
+    offsets = [o for i, o in enumerate(raw) if i == 0 or o != raw[i - 1]]  # each one a commit
+    assume(len(offsets) >= 2)
+    w = window([(o, 1000, float(10 * i)) for i, o in enumerate(offsets)])
+    assert list(w.offsets()) == offsets
+    now = 10.0 * (len(offsets) - 1)  # just committed: never STOP
+    status = w.evaluate(now, current_lag=1000 - offsets[-1])
+    assert (status is S.REWIND) == _literal_rewind(offsets)
+
+
+def test_never_moving_consumer_is_stall_once_the_window_is_full() -> None:
+    w = window([(100, 200, 0.0), (100, 210, 5.0)], size=3)
+    assert w.evaluate(5.0, current_lag=110) is S.UNKNOWN  # may just commit rarely
+    w.add(100, 220, 10.0)
+    assert w.evaluate(10.0, current_lag=120) is S.STALL
+
+
+def test_never_moving_consumer_that_was_caught_up_becomes_stall() -> None:
+    w = window([(100, 100, 0.0), (100, 110, 5.0), (100, 120, 10.0)], size=3)
+    assert w.evaluate(10.0, current_lag=20) is S.OK  # the caught-up sample is in the window
+    w.add(100, 130, 15.0)
+    assert w.evaluate(15.0, current_lag=30) is S.STALL
+
+
+def test_stall_and_stop_need_lag() -> None:
+    w = window([(100, 100, 0.0), (100, 100, 5.0), (100, 100, 10.0)], size=3)
+    assert w.evaluate(100.0, current_lag=0) is S.OK
+
+
+def test_window_needs_two_entries() -> None:
+    with pytest.raises(ValueError):
+        BurrowWindow(1)
+
+
+# ---- group status ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ([], (GroupStatus.UNKNOWN, S.UNKNOWN)),
+        ([S.UNKNOWN, S.UNKNOWN], (GroupStatus.UNKNOWN, S.UNKNOWN)),
+        ([S.UNKNOWN, S.OK], (GroupStatus.OK, S.OK)),
+        ([S.OK, S.NO_COMMIT, S.OK], (GroupStatus.OK, S.NO_COMMIT)),
+        ([S.NO_COMMIT], (GroupStatus.OK, S.NO_COMMIT)),
+        ([S.OK, S.WARN, S.NO_COMMIT], (GroupStatus.WARN, S.WARN)),
+        ([S.WARN, S.STALL, S.OK], (GroupStatus.ERR, S.STALL)),
+        ([S.STALL, S.REWIND], (GroupStatus.ERR, S.REWIND)),
+        ([S.REWIND, S.STOP, S.STALL, S.WARN], (GroupStatus.ERR, S.STOP)),
+    ],
+)
+def test_group_status_is_the_worst_partition(
+    statuses: list[PartitionStatus], expected: tuple[GroupStatus, PartitionStatus]
+) -> None:
+    assert group_status(statuses) == expected
+    assert group_status(reversed(statuses)) == expected
+
+
+# ---- trackers ----------------------------------------------------------------------------------
+
+
+def test_partition_tracker_without_commit() -> None:
+    p = PartitionLagTracker(window=3, table_points=10, trend_points=5)
+    p.observe(None, 50, 0.0)
+    p.observe(-1, 60, 10.0)  # Kafka's "no offset"
+    row = p.view("orders", 1, now=10.0)
+    assert (row.committed, row.end, row.lag, row.lag_seconds) == (None, 60, None, None)
+    assert row.status is S.NO_COMMIT
+    assert row.trend == ()
+
+
+def test_partition_tracker_commit_ahead_of_end_is_zero_lag() -> None:
+    p = PartitionLagTracker(window=3, table_points=10, trend_points=5)
+    p.observe(105, 100, 0.0)  # the end was read before the commit
+    row = p.view("orders", 0, now=0.0, member="c-1")
+    assert (row.lag, row.lag_seconds, row.status, row.member) == (0, 0.0, S.OK, "c-1")
+
+
+def test_partition_tracker_trend_is_bounded() -> None:
+    p = PartitionLagTracker(window=3, table_points=10, trend_points=3)
+    for i in range(5):
+        p.observe(100, 100 + 10 * i, float(i))
+    assert p.view("t", 0, now=4.0).trend == (20, 30, 40)
+
+
+O0, O1, P0 = TP("orders", 0), TP("orders", 1), TP("payments", 0)
+
+
+def test_group_tracker_end_to_end() -> None:
+    g = GroupLagTracker(window=3, table_points=10, trend_points=10)
+    script = [  # (time, end offset of orders/0, committed on orders/0)
+        (0.0, 100, 100),
+        (10.0, 200, 150),
+        (20.0, 300, 200),
+    ]
+    for t, end, committed in script:
+        g.observe({O0: committed}, {O0: end, O1: 50, P0: 999}, t)
+
+    view = g.view("billing", "Stable", 2, now=20.0, member_of={O0: "consumer-1"})
+    assert view.topics == ("orders",)  # no commits on payments: not this group's topic
+    assert [(r.topic, r.partition) for r in view.partitions] == [("orders", 0), ("orders", 1)]
+    o0, o1 = view.partitions
+    assert (o0.committed, o0.end, o0.lag, o0.member) == (200, 300, 100, "consumer-1")
+    # the end was at 200 at t=10: the consumer at 200 is 10 s behind at t=20
+    assert o0.lag_seconds == 10.0
+    assert o0.trend == (0, 50, 100)
+    assert o0.status is S.OK  # the window holds a caught-up entry (lag 0 at t=0)
+    assert (o1.committed, o1.end, o1.lag, o1.status, o1.member) == (
+        None,
+        50,
+        None,
+        S.NO_COMMIT,
+        None,
+    )
+    assert (view.status, view.worst) == (GroupStatus.OK, S.NO_COMMIT)
+    assert (view.total_lag, view.max_lag_seconds, view.trend) == (100, 10.0, (0, 50, 100))
+    assert (view.group, view.state, view.members) == ("billing", "Stable", 2)
+
+    # falling behind: the window (3 entries) now holds lags 50, 100, 150
+    g.observe({O0: 250}, {O0: 400, O1: 50}, 30.0)
+    view = g.view("billing", "Stable", 2, now=30.0)
+    assert (view.status, view.worst, view.total_lag) == (GroupStatus.WARN, S.WARN, 150)
+    assert view.partitions[0].lag_seconds == 15.0  # end was at 250 at t=15
+
+    # stops at 250 while the topic grows
+    for t, end in ((40.0, 500), (50.0, 600), (60.0, 700)):
+        g.observe({O0: 250}, {O0: end, O1: 50}, t)
+        assert g.view("billing", "Stable", 2, now=t).worst is (S.STOP if t == 60.0 else S.WARN)
+    view = g.view("billing", "Empty", 0, now=60.0)
+    assert (view.status, view.worst, view.total_lag) == (GroupStatus.ERR, S.STOP, 450)
+    assert view.max_lag_seconds == 45.0
+    assert view.trend == (0, 50, 100, 150, 250, 350, 450)
+
+    # the group's offsets on orders are deleted: its partitions go with them
+    g.observe({}, {O0: 800, O1: 50}, 70.0)
+    view = g.view("billing", "Empty", 0, now=70.0)
+    assert (view.partitions, view.topics, view.total_lag) == ((), (), 0)
+    assert (view.status, view.worst, view.max_lag_seconds) == (GroupStatus.UNKNOWN, S.UNKNOWN, None)
+
+
+def test_group_tracker_keeps_a_partition_whose_end_is_missing_this_round() -> None:
+    g = GroupLagTracker(window=3, table_points=10, trend_points=10)
+    g.observe({O0: 10, O1: 20}, {O0: 15, O1: 30}, 0.0)
+    g.observe({O0: 12, O1: 20}, {O0: 18}, 5.0)
+    rows = g.view("g", "Stable", 1, now=5.0).partitions
+    assert [(r.partition, r.committed, r.end, r.lag) for r in rows] == [
+        (0, 12, 18, 6),
+        (1, 20, 30, 10),
+    ]

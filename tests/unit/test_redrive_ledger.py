@@ -1,0 +1,141 @@
+"""Ledger entries: encoding, tolerant decoding, and the in-memory view."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edamon.actions.ledger import (
+    Ledger,
+    LedgerEntry,
+    RetryResult,
+    current_user,
+    decode_ledger_record,
+)
+from edamon.broker.memory import MemoryBroker
+from edamon.model.records import RawRecord
+
+
+def _record(value: bytes | None, key: bytes | None = b"orders.DLT/0/5") -> RawRecord:
+    return RawRecord("edamon.retries", 0, 0, 0, key, value)
+
+
+ENTRY = LedgerEntry(
+    dead_letter="orders.DLT/0/5",
+    target_topic="orders",
+    target_partition=2,
+    target_offset=17,
+    result=RetryResult.SENT,
+    reason=None,
+    at=1795687200.25,
+    by="alice",
+    attempt=2,
+    sent_count=1,
+)
+
+
+def test_encode_decode_roundtrip() -> None:
+    assert ENTRY.key() == b"orders.DLT/0/5"
+    data = json.loads(ENTRY.encode())
+    assert data == {
+        "dead_letter": "orders.DLT/0/5",
+        "target_topic": "orders",
+        "target_partition": 2,
+        "target_offset": 17,
+        "result": "sent",
+        "reason": None,
+        "at": 1795687200.25,
+        "by": "alice",
+        "attempt": 2,
+        "sent_count": 1,
+    }
+    assert decode_ledger_record(_record(ENTRY.encode())) == ENTRY
+    failed = LedgerEntry("x.DLT/1/2", "x", None, None, RetryResult.FAILED, "boom", 5.0, "bob", 1)
+    assert decode_ledger_record(_record(failed.encode())) == failed
+    assert failed.status == "failed: boom" and ENTRY.status == "sent"
+    assert ENTRY.target_coords == "orders/2/17" and failed.target_coords is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'"text"',
+        b"{}",
+        b'{"result": "sent"}',
+        b'{"result": "maybe", "at": 1}',
+        b'{"result": "sent", "at": "yesterday"}',
+        b'{"result": "sent", "at": true}',
+        b'{"result": "sent", "at": NaN}',
+        b'{"result": ["sent"], "at": 1}',
+        b"[" * 100_000,
+    ],
+)
+def test_garbage_decodes_to_none(value: bytes | None) -> None:
+    assert decode_ledger_record(_record(value)) is None
+
+
+def test_minimal_and_ill_typed_optional_fields() -> None:
+    entry = decode_ledger_record(
+        _record(b'{"result": "sent", "at": 3, "attempt": "two", "target_partition": true}')
+    )
+    assert entry is not None
+    assert entry.dead_letter == "orders.DLT/0/5"  # from the key
+    assert (entry.attempt, entry.target_partition, entry.by, entry.sent_count) == (
+        1,
+        None,
+        "unknown",
+        1,
+    )
+    assert decode_ledger_record(_record(b'{"result": "failed", "at": 3}', key=None)) is None
+
+
+def test_retried_survives_a_later_failed_attempt() -> None:
+    ledger = Ledger(clock=lambda: 100.0)
+    coords = "orders.DLT/0/5"
+    assert ledger.next_attempt(coords) == 1
+    sent = ledger.new_entry(coords, RetryResult.SENT, target_topic="orders", by="a")
+    assert (sent.attempt, sent.sent_count, sent.at) == (1, 1, 100.0)
+    ledger.apply(sent)
+    failed = ledger.new_entry(coords, RetryResult.FAILED, target_topic="orders", reason="x")
+    assert (failed.attempt, failed.sent_count) == (2, 1)
+    ledger.apply(failed)
+    assert ledger.get(coords) == failed
+    assert failed.retried and not failed.sent
+    # After compaction only this record remains; it still says "retried".
+    decoded = decode_ledger_record(_record(failed.encode()))
+    assert decoded is not None and decoded.retried
+
+
+def test_current_user_is_never_empty() -> None:
+    assert current_user()
+
+
+async def test_load_record_and_tombstone_on_memory_broker() -> None:
+    broker = MemoryBroker()
+    ledger = Ledger("ledger")
+    assert await ledger.load(broker) == 0
+    assert [t.name for t in await broker.list_topics()] == []  # loading never creates
+    await ledger.record(ENTRY)
+    other = LedgerEntry("b.DLT/0/1", None, None, None, RetryResult.FAILED, "r", 1.0, "u", 1)
+    await ledger.record(other)
+    await broker.produce("ledger", b"junk", b"not json")
+    await broker.produce("ledger", other.key(), None)  # tombstone: forgotten
+
+    again = Ledger("ledger")
+    assert await again.load(broker) == 1
+    assert again.get(ENTRY.dead_letter) == ENTRY
+    assert again.get("b.DLT/0/1") is None
+    await broker.close()
+
+
+async def test_record_without_broker_raises_broker_error() -> None:
+    from edamon.broker.base import BrokerError
+
+    with pytest.raises(BrokerError, match="not connected"):
+        await Ledger().record(ENTRY)

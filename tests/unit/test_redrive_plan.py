@@ -1,0 +1,185 @@
+"""Target resolution, filters and planning of DLQ redrives (no broker)."""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+
+import pytest
+
+from edamon.actions.filters import DeadLetterFilter, FilterError, parse_filters
+from edamon.actions.ledger import Ledger, RetryResult
+from edamon.actions.plan import Action, resolve_target
+from edamon.actions.redrive import Redriver
+from edamon.broker.memory import MemoryBroker
+from edamon.config import EnvelopeSettings, Settings
+from edamon.decode.dlq import DeadLetterDecoder
+from edamon.decode.envelope import EnvelopeDecoder
+from edamon.model.deadletter import DeadLetter
+from edamon.model.records import Header, RawRecord
+
+DECODER = DeadLetterDecoder(EnvelopeDecoder(EnvelopeSettings()))
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
+
+
+def dead_letter(
+    topic: str, offset: int, headers: list[Header], *, ts: float = NOW, key: bytes = b"k"
+) -> DeadLetter:
+    record = RawRecord(topic, 0, offset, int(ts * 1000), key, b"{}", tuple(headers))
+    return DECODER.decode(record)
+
+
+def spring(
+    topic: str, group: str = "billing", fqcn: str = "a.b.IllegalStateException"
+) -> list[Header]:
+    return [
+        ("kafka_dlt-original-topic", topic.encode()),
+        ("kafka_dlt-original-partition", struct.pack(">i", 1)),
+        ("kafka_dlt-original-offset", struct.pack(">q", 99)),
+        ("kafka_dlt-original-consumer-group", group.encode()),
+        ("kafka_dlt-exception-fqcn", b"org.springframework.ListenerExecutionFailedException"),
+        ("kafka_dlt-exception-cause-fqcn", fqcn.encode()),
+    ]
+
+
+CONNECT = [("__connect.errors.topic", b"payments"), ("__connect.errors.offset", b"3")]
+X_ORIGINAL = [("x-original-topic", b"shipping"), ("x-exception-fqcn", b"TimeoutError")]
+
+
+# -- targets -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [(spring("orders"), "orders"), (CONNECT, "payments"), (X_ORIGINAL, "shipping")],
+)
+def test_target_from_headers_of_each_convention(headers: list[Header], expected: str) -> None:
+    resolution = resolve_target(dead_letter("any.DLT", 0, headers), {"any.DLT": "elsewhere"})
+    assert (resolution.target, resolution.source, resolution.refusal) == (expected, "header", None)
+
+
+def test_target_from_route_when_headers_name_none() -> None:
+    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), {"orders.DLQ": "orders"})
+    assert (resolution.target, resolution.source) == ("orders", "route")
+
+
+def test_refused_without_header_or_route() -> None:
+    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), {"other.DLQ": "x"})
+    assert resolution.target is None
+    assert resolution.refusal is not None and "orders.DLQ" in resolution.refusal
+
+
+@pytest.mark.parametrize("bad", ["has space", "..", "a/b", "x" * 250, "ünïcode"])
+def test_refused_for_invalid_topic_names(bad: str) -> None:
+    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), {"orders.DLQ": bad})
+    assert resolution.target is None
+    assert resolution.refusal is not None and "not a valid topic name" in resolution.refusal
+
+
+def test_refused_when_target_is_the_dlq_itself() -> None:
+    resolution = resolve_target(dead_letter("orders.DLT", 0, spring("orders.DLT")), {})
+    assert resolution.target is None
+    assert resolution.refusal == "target orders.DLT is the DLQ itself"
+
+
+# -- filters -------------------------------------------------------------------------------
+
+LETTERS = [
+    dead_letter("orders.DLT", 0, spring("orders", "billing"), ts=NOW - 3600),
+    dead_letter("orders.DLT", 1, spring("orders", "audit", "a.b.TimeoutException"), ts=NOW - 60),
+    dead_letter("payments-dlq", 0, CONNECT, ts=NOW - 7200),
+    dead_letter("shipping.DLQ", 0, X_ORIGINAL, ts=NOW - 10),
+]
+
+
+def _coords(flt: DeadLetterFilter) -> list[str]:
+    return [dl.coords for dl in flt.apply(LETTERS)]
+
+
+def test_empty_filter_keeps_everything() -> None:
+    assert _coords(parse_filters([], now=NOW)) == [dl.coords for dl in LETTERS]
+
+
+@pytest.mark.parametrize(
+    ("specs", "expected"),
+    [
+        (["dlq-topic=orders.DLT"], ["orders.DLT/0/0", "orders.DLT/0/1"]),
+        (["dlq-topic=*.DLQ"], ["shipping.DLQ/0/0"]),
+        (
+            ["dlq-topic=payments-dlq", "dlq-topic=shipping.DLQ"],
+            ["payments-dlq/0/0", "shipping.DLQ/0/0"],
+        ),
+        (["original-topic=pay*"], ["payments-dlq/0/0"]),
+        (["group=audit"], ["orders.DLT/0/1"]),
+        (["exception=timeout"], ["orders.DLT/0/1", "shipping.DLQ/0/0"]),
+        (["exception=ListenerExecution"], ["orders.DLT/0/0", "orders.DLT/0/1"]),
+        (["exception=/^Timeout/"], ["shipping.DLQ/0/0"]),
+        (["exception=/timeout/"], []),
+        (["since=30m"], ["orders.DLT/0/1", "shipping.DLQ/0/0"]),
+        (["until=30m"], ["orders.DLT/0/0", "payments-dlq/0/0"]),
+        (["since=2h", "until=1h"], ["payments-dlq/0/0"]),
+        (["since=2026-11-26T11:00:00Z"], ["orders.DLT/0/0", "orders.DLT/0/1", "shipping.DLQ/0/0"]),
+        (["dlq-topic=orders.DLT", "exception=Timeout"], ["orders.DLT/0/1"]),
+    ],
+)
+def test_filters(specs: list[str], expected: list[str]) -> None:
+    assert _coords(parse_filters(specs, now=NOW)) == expected
+
+
+def test_since_is_inclusive_until_exclusive() -> None:
+    exact = NOW - 60
+    flt = DeadLetterFilter(since=exact, until=exact + 0.001)
+    assert _coords(flt) == ["orders.DLT/0/1"]
+    assert _coords(DeadLetterFilter(until=exact)) == ["orders.DLT/0/0", "payments-dlq/0/0"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("colour=red", "unknown filter key"),
+        ("group", "not key=value"),
+        ("group=", "not key=value"),
+        ("since=yesterday", "expected a duration ago"),
+        ("exception=/(unclosed/", "invalid regular expression"),
+    ],
+)
+def test_filter_errors(spec: str, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        parse_filters([spec], now=NOW)
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+def test_plan_actions_targets_and_stripped_headers() -> None:
+    settings = Settings(dlq={"routes": {"orders.DLQ": "orders"}})
+    ledger = Ledger()
+    done = LETTERS[1].coords
+    ledger.apply(ledger.new_entry(done, RetryResult.SENT, target_topic="orders", by="t", at=1.0))
+    failed = LETTERS[2].coords
+    ledger.apply(ledger.new_entry(failed, RetryResult.FAILED, target_topic="x", by="t", at=1.0))
+    unroutable = dead_letter("lost.DLQ", 0, [("traceparent", b"00-x")])
+    letters = [*LETTERS, unroutable, LETTERS[0]]  # a repeat is dropped
+
+    redriver = Redriver(MemoryBroker(), settings, ledger)
+    plan = redriver.plan(letters)
+    actions = {item.coords: item.action for item in plan.items}
+    assert actions == {
+        LETTERS[0].coords: Action.SEND,
+        done: Action.SKIP,
+        failed: Action.SEND,
+        LETTERS[3].coords: Action.SEND,
+        unroutable.coords: Action.REFUSE,
+    }
+    assert plan.targets() == {"orders": 1, "payments": 1, "shipping": 1}
+    by_coords = {item.coords: item for item in plan.items}
+    assert by_coords[failed].attempt == 2 and by_coords[LETTERS[0].coords].attempt == 1
+    assert by_coords[done].already_retried and not by_coords[failed].already_retried
+    stripped = plan.stripped_headers()
+    assert stripped["kafka_dlt-original-topic"] == 1
+    assert stripped["__connect.errors.topic"] == 1
+    assert stripped["x-original-topic"] == 1
+
+    forced = redriver.plan(letters, force=True)
+    assert {i.coords: i.action for i in forced.items}[done] is Action.SEND
+    assert {i.coords: i.attempt for i in forced.items}[done] == 2
