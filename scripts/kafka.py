@@ -401,11 +401,36 @@ def _cleanup_stale_data_dirs() -> None:
 
 
 def _tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of ``path``, Java stack frames left out."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("\tat ") and not (line.startswith("\t...") and "more" in line)
+    ]
+    return "\n".join(kept[-lines:])
+
+
+_FATAL_MARKERS = ("Address already in use", "Fatal error during")
+
+
+def _fatal_in_log(path: Path) -> str | None:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    return next((marker for marker in _FATAL_MARKERS if marker in text), None)
+
+
+def _cluster_id() -> str:
+    """A random Kafka cluster id (base64url UUID) that argparse won't take for an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 _RUNNING: set[KafkaBroker] = set()
@@ -510,8 +535,10 @@ class KafkaBroker:
                 self._start_once(java, libs, deadline)
                 return
             except KafkaHarnessError:
-                bind_race = "Address already in use" in self.log_tail(200)
-                self.stop()
+                bind_race = self.data_dir is not None and (
+                    _fatal_in_log(self.data_dir / "server.log") == "Address already in use"
+                )
+                self.stop(timeout=3)  # a half-started JVM may hang on SIGTERM
                 if not bind_race or attempt == attempts:
                     raise
 
@@ -588,7 +615,7 @@ class KafkaBroker:
         data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
         self.data_dir = data_dir
         config = self._write_config(data_dir)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         fmt = self._jvm(
             java, libs, data_dir, "kafka.tools.StorageTool", "format",
             "-t", cluster_id, "-c", str(config), "--standalone",
@@ -625,6 +652,11 @@ class KafkaBroker:
             if code is not None:
                 raise KafkaHarnessError(
                     f"Kafka broker exited with code {code} during start-up\n{self.log_tail()}"
+                )
+            fatal = _fatal_in_log(data_dir / "server.log")
+            if fatal:  # the JVM can take a while to exit after this: don't wait for it
+                raise KafkaHarnessError(
+                    f"Kafka broker failed to start ({fatal})\n{self.log_tail()}"
                 )
             try:
                 probe(self.port)

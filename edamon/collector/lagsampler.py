@@ -58,10 +58,10 @@ class LagSampler:
         ends = await self._broker.end_offsets(sorted(wanted)) if wanted else {}
         views: list[GroupLag] = []
         for group in groups:
-            offsets = committed.get(group)
-            if offsets is None:
+            if group not in committed:
                 continue
-            topics = {tp.topic for tp in offsets}
+            group_offsets = committed[group]
+            topics = {tp.topic for tp in group_offsets}
             group_ends = {tp: end for tp, end in ends.items() if tp.topic in topics}
             tracker = self._trackers.get(group)
             if tracker is None:
@@ -70,7 +70,7 @@ class LagSampler:
                     table_points=self._settings.table_points,
                     trend_points=self._settings.trend_points,
                 )
-            tracker.observe(offsets, group_ends, now)
+            tracker.observe(group_offsets, group_ends, now)
             info = self._described.get(group)
             member_of = {
                 tp: member.client_id or member.member_id

@@ -75,6 +75,7 @@ class CollectorState:
         self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
         self._throughput = Throughput(retention.throughput_window_s)
         self._sagas = SagaTracker(settings.sagas.definitions)
+        self._saga_starts = {t for d in settings.sagas.definitions for t in d.start}
         self._loops_reported: set[str] = set()
         self._notices: deque[str] = deque(maxlen=NOTICES)
         self._retained = 0
@@ -131,10 +132,25 @@ class CollectorState:
         self._retained += 1
         self._events.setdefault(env.event_id, env)
         self._sagas.observe(cid, env.event_type, env.time)
+        if env.event_type in self._saga_starts and chain.event_count > 1:
+            self._replay_saga(cid, chain, env.event_id)
         self._timeline.append(env)
         if chain.has_loop and cid not in self._loops_reported:
             self._loops_reported.add(cid)
             self._notices.append(f"causation loop in flow {cid}")
+
+    def _replay_saga(self, cid: str, chain: Chain, start_id: str) -> None:
+        """Events of a flow that arrived before its start event (they come from different
+        topics, so arrival order is arbitrary) were ignored by the saga tracker: feed them now,
+        in event-time order."""
+        earlier = [
+            env
+            for event_id in chain.event_ids()
+            if event_id != start_id and (env := chain.envelope(event_id)) is not None
+        ]
+        earlier.sort(key=lambda e: e.time)
+        for env in earlier:
+            self._sagas.observe(cid, env.event_type, env.time)
 
     def _add_dead_letter(self, dl: DeadLetter, now: float) -> None:
         record = dl.record

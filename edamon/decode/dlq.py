@@ -24,6 +24,7 @@ from edamon.model.envelope import Envelope
 from edamon.model.records import Header, RawRecord
 
 __all__ = [
+    "CONVENTIONS",
     "DLQ_HEADER_NAMES",
     "DLQ_HEADER_PREFIXES",
     "DeadLetterDecoder",
@@ -277,6 +278,7 @@ def parse_dead_letter_headers(headers: Sequence[Header]) -> DeadLetterInfo:
         return DeadLetterInfo(convention="none")
 
     values: dict[str, object] = {}
+    supplied_by: dict[str, int] = {}
     problems: list[str] = []
     for field, candidates in _CANDIDATES.items():
         occurrences = first if field in _ORIGIN_FIELDS else last
@@ -289,11 +291,18 @@ def parse_dead_letter_headers(headers: Sequence[Header]) -> DeadLetterInfo:
                 problems.append(f"{shown[name]}: {problem}")
             if value is not None:
                 values[field] = value
+                supplied_by[field] = _BY_NAME[name].convention
                 break
 
     attempts = values.get("attempts")
     if attempts is None and messages > 1:
         attempts = messages
+    # The convention that says where the record came from (else what failed) names the record:
+    # Spring retry topics, for one, also write `kafka_dlt-original-consumer-group`.
+    for field in ("topic", "message", "exception_class"):
+        if field in supplied_by:
+            best = supplied_by[field]
+            break
     return DeadLetterInfo(
         convention=CONVENTIONS[best],
         original_topic=_str(values.get("topic")),

@@ -332,11 +332,9 @@ class SagaTracker:
         cached = self._listing
         if cached is not None and cached[0] == (self._version, limit):
             return cached[1]
-        values = self._instances.values()
-        if limit is None:
-            chosen = sorted(values, key=_RECENCY, reverse=True)
-        else:
-            chosen = heapq.nlargest(max(0, limit), values, key=_RECENCY)
+        chosen = sorted(self._instances.values(), key=_RECENCY, reverse=True)  # nearly sorted
+        if limit is not None:
+            chosen = chosen[: max(0, limit)]
         listing = tuple(self._view(inst) for inst in chosen)
         self._listing = ((self._version, limit), listing)
         return listing

@@ -201,6 +201,16 @@ def shorten(text: str | None, width: int) -> str:
     return flat[: max(0, width - 1)] + "…"
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """Cut the middle of `text` to fit `width`, keeping both ends (topic names end in `.DLT`)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
 def short_id(identifier: str | None, width: int = 8) -> str:
     """The first characters of an id (uuids are unique enough in their first 8)."""
     if identifier is None:

@@ -154,6 +154,16 @@ def test_spring_retryable_topic(attempts: bytes) -> None:
     assert info.problems == ()
 
 
+def test_retry_topic_with_spring_dlt_group_header_is_still_spring_retry() -> None:
+    # Some Spring versions name the retry topics' group header kafka_dlt-original-consumer-group.
+    headers = [h for h in retryable(i32(2)) if h[0] != "kafka_original-consumer-group"]
+    headers.append(("kafka_dlt-original-consumer-group", b"payment-service"))
+    info = parse_dead_letter_headers(headers)
+    assert info.convention == "spring-retry"
+    assert info.consumer_group == "payment-service"
+    assert info.original_coords == "payments/1/77"
+
+
 def test_explicit_attempts_beat_counting_messages() -> None:
     hop1 = retryable(b"\x02")
     hop2 = retryable(i32(4))

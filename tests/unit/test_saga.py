@@ -270,6 +270,9 @@ def test_instances_order_limit_evict_and_caching() -> None:
     assert counts(sagas, "order-fulfilment")[SagaState.RUNNING] == 1
     sagas.evict("a")  # twice: harmless
     assert [i.correlation_id for i in sagas.instances()] == ["c", "b"]
+    feed(sagas, "b", "StockReserved", start=9)
+    assert [i.correlation_id for i in sagas.instances()] == ["b", "c"]
+    assert [i.step for i in sagas.instances(1)] == [1]
 
 
 def test_percentiles_of_finished_durations() -> None:

@@ -57,8 +57,8 @@ def test_resolve_start_words_and_durations(spec: str, expected: StartPosition) -
     assert resolve_start(spec, NOW) == expected
 
 
-def ms(*args: int, tz: object = UTC) -> int:
-    return round(datetime(*args, tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+def ms(year: int, month: int, day: int, hour: int = 0) -> int:
+    return round(datetime(year, month, day, hour, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize(

@@ -35,19 +35,19 @@ OFFSET_WIDTH = 8
 
 
 def node_label(node: ChainNode) -> Text:
-    """A tree label: mark, event type, topic · source, +Δ from the root, status."""
+    """A tree label: mark, event type, +Δ from the root, status, then topic · source."""
     style = status_style(node.status) if node.status is not NodeStatus.OK else "bold"
     label = Text(MARKS.get(node.status, ""), style=status_style(node.status))
     label.append(node.event_type, style=style)
+    label.append(f" +{human_duration(node.offset_s)}")
+    if node.status is not NodeStatus.OK:
+        label.append(" ")
+        label.append_text(status_text(node.status))
+    if node.duplicates:
+        label.append(f" ×{node.duplicates + 1}", style=DIM)
     where = " · ".join(part for part in (node.topic, node.source) if part)
     if where:
         label.append(f"  {where}", style=DIM)
-    label.append(f"  +{human_duration(node.offset_s)}")
-    if node.duplicates:
-        label.append(f"  ×{node.duplicates + 1}", style=DIM)
-    if node.status is not NodeStatus.OK:
-        label.append("  ")
-        label.append_text(status_text(node.status))
     return label
 
 
@@ -145,16 +145,22 @@ class ChainScreen(DashboardScreen):
             tree.clear()
             self._tree_nodes = {}
             known = ()
+        parents = {node.parent_id for node in chain.nodes}
         for node in chain.nodes:
             existing = self._tree_nodes.get(node.event_id)
             if existing is not None:
                 label = node_label(node)
                 if existing.label != label:
                     existing.set_label(label)
+                if node.event_id in parents and not existing.allow_expand:
+                    existing.allow_expand = True
                 continue
             parent = self._tree_nodes.get(node.parent_id or "", tree.root)
             self._tree_nodes[node.event_id] = parent.add(
-                node_label(node), data=node.event_id, expand=True
+                node_label(node),
+                data=node.event_id,
+                expand=True,
+                allow_expand=node.event_id in parents,
             )
         if not known and self.selected in self._tree_nodes:
             self.call_after_refresh(tree.move_cursor, self._tree_nodes[self.selected])

@@ -18,12 +18,15 @@ from edamon.ui.format import (
     RED,
     Times,
     duration,
+    shorten,
     status_text,
 )
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.table import Column, LiveTable, Row
 
 MAX_ROWS = 1000
+ID_WIDTH = 20
+"""Correlation ids are cut to this (the chain screen and `:` show them whole)."""
 
 
 def chain_status(chain: ChainSummary) -> Text:
@@ -44,7 +47,7 @@ def chain_status(chain: ChainSummary) -> Text:
 def chain_row(chain: ChainSummary, times: Times) -> Row:
     """One flow as table cells."""
     return (
-        chain.correlation_id,
+        shorten(chain.correlation_id, ID_WIDTH),
         Text(chain.root_type, style="bold"),
         Text(str(chain.events), justify="right"),
         Text(duration(chain.duration_s), justify="right"),

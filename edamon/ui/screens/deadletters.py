@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, Times, shorten
+from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, Times, shorten, shorten_middle
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.detail import dead_letter_detail
 from edamon.ui.widgets.table import Column, LiveTable, Row
@@ -37,13 +37,13 @@ def dead_letter_row(row: DeadLetterRow, marked: bool, times: Times) -> Row:
     return (
         Text(MARK if marked else " ", style="bold " + YELLOW),
         times(row.time),
-        row.dlq_topic,
-        row.original_topic or Text("?", style=DIM),
-        row.consumer_group or Text("?", style=DIM),
-        Text(exception, style=RED),
-        shorten(row.message, 48),
+        shorten_middle(row.dlq_topic, 24),
+        Text(shorten_middle(row.original_topic, 24)) if row.original_topic else Text("?", DIM),
+        Text(shorten(row.consumer_group, 12)) if row.consumer_group else Text("?", DIM),
+        Text(shorten(exception, 20), style=RED),
         Text(DASH if row.attempts is None else str(row.attempts), justify="right"),
         retry_text(row),
+        shorten(row.message, 60),
     )
 
 
@@ -76,9 +76,9 @@ class DeadLettersScreen(DashboardScreen):
                 Column("original", "original topic"),
                 Column("group", "group"),
                 Column("exception", "exception"),
-                Column("message", "message"),
                 Column("attempts", "tries"),
                 Column("retried", "retried"),
+                Column("message", "message"),
             ],
             id="dead-letters",
             title="Dead letters",

@@ -24,6 +24,7 @@ from edamon.ui.format import (
     rate,
     short_id,
     shorten,
+    shorten_middle,
     spark,
     status_style,
     status_text,
@@ -119,8 +120,8 @@ class OverviewScreen(DashboardScreen):
         yield LiveTable(
             [
                 Column("time", "time"),
-                Column("topic", "topic"),
                 Column("type", "event type"),
+                Column("topic", "topic"),
                 Column("correlation", "correlation"),
                 Column("coords", "partition/offset"),
             ],
@@ -175,10 +176,11 @@ class OverviewScreen(DashboardScreen):
                 f"[dim]({snap.catchup.records_behind:,} behind)[/]"
             )
         totals = snap.totals
-        parts.append(
-            f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
-            f"events retained · {thousands(totals.duplicates)} duplicates[/]"
-        )
+        if self.size.width >= 110:
+            parts.append(
+                f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
+                f"events retained · {thousands(totals.duplicates)} duplicates[/]"
+            )
         if snap.collector_lag:
             parts.append(f"[dim]collector lag {snap.collector_lag:,}[/]")
         self.query_one("#head", Static).update("  ·  ".join(parts))
@@ -188,7 +190,7 @@ class OverviewScreen(DashboardScreen):
         rows: list[tuple[str, Row]] = []
         topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_arrival.rate, t.topic))
         for topic in topics:
-            name = Text(shorten(topic.topic, 26), style=RED if topic.is_dlq else "")
+            name = Text(shorten_middle(topic.topic, 26), style=RED if topic.is_dlq else "")
             rows.append(
                 (
                     topic.topic,
@@ -228,7 +230,7 @@ class OverviewScreen(DashboardScreen):
                 (
                     key,
                     (
-                        shorten(g.original_topic or "?", 22),
+                        shorten_middle(g.original_topic or "?", 21),
                         shorten(g.consumer_group or "?", 10),
                         Text(shorten(exception, 17), style=RED),
                         _num(thousands(g.count)),
@@ -262,8 +264,8 @@ class OverviewScreen(DashboardScreen):
                     event.coords,
                     (
                         times(event.time, millis=True),
-                        Text(shorten(event.topic, 32), style=style),
                         Text(event.event_type, style=style or "bold"),
+                        Text(shorten_middle(event.topic, 32), style=style),
                         Text(short_id(event.correlation_id), style=DIM),
                         Text(f"{partition}/{position}", style=DIM),
                     ),

@@ -13,8 +13,9 @@ from textual.widgets import DataTable
 
 from edamon.model.snapshot import SagaInstance, Snapshot
 from edamon.model.status import SagaState
-from edamon.ui.format import DIM, Times, duration, status_style, status_text
+from edamon.ui.format import DIM, Times, duration, shorten, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.chains import ID_WIDTH
 from edamon.ui.widgets.table import Column, LiveTable, Row
 
 MAX_ROWS = 2000
@@ -44,7 +45,7 @@ def step_text(instance: SagaInstance) -> str:
 def instance_row(instance: SagaInstance, times: Times) -> Row:
     """One saga instance as table cells."""
     return (
-        instance.correlation_id,
+        shorten(instance.correlation_id, ID_WIDTH),
         instance.saga,
         status_text(instance.state),
         step_text(instance),
@@ -124,9 +125,9 @@ class SagasScreen(DashboardScreen):
         title = f"Instances [dim]({len(instances):,})[/]"
         if self.saga_filter:
             title += f"  saga [b]{self.saga_filter}[/]"
-        state = self.state_filter
-        if state is not None:
-            title += f"  state [b {status_style(state)}]{state}[/]"
+        wanted = self.state_filter
+        if wanted is not None:
+            title += f"  state [b {status_style(wanted)}]{wanted}[/]"
         table.set_title(title + "  [dim](s: state filter)[/]")
         table.sync([(i.correlation_id, instance_row(i, times)) for i in instances[:MAX_ROWS]])
 
