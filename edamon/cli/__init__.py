@@ -7,6 +7,8 @@ commands that show the dashboard.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +109,22 @@ def _register() -> None:
         cli.add_command(module.command)
 
 
+def configure_logging() -> None:
+    """Library logs never reach the terminal (they would tear the dashboard): they go to
+    $EDAMON_LOG_FILE at DEBUG when set, else nowhere. Errors reach the operator through
+    edamon's own messages instead."""
+    path = os.environ.get("EDAMON_LOG_FILE")
+    root = logging.getLogger()
+    if path:
+        handler: logging.Handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    root.addHandler(handler)
+
+
 def main() -> None:
+    configure_logging()
     _register()
     cli()

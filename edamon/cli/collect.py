@@ -28,6 +28,7 @@ POLL_S = 0.1
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
 @click.option("--max-trees", default=200, show_default=True, help="Chain trees in the JSON.")
+@click.option("--schema", is_flag=True, help="Print the JSON Schema of --json output and exit.")
 def command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -37,9 +38,18 @@ def command(
     until_idle: bool,
     as_json: bool,
     max_trees: int,
+    schema: bool,
 ) -> None:
     """Collect headless for a while and print the snapshot (schema in the README)."""
     from edamon.model.timespec import parse_duration
+
+    if schema:
+        import json
+
+        from edamon.collector.jsonout import json_schema
+
+        click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+        return
 
     if duration is None and not until_idle:
         fail("give --duration or --until-idle", EXIT_USAGE)
@@ -51,7 +61,10 @@ def command(
             fail(f"--duration: {exc}", EXIT_USAGE)
     extra = {"topics": {"start_from": start_from}} if start_from else {}
     settings = settings_from(config_path, bootstrap, read_only, extra)
-    text = asyncio.run(_collect(settings, seconds, until_idle, as_json, max_trees))
+    try:
+        text = asyncio.run(_collect(settings, seconds, until_idle, as_json, max_trees))
+    except ConnectionError as exc:
+        fail(str(exc))
     click.echo(text)
     sys.exit(0)
 
@@ -62,15 +75,21 @@ async def _collect(
     from edamon.broker.kafka import KafkaBroker
     from edamon.collector.collector import Collector
     from edamon.collector.jsonout import build_document, document_json
+    from edamon.model.status import ConnectionState
 
     broker = KafkaBroker(settings.kafka)
     collector = Collector(broker, settings)
     task = asyncio.create_task(collector.run())
     started = time.monotonic()
+    connected = False
     try:
         while True:
             await asyncio.sleep(POLL_S)
             elapsed = time.monotonic() - started
+            connection = collector.state.connection
+            connected = connected or connection.state == ConnectionState.CONNECTED
+            if not connected and elapsed > settings.kafka.connect_timeout_s:
+                raise ConnectionError(connection.message or "cannot connect to kafka")
             if seconds is not None and elapsed >= seconds:
                 break
             if until_idle and collector.caught_up:

@@ -96,9 +96,7 @@ class Collector:
                     f"{exc} (retrying in {backoff:.0f}s)",
                     self._clock(),
                 )
-            await self._close_tailer()
-            with suppress(BrokerError):
-                await self._broker.close()
+            await self._close_tailer()  # the broker's own clients reconnect by themselves
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 

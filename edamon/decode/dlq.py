@@ -5,6 +5,8 @@ DeadLetterPublishingRecoverer (`kafka_dlt-*`), Spring @RetryableTopic (`kafka_or
 `kafka_exception-*`, `retry_topic-*`), Kafka Connect (`__connect.errors.*`), Kafka Streams
 KIP-1034 (`__streams.errors.*`), Karafka (`source_*`, older `original_*`), SmallRye
 (`dead-letter-*`) and hand-made `x-original-*` / `x-exception-*` / `x-handler` / `x-retry-count`.
+`DeadLetterInfo.convention` names the one whose headers say where the record came from (else
+what failed); a field missing from it is taken from the next convention that has it.
 
 Header names are matched case-insensitively. Keys may repeat (Spring appends at each retry hop):
 where the record came from is read from the FIRST occurrence (the true origin), the failure from

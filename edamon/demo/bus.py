@@ -216,7 +216,6 @@ class Service:
             if self.transient_faults
             else 0
         )
-        self._processed.add(event.event_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 if attempt <= failing:

@@ -51,7 +51,7 @@ class Faults:
         dead-lettered) with probability transient_error_rate, 1 (it recovers on the first
         retry) with the same probability again, else 0."""
         rate = self._settings.transient_error_rate
-        if rate <= 0:
+        if rate <= 0 or is_redriven(record):
             return 0
         roll = self._dice.chance("transient", service, event_id)
         if roll < rate:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Awaitable, Callable, Sequence
 
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
@@ -43,6 +44,7 @@ from edamon.model.status import (
     PartitionStatus,
     SagaState,
 )
+from edamon.ui.app import EdamonApp
 
 NOW = 1_790_000_000.0
 """The fixed 'now' of every test (epoch seconds)."""
@@ -598,3 +600,20 @@ class FakeView:
 def settings() -> Settings:
     """Default settings, built without reading any file or environment."""
     return Settings.model_validate({})
+
+
+def make_app(
+    view: FakeView | None = None,
+    config: Settings | None = None,
+    *,
+    background: Sequence[Callable[[], Awaitable[None]]] = (),
+    refresh: bool = False,
+) -> EdamonApp:
+    """The dashboard over a FakeView with the fixed clock, drawing only on demand."""
+    return EdamonApp(
+        view if view is not None else FakeView(),
+        config if config is not None else settings(),
+        background=background,
+        clock=clock,
+        refresh=refresh,
+    )
