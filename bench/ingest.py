@@ -186,11 +186,13 @@ def run_child(mode: str, bootstrap: str, prefix: str, events: int) -> dict[str, 
             "--events",
             str(events),
         ],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} drain failed:\n{out.stderr[-3000:]}")
     if out.stderr.strip():
         print(f"  ({mode}) {out.stderr.strip().splitlines()[-1]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])

@@ -5,11 +5,13 @@ compaction keeps the latest attempt of each dead letter. The value is JSON::
 
     {"dead_letter": "orders.DLT/0/42", "target_topic": "orders", "target_partition": 1,
      "target_offset": 7, "result": "sent", "reason": null, "at": 1795687200.5,
-     "by": "alice", "attempt": 1, "sent_count": 1}
+     "by": "alice", "attempt": 1, "sent_count": 1, "record_timestamp_ms": 1795687100000}
 
 `sent_count` (successful sends of this dead letter so far, this attempt included) is carried
 forward from attempt to attempt: compaction keeps only the latest record, and a forced retry
-that fails must not make an earlier successful retry forgotten.
+that fails must not make an earlier successful retry forgotten. `record_timestamp_ms` (the dead
+letter's own timestamp) tells the record that was retried from a newer one at the same address
+after its DLQ topic was deleted and recreated (`LedgerEntry.applies_to`).
 
 `decode_ledger_record` never raises; the collector uses it to show retry status live.
 """
@@ -43,6 +45,8 @@ LEDGER_TOPIC_CONFIG: Mapping[str, str] = {"cleanup.policy": "compact"}
 
 
 class RetryResult(StrEnum):
+    """What became of one retry attempt."""
+
     SENT = "sent"
     FAILED = "failed"
 
@@ -71,6 +75,15 @@ class LedgerEntry:
     """1 for the first attempt on this dead letter, then counting every attempt."""
     sent_count: int = 0
     """Successful sends of this dead letter so far, this attempt included."""
+    record_timestamp_ms: int | None = None
+    """Timestamp of the dead letter's record. A DLQ topic deleted and recreated reuses
+    addresses: an entry applies to a record only if this matches (or is unknown)."""
+
+    def applies_to(self, record: RawRecord) -> bool:
+        """True if this entry is about `record` (same address, same record timestamp)."""
+        if record.coords != self.dead_letter:
+            return False
+        return self.record_timestamp_ms is None or self.record_timestamp_ms == record.timestamp_ms
 
     @property
     def sent(self) -> bool:
@@ -84,6 +97,7 @@ class LedgerEntry:
 
     @property
     def target_coords(self) -> str | None:
+        """`topic/partition/offset` of the copy, when it was sent."""
         if self.target_topic is None or self.target_partition is None:
             return None
         if self.target_offset is None:
@@ -98,9 +112,11 @@ class LedgerEntry:
         return f"failed: {self.reason}" if self.reason else "failed"
 
     def key(self) -> bytes:
+        """The ledger record's key: the dead letter's address."""
         return self.dead_letter.encode("utf-8")
 
     def to_json(self) -> dict[str, Any]:
+        """The ledger record's value as JSON-able data."""
         return {
             "dead_letter": self.dead_letter,
             "target_topic": self.target_topic,
@@ -112,6 +128,7 @@ class LedgerEntry:
             "by": self.by,
             "attempt": self.attempt,
             "sent_count": self.sent_count,
+            "record_timestamp_ms": self.record_timestamp_ms,
         }
 
     def encode(self) -> bytes:
@@ -170,6 +187,7 @@ def decode_ledger_record(record: RawRecord) -> LedgerEntry | None:
         by=_opt_str(data.get("by")) or "unknown",
         attempt=attempt if attempt is not None and attempt > 0 else 1,
         sent_count=max(sent_count, 0),
+        record_timestamp_ms=_opt_int(data.get("record_timestamp_ms")),
     )
 
 
@@ -239,21 +257,29 @@ class Ledger:
         self._ensured = True
 
     def get(self, coords: str) -> LedgerEntry | None:
-        """The latest attempt on the dead letter at `coords`, or None if never retried."""
+        """The latest attempt on the dead letter at `coords`, or None if never retried.
+
+        Prefer `entry_for(record)`, which ignores entries about an earlier record at the same
+        address (a recreated DLQ topic)."""
         return self._entries.get(coords)
+
+    def entry_for(self, record: RawRecord) -> LedgerEntry | None:
+        """The latest attempt on the dead letter `record`, or None if never retried."""
+        entry = self._entries.get(record.coords)
+        return entry if entry is not None and entry.applies_to(record) else None
 
     def apply(self, entry: LedgerEntry) -> None:
         """Take `entry` into the in-memory view (the latest entry per dead letter wins)."""
         self._entries[entry.dead_letter] = entry
 
-    def next_attempt(self, coords: str) -> int:
-        """The attempt number the next retry of `coords` will carry."""
-        previous = self._entries.get(coords)
+    def next_attempt(self, record: RawRecord) -> int:
+        """The attempt number the next retry of the dead letter `record` will carry."""
+        previous = self.entry_for(record)
         return 1 if previous is None else previous.attempt + 1
 
     def new_entry(
         self,
-        coords: str,
+        record: RawRecord,
         result: RetryResult,
         *,
         target_topic: str | None,
@@ -264,13 +290,14 @@ class Ledger:
         at: float | None = None,
         by: str | None = None,
     ) -> LedgerEntry:
-        """An entry for the next attempt on `coords`, carrying `sent_count` forward."""
-        previous = self._entries.get(coords)
+        """An entry for the next attempt on the dead letter `record`, carrying `sent_count`
+        forward from the previous entry."""
+        previous = self.entry_for(record)
         sent_before = previous.sent_count if previous is not None else 0
         if previous is not None and previous.sent and sent_before == 0:
             sent_before = 1
         return LedgerEntry(
-            dead_letter=coords,
+            dead_letter=record.coords,
             target_topic=target_topic,
             target_partition=target_partition,
             target_offset=target_offset,
@@ -278,8 +305,9 @@ class Ledger:
             reason=reason,
             at=self._clock() if at is None else at,
             by=by or current_user(),
-            attempt=attempt if attempt is not None else self.next_attempt(coords),
+            attempt=attempt if attempt is not None else self.next_attempt(record),
             sent_count=sent_before + (1 if result is RetryResult.SENT else 0),
+            record_timestamp_ms=record.timestamp_ms,
         )
 
     async def record(self, entry: LedgerEntry) -> None:

@@ -31,6 +31,8 @@ _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
 
 
 class Action(StrEnum):
+    """What the plan does with one dead letter."""
+
     SEND = "send"
     SKIP = "skip"
     """Already retried successfully (per the ledger), and not forced."""
@@ -39,6 +41,8 @@ class Action(StrEnum):
 
 
 class Outcome(StrEnum):
+    """What became of one dead letter in a run."""
+
     SENT = "sent"
     SKIPPED = "skipped"
     REFUSED = "refused"
@@ -117,10 +121,13 @@ class PlanItem:
 
 @dataclass(frozen=True, slots=True)
 class RedrivePlan:
+    """Every selected dead letter with its action, in the order they will be sent."""
+
     items: tuple[PlanItem, ...]
     force: bool = False
 
     def with_action(self, action: Action) -> tuple[PlanItem, ...]:
+        """The items with `action`, in plan order."""
         return tuple(item for item in self.items if item.action is action)
 
     @property
@@ -149,6 +156,8 @@ class RedrivePlan:
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
+    """What happened to one dead letter."""
+
     coords: str
     outcome: Outcome
     target_topic: str | None = None
@@ -161,6 +170,7 @@ class ItemResult:
 
     @property
     def target_coords(self) -> str | None:
+        """`topic/partition/offset` of the copy, when sent."""
         if self.target_topic is None or self.target_partition is None:
             return None
         return f"{self.target_topic}/{self.target_partition}/{self.target_offset}"
@@ -168,13 +178,17 @@ class ItemResult:
 
 @dataclass(frozen=True, slots=True)
 class RedriveSummary:
+    """The result of `Redriver.execute`: one ItemResult per plan item, in plan order."""
+
     results: tuple[ItemResult, ...]
     elapsed_s: float
     aborted: str | None = None
     """Why the run stopped before the end (failure with stop_on_failure, cancel, ledger)."""
     counts: dict[Outcome, int] = field(default_factory=dict)
+    """Results per outcome (every outcome present, zeros included)."""
 
     def of(self, outcome: Outcome) -> tuple[ItemResult, ...]:
+        """The results with `outcome`, in plan order."""
         return tuple(result for result in self.results if result.outcome is outcome)
 
     @property

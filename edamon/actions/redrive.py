@@ -101,7 +101,7 @@ class Redriver:
             if coords in seen:
                 continue
             seen.add(coords)
-            previous = self.ledger.get(coords)
+            previous = self.ledger.entry_for(dead_letter.record)
             attempt = 1 if previous is None else previous.attempt + 1
             resolution = resolve_target(dead_letter, routes)
             strip = self.policy.stripped(dead_letter.record.headers)
@@ -214,7 +214,7 @@ class Redriver:
         target = item.target
         if target is None:  # not from plan(): SEND items always have a target
             return ItemResult(item.coords, Outcome.REFUSED, reason="no target topic")
-        current = self.ledger.get(item.coords)
+        current = self.ledger.entry_for(selected)
         if current is not None and current.retried and not force:
             return ItemResult(
                 item.coords,
@@ -222,7 +222,7 @@ class Redriver:
                 target,
                 reason=f"already retried (attempt {current.attempt}); use force to resend",
             )
-        attempt = self.ledger.next_attempt(item.coords)
+        attempt = 1 if current is None else current.attempt + 1
         try:
             record = await reader.get(selected.tp, selected.offset)
         except BrokerError as exc:
@@ -253,7 +253,7 @@ class Redriver:
         except BrokerError as exc:
             return await self._failed(item, attempt, str(exc))
         entry = self.ledger.new_entry(
-            item.coords,
+            selected,
             RetryResult.SENT,
             target_topic=target,
             target_partition=partition,
@@ -275,7 +275,7 @@ class Redriver:
 
     async def _failed(self, item: PlanItem, attempt: int, reason: str) -> ItemResult:
         entry = self.ledger.new_entry(
-            item.coords,
+            item.dead_letter.record,
             RetryResult.FAILED,
             target_topic=item.target,
             reason=reason,

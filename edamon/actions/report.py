@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 from edamon.actions.headers import iso_utc
@@ -15,10 +16,13 @@ from edamon.model.deadletter import DeadLetter
 
 __all__ = [
     "dead_letter_json",
+    "describe_fields",
     "header_display",
     "ledger_json",
     "printable_text",
+    "retry_text",
     "value_display",
+    "when_text",
 ]
 
 
@@ -129,3 +133,46 @@ def dead_letter_json(
         ]
         data["value"] = _bytes_json(record.value)
     return data
+
+
+def when_text(epoch_s: float) -> str:
+    """`2026-11-26 10:00:00` (UTC, seconds)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
+
+
+def retry_text(entry: LedgerEntry | None) -> str:
+    """One line on the retry status: `-`, `sent #1 <time>` or `failed: <reason> (#2)`."""
+    if entry is None:
+        return "-"
+    if entry.sent:
+        return f"sent #{entry.attempt} {when_text(entry.at)}"
+    earlier = " [sent before]" if entry.retried else ""
+    return f"{entry.status} (#{entry.attempt}){earlier}"
+
+
+def describe_fields(dead_letter: DeadLetter, retry: LedgerEntry | None) -> list[tuple[str, str]]:
+    """(name, value) lines describing a dead letter for people; absent facts are left out."""
+    info, record, env = dead_letter.info, dead_letter.record, dead_letter.envelope
+    fields: list[tuple[str, object]] = [
+        ("dead letter", record.coords),
+        ("time", f"{when_text(record.timestamp_ms / 1000)} UTC ({record.timestamp_ms} ms)"),
+        ("convention", info.convention),
+        ("original", info.original_coords or info.original_topic),
+        ("consumer group", info.consumer_group),
+        ("exception", info.exception_class),
+        ("cause", info.cause_class),
+        ("message", info.exception_message),
+        ("attempts", info.attempts),
+        ("handler", info.handler),
+        ("event type", env.event_type if env else None),
+        ("event id", env.event_id if env else None),
+        ("correlation id", env.correlation_id if env else None),
+        ("causation id", env.causation_id if env else None),
+        ("decode error", dead_letter.decode_error),
+        ("header problems", "; ".join(info.problems) or None),
+        ("retry", retry_text(retry) if retry else "never retried"),
+        ("retry by", f"{retry.by} at {when_text(retry.at)} UTC" if retry else None),
+        ("retry target", retry.target_coords if retry else None),
+        ("key", header_display(record.key) if record.key is not None else "(null)"),
+    ]
+    return [(name, str(value)) for name, value in fields if value is not None]

@@ -94,7 +94,7 @@ class KafkaBroker:
             raise BrokerError(
                 f"kafka.bootstrap_servers is not a host:port list: {self.name!r}"
             ) from None
-        options = client_options(self._settings, connect=True)
+        options = client_options(self._settings)
         self._admin = AIOKafkaAdminClient(**options)
         self._helper = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **options)
         try:
@@ -111,7 +111,7 @@ class KafkaBroker:
         if not hosts:
             return
         host, port, _ = hosts[0]
-        options = client_options(self._settings, connect=True)
+        options = client_options(self._settings)
         try:
             conn = await create_conn(
                 host,

@@ -65,16 +65,15 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def client_options(settings: KafkaSettings, *, connect: bool = False) -> dict[str, Any]:
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments every aiokafka client gets (security, timeouts, client id).
 
     The password is read from its SecretStr here, at the call site, and nowhere else.
     """
-    timeout_s = settings.connect_timeout_s if connect else settings.request_timeout_s
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "client_id": settings.client_id,
-        "request_timeout_ms": int(timeout_s * 1000),
+        "request_timeout_ms": int(settings.request_timeout_s * 1000),
         "security_protocol": settings.security_protocol,
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
@@ -150,7 +149,9 @@ async def guarded(
     limit = settings.request_timeout_s if timeout_s is None else timeout_s
     try:
         return await asyncio.wait_for(call, limit)
-    except (kerr.KafkaError, OSError, TimeoutError, ValueError) as exc:
+    except kerr.ConsumerStoppedError:
+        raise BrokerError(f"{what} failed: the client was closed") from None
+    except (kerr.KafkaError, OSError, ValueError) as exc:  # TimeoutError is an OSError
         raise map_error(exc, settings, what, limit) from None
 
 

@@ -380,6 +380,8 @@ class MemoryBroker:
         """Append one record; returns (partition, offset). Keyed records go where Kafka's
         default partitioner would put them, unkeyed ones round-robin."""
         self._check_open()
+        if key is None and value is None:  # aiokafka refuses these too
+            raise BrokerError(f"produce to {topic} failed: a record needs a key or a value")
         if self._produce_faults:
             fault = self._produce_faults.get(topic) or self._produce_faults.get(None)
             if fault is not None:

@@ -171,4 +171,7 @@ def command(
         except BrokerError as exc:
             fail(str(exc))
             return
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+            return
     click.echo(render(report, show_all=show_all))

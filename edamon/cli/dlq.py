@@ -86,10 +86,6 @@ def _short_class(name: str | None) -> str | None:
     return name.rsplit(".", 1)[-1] if name else name
 
 
-def _when(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
-
-
 def _table(rows: list[list[str]], header: list[str]) -> None:
     width = shutil.get_terminal_size((160, 24)).columns
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -98,14 +94,6 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
     for row in [header, *rows]:
         cells = [_clip(cell, w).ljust(w) for cell, w in zip(row, widths, strict=True)]
         click.echo("  ".join(cells).rstrip())
-
-
-def _retry_status(entry: LedgerEntry | None) -> str:
-    if entry is None:
-        return "-"
-    if entry.sent:
-        return f"sent #{entry.attempt} {_when(entry.at)}"
-    return f"{entry.status} (#{entry.attempt})" + (" [sent before]" if entry.retried else "")
 
 
 @click.group(name="dlq")
@@ -127,7 +115,7 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List the dead letters on the DLQ topics, with their retry status from the ledger."""
-    from edamon.actions.report import dead_letter_json
+    from edamon.actions.report import dead_letter_json, retry_text, when_text
     from edamon.actions.scan import read_dead_letters
 
     settings = settings_from(config_path, bootstrap, read_only)
@@ -138,7 +126,7 @@ def list_command(
         dead = selector.apply(await read_dead_letters(broker, settings, topics or None))
         if as_json:
             for dl in dead:
-                data = dead_letter_json(dl, ledger.get(dl.coords))
+                data = dead_letter_json(dl, ledger.entry_for(dl.record))
                 click.echo(json.dumps(data, ensure_ascii=False))
             return EXIT_OK
         if not dead:
@@ -147,11 +135,11 @@ def list_command(
         rows = [
             [
                 dl.coords,
-                _when(dl.record.timestamp_ms / 1000),
+                when_text(dl.record.timestamp_ms / 1000),
                 dl.info.original_coords or dl.info.original_topic or "-",
                 dl.info.consumer_group or "-",
                 _short_class(dl.info.exception_class) or "-",
-                _retry_status(ledger.get(dl.coords)),
+                retry_text(ledger.entry_for(dl.record)),
                 dl.info.exception_message or dl.decode_error or "-",
             ]
             for dl in dead
@@ -165,33 +153,11 @@ def list_command(
 
 
 def _show_text(dl: DeadLetter, entry: LedgerEntry | None) -> None:
-    from edamon.actions.report import header_display, value_display
+    from edamon.actions.report import describe_fields, header_display, value_display
 
-    info, record, env = dl.info, dl.record, dl.envelope
-    fields: list[tuple[str, object]] = [
-        ("dead letter", record.coords),
-        ("time", f"{_when(record.timestamp_ms / 1000)} UTC ({record.timestamp_ms} ms)"),
-        ("convention", info.convention),
-        ("original", info.original_coords or info.original_topic),
-        ("consumer group", info.consumer_group),
-        ("exception", info.exception_class),
-        ("cause", info.cause_class),
-        ("message", info.exception_message),
-        ("attempts", info.attempts),
-        ("handler", info.handler),
-        ("event type", env.event_type if env else None),
-        ("event id", env.event_id if env else None),
-        ("correlation id", env.correlation_id if env else None),
-        ("causation id", env.causation_id if env else None),
-        ("decode error", dl.decode_error),
-        ("header problems", "; ".join(info.problems) or None),
-        ("retry", _retry_status(entry) if entry else "never retried"),
-        ("retry target", entry.target_coords if entry else None),
-        ("key", header_display(record.key) if record.key is not None else "(null)"),
-    ]
-    for name, value in fields:
-        if value is not None:
-            click.echo(f"{name + ':':<16} {value}")
+    for name, text in describe_fields(dl, entry):
+        click.echo(f"{name + ':':<16} {text}")
+    record = dl.record
     click.echo(f"headers ({len(record.headers)}):")
     for key, value in record.headers:
         if key.lower().endswith("stacktrace"):
@@ -201,9 +167,9 @@ def _show_text(dl: DeadLetter, entry: LedgerEntry | None) -> None:
     size = "null" if record.value is None else f"{len(record.value)} bytes"
     click.echo(f"value ({size}):")
     click.echo("  " + value_display(record.value).replace("\n", "\n  "))
-    if info.stacktrace:
+    if dl.info.stacktrace:
         click.echo("stacktrace:")
-        click.echo("  " + info.stacktrace.rstrip().replace("\n", "\n  "))
+        click.echo("  " + dl.info.stacktrace.rstrip().replace("\n", "\n  "))
 
 
 @command.command(name="show")
@@ -236,10 +202,10 @@ def show_command(
         ledger = await _load_ledger(broker, settings)
         dl = found[0]
         if as_json:
-            data = dead_letter_json(dl, ledger.get(dl.coords), with_value=True)
+            data = dead_letter_json(dl, ledger.entry_for(dl.record), with_value=True)
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         else:
-            _show_text(dl, ledger.get(dl.coords))
+            _show_text(dl, ledger.entry_for(dl.record))
         return EXIT_OK
 
     sys.exit(_run(settings, body))
@@ -266,7 +232,8 @@ def _preview(plan: RedrivePlan, problems: dict[str, str], rate: float) -> None:
         names = ", ".join(f"{name} ({n})" for name, n in stripped.items()) or "none"
         click.echo(f"  headers stripped: {names}")
         click.echo(f"  headers added: {RETRY_OF}, {RETRY_AT}, {RETRY_ATTEMPT}")
-        click.echo(f"  rate: {rate:g}/s (at least {(len(send) - 1) / rate:.1f}s)")
+        estimate = f" (at least {(len(send) - 1) / rate:.1f}s)" if len(send) > 1 else ""
+        click.echo(f"  rate: {rate:g}/s{estimate}")
         click.echo("sample:")
         for item in send[:SAMPLE]:
             record, info = item.dead_letter.record, item.dead_letter.info

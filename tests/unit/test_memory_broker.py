@@ -82,6 +82,8 @@ async def test_produce_assigns_offsets_per_partition_and_keys_stick(broker: Memo
         await broker.produce("t", None, b"v", partition=4)
     with pytest.raises(BrokerError, match="does not exist"):
         await broker.produce("missing", None, b"v")
+    with pytest.raises(BrokerError, match="a key or a value"):
+        await broker.produce("t", None, None)
 
 
 async def test_auto_create_topics_creates_one_partition() -> None:

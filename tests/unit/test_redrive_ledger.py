@@ -49,6 +49,7 @@ def test_encode_decode_roundtrip() -> None:
         "by": "alice",
         "attempt": 2,
         "sent_count": 1,
+        "record_timestamp_ms": None,
     }
     assert decode_ledger_record(_record(ENTRY.encode())) == ENTRY
     failed = LedgerEntry("x.DLT/1/2", "x", None, None, RetryResult.FAILED, "boom", 5.0, "bob", 1)
@@ -95,17 +96,21 @@ def test_minimal_and_ill_typed_optional_fields() -> None:
     assert decode_ledger_record(_record(b'{"result": "failed", "at": 3}', key=None)) is None
 
 
+DEAD = RawRecord("orders.DLT", 0, 5, 1_795_687_100_000, b"k", b"v")
+
+
 def test_retried_survives_a_later_failed_attempt() -> None:
     ledger = Ledger(clock=lambda: 100.0)
-    coords = "orders.DLT/0/5"
-    assert ledger.next_attempt(coords) == 1
-    sent = ledger.new_entry(coords, RetryResult.SENT, target_topic="orders", by="a")
+    coords = DEAD.coords
+    assert ledger.next_attempt(DEAD) == 1
+    sent = ledger.new_entry(DEAD, RetryResult.SENT, target_topic="orders", by="a")
     assert (sent.attempt, sent.sent_count, sent.at) == (1, 1, 100.0)
+    assert sent.record_timestamp_ms == DEAD.timestamp_ms
     ledger.apply(sent)
-    failed = ledger.new_entry(coords, RetryResult.FAILED, target_topic="orders", reason="x")
+    failed = ledger.new_entry(DEAD, RetryResult.FAILED, target_topic="orders", reason="x")
     assert (failed.attempt, failed.sent_count) == (2, 1)
     ledger.apply(failed)
-    assert ledger.get(coords) == failed
+    assert ledger.get(coords) == failed == ledger.entry_for(DEAD)
     assert failed.retried and not failed.sent
     # After compaction only this record remains; it still says "retried".
     decoded = decode_ledger_record(_record(failed.encode()))
@@ -139,3 +144,18 @@ async def test_record_without_broker_raises_broker_error() -> None:
 
     with pytest.raises(BrokerError, match="not connected"):
         await Ledger().record(ENTRY)
+
+
+def test_entry_of_a_recreated_topic_does_not_apply_to_the_new_record() -> None:
+    ledger = Ledger(clock=lambda: 100.0)
+    ledger.apply(ledger.new_entry(DEAD, RetryResult.SENT, target_topic="orders", by="a"))
+    newer = RawRecord(DEAD.topic, DEAD.partition, DEAD.offset, DEAD.timestamp_ms + 1, b"k", b"v")
+    assert ledger.get(newer.coords) is not None
+    assert ledger.entry_for(newer) is None
+    assert ledger.next_attempt(newer) == 1
+    fresh = ledger.new_entry(newer, RetryResult.FAILED, target_topic="orders", by="a")
+    assert (fresh.attempt, fresh.sent_count, fresh.retried) == (1, 0, False)
+    # Entries written without the timestamp (older edamon) apply to any record at the address.
+    legacy = decode_ledger_record(_record(b'{"result": "sent", "at": 1}', key=DEAD.coords.encode()))
+    assert legacy is not None and legacy.applies_to(newer) and legacy.applies_to(DEAD)
+    assert not legacy.applies_to(RawRecord("other.DLT", 0, 5, 0, None, None))

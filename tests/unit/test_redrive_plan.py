@@ -155,9 +155,13 @@ def test_plan_actions_targets_and_stripped_headers() -> None:
     settings = Settings(dlq={"routes": {"orders.DLQ": "orders"}})
     ledger = Ledger()
     done = LETTERS[1].coords
-    ledger.apply(ledger.new_entry(done, RetryResult.SENT, target_topic="orders", by="t", at=1.0))
+    ledger.apply(
+        ledger.new_entry(LETTERS[1].record, RetryResult.SENT, target_topic="orders", by="t", at=1)
+    )
     failed = LETTERS[2].coords
-    ledger.apply(ledger.new_entry(failed, RetryResult.FAILED, target_topic="x", by="t", at=1.0))
+    ledger.apply(
+        ledger.new_entry(LETTERS[2].record, RetryResult.FAILED, target_topic="x", by="t", at=1)
+    )
     unroutable = dead_letter("lost.DLQ", 0, [("traceparent", b"00-x")])
     letters = [*LETTERS, unroutable, LETTERS[0]]  # a repeat is dropped
 

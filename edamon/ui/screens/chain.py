@@ -37,7 +37,8 @@ OFFSET_WIDTH = 8
 def node_label(node: ChainNode) -> Text:
     """A tree label: mark, event type, +Δ from the root, status, then topic · source."""
     style = status_style(node.status) if node.status is not NodeStatus.OK else "bold"
-    label = Text(MARKS.get(node.status, ""), style=status_style(node.status))
+    label = Text()
+    label.append(MARKS.get(node.status, ""), style=status_style(node.status))
     label.append(node.event_type, style=style)
     label.append(f" +{human_duration(node.offset_s)}")
     if node.status is not NodeStatus.OK:
@@ -56,7 +57,8 @@ def waterfall_row(node: ChainNode, duration_s: float, width: int) -> Row:
     start = node.offset_s - (node.hop_s or 0.0)
     cells = bar(frac(start, 0.0, duration_s), frac(node.offset_s, 0.0, duration_s), width)
     name_style = status_style(node.status) if node.status is not NodeStatus.OK else ""
-    name = Text("  " * node.depth + MARKS.get(node.status, "") + node.event_type, name_style)
+    name = Text("  " * node.depth)
+    name.append(MARKS.get(node.status, "") + node.event_type, style=name_style)
     name.truncate(LABEL_WIDTH, overflow="ellipsis")
     return (
         name,

@@ -47,10 +47,9 @@ def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def help_table(rows: list[tuple[str, str, str]]) -> Table:
-    """The rows as a two-column table with a heading per section."""
+def _section_table(rows: list[tuple[str, str, str]]) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(justify="right", style="bold", no_wrap=True, min_width=8)
+    table.add_column(style="bold", no_wrap=True)
     table.add_column()
     section = None
     for name, key, description in rows:
@@ -60,9 +59,21 @@ def help_table(rows: list[tuple[str, str, str]]) -> Table:
             table.add_row(Text(name, style="bold underline"), "")
             section = name
         table.add_row(key, description)
-    table.add_row("", "")
-    table.add_row("", Text("Click the nav bar or a row with the mouse; Esc closes.", style=DIM))
     return table
+
+
+def help_table(rows: list[tuple[str, str, str]]) -> Table:
+    """The rows in two columns: this screen's and the focused widget's keys on the left,
+    the app's keys on the right."""
+    left = [row for row in rows if row[0] != "Everywhere"]
+    right = [row for row in rows if row[0] == "Everywhere"]
+    outer = Table.grid(padding=(0, 4))
+    outer.add_column(vertical="top")
+    outer.add_column(vertical="top")
+    outer.add_row(_section_table(left), _section_table(right))
+    outer.add_row("", "")
+    outer.add_row(Text("Click the nav bar or a row with the mouse.", style=DIM), "")
+    return outer
 
 
 class HelpScreen(ModalScreen[None]):

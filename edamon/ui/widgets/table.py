@@ -56,6 +56,8 @@ class LiveTable(DataTable[Cell]):
             cursor_type="row",
             zebra_stripes=False,
             cell_padding=cell_padding,
+            # Status colours in cells stay visible on the cursor row; only its background changes.
+            cursor_foreground_priority="renderable",
         )
         self.spec = tuple(columns)
         self.title = title

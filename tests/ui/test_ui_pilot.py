@@ -1,0 +1,366 @@
+"""Driving the dashboard with Textual's Pilot over the fake CollectorView."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fakes import MAIN_CHAIN, NOW, FakeView, make_app, make_snapshot, settings
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from edamon.model.snapshot import ConnectionView
+from edamon.model.status import ConnectionState, SagaState
+from edamon.ui.app import EdamonApp
+from edamon.ui.screens.chain import ChainScreen
+from edamon.ui.screens.chains import ChainsScreen
+from edamon.ui.screens.deadletters import DeadLettersScreen
+from edamon.ui.screens.help import HelpScreen
+from edamon.ui.screens.lag import LagScreen
+from edamon.ui.screens.overview import OverviewScreen
+from edamon.ui.screens.sagas import SagasScreen
+from edamon.ui.screens.undecodable import UndecodableScreen
+from edamon.ui.widgets.table import LiveTable, plain
+
+SIZE = (120, 40)
+
+
+def text_of(renderable: object) -> str:
+    """Render a Rich renderable (or a Static's content) to plain text."""
+    console = Console(width=100, file=io.StringIO(), color_system=None)
+    content = renderable.content if isinstance(renderable, Static) else renderable
+    console.print(content if not isinstance(content, str) else content)
+    output = console.file
+    assert isinstance(output, io.StringIO)
+    return output.getvalue()
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail("condition not met in time")
+        await pilot.pause(0.02)
+
+
+def record_notifications(app: EdamonApp) -> list[tuple[str, str]]:
+    """Spy on app.notify (install before the app runs): (message, severity) in order."""
+    shown: list[tuple[str, str]] = []
+    original = app.notify
+
+    def record(message: str, **kwargs: Any) -> None:
+        shown.append((message, kwargs.get("severity", "information")))
+        original(message, **kwargs)
+
+    app.notify = record  # type: ignore[method-assign]
+    return shown
+
+
+def column(table: LiveTable, key: str) -> list[str]:
+    """The plain text of one column, in display order."""
+    return [plain(table.get_cell(row, key)) for row in table.keys]
+
+
+async def test_navigate_to_a_chain_select_an_event_and_back() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, OverviewScreen)
+        await pilot.press("2")
+        assert isinstance(app.screen, ChainsScreen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+        screen = app.screen
+        assert isinstance(screen, ChainScreen)
+        assert screen.correlation_id == MAIN_CHAIN
+        await wait_for(pilot, lambda: screen.selected == "e-root")
+        detail = text_of(screen.query_one("#detail", Static))
+        assert "OrderPlaced" in detail and "order-service" in detail
+
+        await pilot.press("down")  # the tree has focus: next event is StockReserved
+        await wait_for(pilot, lambda: screen.selected == "e-stock")
+        detail = text_of(screen.query_one("#detail", Static))
+        assert "StockReserved" in detail
+        # every header, in order, repeated keys kept, binary shown as hex
+        headers = re.findall(r"^(event-type|correlation-id|retry|schema-id)\b", detail, re.M)
+        assert headers == ["event-type", "correlation-id", "retry", "retry", "schema-id"]
+        assert "0x 00 00 00 07" in detail
+        assert '"currency": "EUR"' in detail  # the payload, parsed and pretty-printed
+        waterfall = screen.query_one("#waterfall", LiveTable)
+        assert waterfall.cursor_key == "e-stock"  # the waterfall follows the tree
+
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChainsScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, OverviewScreen)
+        await pilot.press("escape")  # the overview is the bottom of the stack
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_filter_narrows_the_table_and_esc_clears_it() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        table = app.screen.query_one(LiveTable)
+        assert table.row_count == 9
+        await pilot.press("slash", *"00000003")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert table.keys == [k for k in table.keys if k.startswith("00000003")]
+        await pilot.press("enter")  # keep the filter, back to the table
+        assert app.screen.focused is table and table.filter_text == "00000003"
+        app.refresh_now()  # a new snapshot keeps the filter
+        assert table.row_count == 1
+        await pilot.press("escape")  # clears the filter first
+        assert table.row_count == 9 and isinstance(app.screen, ChainsScreen)
+
+
+async def test_command_palette_jumps_to_a_chain() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("colon", *"chain c0ffee")
+        await pilot.pause(0.3)  # the palette searches asynchronously
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+        assert isinstance(app.screen, ChainScreen)
+        assert app.screen.correlation_id == MAIN_CHAIN
+
+
+async def test_command_palette_jumps_to_a_screen() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("colon", *"screen lag")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LagScreen))
+
+
+async def test_help_lists_the_current_screens_bindings() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        on_overview = {(section, key, text) for section, key, text in help_screen.rows}
+        assert ("This screen", "p", "Pause") in on_overview
+        assert ("Everywhere", "q", "Quit") in {(s, k.split()[-1], t) for s, k, t in on_overview}
+        await pilot.press("escape")
+        await pilot.press("3")
+        await pilot.press("question_mark")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        descriptions = {text for _, _, text in help_screen.rows}
+        assert "Mark" in descriptions and "Pause" not in descriptions
+        assert "Mark" in text_of(help_screen.query_one("#help-body", Static))
+
+
+async def test_pause_freezes_the_timeline() -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        timeline = app.screen.query_one("#timeline", LiveTable)
+        before = timeline.keys
+        await pilot.press("p")
+        assert "PAUSED" in str(timeline.border_title)
+        newer = make_snapshot(NOW)
+        extra = dataclasses.replace(newer.timeline[0], coords="orders.OrderPlaced/0/9999")
+        view.snap = dataclasses.replace(newer, timeline=(extra, *newer.timeline))
+        app.refresh_now()
+        assert timeline.keys == before
+        await pilot.press("p")
+        assert timeline.keys[0] == "orders.OrderPlaced/0/9999"
+        assert "PAUSED" not in str(timeline.border_title)
+
+
+async def test_a_new_snapshot_updates_the_table_in_place_and_keeps_the_cursor() -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "down", "down")
+        table = app.screen.query_one(LiveTable)
+        chosen = table.cursor_key
+        assert chosen is not None and table.cursor_row == 2
+        kept_cell = table.get_cell(chosen, "correlation")
+
+        def no_clear(*_: object, **__: object) -> None:
+            raise AssertionError("a live table must not be cleared")
+
+        table.clear = no_clear  # type: ignore[method-assign]
+        view.snap = make_snapshot(extra_chain="fresh-flow-0001")
+        app.refresh_now()
+        assert table.keys[0] == "fresh-flow-0001"
+        assert table.cursor_key == chosen and table.cursor_row == 3
+        assert table.get_cell(chosen, "correlation") is kept_cell  # untouched, not re-added
+
+        view.snap = make_snapshot()  # the fresh flow is gone again
+        app.refresh_now()
+        assert "fresh-flow-0001" not in table.keys
+        assert table.cursor_key == chosen and table.cursor_row == 2
+
+
+async def test_c_jumps_from_a_dead_letter_and_from_the_timeline_to_the_chain() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")  # timeline row 0 belongs to the main chain
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+        await pilot.press("escape", "3")
+        assert isinstance(app.screen, DeadLettersScreen)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+        screen = app.screen
+        assert isinstance(screen, ChainScreen)
+        await wait_for(pilot, lambda: screen.selected == "e-ship")
+        detail = text_of(screen.query_one("#detail", Static))
+        assert "dead-lettered" in detail and "shipping.ShipmentScheduled.DLT/0/17" in detail
+
+
+async def test_space_marks_dead_letters() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, DeadLettersScreen)
+        table = screen.query_one(LiveTable)
+        first = table.cursor_key
+        assert first is not None and screen.targets() == [first]
+        await pilot.press("space")
+        assert screen.marked == {first}
+        assert table.cursor_row == 1  # moved on, like k9s
+        assert plain(table.get_cell(first, "mark")) == "●"
+        assert "1 marked" in str(table.border_title)
+        second = table.cursor_key
+        assert second is not None
+        await pilot.press("space", "up", "space")  # mark the second, unmark the first
+        assert screen.targets() == [second]
+
+
+async def test_dead_letter_detail_shows_message_stack_trace_and_headers() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "down")
+        detail = text_of(app.screen.query_one("#dl-detail", Static))
+        assert "AddressInvalidException" in detail
+        assert "postcode 'XX1'" in detail
+        assert "CarrierClient.java:88" in detail
+        assert "kafka_dlt-original-partition" in detail and "0x 00 00 00 00" in detail
+
+
+async def test_enter_on_overview_panels_drills_in() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        groups = app.screen.query_one("#groups", LiveTable)
+        groups.focus()
+        await pilot.press("down", "enter")  # the second-worst group: shipping
+        await wait_for(pilot, lambda: isinstance(app.screen, LagScreen))
+        screen = app.screen
+        assert isinstance(screen, LagScreen)
+        await wait_for(
+            pilot, lambda: screen.query_one("#lag-groups", LiveTable).cursor_key == "shipping"
+        )
+        partitions = screen.query_one("#lag-partitions", LiveTable)
+        assert column(partitions, "committed")[-1] == "no commit"
+        assert "shipping" in str(partitions.border_title)
+
+
+async def test_sagas_state_filter_shows_only_that_state() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        assert isinstance(screen, SagasScreen)
+        instances = screen.query_one("#instances", LiveTable)
+        while screen.state_filter is not SagaState.STUCK:
+            await pilot.press("s")
+        assert set(column(instances, "state")) == {"STUCK"}
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+
+
+async def test_time_toggle_switches_to_clock_times() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        timeline = app.screen.query_one("#timeline", LiveTable)
+        assert column(timeline, "time")[0] == "now"
+        await pilot.press("t")
+        assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", column(timeline, "time")[0])
+        await pilot.press("t")
+        assert column(timeline, "time")[0] == "now"
+
+
+async def test_undecodable_samples_modal() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("u")
+        assert isinstance(app.screen, UndecodableScreen)
+        report = text_of(app.screen.report)
+        assert "3 undecodable records" in report and "orders.OrderPlaced/1/3021" in report
+        await pilot.press("escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_errors_notify_once_and_show_in_the_status_line() -> None:
+    view = FakeView()
+    app = make_app(view)
+    shown = record_notifications(app)
+    async with app.run_test(size=SIZE):
+        assert shown == []  # the first snapshot is all well
+        broken = ConnectionView(ConnectionState.ERROR, "localhost:9092", "broker unreachable")
+        view.snap = dataclasses.replace(make_snapshot(), connection=broken, notices=("loop in x",))
+        for _ in range(3):
+            app.refresh_now()
+        assert shown == [
+            ("Kafka localhost:9092: broker unreachable", "error"),
+            ("loop in x", "warning"),
+        ]
+        status = text_of(app.screen.query_one("StatusLine", Static))
+        assert "broker unreachable" in status and "loop in x" in status
+
+
+async def test_a_crashing_background_task_notifies_and_the_app_keeps_running() -> None:
+    cancelled = asyncio.Event()
+
+    async def crash() -> None:
+        raise RuntimeError("simulation exploded")
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    app = make_app(background=[crash, forever])
+    shown = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any("simulation exploded" in m for m, _ in shown))
+        assert [s for m, s in shown if "simulation exploded" in m] == ["error"]
+        await pilot.press("2")
+        assert isinstance(app.screen, ChainsScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+    assert cancelled.is_set()
+
+
+async def test_refreshes_on_a_clock() -> None:
+    view = FakeView()
+    config = settings()
+    config.ui.refresh_hz = 20
+    app = EdamonApp(view, config, clock=lambda: NOW, refresh=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: view.snapshots_taken >= 4)
+
+
+async def test_an_unknown_theme_falls_back_with_a_notification() -> None:
+    config = settings()
+    config.ui.theme = "no-such-theme"
+    app = make_app(config=config)
+    shown = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+        assert [s for m, s in shown if "no-such-theme" in m] == ["warning"]
