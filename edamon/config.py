@@ -78,6 +78,14 @@ class TopicsSettings(Section):
 
     _regexes = field_validator("include", "exclude", "dlq")(_check_patterns)
 
+    @field_validator("start_from")
+    @classmethod
+    def _check_start(cls, value: str) -> str:
+        from edamon.model.timespec import resolve_start
+
+        resolve_start(value, 0.0)  # raises ValueError with a clear message
+        return value
+
 
 class EnvelopeSettings(Section):
     """Where each envelope field is found, tried in order: dotted JSON paths into the value,

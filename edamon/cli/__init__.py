@@ -60,7 +60,16 @@ def settings_from(
     read_only: bool | None,
     extra: dict[str, Any] | None = None,
 ) -> Settings:
-    """Load settings with flags on top; a config problem exits with code 2."""
+    """Load settings with flags on top; a config problem exits with code 2.
+
+    Options given before the subcommand (`edamon -b X check`) count too; the subcommand's own
+    win."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        root = ctx.find_root().params
+        config_path = config_path or root.get("config_path")
+        bootstrap = bootstrap or root.get("bootstrap")
+        read_only = read_only or root.get("read_only")
     flags: dict[str, Any] = {}
     if bootstrap:
         flags["kafka"] = {"bootstrap_servers": bootstrap}

@@ -35,7 +35,7 @@ def text_of(renderable: object) -> str:
     """Render a Rich renderable (or a Static's content) to plain text."""
     console = Console(width=100, file=io.StringIO(), color_system=None)
     content = renderable.content if isinstance(renderable, Static) else renderable
-    console.print(content if not isinstance(content, str) else content)
+    console.print(content)
     output = console.file
     assert isinstance(output, io.StringIO)
     return output.getvalue()
@@ -236,7 +236,7 @@ async def test_space_marks_dead_letters() -> None:
         assert "1 marked" in str(table.border_title)
         second = table.cursor_key
         assert second is not None
-        await pilot.press("space", "up", "space")  # mark the second, unmark the first
+        await pilot.press("space", "up", "up", "space")  # mark the second, unmark the first
         assert screen.targets() == [second]
 
 
