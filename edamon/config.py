@@ -227,10 +227,12 @@ class DemoSettings(Section):
     """Deliveries injected twice (handlers must be idempotent)."""
     stuck_rate: float = Field(default=0.03, ge=0, le=1)
     """Saga steps that are never answered."""
-    slow_group: str | None = "shipping"
-    """A consumer group that lags (grows, then drains); None disables."""
-    stopped_group: str | None = "analytics"
-    """A consumer group that stops committing after a while; None disables."""
+    shipment_failure_rate: float = Field(default=0.1, ge=0, le=1)
+    """Orchestrated shipments that fail (the orchestrator then refunds and releases stock)."""
+    slow_group: str = "shipping"
+    """A consumer group that lags (grows, then drains); "" disables."""
+    stopped_group: str = "analytics"
+    """A consumer group that stops committing after a while; "" disables."""
 
 
 class Settings(BaseSettings):

@@ -88,6 +88,8 @@ class Redriver:
         self._clock = clock
         self._user = user
         self._reread_timeout_s = reread_timeout_s
+        self._running = asyncio.Lock()
+        """One run at a time: two overlapping runs could both pass the ledger check."""
         ledger.bind(broker)
 
     def plan(self, dead_letters: Iterable[DeadLetter], *, force: bool = False) -> RedrivePlan:
@@ -143,6 +145,17 @@ class Redriver:
         """
         if self.settings.read_only:
             raise ReadOnlyError("edamon is read-only (--read-only / read_only = true): no retry")
+        async with self._running:
+            return await self._execute(plan, rate, stop_on_failure, progress, cancel)
+
+    async def _execute(
+        self,
+        plan: RedrivePlan,
+        rate: float,
+        stop_on_failure: bool,
+        progress: Callable[[int, int], None] | None,
+        cancel: asyncio.Event | None,
+    ) -> RedriveSummary:
         started = time.monotonic()
         results: dict[str, ItemResult] = {}
         for item in plan.items:

@@ -37,9 +37,9 @@ __all__ = [
 FETCH_MAX_RECORDS = 2000
 FETCH_TIMEOUT_MS = 250
 IDLE_S = 2.0
-"""A log that returns nothing for this long while positions are short of the end offsets is
-taken as fully read (the gap is transaction markers or compacted records), once fresh end
-offsets confirm the broker answers."""
+"""A partition that returns nothing for this long (3x for one that returned nothing at all)
+while its position is short of its end offset is taken as fully read (the gap is transaction
+markers or compacted records), once fresh end offsets confirm the broker answers."""
 
 
 class ReadTimeout(BrokerError):
@@ -83,7 +83,7 @@ async def read_to_end(
     try:
         await tailer.assign(todo)
         deadline = time.monotonic() + timeout_s
-        quiet_since = time.monotonic()
+        quiet_since = checked = time.monotonic()
         while todo:
             now = time.monotonic()
             if now >= deadline:
@@ -105,13 +105,19 @@ async def read_to_end(
                         todo[tp] = position
                 for tp in [tp for tp, position in todo.items() if position >= end[tp]]:
                     del todo[tp]
-            elif time.monotonic() - quiet_since >= idle_s:
-                # Nothing more comes: confirm the broker answers and the ends did not move
-                # (a raise here means the broker is down, not that we are done).
+                continue
+            now = time.monotonic()
+            quiet = now - quiet_since
+            if quiet >= idle_s and now - checked >= idle_s:
+                # Nothing more comes. A partition that gave records before is read to its last
+                # record (the rest are markers or compacted away) if the broker answers and its
+                # end did not move; one that never gave any gets a longer wait first.
+                checked = now
                 fresh = await broker.end_offsets(list(todo))
-                if all(fresh.get(tp, 0) <= end[tp] for tp in todo):
-                    break
-                quiet_since = time.monotonic()
+                for tp in list(todo):
+                    seen = todo[tp] > begin.get(tp, 0)
+                    if fresh.get(tp, 0) <= end[tp] and (seen or quiet >= 3 * idle_s):
+                        del todo[tp]
     finally:
         await tailer.close()
     return records

@@ -120,7 +120,7 @@ class MemoryBroker:
         self._auto_create = auto_create_topics
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: set[asyncio.Future[None]] = set()
         self._produce_faults: dict[str | None, BrokerError] = {}
         self._member_ids = itertools.count(1)
         self._closed = False
@@ -349,7 +349,7 @@ class MemoryBroker:
             if records or remaining <= 0:
                 return records
             waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
+            self._waiters.add(waiter)
             try:
                 async with asyncio.timeout(remaining):
                     await waiter
@@ -357,11 +357,10 @@ class MemoryBroker:
                 self._check_open()
                 return self._read(positions(), max_records, start)
             finally:
-                if not waiter.done():
-                    waiter.cancel()
+                self._waiters.discard(waiter)  # timed out or cancelled: not left behind
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
+        waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)

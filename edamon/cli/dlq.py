@@ -54,6 +54,9 @@ def _run(settings: Settings, body: Callable[[Broker], Awaitable[int]]) -> int:
     except BrokerError as exc:
         fail(str(exc), EXIT_FAILED)
         raise  # unreachable
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_FAILED)
+        raise  # unreachable
 
 
 async def _load_ledger(broker: Broker, settings: Settings) -> Ledger:
@@ -98,7 +101,12 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
 
 @click.group(name="dlq")
 def command() -> None:
-    """Dead-letter queues: list, show and retry dead letters."""
+    """Dead-letter queues: list, show and retry dead letters.
+
+    Exit codes: 0 done (every selected dead letter sent, or skipped as already retried); 1 some
+    failed or were refused, or the cluster could not be reached; 2 usage error, or refused to
+    act (read-only, no confirmation).
+    """
 
 
 @command.command(name="list")
@@ -290,10 +298,12 @@ def _report(summary: RedriveSummary, problems: dict[str, str]) -> None:
         click.echo(f"edamon: {summary.aborted}", err=True)
 
 
-async def _confirm(count: int) -> bool:
+def _confirm(count: int) -> bool:
+    """Ask on the terminal; no answer (EOF, Ctrl-C) is a no. Blocks the loop on purpose: nothing
+    else runs meanwhile, and Ctrl-C at the prompt must not leave a thread waiting for input."""
     prompt = f"Send {count} dead letter(s) back to their topics?"
     try:
-        return await asyncio.to_thread(click.confirm, prompt, default=False, err=True)
+        return click.confirm(prompt, default=False, err=True)
     except click.Abort:
         return False
 
@@ -304,7 +314,11 @@ async def _confirm(count: int) -> bool:
 @click.option("--filter", "-f", "filters", multiple=True, help="key=value (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show the plan, send nothing.")
 @click.option("--force", is_flag=True, help="Send again what the ledger says was retried.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Records per second.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Records per second (default: dlq.rate).",
+)
 @click.option("--continue-on-error", is_flag=True, help="Keep going after a failed send.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def retry_command(
@@ -361,13 +375,21 @@ def retry_command(
         if not plan.to_send:
             click.echo("nothing to send")
             return EXIT_FAILED if plan.refused or problems else EXIT_OK
-        if not yes and not await _confirm(len(plan.to_send)):
+        if not yes and not _confirm(len(plan.to_send)):
             click.echo("edamon: aborted, nothing sent (no confirmation; --yes skips it)", err=True)
             return EXIT_USAGE
         cancel = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def interrupted() -> None:  # the first Ctrl-C stops after the current record
+            click.echo(
+                "\nedamon: stopping after the current record (Ctrl-C again to abort)", err=True
+            )
+            cancel.set()
+            loop.remove_signal_handler(signal.SIGINT)
+
         with suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, cancel.set)
+            loop.add_signal_handler(signal.SIGINT, interrupted)
         try:
             summary = await redriver.execute(
                 plan,

@@ -62,7 +62,7 @@ class EventBus:
         key = event.aggregate_id.encode()
         value = event.to_json()
         headers = event.headers(service)
-        timestamp_ms = int(self.clock.now() * 1000)
+        timestamp_ms = self.now_ms()
         produce = self.broker.produce
         await produce(topic, key, value, headers, timestamp_ms=timestamp_ms)
         self.counters["published"] += 1
@@ -90,6 +90,10 @@ class EventBus:
             causation_id=cause.event_id,
             user_id=cause.user_id,
         )
+
+    def now_ms(self) -> int:
+        """The simulated time as a record timestamp."""
+        return int(self.clock.now() * 1000)
 
     def elapsed(self) -> float:
         """Simulated seconds since the demo started."""
@@ -128,8 +132,11 @@ class Service:
         """handled, duplicates_skipped, retries, dead_lettered, poison, stuck, commits, ..."""
         self._processed = _ProcessedIds(PROCESSED_MEMORY)
         demo = bus.settings
-        self.slow = demo.slow_group in (self.name, self.group)
-        self.stops_committing = demo.stopped_group in (self.name, self.group)
+        self.slow = bool(demo.slow_group) and demo.slow_group in (self.name, self.group)
+        self.stops_committing = bool(demo.stopped_group) and demo.stopped_group in (
+            self.name,
+            self.group,
+        )
         self.upcasted = 0
 
     # -- to implement ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ from edamon.demo.faults import (
 )
 from edamon.model.records import RawRecord
 
-SHIPMENT_FAILURE_RATE = 0.1
 """Share of orchestrated shipments the carrier refuses (ShipmentFailed: refund, then release).
 Not in DemoSettings yet."""
 
@@ -178,6 +177,7 @@ class PaymentsService(Service):
             record.value,
             spring_dlt_headers(record, self.group, failure),
             partition=record.partition,
+            timestamp_ms=self.bus.now_ms(),
         )
         return True
 
@@ -212,7 +212,10 @@ class ShippingService(Service):
             self.stats["stuck"] += 1
             return
         choreographed = event.event_type == "PaymentProcessed"
-        ok = choreographed or bus.dice.chance("shipment", order) >= SHIPMENT_FAILURE_RATE
+        ok = (
+            choreographed
+            or bus.dice.chance("shipment", order) >= bus.settings.shipment_failure_rate
+        )
         reply = "ShipmentScheduled" if ok else "ShipmentFailed"
         payload = (
             {"orderId": event.payload["orderId"], "carrier": "DHL", "trackingId": f"trk-{order}"}
@@ -245,6 +248,7 @@ class ShippingService(Service):
             record.key,
             record.value,
             x_original_headers(record, self.handler, attempts - 1, failure),
+            timestamp_ms=self.bus.now_ms(),
         )
         return True
 

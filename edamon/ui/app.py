@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from edamon.collector.api import CollectorView
 from edamon.config import Settings
@@ -101,7 +102,7 @@ class EdamonApp(App[int]):
             self._start(work, "collector" if index == 0 and self._run else f"background-{index}")
         self.refresh_now()
         if self._live:
-            self._timer = self.set_interval(1 / self.settings.ui.refresh_hz, self.refresh_now)
+            self._timer = self.set_interval(1 / self.settings.ui.refresh_hz, self._tick)
 
     def _apply_theme(self, name: str) -> None:
         if name in self.available_themes:
@@ -142,9 +143,15 @@ class EdamonApp(App[int]):
         """Cancel every worker we started and wait for them to finish."""
         for worker in self._tasks:
             worker.cancel()
-        await self.workers.wait_for_complete(self._tasks)
+        for worker in self._tasks:
+            with suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
 
     # --- drawing -------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.is_running:  # not while shutting down (screens are being removed)
+            self.refresh_now()
 
     def refresh_now(self) -> None:
         """Take a snapshot, raise alerts for what is new, and redraw the active screen."""

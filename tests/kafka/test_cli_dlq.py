@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import struct
 import sys
 import time
@@ -284,3 +285,41 @@ async def test_unreachable_broker_exits_1_with_the_reason(edamon: Edamon) -> Non
     )
     assert run.code == 1
     assert "cannot reach kafka at 127.0.0.1:1" in run.stderr
+
+
+async def test_ctrl_c_stops_after_the_current_record(
+    kafka_bootstrap: str,
+    edamon: Edamon,
+    make_topic: MakeTopic,
+    produce: Produce,
+    unique_name: UniqueName,
+) -> None:
+    target, dlq = await seed(make_topic, produce, unique_name, count=10)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("EDAMON_")}
+    environ.update(edamon.env, PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(edamon.cwd / "xdg"))
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "edamon", "dlq", "retry", "--filter", f"dlq-topic={dlq}"),
+        *("--rate", "2", "--yes"),
+        cwd=edamon.cwd,
+        env=environ,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    try:
+        first = await asyncio.wait_for(proc.stderr.readline(), 60)
+        assert first.startswith(b"retrying: 1/10"), first
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stdout = out.decode()
+    assert proc.returncode == 1, (stdout, err)
+    assert "not attempted" in stdout
+    assert "cancelled" in err.decode()
+    sent = len(await read_topic(kafka_bootstrap, target))
+    assert 1 <= sent < 10
+    assert f"{sent} sent" in stdout

@@ -66,7 +66,7 @@ async def test_the_demo_runs_on_kafka(kafka: KafkaBroker, unique_name: UniqueNam
         rate=10.0,
         transient_error_rate=0.15,
         poison_rate=0.0,
-        stopped_group=None,
+        stopped_group="",
     )
     system = DemoSystem(kafka, settings)
     plan = system.topic_plan()

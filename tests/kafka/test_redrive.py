@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -396,3 +396,40 @@ async def test_find_dead_letters_by_address(
     assert set(problems) == {f"{dlq}/1/9", f"{dlq}/5/0", f"{plain}/0/0"}
     assert "no record" in problems[f"{dlq}/1/9"]
     assert "not a DLQ topic" in problems[f"{plain}/0/0"]
+
+
+async def test_reading_a_transactional_dlq_completes(
+    kafka_bootstrap: str,
+    settings: Settings,
+    broker: KafkaBroker,
+    make_topic: MakeTopic,
+    unique_name: UniqueName,
+) -> None:
+    """Spring writes DLT records in transactions when the listener is transactional: the end
+    offset then counts a commit marker that no consumer ever returns. Reading must still end,
+    with every record, long before the timeout."""
+    target = await make_topic(unique_name("orders"))
+    dlq = await make_topic(f"{target}.DLT", partitions=2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=unique_name("tx")
+    )
+    await producer.start()
+    try:
+        for batch in range(2):
+            async with producer.transaction():
+                for i in range(3):
+                    await producer.send(
+                        dlq,
+                        f"v{batch}{i}".encode(),
+                        key=f"k{i}".encode(),
+                        headers=spring_headers(target),
+                    )
+    finally:
+        await producer.stop()
+    started = time.monotonic()
+    dead = await read_dead_letters(broker, settings, [dlq], timeout_s=30)
+    elapsed = time.monotonic() - started
+    assert sorted(dl.record.value or b"" for dl in dead) == sorted(
+        f"v{b}{i}".encode() for b in range(2) for i in range(3)
+    )
+    assert elapsed < 15, elapsed

@@ -65,7 +65,7 @@ async def settled(system: DemoSystem, broker: MemoryBroker) -> bool:
 async def demo(
     seed: int = 7, flows: int = 150, **overrides: Any
 ) -> AsyncIterator[tuple[DemoSystem, MemoryBroker]]:
-    settings = DemoSettings(seed=seed, rate=10.0, slow_group=None, **overrides)
+    settings = DemoSettings(seed=seed, rate=10.0, slow_group="", **overrides)
     clock = DemoClock(speed=SPEED, start=START)
     broker = MemoryBroker(clock=clock.now)
     system = DemoSystem(broker, settings, clock=clock, max_flows=flows)

@@ -186,6 +186,21 @@ async def test_tailer_fetch_times_out_empty() -> None:
     await task
 
 
+async def test_timed_out_and_cancelled_fetches_leave_no_waiters_behind() -> None:
+    broker = MemoryBroker()
+    await broker.create_topic("t")
+    tailer = broker.tailer()
+    await tailer.assign({TP("t", 0): 0})
+    for _ in range(5):
+        assert await tailer.fetch(10, timeout_ms=1) == []
+    task = asyncio.create_task(tailer.fetch(10, timeout_ms=10_000))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not broker._waiters  # an idle broker does not accumulate futures
+
+
 async def test_single_group_member_gets_every_partition_and_commits(broker: MemoryBroker) -> None:
     await broker.create_topic("a", 2)
     await broker.create_topic("b", 1)

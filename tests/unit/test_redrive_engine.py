@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import struct
+from typing import Any
 
 import pytest
 
@@ -214,3 +215,21 @@ async def test_broker_down_before_start_sends_nothing() -> None:
     summary = await redriver.execute(redriver.plan(dead), rate=1000)
     assert [r.outcome for r in summary.results] == [Outcome.NOT_ATTEMPTED] * 2
     assert summary.aborted is not None and "closed" in summary.aborted
+
+
+async def test_overlapping_runs_of_one_plan_send_once() -> None:
+    broker, redriver, dead = await setup(3)
+    real_produce = broker.produce
+
+    async def slow_produce(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        await asyncio.sleep(0.01)  # a real send takes time: the other run gets to go
+        return await real_produce(*args, **kwargs)
+
+    broker.produce = slow_produce  # type: ignore[method-assign]
+    plan = redriver.plan(dead)
+    first, second = await asyncio.gather(
+        redriver.execute(plan, rate=1000), redriver.execute(plan, rate=1000)
+    )
+    outcomes = sorted(r.outcome.value for r in (*first.results, *second.results))
+    assert outcomes == ["sent"] * 3 + ["skipped"] * 3
+    assert len(await records(broker, TARGET)) == 3

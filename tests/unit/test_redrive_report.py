@@ -75,7 +75,7 @@ def test_dead_letter_json_and_fields() -> None:
     assert fields["original"] == "orders"
     assert fields["exception"] == "TimeoutError"
     assert fields["retry target"] == "orders/1/9"
-    assert fields["key"] == "0x006b6579"
+    assert fields["key"] == "0x006b6579 (int 7038329)"
     assert "cause" not in fields
     assert dict(describe_fields(dl, None))["retry"] == "never retried"
 
