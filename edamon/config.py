@@ -229,6 +229,9 @@ class DemoSettings(Section):
     """Saga steps that are never answered."""
     shipment_failure_rate: float = Field(default=0.1, ge=0, le=1)
     """Orchestrated shipments that fail (the orchestrator then refunds and releases stock)."""
+    handler_latency_ms: float = Field(default=25.0, ge=0)
+    """Mean time a service takes to handle one record (exponentially distributed), so flows
+    take realistic time; 0 makes handlers instant."""
     slow_group: str = "shipping"
     """A consumer group that lags (grows, then drains); "" disables."""
     stopped_group: str = "analytics"

@@ -5,6 +5,8 @@ keeps failing, commit."""
 from __future__ import annotations
 
 import asyncio
+import random
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -138,6 +140,8 @@ class Service:
             self.group,
         )
         self.upcasted = 0
+        seed = zlib.crc32(f"{demo.seed}:{self.name}".encode())
+        self._latency = random.Random(seed)  # timing only: never touches business decisions
 
     # -- to implement ----------------------------------------------------------------------
 
@@ -178,7 +182,10 @@ class Service:
         last_commit = clock.now()
         while True:
             batch = await consumer.fetch(BATCH_SIZE, FETCH_TIMEOUT_MS)
+            latency_s = self.bus.settings.handler_latency_ms / 1000.0
             for record in batch:
+                if latency_s > 0:
+                    await clock.sleep(self._latency.expovariate(1.0 / latency_s))
                 await self._process(record)
                 pending[TP(record.topic, record.partition)] = record.offset + 1
                 if self.slow and self._in_slow_phase():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from contextlib import suppress
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from typing import ClassVar
 
 from textual.app import App
@@ -44,7 +44,7 @@ class EdamonApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "edamon"
-    COMMANDS: ClassVar[set[type[EdamonCommands]]] = {EdamonCommands}  # type: ignore[assignment]
+    COMMANDS = App.COMMANDS | {EdamonCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("colon", "command_palette", "Palette", key_display=":"),
