@@ -335,9 +335,9 @@ class CollectorState:
         info = dl.info
         env = dl.envelope
         entry = self._ledger.get(dl.coords)
-        retry: str | None = None
-        if entry is not None:
-            retry = entry.result if entry.result == "sent" else f"failed: {entry.reason or '?'}"
+        if entry is not None and not entry.applies_to(dl.record):
+            entry = None  # about an earlier record at this address (the DLQ was recreated)
+        retry = entry.status if entry is not None else None
         return DeadLetterRow(
             coords=dl.coords,
             dlq_topic=dl.record.topic,

@@ -10,6 +10,12 @@ Recognised in this order (conventions §1):
    `header:NAME` (UTF-8 header, last one wins) or `key:` (the record key), tried in order.
 
 `decode()` never raises, whatever the bytes and headers.
+
+Speed and memory (the collector decodes every record it reads): values are parsed with orjson
+and the configured fields read straight from the object when a field's first location is a JSON
+key (anything else, or a value orjson would read differently from the standard library, takes
+the exact path); decoded records keep interned topics and header names, and ids, record keys
+and short headers that repeat (a flow's correlation id, a parent's event id) share one object.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from collections.abc import Callable, Sequence
 from json.scanner import make_scanner
 from typing import Any
 
+from orjson import JSONDecodeError as _FastError
+from orjson import loads as _fast_loads
+
 from edamon.config import EnvelopeSettings
-from edamon.decode.timeparse import parse_int, parse_time
+from edamon.decode.timeparse import MS_THRESHOLD, parse_int, parse_time
 from edamon.model.envelope import Envelope, EnvelopeFormat, Undecodable
-from edamon.model.records import RawRecord
+from edamon.model.records import Header, RawRecord
 
 __all__ = ["EnvelopeDecoder", "parse_traceparent"]
 
@@ -53,6 +62,27 @@ _TRACEPARENT = re.compile(
 )
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
+
+_FAST_SIZE = 1600
+"""Values up to this size nest at most 800 deep, where orjson (limit 1024) and the standard
+parser (the recursion limit) agree; a larger value is checked for brackets first."""
+_BIG = 9.2e18
+"""orjson reads integers outside [-2**63, 2**64) as floats, the standard parser exactly: a float
+this large in a field means the record is decoded again the exact way."""
+_MEMO_LIMIT = 1 << 16
+"""Entries per sharing memo (ids, keys, headers); a full memo starts again empty."""
+_SHARED_MAX = 64
+"""Longest record key or header value shared between records."""
+
+_new = object.__new__
+_ENVELOPE_SLOTS = tuple(vars(Envelope)[name].__set__ for name in Envelope.__slots__)
+_RECORD_SLOTS = tuple(vars(RawRecord)[name].__set__ for name in RawRecord.__slots__)
+"""Slot setters: a frozen dataclass's __init__ sets each field through object.__setattr__;
+building the (identical) object directly is twice as fast on this hot path."""
+
+
+class _Inexact(Exception):
+    """A field holds a float that may be an integer orjson could not read exactly."""
 
 
 def _compile(locations: Sequence[str]) -> tuple[Location, ...]:
@@ -123,8 +153,10 @@ def _first(
     headers: HeaderMap,
     key: bytes | None,
     convert: Callable[[object], Any],
+    fast: bool = False,
 ) -> Any:
-    """The first location whose value converts to something (not None)."""
+    """The first location whose value converts to something (not None). `fast`: `obj` came
+    from orjson; raises _Inexact on a float it may have read differently."""
     for kind, arg in locations:
         if kind == _JSON1:
             if obj is None:
@@ -146,10 +178,33 @@ def _first(
         else:
             found = _text(key)
         if found is not None:
+            if fast and type(found) is float and not -_BIG < found < _BIG:
+                raise _Inexact
             result = convert(found)
             if result is not None:
                 return result
     return None
+
+
+def _lead(locations: tuple[Location, ...]) -> tuple[str | None, str | None]:
+    """The keys of a field's first location when it is a one- or two-key JSON path, read
+    inline by the fast path; (None, None) otherwise (`obj.get(None)` finds nothing)."""
+    if locations and locations[0][0] == _JSON1:
+        return locations[0][1], None
+    if locations and locations[0][0] == _JSON2:
+        return locations[0][1]  # type: ignore[no-any-return]
+    return None, None
+
+
+def _fast_object(value: bytes) -> JsonObject | None:
+    """The value as a JSON object read by orjson, or None to leave it to `_parse_object`."""
+    if len(value) > _FAST_SIZE and value.count(b"{") + value.count(b"[") > _FAST_SIZE // 2:
+        return None
+    try:
+        obj = _fast_loads(value)
+    except _FastError:  # not JSON, or JSON only the standard parser takes (NaN, a BOM...)
+        return None
+    return obj if type(obj) is dict else None
 
 
 def _parse_object(value: bytes) -> JsonObject | str:
@@ -211,8 +266,24 @@ class EnvelopeDecoder:
         self._occurred = _compile(settings.occurred_at)
         self._version = _compile(settings.version)
         self._source = _compile(settings.source)
+        self._leads = tuple(
+            _lead(locations)
+            for locations in (
+                self._event_id,
+                self._event_type,
+                self._correlation,
+                self._causation,
+                self._aggregate,
+                self._occurred,
+                self._version,
+                self._source,
+            )
+        )
         self._max_bytes = settings.max_value_bytes
         self._keep_bytes = settings.keep_value_bytes
+        self._ids: dict[str, str] = {}
+        self._keys: dict[bytes, bytes] = {}
+        self._headers: dict[Header, Header] = {}
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
@@ -233,6 +304,105 @@ class EnvelopeDecoder:
     # -- the three shapes -------------------------------------------------------------------
 
     def _configured(
+        self, record: RawRecord, headers: HeaderMap, value: bytes
+    ) -> Envelope | Undecodable:
+        obj = _fast_object(value)
+        if obj is not None:
+            try:
+                return self._fast(record, headers, obj)
+            except _Inexact:
+                pass
+        return self._exact(record, headers, value)
+
+    def _fast(
+        self, record: RawRecord, headers: HeaderMap, obj: dict[Any, Any]
+    ) -> Envelope | Undecodable:
+        """`_exact` for an object orjson read, each field's leading JSON location inlined.
+
+        A leading value of the usual type is taken as is; anything else goes through `_first`
+        over all the field's locations (the lead again included), exactly like `_exact`.
+        """
+        key = record.key
+        get = obj.get
+        lead_id, lead_type, lead_corr, lead_cause, lead_agg, lead_at, lead_ver, lead_src = (
+            self._leads
+        )
+        found = get(lead_id[0])
+        if lead_id[1] is not None:
+            found = found.get(lead_id[1]) if type(found) is dict else None
+        event_id = found
+        if type(found) is not str or not found:
+            event_id = _first(self._event_id, obj, headers, key, _as_id, True)
+            if event_id is None:  # orjson read it, so the standard parser would too
+                return self._undecodable(record, "no event id")
+        found = get(lead_type[0])
+        if lead_type[1] is not None:
+            found = found.get(lead_type[1]) if type(found) is dict else None
+        if type(found) is str and found:
+            event_type = _intern(found)
+        else:
+            event_type = _first(self._event_type, obj, headers, key, _as_name, True)
+            if event_type is None:
+                return self._undecodable(record, "no event type")
+        found = get(lead_corr[0])
+        if lead_corr[1] is not None:
+            found = found.get(lead_corr[1]) if type(found) is dict else None
+        correlation = found
+        if type(found) is not str or not found:
+            correlation = _first(self._correlation, obj, headers, key, _as_id, True)
+        found = get(lead_cause[0])
+        if lead_cause[1] is not None:
+            found = found.get(lead_cause[1]) if type(found) is dict else None
+        causation = found
+        if type(found) is not str or not found:
+            causation = _first(self._causation, obj, headers, key, _as_id, True)
+        found = get(lead_agg[0])
+        if lead_agg[1] is not None:
+            found = found.get(lead_agg[1]) if type(found) is dict else None
+        aggregate = found
+        if type(found) is not str or not found:
+            aggregate = _first(self._aggregate, obj, headers, key, _as_id, True)
+        found = get(lead_at[0])
+        if lead_at[1] is not None:
+            found = found.get(lead_at[1]) if type(found) is dict else None
+        occurred: float | None = None
+        if type(found) is int:  # epoch seconds or milliseconds, exact for orjson's integers
+            occurred = float(found)
+            if occurred > MS_THRESHOLD:
+                occurred /= 1000.0
+        elif type(found) is str:
+            occurred = parse_time(found)
+        if occurred is None:
+            occurred = _first(self._occurred, obj, headers, key, parse_time, True)
+        found = get(lead_ver[0])
+        if lead_ver[1] is not None:
+            found = found.get(lead_ver[1]) if type(found) is dict else None
+        version = found
+        if type(found) is not int:
+            version = _first(self._version, obj, headers, key, parse_int, True)
+        found = get(lead_src[0])
+        if lead_src[1] is not None:
+            found = found.get(lead_src[1]) if type(found) is dict else None
+        if type(found) is str and found:
+            source = _intern(found)
+        else:
+            source = _first(self._source, obj, headers, key, _as_name, True)
+        return self._make(
+            record,
+            headers,
+            event_id,
+            event_type,
+            correlation,
+            causation,
+            aggregate,
+            occurred,
+            version,
+            source,
+            EnvelopeFormat.SEED,
+            None,
+        )
+
+    def _exact(
         self, record: RawRecord, headers: HeaderMap, value: bytes
     ) -> Envelope | Undecodable:
         parsed = _parse_object(value)
@@ -367,43 +537,131 @@ class EnvelopeDecoder:
         fmt: EnvelopeFormat,
         trace_id: str | None,
     ) -> Envelope:
+        return self._make(
+            record,
+            headers,
+            event_id,
+            event_type,
+            correlation_id,
+            causation_id,
+            aggregate_id,
+            occurred_at,
+            version,
+            source,
+            fmt,
+            trace_id,
+        )
+
+    def _make(
+        self,
+        record: RawRecord,
+        headers: HeaderMap,
+        event_id: str,
+        event_type: str,
+        correlation_id: str | None,
+        causation_id: str | None,
+        aggregate_id: str | None,
+        occurred_at: float | None,
+        version: int | None,
+        source: str | None,
+        fmt: EnvelopeFormat,
+        trace_id: str | None,
+    ) -> Envelope:
+        """`_build` with positional arguments: the envelope, its ids shared with earlier ones."""
         traceparent = headers.get("traceparent")
         if traceparent is not None:
             trace_id = parse_traceparent(traceparent)
         if correlation_id is None:
             correlation_id = trace_id
-        if causation_id == event_id:
-            causation_id = None
+        ids = self._ids
+        if len(ids) >= _MEMO_LIMIT:
+            ids.clear()
+        share = ids.setdefault
+        event_id = share(event_id, event_id)
+        if causation_id is not None:
+            causation_id = None if causation_id == event_id else share(causation_id, causation_id)
+        if correlation_id is not None:
+            correlation_id = share(correlation_id, correlation_id)
+        if aggregate_id is not None:
+            aggregate_id = share(aggregate_id, aggregate_id)
         kept, truncated = self._keep(record)
-        return Envelope(
-            event_id=event_id,
-            event_type=event_type,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            aggregate_id=aggregate_id,
-            occurred_at=occurred_at,
-            version=version,
-            source=source,
-            trace_id=trace_id,
-            format=fmt,
-            record=kept,
-            truncated=truncated,
-        )
+        env: Envelope = _new(Envelope)
+        for setter, field in zip(
+            _ENVELOPE_SLOTS,
+            (
+                event_id,
+                event_type,
+                correlation_id,
+                causation_id,
+                aggregate_id,
+                occurred_at,
+                version,
+                source,
+                trace_id,
+                fmt,
+                kept,
+                truncated,
+            ),
+            strict=True,
+        ):
+            setter(env, field)
+        return env
 
     def _keep(self, record: RawRecord) -> tuple[RawRecord, bool]:
-        """The record to keep: topic interned, value cut to keep_value_bytes."""
+        """The record to keep: topic and header names interned, value cut to keep_value_bytes,
+        record key and short headers shared with earlier records. The same object when it
+        needs none of that."""
         topic = record.topic
         interned = _intern(topic) if type(topic) is str else topic
         value = record.value
+        truncated = False
         if value is not None and len(value) > self._keep_bytes:
-            value = value[: self._keep_bytes]
-            truncated = True
-        elif interned is topic:
+            value, truncated = value[: self._keep_bytes], True
+        headers = record.headers
+        if headers:
+            headers = self._share_headers(headers)
+        key = record.key
+        if key is not None and len(key) <= _SHARED_MAX:
+            keys = self._keys
+            if len(keys) >= _MEMO_LIMIT:
+                keys.clear()
+            key = keys.setdefault(key, key)
+        if (
+            not truncated
+            and interned is topic
+            and headers is record.headers
+            and key is record.key
+        ):
             return record, False
-        else:
-            truncated = False
-        fields = (interned, record.partition, record.offset, record.timestamp_ms, record.key)
-        return RawRecord(*fields, value, record.headers), truncated
+        kept: RawRecord = _new(RawRecord)
+        for setter, field in zip(
+            _RECORD_SLOTS,
+            (interned, record.partition, record.offset, record.timestamp_ms, key, value, headers),
+            strict=True,
+        ):
+            setter(kept, field)
+        return kept, truncated
+
+    def _share_headers(self, headers: tuple[Header, ...]) -> tuple[Header, ...]:
+        """Headers with interned names, short ones shared with earlier records; the same
+        tuple when every header already is the shared one."""
+        memo = self._headers
+        out: list[Header] = []
+        changed = False
+        for header in headers:
+            shared = memo.get(header)
+            if shared is None:
+                name, value = header
+                interned = _intern(name) if type(name) is str else name
+                shared = header if interned is name else (interned, value)
+                if value is None or len(value) <= _SHARED_MAX:
+                    if len(memo) >= _MEMO_LIMIT:
+                        memo.clear()
+                    memo[shared] = shared
+            if shared is not header:
+                changed = True
+            out.append(shared)
+        return tuple(out) if changed else headers
 
     def _undecodable(self, record: RawRecord, reason: str) -> Undecodable:
         """Undecodable keeps the record with its value cut to keep_value_bytes (enough for a

@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-__all__ = ["epoch_seconds", "parse_int", "parse_iso", "parse_time"]
+__all__ = ["MS_THRESHOLD", "epoch_seconds", "parse_int", "parse_iso", "parse_time"]
 
 _UTC = UTC
-_MS_THRESHOLD = 1e11
+MS_THRESHOLD = 1e11
 """Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973)."""
 
 
@@ -23,7 +23,7 @@ def epoch_seconds(number: float) -> float | None:
         return None
     if not math.isfinite(seconds):
         return None
-    return seconds / 1000.0 if seconds > _MS_THRESHOLD else seconds
+    return seconds / 1000.0 if seconds > MS_THRESHOLD else seconds
 
 
 def parse_iso(text: str) -> float | None:
@@ -56,6 +56,9 @@ def parse_time(value: object) -> float | None:
     ISO 8601 strings, epoch numbers (ms if > 1e11, else s) and numeric strings are accepted.
     Booleans and anything else are None.
     """
+    kind = type(value)
+    if kind is int or kind is float:  # the common case first (bool is a subclass: not here)
+        return epoch_seconds(value)  # type: ignore[arg-type]
     if isinstance(value, str):
         if value[4:5] == "-":  # the common case: an ISO date-time
             return parse_iso(value)

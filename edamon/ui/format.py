@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+from functools import lru_cache
 
 from rich.text import Text
 
@@ -125,12 +126,16 @@ def ago(t: float, now: float) -> str:
     if abs(delta) < 0.5:
         return "now"
     if delta < 0:
-        return f"in {_coarse(-delta)}"
-    return f"{_coarse(delta)} ago"
+        return "in " + _coarse(int(0.5 - delta))
+    return _ago_whole(int(delta + 0.5))
 
 
-def _coarse(seconds: float) -> str:
-    total = int(seconds + 0.5)
+@lru_cache(maxsize=8192)
+def _ago_whole(total: int) -> str:
+    return _coarse(total) + " ago"
+
+
+def _coarse(total: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if total >= size:
             return f"{total // size}{unit}"

@@ -14,8 +14,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.structs import OffsetAndMetadata, OffsetAndTimestamp
 
 from kafka_helpers import CommitOffsets, KafkaSasl, MakeTopic, Produce, UniqueName
@@ -206,6 +211,9 @@ async def test_end_offsets_and_offsets_for_times(
         begin = await asyncio.wait_for(consumer.beginning_offsets([tp0, tp1]), 10)
         mid = await asyncio.wait_for(consumer.offsets_for_times({tp0: base + 500, tp1: base}), 10)
         late = await asyncio.wait_for(consumer.offsets_for_times({tp0: base + 10_000}), 10)
+        # A partition that does not exist: no error, the call just never returns.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(consumer.end_offsets([TopicPartition(topic, 7)]), 1)
     finally:
         await consumer.stop()
     assert end == {tp0: 3, tp1: 0}
@@ -226,8 +234,8 @@ async def test_sasl_scram(kafka_sasl: KafkaSasl, mechanism: str, make_topic: Mak
     finally:
         await admin.close()
 
-    # A wrong password does not raise an auth error: start() fails to bootstrap and raises
-    # KafkaConnectionError (the SaslAuthenticationFailed is only logged by aiokafka).
+    # A wrong password does not raise an auth error from clients: start() fails to bootstrap
+    # with KafkaConnectionError (SaslAuthenticationFailed is only logged by aiokafka.client).
     bad = AIOKafkaConsumer(
         **sasl.client_kwargs(password="wrong-" + sasl.password),
         group_id=None,
@@ -238,6 +246,30 @@ async def test_sasl_scram(kafka_sasl: KafkaSasl, mechanism: str, make_topic: Mak
             await bad.start()
     finally:
         await bad.stop()
+
+    # The precise reason comes from a bare connection (aiokafka.conn.create_conn).
+    host, port = sasl.bootstrap.rsplit(":", 1)
+    conn_kwargs: dict[str, Any] = {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_plain_username": sasl.username,
+        "request_timeout_ms": 10_000,
+    }
+    conn = await create_conn(
+        host, int(port), sasl_mechanism=mechanism, sasl_plain_password=sasl.password, **conn_kwargs
+    )
+    conn.close()
+    with pytest.raises(SaslAuthenticationFailed, match="invalid credentials"):
+        await create_conn(
+            host, int(port), sasl_mechanism=mechanism, sasl_plain_password="wrong", **conn_kwargs
+        )
+    with pytest.raises(UnsupportedSaslMechanismError):
+        await create_conn(
+            host,
+            int(port),
+            sasl_mechanism="PLAIN",
+            sasl_plain_password=sasl.password,
+            **conn_kwargs,
+        )
 
 
 async def test_idempotent_producer(kafka_bootstrap: str, make_topic: MakeTopic) -> None:

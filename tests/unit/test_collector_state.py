@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from builders import BASE_MS, event_record, spring_dlt_headers, event_value
-
+from builders import BASE_MS, event_record, event_value, spring_dlt_headers
 from edamon.collector.state import CollectorState
 from edamon.config import SagaDefinition, SagaStep, Settings
 from edamon.model.records import RawRecord
@@ -93,7 +92,7 @@ def test_out_of_order_flow_builds_tree_and_completes_saga() -> None:
     assert snap.chains[0].correlation_id == "c1"
     assert abs(snap.chains[0].duration_s - 0.9) < 1e-3
     assert dict(snap.sagas[0].counts)[SagaState.COMPLETED] == 1
-    assert [row.event_type for row in snap.timeline][0] == "StockReserved"  # newest first
+    assert next(row.event_type for row in snap.timeline) == "StockReserved"  # newest first
 
 
 def test_saga_follows_events_that_arrive_before_the_start_event() -> None:
@@ -108,7 +107,7 @@ def test_saga_follows_events_that_arrive_before_the_start_event() -> None:
 def test_duplicate_delivery_counted_not_added() -> None:
     state = make_state()
     records = flow("c2")
-    state.ingest(records + [records[1]], NOW)
+    state.ingest([*records, records[1]], NOW)
     snap = state.snapshot(NOW)
     assert snap.totals.events == 4
     assert snap.totals.duplicates == 1

@@ -16,13 +16,12 @@ from edamon.ui.format import (
     MAGENTA,
     ORANGE,
     RED,
-    Times,
     duration,
     shorten,
     status_text,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 1000
 ID_WIDTH = 20
@@ -44,8 +43,8 @@ def chain_status(chain: ChainSummary) -> Text:
     return text
 
 
-def chain_row(chain: ChainSummary, times: Times) -> Row:
-    """One flow as table cells."""
+def chain_cells(chain: ChainSummary) -> Row:
+    """A flow's cells except the (clock-dependent) last update."""
     return (
         shorten(chain.correlation_id, ID_WIDTH),
         Text(chain.root_type, style="bold"),
@@ -54,7 +53,6 @@ def chain_row(chain: ChainSummary, times: Times) -> Row:
         chain_status(chain),
         chain.saga or Text("–", style=DIM),
         status_text(chain.saga_state),
-        times(chain.last_update),
     )
 
 
@@ -62,6 +60,10 @@ class ChainsScreen(DashboardScreen):
     """A table of recent flows, most recently updated first."""
 
     NAME = "chains"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cells = RowMemo(chain_cells)
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
@@ -86,9 +88,14 @@ class ChainsScreen(DashboardScreen):
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
         table = self.query_one(LiveTable)
-        rows = [(chain.correlation_id, chain_row(chain, times)) for chain in snap.chains[:MAX_ROWS]]
+        memo = self._cells
+        rows = [
+            (chain.correlation_id, (*memo(chain), times(chain.last_update)))
+            for chain in snap.chains[:MAX_ROWS]
+        ]
         table.set_title(f"Recent flows [dim]({len(snap.chains):,} retained)[/]")
         table.sync(rows)
+        memo.sweep()
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -13,10 +13,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, Times, shorten, shorten_middle
+from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, shorten, shorten_middle
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.detail import dead_letter_detail
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
 MARK = "●"
@@ -31,12 +31,14 @@ def retry_text(row: DeadLetterRow) -> Text:
     return Text(row.retry, style=BLUE)
 
 
-def dead_letter_row(row: DeadLetterRow, marked: bool, times: Times) -> Row:
-    """One dead letter as table cells."""
+MARKED = Text(MARK, style="bold " + YELLOW)
+UNMARKED = Text(" ")
+
+
+def dead_letter_cells(row: DeadLetterRow) -> Row:
+    """The cells of a dead letter that do not depend on the clock or the marks."""
     exception = (row.exception_class or "?").rsplit(".", 1)[-1]
     return (
-        Text(MARK if marked else " ", style="bold " + YELLOW),
-        times(row.time),
         shorten_middle(row.dlq_topic, 24),
         Text(shorten_middle(row.original_topic, 24)) if row.original_topic else Text("?", DIM),
         Text(shorten(row.consumer_group, 12)) if row.consumer_group else Text("?", DIM),
@@ -66,6 +68,7 @@ class DeadLettersScreen(DashboardScreen):
         super().__init__()
         self.marked: set[str] = set()
         self._rows: dict[str, DeadLetterRow] = {}
+        self._cells = RowMemo(dead_letter_cells)
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
@@ -100,12 +103,14 @@ class DeadLettersScreen(DashboardScreen):
         if self.marked:
             title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
         table.set_title(title)
+        memo, marked = self._cells, self.marked
         table.sync(
             [
-                (coords, dead_letter_row(row, coords in self.marked, times))
+                (coords, (MARKED if coords in marked else UNMARKED, times(row.time), *memo(row)))
                 for coords, row in self._rows.items()
             ]
         )
+        memo.sweep()
         self._show_detail(table.cursor_key)
 
     def _show_detail(self, coords: str | None) -> None:

@@ -13,7 +13,7 @@ from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import DataTable, Sparkline, Static
 
-from edamon.model.snapshot import Snapshot
+from edamon.model.snapshot import Snapshot, TimelineRow
 from edamon.model.status import ConnectionState, SagaState
 from edamon.ui.format import (
     DIM,
@@ -31,7 +31,7 @@ from edamon.ui.format import (
     thousands,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 TIMELINE_ROWS = 200
 TREND_WIDTH = 10
@@ -54,6 +54,19 @@ def _num(value: str, style: str = "") -> Text:
     return Text(value, style=style, justify="right")
 
 
+def timeline_cells(event: TimelineRow) -> Row:
+    """A timeline row's cells except its (clock-dependent) time."""
+    style = RED if event.dead_letter else ""
+    topic, _, position = event.coords.rpartition("/")
+    partition = topic.rpartition("/")[2]
+    return (
+        Text(event.event_type, style=style or "bold"),
+        Text(shorten_middle(event.topic, 32), style=style),
+        Text(short_id(event.correlation_id), style=DIM),
+        Text(f"{partition}/{position}", style=DIM),
+    )
+
+
 class OverviewScreen(DashboardScreen):
     """Everything at a glance; Enter on a panel's row drills into its screen."""
 
@@ -66,6 +79,7 @@ class OverviewScreen(DashboardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.paused = False
+        self._timeline_cells = RowMemo(timeline_cells)
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(id="head")
@@ -252,25 +266,13 @@ class OverviewScreen(DashboardScreen):
             rows.append((saga.saga, tuple(cells)))
         return rows
 
-    @staticmethod
-    def _timeline_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
-        rows: list[tuple[str, Row]] = []
-        for event in snap.timeline[:TIMELINE_ROWS]:
-            style = RED if event.dead_letter else ""
-            _topic, _, position = event.coords.rpartition("/")
-            partition = _topic.rpartition("/")[2]
-            rows.append(
-                (
-                    event.coords,
-                    (
-                        times(event.time, millis=True),
-                        Text(event.event_type, style=style or "bold"),
-                        Text(shorten_middle(event.topic, 32), style=style),
-                        Text(short_id(event.correlation_id), style=DIM),
-                        Text(f"{partition}/{position}", style=DIM),
-                    ),
-                )
-            )
+    def _timeline_rows(self, snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+        memo = self._timeline_cells
+        rows = [
+            (event.coords, (times(event.time, millis=True), *memo(event)))
+            for event in snap.timeline[:TIMELINE_ROWS]
+        ]
+        memo.sweep()
         return rows
 
     # --- actions -----------------------------------------------------------------------

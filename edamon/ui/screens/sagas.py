@@ -16,7 +16,7 @@ from edamon.model.status import SagaState
 from edamon.ui.format import DIM, Times, duration, shorten, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
 STATES: tuple[SagaState, ...] = tuple(SagaState)
@@ -42,17 +42,20 @@ def step_text(instance: SagaInstance) -> str:
     )
 
 
-def instance_row(instance: SagaInstance, times: Times) -> Row:
-    """One saga instance as table cells."""
+def instance_cells(instance: SagaInstance) -> Row:
+    """A saga instance's cells that do not depend on the clock."""
     return (
         shorten(instance.correlation_id, ID_WIDTH),
         instance.saga,
         status_text(instance.state),
         step_text(instance),
-        times(instance.started),
-        times(instance.updated),
         Text(duration(instance.duration_s), justify="right"),
     )
+
+
+def instance_row(instance: SagaInstance, cells: Row, times: Times) -> Row:
+    """All of an instance's cells: the fixed ones with started/updated times inserted."""
+    return (*cells[:4], times(instance.started), times(instance.updated), cells[4])
 
 
 class SagasScreen(DashboardScreen):
@@ -69,6 +72,7 @@ class SagasScreen(DashboardScreen):
         super().__init__()
         self.state_filter: SagaState | None = None
         self.saga_filter: str | None = None
+        self._cells = RowMemo(instance_cells)
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
@@ -129,7 +133,11 @@ class SagasScreen(DashboardScreen):
         if wanted is not None:
             title += f"  state [b {status_style(wanted)}]{wanted}[/]"
         table.set_title(title + "  [dim](s: state filter)[/]")
-        table.sync([(i.correlation_id, instance_row(i, times)) for i in instances[:MAX_ROWS]])
+        memo = self._cells
+        table.sync(
+            [(i.correlation_id, instance_row(i, memo(i), times)) for i in instances[:MAX_ROWS]]
+        )
+        memo.sweep()
 
     def action_cycle_state(self) -> None:
         """Cycle the instances' state filter: all, RUNNING, COMPENSATING, ... , all."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 
 Cell = str | Text
 Row = tuple[Cell, ...]
+Item = TypeVar("Item", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +161,37 @@ class LiveTable(DataTable[Cell]):
         self.sort(key=lambda values: rank[id(values[0])])
 
 
+class RowMemo(Generic[Item]):
+    """Cells built from immutable (hashable) model rows, reused while a row is unchanged, so a
+    redraw of thousands of rows builds only the new ones. Call `sweep()` after each redraw:
+    rows not seen since the previous sweep are forgotten."""
+
+    def __init__(self, build: Callable[[Item], Row]) -> None:
+        self.build = build
+        self._old: dict[Item, Row] = {}
+        self._new: dict[Item, Row] = {}
+
+    def __call__(self, item: Item) -> Row:
+        cells = self._new.get(item)
+        if cells is None:
+            cells = self._old.get(item)
+            if cells is None:
+                cells = self.build(item)
+            self._new[item] = cells
+        return cells
+
+    def sweep(self) -> None:
+        """Forget the rows that were not asked for since the last sweep."""
+        self._old, self._new = self._new, {}
+
+
 _STALE = Text("\x00stale")
 """Stands for a cell whose column was replaced: never equal to a real cell."""
 
 
 def _same(a: Cell, b: Cell) -> bool:
+    if a is b:  # memoised cells (RowMemo) are the very same objects from tick to tick
+        return True
     # Text.__eq__ ignores the base style; a status that changes colour must count as a change.
     if isinstance(a, Text):
         a_plain, a_style, a_spans = a.plain, a.style, a.spans
