@@ -138,8 +138,10 @@ def rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def timed(events: int, batch: int, profile: bool) -> None:
+def timed(events: int, batch: int, profile: bool, no_gc: bool) -> None:
     gc.collect()
+    if no_gc:
+        gc.disable()
     rss0 = rss_mb()
     state = CollectorState(settings_for(events), cluster="bench")
     now = 1_700_000_600.0
@@ -177,6 +179,7 @@ def timed(events: int, batch: int, profile: bool) -> None:
         calls += 1
     del records
     gc.callbacks.remove(on_gc)
+    gc.enable()
     if profiler is not None:
         import pstats
 
@@ -237,8 +240,9 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     parser.add_argument("--top", type=int, default=12, help="allocation sites to list")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed pass")
+    parser.add_argument("--no-gc", action="store_true", help="cyclic GC off in the timed pass")
     args = parser.parse_args()
-    timed(args.events, args.batch, args.profile)
+    timed(args.events, args.batch, args.profile, args.no_gc)
     if not args.no_memory:
         traced(args.events, args.batch, args.top)
 

@@ -44,6 +44,9 @@ SNAPSHOT_SAGA_INSTANCES = 1000
 UNDECODABLE_SAMPLES = 50
 NOTICES = 20
 
+_EVENTS, _DLQ, _LEDGER = "events", "dlq", "ledger"
+"""How `ingest` handles the records of a topic."""
+
 
 @dataclass(slots=True)
 class _DlqGroup:
@@ -65,7 +68,8 @@ class CollectorState:
         self._max_age = retention.max_age_s
         self._max_dead = retention.max_dead_letters
         self._chains: OrderedDict[str, Chain] = OrderedDict()
-        self._events: dict[str, Envelope] = {}
+        self._viewed: Chain | None = None
+        """The chain asked for last: where `event()` looks first."""
         self._dead: OrderedDict[str, DeadLetter] = OrderedDict()
         self._dead_rows: dict[str, DeadLetterRow] = {}
         self._dlq_groups: dict[tuple[str | None, str | None, str | None], _DlqGroup] = {}
@@ -76,6 +80,7 @@ class CollectorState:
         self._throughput = Throughput(retention.throughput_window_s)
         self._sagas = SagaTracker(settings.sagas.definitions)
         self._saga_starts = {t for d in settings.sagas.definitions for t in d.start}
+        self._has_sagas = bool(settings.sagas.definitions)
         self._loops_reported: set[str] = set()
         self._notices: deque[str] = deque(maxlen=NOTICES)
         self._retained = 0
@@ -99,50 +104,67 @@ class CollectorState:
         rules = self.rules
         ledger_topic = rules.ledger_topic
         decode = self._envelopes.decode
+        add_event = self._add_event
+        events: list[Envelope] = []
+        append = events.append
+        last_topic: str | None = None
+        route = _EVENTS
         for record in records:
             topic = record.topic
-            if topic == ledger_topic:
-                self._apply_ledger(record)
-            elif rules.is_dlq(topic):
-                self._add_dead_letter(self._dead_decoder.decode(record), now)
-            else:
+            if topic is not last_topic:  # records come in runs of one partition
+                last_topic = topic
+                route = (
+                    _LEDGER if topic == ledger_topic else _DLQ if rules.is_dlq(topic) else _EVENTS
+                )
+            if route is _EVENTS:
                 result = decode(record)
                 if isinstance(result, Undecodable):
                     self._add_undecodable(result, now)
                 else:
-                    self._add_event(result, now)
+                    append(result)
+                    add_event(result, now)
+            elif route is _DLQ:
+                self._add_dead_letter(self._dead_decoder.decode(record), now)
+            else:
+                self._apply_ledger(record)
+        if events:
+            self._throughput.record_events(now, events)
         self.last_record_at = now
         self._evict(now)
 
     def _add_event(self, env: Envelope, now: float) -> None:
-        record = env.record
-        self._throughput.record(
-            record.topic, env.event_type, env.version, now, record.timestamp_ms / 1000.0, False
-        )
         cid = env.correlation_id or env.event_id
-        chain = self._chains.get(cid)
+        chains = self._chains
+        chain = chains.get(cid)
         if chain is None:
-            chain = self._chains[cid] = Chain(cid)
+            chain = chains[cid] = Chain(cid)
         else:
-            self._chains.move_to_end(cid)
-        if not chain.add(env, now=now):
+            chains.move_to_end(cid)
+        late = self._has_sagas and chain.event_count > 0 and env.time < chain.end
+        if not chain.add(env, now):
             self._duplicates += 1
             return
         self._events_total += 1
         self._retained += 1
-        self._events.setdefault(env.event_id, env)
-        self._sagas.observe(cid, env.event_type, env.time)
-        if env.event_type in self._saga_starts and chain.event_count > 1:
-            self._replay_saga(cid, chain, env.event_id)
+        if self._has_sagas:
+            if late and not chain.dead_letters:
+                # an event older than one already applied (topics are read in parallel, so
+                # arrival order is not event order): rebuild the saga in event-time order so
+                # its state does not depend on which topic's batch came first
+                self._sagas.evict(cid)
+                self._replay_saga(cid, chain, None)
+            else:
+                self._sagas.observe(cid, env.event_type, env.time)
+                if env.event_type in self._saga_starts and chain.event_count > 1:
+                    self._replay_saga(cid, chain, env.event_id)
         self._timeline.append(env)
         if chain.has_loop and cid not in self._loops_reported:
             self._loops_reported.add(cid)
             self._notices.append(f"causation loop in flow {cid}")
 
-    def _replay_saga(self, cid: str, chain: Chain, start_id: str) -> None:
-        """Events of a flow that arrived before its start event (they come from different
-        topics, so arrival order is arbitrary) were ignored by the saga tracker: feed them now,
-        in event-time order."""
+    def _replay_saga(self, cid: str, chain: Chain, start_id: str | None) -> None:
+        """Feed the flow's events (all but `start_id`, already applied) to the saga tracker in
+        event-time order: events that arrived before their start event were ignored by it."""
         earlier = [
             env
             for event_id in chain.event_ids()
@@ -222,8 +244,6 @@ class CollectorState:
             if self._retained <= self._max_events and chain.last_update >= horizon:
                 break
             chains.popitem(last=False)
-            for event_id in chain.event_ids():
-                self._events.pop(event_id, None)
             self._retained -= chain.event_count
             self._sagas.evict(cid)
             self._loops_reported.discard(cid)
@@ -257,11 +277,23 @@ class CollectorState:
         chain = self._chains.get(correlation_id)
         if chain is None:
             return None
+        self._viewed = chain
         saga = self._sagas.instance(correlation_id)
         return chain.view(saga.saga if saga else None, saga.state if saga else None)
 
     def event(self, event_id: str) -> Envelope | None:
-        return self._events.get(event_id)
+        """A retained event by id: from the chain viewed last (the usual question: an event of
+        the flow on screen), else from the most recently updated flow that has it."""
+        viewed = self._viewed
+        if viewed is not None and self._chains.get(viewed.correlation_id) is viewed:
+            env = viewed.envelope(event_id)
+            if env is not None:
+                return env
+        for chain in reversed(self._chains.values()):
+            env = chain.envelope(event_id)
+            if env is not None:
+                return env
+        return None
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
         return self._dead.get(coords)

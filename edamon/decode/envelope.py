@@ -75,10 +75,25 @@ _SHARED_MAX = 64
 """Longest record key or header value shared between records."""
 
 _new = object.__new__
-_ENVELOPE_SLOTS = tuple(vars(Envelope)[name].__set__ for name in Envelope.__slots__)
-_RECORD_SLOTS = tuple(vars(RawRecord)[name].__set__ for name in RawRecord.__slots__)
+(
+    _set_event_id,
+    _set_event_type,
+    _set_correlation_id,
+    _set_causation_id,
+    _set_aggregate_id,
+    _set_occurred_at,
+    _set_version,
+    _set_source,
+    _set_trace_id,
+    _set_format,
+    _set_record,
+    _set_truncated,
+) = (vars(Envelope)[name].__set__ for name in Envelope.__slots__)
+_set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
+    vars(RawRecord)[name].__set__ for name in RawRecord.__slots__
+)
 """Slot setters: a frozen dataclass's __init__ sets each field through object.__setattr__;
-building the (identical) object directly is twice as fast on this hot path."""
+setting the slots directly builds the same object in half the time."""
 
 
 class _Inexact(Exception):
@@ -330,7 +345,7 @@ class EnvelopeDecoder:
         found = get(lead_id[0])
         if lead_id[1] is not None:
             found = found.get(lead_id[1]) if type(found) is dict else None
-        event_id = found
+        event_id: str = found  # type: ignore[assignment]  # checked next
         if type(found) is not str or not found:
             event_id = _first(self._event_id, obj, headers, key, _as_id, True)
             if event_id is None:  # orjson read it, so the standard parser would too
@@ -586,25 +601,18 @@ class EnvelopeDecoder:
             aggregate_id = share(aggregate_id, aggregate_id)
         kept, truncated = self._keep(record)
         env: Envelope = _new(Envelope)
-        for setter, field in zip(
-            _ENVELOPE_SLOTS,
-            (
-                event_id,
-                event_type,
-                correlation_id,
-                causation_id,
-                aggregate_id,
-                occurred_at,
-                version,
-                source,
-                trace_id,
-                fmt,
-                kept,
-                truncated,
-            ),
-            strict=True,
-        ):
-            setter(env, field)
+        _set_event_id(env, event_id)
+        _set_event_type(env, event_type)
+        _set_correlation_id(env, correlation_id)
+        _set_causation_id(env, causation_id)
+        _set_aggregate_id(env, aggregate_id)
+        _set_occurred_at(env, occurred_at)
+        _set_version(env, version)
+        _set_source(env, source)
+        _set_trace_id(env, trace_id)
+        _set_format(env, fmt)
+        _set_record(env, kept)
+        _set_truncated(env, truncated)
         return env
 
     def _keep(self, record: RawRecord) -> tuple[RawRecord, bool]:
@@ -634,12 +642,13 @@ class EnvelopeDecoder:
         ):
             return record, False
         kept: RawRecord = _new(RawRecord)
-        for setter, field in zip(
-            _RECORD_SLOTS,
-            (interned, record.partition, record.offset, record.timestamp_ms, key, value, headers),
-            strict=True,
-        ):
-            setter(kept, field)
+        _set_topic(kept, interned)
+        _set_partition(kept, record.partition)
+        _set_offset(kept, record.offset)
+        _set_timestamp(kept, record.timestamp_ms)
+        _set_key(kept, key)
+        _set_value(kept, value)
+        _set_headers(kept, headers)
         return kept, truncated
 
     def _share_headers(self, headers: tuple[Header, ...]) -> tuple[Header, ...]:

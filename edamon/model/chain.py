@@ -30,20 +30,10 @@ _STATUS = (NodeStatus.OK, NodeStatus.PLACEHOLDER, NodeStatus.DEAD_LETTERED, Node
 
 
 class _Node:
-    """One vertex of the causation graph. `parent` and `children` are node references."""
+    """One vertex of the causation graph. `parent` and `children` are node references; a node
+    without a parent that is not a placeholder is a root. Kept small: one per retained event."""
 
-    __slots__ = (
-        "children",
-        "detail",
-        "dl",
-        "duplicates",
-        "env",
-        "id",
-        "kind",
-        "parent",
-        "row",
-        "time",
-    )
+    __slots__ = ("children", "env", "id", "kind", "parent", "time")
 
     def __init__(self, node_id: str, kind: int, time: float, env: Envelope | None = None) -> None:
         self.id = node_id
@@ -52,10 +42,17 @@ class _Node:
         self.env = env
         self.parent: _Node | None = None
         self.children: list[_Node] | None = None
-        self.duplicates = 0
+
+
+class _DlqNode(_Node):
+    """A failed-handler node (with its dead letter) or a redriven copy (`dl` None)."""
+
+    __slots__ = ("detail", "dl")
+
+    def __init__(self, node_id: str, kind: int, time: float, env: Envelope | None) -> None:
+        super().__init__(node_id, kind, time, env)
         self.dl: DeadLetter | None = None
-        self.detail: str | None = None
-        self.row: ChainNode | None = None
+        self.detail = ""
 
 
 def _sibling_key(node: _Node) -> tuple[float, str]:
@@ -66,31 +63,64 @@ def _children(node: _Node) -> list[_Node]:
     return node.children or []
 
 
+_INF = float("inf")
+_NINF = float("-inf")
+
+
 class Chain:
-    """All events sharing one correlation id, as a causation tree (parent = cause)."""
+    """All events sharing one correlation id, as a causation tree (parent = cause).
+
+    Memory matters (one chain per flow, hundreds of thousands retained): slots, and everything
+    most flows never need (waiting lists, loops, duplicate counts, view caches) is created on
+    first use.
+    """
+
+    __slots__ = (
+        "_corr_waiting",
+        "_dead_letters",
+        "_dups",
+        "_duplicates",
+        "_end",
+        "_events",
+        "_first",
+        "_last_update",
+        "_loop_ids",
+        "_loops",
+        "_nodes",
+        "_orphans",
+        "_retry_waiting",
+        "_rows",
+        "_start",
+        "_summary",
+        "_version",
+        "_view",
+        "correlation_id",
+    )
 
     def __init__(self, correlation_id: str) -> None:
         self.correlation_id = correlation_id
         self._nodes: dict[str, _Node] = {}
-        self._roots: dict[str, _Node] = {}
-        self._placeholders: dict[str, _Node] = {}
-        self._corr_waiting: list[_Node] = []
-        self._retry_waiting: dict[str, list[_Node]] = {}
+        self._corr_waiting: list[_Node] | None = None
+        """Roots whose cause is the correlation id itself, until an event with that id comes."""
+        self._retry_waiting: dict[str, list[_Node]] | None = None
         self._events = 0
         self._duplicates = 0
+        self._dups: dict[str, int] | None = None
+        """Duplicate deliveries per node id."""
         self._dead_letters = 0
         self._orphans = 0
-        self._start = float("inf")
-        self._end = float("-inf")
-        self._last_update = float("-inf")
-        self._first: tuple[float, str, str] | None = None
-        self._loops: list[tuple[str, ...]] = []
-        self._loop_ids: set[str] = set()
+        self._start = _INF
+        self._end = _NINF
+        self._last_update = _NINF
+        self._first: _Node | None = None
+        """The earliest event (time, then id)."""
+        self._loops: list[tuple[str, ...]] | None = None
+        self._loop_ids: set[str] | None = None
         self._version = 0
-        self._summary_key: tuple[int, str | None, SagaState | None] | None = None
-        self._summary: ChainSummary | None = None
-        self._view_version = -1
-        self._view: tuple[tuple[ChainNode, ...], tuple[tuple[str, ...], ...]] = ((), ())
+        self._summary: tuple[tuple[int, str | None, SagaState | None], ChainSummary] | None = None
+        self._view: tuple[int, tuple[ChainNode, ...], tuple[tuple[str, ...], ...]] | None = None
+        self._rows: dict[str, ChainNode] | None = None
+        """The rows of the last view by node id, reused while nothing they show changes."""
 
     # ------------------------------------------------------------------ ingest
 
@@ -102,39 +132,62 @@ class Chain:
         RETRIED node `retry:<its coords>` under `dlq:<that coords>` (else under the original).
         """
         record = env.record
-        if record.headers:
-            retry_of = record.header_text(RETRY_HEADER)
-            if retry_of:
-                return self._add_retry(env, retry_of, now)
+        headers = record.headers
+        if headers:
+            for name, _ in headers:
+                if name == RETRY_HEADER:
+                    retry_of = record.header_text(RETRY_HEADER)
+                    if retry_of:
+                        return self._add_retry(env, retry_of, now)
+                    break
         event_id = env.event_id
-        time = env.time
-        node = self._nodes.get(event_id)
-        if node is not None and node.kind != _PLACEHOLDER:
-            node.duplicates += 1
-            self._duplicates += 1
-            self._touch(time if now is None else now)
-            return False
+        time = env.occurred_at
+        if time is None:
+            time = record.timestamp_ms / 1000.0
+        if now is None:
+            now = time
+        nodes = self._nodes
+        node = nodes.get(event_id)
         if node is None:
-            node = _Node(event_id, _EVENT, time, env)
-            self._nodes[event_id] = node
+            node = nodes[event_id] = _Node(event_id, _EVENT, time, env)
+        elif node.kind != _PLACEHOLDER:
+            self._duplicates += 1
+            self._count_duplicate(node)
+            self._touch(now)
+            return False
         else:  # a placeholder: the awaited cause has arrived
-            del self._placeholders[event_id]
             node.kind, node.env, node.time = _EVENT, env, time
             if node.children:
                 self._orphans -= sum(1 for c in node.children if c.kind == _EVENT)
         self._events += 1
         first = self._first
-        if first is None or time < first[0] or (time == first[0] and event_id < first[1]):
-            self._first = (time, event_id, env.event_type)
-        self._extend(time)
+        if first is None or time < first.time or (time == first.time and event_id < first.id):
+            self._first = node
+        if time < self._start:
+            self._start = time
+        if time > self._end:
+            self._end = time
         cause = env.causation_id
-        self._attach(node, None if not cause or cause == event_id else cause)
+        if cause and cause != event_id:
+            parent = nodes.get(cause)
+            if parent is not None:
+                self._link(node, parent)
+            else:
+                self._attach(node, cause)
         if event_id == self.correlation_id and self._corr_waiting:
-            waiting, self._corr_waiting = self._corr_waiting, []
+            waiting, self._corr_waiting = self._corr_waiting, None
             for child in waiting:
                 self._relink(child, node)
-        self._touch(time if now is None else now)
+        if now > self._last_update:
+            self._last_update = now
+        self._version += 1
         return True
+
+    def _count_duplicate(self, node: _Node) -> None:
+        dups = self._dups
+        if dups is None:
+            dups = self._dups = {}
+        dups[node.id] = dups.get(node.id, 0) + 1
 
     def add_dead_letter(self, dl: DeadLetter, now: float | None = None) -> bool:
         """Add a failed-handler node `dlq:<coords>` (DEAD_LETTERED) under the original event
@@ -143,10 +196,10 @@ class Chain:
         time = dl.record.timestamp_ms / 1000.0
         existing = self._nodes.get(node_id)
         if existing is not None:
-            existing.duplicates += 1
+            self._count_duplicate(existing)
             self._touch(time if now is None else now)
             return False
-        node = _Node(node_id, _DLQ, time, dl.envelope)
+        node = _DlqNode(node_id, _DLQ, time, dl.envelope)
         node.dl = dl
         info = dl.info
         parts = [p for p in (info.exception_class, info.exception_message) if p]
@@ -155,8 +208,9 @@ class Chain:
         self._dead_letters += 1
         self._extend(time)
         self._attach(node, dl.envelope.event_id if dl.envelope is not None else None)
-        for retry in self._retry_waiting.pop(node_id, ()):
-            self._relink(retry, node)
+        if self._retry_waiting is not None:
+            for retry in self._retry_waiting.pop(node_id, ()):
+                self._relink(retry, node)
         self._touch(time if now is None else now)
         return True
 
@@ -165,11 +219,11 @@ class Chain:
         time = env.record.timestamp_ms / 1000.0
         existing = self._nodes.get(node_id)
         if existing is not None:
-            existing.duplicates += 1
+            self._count_duplicate(existing)
             self._duplicates += 1
             self._touch(time if now is None else now)
             return False
-        node = _Node(node_id, _RETRY, time, env)
+        node = _DlqNode(node_id, _RETRY, time, env)
         self._events += 1
         node.detail = f"redrive of {retry_of}"
         self._nodes[node_id] = node
@@ -179,6 +233,8 @@ class Chain:
         if dlq is not None:
             self._link(node, dlq)
         else:
+            if self._retry_waiting is None:
+                self._retry_waiting = {}
             self._retry_waiting.setdefault(dlq_id, []).append(node)
             self._attach(node, env.event_id)
         self._touch(time if now is None else now)
@@ -197,19 +253,18 @@ class Chain:
 
     def _attach(self, node: _Node, cause: str | None) -> None:
         """Link `node` under its cause: present node, new placeholder, or none (a root)."""
-        if cause is not None:
-            parent = self._nodes.get(cause)
-            if parent is not None:
-                self._link(node, parent)
-                return
-            if cause != self.correlation_id:
-                parent = _Node(cause, _PLACEHOLDER, node.time)
-                self._nodes[cause] = parent
-                self._placeholders[cause] = parent
-                self._link(node, parent)
-                return
-            self._corr_waiting.append(node)  # a root until an event with that id shows up
-        self._roots[node.id] = node
+        if cause is None:
+            return  # a root
+        parent = self._nodes.get(cause)
+        if parent is not None:
+            self._link(node, parent)
+        elif cause != self.correlation_id:
+            parent = self._nodes[cause] = _Node(cause, _PLACEHOLDER, node.time)
+            self._link(node, parent)
+        elif self._corr_waiting is None:  # a root until an event with that id shows up
+            self._corr_waiting = [node]
+        else:
+            self._corr_waiting.append(node)
 
     def _link(self, node: _Node, parent: _Node) -> None:
         node.parent = parent
@@ -225,8 +280,7 @@ class Chain:
     def _relink(self, node: _Node, parent: _Node) -> None:
         old = node.parent
         if old is None:
-            self._roots.pop(node.id, None)
-            if node in self._corr_waiting:
+            if self._corr_waiting is not None and node in self._corr_waiting:
                 self._corr_waiting.remove(node)
         else:
             if old.children is not None:
@@ -249,8 +303,16 @@ class Chain:
         path.reverse()  # cause before effect
         first = min(range(len(path)), key=lambda i: _sibling_key(path[i]))
         cycle = tuple(n.id for n in path[first:] + path[:first])
+        if self._loops is None or self._loop_ids is None:
+            self._loops, self._loop_ids = [], set()
         self._loops.append(cycle)
         self._loop_ids.update(cycle)
+
+    def _roots(self) -> list[_Node]:
+        return [n for n in self._nodes.values() if n.parent is None and n.kind != _PLACEHOLDER]
+
+    def _placeholders(self) -> list[_Node]:
+        return [n for n in self._nodes.values() if n.kind == _PLACEHOLDER]
 
     # -------------------------------------------------------------- properties
 
@@ -278,12 +340,12 @@ class Chain:
     @property
     def has_loop(self) -> bool:
         """True once a causation loop has closed in this chain."""
-        return bool(self._loops)
+        return self._loops is not None
 
     @property
     def loops(self) -> tuple[tuple[str, ...], ...]:
         """Each causation loop as node ids, cause before effect, earliest node first."""
-        return tuple(self._loops)
+        return tuple(self._loops or ())
 
     @property
     def start(self) -> float:
@@ -303,11 +365,11 @@ class Chain:
     @property
     def root_type(self) -> str:
         """Event type of the earliest root event; else of the earliest event; else ""."""
-        roots = [n for n in self._roots.values() if n.kind == _EVENT]
+        roots = [n for n in self._roots() if n.kind == _EVENT]
         env = min(roots, key=_sibling_key).env if roots else None
-        if env is not None:
-            return env.event_type
-        return self._first[2] if self._first is not None else ""
+        if env is None and self._first is not None:
+            env = self._first.env
+        return env.event_type if env is not None else ""
 
     def event_ids(self) -> Iterator[str]:
         """Ids of the real events in the chain (for the collector's index and eviction)."""
@@ -323,8 +385,8 @@ class Chain:
     def summary(self, saga: str | None = None, saga_state: SagaState | None = None) -> ChainSummary:
         """A one-row summary; cached until the chain changes."""
         key = (self._version, saga, saga_state)
-        if self._summary is not None and self._summary_key == key:
-            return self._summary
+        if self._summary is not None and self._summary[0] == key:
+            return self._summary[1]
         summary = ChainSummary(
             correlation_id=self.correlation_id,
             root_type=self.root_type,
@@ -334,12 +396,12 @@ class Chain:
             duration_s=self.end - self.start,
             dead_letters=self._dead_letters,
             orphans=self._orphans,
-            has_loop=bool(self._loops),
+            has_loop=self._loops is not None,
             saga=saga,
             saga_state=saga_state,
             last_update=self.last_update,
         )
-        self._summary, self._summary_key = summary, key
+        self._summary = (key, summary)
         return summary
 
     def view(self, saga: str | None = None, saga_state: SagaState | None = None) -> ChainView:
@@ -349,26 +411,30 @@ class Chain:
         what hangs only on causation loops; children after their parent, siblings by time then
         id. Cached until the chain changes.
         """
-        if self._view_version != self._version:
-            self._view = (self._build_rows(), tuple(self._loops))
-            self._view_version = self._version
-        nodes, loops = self._view
-        return ChainView(summary=self.summary(saga, saga_state), nodes=nodes, loops=loops)
+        view = self._view
+        if view is None or view[0] != self._version:
+            view = self._view = (self._version, self._build_rows(), self.loops)
+        return ChainView(summary=self.summary(saga, saga_state), nodes=view[1], loops=view[2])
 
     def _build_rows(self) -> tuple[ChainNode, ...]:
-        for placeholder in self._placeholders.values():  # it happened before its children
+        placeholders = self._placeholders()
+        for placeholder in placeholders:  # it happened before its children
             placeholder.time = min((c.time for c in placeholder.children or ()), default=0.0)
         tops = [
-            *sorted(self._roots.values(), key=_sibling_key),
-            *sorted(self._placeholders.values(), key=_sibling_key),
-            *(self._nodes[loop[0]] for loop in self._loops),
+            *sorted(self._roots(), key=_sibling_key),
+            *sorted(placeholders, key=_sibling_key),
+            *(self._nodes[loop[0]] for loop in self._loops or ()),
             *self._nodes.values(),  # safety net: anything not reached yet
         ]
         tree = layout(tops, _children, _sibling_key)
         order, depth = tree.order, tree.depth
         starts = [n.time for n in order]
         ends = subtree_ends(starts, tree.parent)
-        heads = [i for i, n in enumerate(order) if depth[i] == 0 and n.id in self._roots]
+        heads = [
+            i
+            for i, n in enumerate(order)
+            if depth[i] == 0 and n.parent is None and n.kind != _PLACEHOLDER
+        ]
         if not heads:
             heads = [i for i, n in enumerate(order) if depth[i] == 0 and n.kind == _PLACEHOLDER]
         critical: set[int] = set()
@@ -376,14 +442,23 @@ class Chain:
             top = max(heads, key=lambda i: (ends[i], -i))
             critical = critical_path(top, starts, ends, tree.parent, tree.children)
         start = self.start
-        return tuple(
-            self._row(node, depth[i], start, i in critical) for i, node in enumerate(order)
+        previous = self._rows or {}
+        rows = tuple(
+            self._row(node, depth[i], start, i in critical, previous.get(node.id))
+            for i, node in enumerate(order)
         )
+        self._rows = {row.event_id: row for row in rows}
+        return rows
 
-    def _row(self, node: _Node, depth: int, start: float, critical: bool) -> ChainNode:
-        parent, env, dl = node.parent, node.env, node.dl
-        status, detail = _STATUS[node.kind], node.detail
-        if node.id in self._loop_ids:
+    def _row(
+        self, node: _Node, depth: int, start: float, critical: bool, row: ChainNode | None
+    ) -> ChainNode:
+        """The row of `node`: `row` (the previous one) when nothing it shows has changed."""
+        parent, env = node.parent, node.env
+        dl, detail = (node.dl, node.detail) if isinstance(node, _DlqNode) else (None, None)
+        status = _STATUS[node.kind]
+        duplicates = self._dups.get(node.id, 0) if self._dups is not None else 0
+        if self._loop_ids is not None and node.id in self._loop_ids:
             status, detail = NodeStatus.LOOP, "causation loop"
         elif node.kind == _EVENT and parent is not None and parent.kind == _PLACEHOLDER:
             status = NodeStatus.ORPHAN
@@ -391,7 +466,6 @@ class Chain:
         if parent is not None and parent.kind != _PLACEHOLDER and node.kind != _PLACEHOLDER:
             hop = node.time - parent.time
         offset = node.time - start
-        row = node.row  # reuse the previous row when nothing it shows has changed
         if (
             row is not None
             and row.status is status
@@ -400,12 +474,12 @@ class Chain:
             and row.critical is critical
             and row.offset_s == offset
             and row.hop_s == hop
-            and row.duplicates == node.duplicates
+            and row.duplicates == duplicates
             and row.parent_id == (parent.id if parent is not None else None)
         ):
             return row
         record = dl.record if dl is not None else env.record if env is not None else None
-        row = node.row = ChainNode(
+        return ChainNode(
             event_id=node.id,
             event_type=env.event_type if env is not None else "",
             parent_id=parent.id if parent is not None else None,
@@ -417,9 +491,8 @@ class Chain:
             topic=record.topic if record is not None else None,
             coords=record.coords if record is not None else None,
             source=env.source if env is not None else None,
-            duplicates=node.duplicates,
+            duplicates=duplicates,
             critical=critical,
             dead_letter=dl.coords if dl is not None else None,
             detail=detail,
         )
-        return row

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
+from edamon.model.envelope import Envelope
 from edamon.model.snapshot import (
     EventTypeThroughput,
     RateSeries,
@@ -188,6 +189,58 @@ class Throughput:
                 counter.add(arrival)
             versions = kind.versions
             versions[version] = versions.get(version, 0) + 1
+
+    def record_events(self, arrival: float, events: Iterable[Envelope]) -> None:
+        """Count decoded events from ordinary topics that arrived together at `arrival`.
+
+        Same counts as `record(topic, event_type, version, arrival, timestamp, False)` for
+        each; cheaper, as the arrival counters move once per run of one topic or event type.
+        """
+        topics, types, window = self._topics, self._types, self._window
+        topic_state: _Topic | None = None
+        last_topic: str | None = None
+        kind: _EventType | None = None
+        last_type: str | None = None
+        topic_run = type_run = 0
+        by_time = RateCounter(2)  # replaced at the first event
+        for env in events:
+            record = env.record
+            topic = record.topic
+            if topic != last_topic:
+                if topic_state is not None:
+                    topic_state.arrival.add(arrival, topic_run)
+                    topic_state.last_seen = arrival
+                topic_state = topics.get(topic)
+                if topic_state is None:
+                    topic_state = topics[topic] = _Topic(window)
+                by_time = topic_state.by_time
+                last_topic, topic_run = topic, 0
+            topic_run += 1
+            record_time = record.timestamp_ms / 1000.0
+            if record_time >= arrival:
+                record_time = arrival
+            if int(record_time) == by_time._head:
+                by_time.total += 1
+                by_time._buckets[by_time._index] += 1
+            else:
+                by_time.add(record_time)
+            event_type = env.event_type
+            if kind is None or event_type != last_type:
+                if kind is not None:
+                    kind.counter.add(arrival, type_run)
+                kind = types.get(event_type)
+                if kind is None:
+                    kind = types[event_type] = _EventType(window)
+                last_type, type_run = event_type, 0
+            type_run += 1
+            versions = kind.versions
+            version = env.version
+            versions[version] = versions.get(version, 0) + 1
+        if topic_state is not None:
+            topic_state.arrival.add(arrival, topic_run)
+            topic_state.last_seen = arrival
+        if kind is not None:
+            kind.counter.add(arrival, type_run)
 
     def record_many(
         self,

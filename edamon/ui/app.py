@@ -31,6 +31,8 @@ from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.widgets.bars import SCREENS
 
 WORKER_GROUP = "edamon"
+ALERT_INTERVAL_S = 30.0
+"""Growing counts (new dead letters, undecodable records) notify at most this often."""
 
 
 class EdamonApp(App[int]):
@@ -79,6 +81,7 @@ class EdamonApp(App[int]):
         self._background = tuple(background)
         self._live = refresh
         self._timer: Timer | None = None
+        self._tick_error: str | None = None
         self._tasks: list[Worker[None]] = []
         self.main_screens: dict[str, DashboardScreen] = {
             "overview": OverviewScreen(),
@@ -150,8 +153,18 @@ class EdamonApp(App[int]):
     # --- drawing -------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        if self.is_running:  # not while shutting down (screens are being removed)
+        if not self.is_running:  # shutting down: screens are being removed
+            return
+        try:
             self.refresh_now()
+        except Exception as exc:  # a bug in the view must not kill the UI: show it, go on
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._tick_error:  # once per distinct error, not 4 times a second
+                self._tick_error = message
+                self.log.error("refresh failed", exc_info=exc)
+                self.notify(message, title="Refresh failed", severity="error", timeout=30)
+        else:
+            self._tick_error = None
 
     def refresh_now(self) -> None:
         """Take a snapshot, raise alerts for what is new, and redraw the active screen."""

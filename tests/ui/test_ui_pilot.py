@@ -364,3 +364,81 @@ async def test_an_unknown_theme_falls_back_with_a_notification() -> None:
         await pilot.pause()
         assert app.theme == "textual-dark"
         assert [s for m, s in shown if "no-such-theme" in m] == ["warning"]
+
+
+async def test_the_nav_bar_and_status_line_are_clickable() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        nav = app.screen.query_one("NavBar")
+        # " edamon " + " 1 Overview " after one cell of padding: "2 Chains" starts at 22
+        await pilot.click(nav, offset=(23, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainsScreen))
+        await pilot.click(app.screen.query_one("StatusLine"), offset=(3, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, UndecodableScreen))
+
+
+async def test_a_growing_chain_updates_the_tree_in_place_and_relinks_orphans() -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_chain(MAIN_CHAIN)
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+        screen = app.screen
+        assert isinstance(screen, ChainScreen)
+        await wait_for(pilot, lambda: "e-orphan" in screen._tree_nodes)
+        tree_nodes = dict(screen._tree_nodes)
+        assert tree_nodes["e-orphan"].parent is screen.query_one("#tree").root  # type: ignore[attr-defined]
+
+        # a new event arrives under StockReserved: added, nothing rebuilt
+        stock = next(n for n in view.main.nodes if n.event_id == "e-stock")
+        late = dataclasses.replace(
+            stock,
+            event_id="e-late",
+            event_type="LateEvent",
+            parent_id="e-stock",
+            depth=2,
+            offset_s=1.2,
+            hop_s=1.08,
+        )
+        nodes = list(view.main.nodes)
+        nodes.insert(nodes.index(stock) + 2, late)
+        view.main = dataclasses.replace(view.main, nodes=tuple(nodes))
+        app.refresh_now()
+        assert screen._tree_nodes["e-late"].parent is tree_nodes["e-stock"]
+        assert [c.data for c in tree_nodes["e-stock"].children] == ["e-notify", "e-late"]
+        assert all(screen._tree_nodes[k] is v for k, v in tree_nodes.items())
+        assert "e-late" in screen.query_one("#waterfall", LiveTable).keys
+
+        # the orphan's cause turns up: the tree is rebuilt with it under PaymentAuthorized
+        relinked = tuple(
+            dataclasses.replace(n, parent_id="e-pay", depth=2) if n.event_id == "e-orphan" else n
+            for n in view.main.nodes
+        )
+        view.main = dataclasses.replace(view.main, nodes=relinked)
+        app.refresh_now()
+        assert screen._tree_nodes["e-orphan"].parent is screen._tree_nodes["e-pay"]
+
+
+async def test_a_failing_snapshot_is_shown_once_and_the_clock_goes_on() -> None:
+    class Flaky(FakeView):
+        failing = False
+
+        def snapshot(self):  # type: ignore[no-untyped-def]
+            if self.failing:
+                self.snapshots_taken += 1
+                raise KeyError("chain index out of sync")
+            return super().snapshot()
+
+    view = Flaky()
+    config = settings()
+    config.ui.refresh_hz = 20
+    app = EdamonApp(view, config, clock=lambda: NOW, refresh=True)
+    shown = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        view.failing = True
+        start = view.snapshots_taken
+        await wait_for(pilot, lambda: view.snapshots_taken >= start + 4)
+        assert [m for m, _ in shown] == ["KeyError: 'chain index out of sync'"]
+        view.failing = False
+        await pilot.press("2")
+        assert isinstance(app.screen, ChainsScreen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from builders import BASE_MS, event_record, event_value, spring_dlt_headers
@@ -203,3 +204,21 @@ def test_ledger_record_marks_dead_letter_retried() -> None:
     state.ingest([ledger], NOW)
     row = state.snapshot(NOW).dead_letters[0]
     assert row.retry == "sent" and row.retried_by == "alice"
+
+
+def test_saga_state_does_not_depend_on_arrival_order() -> None:
+    t = BASE_MS
+    cid = "shuffled"
+    records = [
+        event_record("orders.OrderPlaced", 0, "s1", "OrderPlaced", cid, at_ms=t),
+        event_record("inventory.StockReserved", 0, "s2", "StockReserved", cid, "s1", at_ms=t + 10),
+        event_record("payments.PaymentFailed", 0, "s3", "PaymentFailed", cid, "s2", at_ms=t + 20),
+        event_record("inventory.StockReleased", 0, "s4", "StockReleased", cid, "s3", at_ms=t + 30),
+    ]
+    for order in itertools.permutations(records):
+        state = make_state()
+        for record in order:  # one record per batch: the worst case
+            state.ingest([record], NOW)
+        view = state.chain(cid)
+        assert view is not None
+        assert view.summary.saga_state == SagaState.COMPENSATED, [r.offset for r in order]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual import on
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
@@ -17,7 +18,8 @@ from edamon.model.waterfall import bar, frac, human_duration, time_axis
 from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_status
-from edamon.ui.widgets.detail import event_detail
+from edamon.ui.widgets.bars import Line
+from edamon.ui.widgets.detail import detail_epoch, event_detail
 from edamon.ui.widgets.table import Column, LiveTable, Row
 
 MARKS: dict[NodeStatus, str] = {
@@ -76,12 +78,13 @@ class ChainScreen(DashboardScreen):
         self.selected: str | None = select
         self.chain: ChainView | None = None
         self._tree_nodes: dict[str, TreeNode[str]] = {}
-        self._shape: tuple[tuple[str, str | None], ...] = ()
+        self._parents: dict[str, str | None] = {}
         self._bar_width = 0
+        self._detail_key: object = None
         self._axis = ""
 
     def compose_body(self) -> Iterable[Widget]:
-        yield Static(id="chain-head")
+        yield Line(id="chain-head")
         with Horizontal(id="chain-main"):
             with Vertical(id="chain-left"):
                 tree: Tree[str] = Tree("chain", id="tree")
@@ -110,9 +113,9 @@ class ChainScreen(DashboardScreen):
 
     def draw_body(self, snap: Snapshot) -> None:
         chain = self.edamon.view.chain(self.correlation_id)
-        head = self.query_one("#chain-head", Static)
+        head = self.query_one("#chain-head", Line)
         if chain is None:
-            head.update(f"[b]{self.correlation_id}[/]  [dim]no longer retained[/]")
+            head.set(f"[b]{escape(self.correlation_id)}[/]  [dim]no longer retained[/]")
             return
         changed = chain != self.chain
         self.chain = chain
@@ -129,7 +132,7 @@ class ChainScreen(DashboardScreen):
             text.append_text(status_text(s.saga_state))
         if chain.loops:
             text.append(f"  {len(chain.loops)} causation loop(s)", style=RED)
-        head.update(text)
+        head.set(text, key=(s, len(chain.loops)))
         if changed:
             self._draw_tree(chain)
         self._draw_waterfall(chain)
@@ -140,33 +143,41 @@ class ChainScreen(DashboardScreen):
 
     def _draw_tree(self, chain: ChainView) -> None:
         tree: Tree[str] = self.query_one("#tree", Tree)
-        shape = tuple((n.event_id, n.parent_id) for n in chain.nodes)
-        known = self._shape
-        if shape[: len(known)] != known:
+        parent_of = {node.event_id: node.parent_id for node in chain.nodes}
+        if any(parent_of.get(eid, "\0gone") != pid for eid, pid in self._parents.items()):
             # A node was re-parented or dropped (e.g. an orphan found its cause): rebuild.
             tree.clear()
             self._tree_nodes = {}
-            known = ()
-        parents = {node.parent_id for node in chain.nodes}
+        fresh = not self._tree_nodes
+        has_children = {node.parent_id for node in chain.nodes}
+        last_child: dict[int, TreeNode[str]] = {}
         for node in chain.nodes:
             existing = self._tree_nodes.get(node.event_id)
             if existing is not None:
                 label = node_label(node)
                 if existing.label != label:
                     existing.set_label(label)
-                if node.event_id in parents and not existing.allow_expand:
+                if node.event_id in has_children and not existing.allow_expand:
                     existing.allow_expand = True
+                if existing.parent is not None:
+                    last_child[existing.parent.id] = existing
                 continue
             parent = self._tree_nodes.get(node.parent_id or "", tree.root)
-            self._tree_nodes[node.event_id] = parent.add(
+            previous = last_child.get(parent.id)
+            # Keep waterfall order among siblings: after the previous sibling, else first.
+            first = previous is None and bool(parent.children)
+            added = parent.add(
                 node_label(node),
                 data=node.event_id,
+                before=0 if first else None,
+                after=previous,
                 expand=True,
-                allow_expand=node.event_id in parents,
+                allow_expand=node.event_id in has_children,
             )
-        if not known and self.selected in self._tree_nodes:
+            self._tree_nodes[node.event_id] = last_child[parent.id] = added
+        self._parents = parent_of
+        if fresh and self.selected in self._tree_nodes:
             self.call_after_refresh(tree.move_cursor, self._tree_nodes[self.selected])
-        self._shape = shape
 
     def _draw_waterfall(self, chain: ChainView) -> None:
         table = self.query_one("#waterfall", LiveTable)
@@ -200,8 +211,15 @@ class ChainScreen(DashboardScreen):
         if self.chain is not None:
             node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
         envelope = self.edamon.view.event(self.selected) if self.selected else None
+        times = self.edamon.times
+        # Re-render (and re-parse the payload) only when something shown changed; relative
+        # times in the pane are refreshed every few seconds.
+        key = (self.selected, node, envelope is None, times.absolute, detail_epoch(times))
+        if key == self._detail_key:
+            return
+        self._detail_key = key
         detail = self.query_one("#detail", Static)
-        detail.update(event_detail(envelope, node, self.edamon.times))
+        detail.update(event_detail(envelope, node, times))
         scroll = self.query_one("#detail-scroll", VerticalScroll)
         scroll.border_title = "Event" if node is None else f"Event  [dim]{node.event_id}[/]"
 

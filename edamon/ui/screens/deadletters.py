@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 from edamon.model.snapshot import DeadLetterRow, Snapshot
 from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, shorten, shorten_middle
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.detail import dead_letter_detail
+from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
 from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
@@ -69,6 +69,7 @@ class DeadLettersScreen(DashboardScreen):
         self.marked: set[str] = set()
         self._rows: dict[str, DeadLetterRow] = {}
         self._cells = RowMemo(dead_letter_cells)
+        self._detail_key: object = None
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
@@ -116,9 +117,12 @@ class DeadLettersScreen(DashboardScreen):
     def _show_detail(self, coords: str | None) -> None:
         row = self._rows.get(coords) if coords else None
         dead = self.edamon.view.dead_letter(coords) if coords else None
-        self.query_one("#dl-detail", Static).update(
-            dead_letter_detail(dead, row, self.edamon.times)
-        )
+        times = self.edamon.times
+        key = (coords, row, dead is None, times.absolute, detail_epoch(times))
+        if key == self._detail_key:
+            return
+        self._detail_key = key
+        self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times))
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
         scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
 

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widget import Widget
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import DataTable, Sparkline
 
 from edamon.model.snapshot import Snapshot, TimelineRow
 from edamon.model.status import ConnectionState, SagaState
@@ -31,6 +31,7 @@ from edamon.ui.format import (
     thousands,
 )
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 TIMELINE_ROWS = 200
@@ -82,13 +83,13 @@ class OverviewScreen(DashboardScreen):
         self._timeline_cells = RowMemo(timeline_cells)
 
     def compose_body(self) -> Iterable[Widget]:
-        yield Static(id="head")
+        yield Line(id="head")
         with Horizontal(id="rates"):
             with Vertical(classes="rate"):
-                yield Static(id="events-label", classes="rate-label")
+                yield Line(id="events-label", classes="rate-label")
                 yield Sparkline([], id="events-spark")
             with Vertical(classes="rate"):
-                yield Static(id="dlq-label", classes="rate-label")
+                yield Line(id="dlq-label", classes="rate-label")
                 yield Sparkline([], id="dlq-spark")
         with Horizontal(id="row1", classes="panels"):
             yield LiveTable(
@@ -151,13 +152,13 @@ class OverviewScreen(DashboardScreen):
         times = self.edamon.times
         self._draw_head(snap)
         tp = snap.throughput
-        self.query_one("#events-label", Static).update(
+        self.query_one("#events-label", Line).set(
             f"[b]events[/b] {rate(tp.events.rate)}  [dim]total {thousands(tp.events.total)}[/]"
         )
         dlq_style = (
             "b red" if tp.dead_letters.rate > self.edamon.settings.alerts.dlq_rate_warn else "b"
         )
-        self.query_one("#dlq-label", Static).update(
+        self.query_one("#dlq-label", Line).set(
             f"[{dlq_style}]dead letters[/] {rate(tp.dead_letters.rate)}"
             f"  [dim]total {thousands(tp.dead_letters.total)}[/]"
         )
@@ -197,7 +198,7 @@ class OverviewScreen(DashboardScreen):
             )
         if snap.collector_lag:
             parts.append(f"[dim]collector lag {snap.collector_lag:,}[/]")
-        self.query_one("#head", Static).update("  ·  ".join(parts))
+        self.query_one("#head", Line).set("  ·  ".join(parts))
 
     @staticmethod
     def _topic_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:

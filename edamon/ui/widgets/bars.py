@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.content import Content
 from textual.widgets import Input, Static
 
@@ -20,7 +21,25 @@ SCREENS: tuple[tuple[str, str], ...] = (
 """The main screens, in number-key order (1..5)."""
 
 
-class NavBar(Static):
+class Line(Static):
+    """A Static that repaints only when its content changes (it is set on every tick)."""
+
+    _shown: object = None
+
+    def set(self, content: str | Content | Text, key: object = None) -> None:
+        """Show `content` unless the same content (or the same `key`) is already shown."""
+        if key is not None:
+            marker = key
+        elif isinstance(content, Content | Text):  # their __eq__ ignores styles; spans don't
+            marker = (type(content), content.plain, tuple(content.spans))
+        else:
+            marker = content
+        if marker != self._shown:
+            self._shown = marker
+            self.update(content)
+
+
+class NavBar(Line):
     """`edamon  1 Overview  2 Chains ...` with the current screen highlighted; clickable."""
 
     DEFAULT_CSS = """
@@ -61,10 +80,10 @@ class NavBar(Static):
                 (conn.cluster, "$text-muted"),
             )
         gap = max(1, self.size.width - 2 - left.cell_length - right.cell_length)
-        self.update(Content.assemble(left, " " * gap, right))
+        self.set(Content.assemble(left, " " * gap, right))
 
 
-class StatusLine(Static):
+class StatusLine(Line):
     """The last alert, catch-up progress and counts worth a glance, on every screen."""
 
     DEFAULT_CSS = """
@@ -102,7 +121,7 @@ class StatusLine(Static):
             if joined:
                 joined.append("  │  ")
             joined.append(part)
-        self.update(Content.assemble(*joined))
+        self.set(Content.assemble(*joined))
 
 
 class FilterBar(Input):

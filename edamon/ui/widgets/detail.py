@@ -21,6 +21,13 @@ from edamon.model.snapshot import ChainNode, DeadLetterRow
 from edamon.ui.format import DASH, DIM, RED, Times, duration, header_value, status_text
 
 MAX_PAYLOAD_CHARS = 20_000
+DETAIL_REFRESH_S = 5
+"""Detail panes re-render at most this often for their relative times alone."""
+
+
+def detail_epoch(times: Times) -> int:
+    """Changes every DETAIL_REFRESH_S seconds of the clock (never in absolute mode)."""
+    return 0 if times.absolute else int(times.clock() // DETAIL_REFRESH_S)
 
 
 def _fields(rows: Sequence[tuple[str, str | Text | None]]) -> Table:
