@@ -189,7 +189,9 @@ def timed(events: int, batch: int, profile: bool, no_gc: bool) -> None:
     gc.collect()
     rss1 = rss_mb()
     retained = max(1, totals.retained_events)
-    print(f"records            : {count:,} in {len(snap.throughput.topics)} topics, {calls} batches")
+    print(
+        f"records            : {count:,} in {len(snap.throughput.topics)} topics, {calls} batches"
+    )
     print(
         f"retained           : {totals.retained_events:,} events, {totals.chains:,} chains, "
         f"{totals.dead_letters:,} dead letters, {totals.duplicates} duplicates"
@@ -203,7 +205,9 @@ def timed(events: int, batch: int, profile: bool, no_gc: bool) -> None:
         f"RSS growth         : {rss1 - rss0:,.0f} MB = "
         f"{(rss1 - rss0) * 2**20 / retained:,.0f} B per retained event"
     )
-    print(f"peak RSS           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(
+        f"peak RSS           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
 
 
 def traced(events: int, batch: int, top: int) -> None:

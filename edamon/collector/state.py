@@ -79,6 +79,8 @@ class CollectorState:
         self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
         self._throughput = Throughput(retention.throughput_window_s)
         self._sagas = SagaTracker(settings.sagas.definitions)
+        self._saga_dead_letters: dict[str, list[float]] = {}
+        """Dead-letter times per flow, to replay sagas in time order."""
         self._saga_starts = {t for d in settings.sagas.definitions for t in d.start}
         self._has_sagas = bool(settings.sagas.definitions)
         self._loops_reported: set[str] = set()
@@ -147,7 +149,7 @@ class CollectorState:
         self._events_total += 1
         self._retained += 1
         if self._has_sagas:
-            if late and not chain.dead_letters:
+            if late:
                 # an event older than one already applied (topics are read in parallel, so
                 # arrival order is not event order): rebuild the saga in event-time order so
                 # its state does not depend on which topic's batch came first
@@ -163,16 +165,22 @@ class CollectorState:
             self._notices.append(f"causation loop in flow {cid}")
 
     def _replay_saga(self, cid: str, chain: Chain, start_id: str | None) -> None:
-        """Feed the flow's events (all but `start_id`, already applied) to the saga tracker in
-        event-time order: events that arrived before their start event were ignored by it."""
-        earlier = [
-            env
+        """Feed the flow's events (all but `start_id`, already applied) and its dead letters to
+        the saga tracker in time order: what arrived before the start event was ignored by it,
+        and topics are read in parallel, so arrival order is not event order."""
+        steps: list[tuple[float, str | None]] = [
+            (env.time, env.event_type)
             for event_id in chain.event_ids()
             if event_id != start_id and (env := chain.envelope(event_id)) is not None
         ]
-        earlier.sort(key=lambda e: e.time)
-        for env in earlier:
-            self._sagas.observe(cid, env.event_type, env.time)
+        steps.extend((t, None) for t in self._saga_dead_letters.get(cid, ()))
+        steps.sort(key=lambda step: step[0])
+        sagas = self._sagas
+        for time, event_type in steps:
+            if event_type is None:
+                sagas.dead_lettered(cid, time)
+            else:
+                sagas.observe(cid, event_type, time)
 
     def _add_dead_letter(self, dl: DeadLetter, now: float) -> None:
         record = dl.record
@@ -213,7 +221,9 @@ class CollectorState:
         else:
             self._chains.move_to_end(cid)
         chain.add_dead_letter(dl, now=now)
-        self._sagas.dead_lettered(cid, seen)
+        if self._has_sagas:
+            self._saga_dead_letters.setdefault(cid, []).append(seen)
+            self._sagas.dead_lettered(cid, seen)
 
     def _add_undecodable(self, bad: Undecodable, now: float) -> None:
         record = bad.record
@@ -246,6 +256,7 @@ class CollectorState:
             chains.popitem(last=False)
             self._retained -= chain.event_count
             self._sagas.evict(cid)
+            self._saga_dead_letters.pop(cid, None)
             self._loops_reported.discard(cid)
             self._evicted += 1
 

@@ -201,14 +201,41 @@ def _first(
     return None
 
 
-def _lead(locations: tuple[Location, ...]) -> tuple[str | None, str | None]:
-    """The keys of a field's first location when it is a one- or two-key JSON path, read
-    inline by the fast path; (None, None) otherwise (`obj.get(None)` finds nothing)."""
+Lead = tuple[str | None, str | None, tuple[Location, ...]]
+
+
+def _lead(locations: tuple[Location, ...]) -> Lead:
+    """(key, subkey, rest): a field's first location when it is a one- or two-key JSON path,
+    which the fast path reads inline, and the locations after it. Otherwise (None, None, all
+    of them): `obj.get(None)` finds nothing."""
     if locations and locations[0][0] == _JSON1:
-        return locations[0][1], None
+        return locations[0][1], None, locations[1:]
     if locations and locations[0][0] == _JSON2:
-        return locations[0][1]  # type: ignore[no-any-return]
-    return None, None
+        return locations[0][1][0], locations[0][1][1], locations[1:]
+    return None, None, locations
+
+
+def _then(
+    found: Any,
+    convert: Callable[[object], Any],
+    rest: tuple[Location, ...],
+    obj: JsonObject,
+    headers: HeaderMap,
+    key: bytes | None,
+) -> Any:
+    """`_first` for an orjson object when the lead value `found` was not of the usual type:
+    `found` converted if it converts, else the first of the other locations."""
+    if found is not None:
+        if type(found) is float and not -_BIG < found < _BIG:
+            raise _Inexact
+        result = convert(found)
+        if result is not None:
+            return result
+    return _first(rest, obj, headers, key, convert, True)
+
+
+def _sub(found: object, key: str) -> object:
+    return found.get(key) if type(found) is dict else None
 
 
 def _fast_object(value: bytes) -> JsonObject | None:
@@ -281,7 +308,7 @@ class EnvelopeDecoder:
         self._occurred = _compile(settings.occurred_at)
         self._version = _compile(settings.version)
         self._source = _compile(settings.source)
-        self._leads = tuple(
+        self._leads: tuple[Lead, ...] = tuple(
             _lead(locations)
             for locations in (
                 self._event_id,
@@ -332,77 +359,63 @@ class EnvelopeDecoder:
     def _fast(
         self, record: RawRecord, headers: HeaderMap, obj: dict[Any, Any]
     ) -> Envelope | Undecodable:
-        """`_exact` for an object orjson read, each field's leading JSON location inlined.
-
-        A leading value of the usual type is taken as is; anything else goes through `_first`
-        over all the field's locations (the lead again included), exactly like `_exact`.
-        """
+        """`_exact` for an object orjson read: each field's lead location read inline and a
+        value of the usual type taken as is; anything else goes through `_then`."""
         key = record.key
         get = obj.get
-        lead_id, lead_type, lead_corr, lead_cause, lead_agg, lead_at, lead_ver, lead_src = (
-            self._leads
-        )
-        found = get(lead_id[0])
-        if lead_id[1] is not None:
-            found = found.get(lead_id[1]) if type(found) is dict else None
-        event_id: str = found  # type: ignore[assignment]  # checked next
+        k1, k2, rest = self._leads[0]
+        found: Any = get(k1) if k2 is None else _sub(get(k1), k2)
+        event_id = found
         if type(found) is not str or not found:
-            event_id = _first(self._event_id, obj, headers, key, _as_id, True)
-            if event_id is None:  # orjson read it, so the standard parser would too
+            event_id = _then(found, _as_id, rest, obj, headers, key)
+            if event_id is None:  # orjson read the value, so the standard parser would too
                 return self._undecodable(record, "no event id")
-        found = get(lead_type[0])
-        if lead_type[1] is not None:
-            found = found.get(lead_type[1]) if type(found) is dict else None
+        k1, k2, rest = self._leads[1]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
         if type(found) is str and found:
             event_type = _intern(found)
         else:
-            event_type = _first(self._event_type, obj, headers, key, _as_name, True)
+            event_type = _then(found, _as_name, rest, obj, headers, key)
             if event_type is None:
                 return self._undecodable(record, "no event type")
-        found = get(lead_corr[0])
-        if lead_corr[1] is not None:
-            found = found.get(lead_corr[1]) if type(found) is dict else None
+        k1, k2, rest = self._leads[2]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
         correlation = found
         if type(found) is not str or not found:
-            correlation = _first(self._correlation, obj, headers, key, _as_id, True)
-        found = get(lead_cause[0])
-        if lead_cause[1] is not None:
-            found = found.get(lead_cause[1]) if type(found) is dict else None
+            correlation = _then(found, _as_id, rest, obj, headers, key)
+        k1, k2, rest = self._leads[3]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
         causation = found
         if type(found) is not str or not found:
-            causation = _first(self._causation, obj, headers, key, _as_id, True)
-        found = get(lead_agg[0])
-        if lead_agg[1] is not None:
-            found = found.get(lead_agg[1]) if type(found) is dict else None
+            causation = _then(found, _as_id, rest, obj, headers, key)
+        k1, k2, rest = self._leads[4]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
         aggregate = found
         if type(found) is not str or not found:
-            aggregate = _first(self._aggregate, obj, headers, key, _as_id, True)
-        found = get(lead_at[0])
-        if lead_at[1] is not None:
-            found = found.get(lead_at[1]) if type(found) is dict else None
-        occurred: float | None = None
-        if type(found) is int:  # epoch seconds or milliseconds, exact for orjson's integers
+            aggregate = _then(found, _as_id, rest, obj, headers, key)
+        k1, k2, rest = self._leads[5]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
+        occurred = None
+        if type(found) is int:  # epoch s or ms: exact, orjson's integers fit a float
             occurred = float(found)
             if occurred > MS_THRESHOLD:
                 occurred /= 1000.0
         elif type(found) is str:
             occurred = parse_time(found)
         if occurred is None:
-            occurred = _first(self._occurred, obj, headers, key, parse_time, True)
-        found = get(lead_ver[0])
-        if lead_ver[1] is not None:
-            found = found.get(lead_ver[1]) if type(found) is dict else None
+            occurred = _then(found, parse_time, rest, obj, headers, key)
+        k1, k2, rest = self._leads[6]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
         version = found
         if type(found) is not int:
-            version = _first(self._version, obj, headers, key, parse_int, True)
-        found = get(lead_src[0])
-        if lead_src[1] is not None:
-            found = found.get(lead_src[1]) if type(found) is dict else None
+            version = _then(found, parse_int, rest, obj, headers, key)
+        k1, k2, rest = self._leads[7]
+        found = get(k1) if k2 is None else _sub(get(k1), k2)
         if type(found) is str and found:
             source = _intern(found)
         else:
-            source = _first(self._source, obj, headers, key, _as_name, True)
-        return self._make(
+            source = _then(found, _as_name, rest, obj, headers, key)
+        return self._build(
             record,
             headers,
             event_id,
@@ -417,9 +430,7 @@ class EnvelopeDecoder:
             None,
         )
 
-    def _exact(
-        self, record: RawRecord, headers: HeaderMap, value: bytes
-    ) -> Envelope | Undecodable:
+    def _exact(self, record: RawRecord, headers: HeaderMap, value: bytes) -> Envelope | Undecodable:
         parsed = _parse_object(value)
         obj: JsonObject | None = None
         error: str | None = None
@@ -439,14 +450,14 @@ class EnvelopeDecoder:
             headers,
             event_id,
             event_type,
-            correlation_id=_first(self._correlation, obj, headers, key, _as_id),
-            causation_id=_first(self._causation, obj, headers, key, _as_id),
-            aggregate_id=_first(self._aggregate, obj, headers, key, _as_id),
-            occurred_at=_first(self._occurred, obj, headers, key, parse_time),
-            version=_first(self._version, obj, headers, key, parse_int),
-            source=_first(self._source, obj, headers, key, _as_name),
-            fmt=EnvelopeFormat.SEED,
-            trace_id=None,
+            _first(self._correlation, obj, headers, key, _as_id),
+            _first(self._causation, obj, headers, key, _as_id),
+            _first(self._aggregate, obj, headers, key, _as_id),
+            _first(self._occurred, obj, headers, key, parse_time),
+            _first(self._version, obj, headers, key, parse_int),
+            _first(self._source, obj, headers, key, _as_name),
+            EnvelopeFormat.SEED,
+            None,
         )
 
     def _binary(self, record: RawRecord, headers: HeaderMap) -> Envelope | Undecodable:
@@ -472,14 +483,14 @@ class EnvelopeDecoder:
             headers,
             event_id,
             _intern(event_type),
-            correlation_id=correlation,
-            causation_id=causation,
-            aggregate_id=_text(headers.get("ce_subject")) or _text(key),
-            occurred_at=parse_time(_text(headers.get("ce_time"))),
-            version=version,
-            source=_as_name(_text(headers.get("ce_source"))),
-            fmt=EnvelopeFormat.CLOUDEVENTS_BINARY,
-            trace_id=None,
+            correlation,
+            causation,
+            _text(headers.get("ce_subject")) or _text(key),
+            parse_time(_text(headers.get("ce_time"))),
+            version,
+            _as_name(_text(headers.get("ce_source"))),
+            EnvelopeFormat.CLOUDEVENTS_BINARY,
+            None,
         )
 
     def _structured(
@@ -516,14 +527,14 @@ class EnvelopeDecoder:
             headers,
             event_id,
             event_type,
-            correlation_id=correlation,
-            causation_id=causation,
-            aggregate_id=_as_id(event.get("subject")) or _text(key),
-            occurred_at=parse_time(event.get("time")),
-            version=version,
-            source=_as_name(event.get("source")),
-            fmt=EnvelopeFormat.CLOUDEVENTS_STRUCTURED,
-            trace_id=trace_id,
+            correlation,
+            causation,
+            _as_id(event.get("subject")) or _text(key),
+            parse_time(event.get("time")),
+            version,
+            _as_name(event.get("source")),
+            EnvelopeFormat.CLOUDEVENTS_STRUCTURED,
+            trace_id,
         )
 
     # -- helpers ----------------------------------------------------------------------------
@@ -542,7 +553,6 @@ class EnvelopeDecoder:
         headers: HeaderMap,
         event_id: str,
         event_type: str,
-        *,
         correlation_id: str | None,
         causation_id: str | None,
         aggregate_id: str | None,
@@ -552,37 +562,8 @@ class EnvelopeDecoder:
         fmt: EnvelopeFormat,
         trace_id: str | None,
     ) -> Envelope:
-        return self._make(
-            record,
-            headers,
-            event_id,
-            event_type,
-            correlation_id,
-            causation_id,
-            aggregate_id,
-            occurred_at,
-            version,
-            source,
-            fmt,
-            trace_id,
-        )
-
-    def _make(
-        self,
-        record: RawRecord,
-        headers: HeaderMap,
-        event_id: str,
-        event_type: str,
-        correlation_id: str | None,
-        causation_id: str | None,
-        aggregate_id: str | None,
-        occurred_at: float | None,
-        version: int | None,
-        source: str | None,
-        fmt: EnvelopeFormat,
-        trace_id: str | None,
-    ) -> Envelope:
-        """`_build` with positional arguments: the envelope, its ids shared with earlier ones."""
+        """The envelope (trace id from `traceparent`, which also stands in for a missing
+        correlation id), its ids shared with earlier envelopes', its record kept."""
         traceparent = headers.get("traceparent")
         if traceparent is not None:
             trace_id = parse_traceparent(traceparent)
@@ -634,12 +615,7 @@ class EnvelopeDecoder:
             if len(keys) >= _MEMO_LIMIT:
                 keys.clear()
             key = keys.setdefault(key, key)
-        if (
-            not truncated
-            and interned is topic
-            and headers is record.headers
-            and key is record.key
-        ):
+        if not truncated and interned is topic and headers is record.headers and key is record.key:
             return record, False
         kept: RawRecord = _new(RawRecord)
         _set_topic(kept, interned)

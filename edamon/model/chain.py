@@ -41,7 +41,8 @@ class _Node:
         self.time = time
         self.env = env
         self.parent: _Node | None = None
-        self.children: list[_Node] | None = None
+        self.children: _Node | list[_Node] | None = None
+        """None, the only child (the usual case: no list for it), or a list of two or more."""
 
 
 class _DlqNode(_Node):
@@ -60,7 +61,10 @@ def _sibling_key(node: _Node) -> tuple[float, str]:
 
 
 def _children(node: _Node) -> list[_Node]:
-    return node.children or []
+    children = node.children
+    if children is None:
+        return []
+    return children if isinstance(children, list) else [children]
 
 
 _INF = float("inf")
@@ -78,8 +82,8 @@ class Chain:
     __slots__ = (
         "_corr_waiting",
         "_dead_letters",
-        "_dups",
         "_duplicates",
+        "_dups",
         "_end",
         "_events",
         "_first",
@@ -158,7 +162,7 @@ class Chain:
         else:  # a placeholder: the awaited cause has arrived
             node.kind, node.env, node.time = _EVENT, env, time
             if node.children:
-                self._orphans -= sum(1 for c in node.children if c.kind == _EVENT)
+                self._orphans -= sum(1 for c in _children(node) if c.kind == _EVENT)
         self._events += 1
         first = self._first
         if first is None or time < first.time or (time == first.time and event_id < first.id):
@@ -268,10 +272,13 @@ class Chain:
 
     def _link(self, node: _Node, parent: _Node) -> None:
         node.parent = parent
-        if parent.children is None:
-            parent.children = [node]
+        children = parent.children
+        if children is None:
+            parent.children = node
+        elif isinstance(children, list):
+            children.append(node)
         else:
-            parent.children.append(node)
+            parent.children = [children, node]
         if node.kind == _EVENT and parent.kind == _PLACEHOLDER:
             self._orphans += 1
         if node.children:  # only a node with descendants can close a loop
@@ -283,7 +290,9 @@ class Chain:
             if self._corr_waiting is not None and node in self._corr_waiting:
                 self._corr_waiting.remove(node)
         else:
-            if old.children is not None:
+            if old.children is node:
+                old.children = None
+            elif isinstance(old.children, list):
                 old.children.remove(node)
             if node.kind == _EVENT and old.kind == _PLACEHOLDER:
                 self._orphans -= 1
@@ -419,7 +428,7 @@ class Chain:
     def _build_rows(self) -> tuple[ChainNode, ...]:
         placeholders = self._placeholders()
         for placeholder in placeholders:  # it happened before its children
-            placeholder.time = min((c.time for c in placeholder.children or ()), default=0.0)
+            placeholder.time = min((c.time for c in _children(placeholder)), default=0.0)
         tops = [
             *sorted(self._roots(), key=_sibling_key),
             *sorted(placeholders, key=_sibling_key),

@@ -13,7 +13,7 @@ import pytest
 from fakes import MAIN_CHAIN, NOW, FakeView, make_app, make_snapshot, settings
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Static, Tree
 
 from edamon.model.snapshot import ConnectionView
 from edamon.model.status import ConnectionState, SagaState
@@ -110,11 +110,11 @@ async def test_filter_narrows_the_table_and_esc_clears_it() -> None:
         await pilot.press("2")
         table = app.screen.query_one(LiveTable)
         assert table.row_count == 9
-        await pilot.press("slash", *"00000003")
+        await pilot.press("slash", *"00000003-aaaa")
         await wait_for(pilot, lambda: table.row_count == 1)
-        assert table.keys == [k for k in table.keys if k.startswith("00000003")]
+        assert table.keys[0].startswith("00000003-aaaa")
         await pilot.press("enter")  # keep the filter, back to the table
-        assert app.screen.focused is table and table.filter_text == "00000003"
+        assert app.screen.focused is table and table.filter_text == "00000003-aaaa"
         app.refresh_now()  # a new snapshot keeps the filter
         assert table.row_count == 1
         await pilot.press("escape")  # clears the filter first
@@ -216,6 +216,12 @@ async def test_c_jumps_from_a_dead_letter_and_from_the_timeline_to_the_chain() -
         screen = app.screen
         assert isinstance(screen, ChainScreen)
         await wait_for(pilot, lambda: screen.selected == "e-ship")
+        tree = screen.query_one("#tree", Tree)
+        await wait_for(pilot, lambda: tree.cursor_node is not None)
+        await pilot.pause()  # let queued highlight messages arrive: they must not move it
+        assert tree.cursor_node is not None and tree.cursor_node.data == "e-ship"
+        assert screen.selected == "e-ship"
+        assert screen.query_one("#waterfall", LiveTable).cursor_key == "e-ship"
         detail = text_of(screen.query_one("#detail", Static))
         assert "dead-lettered" in detail and "shipping.ShipmentScheduled.DLT/0/17" in detail
 
@@ -442,3 +448,39 @@ async def test_a_failing_snapshot_is_shown_once_and_the_clock_goes_on() -> None:
         view.failing = False
         await pilot.press("2")
         assert isinstance(app.screen, ChainsScreen)
+
+
+async def test_jumping_to_a_topic_filters_the_right_table() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.focus_topic("shipping.ShipmentScheduled.DLT")  # what the palette's hit calls
+        screen = app.main_screens["deadletters"]
+        await wait_for(pilot, lambda: app.screen is screen and screen.ready)
+        dead = screen.query_one(LiveTable)
+        assert dead.filter_text == "shipping.ShipmentScheduled.DLT"
+        assert dead.row_count == 4
+        app.focus_topic("inventory.StockReserved")
+        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        timeline = app.screen.query_one("#timeline", LiveTable)
+        assert timeline.filter_text == "inventory.StockReserved"
+        assert set(column(timeline, "topic")) == {"inventory.StockReserved"}
+        assert app.screen.query_one("#topics", LiveTable).cursor_key == "inventory.StockReserved"
+
+
+async def test_a_failed_handler_node_shows_its_dead_letter() -> None:
+    class DlqNodes(FakeView):
+        """As the collector does it: the failed handler's node is the DLQ record, not an event."""
+
+        def event(self, event_id: str):  # type: ignore[no-untyped-def]
+            return None if event_id == "e-ship" else super().event(event_id)
+
+    app = make_app(DlqNodes())
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_chain(MAIN_CHAIN, "e-ship")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
+        detail = text_of(app.screen.query_one("#detail", Static))
+        assert "java.util.concurrent.TimeoutException" in detail
+        assert "CarrierClient.java:88" in detail and "kafka_dlt-original-topic" in detail
+        title = str(app.screen.query_one("#detail-scroll").border_title)
+        assert "shipping.ShipmentScheduled.DLT/0/17" in title

@@ -222,3 +222,24 @@ def test_saga_state_does_not_depend_on_arrival_order() -> None:
         view = state.chain(cid)
         assert view is not None
         assert view.summary.saga_state == SagaState.COMPENSATED, [r.offset for r in order]
+
+
+def test_dead_letter_before_the_start_event_still_marks_the_saga() -> None:
+    state = make_state()
+    records = flow("early-dlq")[:2]
+    dlq = RawRecord(
+        topic="inventory.StockReserved.DLT",
+        partition=0,
+        offset=1,
+        timestamp_ms=BASE_MS + 500,
+        key=b"order-1",
+        value=event_value(
+            "early-dlq-e2", "StockReserved", "early-dlq", "early-dlq-e1", at_ms=BASE_MS + 120
+        ),
+        headers=tuple(spring_dlt_headers("inventory.StockReserved", 0, 0)),
+    )
+    state.ingest([dlq], NOW)
+    state.ingest([records[1]], NOW)
+    state.ingest([records[0]], NOW)
+    view = state.chain("early-dlq")
+    assert view is not None and view.summary.saga_state == SagaState.DEAD_LETTERED

@@ -19,7 +19,7 @@ from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_te
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_status
 from edamon.ui.widgets.bars import Line
-from edamon.ui.widgets.detail import detail_epoch, event_detail
+from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch, event_detail
 from edamon.ui.widgets.table import Column, LiveTable, Row
 
 MARKS: dict[NodeStatus, str] = {
@@ -69,6 +69,15 @@ def waterfall_row(node: ChainNode, duration_s: float, width: int) -> Row:
     )
 
 
+class WaterfallTable(LiveTable):
+    """The waterfall: its bar column follows the table's width."""
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ChainScreen):
+            screen.redraw_waterfall()
+
+
 class ChainScreen(DashboardScreen):
     """Pushed for one correlation id; redraws as the chain grows."""
 
@@ -92,7 +101,7 @@ class ChainScreen(DashboardScreen):
                 tree.guide_depth = 3
                 tree.border_title = "Causation"
                 yield tree
-                yield LiveTable(
+                yield WaterfallTable(
                     [
                         Column("event", "event", LABEL_WIDTH),
                         Column("offset", "+Δ", OFFSET_WIDTH),
@@ -188,8 +197,12 @@ class ChainScreen(DashboardScreen):
             self._bar_width, self._axis = width, axis
         duration_s = chain.summary.duration_s
         table.sync([(n.event_id, waterfall_row(n, duration_s, width)) for n in chain.nodes])
+        selected = self.selected
+        if selected is not None and selected in table.keys and table.cursor_key != selected:
+            table.move_cursor(row=table.get_row_index(selected))
 
-    def on_resize(self) -> None:
+    def redraw_waterfall(self) -> None:
+        """Redraw the bars for the waterfall's current width."""
         if self.chain is not None:
             self._draw_waterfall(self.chain)
 
@@ -207,30 +220,48 @@ class ChainScreen(DashboardScreen):
         self._show_detail()
 
     def _show_detail(self) -> None:
+        view = self.edamon.view
         node = None
         if self.chain is not None:
             node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
-        envelope = self.edamon.view.event(self.selected) if self.selected else None
+        envelope = view.event(self.selected) if self.selected else None
+        # A failed handler's node is the DLQ record itself: show what its headers say.
+        dead = None
+        if envelope is None and node is not None and node.dead_letter:
+            dead = view.dead_letter(node.dead_letter)
         times = self.edamon.times
         # Re-render (and re-parse the payload) only when something shown changed; relative
         # times in the pane are refreshed every few seconds.
-        key = (self.selected, node, envelope is None, times.absolute, detail_epoch(times))
+        epoch = detail_epoch(times)
+        key = (self.selected, node, envelope is None, dead is None, times.absolute, epoch)
         if key == self._detail_key:
             return
         self._detail_key = key
         detail = self.query_one("#detail", Static)
-        detail.update(event_detail(envelope, node, times))
         scroll = self.query_one("#detail-scroll", VerticalScroll)
-        scroll.border_title = "Event" if node is None else f"Event  [dim]{node.event_id}[/]"
+        if dead is not None:
+            detail.update(dead_letter_detail(dead, None, times))
+            scroll.border_title = f"Dead letter  [dim]{escape(dead.coords)}[/]"
+            return
+        detail.update(event_detail(envelope, node, times))
+        scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
+
+    # Highlight messages are queued: one that no longer matches its widget's cursor is stale
+    # (e.g. the table's first row, highlighted as rows arrived, before the wanted selection).
 
     @on(Tree.NodeHighlighted, "#tree")
     def _tree_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
+        tree: Tree[str] = self.query_one("#tree", Tree)
+        if event.node is not tree.cursor_node:
+            return
         if event.node.data is not None and event.node.data != self.selected:
             self._select(event.node.data)
 
     @on(DataTable.RowHighlighted, "#waterfall")
     def _waterfall_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
+        if event.cursor_row != event.data_table.cursor_row:
+            return
         if key is not None and key != self.selected:
             self._select(key)
 

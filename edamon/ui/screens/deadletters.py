@@ -109,7 +109,8 @@ class DeadLettersScreen(DashboardScreen):
             [
                 (coords, (MARKED if coords in marked else UNMARKED, times(row.time), *memo(row)))
                 for coords, row in self._rows.items()
-            ]
+            ],
+            search=self._search_text,
         )
         memo.sweep()
         self._show_detail(table.cursor_key)
@@ -125,6 +126,13 @@ class DeadLettersScreen(DashboardScreen):
         self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times))
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
         scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
+
+    def _search_text(self, coords: str) -> str:
+        row = self._rows.get(coords)
+        if row is None:
+            return ""
+        parts = (row.original_topic, row.consumer_group, row.exception_class, row.message)
+        return " ".join(part for part in parts if part)
 
     def targets(self) -> list[str]:
         """Coordinates a bulk action should act on: the marked rows (in table order), else
@@ -151,8 +159,12 @@ class DeadLettersScreen(DashboardScreen):
         """Open the chain of the dead letter under the cursor."""
         key = self.query_one(LiveTable).cursor_key
         row = self._rows.get(key) if key else None
-        if row is not None:
-            self.edamon.open_chain(row.correlation_id, row.event_id)
+        if row is None:
+            return
+        # Select the chain's node for this dead letter (else the original event).
+        chain = self.edamon.view.chain(row.correlation_id) if row.correlation_id else None
+        node = next((n for n in chain.nodes if n.dead_letter == key), None) if chain else None
+        self.edamon.open_chain(row.correlation_id, node.event_id if node else row.event_id)
 
     @on(DataTable.RowHighlighted, "#dead-letters")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -65,6 +65,7 @@ class LiveTable(DataTable[Cell]):
         self.filter_text = ""
         self._cells: dict[str, Row] = {}
         self._all_rows: list[tuple[str, Row]] = []
+        self._search: Callable[[str], str] | None = None
         for column in self.spec:
             self.add_column(column.label, key=column.key, width=column.width)
         self._update_title()
@@ -102,7 +103,7 @@ class LiveTable(DataTable[Cell]):
         """Show only rows containing `text` (empty: all rows) and redraw from the last rows."""
         self.filter_text = text
         self._update_title()
-        self.sync(self._all_rows)
+        self.sync(self._all_rows, self._search)
 
     def _update_title(self) -> None:
         title = self.title
@@ -110,19 +111,29 @@ class LiveTable(DataTable[Cell]):
             title = f"{title}  [b]/{escape(self.filter_text)}[/b]"
         self.border_title = title
 
-    def _visible(self, rows: Sequence[tuple[str, Row]]) -> list[tuple[str, Row]]:
+    def _visible(self, rows: Sequence[tuple[str, Row]]) -> Sequence[tuple[str, Row]]:
         needle = self.filter_text.lower()
         if not needle:
-            return list(rows)
+            return rows
+        search = self._search
         return [
             (key, cells)
             for key, cells in rows
-            if needle in " ".join(plain(cell) for cell in cells).lower()
+            if needle
+            in " ".join(
+                [key, *(plain(cell) for cell in cells), search(key) if search else ""]
+            ).lower()
         ]
 
-    def sync(self, rows: Sequence[tuple[str, Row]]) -> None:
-        """Make the table show `rows` (key, cells) in this order."""
+    def sync(
+        self, rows: Sequence[tuple[str, Row]], search: Callable[[str], str] | None = None
+    ) -> None:
+        """Make the table show `rows` (key, cells) in this order.
+
+        The filter matches the key, the cells' text and `search(key)`: the full values of
+        cells that are shown shortened (called only while a filter is set)."""
         self._all_rows = list(rows)
+        self._search = search
         wanted: dict[str, Row] = {}
         for key, cells in self._visible(rows):
             wanted.setdefault(key, cells)
