@@ -13,26 +13,13 @@ import pytest
 from builders import event_value, spring_dlt_headers
 from edamon.broker.kafka import KafkaBroker
 from edamon.collector.collector import Collector
-from edamon.config import SagaDefinition, SagaStep, Settings, load_settings
+from edamon.config import Settings, load_settings
+from edamon.demo.sagas import demo_sagas
 from edamon.model.status import ConnectionState, GroupStatus, NodeStatus, SagaState
 
 pytestmark = pytest.mark.kafka
 
-SAGA = SagaDefinition(
-    name="order-fulfilment",
-    start=["OrderPlaced"],
-    timeout_s=60,
-    steps=[
-        SagaStep(
-            name="reserve",
-            success=["StockReserved"],
-            failure=["StockReservationFailed"],
-            compensation=["StockReleased"],
-        ),
-        SagaStep(name="pay", success=["PaymentProcessed"], failure=["PaymentFailed"]),
-        SagaStep(name="ship", success=["ShipmentScheduled"]),
-    ],
-)
+SAGA = demo_sagas()[0]  # order-fulfilment: reserve stock, pay, ship
 
 
 def settings_for(bootstrap: str, prefix: str, **extra: Any) -> Settings:

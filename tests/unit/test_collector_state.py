@@ -7,27 +7,14 @@ import json
 
 from builders import BASE_MS, event_record, event_value, spring_dlt_headers
 from edamon.collector.state import CollectorState
-from edamon.config import SagaDefinition, SagaStep, Settings
+from edamon.config import Settings
+from edamon.demo.sagas import demo_sagas
 from edamon.model.records import RawRecord
 from edamon.model.status import NodeStatus, SagaState
 
 NOW = BASE_MS / 1000 + 60
 
-SAGA = SagaDefinition(
-    name="order-fulfilment",
-    start=["OrderPlaced"],
-    timeout_s=30,
-    steps=[
-        SagaStep(
-            name="reserve",
-            success=["StockReserved"],
-            failure=["StockReservationFailed"],
-            compensation=["StockReleased"],
-        ),
-        SagaStep(name="pay", success=["PaymentProcessed"], failure=["PaymentFailed"]),
-        SagaStep(name="ship", success=["ShipmentScheduled"]),
-    ],
-)
+SAGA = demo_sagas()[0]  # order-fulfilment: reserve stock, pay, ship
 
 
 def make_state(**retention: int) -> CollectorState:
