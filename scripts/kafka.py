@@ -476,6 +476,7 @@ class KafkaBroker:
         self.data_dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
+        self._config: Path | None = None
         self.format_seconds = 0.0
         self.startup_seconds = 0.0
         self.version = kafka_version()
@@ -640,6 +641,13 @@ class KafkaBroker:
                 f"kafka-storage format failed (exit {res.returncode})\n{self.log_tail()}"
             )
         self.format_seconds = time.monotonic() - t0
+        self._launch(java, libs, data_dir, config, t0, deadline)
+
+    def _launch(
+        self, java: str, libs: Path, data_dir: Path, config: Path, t0: float, deadline: float
+    ) -> None:
+        """Start the broker JVM on a formatted data dir and wait until it serves clients."""
+        self._config = config
         cmd = self._jvm(java, libs, data_dir, "kafka.Kafka", str(config))
         with (data_dir / "jvm.log").open("ab") as log:
             self.proc = subprocess.Popen(
@@ -680,6 +688,26 @@ class KafkaBroker:
                 )
             time.sleep(0.1)
         self.startup_seconds = time.monotonic() - t0
+
+    def restart(self, down_s: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop the broker JVM, keep its data and ports, wait `down_s`, start it again: a
+        broker restart as clients see it (tests of reconnection and resumption)."""
+        if self.proc is None or self.data_dir is None or self._config is None:
+            raise KafkaHarnessError("broker not started")
+        proc, self.proc = self.proc, None
+        _RUNNING.discard(self)
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        time.sleep(down_s)
+        t0 = time.monotonic()
+        self._launch(
+            _java(), self._libs or provision(), self.data_dir, self._config, t0, t0 + timeout
+        )
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the JVM (SIGTERM, then SIGKILL) and remove the data dir. Idempotent."""
