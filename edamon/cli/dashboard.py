@@ -16,8 +16,10 @@ def run_dashboard(
     """Open the dashboard and return the exit code.
 
     `broker`: the broker to watch (default: Kafka from settings). `background`: extra coroutines
-    run for the app's lifetime on its loop (the demo's simulation), cancelled on exit.
+    run for the app's lifetime on its loop (the demo's simulation), cancelled on exit. DLQ retry
+    (`r` on the dead-letters screen) goes through the same broker; settings.read_only disables it.
     """
+    from edamon.actions.service import RetryService
     from edamon.collector.collector import Collector
     from edamon.ui.app import EdamonApp
 
@@ -26,6 +28,12 @@ def run_dashboard(
 
         broker = KafkaBroker(settings.kafka)
     collector = Collector(broker, settings)
-    app = EdamonApp(collector, settings, run=collector.run, background=background)
+    app = EdamonApp(
+        collector,
+        settings,
+        run=collector.run,
+        background=background,
+        redrive=RetryService(broker, settings),
+    )
     code = app.run()  # the collector closes the broker's clients when its worker is cancelled
     return code if isinstance(code, int) else 0

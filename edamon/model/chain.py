@@ -6,6 +6,13 @@ parent hangs under a PLACEHOLDER until the parent shows up), duplicate deliverie
 and causation loops are detected when they close. Every traversal is iterative with visited
 sets, so neither loops nor chains of many thousands of events can hang or overflow the stack.
 `view()` turns the tree into immutable rows in waterfall order with the critical path marked.
+
+Memory matters (the collector retains up to a million events): a chain stores each event's
+envelope and nothing else per event. Tree links are not stored but derived: a node's parent is
+the node its cause names (the event's causation id; for a dead letter the original event; for a
+redriven copy its dead letter, else the original event), or the placeholder standing for that
+cause while it is missing, or none (a root) when the cause is the flow's correlation id itself
+and no event has that id yet. The tree is built from that only for a view.
 """
 
 from __future__ import annotations
@@ -27,33 +34,51 @@ RETRY_PREFIX = "retry:"
 
 _EVENT, _PLACEHOLDER, _DLQ, _RETRY = 0, 1, 2, 3
 _STATUS = (NodeStatus.OK, NodeStatus.PLACEHOLDER, NodeStatus.DEAD_LETTERED, NodeStatus.RETRIED)
+_INF = float("inf")
+_NINF = float("-inf")
+
+
+class _Special:
+    """A failed-handler node (DLQ, with its dead letter) or a redriven copy (RETRY)."""
+
+    __slots__ = ("cause", "detail", "dl", "dlq_id", "env", "id", "kind", "time", "under_dlq")
+
+    def __init__(
+        self, node_id: str, kind: int, time: float, env: Envelope | None, cause: str | None
+    ) -> None:
+        self.id = node_id
+        self.kind = kind
+        self.time = time
+        self.env = env
+        self.cause = cause
+        """The event it hangs under (for a redriven copy: when its dead letter is missing)."""
+        self.dl: DeadLetter | None = None
+        self.dlq_id: str | None = None
+        """A redriven copy's dead-letter node id."""
+        self.under_dlq = False
+        """A redriven copy whose dead-letter node (or a placeholder with its id) was there
+        first: it hangs under it for good."""
+        self.detail = ""
+
+
+_Stored = Envelope | _Special
+"""What a chain keeps per node: an event is its envelope."""
 
 
 class _Node:
-    """One vertex of the causation graph. `parent` and `children` are node references; a node
-    without a parent that is not a placeholder is a root. Kept small: one per retained event."""
+    """A vertex of the tree built for a view. `parent` and `children` are node references."""
 
-    __slots__ = ("children", "env", "id", "kind", "parent", "time")
+    __slots__ = ("children", "detail", "dl", "env", "id", "kind", "parent", "time")
 
-    def __init__(self, node_id: str, kind: int, time: float, env: Envelope | None = None) -> None:
+    def __init__(self, node_id: str, kind: int, time: float, env: Envelope | None) -> None:
         self.id = node_id
         self.kind = kind
         self.time = time
         self.env = env
         self.parent: _Node | None = None
-        self.children: _Node | list[_Node] | None = None
-        """None, the only child (the usual case: no list for it), or a list of two or more."""
-
-
-class _DlqNode(_Node):
-    """A failed-handler node (with its dead letter) or a redriven copy (`dl` None)."""
-
-    __slots__ = ("detail", "dl")
-
-    def __init__(self, node_id: str, kind: int, time: float, env: Envelope | None) -> None:
-        super().__init__(node_id, kind, time, env)
+        self.children: list[_Node] = []
         self.dl: DeadLetter | None = None
-        self.detail = ""
+        self.detail: str | None = None
 
 
 def _sibling_key(node: _Node) -> tuple[float, str]:
@@ -61,23 +86,11 @@ def _sibling_key(node: _Node) -> tuple[float, str]:
 
 
 def _children(node: _Node) -> list[_Node]:
-    children = node.children
-    if children is None:
-        return []
-    return children if isinstance(children, list) else [children]
-
-
-_INF = float("inf")
-_NINF = float("-inf")
+    return node.children
 
 
 class Chain:
-    """All events sharing one correlation id, as a causation tree (parent = cause).
-
-    Memory matters (one chain per flow, hundreds of thousands retained): slots, and everything
-    most flows never need (waiting lists, loops, duplicate counts, view caches) is created on
-    first use.
-    """
+    """All events sharing one correlation id, as a causation tree (parent = cause)."""
 
     __slots__ = (
         "_corr_waiting",
@@ -92,6 +105,7 @@ class Chain:
         "_loops",
         "_nodes",
         "_orphans",
+        "_placeholders",
         "_retry_waiting",
         "_rows",
         "_start",
@@ -103,10 +117,13 @@ class Chain:
 
     def __init__(self, correlation_id: str) -> None:
         self.correlation_id = correlation_id
-        self._nodes: dict[str, _Node] = {}
-        self._corr_waiting: list[_Node] | None = None
-        """Roots whose cause is the correlation id itself, until an event with that id comes."""
-        self._retry_waiting: dict[str, list[_Node]] | None = None
+        self._nodes: dict[str, _Stored] = {}
+        self._placeholders: dict[str, int] | None = None
+        """Missing causes something hangs under, each with how many events hang there."""
+        self._corr_waiting = 0
+        """Nodes caused by the correlation id itself while no event has that id."""
+        self._retry_waiting: dict[str, int] | None = None
+        """Redriven copies per missing dead-letter node id."""
         self._events = 0
         self._duplicates = 0
         self._dups: dict[str, int] | None = None
@@ -116,7 +133,7 @@ class Chain:
         self._start = _INF
         self._end = _NINF
         self._last_update = _NINF
-        self._first: _Node | None = None
+        self._first: Envelope | None = None
         """The earliest event (time, then id)."""
         self._loops: list[tuple[str, ...]] | None = None
         self._loop_ids: set[str] | None = None
@@ -151,59 +168,53 @@ class Chain:
         if now is None:
             now = time
         nodes = self._nodes
-        node = nodes.get(event_id)
-        if node is None:
-            node = nodes[event_id] = _Node(event_id, _EVENT, time, env)
-        elif node.kind != _PLACEHOLDER:
+        placeholders = self._placeholders
+        if event_id in nodes:
             self._duplicates += 1
-            self._count_duplicate(node)
+            self._count_duplicate(event_id)
             self._touch(now)
             return False
-        else:  # a placeholder: the awaited cause has arrived
-            node.kind, node.env, node.time = _EVENT, env, time
-            if node.children:
-                self._orphans -= sum(1 for c in _children(node) if c.kind == _EVENT)
+        nodes[event_id] = env
+        had_children = False
+        if placeholders is not None and event_id in placeholders:  # the awaited cause
+            self._orphans -= placeholders.pop(event_id)
+            had_children = True
         self._events += 1
         first = self._first
-        if first is None or time < first.time or (time == first.time and event_id < first.id):
-            self._first = node
+        if first is None:
+            self._first = env
+        else:
+            first_time = first.time
+            if time < first_time or (time == first_time and event_id < first.event_id):
+                self._first = env
         if time < self._start:
             self._start = time
         if time > self._end:
             self._end = time
         cause = env.causation_id
-        if cause and cause != event_id:
-            parent = nodes.get(cause)
-            if parent is not None:
-                self._link(node, parent)
-            else:
-                self._attach(node, cause)
+        if cause and cause != event_id and cause not in nodes:
+            self._await(cause, True)
         if event_id == self.correlation_id and self._corr_waiting:
-            waiting, self._corr_waiting = self._corr_waiting, None
-            for child in waiting:
-                self._relink(child, node)
+            self._corr_waiting = 0
+            had_children = True
+        if had_children:
+            self._check_loop(event_id)
         if now > self._last_update:
             self._last_update = now
         self._version += 1
         return True
-
-    def _count_duplicate(self, node: _Node) -> None:
-        dups = self._dups
-        if dups is None:
-            dups = self._dups = {}
-        dups[node.id] = dups.get(node.id, 0) + 1
 
     def add_dead_letter(self, dl: DeadLetter, now: float | None = None) -> bool:
         """Add a failed-handler node `dlq:<coords>` (DEAD_LETTERED) under the original event
         (a placeholder when it is not present). Returns False for a record already added."""
         node_id = DLQ_PREFIX + dl.coords
         time = dl.record.timestamp_ms / 1000.0
-        existing = self._nodes.get(node_id)
-        if existing is not None:
-            self._count_duplicate(existing)
+        if node_id in self._nodes or (self._placeholders and node_id in self._placeholders):
+            self._count_duplicate(node_id)
             self._touch(time if now is None else now)
             return False
-        node = _DlqNode(node_id, _DLQ, time, dl.envelope)
+        cause = dl.envelope.event_id if dl.envelope is not None else None
+        node = _Special(node_id, _DLQ, time, dl.envelope, cause)
         node.dl = dl
         info = dl.info
         parts = [p for p in (info.exception_class, info.exception_message) if p]
@@ -211,38 +222,58 @@ class Chain:
         self._nodes[node_id] = node
         self._dead_letters += 1
         self._extend(time)
-        self._attach(node, dl.envelope.event_id if dl.envelope is not None else None)
-        if self._retry_waiting is not None:
-            for retry in self._retry_waiting.pop(node_id, ()):
-                self._relink(retry, node)
+        if cause is not None and cause not in self._nodes:
+            self._await(cause, False)
+        waiting = self._retry_waiting.pop(node_id, 0) if self._retry_waiting is not None else 0
+        if waiting or cause == node_id:  # redriven copies now hang under it; or itself does
+            self._check_loop(node_id)
         self._touch(time if now is None else now)
         return True
 
     def _add_retry(self, env: Envelope, retry_of: str, now: float | None) -> bool:
         node_id = RETRY_PREFIX + env.record.coords
         time = env.record.timestamp_ms / 1000.0
-        existing = self._nodes.get(node_id)
-        if existing is not None:
-            self._count_duplicate(existing)
+        if node_id in self._nodes or (self._placeholders and node_id in self._placeholders):
+            self._count_duplicate(node_id)
             self._duplicates += 1
             self._touch(time if now is None else now)
             return False
-        node = _DlqNode(node_id, _RETRY, time, env)
-        self._events += 1
+        node = _Special(node_id, _RETRY, time, env, env.event_id)
+        node.dlq_id = dlq_id = DLQ_PREFIX + retry_of
         node.detail = f"redrive of {retry_of}"
+        self._events += 1
         self._nodes[node_id] = node
         self._extend(time)
-        dlq_id = DLQ_PREFIX + retry_of
-        dlq = self._nodes.get(dlq_id)
-        if dlq is not None:
-            self._link(node, dlq)
+        if dlq_id in self._nodes or (self._placeholders and dlq_id in self._placeholders):
+            node.under_dlq = True
         else:
             if self._retry_waiting is None:
                 self._retry_waiting = {}
-            self._retry_waiting.setdefault(dlq_id, []).append(node)
-            self._attach(node, env.event_id)
+            self._retry_waiting[dlq_id] = self._retry_waiting.get(dlq_id, 0) + 1
+            if env.event_id not in self._nodes:
+                self._await(env.event_id, False)
+            elif env.event_id == node_id:  # its own cause
+                self._check_loop(node_id)
         self._touch(time if now is None else now)
         return True
+
+    def _await(self, cause: str, is_event: bool) -> None:
+        """A node was added whose cause `cause` is missing: it hangs under a placeholder for
+        it, or is a root until an event with that id comes when it is the correlation id."""
+        if cause == self.correlation_id:
+            self._corr_waiting += 1
+            return
+        placeholders = self._placeholders
+        if placeholders is None:
+            placeholders = self._placeholders = {}
+        placeholders[cause] = placeholders.get(cause, 0) + is_event
+        self._orphans += is_event
+
+    def _count_duplicate(self, node_id: str) -> None:
+        dups = self._dups
+        if dups is None:
+            dups = self._dups = {}
+        dups[node_id] = dups.get(node_id, 0) + 1
 
     def _touch(self, now: float) -> None:
         if now > self._last_update:
@@ -255,73 +286,50 @@ class Chain:
         if time > self._end:
             self._end = time
 
-    def _attach(self, node: _Node, cause: str | None) -> None:
-        """Link `node` under its cause: present node, new placeholder, or none (a root)."""
-        if cause is None:
-            return  # a root
-        parent = self._nodes.get(cause)
-        if parent is not None:
-            self._link(node, parent)
-        elif cause != self.correlation_id:
-            parent = self._nodes[cause] = _Node(cause, _PLACEHOLDER, node.time)
-            self._link(node, parent)
-        elif self._corr_waiting is None:  # a root until an event with that id shows up
-            self._corr_waiting = [node]
-        else:
-            self._corr_waiting.append(node)
+    # ------------------------------------------------------------------ links
 
-    def _link(self, node: _Node, parent: _Node) -> None:
-        node.parent = parent
-        children = parent.children
-        if children is None:
-            parent.children = node
-        elif isinstance(children, list):
-            children.append(node)
+    def _parent(self, node_id: str) -> str | None:
+        """The id of a present node's parent (a node or a placeholder), None for a root."""
+        stored = self._nodes[node_id]
+        if isinstance(stored, _Special):
+            dlq_id = stored.dlq_id
+            if dlq_id is not None:  # a redriven copy
+                if stored.under_dlq:
+                    return dlq_id
+                dlq = self._nodes.get(dlq_id)
+                if isinstance(dlq, _Special) and dlq.kind == _DLQ:  # it came after the copy
+                    return dlq_id
+            cause = stored.cause
+            if cause is None:
+                return None
         else:
-            parent.children = [children, node]
-        if node.kind == _EVENT and parent.kind == _PLACEHOLDER:
-            self._orphans += 1
-        if node.children:  # only a node with descendants can close a loop
-            self._check_loop(node)
+            cause = stored.causation_id
+            if not cause or cause == node_id:
+                return None
+        if cause == self.correlation_id and cause not in self._nodes:
+            return None  # a root until an event with that id shows up
+        return cause
 
-    def _relink(self, node: _Node, parent: _Node) -> None:
-        old = node.parent
-        if old is None:
-            if self._corr_waiting is not None and node in self._corr_waiting:
-                self._corr_waiting.remove(node)
-        else:
-            if old.children is node:
-                old.children = None
-            elif isinstance(old.children, list):
-                old.children.remove(node)
-            if node.kind == _EVENT and old.kind == _PLACEHOLDER:
-                self._orphans -= 1
-        self._link(node, parent)
-
-    def _check_loop(self, node: _Node) -> None:
-        """Walk up from `node`'s parent: reaching `node` again means a causation loop."""
-        path = [node]
-        current = node.parent
-        for _ in range(len(self._nodes)):  # bounded even if another loop is met on the way
-            if current is None or current is node:
+    def _check_loop(self, node_id: str) -> None:
+        """Walk up from the node's parent: reaching the node again means a causation loop."""
+        path = [node_id]
+        nodes = self._nodes
+        current = self._parent(node_id)
+        for _ in range(len(nodes)):  # bounded even if another loop is met on the way
+            if current is None or current == node_id or current not in nodes:
                 break
             path.append(current)
-            current = current.parent
-        if current is not node:
+            current = self._parent(current)
+        if current != node_id:
             return
         path.reverse()  # cause before effect
-        first = min(range(len(path)), key=lambda i: _sibling_key(path[i]))
-        cycle = tuple(n.id for n in path[first:] + path[:first])
+        keys = [(nodes[n].time, n) for n in path]
+        first = min(range(len(path)), key=keys.__getitem__)
+        cycle = tuple(path[first:] + path[:first])
         if self._loops is None or self._loop_ids is None:
             self._loops, self._loop_ids = [], set()
         self._loops.append(cycle)
         self._loop_ids.update(cycle)
-
-    def _roots(self) -> list[_Node]:
-        return [n for n in self._nodes.values() if n.parent is None and n.kind != _PLACEHOLDER]
-
-    def _placeholders(self) -> list[_Node]:
-        return [n for n in self._nodes.values() if n.kind == _PLACEHOLDER]
 
     # -------------------------------------------------------------- properties
 
@@ -374,20 +382,22 @@ class Chain:
     @property
     def root_type(self) -> str:
         """Event type of the earliest root event; else of the earliest event; else ""."""
-        roots = [n for n in self._roots() if n.kind == _EVENT]
-        env = min(roots, key=_sibling_key).env if roots else None
-        if env is None and self._first is not None:
-            env = self._first.env
+        roots = [
+            stored
+            for node_id, stored in self._nodes.items()
+            if not isinstance(stored, _Special) and self._parent(node_id) is None
+        ]
+        env = min(roots, key=lambda e: (e.time, e.event_id)) if roots else self._first
         return env.event_type if env is not None else ""
 
     def event_ids(self) -> Iterator[str]:
         """Ids of the real events in the chain (for the collector's index and eviction)."""
-        return (n.id for n in self._nodes.values() if n.kind == _EVENT)
+        return (k for k, stored in self._nodes.items() if not isinstance(stored, _Special))
 
     def envelope(self, event_id: str) -> Envelope | None:
         """The envelope of a real event in the chain, or None."""
-        node = self._nodes.get(event_id)
-        return node.env if node is not None and node.kind == _EVENT else None
+        stored = self._nodes.get(event_id)
+        return None if stored is None or isinstance(stored, _Special) else stored
 
     # ------------------------------------------------------------------- views
 
@@ -425,20 +435,42 @@ class Chain:
             view = self._view = (self._version, self._build_rows(), self.loops)
         return ChainView(summary=self.summary(saga, saga_state), nodes=view[1], loops=view[2])
 
-    def _build_rows(self) -> tuple[ChainNode, ...]:
-        placeholders = self._placeholders()
+    def _tree(self) -> tuple[dict[str, _Node], list[_Node]]:
+        """The nodes, placeholders included, linked to their parents; and the placeholders."""
+        tree: dict[str, _Node] = {}
+        for node_id, stored in self._nodes.items():
+            if isinstance(stored, _Special):
+                node = tree[node_id] = _Node(node_id, stored.kind, stored.time, stored.env)
+                node.dl, node.detail = stored.dl, stored.detail
+            else:
+                tree[node_id] = _Node(node_id, _EVENT, stored.time, stored)
+        placeholders = [_Node(p, _PLACEHOLDER, 0.0, None) for p in self._placeholders or ()]
+        tree.update((p.id, p) for p in placeholders)
+        for node_id in self._nodes:
+            parent_id = self._parent(node_id)
+            if parent_id is not None:
+                node, parent = tree[node_id], tree[parent_id]
+                node.parent = parent
+                parent.children.append(node)
         for placeholder in placeholders:  # it happened before its children
-            placeholder.time = min((c.time for c in _children(placeholder)), default=0.0)
+            placeholder.time = min((c.time for c in placeholder.children), default=0.0)
+        return tree, placeholders
+
+    def _build_rows(self) -> tuple[ChainNode, ...]:
+        tree, placeholders = self._tree()
         tops = [
-            *sorted(self._roots(), key=_sibling_key),
+            *sorted(
+                (n for n in tree.values() if n.parent is None and n.kind != _PLACEHOLDER),
+                key=_sibling_key,
+            ),
             *sorted(placeholders, key=_sibling_key),
-            *(self._nodes[loop[0]] for loop in self._loops or ()),
-            *self._nodes.values(),  # safety net: anything not reached yet
+            *(tree[loop[0]] for loop in self._loops or ()),
+            *tree.values(),  # safety net: anything not reached yet
         ]
-        tree = layout(tops, _children, _sibling_key)
-        order, depth = tree.order, tree.depth
+        laid = layout(tops, _children, _sibling_key)
+        order, depth = laid.order, laid.depth
         starts = [n.time for n in order]
-        ends = subtree_ends(starts, tree.parent)
+        ends = subtree_ends(starts, laid.parent)
         heads = [
             i
             for i, n in enumerate(order)
@@ -449,7 +481,7 @@ class Chain:
         critical: set[int] = set()
         if heads:
             top = max(heads, key=lambda i: (ends[i], -i))
-            critical = critical_path(top, starts, ends, tree.parent, tree.children)
+            critical = critical_path(top, starts, ends, laid.parent, laid.children)
         start = self.start
         previous = self._rows or {}
         rows = tuple(
@@ -463,8 +495,7 @@ class Chain:
         self, node: _Node, depth: int, start: float, critical: bool, row: ChainNode | None
     ) -> ChainNode:
         """The row of `node`: `row` (the previous one) when nothing it shows has changed."""
-        parent, env = node.parent, node.env
-        dl, detail = (node.dl, node.detail) if isinstance(node, _DlqNode) else (None, None)
+        parent, env, dl, detail = node.parent, node.env, node.dl, node.detail
         status = _STATUS[node.kind]
         duplicates = self._dups.get(node.id, 0) if self._dups is not None else 0
         if self._loop_ids is not None and node.id in self._loop_ids:

@@ -142,36 +142,52 @@ def bar(start_frac: float, end_frac: float, width: int) -> str:
 
 
 _STEPS = sorted(
-    {m * 10.0**k for k in range(-3, 2) for m in (1, 2, 5)}
+    {m * 10.0**k for k in range(-4, 2) for m in (1, 2, 5)}
     | {15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0}
-    | {86400.0 * d for d in (1, 2, 7, 14, 30)}
+    | {86400.0 * d for d in (1, 2, 7, 14, 30, 60, 90, 180, 365)}
 )
+"""Tick steps in seconds: 1-2-5 from 0.1 ms to 50 s, then round clock units."""
+TICK_SPACING = 10
+"""At least this many cells from one tick to the next (a label plus some air)."""
 
 
 def time_axis(start: float, end: float, width: int) -> str:
-    """A ruler of `width` cells with offset labels (+0ms, +500ms, +1.0s ...) at round steps.
+    """A ruler of `width` cells with offset labels (+0ms, +20ms, +40ms ... +1.0s ...) at the
+    smallest round step that leaves room between labels, at any span from a fraction of a
+    millisecond to months. When not even one step fits, the ends: `+0ms` and the span.
 
-    Each label starts at its tick; labels that would overlap or not fit are left out."""
+    Each label starts at its tick (the last is pulled inside the ruler); labels that would
+    overlap are left out."""
     if width <= 0:
         return ""
     span = max(0.0, end - start)
     if span <= 0:
         return "+0ms"[:width].ljust(width)
-    most = max(1, width // 10)
-    step = next((s for s in _STEPS if span / s <= most), _STEPS[-1])
-    while span / step > most:  # longer than the table covers
-        step *= 2
+    for step in _STEPS:
+        if step > span * (1 + 1e-9):
+            break
+        ticks = int(span / step * (1 + 1e-9))
+        longest = max(len(_label(k * step)) for k in (1, ticks))
+        if step / span * width >= max(TICK_SPACING, longest + 2):
+            return _ruler([k * step for k in range(ticks + 1)], span, width)
+    return _ruler([0.0, span], span, width)
+
+
+def _label(offset: float) -> str:
+    return "+" + human_duration(offset)
+
+
+def _ruler(offsets: Sequence[float], span: float, width: int) -> str:
     cells = [" "] * width
     free = 0
-    k = 0
-    while k * step <= span * (1 + 1e-9):
-        label = "+" + human_duration(k * step)
-        col = round(k * step / span * width)
-        col = min(col, width - len(label)) if col + len(label) > width else col
+    for offset in offsets:
+        label = _label(offset)
+        col = min(round(offset / span * width), width - len(label))
         if col >= free and col >= 0:
             cells[col : col + len(label)] = label
             free = col + len(label) + 1
-        k += 1
+    if free == 0:  # not even "+0ms" fits: as much of it as fits
+        return "+0ms"[:width].ljust(width)
     return "".join(cells)
 
 

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
+from edamon.actions.service import RetryService
 from edamon.collector.api import CollectorView
 from edamon.config import Settings
 from edamon.model.snapshot import Snapshot
@@ -42,6 +43,8 @@ class EdamonApp(App[int]):
     app's loop for its lifetime; a crash shows a notification and the app keeps running.
     Every `1/settings.ui.refresh_hz` s the active screen redraws from `view.snapshot()`; with
     `refresh=False` it draws once on mount and then only on `refresh_now()` (tests).
+    `redrive` is the DLQ retry (`r` on the dead-letters screen); None hides it. With
+    settings.read_only it is shown disabled and sends nothing.
     """
 
     CSS_PATH = "app.tcss"
@@ -69,10 +72,12 @@ class EdamonApp(App[int]):
         background: Sequence[Callable[[], Awaitable[None]]] = (),
         clock: Callable[[], float] = time.time,
         refresh: bool = True,
+        redrive: RetryService | None = None,
     ) -> None:
         super().__init__()
         self.view = view
         self.settings = settings
+        self.redrive = redrive
         self.clock = clock
         self.times = Times(clock, settings.ui.absolute_times)
         self.alerts = AlertTracker(clock, notify_dead_letters=settings.alerts.notify_dead_letters)

@@ -109,6 +109,7 @@ class ChainScreen(DashboardScreen):
                     ],
                     id="waterfall",
                     title="Waterfall  [dim](critical path in orange)[/]",
+                    follow_head=False,  # rows are in waterfall order; the selection leads
                 )
             with VerticalScroll(id="detail-scroll"):
                 yield Static(id="detail")

@@ -17,15 +17,37 @@ from edamon.ui.format import (
     ORANGE,
     RED,
     duration,
-    shorten,
     status_text,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 1000
-ID_WIDTH = 20
-"""Correlation ids are cut to this (the chain screen and `:` show them whole)."""
+ID_WIDTH = 36
+"""Correlation ids are cut to fit (at most this wide; the chain screen shows them whole)."""
+COLUMNS = (
+    Column("correlation", "correlation id", ID_WIDTH),
+    Column("root", "root event", 18),
+    Column("events", Text("events", justify="right"), 6),
+    Column("duration", Text("duration", justify="right"), 8),
+    Column("status", "status", 12),
+    Column("saga", "saga", 16),
+    Column("state", "saga state", 13),
+    Column("updated", "updated", 8),
+)
+WIDE_LAYOUT = (COLUMNS, "correlation")
+NARROW_LAYOUT = (
+    (
+        COLUMNS[0],
+        Column("root", "root event", 15),
+        Column("events", Text("ev", justify="right"), 4),
+        Column("duration", Text("dur", justify="right"), 6),
+        Column("status", "status", 7),
+        COLUMNS[6],
+        Column("updated", "updated", 7),
+    ),
+    "correlation",
+)
 
 
 def chain_status(chain: ChainSummary) -> Text:
@@ -46,7 +68,7 @@ def chain_status(chain: ChainSummary) -> Text:
 def chain_cells(chain: ChainSummary) -> Row:
     """A flow's cells except the (clock-dependent) last update."""
     return (
-        shorten(chain.correlation_id, ID_WIDTH),
+        chain.correlation_id,
         Text(chain.root_type, style="bold"),
         Text(str(chain.events), justify="right"),
         Text(duration(chain.duration_s), justify="right"),
@@ -66,20 +88,10 @@ class ChainsScreen(DashboardScreen):
         self._cells = RowMemo(chain_cells)
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(
-            [
-                Column("correlation", "correlation id"),
-                Column("root", "root event"),
-                Column("events", "events"),
-                Column("duration", "duration"),
-                Column("status", "status"),
-                Column("saga", "saga"),
-                Column("state", "saga state"),
-                Column("updated", "updated"),
-            ],
-            id="chains",
-            title="Recent flows",
-        )
+        yield LiveTable(COLUMNS, id="chains", title="Recent flows")
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     def on_mount(self) -> None:
         self.query_one(LiveTable).focus()
@@ -88,6 +100,7 @@ class ChainsScreen(DashboardScreen):
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
         table = self.query_one(LiveTable)
+        table.show_columns(*(NARROW_LAYOUT if self.size.width < NARROW else WIDE_LAYOUT))
         memo = self._cells
         rows = [
             (chain.correlation_id, (*memo(chain), times(chain.last_update)))

@@ -1,34 +1,52 @@
-"""Dead letters: every DLQ record, newest first, with its detail; Space marks rows."""
+"""Dead letters: every DLQ record, newest first, with its detail; Space marks rows, `r` retries
+the marked ones (or the one under the cursor) after a confirmation."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
+from textual.worker import Worker, WorkerState
 
+from edamon.actions.plan import Outcome, RedriveSummary
+from edamon.actions.service import ReadOnlyError, RetryService
 from edamon.model.snapshot import DeadLetterRow, Snapshot
 from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, shorten, shorten_middle
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.retry import (
+    RetryModal,
+    RetryProgress,
+    outcome_cell,
+    prepare_retry,
+    summary_messages,
+)
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
 from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
 MARK = "●"
+RETRY_WIDTH = 22
+"""Width of the retried column."""
+RETRY_COLUMN = 5
+"""Index of the retried cell in `dead_letter_cells`."""
+READ_ONLY = "Read-only mode (--read-only / read_only = true): retry is disabled. Nothing was sent."
 
 
 def retry_text(row: DeadLetterRow) -> Text:
-    """The ledger status of a dead letter: never retried, sent, or failed."""
+    """The ledger status of a dead letter: never retried, ✓ retried, or ✗ failed with why."""
     if row.retry is None:
         return Text(DASH, style=DIM)
     if row.retry.startswith("failed"):
-        return Text(shorten(row.retry, 20), style=RED)
-    return Text(row.retry, style=BLUE)
+        reason = row.retry.partition(": ")[2] or "failed"
+        return Text(shorten(f"✗ {reason}", RETRY_WIDTH), style=RED)
+    return Text("✓ retried", style=BLUE)
 
 
 MARKED = Text(MARK, style="bold " + YELLOW)
@@ -53,23 +71,34 @@ class DeadLettersScreen(DashboardScreen):
     """The DLQ records the collector retains, newest first.
 
     `marked` is the set of record coordinates the operator marked with Space; `targets()` is
-    what a bulk action acts on (the marked rows, else the row under the cursor).
+    what a bulk action acts on (the marked rows, else the row under the cursor). `r` retries
+    the targets through `RetryModal` in an async worker; `outcomes` holds this session's
+    results per dead letter until the ledger (read live by the collector) says something new.
+
+    Retry needs the app's `redrive` service (no service: `r` is hidden). In read-only mode `r`
+    shows as disabled ("Retry (off: read-only)") and only explains why.
     """
 
     NAME = "deadletters"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", key_display="space"),
         Binding("c", "chain", "Chain"),
-        # DLQ retry (a later issue) adds `r` here: it acts on targets(), asks for a
-        # confirmation, and is disabled by --read-only. Keep it off the scrolling keys.
+        # Retry: never on a scrolling key; nothing is sent without the modal's confirmation.
+        Binding("r", "retry", "Retry"),
+        Binding("r", "retry_read_only", "Retry (off: read-only)"),
+        Binding("x", "stop_retry", "Stop retry"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.marked: set[str] = set()
+        self.outcomes: dict[str, tuple[str | None, Text]] = {}
+        """coords -> (the row's ledger status when the result came, the cell to show)."""
         self._rows: dict[str, DeadLetterRow] = {}
         self._cells = RowMemo(dead_letter_cells)
         self._detail_key: object = None
+        self._retry_busy = False
+        self._retry_cancel: asyncio.Event | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
@@ -81,7 +110,7 @@ class DeadLettersScreen(DashboardScreen):
                 Column("group", "group"),
                 Column("exception", "exception"),
                 Column("attempts", "tries"),
-                Column("retried", "retried"),
+                Column("retried", "retried", RETRY_WIDTH),
                 Column("message", "message"),
             ],
             id="dead-letters",
@@ -89,6 +118,7 @@ class DeadLettersScreen(DashboardScreen):
         )
         with VerticalScroll(id="dl-detail-scroll"):
             yield Static(id="dl-detail")
+        yield RetryProgress(id="retry-progress")
 
     def on_mount(self) -> None:
         self.query_one(LiveTable).focus()
@@ -104,14 +134,19 @@ class DeadLettersScreen(DashboardScreen):
         if self.marked:
             title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
         table.set_title(title)
-        memo, marked = self._cells, self.marked
-        table.sync(
-            [
-                (coords, (MARKED if coords in marked else UNMARKED, times(row.time), *memo(row)))
-                for coords, row in self._rows.items()
-            ],
-            search=self._search_text,
-        )
+        memo, marked, outcomes = self._cells, self.marked, self.outcomes
+        if outcomes:
+            self._expire_outcomes()
+        rows: list[tuple[str, Row]] = []
+        for coords, row in self._rows.items():
+            cells = memo(row)
+            outcome = outcomes.get(coords)
+            if outcome is not None:
+                cells = (*cells[:RETRY_COLUMN], outcome[1], *cells[RETRY_COLUMN + 1 :])
+            rows.append(
+                (coords, (MARKED if coords in marked else UNMARKED, times(row.time), *cells))
+            )
+        table.sync(rows, search=self._search_text)
         memo.sweep()
         self._show_detail(table.cursor_key)
 
@@ -154,6 +189,141 @@ class DeadLettersScreen(DashboardScreen):
         self.marked ^= {key}
         self.redraw()
         table.action_cursor_down()
+
+    # --- retry ---------------------------------------------------------------------------
+
+    @property
+    def retrying(self) -> bool:
+        """True from `r` until the run (or the cancelled confirmation) is over."""
+        return self._retry_busy
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`r` is hidden without a retry service, shown disabled when read-only; `x` only
+        while a retry sends."""
+        if action in ("retry", "retry_read_only"):
+            app = self.edamon
+            if app.redrive is None:
+                return False
+            read_only = app.settings.read_only
+            if action == "retry":
+                return not read_only
+            return None if read_only else False
+        if action == "stop_retry":
+            return self._retry_cancel is not None
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """`r` in read-only mode: the binding is disabled, so explain instead."""
+        if event.key == "r" and self.edamon.redrive is not None and self.edamon.settings.read_only:
+            event.stop()
+            self.action_retry_read_only()
+
+    def action_retry_read_only(self) -> None:
+        """Explain why retry is off."""
+        self.notify(READ_ONLY, title="Retry disabled", severity="warning", timeout=6)
+
+    def action_retry(self) -> None:
+        """Retry the marked dead letters (else the one under the cursor), after confirmation."""
+        service = self.edamon.redrive
+        if service is None:
+            return
+        if self.edamon.settings.read_only:
+            self.action_retry_read_only()
+            return
+        if self._retry_busy:
+            self.notify("A retry is already in progress (x stops it).", severity="warning")
+            return
+        coords = self.targets()
+        if not coords:
+            self.notify("No dead letter selected.", severity="warning", timeout=4)
+            return
+        self._retry_busy = True
+        self._retry(service, coords)
+
+    def action_stop_retry(self) -> None:
+        """Stop the running retry after the record being sent."""
+        if self._retry_cancel is not None and not self._retry_cancel.is_set():
+            self._retry_cancel.set()
+            self.notify("Stopping the retry after the current record…", timeout=4)
+
+    @work(exclusive=True, group="redrive", exit_on_error=False)
+    async def _retry(self, service: RetryService, coords: list[str]) -> None:
+        progress = self.query_one(RetryProgress)
+        try:
+            progress.waiting("Reading the retry ledger…")
+            try:
+                request = await prepare_retry(service, self.edamon.view, coords)
+            finally:
+                progress.hide()
+            choice = await self.app.push_screen_wait(RetryModal(request, self.edamon.times))
+            if choice is None:
+                self.notify("Retry cancelled: nothing was sent.", timeout=4)
+                return
+            targets = ", ".join(choice.plan.targets())
+            self._retry_cancel = cancel = asyncio.Event()
+            self.refresh_bindings()
+            progress.start(len(choice.plan.to_send), targets)
+            run = asyncio.ensure_future(
+                service.execute(
+                    choice.plan,
+                    stop_on_failure=choice.stop_on_failure,
+                    progress=progress.advance,
+                    cancel=cancel,
+                )
+            )
+            try:
+                summary = await asyncio.shield(run)
+            except asyncio.CancelledError:
+                # The screen goes away (quit): stop after the record in flight, so that what
+                # was sent is also in the ledger, then let the cancellation through.
+                cancel.set()
+                await asyncio.wait([run])
+                raise
+            except ReadOnlyError as exc:
+                self.notify(str(exc), title="Retry disabled", severity="error")
+                return
+            self._show_results(summary, request.missing)
+        finally:
+            self._retry_busy = False
+            self._retry_cancel = None
+            progress.hide()
+            self.refresh_bindings()
+
+    def _show_results(self, summary: RedriveSummary, missing: Iterable[tuple[str, str]]) -> None:
+        rows = self._rows
+        for result in summary.results:
+            cell = outcome_cell(result, RETRY_WIDTH)
+            row = rows.get(result.coords)
+            seen = row.retry if row is not None else None
+            if cell is None or (result.outcome is Outcome.SENT and seen == "sent"):
+                self.outcomes.pop(result.coords, None)  # the ledger already says it
+            else:
+                self.outcomes[result.coords] = (seen, cell)
+        self.marked -= {result.coords for result in summary.sent}
+        for message, severity in summary_messages(summary, list(missing)):
+            timeout = 6 if severity == "information" else 20
+            self.notify(message, title="Retry", severity=severity, timeout=timeout)
+        self.redraw()
+
+    def _expire_outcomes(self) -> None:
+        """Forget results the ledger has caught up with (or whose row is gone)."""
+        rows = self._rows
+        for coords, (seen, _) in list(self.outcomes.items()):
+            row = rows.get(coords)
+            if row is None or row.retry != seen:
+                del self.outcomes[coords]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A retry that crashed: say so (the run itself never raises for broker problems)."""
+        worker = event.worker
+        if worker.group == "redrive" and event.state is WorkerState.ERROR:
+            error = worker.error
+            self.notify(
+                f"{type(error).__name__}: {error}",
+                title="Retry failed",
+                severity="error",
+                timeout=30,
+            )
 
     def action_chain(self) -> None:
         """Open the chain of the dead letter under the cursor."""

@@ -17,6 +17,24 @@ from edamon.ui.format import DIM
 SECTION_ORDER = {"This screen": 0, "Everywhere": 2}
 """Sections in the help: the screen's keys, then the focused widget's, then the app's."""
 
+FAMILIES: dict[str, tuple[str, str]] = {
+    "cursor_up": ("move", "Move"),
+    "cursor_down": ("move", "Move"),
+    "cursor_left": ("move", "Move"),
+    "cursor_right": ("move", "Move"),
+    "page_up": ("page", "Page up/down"),
+    "page_down": ("page", "Page up/down"),
+    "page_left": ("page-side", "Page left/right"),
+    "page_right": ("page-side", "Page left/right"),
+    "scroll_home": ("ends", "First/last"),
+    "scroll_end": ("ends", "First/last"),
+    "scroll_top": ("top", "Top/bottom"),
+    "scroll_bottom": ("top", "Top/bottom"),
+    "app.focus_next": ("focus", "Next/previous panel"),
+    "app.focus_previous": ("focus", "Next/previous panel"),
+}
+"""Actions that read best as one line: (family, description of the family)."""
+
 
 def _section(node: object) -> str:
     if isinstance(node, App):
@@ -29,26 +47,34 @@ def _section(node: object) -> str:
 
 def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
     """(section, keys, description) for every active binding of `screen` with a description,
-    one row per action (keys that do the same are joined), in the order Textual resolves them
-    (focused widget first), then sorted by section."""
+    one row per action (keys that do the same are joined; moves, pages and the like share a
+    row), in the order Textual resolves them (focused widget first), then sorted by section."""
     app = screen.app
     merged: dict[tuple[str, str], tuple[list[str], str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
         if not binding.description:
             continue
-        ident = (_section(active.node), binding.action)
+        family, description = FAMILIES.get(binding.action, (binding.action, binding.description))
+        ident = (_section(active.node), family)
         display = app.get_key_display(binding) or key
-        keys, _ = merged.setdefault(ident, ([], binding.description))
+        keys, _ = merged.setdefault(ident, ([], description))
         if display not in keys:
             keys.append(display)
-    rows = [(section, " ".join(keys), text) for (section, _), (keys, text) in merged.items()]
+    rows = [(section, _join(keys), text) for (section, _), (keys, text) in merged.items()]
     rows.sort(key=lambda row: SECTION_ORDER.get(row[0], 1))
     return rows
 
 
+def _join(keys: list[str]) -> str:
+    """Single-character keys (arrows) side by side, others with spaces."""
+    if all(len(key) == 1 for key in keys):
+        return "".join(keys)
+    return " ".join(keys)
+
+
 def _section_table(rows: list[tuple[str, str, str]]) -> Table:
-    table = Table.grid(padding=(0, 2))
+    table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     section = None
@@ -67,12 +93,12 @@ def help_table(rows: list[tuple[str, str, str]]) -> Table:
     the app's keys on the right."""
     left = [row for row in rows if row[0] != "Everywhere"]
     right = [row for row in rows if row[0] == "Everywhere"]
-    outer = Table.grid(padding=(0, 4))
+    outer = Table.grid(padding=(0, 3))
+    outer.caption = Text("\nClick the nav bar or a row with the mouse.", style=DIM)
+    outer.caption_justify = "left"
     outer.add_column(vertical="top")
     outer.add_column(vertical="top")
     outer.add_row(_section_table(left), _section_table(right))
-    outer.add_row("", "")
-    outer.add_row(Text("Click the nav bar or a row with the mouse.", style=DIM), "")
     return outer
 
 
@@ -88,16 +114,21 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, screen: Screen[object]) -> None:
         super().__init__()
         self.rows = binding_rows(screen)
+        self.table = help_table(self.rows)
         self.for_screen = screen
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(help_table(self.rows), id="help-body")
+            yield Static(self.table, id="help-body")
 
     def on_mount(self) -> None:
         box = self.query_one("#help-box")
         box.border_title = "Keys"
         box.border_subtitle = "esc closes"
+        # As wide as the keys need (border, padding and a scrollbar around them), at most the
+        # terminal: the rows wrap in a small one.
+        needed = self.app.console.measure(self.table).maximum + 5
+        box.styles.width = min(needed, self.app.size.width)
 
     async def action_dismiss(self, result: None = None) -> None:
         """Close the help."""

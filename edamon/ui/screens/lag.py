@@ -22,9 +22,10 @@ from edamon.ui.format import (
     thousands,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row
 
 TREND_WIDTH = 16
+NARROW_TREND = 10
 BURROW = (
     "[b]Burrow status[/]  "
     "[green3]OK[/] keeping up  "
@@ -40,15 +41,61 @@ def _right(value: str, style: str = "") -> Text:
     return Text(value, style=style, justify="right")
 
 
-def group_row(group: GroupLag, warn_s: float) -> Row:
-    """One consumer group as table cells; lag seconds over `warn_s` highlighted."""
+GROUP_COLUMNS = (
+    Column("group", "group"),
+    Column("status", "status"),
+    Column("lag", _right("lag")),
+    Column("lag_s", _right("lag s")),
+    Column("trend", "trend", TREND_WIDTH),
+    Column("state", "state"),
+    Column("members", _right("members")),
+    Column("topics", "topics"),
+)
+GROUPS_NARROW = (
+    (
+        GROUP_COLUMNS[0],
+        Column("status", "status", 6),
+        Column("lag", _right("lag"), 7),
+        Column("lag_s", _right("lag s"), 6),
+        Column("trend", "trend", NARROW_TREND),
+        Column("state", "state", 8),
+    ),
+    "group",
+)
+PARTITION_COLUMNS = (
+    Column("topic", "topic"),
+    Column("partition", _right("part")),
+    Column("committed", _right("committed")),
+    Column("end", _right("end")),
+    Column("lag", _right("lag")),
+    Column("lag_s", _right("lag s")),
+    Column("status", "status"),
+    Column("trend", "trend", TREND_WIDTH),
+    Column("member", "member"),
+)
+PARTITIONS_NARROW = (
+    (
+        Column("topic", "topic", trim="middle"),
+        Column("partition", _right("part"), 4),
+        Column("committed", _right("committed"), 9),
+        Column("lag", _right("lag"), 7),
+        Column("lag_s", _right("lag s"), 6),
+        Column("status", "status", 9),
+    ),
+    "topic",
+)
+
+
+def group_row(group: GroupLag, warn_s: float, trend: int = TREND_WIDTH) -> Row:
+    """One consumer group as table cells; lag seconds over `warn_s` highlighted; a trend
+    sparkline `trend` cells wide."""
     slow = group.max_lag_seconds is not None and group.max_lag_seconds > warn_s
     return (
         Text(group.group, style="bold"),
         status_text(group.status),
         _right(thousands(group.total_lag)),
         _right(duration(group.max_lag_seconds), YELLOW if slow else ""),
-        Text(spark(group.trend, TREND_WIDTH), style=status_style(group.status)),
+        Text(spark(group.trend, trend), style=status_style(group.status)),
         Text(group.state, style=DIM),
         _right(str(group.members)),
         shorten(", ".join(group.topics), 40),
@@ -83,35 +130,16 @@ class LagScreen(DashboardScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
-            [
-                Column("group", "group"),
-                Column("status", "status"),
-                Column("lag", "lag"),
-                Column("lag_s", "lag s"),
-                Column("trend", "trend", TREND_WIDTH),
-                Column("state", "state"),
-                Column("members", "members"),
-                Column("topics", "topics"),
-            ],
+            GROUP_COLUMNS,
             id="lag-groups",
             title="Consumer groups",
+            follow_head=False,  # the partitions below show the chosen group: don't switch it
         )
-        yield LiveTable(
-            [
-                Column("topic", "topic"),
-                Column("partition", "part"),
-                Column("committed", "committed"),
-                Column("end", "end"),
-                Column("lag", "lag"),
-                Column("lag_s", "lag s"),
-                Column("status", "status"),
-                Column("trend", "trend", TREND_WIDTH),
-                Column("member", "member"),
-            ],
-            id="lag-partitions",
-            title="Partitions",
-        )
+        yield LiveTable(PARTITION_COLUMNS, id="lag-partitions", title="Partitions")
         yield Static(BURROW, id="burrow")
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     def on_mount(self) -> None:
         self.query_one("#lag-groups", LiveTable).focus()
@@ -120,9 +148,14 @@ class LagScreen(DashboardScreen):
     def draw_body(self, snap: Snapshot) -> None:
         warn_s = self.edamon.settings.alerts.lag_seconds_warn
         self._groups = {group.group: group for group in snap.lag}
+        narrow = self.size.width < NARROW
         groups = self.query_one("#lag-groups", LiveTable)
+        groups.show_columns(*(GROUPS_NARROW if narrow else (GROUP_COLUMNS, None)))
+        partitions = self.query_one("#lag-partitions", LiveTable)
+        partitions.show_columns(*(PARTITIONS_NARROW if narrow else (PARTITION_COLUMNS, None)))
         groups.set_title(f"Consumer groups [dim]({len(snap.lag)}, worst first)[/]")
-        groups.sync([(g.group, group_row(g, warn_s)) for g in snap.lag])
+        trend = NARROW_TREND if narrow else TREND_WIDTH
+        groups.sync([(g.group, group_row(g, warn_s, trend)) for g in snap.lag])
         self._draw_partitions(groups.cursor_key)
 
     def _draw_partitions(self, group_name: str | None) -> None:

@@ -23,8 +23,6 @@ from edamon.ui.format import (
     duration,
     rate,
     short_id,
-    shorten,
-    shorten_middle,
     spark,
     status_style,
     status_text,
@@ -32,7 +30,7 @@ from edamon.ui.format import (
 )
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.bars import Line
-from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
 
 TIMELINE_ROWS = 200
 TREND_WIDTH = 10
@@ -50,6 +48,70 @@ SAGA_COLUMNS: tuple[tuple[SagaState, Text], ...] = tuple(
 )
 """The overview's saga columns (the sagas screen has all states and percentiles)."""
 
+TOPIC_COLUMNS = (
+    Column("topic", "topic", trim="middle"),
+    Column("rate", Text("ev/s", justify="right"), 7),
+    Column("trend", "trend", TREND_WIDTH),
+    Column("last", "last", 7),
+)
+GROUP_COLUMNS = (
+    Column("group", "group"),
+    Column("lag", Text("lag", justify="right"), 7),
+    Column("lag_s", Text("lag s", justify="right"), 6),
+    Column("status", "status", 6),
+    Column("trend", "trend", TREND_WIDTH),
+)
+FAILED_COLUMNS = (
+    Column("topic", "source topic", trim="middle"),
+    Column("group", "group", 10),
+    Column("exception", "exception", 16),
+    Column("count", Text("count", justify="right"), 5),
+    Column("last", "last seen", 9),
+)
+TIMELINE_COLUMNS = (
+    Column("time", "time", 7),
+    Column("type", "event type", 26),
+    Column("topic", "topic", trim="middle"),
+    Column("correlation", "correlation", 11),
+    Column("coords", "partition/offset", 16),
+)
+NARROW_TREND = 6
+
+
+def _narrow_layouts() -> dict[str, tuple[tuple[Column, ...], str]]:
+    """Per table: the columns shown in a narrow terminal, and the one that grows."""
+    topics = (TOPIC_COLUMNS[0], TOPIC_COLUMNS[1], Column("trend", "trend", NARROW_TREND))
+    groups = (
+        GROUP_COLUMNS[0],
+        GROUP_COLUMNS[1],
+        GROUP_COLUMNS[2],
+        Column("status", "status", 4),
+    )
+    timeline = (
+        TIMELINE_COLUMNS[0],
+        Column("type", "event type", 18),
+        TIMELINE_COLUMNS[2],
+        Column("correlation", "corr id", 8),
+        Column("coords", "part/off", 9),
+    )
+    return {
+        "topics": (topics, "topic"),
+        "groups": (groups, "group"),
+        "failed": (FAILED_COLUMNS, "topic"),
+        "timeline": (timeline, "topic"),
+    }
+
+
+NARROW_LAYOUTS = _narrow_layouts()
+WIDE_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
+    "topics": (TOPIC_COLUMNS, "topic"),
+    "groups": (GROUP_COLUMNS, "group"),
+    "failed": (FAILED_COLUMNS, "topic"),
+    "timeline": (TIMELINE_COLUMNS, "topic"),
+}
+ABSOLUTE_TIME_WIDTH = 12
+"""`10:00:01.123`"""
+
 
 def _num(value: str, style: str = "") -> Text:
     return Text(value, style=style, justify="right")
@@ -62,10 +124,35 @@ def timeline_cells(event: TimelineRow) -> Row:
     partition = topic.rpartition("/")[2]
     return (
         Text(event.event_type, style=style or "bold"),
-        Text(shorten_middle(event.topic, 32), style=style),
+        Text(event.topic, style=style),
         Text(short_id(event.correlation_id), style=DIM),
         Text(f"{partition}/{position}", style=DIM),
     )
+
+
+def _width(table: LiveTable, key: str) -> int:
+    """The width of a shown column of `table` (0 when hidden)."""
+    return next((c.width or 0 for c in table.shown_columns if c.key == key), 0)
+
+
+def summary_line(snap: Snapshot) -> Text:
+    """Sagas by state and failed handlers on one line (for terminals too small for their
+    panels)."""
+    text = Text()
+    totals: dict[SagaState, int] = {}
+    for saga in snap.sagas:
+        for state, n in saga.counts:
+            totals[state] = totals.get(state, 0) + n
+    text.append("sagas", style="bold")
+    for state, label in SAGA_COLUMNS:
+        n = totals.get(state, 0)
+        text.append(f" {compact(n)}", style=status_style(state) if n else DIM)
+        text.append(label.plain, style=DIM)
+    failing = len(snap.dead_letter_groups)
+    text.append("  │  ", style=DIM)
+    text.append(str(failing), style=RED if failing else DIM)
+    text.append(f" failed handler{'s' if failing != 1 else ''}", style="bold")
+    return text
 
 
 class OverviewScreen(DashboardScreen):
@@ -92,57 +179,19 @@ class OverviewScreen(DashboardScreen):
                 yield Line(id="dlq-label", classes="rate-label")
                 yield Sparkline([], id="dlq-spark")
         with Horizontal(id="row1", classes="panels"):
-            yield LiveTable(
-                [
-                    Column("topic", "topic"),
-                    Column("rate", "ev/s"),
-                    Column("trend", "trend", TREND_WIDTH),
-                    Column("last", "last"),
-                ],
-                id="topics",
-                title="Topics",
-            )
-            yield LiveTable(
-                [
-                    Column("group", "group"),
-                    Column("lag", "lag"),
-                    Column("lag_s", "lag s"),
-                    Column("status", "status"),
-                    Column("trend", "trend", TREND_WIDTH),
-                ],
-                id="groups",
-                title="Consumer lag",
-            )
+            yield LiveTable(TOPIC_COLUMNS, id="topics", title="Topics")
+            yield LiveTable(GROUP_COLUMNS, id="groups", title="Consumer lag")
+        yield Line(id="summary")
         with Horizontal(id="row2", classes="panels"):
+            yield LiveTable(FAILED_COLUMNS, id="failed", title="Failed handlers")
             yield LiveTable(
-                [
-                    Column("topic", "source topic"),
-                    Column("group", "group"),
-                    Column("exception", "exception"),
-                    Column("count", "count"),
-                    Column("last", "last seen"),
-                ],
-                id="failed",
-                title="Failed handlers",
-            )
-            yield LiveTable(
-                [Column("saga", "saga")]
+                [Column("saga", "saga", 16)]
                 + [Column(str(state), label) for state, label in SAGA_COLUMNS],
                 id="sagas",
                 title="Sagas",
                 cell_padding=0,
             )
-        yield LiveTable(
-            [
-                Column("time", "time"),
-                Column("type", "event type"),
-                Column("topic", "topic"),
-                Column("correlation", "correlation"),
-                Column("coords", "partition/offset"),
-            ],
-            id="timeline",
-            title="Live events",
-        )
+        yield LiveTable(TIMELINE_COLUMNS, id="timeline", title="Live events")
 
     def on_mount(self) -> None:
         self.query_one("#timeline", LiveTable).focus()
@@ -164,10 +213,14 @@ class OverviewScreen(DashboardScreen):
         )
         self.query_one("#events-spark", Sparkline).data = list(tp.events.history)
         self.query_one("#dlq-spark", Sparkline).data = list(tp.dead_letters.history)
-        self.query_one("#topics", LiveTable).sync(self._topic_rows(snap, times))
-        self.query_one("#groups", LiveTable).sync(self._group_rows(snap))
+        self._layout(times.absolute)
+        topics = self.query_one("#topics", LiveTable)
+        topics.sync(self._topic_rows(snap, times, _width(topics, "trend")))
+        groups = self.query_one("#groups", LiveTable)
+        groups.sync(self._group_rows(snap, _width(groups, "trend")))
         self.query_one("#failed", LiveTable).sync(self._failed_rows(snap, times))
         self.query_one("#sagas", LiveTable).sync(self._saga_rows(snap))
+        self.query_one("#summary", Line).set(summary_line(snap))
         timeline = self.query_one("#timeline", LiveTable)
         if self.paused:
             timeline.set_title("Live events  [b $text-warning]PAUSED[/] [dim](p resumes)[/]")
@@ -175,14 +228,26 @@ class OverviewScreen(DashboardScreen):
             timeline.set_title("Live events")
             timeline.sync(self._timeline_rows(snap, times))
 
+    def _layout(self, absolute: bool) -> None:
+        """The panels' columns for the terminal's width (and the time format)."""
+        layouts = NARROW_LAYOUTS if self.size.width < NARROW else WIDE_LAYOUTS
+        for name, (columns, grow) in layouts.items():
+            if name == "timeline" and absolute:
+                columns = (Column("time", "time", ABSOLUTE_TIME_WIDTH), *columns[1:])
+            self.query_one(f"#{name}", LiveTable).show_columns(columns, grow)
+
+    def on_resize(self) -> None:
+        self.redraw()
+
     def _draw_head(self, snap: Snapshot) -> None:
         conn = snap.connection
         style = status_style(conn.state)
-        parts = [f"[b]{conn.cluster}[/b]", f"[{style}]● {conn.state}[/]"]
+        parts = [f"[b]{escape(conn.cluster)}[/b]", f"[{style}]● {conn.state}[/]"]
         if conn.state is ConnectionState.CONNECTED and conn.brokers:
             parts[-1] += f" [dim]({conn.brokers} broker{'s' if conn.brokers != 1 else ''})[/]"
-        if conn.message and conn.state is not ConnectionState.CONNECTED:
-            parts.append(f"[{style}]{escape(conn.message)}[/]")
+        message = conn.message if conn.state is not ConnectionState.CONNECTED else ""
+        if message and message.lower() != str(conn.state).lower():  # not "stopped · stopped"
+            parts.append(f"[{style}]{escape(message)}[/]")
         if snap.catchup.caught_up:
             parts.append("[dim]caught up[/]")
         else:
@@ -190,29 +255,31 @@ class OverviewScreen(DashboardScreen):
                 f"[yellow]catching up {snap.catchup.percent:.0f}%[/] "
                 f"[dim]({snap.catchup.records_behind:,} behind)[/]"
             )
-        totals = snap.totals
-        if self.size.width >= 110:
-            parts.append(
-                f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
-                f"events retained · {thousands(totals.duplicates)} duplicates[/]"
-            )
         if snap.collector_lag:
             parts.append(f"[dim]collector lag {snap.collector_lag:,}[/]")
-        self.query_one("#head", Line).set("  ·  ".join(parts))
+        totals = snap.totals
+        extra = (
+            f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
+            f"events retained · {thousands(totals.duplicates)} duplicates[/]"
+        )
+        line = "  ·  ".join(parts)
+        room = self.size.width - 2
+        if Text.from_markup(f"{line}  ·  {extra}").cell_len <= room:
+            line = f"{line}  ·  {extra}"
+        self.query_one("#head", Line).set(line)
 
     @staticmethod
-    def _topic_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+    def _topic_rows(snap: Snapshot, times: Times, trend: int) -> list[tuple[str, Row]]:
         rows: list[tuple[str, Row]] = []
         topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_arrival.rate, t.topic))
         for topic in topics:
-            name = Text(shorten_middle(topic.topic, 26), style=RED if topic.is_dlq else "")
             rows.append(
                 (
                     topic.topic,
                     (
-                        name,
+                        Text(topic.topic, style=RED if topic.is_dlq else ""),
                         _num(rate(topic.by_arrival.rate)),
-                        Text(spark(topic.by_arrival.history, TREND_WIDTH), style=DIM),
+                        Text(spark(topic.by_arrival.history, trend), style=DIM),
                         times(topic.last_seen),
                     ),
                 )
@@ -220,7 +287,7 @@ class OverviewScreen(DashboardScreen):
         return rows
 
     @staticmethod
-    def _group_rows(snap: Snapshot) -> list[tuple[str, Row]]:
+    def _group_rows(snap: Snapshot, trend: int) -> list[tuple[str, Row]]:
         return [
             (
                 group.group,
@@ -229,7 +296,7 @@ class OverviewScreen(DashboardScreen):
                     _num(thousands(group.total_lag)),
                     _num(duration(group.max_lag_seconds)),
                     status_text(group.status),
-                    Text(spark(group.trend, TREND_WIDTH), style=status_style(group.status)),
+                    Text(spark(group.trend, trend), style=status_style(group.status)),
                 ),
             )
             for group in snap.lag
@@ -245,9 +312,9 @@ class OverviewScreen(DashboardScreen):
                 (
                     key,
                     (
-                        shorten_middle(g.original_topic or "?", 21),
-                        shorten(g.consumer_group or "?", 10),
-                        Text(shorten(exception, 17), style=RED),
+                        g.original_topic or "?",
+                        g.consumer_group or "?",
+                        Text(exception, style=RED),
                         _num(thousands(g.count)),
                         times(g.last_seen),
                     ),
@@ -260,7 +327,7 @@ class OverviewScreen(DashboardScreen):
         rows: list[tuple[str, Row]] = []
         for saga in snap.sagas:
             counts = dict(saga.counts)
-            cells: list[Text | str] = [Text(shorten(saga.saga, 16), style="bold")]
+            cells: list[Text | str] = [Text(saga.saga, style="bold")]
             for state, _label in SAGA_COLUMNS:
                 n = counts.get(state, 0)
                 cells.append(_num(compact(n), status_style(state) if n else DIM))
@@ -268,6 +335,7 @@ class OverviewScreen(DashboardScreen):
         return rows
 
     def _timeline_rows(self, snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+        # Only the time is formatted on every draw; the other cells are built once per event.
         memo = self._timeline_cells
         rows = [
             (event.coords, (times(event.time, millis=True), *memo(event)))

@@ -13,10 +13,10 @@ from textual.widgets import DataTable
 
 from edamon.model.snapshot import SagaInstance, Snapshot
 from edamon.model.status import SagaState
-from edamon.ui.format import DIM, Times, duration, shorten, status_style, status_text
+from edamon.ui.format import DIM, Times, duration, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
-from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
 STATES: tuple[SagaState, ...] = tuple(SagaState)
@@ -29,6 +29,58 @@ STATE_LABELS: dict[SagaState, str] = {
     SagaState.STUCK: "stuck",
     SagaState.DEAD_LETTERED: "dead-lettered",
 }
+SHORT_LABELS: dict[SagaState, str] = {
+    SagaState.RUNNING: "run",
+    SagaState.COMPENSATING: "cmpng",
+    SagaState.COMPLETED: "done",
+    SagaState.COMPENSATED: "comp",
+    SagaState.FAILED: "fail",
+    SagaState.STUCK: "stuck",
+    SagaState.DEAD_LETTERED: "dlq",
+}
+"""Column labels of the summary in a narrow terminal."""
+
+
+def _right(label: str) -> Text:
+    return Text(label, justify="right")
+
+
+SUMMARY_COLUMNS = (
+    Column("saga", "saga"),
+    *(Column(str(state), _right(STATE_LABELS[state])) for state in STATES),
+    Column("p50", _right("p50")),
+    Column("p95", _right("p95")),
+)
+SUMMARY_NARROW = (
+    (
+        Column("saga", "saga", 24),
+        *(Column(str(state), _right(SHORT_LABELS[state]), 5) for state in STATES),
+        Column("p50", _right("p50"), 6),
+        Column("p95", _right("p95"), 6),
+    ),
+    "saga",
+)
+INSTANCE_COLUMNS = (
+    Column("correlation", "correlation id", ID_WIDTH),
+    Column("saga", "saga", 16),
+    Column("state", "state", 13),
+    Column("step", "step", 20),
+    Column("started", "started", 8),
+    Column("updated", "updated", 8),
+    Column("duration", _right("duration"), 8),
+)
+INSTANCES_WIDE = (INSTANCE_COLUMNS, "correlation")
+INSTANCES_NARROW = (
+    (
+        INSTANCE_COLUMNS[0],
+        Column("saga", "saga", 10),
+        INSTANCE_COLUMNS[2],
+        Column("step", "step", 14),
+        Column("updated", "updated", 7),
+        Column("duration", _right("dur"), 6),
+    ),
+    "correlation",
+)
 
 
 def step_text(instance: SagaInstance) -> str:
@@ -45,7 +97,7 @@ def step_text(instance: SagaInstance) -> str:
 def instance_cells(instance: SagaInstance) -> Row:
     """A saga instance's cells that do not depend on the clock."""
     return (
-        shorten(instance.correlation_id, ID_WIDTH),
+        instance.correlation_id,
         instance.saga,
         status_text(instance.state),
         step_text(instance),
@@ -75,26 +127,11 @@ class SagasScreen(DashboardScreen):
         self._cells = RowMemo(instance_cells)
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(
-            [Column("saga", "saga")]
-            + [Column(str(state), STATE_LABELS[state]) for state in STATES]
-            + [Column("p50", "p50"), Column("p95", "p95")],
-            id="saga-summary",
-            title="Sagas",
-        )
-        yield LiveTable(
-            [
-                Column("correlation", "correlation id"),
-                Column("saga", "saga"),
-                Column("state", "state"),
-                Column("step", "step"),
-                Column("started", "started"),
-                Column("updated", "updated"),
-                Column("duration", "duration"),
-            ],
-            id="instances",
-            title="Instances",
-        )
+        yield LiveTable(SUMMARY_COLUMNS, id="saga-summary", title="Sagas")
+        yield LiveTable(INSTANCE_COLUMNS, id="instances", title="Instances")
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     def on_mount(self) -> None:
         self.query_one("#instances", LiveTable).focus()
@@ -117,7 +154,10 @@ class SagasScreen(DashboardScreen):
             cells.append(Text(duration(saga.p50_s), justify="right"))
             cells.append(Text(duration(saga.p95_s), justify="right"))
             summary_rows.append((saga.saga, tuple(cells)))
-        self.query_one("#saga-summary", LiveTable).sync(summary_rows)
+        narrow = self.size.width < NARROW
+        summary = self.query_one("#saga-summary", LiveTable)
+        summary.show_columns(*(SUMMARY_NARROW if narrow else (SUMMARY_COLUMNS, None)))
+        summary.sync(summary_rows)
 
         instances = [
             i
@@ -126,6 +166,7 @@ class SagasScreen(DashboardScreen):
             and (self.saga_filter is None or i.saga == self.saga_filter)
         ]
         table = self.query_one("#instances", LiveTable)
+        table.show_columns(*(INSTANCES_NARROW if narrow else INSTANCES_WIDE))
         title = f"Instances [dim]({len(instances):,})[/]"
         if self.saga_filter:
             title += f"  saga [b]{self.saga_filter}[/]"

@@ -6,10 +6,14 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.markup import escape
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
+
+from edamon.ui.format import shorten_middle
 
 Cell = str | Text
 Row = tuple[Cell, ...]
@@ -18,11 +22,14 @@ Item = TypeVar("Item", bound=Hashable)
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: its key, its label and an optional fixed width."""
+    """One column: its key, its label and an optional fixed width. A cell wider than a fixed
+    width is cut with an ellipsis: at its end, or in its middle with `trim="middle"` (topic
+    names, whose ends say the most)."""
 
     key: str
     label: str | Text
     width: int | None = None
+    trim: str = "end"
 
 
 def plain(cell: Cell) -> str:
@@ -30,10 +37,35 @@ def plain(cell: Cell) -> str:
     return cell.plain if isinstance(cell, Text) else cell
 
 
+def fit_cell(cell: Cell, width: int, trim: str = "end") -> Cell:
+    """`cell` cut to `width` cells with an ellipsis (at the end, or in the middle)."""
+    text = cell if isinstance(cell, Text) else Text(cell)
+    if text.cell_len <= width:
+        return cell
+    if trim == "middle" and not text.spans:
+        return Text(shorten_middle(text.plain, width), style=text.style, justify=text.justify)
+    cut = text.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
+
+
+MIN_GROW_WIDTH = 6
+"""The narrowest a growing column gets (see `LiveTable.show_columns`)."""
+NARROW = 100
+"""Screens narrower than this many columns show fewer, narrower columns."""
+
+
 class LiveTable(DataTable[Cell]):
     """Rows are identified by key; `sync()` adds, updates (only changed cells) and removes rows
-    so the cursor stays on the same row and the scroll position is kept. `filter_text` hides
-    rows whose text does not contain it (case-insensitive)."""
+    so the cursor stays on the same row. `filter_text` hides rows whose text does not contain
+    it (case-insensitive).
+
+    With `follow_head` (the default), a cursor on the first row stays on the first row while
+    rows arrive above it, like `tail -f` on a newest-first table; moved anywhere else, the cursor
+    sticks to its row (key).
+
+    Rows always carry a cell for every column of `columns` (the spec); `show_columns()` picks
+    which of them are shown and how wide, e.g. fewer in a narrow terminal."""
 
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
@@ -50,6 +82,7 @@ class LiveTable(DataTable[Cell]):
         classes: str | None = None,
         title: str = "",
         cell_padding: int = 1,
+        follow_head: bool = True,
     ) -> None:
         super().__init__(
             id=id,
@@ -62,8 +95,15 @@ class LiveTable(DataTable[Cell]):
         )
         self.spec = tuple(columns)
         self.title = title
+        self.follow_head = follow_head
         self.filter_text = ""
+        self._shown: tuple[Column, ...] = self.spec
+        self._index: tuple[int, ...] = tuple(range(len(self.spec)))
+        self._layout: tuple[tuple[Column, ...], str | None] | None = None
         self._cells: dict[str, Row] = {}
+        """The cells given for each shown row (before any cut to the column width)."""
+        self._heads: dict[str, Cell] = {}
+        """The object shown in each row's first cell: unique to its row (see `_reorder`)."""
         self._all_rows: list[tuple[str, Row]] = []
         self._search: Callable[[str], str] | None = None
         for column in self.spec:
@@ -83,21 +123,81 @@ class LiveTable(DataTable[Cell]):
         """Row keys in display order."""
         return [row.key.value for row in self.ordered_rows if row.key.value is not None]
 
+    @property
+    def shown_columns(self) -> tuple[Column, ...]:
+        """The columns on screen, with the widths they have."""
+        return self._shown
+
     def set_title(self, title: str) -> None:
         """Set the border title (markup allowed); the active filter is shown after it."""
         if title != self.title:
             self.title = title
             self._update_title()
 
+    # --- columns ------------------------------------------------------------------------
+
+    def show_columns(self, columns: Sequence[Column], grow: str | None = None) -> None:
+        """Show only `columns` (keys of the spec, in this order, with these widths). `grow`
+        names one of them that takes the width the others leave (at most its own width, if it
+        has one); the others need a fixed width. Cheap when nothing changes: call it on every
+        draw. Re-applied on resize."""
+        layout = (tuple(columns), grow)
+        if layout != self._layout:
+            self._layout = layout
+            self._apply_layout()
+
+    def on_resize(self) -> None:
+        if self._layout is not None and self._layout[1] is not None:
+            self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        assert self._layout is not None
+        columns, grow = self._layout
+        if grow is not None:
+            pad = 2 * self.cell_padding
+            # Inside the border, less one cell kept for the vertical scrollbar (so the layout
+            # does not flip as rows come and go).
+            room = self.content_region.width - 1
+            used = sum(
+                (c.width or cell_len(plain(c.label))) + pad for c in columns if c.key != grow
+            )
+            width = max(MIN_GROW_WIDTH, room - used - pad)
+            columns = tuple(
+                Column(c.key, c.label, min(width, c.width or width), c.trim) if c.key == grow else c
+                for c in columns
+            )
+        self._set_shown(columns)
+
+    def _set_shown(self, columns: tuple[Column, ...]) -> None:
+        if columns == self._shown:
+            return
+        cursor_key = self.cursor_key
+        # A different set of columns (a resize, rarely): rebuild the table, keep the cursor.
+        self.clear(columns=True)
+        self._cells.clear()
+        self._heads.clear()
+        position = {c.key: i for i, c in enumerate(self.spec)}
+        self._index = tuple(position[c.key] for c in columns)
+        self._shown = columns
+        for column in columns:
+            self.add_column(column.label, key=column.key, width=column.width)
+        self.sync(self._all_rows, self._search)
+        if cursor_key is not None and cursor_key in self._cells:
+            self.move_cursor(row=self.get_row_index(cursor_key))
+
     def replace_last_column(self, label: str | Text, width: int | None) -> None:
         """Give the last column a new label and width; its cells are redrawn at the next
         `sync()` (e.g. a waterfall's bar column after a resize)."""
-        last = self.spec[-1]
+        last = self._shown[-1]
         self.remove_column(last.key)
         self.add_column(label, key=last.key, width=width)
-        self.spec = (*self.spec[:-1], Column(last.key, label, width))
+        column = Column(last.key, label, width, last.trim)
+        self._shown = (*self._shown[:-1], column)
+        self.spec = tuple(column if c.key == last.key else c for c in self.spec)
         for key, cells in self._cells.items():
             self._cells[key] = (*cells[:-1], _STALE)
+
+    # --- rows ---------------------------------------------------------------------------
 
     def set_filter(self, text: str) -> None:
         """Show only rows containing `text` (empty: all rows) and redraw from the last rows."""
@@ -128,47 +228,73 @@ class LiveTable(DataTable[Cell]):
     def sync(
         self, rows: Sequence[tuple[str, Row]], search: Callable[[str], str] | None = None
     ) -> None:
-        """Make the table show `rows` (key, cells) in this order.
+        """Make the table show `rows` (key, cells for every column of the spec) in this order.
 
         The filter matches the key, the cells' text and `search(key)`: the full values of
         cells that are shown shortened (called only while a filter is set)."""
         self._all_rows = list(rows)
         self._search = search
+        index = self._index
+        every = len(index) == len(self.spec)
         wanted: dict[str, Row] = {}
         for key, cells in self._visible(rows):
-            wanted.setdefault(key, cells)
+            if key not in wanted:
+                wanted[key] = cells if every else tuple(cells[i] for i in index)
         cursor_key = self.cursor_key
+        following = self.follow_head and self.cursor_row <= 0
         for key in [key for key in self._cells if key not in wanted]:
             self.remove_row(key)
             del self._cells[key]
-        columns = [column.key for column in self.spec]
+            del self._heads[key]
+        shown = self._shown
         for key, cells in wanted.items():
             old = self._cells.get(key)
             if old is None:
-                first, *rest = cells
-                stored: Row = (_owned(first), *rest)
-                self.add_row(*stored, key=key)
-                self._cells[key] = stored
+                display = [
+                    self._display(column, cell) for column, cell in zip(shown, cells, strict=True)
+                ]
+                display[0] = self._heads[key] = _owned(display[0])
+                self.add_row(*display, key=key)
+                self._cells[key] = cells
                 continue
-            merged = list(old)
-            for index, (before, after) in enumerate(zip(old, cells, strict=True)):
+            for i, (before, after) in enumerate(zip(old, cells, strict=True)):
                 if not _same(before, after):
-                    value = _owned(after) if index == 0 else after
-                    self.update_cell(key, columns[index], value, update_width=False)
-                    merged[index] = value
-            self._cells[key] = tuple(merged)
+                    column = shown[i]
+                    value = self._display(column, after)
+                    if i == 0:
+                        value = self._heads[key] = _owned(value)
+                    self.update_cell(
+                        key, column.key, value, update_width=self._wider(column, value)
+                    )
+            self._cells[key] = cells
         order = list(wanted)
         if self.keys != order:
             self._reorder(order)
-        if cursor_key is not None and cursor_key in wanted:
-            index = self.get_row_index(cursor_key)
-            if index != self.cursor_row:
-                self.move_cursor(row=index, scroll=False)
+        if following:
+            if self.cursor_row != 0 and self.row_count:
+                self.move_cursor(row=0)
+        elif cursor_key is not None and cursor_key in wanted:
+            row = self.get_row_index(cursor_key)
+            if row != self.cursor_row:
+                self.move_cursor(row=row)
+
+    @staticmethod
+    def _display(column: Column, cell: Cell) -> Cell:
+        return cell if column.width is None else fit_cell(cell, column.width, column.trim)
+
+    def _wider(self, column: Column, value: Cell) -> bool:
+        """Whether `value` is wider than its auto-sized column: then the column grows (it never
+        shrinks: shrinking would measure the whole column, and a steady width reads better)."""
+        if column.width is not None:
+            return False
+        width = value.cell_len if isinstance(value, Text) else cell_len(value)
+        return width > self.columns[ColumnKey(column.key)].content_width
 
     def _reorder(self, order: list[str]) -> None:
         # DataTable.sort() only hands row values to the key function; the first cell of each
         # row is an object this table owns (see _owned), so its identity names the row.
-        rank = {id(self._cells[key][0]): index for index, key in enumerate(order)}
+        heads = self._heads
+        rank = {id(heads[key]): i for i, key in enumerate(order)}
         self.sort(key=lambda values: rank[id(values[0])])
 
 

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""UI benchmark (issue 4): the dashboard under a synthetic stream, headless.
+
+    python bench/ui.py [--rate 20000] [--seconds 30] [--capacity-seconds 10]
+
+The feed: a coroutine on the app's own event loop builds records (seed envelopes in 5-event
+flows over 5 topics with 4 partitions, 2% of PaymentProcessed dead-lettered to a Spring DLT,
+timestamps = now) and hands them to `CollectorState.ingest` in batches of at most 2,000, paced
+to `--rate` records/s, yielding to the loop after every batch like the collector's tail loop.
+No broker is involved: the record building stands in for the fetch and decode work a client
+library does on the same loop. The app reads the state through a plain CollectorView.
+
+Measured, with the app running headless at 120x40 (default refresh 4 Hz):
+- refreshes/s: `refresh_now()` calls completed per second (snapshot + draw of the active
+  screen), with their duration p50/p99; frames/s: compositor updates (the rendered screen
+  handed to the driver) per second.
+- key-to-screen latency: a key event is sent to the driver (as a terminal would) and the time
+  is taken until the first compositor update whose screen shows its effect (the screen switched
+  for `1`/`2`, the timeline cursor moved for `down`/`up`). Keys are sent every 250 ms,
+  alternating cursor moves and screen switches.
+- ingest: records ingested per second at the paced rate, with the app and without it (the
+  same feed on a bare loop), plus the share of wall time spent inside `ingest()`; then the
+  capacity (the feed unpaced, as fast as the loop allows) with and without the app.
+Targets: key-to-screen p99 <= 100 ms; ingest with the UI >= 0.8x without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import statistics
+import struct
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual import events  # noqa: E402
+from textual.screen import Screen  # noqa: E402
+
+from edamon.collector.state import CollectorState  # noqa: E402
+from edamon.config import Settings, load_settings  # noqa: E402
+from edamon.model.deadletter import DeadLetter  # noqa: E402
+from edamon.model.envelope import Envelope  # noqa: E402
+from edamon.model.records import RawRecord  # noqa: E402
+from edamon.model.snapshot import ChainView, Snapshot  # noqa: E402
+from edamon.model.status import ConnectionState  # noqa: E402
+from edamon.ui.app import EdamonApp  # noqa: E402
+from edamon.ui.screens.chains import ChainsScreen  # noqa: E402
+from edamon.ui.screens.overview import OverviewScreen  # noqa: E402
+from edamon.ui.widgets.table import LiveTable  # noqa: E402
+
+TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
+PARTITIONS = 4
+PREFIX = "bench"
+BATCH = 2000
+"""Records per ingest call at most (the collector fetches up to 2,000)."""
+TICK_S = 0.02
+KEY_EVERY_S = 0.25
+KEY_TIMEOUT_S = 2.0
+
+
+def _uuid(flow: int, step: int) -> str:
+    digest = hashlib.blake2b(f"{flow}/{step}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+class Records:
+    """Builds the stream's records in flow order, one flow's event after another."""
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    def take(self, n: int, now_ms: int) -> list[RawRecord]:
+        """The next `n` records, stamped `now_ms`."""
+        out: list[RawRecord] = []
+        for _ in range(n):
+            flow, step = divmod(self.index, len(TYPES))
+            self.index += 1
+            etype = TYPES[step]
+            dlt = etype == "PaymentProcessed" and flow % 50 == 0
+            topic = f"{PREFIX}.{etype}" + (".DLT" if dlt else "")
+            partition = flow % PARTITIONS
+            offset = self.offsets.get((topic, partition), 0)
+            self.offsets[(topic, partition)] = offset + 1
+            cid = _uuid(flow, -1)
+            parent = _uuid(flow, step - 1) if step else None
+            value = (
+                f'{{"eventId":"{_uuid(flow, step)}","eventType":"{etype}",'
+                f'"aggregateId":"order-{flow}","occurredAt":{now_ms},"version":2,'
+                f'"payload":{{"orderId":"order-{flow}","amount":{flow % 997}.50,'
+                f'"currency":"EUR"}},"metadata":{{"correlationId":"{cid}",'
+                f'"causationId":{json.dumps(parent)},"userId":"u-{flow % 100}"}}}}'
+            ).encode()
+            headers = [("event-type", etype.encode()), ("correlation-id", cid.encode())]
+            if dlt:
+                headers += [
+                    ("kafka_dlt-original-topic", f"{PREFIX}.StockReserved".encode()),
+                    ("kafka_dlt-original-partition", struct.pack(">i", 0)),
+                    ("kafka_dlt-original-offset", struct.pack(">q", flow)),
+                    ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+                    ("kafka_dlt-exception-message", b"payment gateway timeout"),
+                ]
+            key = f"order-{flow}".encode()
+            out.append(RawRecord(topic, partition, offset, now_ms, key, value, tuple(headers)))
+        return out
+
+
+class StateView:
+    """The CollectorView over a CollectorState fed directly (no broker, no Collector)."""
+
+    def __init__(self, state: CollectorState) -> None:
+        self.state = state
+
+    def snapshot(self) -> Snapshot:
+        return self.state.snapshot(time.time())
+
+    def chain(self, correlation_id: str) -> ChainView | None:
+        return self.state.chain(correlation_id)
+
+    def event(self, event_id: str) -> Envelope | None:
+        return self.state.event(event_id)
+
+    def dead_letter(self, coords: str) -> DeadLetter | None:
+        return self.state.dead_letter(coords)
+
+
+@dataclass
+class Feeder:
+    """Feeds `rate` records/s (None: as fast as it can) for `seconds` into `state`."""
+
+    state: CollectorState
+    rate: float | None
+    seconds: float
+    fed: int = 0
+    ingest_s: float = 0.0
+    elapsed_s: float = 0.0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        records = Records()
+        ingest = self.state.ingest
+        start = time.perf_counter()
+        try:
+            while (elapsed := time.perf_counter() - start) < self.seconds:
+                due = BATCH if self.rate is None else int(self.rate * elapsed) - self.fed
+                if due <= 0:
+                    await asyncio.sleep(TICK_S)
+                    continue
+                now = time.time()
+                batch = records.take(min(due, BATCH), int(now * 1000))
+                t0 = time.perf_counter()
+                ingest(batch, now)
+                self.ingest_s += time.perf_counter() - t0
+                self.fed += len(batch)
+                await asyncio.sleep(0)  # let the UI breathe between batches
+        finally:
+            self.elapsed_s = time.perf_counter() - start
+            self.done.set()
+
+    @property
+    def per_second(self) -> float:
+        return self.fed / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def settings() -> Settings:
+    return load_settings(None, {"topics": {"include": [rf"{PREFIX}\..*"]}}, use_default_path=False)
+
+
+def new_state(config: Settings) -> CollectorState:
+    state = CollectorState(config, cluster="bench")
+    state.set_connection(ConnectionState.CONNECTED, "", time.time(), brokers=1)
+    return state
+
+
+@dataclass
+class Probe:
+    """A key waiting for the screen to show its effect."""
+
+    sent: float
+    shown: Callable[[Screen[Any]], bool]
+    latency: float | None = None
+
+
+@dataclass
+class UiRun:
+    feeder: Feeder
+    refreshes: list[float] = field(default_factory=list)
+    """Duration of each refresh_now()."""
+    frames: int = 0
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    timeouts: int = 0
+
+
+async def run_with_app(rate: float | None, seconds: float, keys: bool) -> UiRun:
+    """The feed on the app's loop, the app headless; keys sent while it runs."""
+    config = settings()
+    state = new_state(config)
+    feeder = Feeder(state, rate, seconds)
+    app = EdamonApp(StateView(state), config, background=[feeder.run])
+    result = UiRun(feeder)
+    probe: list[Probe] = []
+
+    display = app._display  # instrumented: every compositor update of the headless screen
+
+    def counting_display(screen: Screen[Any], renderable: Any) -> None:
+        display(screen, renderable)
+        if renderable is None:
+            return
+        result.frames += 1
+        if probe and probe[0].latency is None and probe[0].shown(screen):
+            probe[0].latency = time.perf_counter() - probe[0].sent
+
+    app._display = counting_display  # type: ignore[method-assign]
+    refresh_now = app.refresh_now
+
+    def timed_refresh() -> None:
+        t0 = time.perf_counter()
+        refresh_now()
+        result.refreshes.append(time.perf_counter() - t0)
+
+    app.refresh_now = timed_refresh  # type: ignore[method-assign]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        driver = app._driver
+        assert driver is not None
+        overview = app.main_screens["overview"]
+        assert isinstance(overview, OverviewScreen)
+        timeline = overview.query_one("#timeline", LiveTable)
+
+        def on_screen(kind: type[Screen[Any]]) -> Callable[[Screen[Any]], bool]:
+            return lambda screen: isinstance(screen, kind)
+
+        def cursor_at(row: int) -> Callable[[Screen[Any]], bool]:
+            return lambda screen: screen is overview and timeline.cursor_row == row
+
+        plan = [
+            ("down", "cursor", cursor_at(1)),
+            ("up", "cursor", cursor_at(0)),
+            ("2", "screen", on_screen(ChainsScreen)),
+            ("1", "screen", on_screen(OverviewScreen)),
+        ]
+        await pilot.pause()
+        step = 0
+        result.frames = 0
+        result.refreshes.clear()
+        while not feeder.done.is_set():
+            if keys:
+                key, kind, shown = plan[step % len(plan)]
+                step += 1
+                probe[:] = [Probe(time.perf_counter(), shown)]
+                driver.send_message(events.Key(key, None))
+                deadline = time.perf_counter() + KEY_TIMEOUT_S
+                while probe[0].latency is None and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.001)
+                latency = probe[0].latency
+                if latency is None:
+                    result.timeouts += 1
+                    # Back to a known state: the overview, cursor on the first row.
+                    app.go("overview")
+                    timeline.move_cursor(row=0)
+                else:
+                    result.latencies.setdefault(kind, []).append(latency)
+                probe.clear()
+            await asyncio.sleep(KEY_EVERY_S)
+    return result
+
+
+async def run_bare(rate: float | None, seconds: float) -> Feeder:
+    """The same feed on a loop with nothing else on it."""
+    feeder = Feeder(new_state(settings()), rate, seconds)
+    await feeder.run()
+    return feeder
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def report_ui(run: UiRun, label: str) -> None:
+    feeder = run.feeder
+    seconds = feeder.elapsed_s
+    print(f"{label}")
+    print(
+        f"  ingested           : {feeder.fed:,} records in {seconds:.1f} s "
+        f"-> {feeder.per_second:,.0f} records/s "
+        f"(ingest() busy {100 * feeder.ingest_s / seconds:.0f}% of wall time)"
+    )
+    if run.refreshes:
+        ms = [r * 1000 for r in run.refreshes]
+        print(
+            f"  refreshes/s        : {len(ms) / seconds:.2f} (target 4.00); refresh_now() "
+            f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 0.99):.1f} ms, "
+            f"max {max(ms):.1f} ms"
+        )
+    print(f"  frames/s           : {run.frames / seconds:.2f} compositor updates")
+    every: list[float] = []
+    for kind, values in sorted(run.latencies.items()):
+        ms = [v * 1000 for v in values]
+        every += ms
+        print(
+            f"  key-to-screen {kind:<6}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, "
+            f"p99 {pct(ms, 0.99):.1f} ms, max {max(ms):.1f} ms"
+        )
+    if every:
+        print(
+            f"  key-to-screen all  : n={len(every)} p50 {statistics.median(every):.1f} ms, "
+            f"p99 {pct(every, 0.99):.1f} ms (target <= 100 ms); timeouts {run.timeouts}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rate", type=float, default=20_000.0, help="records per second")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the paced runs")
+    parser.add_argument(
+        "--capacity-seconds", type=float, default=10.0, help="length of the unpaced runs (0: skip)"
+    )
+    args = parser.parse_args()
+    print(f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s, batches <= {BATCH}")
+
+    with_ui = asyncio.run(run_with_app(args.rate, args.seconds, keys=True))
+    report_ui(with_ui, "with the app (120x40, keys every 250 ms)")
+    bare = asyncio.run(run_bare(args.rate, args.seconds))
+    print("without the app")
+    print(
+        f"  ingested           : {bare.fed:,} records in {bare.elapsed_s:.1f} s "
+        f"-> {bare.per_second:,.0f} records/s "
+        f"(ingest() busy {100 * bare.ingest_s / bare.elapsed_s:.0f}% of wall time)"
+    )
+    ratio = with_ui.feeder.per_second / bare.per_second
+    print(f"ingest with UI / without: {ratio:.2f} (target >= 0.80)")
+
+    if args.capacity_seconds > 0:
+        cap_ui = asyncio.run(run_with_app(None, args.capacity_seconds, keys=False))
+        cap_bare = asyncio.run(run_bare(None, args.capacity_seconds))
+        print(f"capacity (unpaced, {args.capacity_seconds:.0f} s)")
+        print(
+            f"  with the app       : {cap_ui.feeder.per_second:,.0f} records/s, "
+            f"{len(cap_ui.refreshes) / cap_ui.feeder.elapsed_s:.2f} refreshes/s"
+        )
+        print(f"  without the app    : {cap_bare.per_second:,.0f} records/s")
+        print(f"  ratio              : {cap_ui.feeder.per_second / cap_bare.per_second:.2f}")
+
+
+if __name__ == "__main__":
+    main()
