@@ -16,7 +16,8 @@ import pytest
 
 from edamon.broker.base import Broker, BrokerError, GroupConsumer, GroupInfo, TopicInfo
 from edamon.broker.kafka import KafkaBroker
-from edamon.broker.memory import MemoryBroker, key_partition
+from edamon.broker.memory import MemoryBroker
+from edamon.broker.partitioner import key_partition
 from edamon.config import KafkaSettings
 from edamon.model.records import TP, RawRecord
 from kafka_helpers import UniqueName

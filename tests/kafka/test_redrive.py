@@ -20,7 +20,7 @@ from edamon.actions.plan import Action, Outcome
 from edamon.actions.redrive import Redriver
 from edamon.actions.scan import find_dead_letters, read_dead_letters
 from edamon.broker.kafka import KafkaBroker
-from edamon.broker.memory import key_partition
+from edamon.broker.partitioner import key_partition
 from edamon.config import Settings
 from edamon.model.records import RawRecord
 from kafka_helpers import MakeTopic, Produce, UniqueName

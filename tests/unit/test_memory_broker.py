@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edamon.broker.base import BrokerError, BrokerUnavailable
-from edamon.broker.memory import MemoryBroker, key_partition, murmur2
+from edamon.broker.memory import MemoryBroker
+from edamon.broker.partitioner import key_partition, murmur2
 from edamon.model.records import TP
 
 T0 = 1_800_000_000.0
