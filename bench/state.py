@@ -2,6 +2,7 @@
 """Ingest benchmark without a broker: CollectorState.ingest on in-memory records.
 
     python bench/state.py [--events 200000] [--batch 2000] [--no-memory] [--profile]
+                          [--no-gc] [--gc-threshold 50000,20,10]
 
 Builds N records shaped like bench/ingest.py's (seed envelopes in 5-event flows over 5 topics
 with 4 partitions, 2% of the PaymentProcessed events dead-lettered to a Spring DLT with its
@@ -11,9 +12,9 @@ them per record). Retention keeps every event.
 
 Pass 1 times `ingest()` alone (each batch is built just before it is ingested, outside the
 timing): records/s, CPU time and the part of it spent in cyclic GC, then the RSS growth per
-retained event. Pass 2 (skipped with --no-memory) replays the same records
-under tracemalloc, building each batch just before ingesting it, and reports the traced memory
-that stays per retained event, with the biggest allocation sites.
+retained event. Pass 2 (skipped with --no-memory) replays the same records under tracemalloc
+and reports the traced memory that stays per retained event, with the biggest allocation sites.
+No broker: this is the fast loop for work on the ingest path (bench/ingest.py is the real one).
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def timed(events: int, batch: int, profile: bool, no_gc: bool) -> None:
 
         profiler = cProfile.Profile()
     gc_time = [0.0, 0.0]
+    timing = False
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -161,7 +163,6 @@ def timed(events: int, batch: int, profile: bool, no_gc: bool) -> None:
     gc.callbacks.append(on_gc)
     count = calls = 0
     wall = cpu = 0.0
-    timing = False
     for records in batches(events, batch):
         # Each batch is built just before it is ingested, like a fetch: only ingest is timed.
         now += 0.02
@@ -245,7 +246,14 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="allocation sites to list")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed pass")
     parser.add_argument("--no-gc", action="store_true", help="cyclic GC off in the timed pass")
+    parser.add_argument(
+        "--gc-threshold",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        help="gc.set_threshold(...) first, e.g. 50000,20,10 (default: Python's 700,10,10)",
+    )
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.set_threshold(*args.gc_threshold)
     timed(args.events, args.batch, args.profile, args.no_gc)
     if not args.no_memory:
         traced(args.events, args.batch, args.top)

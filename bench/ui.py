@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import json
+import contextlib
+import gc
+import os
 import statistics
 import struct
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,50 +68,61 @@ KEY_EVERY_S = 0.25
 KEY_TIMEOUT_S = 2.0
 
 
-def _uuid(flow: int, step: int) -> str:
-    digest = hashlib.blake2b(f"{flow}/{step}".encode(), digest_size=16).digest()
-    return str(uuid.UUID(bytes=digest, version=4))
+def _id(flow: int, step: int) -> str:
+    """A unique UUID-shaped id for (flow, step); step -1 is the flow's correlation id."""
+    return f"{flow:08x}-{step + 1:04x}-4000-8000-{flow * 7919 % 2**48:012x}"
 
 
 class Records:
-    """Builds the stream's records in flow order, one flow's event after another."""
+    """Builds the stream's records in flow order, one flow's event after another. Cheap on
+    purpose (a few µs a record, about what a client library spends decoding one), so the feed
+    measures the collector and the UI rather than the generator."""
 
     def __init__(self) -> None:
         self.index = 0
         self.offsets: dict[tuple[str, int], int] = {}
+        self.topics = [f"{PREFIX}.{etype}" for etype in TYPES]
+        self.dlt = f"{PREFIX}.PaymentProcessed.DLT"
+        self.dlt_headers = (
+            ("kafka_dlt-original-topic", f"{PREFIX}.StockReserved".encode()),
+            ("kafka_dlt-original-partition", struct.pack(">i", 0)),
+            ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+            ("kafka_dlt-exception-message", b"payment gateway timeout"),
+        )
 
     def take(self, n: int, now_ms: int) -> list[RawRecord]:
         """The next `n` records, stamped `now_ms`."""
         out: list[RawRecord] = []
+        offsets = self.offsets
         for _ in range(n):
             flow, step = divmod(self.index, len(TYPES))
             self.index += 1
             etype = TYPES[step]
-            dlt = etype == "PaymentProcessed" and flow % 50 == 0
-            topic = f"{PREFIX}.{etype}" + (".DLT" if dlt else "")
+            dlt = step == 2 and flow % 50 == 0  # 2% of PaymentProcessed dead-lettered
+            topic = self.dlt if dlt else self.topics[step]
             partition = flow % PARTITIONS
-            offset = self.offsets.get((topic, partition), 0)
-            self.offsets[(topic, partition)] = offset + 1
-            cid = _uuid(flow, -1)
-            parent = _uuid(flow, step - 1) if step else None
+            offset = offsets.get((topic, partition), 0)
+            offsets[(topic, partition)] = offset + 1
+            cid = _id(flow, -1)
+            cause = f'"{_id(flow, step - 1)}"' if step else "null"
             value = (
-                f'{{"eventId":"{_uuid(flow, step)}","eventType":"{etype}",'
+                f'{{"eventId":"{_id(flow, step)}","eventType":"{etype}",'
                 f'"aggregateId":"order-{flow}","occurredAt":{now_ms},"version":2,'
                 f'"payload":{{"orderId":"order-{flow}","amount":{flow % 997}.50,'
                 f'"currency":"EUR"}},"metadata":{{"correlationId":"{cid}",'
-                f'"causationId":{json.dumps(parent)},"userId":"u-{flow % 100}"}}}}'
+                f'"causationId":{cause},"userId":"u-{flow % 100}"}}}}'
             ).encode()
-            headers = [("event-type", etype.encode()), ("correlation-id", cid.encode())]
+            headers: tuple[tuple[str, bytes], ...] = (
+                ("event-type", etype.encode()),
+                ("correlation-id", cid.encode()),
+            )
             if dlt:
-                headers += [
-                    ("kafka_dlt-original-topic", f"{PREFIX}.StockReserved".encode()),
-                    ("kafka_dlt-original-partition", struct.pack(">i", 0)),
+                headers += (
+                    *self.dlt_headers,
                     ("kafka_dlt-original-offset", struct.pack(">q", flow)),
-                    ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
-                    ("kafka_dlt-exception-message", b"payment gateway timeout"),
-                ]
+                )
             key = f"order-{flow}".encode()
-            out.append(RawRecord(topic, partition, offset, now_ms, key, value, tuple(headers)))
+            out.append(RawRecord(topic, partition, offset, now_ms, key, value, headers))
         return out
 
 
@@ -132,6 +143,46 @@ class StateView:
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
         return self.state.dead_letter(coords)
+
+
+async def freeze_gc_every_second() -> None:
+    """`--gc-freeze`: move every object alive to the permanent generation each second, so the
+    cyclic GC never rescans the retained state (a full collection over ~200k retained events
+    otherwise stops the loop for hundreds of milliseconds)."""
+    while True:
+        await asyncio.sleep(1.0)
+        gc.freeze()
+
+
+class GcPauses:
+    """Wall time of every cyclic GC collection, by generation."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def __enter__(self) -> GcPauses:
+        gc.collect()
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._start))
+
+    def line(self) -> str:
+        full = [p * 1000 for g, p in self.pauses if g == 2]
+        every = [p * 1000 for _, p in self.pauses]
+        worst = max(every, default=0.0)
+        return (
+            f"{len(every)} collections, {sum(every):.0f} ms in all, longest {worst:.0f} ms; "
+            f"{len(full)} full (gen 2) taking {sum(full):.0f} ms"
+        )
 
 
 @dataclass
@@ -201,12 +252,13 @@ class UiRun:
     timeouts: int = 0
 
 
-async def run_with_app(rate: float | None, seconds: float, keys: bool) -> UiRun:
+async def run_with_app(rate: float | None, seconds: float, keys: bool, freeze: bool) -> UiRun:
     """The feed on the app's loop, the app headless; keys sent while it runs."""
     config = settings()
     state = new_state(config)
     feeder = Feeder(state, rate, seconds)
-    app = EdamonApp(StateView(state), config, background=[feeder.run])
+    background = [feeder.run, freeze_gc_every_second] if freeze else [feeder.run]
+    app = EdamonApp(StateView(state), config, background=background)
     result = UiRun(feeder)
     probe: list[Probe] = []
 
@@ -275,10 +327,17 @@ async def run_with_app(rate: float | None, seconds: float, keys: bool) -> UiRun:
     return result
 
 
-async def run_bare(rate: float | None, seconds: float) -> Feeder:
+async def run_bare(rate: float | None, seconds: float, freeze: bool) -> Feeder:
     """The same feed on a loop with nothing else on it."""
     feeder = Feeder(new_state(settings()), rate, seconds)
-    await feeder.run()
+    freezer = asyncio.create_task(freeze_gc_every_second()) if freeze else None
+    try:
+        await feeder.run()
+    finally:
+        if freezer is not None:
+            freezer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await freezer
     return feeder
 
 
@@ -319,6 +378,37 @@ def report_ui(run: UiRun, label: str) -> None:
         )
 
 
+def scenario(args: argparse.Namespace, freeze: bool) -> None:
+    """Every measurement once, with or without the periodic gc.freeze()."""
+    print(f"=== gc.freeze() every second: {'on' if freeze else 'off (as the app runs today)'}")
+    with GcPauses() as pauses:
+        with_ui = asyncio.run(run_with_app(args.rate, args.seconds, keys=True, freeze=freeze))
+    report_ui(with_ui, "with the app (120x40, keys every 250 ms)")
+    print(f"  GC                 : {pauses.line()}")
+    with GcPauses() as pauses:
+        bare = asyncio.run(run_bare(args.rate, args.seconds, freeze))
+    print("without the app")
+    print(
+        f"  ingested           : {bare.fed:,} records in {bare.elapsed_s:.1f} s "
+        f"-> {bare.per_second:,.0f} records/s "
+        f"(ingest() busy {100 * bare.ingest_s / bare.elapsed_s:.0f}% of wall time)"
+    )
+    print(f"  GC                 : {pauses.line()}")
+    ratio = with_ui.feeder.per_second / bare.per_second
+    print(f"ingest with UI / without: {ratio:.2f} (target >= 0.80)")
+    if args.capacity_seconds > 0:
+        seconds = args.capacity_seconds
+        cap_ui = asyncio.run(run_with_app(None, seconds, keys=False, freeze=freeze))
+        cap_bare = asyncio.run(run_bare(None, seconds, freeze))
+        print(f"capacity (feed unpaced, {seconds:.0f} s)")
+        print(
+            f"  with the app       : {cap_ui.feeder.per_second:,.0f} records/s, "
+            f"{len(cap_ui.refreshes) / cap_ui.feeder.elapsed_s:.2f} refreshes/s"
+        )
+        print(f"  without the app    : {cap_bare.per_second:,.0f} records/s")
+        print(f"  ratio              : {cap_ui.feeder.per_second / cap_bare.per_second:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=float, default=20_000.0, help="records per second")
@@ -326,31 +416,19 @@ def main() -> None:
     parser.add_argument(
         "--capacity-seconds", type=float, default=10.0, help="length of the unpaced runs (0: skip)"
     )
-    args = parser.parse_args()
-    print(f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s, batches <= {BATCH}")
-
-    with_ui = asyncio.run(run_with_app(args.rate, args.seconds, keys=True))
-    report_ui(with_ui, "with the app (120x40, keys every 250 ms)")
-    bare = asyncio.run(run_bare(args.rate, args.seconds))
-    print("without the app")
-    print(
-        f"  ingested           : {bare.fed:,} records in {bare.elapsed_s:.1f} s "
-        f"-> {bare.per_second:,.0f} records/s "
-        f"(ingest() busy {100 * bare.ingest_s / bare.elapsed_s:.0f}% of wall time)"
+    parser.add_argument(
+        "--gc-freeze",
+        choices=("off", "on", "both"),
+        default="both",
+        help="also run with gc.freeze() every second (see freeze_gc_every_second)",
     )
-    ratio = with_ui.feeder.per_second / bare.per_second
-    print(f"ingest with UI / without: {ratio:.2f} (target >= 0.80)")
-
-    if args.capacity_seconds > 0:
-        cap_ui = asyncio.run(run_with_app(None, args.capacity_seconds, keys=False))
-        cap_bare = asyncio.run(run_bare(None, args.capacity_seconds))
-        print(f"capacity (unpaced, {args.capacity_seconds:.0f} s)")
-        print(
-            f"  with the app       : {cap_ui.feeder.per_second:,.0f} records/s, "
-            f"{len(cap_ui.refreshes) / cap_ui.feeder.elapsed_s:.2f} refreshes/s"
-        )
-        print(f"  without the app    : {cap_bare.per_second:,.0f} records/s")
-        print(f"  ratio              : {cap_ui.feeder.per_second / cap_bare.per_second:.2f}")
+    args = parser.parse_args()
+    print(
+        f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s, batches <= {BATCH}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+    for freeze in {"off": (False,), "on": (True,), "both": (False, True)}[args.gc_freeze]:
+        scenario(args, freeze)
 
 
 if __name__ == "__main__":

@@ -56,9 +56,8 @@ def parse_time(value: object) -> float | None:
     ISO 8601 strings, epoch numbers (ms if > 1e11, else s) and numeric strings are accepted.
     Booleans and anything else are None.
     """
-    kind = type(value)
-    if kind is int or kind is float:  # the common case first (bool is a subclass: not here)
-        return epoch_seconds(value)  # type: ignore[arg-type]
+    if type(value) is int or type(value) is float:  # the common case first (not bool)
+        return epoch_seconds(value)
     if isinstance(value, str):
         if value[4:5] == "-":  # the common case: an ISO date-time
             return parse_iso(value)

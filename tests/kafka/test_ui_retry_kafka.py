@@ -113,7 +113,8 @@ async def test_retry_two_marked_dead_letters_from_the_dashboard(
         await wait_for(pilot, lambda: isinstance(app.screen, RetryModal))
         modal = app.screen
         summary = text_of(modal.query_one("#retry-summary", Static))
-        assert f"Send      2  → {target} (2)" in summary and "traceparent" in summary
+        assert f"Send      2  → {target} (2)" in summary
+        assert "DLQ headers kafka_dlt-*" in summary and "other headers traceparent" in summary
         await pilot.click("#retry-confirm")
         await wait_for(pilot, lambda: not screen.retrying)
         assert screen.marked == set()

@@ -22,7 +22,9 @@ from edamon.ui.format import (
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
 
-MAX_ROWS = 1000
+MAX_ROWS = 300
+"""Flows in the table (the filter searches every flow of the snapshot). A screenful and more
+of scrollback; more rows cost redraw time when thousands of flows a second arrive."""
 ID_WIDTH = 36
 """Correlation ids are cut to fit (at most this wide; the chain screen shows them whole)."""
 COLUMNS = (
@@ -88,7 +90,7 @@ class ChainsScreen(DashboardScreen):
         self._cells = RowMemo(chain_cells)
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(COLUMNS, id="chains", title="Recent flows")
+        yield LiveTable(COLUMNS, id="chains", title="Recent flows", max_rows=MAX_ROWS)
 
     def on_resize(self) -> None:
         self.redraw()
@@ -104,9 +106,10 @@ class ChainsScreen(DashboardScreen):
         memo = self._cells
         rows = [
             (chain.correlation_id, (*memo(chain), times(chain.last_update)))
-            for chain in snap.chains[:MAX_ROWS]
+            # Without a filter only the rows shown are built; a filter searches them all.
+            for chain in (snap.chains if table.filter_text else snap.chains[:MAX_ROWS])
         ]
-        table.set_title(f"Recent flows [dim]({len(snap.chains):,} retained)[/]")
+        table.set_title(f"Recent flows [dim]({snap.totals.chains:,} retained)[/]")
         table.sync(rows)
         memo.sweep()
 

@@ -263,7 +263,7 @@ class DeadLettersScreen(DashboardScreen):
             self._retry_cancel = cancel = asyncio.Event()
             self.refresh_bindings()
             progress.start(len(choice.plan.to_send), targets)
-            run = asyncio.ensure_future(
+            run = asyncio.create_task(
                 service.execute(
                     choice.plan,
                     stop_on_failure=choice.stop_on_failure,

@@ -32,7 +32,8 @@ from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
 
-TIMELINE_ROWS = 200
+TIMELINE_ROWS = 100
+"""Newest events in the timeline: a screenful and some scrollback (pause with p to read)."""
 TREND_WIDTH = 10
 
 SAGA_COLUMNS: tuple[tuple[SagaState, Text], ...] = tuple(

@@ -11,6 +11,8 @@ The sending itself is `edamon.actions.service.RetryService` (no textual there).
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -23,18 +25,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, ProgressBar, Static
+from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
 
 from edamon.actions.headers import RETRY_AT, RETRY_ATTEMPT, RETRY_OF
 from edamon.actions.plan import ItemResult, Outcome, RedrivePlan, RedriveSummary
 from edamon.actions.service import RetryService
 from edamon.broker.base import BrokerError
 from edamon.collector.api import CollectorView
+from edamon.decode.dlq import is_dlq_header
 from edamon.model.deadletter import DeadLetter
 from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, shorten
 
 SAMPLE = 5
 """Dead letters listed by name per section of the modal (the rest are counted)."""
+_FAMILY = re.compile(r"(.+?[-.])")
 NOT_RETAINED = "no longer held by the dashboard: retry it with `edamon dlq retry <coords>`"
 
 
@@ -94,15 +98,28 @@ def _counted(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} ({n})" for name, n in counts.items())
 
 
-def _stripped(plan: RedrivePlan) -> str:
-    """Header names with the number of records losing each, the number left out when it is
-    every record sent."""
+def _group(name: str) -> str:
+    """`kafka_dlt-*` for `kafka_dlt-original-topic`: DLQ headers come in families."""
+    match = _FAMILY.match(name)
+    return match.group(1) + "*" if match else name
+
+
+def _stripped(plan: RedrivePlan) -> tuple[str, str]:
+    """(DLQ header families, other headers) removed from the records sent, each with the
+    number of records losing it when that is not all of them."""
     total = len(plan.to_send)
-    names = [
-        name if n == total else f"{name} ({n} of {total})"
-        for name, n in plan.stripped_headers().items()
-    ]
-    return ", ".join(names) or "no header"
+    families: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    for item in plan.to_send:
+        families.update({_group(name) for name in item.strip if is_dlq_header(name)})
+        others.update(name for name in item.strip if not is_dlq_header(name))
+
+    def listed(counts: Counter[str]) -> str:
+        return ", ".join(
+            name if n == total else f"{name} ({n} of {total})" for name, n in counts.most_common()
+        )
+
+    return listed(families), listed(others)
 
 
 def _listed(lines: list[Text], rows: Sequence[tuple[str, str]]) -> None:
@@ -153,13 +170,15 @@ def request_summary(
     if refused:
         lines.append(
             Text.assemble(
-                ("Refused   ", "bold"), (str(len(refused)), "bold " + RED), "  (never sent)"
+                ("Refused   ", "bold"), (str(len(refused)), "bold " + RED), "  (not sent)"
             )
         )
         _listed(lines, refused)
     shown = plan if send else forced
     if shown.to_send:
-        lines.append(Text.assemble(("Stripped  ", "bold"), _stripped(shown)))
+        families, others = _stripped(shown)
+        lines.append(Text.assemble(("Stripped  ", "bold"), f"DLQ headers {families or 'none'}"))
+        lines.append(Text(f"          other headers {others or 'none'}"))
         lines.append(
             Text.assemble(("Added     ", "bold"), f"{RETRY_OF}, {RETRY_AT}, {RETRY_ATTEMPT}")
         )
@@ -221,6 +240,7 @@ class RetryModal(ModalScreen[RetryChoice | None]):
                         variant="warning",
                     )
                 yield Button("Cancel", id="retry-cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         box = self.query_one("#retry-box")
@@ -257,39 +277,38 @@ class RetryModal(ModalScreen[RetryChoice | None]):
 
 
 class RetryProgress(Horizontal):
-    """One line on the dead-letters screen, shown only while the ledger is read or a run sends."""
+    """One line on the dead-letters screen, shown only while the ledger is read or a run sends:
+    `Retrying 3/40 ━━━━━━━━━━ → orders.OrderPlaced   x stops`."""
 
     DEFAULT_CSS = """
     RetryProgress { height: 1; display: none; padding: 0 1; }
     RetryProgress.-shown { display: block; }
-    RetryProgress > Label { width: auto; padding-right: 2; }
-    RetryProgress > ProgressBar { width: auto; }
+    RetryProgress > Label { width: auto; padding-right: 1; }
+    RetryProgress > ProgressBar { width: auto; padding-right: 1; }
+    RetryProgress > #retry-target { color: $text-muted; }
     """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._target = ""
 
     def compose(self) -> ComposeResult:
         yield Label(id="retry-label")
         yield ProgressBar(id="retry-bar", show_eta=False)
+        yield Label(id="retry-target")
 
     def waiting(self, text: str) -> None:
         """Show `text` with an indeterminate bar."""
         self.query_one("#retry-label", Label).update(text)
+        self.query_one("#retry-target", Label).update("")
         self.query_one("#retry-bar", ProgressBar).update(total=None, progress=0)
         self.add_class("-shown")
 
-    def start(self, total: int, target: str) -> None:
-        """A run of `total` records begins."""
-        self._target = target
+    def start(self, total: int, targets: str) -> None:
+        """A run of `total` records to `targets` begins."""
+        self.query_one("#retry-target", Label).update(f"→ {targets}   x stops")
         self.advance(0, total)
         self.add_class("-shown")
 
     def advance(self, done: int, total: int) -> None:
         """`done` of `total` records handled (the run's progress callback)."""
-        label = f"Retrying {done}/{total} → {self._target}   x stops"
-        self.query_one("#retry-label", Label).update(label)
+        self.query_one("#retry-label", Label).update(f"Retrying {done}/{total}")
         self.query_one("#retry-bar", ProgressBar).update(total=max(total, 1), progress=done)
 
     def hide(self) -> None:

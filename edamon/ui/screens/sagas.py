@@ -18,7 +18,8 @@ from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
 from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
 
-MAX_ROWS = 2000
+MAX_ROWS = 300
+"""Instances in the table (the `/` filter searches all of the snapshot's)."""
 STATES: tuple[SagaState, ...] = tuple(SagaState)
 STATE_LABELS: dict[SagaState, str] = {
     SagaState.RUNNING: "running",
@@ -128,7 +129,7 @@ class SagasScreen(DashboardScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(SUMMARY_COLUMNS, id="saga-summary", title="Sagas")
-        yield LiveTable(INSTANCE_COLUMNS, id="instances", title="Instances")
+        yield LiveTable(INSTANCE_COLUMNS, id="instances", title="Instances", max_rows=MAX_ROWS)
 
     def on_resize(self) -> None:
         self.redraw()
@@ -176,7 +177,10 @@ class SagasScreen(DashboardScreen):
         table.set_title(title + "  [dim](s: state filter)[/]")
         memo = self._cells
         table.sync(
-            [(i.correlation_id, instance_row(i, memo(i), times)) for i in instances[:MAX_ROWS]]
+            [
+                (i.correlation_id, instance_row(i, memo(i), times))
+                for i in (instances if table.filter_text else instances[:MAX_ROWS])
+            ]
         )
         memo.sweep()
 

@@ -53,6 +53,9 @@ MIN_GROW_WIDTH = 6
 """The narrowest a growing column gets (see `LiveTable.show_columns`)."""
 NARROW = 100
 """Screens narrower than this many columns show fewer, narrower columns."""
+REBUILD_AT = 24
+"""`sync()` rebuilds a table instead of removing rows when at least this many rows, and at
+least half of them, go away at once."""
 
 
 class LiveTable(DataTable[Cell]):
@@ -62,7 +65,8 @@ class LiveTable(DataTable[Cell]):
 
     With `follow_head` (the default), a cursor on the first row stays on the first row while
     rows arrive above it, like `tail -f` on a newest-first table; moved anywhere else, the cursor
-    sticks to its row (key).
+    sticks to its row (key). With `max_rows`, only the first rows that pass the filter are
+    shown (every row given is searched).
 
     Rows always carry a cell for every column of `columns` (the spec); `show_columns()` picks
     which of them are shown and how wide, e.g. fewer in a narrow terminal."""
@@ -83,6 +87,7 @@ class LiveTable(DataTable[Cell]):
         title: str = "",
         cell_padding: int = 1,
         follow_head: bool = True,
+        max_rows: int | None = None,
     ) -> None:
         super().__init__(
             id=id,
@@ -96,6 +101,7 @@ class LiveTable(DataTable[Cell]):
         self.spec = tuple(columns)
         self.title = title
         self.follow_head = follow_head
+        self.max_rows = max_rows
         self.filter_text = ""
         self._shown: tuple[Column, ...] = self.spec
         self._index: tuple[int, ...] = tuple(range(len(self.spec)))
@@ -237,12 +243,21 @@ class LiveTable(DataTable[Cell]):
         index = self._index
         every = len(index) == len(self.spec)
         wanted: dict[str, Row] = {}
+        limit = self.max_rows
         for key, cells in self._visible(rows):
             if key not in wanted:
                 wanted[key] = cells if every else tuple(cells[i] for i in index)
+                if limit is not None and len(wanted) >= limit:
+                    break
         cursor_key = self.cursor_key
         following = self.follow_head and self.cursor_row <= 0
-        for key in [key for key in self._cells if key not in wanted]:
+        gone = [key for key in self._cells if key not in wanted]
+        if len(gone) >= REBUILD_AT and 2 * len(gone) >= len(self._cells):
+            # Most rows replaced (a fast stream): removing rows one by one costs a reindex
+            # each; starting over is much cheaper. The cursor stays on its row, if kept.
+            self._rebuild(wanted, None if following else cursor_key)
+            return
+        for key in gone:
             self.remove_row(key)
             del self._cells[key]
             del self._heads[key]
@@ -277,6 +292,21 @@ class LiveTable(DataTable[Cell]):
             row = self.get_row_index(cursor_key)
             if row != self.cursor_row:
                 self.move_cursor(row=row)
+
+    def _rebuild(self, wanted: dict[str, Row], cursor_key: str | None) -> None:
+        self.clear()
+        self._cells.clear()
+        self._heads.clear()
+        shown = self._shown
+        for key, cells in wanted.items():
+            display = [
+                self._display(column, cell) for column, cell in zip(shown, cells, strict=True)
+            ]
+            display[0] = self._heads[key] = _owned(display[0])
+            self.add_row(*display, key=key)
+            self._cells[key] = cells
+        if cursor_key is not None and cursor_key in wanted:
+            self.move_cursor(row=list(wanted).index(cursor_key))
 
     @staticmethod
     def _display(column: Column, cell: Cell) -> Cell:
