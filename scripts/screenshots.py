@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--seed", type=int, default=7, help="seed of the demo")
-    parser.add_argument("--seconds", type=float, default=120.0, help="simulated seconds")
+    parser.add_argument("--seconds", type=float, default=300.0, help="simulated seconds")
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per second")
     args = parser.parse_args(argv)
     os.environ["TZ"] = "UTC"  # absolute times in the detail panes do not depend on the machine

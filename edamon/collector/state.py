@@ -293,18 +293,18 @@ class CollectorState:
         return chain.view(saga.saga if saga else None, saga.state if saga else None)
 
     def event(self, event_id: str) -> Envelope | None:
-        """A retained event by id: from the chain viewed last (the usual question: an event of
-        the flow on screen), else from the most recently updated flow that has it."""
+        """A retained event by id. There is no index by event id (one costs ~70 bytes per
+        retained event): the flow viewed last is asked first (the usual question is about a row
+        of the flow on screen; its dead-letter and redrive rows are no events), then every flow,
+        most recently updated first (under a microsecond per flow)."""
         viewed = self._viewed
         if viewed is not None and self._chains.get(viewed.correlation_id) is viewed:
             env = viewed.envelope(event_id)
             if env is not None:
                 return env
-        for chain in reversed(self._chains.values()):
-            env = chain.envelope(event_id)
-            if env is not None:
-                return env
-        return None
+            if viewed.is_special(event_id):  # a `dlq:`/`retry:` row of that flow: no event
+                return None
+        return Chain.find(reversed(self._chains.values()), event_id)
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
         return self._dead.get(coords)

@@ -32,7 +32,7 @@ COLUMNS = (
     Column("root", "root event", 18),
     Column("events", Text("events", justify="right"), 6),
     Column("duration", Text("duration", justify="right"), 8),
-    Column("status", "status", 12),
+    Column("status", "status", 14),
     Column("saga", "saga", 16),
     Column("state", "saga state", 13),
     Column("updated", "updated", 8),

@@ -30,7 +30,7 @@ from edamon.ui.format import (
 )
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.bars import Line
-from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 TIMELINE_ROWS = 100
 """Newest events in the timeline: a screenful and some scrollback (pause with p to read)."""
@@ -110,6 +110,8 @@ WIDE_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
     "failed": (FAILED_COLUMNS, "topic"),
     "timeline": (TIMELINE_COLUMNS, "topic"),
 }
+NARROW = 100
+"""Below this many columns the panels show fewer columns (the `-narrow` class of the CSS)."""
 ABSOLUTE_TIME_WIDTH = 12
 """`10:00:01.123`"""
 
@@ -136,24 +138,29 @@ def _width(table: LiveTable, key: str) -> int:
     return next((c.width or 0 for c in table.shown_columns if c.key == key), 0)
 
 
-def summary_line(snap: Snapshot) -> Text:
-    """Sagas by state and failed handlers on one line (for terminals too small for their
-    panels)."""
+def summary_line(snap: Snapshot, width: int = 200) -> Text:
+    """Sagas by state and failed handlers on one line of at most `width` cells when it can (for
+    terminals too small for their panels)."""
     text = Text()
     totals: dict[SagaState, int] = {}
     for saga in snap.sagas:
         for state, n in saga.counts:
             totals[state] = totals.get(state, 0) + n
     text.append("sagas", style="bold")
-    for state, label in SAGA_COLUMNS:
+    for state, column in SAGA_COLUMNS:
         n = totals.get(state, 0)
         text.append(f" {compact(n)}", style=status_style(state) if n else DIM)
-        text.append(label.plain, style=DIM)
+        text.append(column.plain, style=DIM)
     failing = len(snap.dead_letter_groups)
-    text.append("  │  ", style=DIM)
-    text.append(str(failing), style=RED if failing else DIM)
-    text.append(f" failed handler{'s' if failing != 1 else ''}", style="bold")
-    return text
+    plural = "s" if failing != 1 else ""
+    for label in (f" failed handler{plural}", " failed"):
+        line = text.copy()
+        line.append("  │  ", style=DIM)
+        line.append(str(failing), style=RED if failing else DIM)
+        line.append(label, style="bold")
+        if line.cell_len <= width:
+            break
+    return line
 
 
 class OverviewScreen(DashboardScreen):
@@ -221,7 +228,8 @@ class OverviewScreen(DashboardScreen):
         groups.sync(self._group_rows(snap, _width(groups, "trend")))
         self.query_one("#failed", LiveTable).sync(self._failed_rows(snap, times))
         self.query_one("#sagas", LiveTable).sync(self._saga_rows(snap))
-        self.query_one("#summary", Line).set(summary_line(snap))
+        summary = self.query_one("#summary", Line)
+        summary.set(summary_line(snap, summary.content_region.width or 200))
         timeline = self.query_one("#timeline", LiveTable)
         if self.paused:
             timeline.set_title("Live events  [b $text-warning]PAUSED[/] [dim](p resumes)[/]")

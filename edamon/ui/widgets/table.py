@@ -38,21 +38,29 @@ def plain(cell: Cell) -> str:
 
 
 def fit_cell(cell: Cell, width: int, trim: str = "end") -> Cell:
-    """`cell` cut to `width` cells with an ellipsis (at the end, or in the middle)."""
-    text = cell if isinstance(cell, Text) else Text(cell)
-    if text.cell_len <= width:
+    """`cell` cut to `width` cells with an ellipsis (at the end, or in the middle); a str
+    stays a str, a Text keeps its styles."""
+    if isinstance(cell, str):
+        if cell_len(cell) <= width:
+            return cell
+        if trim == "middle":
+            return shorten_middle(cell, width)
+        cut = Text(cell)
+        cut.truncate(width, overflow="ellipsis")
+        return cut.plain
+    if cell.cell_len <= width:
         return cell
-    if trim == "middle" and not text.spans:
-        return Text(shorten_middle(text.plain, width), style=text.style, justify=text.justify)
-    cut = text.copy()
+    if trim == "middle" and not cell.spans:
+        return Text(shorten_middle(cell.plain, width), style=cell.style, justify=cell.justify)
+    cut = cell.copy()
     cut.truncate(width, overflow="ellipsis")
     return cut
 
 
 MIN_GROW_WIDTH = 6
 """The narrowest a growing column gets (see `LiveTable.show_columns`)."""
-NARROW = 100
-"""Screens narrower than this many columns show fewer, narrower columns."""
+NARROW = 120
+"""Table screens narrower than this many columns show fewer, narrower columns."""
 REBUILD_AT = 24
 """`sync()` rebuilds a table instead of removing rows when at least this many rows, and at
 least half of them, go away at once."""
