@@ -129,7 +129,10 @@ async def drain_bare(bootstrap: str, prefix: str, events: int) -> float:
 async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
     from edamon.broker.kafka import KafkaBroker
     from edamon.collector.collector import Collector
+    from edamon.collector.runtime import tune_gc
     from edamon.config import load_settings
+
+    tune_gc()  # as the edamon command does
 
     settings = load_settings(
         None,

@@ -134,6 +134,9 @@ def configure_logging() -> None:
 
 
 def main() -> None:
+    from edamon.collector.runtime import tune_gc
+
     configure_logging()
+    tune_gc()
     _register()
     cli()

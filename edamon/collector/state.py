@@ -304,6 +304,10 @@ class CollectorState:
                 return env
             if viewed.is_special(event_id):  # a `dlq:`/`retry:` row of that flow: no event
                 return None
+            for other in viewed.event_ids():  # a placeholder of that flow: not retained
+                env = viewed.envelope(other)
+                if env is not None and env.causation_id == event_id:
+                    return None
         return Chain.find(reversed(self._chains.values()), event_id)
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
