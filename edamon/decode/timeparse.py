@@ -6,11 +6,11 @@ Nothing here raises: a value that cannot be understood becomes None.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+
+from edamon.model.timespec import parse_iso
 
 __all__ = ["MS_THRESHOLD", "epoch_seconds", "parse_int", "parse_iso", "parse_time"]
 
-_UTC = UTC
 MS_THRESHOLD = 1e11
 """Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973)."""
 
@@ -24,22 +24,6 @@ def epoch_seconds(number: float) -> float | None:
     if not math.isfinite(seconds):
         return None
     return seconds / 1000.0 if seconds > MS_THRESHOLD else seconds
-
-
-def parse_iso(text: str) -> float | None:
-    """An ISO 8601 / RFC 3339 time (Z or offset, fractional seconds of any length) as epoch
-    seconds. A time without an offset is taken as UTC. Unparseable: None."""
-    if not text or len(text) > 64:
-        return None
-    if text[-1] == "z":
-        text = text[:-1] + "Z"
-    try:
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=_UTC)
-        return moment.timestamp()
-    except (ValueError, OverflowError):
-        return None
 
 
 def _is_number_text(text: str) -> bool:

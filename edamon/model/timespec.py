@@ -94,7 +94,7 @@ def resolve_start(spec: str, now: float) -> StartPosition:
         return StartPosition.at(round((now - parse_duration(text)) * 1000))
     except ValueError:
         pass  # not a duration: try a time
-    seconds = _parse_iso(text)
+    seconds = parse_iso(text)
     if seconds is None:
         raise ValueError(
             f"not a start position: {spec!r}; use latest, earliest, a duration ago "
@@ -103,9 +103,12 @@ def resolve_start(spec: str, now: float) -> StartPosition:
     return StartPosition.at(round(seconds * 1000))
 
 
-def _parse_iso(text: str) -> float | None:
-    """Epoch seconds of an ISO 8601 time or date (no zone: UTC), or None."""
-    if text.endswith(("z", "Z")):
+def parse_iso(text: str) -> float | None:
+    """An ISO 8601 / RFC 3339 time or date (Z or offset, fractional seconds of any length) as
+    epoch seconds; no offset means UTC. Unparseable (or absurdly long): None."""
+    if not text or len(text) > 64:
+        return None
+    if text[-1] in "zZ":
         text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
