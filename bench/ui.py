@@ -16,8 +16,9 @@ Measured, with the app running headless at 120x40 (default refresh 4 Hz):
   handed to the driver) per second.
 - key-to-screen latency: a key event is sent to the driver (as a terminal would) and the time
   is taken until the first compositor update whose screen shows its effect (the screen switched
-  for `1`/`2`, the timeline cursor moved for `down`/`up`). Keys are sent every 250 ms,
-  alternating cursor moves and screen switches.
+  for `1`/`2`; the cursor of the overview's timeline moved for `down`/`up`, the timeline being
+  paused with `p` so that its rows hold still while the rest of the overview keeps updating).
+  Keys are sent every 250 ms: down, up, 2, 1, down, ...
 - ingest: records ingested per second at the paced rate, with the app and without it (the
   same feed on a bare loop), plus the share of wall time spent inside `ingest()`; then the
   capacity (the feed unpaced, as fast as the loop allows) with and without the app.
@@ -301,7 +302,10 @@ async def run_with_app(rate: float | None, seconds: float, keys: bool, freeze: b
             ("2", "screen", on_screen(ChainsScreen)),
             ("1", "screen", on_screen(OverviewScreen)),
         ]
-        await pilot.pause()
+        while timeline.row_count < 10:  # some events to move the cursor over
+            await pilot.pause(0.05)
+        await pilot.press("p")  # pause the timeline: its rows hold still, the cursor moves
+        assert overview.paused
         step = 0
         result.frames = 0
         result.refreshes.clear()

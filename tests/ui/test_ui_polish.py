@@ -115,7 +115,7 @@ def _overflow(table: LiveTable) -> int:
     return max(0, used - table.scrollable_content_region.width)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 50)])
+@pytest.mark.parametrize("size", [(80, 24), (80, 40), (100, 30), (100, 40), (120, 40), (160, 50)])
 @pytest.mark.parametrize("screen", ["1", "2", "4", "5"])
 async def test_every_column_fits_the_terminal(size: tuple[int, int], screen: str) -> None:
     app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)

@@ -79,31 +79,22 @@ TIMELINE_COLUMNS = (
 NARROW_TREND = 6
 
 
-def _narrow_layouts() -> dict[str, tuple[tuple[Column, ...], str]]:
-    """Per table: the columns shown in a narrow terminal, and the one that grows."""
-    topics = (TOPIC_COLUMNS[0], TOPIC_COLUMNS[1], Column("trend", "trend", NARROW_TREND))
-    groups = (
-        GROUP_COLUMNS[0],
-        GROUP_COLUMNS[1],
-        GROUP_COLUMNS[2],
-        Column("status", "status", 4),
-    )
-    timeline = (
-        TIMELINE_COLUMNS[0],
-        Column("type", "event type", 18),
-        TIMELINE_COLUMNS[2],
-        Column("correlation", "corr id", 8),
-        Column("coords", "part/off", 9),
-    )
-    return {
-        "topics": (topics, "topic"),
-        "groups": (groups, "group"),
-        "failed": (FAILED_COLUMNS, "topic"),
-        "timeline": (timeline, "topic"),
-    }
-
-
-NARROW_LAYOUTS = _narrow_layouts()
+NARROW_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
+    "topics": ((*TOPIC_COLUMNS[:2], Column("trend", "trend", NARROW_TREND)), "topic"),
+    "groups": ((*GROUP_COLUMNS[:3], Column("status", "status", 4)), "group"),
+    "failed": (FAILED_COLUMNS, "topic"),
+    "timeline": (
+        (
+            TIMELINE_COLUMNS[0],
+            Column("type", "event type", 18),
+            TIMELINE_COLUMNS[2],
+            Column("correlation", "corr id", 8),
+            Column("coords", "part/off", 9),
+        ),
+        "topic",
+    ),
+}
+"""Per table: the columns shown in a narrow terminal, and the one that grows."""
 WIDE_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
     "topics": (TOPIC_COLUMNS, "topic"),
     "groups": (GROUP_COLUMNS, "group"),
@@ -112,6 +103,8 @@ WIDE_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
 }
 NARROW = 100
 """Below this many columns the panels show fewer columns (the `-narrow` class of the CSS)."""
+COMPACT = 120
+"""Below this many columns the sagas panel gives way to a summary line (class `-compact`)."""
 ABSOLUTE_TIME_WIDTH = 12
 """`10:00:01.123`"""
 
@@ -239,7 +232,9 @@ class OverviewScreen(DashboardScreen):
 
     def _layout(self, absolute: bool) -> None:
         """The panels' columns for the terminal's width (and the time format)."""
-        layouts = NARROW_LAYOUTS if self.size.width < NARROW else WIDE_LAYOUTS
+        width = self.size.width
+        self.set_class(width < COMPACT, "-compact")
+        layouts = NARROW_LAYOUTS if width < NARROW else WIDE_LAYOUTS
         for name, (columns, grow) in layouts.items():
             if name == "timeline" and absolute:
                 columns = (Column("time", "time", ABSOLUTE_TIME_WIDTH), *columns[1:])
