@@ -11,6 +11,7 @@ from contextlib import suppress
 
 from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
 from edamon.collector.lagsampler import LagSampler
+from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter
@@ -239,4 +240,5 @@ class Collector:
     async def _tick_loop(self) -> None:
         while True:
             self.state.tick(self._clock())
+            freeze_survivors()
             await asyncio.sleep(1.0)
