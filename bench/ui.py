@@ -53,11 +53,9 @@ from textual.screen import Screen  # noqa: E402
 
 from edamon.collector.runtime import GC_THRESHOLD, tune_gc  # noqa: E402
 from edamon.collector.state import CollectorState  # noqa: E402
+from edamon.collector.view import StateView  # noqa: E402
 from edamon.config import Settings, load_settings  # noqa: E402
-from edamon.model.deadletter import DeadLetter  # noqa: E402
-from edamon.model.envelope import Envelope  # noqa: E402
 from edamon.model.records import RawRecord  # noqa: E402
-from edamon.model.snapshot import ChainView, Snapshot  # noqa: E402
 from edamon.model.status import ConnectionState  # noqa: E402
 from edamon.ui.app import EdamonApp  # noqa: E402
 from edamon.ui.screens.chains import ChainsScreen  # noqa: E402
@@ -130,25 +128,6 @@ class Records:
             key = f"order-{flow}".encode()
             out.append(RawRecord(topic, partition, offset, now_ms, key, value, headers))
         return out
-
-
-class StateView:
-    """The CollectorView over a CollectorState fed directly (no broker, no Collector)."""
-
-    def __init__(self, state: CollectorState) -> None:
-        self.state = state
-
-    def snapshot(self) -> Snapshot:
-        return self.state.snapshot(time.time())
-
-    def chain(self, correlation_id: str) -> ChainView | None:
-        return self.state.chain(correlation_id)
-
-    def event(self, event_id: str) -> Envelope | None:
-        return self.state.event(event_id)
-
-    def dead_letter(self, coords: str) -> DeadLetter | None:
-        return self.state.dead_letter(coords)
 
 
 async def freeze_gc_every_second() -> None:

@@ -32,6 +32,19 @@ def fail(message: str, code: int = EXIT_FAILED) -> None:
     sys.exit(code)
 
 
+def duration_option(value: str | None, name: str = "--duration") -> float | None:
+    """Seconds of a duration option (10s, 2m, 1h30m), None when not given; exits 2 if bad."""
+    if value is None:
+        return None
+    from edamon.model.timespec import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        fail(f"{name}: {exc}", EXIT_USAGE)
+        raise  # unreachable
+
+
 def config_options(func: F) -> F:
     """Options every command that talks to a cluster takes."""
     options = [

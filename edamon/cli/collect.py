@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edamon.cli import EXIT_USAGE, config_options, fail, settings_from
+from edamon.cli import EXIT_USAGE, config_options, duration_option, fail, settings_from
 from edamon.config import Settings
 
 IDLE_S = 2.0
@@ -41,8 +41,6 @@ def command(
     schema: bool,
 ) -> None:
     """Collect headless for a while and print the snapshot (schema in the README)."""
-    from edamon.model.timespec import parse_duration
-
     if schema:
         import json
 
@@ -53,12 +51,7 @@ def command(
 
     if duration is None and not until_idle:
         fail("give --duration or --until-idle", EXIT_USAGE)
-    seconds: float | None = None
-    if duration is not None:
-        try:
-            seconds = parse_duration(duration)
-        except ValueError as exc:
-            fail(f"--duration: {exc}", EXIT_USAGE)
+    seconds = duration_option(duration)
     extra = {"topics": {"start_from": start_from}} if start_from else {}
     settings = settings_from(config_path, bootstrap, read_only, extra)
     try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edamon.cli import EXIT_FAILED, EXIT_USAGE, fail, settings_from
+from edamon.cli import EXIT_FAILED, duration_option, fail, settings_from
 
 if TYPE_CHECKING:
     from edamon.broker.base import Broker
@@ -53,14 +53,8 @@ def command(
     """Run the demo system: choreographed orders, an orchestrated checkout saga, schema
     evolution, duplicates, poison records, dead letters, a slow and a stopped group."""
     from edamon.demo.sagas import packaged_config
-    from edamon.model.timespec import parse_duration
 
-    seconds: float | None = None
-    if duration is not None:
-        try:
-            seconds = parse_duration(duration)
-        except ValueError as exc:
-            fail(f"--duration: {exc}", EXIT_USAGE)
+    seconds = duration_option(duration)
     demo: dict[str, Any] = {"rate": rate, "seed": seed, "prefix": prefix}
     extra = {"demo": {k: v for k, v in demo.items() if v is not None}}
     if config_path is None:

@@ -13,11 +13,10 @@ from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
 from edamon.collector.lagsampler import LagSampler
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
+from edamon.collector.view import StateView
 from edamon.config import Settings
-from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope
 from edamon.model.records import TP
-from edamon.model.snapshot import CatchUpView, ChainView, Snapshot
+from edamon.model.snapshot import CatchUpView
 from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
 
@@ -28,7 +27,7 @@ FETCH_TIMEOUT_MS = 200
 BACKOFF_MAX_S = 30.0
 
 
-class Collector:
+class Collector(StateView):
     """Implements `CollectorView`; `run()` until cancelled."""
 
     def __init__(
@@ -36,8 +35,7 @@ class Collector:
     ) -> None:
         self._broker = broker
         self._settings = settings
-        self._clock = clock
-        self.state = CollectorState(settings, cluster=broker.name)
+        super().__init__(CollectorState(settings, cluster=broker.name), clock)
         self._lag = LagSampler(broker, settings.lag)
         self._positions: dict[TP, int] = {}
         self._catchup_start: dict[TP, int] = {}
@@ -45,20 +43,6 @@ class Collector:
         self._caught_up = False
         self._tailer: Tailer | None = None
         self.records_read = 0
-
-    # ---- CollectorView ---------------------------------------------------------------
-
-    def snapshot(self) -> Snapshot:
-        return self.state.snapshot(self._clock())
-
-    def chain(self, correlation_id: str) -> ChainView | None:
-        return self.state.chain(correlation_id)
-
-    def event(self, event_id: str) -> Envelope | None:
-        return self.state.event(event_id)
-
-    def dead_letter(self, coords: str) -> DeadLetter | None:
-        return self.state.dead_letter(coords)
 
     @property
     def caught_up(self) -> bool:

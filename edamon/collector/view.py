@@ -1,0 +1,31 @@
+"""The read API views use (`CollectorView`) over a `CollectorState`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from edamon.collector.state import CollectorState
+from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope
+from edamon.model.snapshot import ChainView, Snapshot
+
+
+class StateView:
+    """Implements `CollectorView` by asking a state; `clock` stamps the snapshots."""
+
+    def __init__(self, state: CollectorState, clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self._clock = clock
+
+    def snapshot(self) -> Snapshot:
+        return self.state.snapshot(self._clock())
+
+    def chain(self, correlation_id: str) -> ChainView | None:
+        return self.state.chain(correlation_id)
+
+    def event(self, event_id: str) -> Envelope | None:
+        return self.state.event(event_id)
+
+    def dead_letter(self, coords: str) -> DeadLetter | None:
+        return self.state.dead_letter(coords)
