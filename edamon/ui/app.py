@@ -185,7 +185,10 @@ class EdamonApp(App[int]):
     # --- navigation ----------------------------------------------------------------------
 
     def go(self, name: str, *, select: str | None = None, filter_text: str | None = None) -> None:
-        """Show a main screen: back down the stack if it is there, else push it."""
+        """Show a main screen: back down the stack if it is there, else push it.
+
+        Main screens live for the app's lifetime (hidden ones are not drawn); the one shown
+        draws the latest snapshot right away, once, rather than when its resume arrives."""
         target = self.main_screens[name]
         if self.screen is not target:
             if target in self.screen_stack:
@@ -193,6 +196,7 @@ class EdamonApp(App[int]):
                     self.pop_screen()
             else:
                 self.push_screen(target)
+            target.show_latest()
         if select is not None:
             target.select(select)
         if filter_text is not None:
@@ -244,6 +248,9 @@ class EdamonApp(App[int]):
         """Switch between relative (12s ago) and absolute (10:00:01) times."""
         self.times.absolute = not self.times.absolute
         self.notify(f"{'Absolute' if self.times.absolute else 'Relative'} times", timeout=2)
+        for screen in (*self.main_screens.values(), *self.screen_stack):
+            if isinstance(screen, DashboardScreen):
+                screen.invalidate()  # hidden screens redraw with the new format when shown
         self._redraw()
 
     def action_show_undecodable(self) -> None:

@@ -41,6 +41,8 @@ class DashboardScreen(Screen[None]):
         self._pending_filter: str | None = None
         self.ready = False
         """True once composed and mounted: only then can it draw."""
+        self._drawn: Snapshot | None = None
+        """The snapshot of the last draw; None when the screen must draw again (`invalidate`)."""
 
     @property
     def edamon(self) -> EdamonApp:
@@ -64,6 +66,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(StatusLine).show(snap, self.edamon.alerts.last, self.edamon.times)
         self.draw_body(snap)
         self._apply_pending()
+        self._drawn = snap
 
     def draw_body(self, snap: Snapshot) -> None:
         """Redraw the screen's own widgets from `snap`."""
@@ -75,24 +78,48 @@ class DashboardScreen(Screen[None]):
             with self.app.batch_update():
                 self.draw(snap)
 
+    def show_latest(self) -> None:
+        """Draw the app's latest snapshot unless this screen has drawn it already (a screen
+        kept alive while hidden draws once when it becomes visible, not on every resume)."""
+        snap = self.edamon.last_snapshot
+        if snap is not None and snap is not self._drawn:
+            self.redraw()
+
+    def invalidate(self) -> None:
+        """Something besides the snapshot changed (e.g. the time format): draw again when
+        next shown."""
+        self._drawn = None
+
     def on_mount(self) -> None:
         self.ready = True
-        self.redraw()
+        self.show_latest()
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        # Going back down the stack resumes every screen on the way: only the one left
+        # visible draws.
+        if self.is_current:
+            self.show_latest()
 
     # --- selection and filter from elsewhere (drill-in, command palette) ------------------
 
     def select(self, key: str) -> None:
         """Move the cursor of the screen's main table to the row `key` (at the next draw)."""
         self._pending_select = key
-        self.redraw()
+        self._pending_changed()
 
     def apply_filter(self, text: str) -> None:
         """Filter the screen's main table by `text` (at the next draw)."""
         self._pending_filter = text
-        self.redraw()
+        self._pending_changed()
+
+    def _pending_changed(self) -> None:
+        # Drawn from the latest snapshot already (e.g. just shown by `go`): only the cursor or
+        # the filter moves; a full draw would build the same rows again.
+        if self.ready and self._drawn is not None and self._drawn is self.edamon.last_snapshot:
+            with self.app.batch_update():
+                self._apply_pending()
+        else:
+            self.redraw()
 
     def main_table(self) -> LiveTable | None:
         """The table that `select()` and `apply_filter()` act on: the first one."""
