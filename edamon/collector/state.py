@@ -379,30 +379,10 @@ class CollectorState:
         return tuple(rows)
 
     def _dead_row(self, dl: DeadLetter) -> DeadLetterRow:
-        info = dl.info
-        env = dl.envelope
         entry = self._ledger.get(dl.coords)
         if entry is not None and not entry.applies_to(dl.record):
             entry = None  # about an earlier record at this address (the DLQ was recreated)
-        retry = entry.status if entry is not None else None
-        return DeadLetterRow(
-            coords=dl.coords,
-            dlq_topic=dl.record.topic,
-            time=dl.record.timestamp_ms / 1000.0,
-            original_topic=info.original_topic,
-            original_coords=info.original_coords,
-            consumer_group=info.consumer_group,
-            exception_class=info.exception_class,
-            message=info.exception_message,
-            attempts=info.attempts,
-            convention=info.convention,
-            correlation_id=dl.correlation_id,
-            event_id=env.event_id if env else None,
-            event_type=env.event_type if env else None,
-            retry=retry,
-            retried_at=entry.at if entry else None,
-            retried_by=entry.by if entry else None,
-        )
+        return dead_letter_row(dl, entry)
 
     def _dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
         groups = [
@@ -440,3 +420,28 @@ class CollectorState:
                     )
                 )
         return tuple(rows)
+
+
+def dead_letter_row(dl: DeadLetter, entry: LedgerEntry | None = None) -> DeadLetterRow:
+    """The snapshot row of a dead letter, with the ledger entry about it (if any)."""
+    info = dl.info
+    env = dl.envelope
+    retry = entry.status if entry is not None else None
+    return DeadLetterRow(
+        coords=dl.coords,
+        dlq_topic=dl.record.topic,
+        time=dl.record.timestamp_ms / 1000.0,
+        original_topic=info.original_topic,
+        original_coords=info.original_coords,
+        consumer_group=info.consumer_group,
+        exception_class=info.exception_class,
+        message=info.exception_message,
+        attempts=info.attempts,
+        convention=info.convention,
+        correlation_id=dl.correlation_id,
+        event_id=env.event_id if env else None,
+        event_type=env.event_type if env else None,
+        retry=retry,
+        retried_at=entry.at if entry else None,
+        retried_by=entry.by if entry else None,
+    )

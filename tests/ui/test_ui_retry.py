@@ -26,6 +26,7 @@ from edamon.actions.scan import read_dead_letters
 from edamon.actions.service import ReadOnlyError, RetryService
 from edamon.broker.memory import MemoryBroker
 from edamon.collector.collector import Collector
+from edamon.collector.state import dead_letter_row
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import TP, RawRecord
@@ -91,22 +92,7 @@ async def read_all(broker: MemoryBroker, topic: str) -> list[RawRecord]:
 
 
 def row_of(dl: DeadLetter) -> DeadLetterRow:
-    info, env = dl.info, dl.envelope
-    return DeadLetterRow(
-        coords=dl.coords,
-        dlq_topic=dl.record.topic,
-        time=dl.record.timestamp_ms / 1000,
-        original_topic=info.original_topic,
-        original_coords=info.original_coords,
-        consumer_group=info.consumer_group,
-        exception_class=info.exception_class,
-        message=info.exception_message,
-        attempts=info.attempts,
-        convention=info.convention,
-        correlation_id=dl.correlation_id,
-        event_id=env.event_id if env else None,
-        event_type=env.event_type if env else None,
-    )
+    return dead_letter_row(dl)
 
 
 class BrokerView(FakeView):
