@@ -174,6 +174,12 @@ class Service:
                 self.stats["broker_errors"] += 1
             finally:
                 await consumer.close()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a cancellation arrived while the consumer was closing and was swallowed
+                # there (aiokafka's stop() can); without this the loop would go on forever
+                # against a broker that is shutting down
+                raise asyncio.CancelledError
             await asyncio.sleep(RECONNECT_DELAY_S)
 
     async def _consume(self, consumer: GroupConsumer) -> None:

@@ -82,11 +82,11 @@ async def watched_demo(
     try:
         yield system, collector
     finally:
+        # the demo first (its services use the broker), then the collector, which closes it
         for task in tasks:
             task.cancel()
-        for task in tasks:
             with suppress(asyncio.CancelledError):
-                await task
+                await asyncio.wait_for(task, 60)
         await asyncio.wait_for(broker.close(), 15)
 
 
