@@ -6,7 +6,6 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,11 +148,7 @@ class DemoSystem:
                 if error is not None:
                     raise error
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
+            await _cancel_all(tasks)
 
     async def _generate(self) -> None:
         rng = self._rng
@@ -246,3 +241,23 @@ class DemoSystem:
             if twice:
                 out[name] = twice
         return out
+
+
+CANCEL_ROUND_S = 5.0
+CANCEL_ROUNDS = 12
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait for them together. A cancellation that a client library
+    swallows (aiokafka's consumer stop can) is delivered again each round, so one service
+    cannot keep the demo from stopping; after CANCEL_ROUNDS rounds the rest are left."""
+    pending = set(tasks)
+    for _ in range(CANCEL_ROUNDS):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_ROUND_S)
+        if not pending:
+            break
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the run's own error (if any) was raised already

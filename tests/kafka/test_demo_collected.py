@@ -86,7 +86,7 @@ async def watched_demo(
         for task in tasks:
             task.cancel()
             with suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 60)
+                await asyncio.wait_for(task, 90)
         await asyncio.wait_for(broker.close(), 15)
 
 
