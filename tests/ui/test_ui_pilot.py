@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import re
-from collections.abc import Callable
-from typing import Any
 
-import pytest
 from fakes import MAIN_CHAIN, NOW, FakeView, make_app, make_snapshot, settings
-from rich.console import Console
-from textual.pilot import Pilot
 from textual.widgets import Static, Tree
+from uitools import record_notifications, text_of, wait_for
 
 from edamon.model.snapshot import ConnectionView
 from edamon.model.status import ConnectionState, SagaState
@@ -29,39 +24,6 @@ from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.widgets.table import LiveTable, plain
 
 SIZE = (120, 40)
-
-
-def text_of(renderable: object) -> str:
-    """Render a Rich renderable (or a Static's content) to plain text."""
-    console = Console(width=100, file=io.StringIO(), color_system=None)
-    content = renderable.content if isinstance(renderable, Static) else renderable
-    console.print(content)
-    output = console.file
-    assert isinstance(output, io.StringIO)
-    return output.getvalue()
-
-
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail("condition not met in time")
-        await pilot.pause(0.02)
-
-
-def record_notifications(app: EdamonApp) -> list[tuple[str, str]]:
-    """Spy on app.notify (install before the app runs): (message, severity) in order."""
-    shown: list[tuple[str, str]] = []
-    original = app.notify
-
-    def record(message: str, **kwargs: Any) -> None:
-        shown.append((message, kwargs.get("severity", "information")))
-        original(message, **kwargs)
-
-    app.notify = record  # type: ignore[method-assign]
-    return shown
 
 
 def column(table: LiveTable, key: str) -> list[str]:

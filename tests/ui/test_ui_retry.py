@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uitools
 from fakes import FakeView, clock, make_snapshot
-from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Static
 
@@ -51,32 +50,14 @@ TRACEPARENT = ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920
 
 
 def text_of(widget: Static) -> str:
-    console = Console(width=200, file=io.StringIO(), color_system=None)
-    console.print(widget.content)
-    output = console.file
-    assert isinstance(output, io.StringIO)
-    return output.getvalue()
+    return uitools.text_of(widget, width=200)
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail("condition not met in time")
-        await pilot.pause(0.02)
+    await uitools.wait_for(pilot, condition, timeout)
 
 
-def record_notifications(app: EdamonApp) -> list[tuple[str, str]]:
-    shown: list[tuple[str, str]] = []
-    original = app.notify
-
-    def record(message: str, **kwargs: Any) -> None:
-        shown.append((message, kwargs.get("severity", "information")))
-        original(message, **kwargs)
-
-    app.notify = record  # type: ignore[method-assign]
-    return shown
+record_notifications = uitools.record_notifications
 
 
 def make_settings(**overrides: Any) -> Settings:
