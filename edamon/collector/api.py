@@ -6,6 +6,7 @@ from typing import Protocol
 
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
+from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainView, Snapshot
 
 
@@ -21,7 +22,14 @@ class CollectorView(Protocol):
         ...
 
     def event(self, event_id: str) -> Envelope | None:
-        """One retained event (with its record: headers, coordinates, value bytes)."""
+        """One retained event (with its record: headers, coordinates, value bytes; when the
+        envelope says `dropped`, only coordinates: see `read_record`)."""
+        ...
+
+    async def read_record(self, coords: str) -> RawRecord | None:
+        """The record at `topic/partition/offset` read again from the broker, or None when it
+        no longer exists there (or there is no broker to ask). Raises BrokerError when the
+        broker can't answer."""
         ...
 
     def dead_letter(self, coords: str) -> DeadLetter | None:

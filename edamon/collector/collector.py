@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
+from edamon.actions.scan import RecordReader
 from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
 from edamon.collector.lagsampler import LagSampler
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.collector.view import StateView
 from edamon.config import Settings
-from edamon.model.records import TP
+from edamon.model.records import TP, RawRecord, parse_coords
 from edamon.model.snapshot import CatchUpView
 from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 FETCH_MAX_RECORDS = 2000
 FETCH_TIMEOUT_MS = 200
 BACKOFF_MAX_S = 30.0
+READ_RECORD_TIMEOUT_S = 10.0
 
 
 class Collector(StateView):
@@ -47,6 +49,16 @@ class Collector(StateView):
     @property
     def caught_up(self) -> bool:
         return self._caught_up
+
+    async def read_record(self, coords: str) -> RawRecord | None:
+        """The record at `coords` read again from the broker (no group, its own tailer).
+        Raises ValueError for a malformed address, BrokerError when the broker can't tell."""
+        topic, partition, offset = parse_coords(coords)
+        reader = RecordReader(self._broker, timeout_s=READ_RECORD_TIMEOUT_S, read_ahead=0)
+        try:
+            return await reader.get(TP(topic, partition), offset)
+        finally:
+            await reader.close()
 
     # ---- running ---------------------------------------------------------------------
 

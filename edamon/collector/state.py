@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from edamon.actions.ledger import LedgerEntry, decode_ledger_record
+from edamon.collector.budget import RecordBudget
 from edamon.collector.topics import TopicRules
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
@@ -67,6 +68,8 @@ class CollectorState:
         self._max_events = retention.max_events
         self._max_age = retention.max_age_s
         self._max_dead = retention.max_dead_letters
+        self._budget = RecordBudget(int(retention.record_memory_mb * 1024 * 1024))
+        self._hold = self._budget.hold
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._viewed: Chain | None = None
         """The chain asked for last: where `event()` looks first."""
@@ -148,6 +151,7 @@ class CollectorState:
             return
         self._events_total += 1
         self._retained += 1
+        self._hold(env)
         if self._has_sagas:
             if late:
                 # an event older than one already applied (topics are read in parallel, so

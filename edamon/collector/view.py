@@ -8,6 +8,7 @@ from collections.abc import Callable
 from edamon.collector.state import CollectorState
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
+from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainView, Snapshot
 
 
@@ -29,3 +30,7 @@ class StateView:
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
         return self.state.dead_letter(coords)
+
+    async def read_record(self, coords: str) -> RawRecord | None:
+        """A bare state has no broker to read from: None."""
+        return None

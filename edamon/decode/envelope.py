@@ -100,6 +100,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], No
     _set_format,
     _set_record,
     _set_truncated,
+    _set_dropped,
 ) = _setters(
     Envelope,
     (
@@ -115,6 +116,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], No
         "format",
         "record",
         "truncated",
+        "dropped",
     ),
 )
 _set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
@@ -632,6 +634,7 @@ class EnvelopeDecoder:
         _set_format(env, fmt)
         _set_record(env, kept)
         _set_truncated(env, truncated)
+        _set_dropped(env, False)
         return env
 
     def _keep(self, record: RawRecord) -> tuple[RawRecord, bool]:

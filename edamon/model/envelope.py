@@ -18,7 +18,11 @@ class EnvelopeFormat(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """One decoded event. The payload is not kept parsed: `record.value` holds the bytes
-    (possibly truncated, see `truncated`) and is parsed again on demand for display."""
+    (possibly truncated, see `truncated`) and is parsed again on demand for display.
+
+    Retained events beyond the record memory budget (`retention.record_memory_mb`) have their
+    record's key, value and headers dropped (`dropped`): the record keeps its coordinates and
+    timestamp, and a view reads the full record again from the broker when it is shown."""
 
     event_id: str
     event_type: str
@@ -35,6 +39,8 @@ class Envelope:
     format: EnvelopeFormat
     record: RawRecord
     truncated: bool = False
+    dropped: bool = False
+    """The record's key, value and headers are no longer in memory (read them by coordinates)."""
 
     @property
     def time(self) -> float:
@@ -44,9 +50,50 @@ class Envelope:
         return self.record.timestamp_ms / 1000.0
 
 
+def drop_record_data(env: Envelope) -> None:
+    """Replace `env`'s record by one holding only coordinates and timestamp, in place (the
+    chain that holds `env` keeps holding it).
+
+    The one mutation of an envelope after it is published, done only by the state that owns it;
+    readers see `dropped` and `record.value is None` together. On the ingest path (once per
+    retained event), hence the slot setters rather than the dataclass constructor."""
+    if env.dropped:
+        return
+    record = env.record
+    bare: RawRecord = _new(RawRecord)
+    _set_topic(bare, record.topic)
+    _set_partition(bare, record.partition)
+    _set_offset(bare, record.offset)
+    _set_timestamp(bare, record.timestamp_ms)
+    _set_key(bare, None)
+    _set_value(bare, None)
+    _set_headers(bare, ())
+    _set_env_record(env, bare)
+    _set_env_dropped(env, True)
+
+
+def record_size(record: RawRecord) -> int:
+    """About the bytes a record's key, value and headers hold (what `drop_record_data` lets
+    go): header names and short values are mostly shared between records, so each header
+    counts a flat HEADER_BYTES."""
+    return len(record.value or b"") + len(record.key or b"") + HEADER_BYTES * len(record.headers)
+
+
+HEADER_BYTES = 48
+
+
 @dataclass(frozen=True, slots=True)
 class Undecodable:
     """A record that could not be decoded: kept with the reason and its coordinates."""
 
     record: RawRecord
     reason: str
+
+
+_new = object.__new__
+_set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
+    vars(RawRecord)[name].__set__
+    for name in ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
+)
+_set_env_record = vars(Envelope)["record"].__set__
+_set_env_dropped = vars(Envelope)["dropped"].__set__

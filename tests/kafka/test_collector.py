@@ -197,3 +197,27 @@ async def test_wrong_sasl_password_is_a_clear_error(kafka_sasl: Any) -> None:
         message = collector.snapshot().connection.message
         assert "wrong-password" not in message
         assert "auth" in message.lower()
+
+
+async def test_records_dropped_from_memory_are_read_again_from_kafka(
+    kafka_bootstrap: str,
+    make_topic: Callable[..., Awaitable[str]],
+    produce: Any,
+    unique_name: Callable[[str], str],
+) -> None:
+    prefix = unique_name("drop")
+    topic = await make_topic(f"{prefix}.OrderPlaced", partitions=1)
+    now_ms = int(time.time() * 1000)
+    headers = [("event-type", b"OrderPlaced"), ("trace", b"\x00\x01"), ("trace", b"\x02")]
+    values = [event_value(f"d{i}", "OrderPlaced", f"drop-{i}", None, at_ms=now_ms) for i in (0, 1)]
+    await produce(topic, [(b"order-7", v, headers) for v in values])
+    settings = settings_for(kafka_bootstrap, prefix, retention={"record_memory_mb": 0})
+    async with running(settings) as collector:
+        await until(lambda: collector.event("d1") is not None, what="both events")
+        env = collector.event("d0")
+        assert env is not None and env.dropped and env.record.value is None
+        record = await collector.read_record(env.record.coords)
+        assert record is not None
+        assert record.value == values[0] and record.key == b"order-7"
+        assert record.headers == tuple(headers)  # all of them, in order, repeats kept
+        assert await collector.read_record(f"{topic}/0/99") is None  # past the end

@@ -14,7 +14,8 @@ from fake_snapshot import make_snapshot
 
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
-from edamon.model.envelope import Envelope
+from edamon.model.envelope import Envelope, drop_record_data
+from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
 from edamon.model.status import NodeStatus
 from edamon.ui.app import EdamonApp
@@ -29,6 +30,11 @@ class FakeView:
         self.snap = snap if snap is not None else make_snapshot()
         self.main = main_chain(NOW - 12)
         self.snapshots_taken = 0
+        self.dropped: set[str] = set()
+        """Event ids whose envelopes come back with their record data dropped."""
+        self.records_read: list[str] = []
+        self.read_gate: Callable[[], Awaitable[None]] | None = None
+        """Awaited by `read_record` before it answers (a test holds the read with it)."""
 
     def snapshot(self) -> Snapshot:
         self.snapshots_taken += 1
@@ -61,7 +67,20 @@ class FakeView:
 
     def event(self, event_id: str) -> Envelope | None:
         node = next((n for n in self.main.nodes if n.event_id == event_id), None)
-        return None if node is None else envelope_for(node, MAIN_CHAIN)
+        if node is None:
+            return None
+        env = envelope_for(node, MAIN_CHAIN)
+        if event_id in self.dropped:
+            drop_record_data(env)
+        return env
+
+    async def read_record(self, coords: str) -> RawRecord | None:
+        """The full record of the main chain's event at `coords` (as the broker would give)."""
+        self.records_read.append(coords)
+        if self.read_gate is not None:
+            await self.read_gate()
+        node = next((n for n in self.main.nodes if n.coords == coords), None)
+        return None if node is None else envelope_for(node, MAIN_CHAIN).record
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
         row = next((r for r in self.snap.dead_letters if r.coords == coords), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -12,6 +13,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from edamon.broker.base import BrokerError
+from edamon.model.envelope import Envelope
+from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
 from edamon.model.status import NodeStatus
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
@@ -34,6 +38,13 @@ CRITICAL = "bold " + ORANGE
 BAR = "steel_blue"
 LABEL_WIDTH = 28
 OFFSET_WIDTH = 8
+READING_NOTE = (
+    "Not kept in memory (older than retention.record_memory_mb allows): reading the record "
+    "from Kafka…"
+)
+GONE_NOTE = "The record is no longer in Kafka (deleted by retention or compaction)."
+RECORDS_KEPT = 64
+"""Records read again from Kafka (for events whose record data was dropped) kept per screen."""
 
 
 def node_label(node: ChainNode) -> Text:
@@ -91,6 +102,10 @@ class ChainScreen(DashboardScreen):
         self._bar_width = 0
         self._detail_key: object = None
         self._axis = ""
+        self._records: dict[str, RawRecord | str] = {}
+        """Records read again from Kafka by coordinates, or why that failed."""
+        self._failed: set[str] = set()
+        """Coordinates whose read failed: asked again when the event is selected again."""
 
     def compose_body(self) -> Iterable[Widget]:
         yield Line(id="chain-head")
@@ -211,6 +226,9 @@ class ChainScreen(DashboardScreen):
 
     def _select(self, event_id: str) -> None:
         self.selected = event_id
+        for coords in self._failed:
+            self._records.pop(coords, None)
+        self._failed.clear()
         tree: Tree[str] = self.query_one("#tree", Tree)
         node = self._tree_nodes.get(event_id)
         if node is not None and tree.cursor_node is not node:
@@ -226,6 +244,9 @@ class ChainScreen(DashboardScreen):
         if self.chain is not None:
             node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
         envelope = view.event(self.selected) if self.selected else None
+        note = None
+        if envelope is not None and envelope.dropped:
+            envelope, note = self._full_record(envelope)
         # A failed handler's node is the DLQ record itself: show what its headers say.
         dead = None
         if envelope is None and node is not None and node.dead_letter:
@@ -234,7 +255,16 @@ class ChainScreen(DashboardScreen):
         # Re-render (and re-parse the payload) only when something shown changed; relative
         # times in the pane are refreshed every few seconds.
         epoch = detail_epoch(times)
-        key = (self.selected, node, envelope is None, dead is None, times.absolute, epoch)
+        key = (
+            self.selected,
+            node,
+            envelope is None,
+            dead is None,
+            times.absolute,
+            epoch,
+            note,
+            envelope is not None and envelope.dropped,
+        )
         if key == self._detail_key:
             return
         self._detail_key = key
@@ -244,8 +274,35 @@ class ChainScreen(DashboardScreen):
             detail.update(dead_letter_detail(dead, None, times))
             scroll.border_title = f"Dead letter  [dim]{escape(dead.coords)}[/]"
             return
-        detail.update(event_detail(envelope, node, times))
+        detail.update(event_detail(envelope, node, times, note))
         scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
+
+    def _full_record(self, envelope: Envelope) -> tuple[Envelope, str | None]:
+        """The envelope with its record read again from Kafka when that is done; else the
+        envelope as it is and a note on the read (started here when not yet asked for)."""
+        coords = envelope.record.coords
+        found = self._records.get(coords)
+        if isinstance(found, RawRecord):
+            return dataclasses.replace(envelope, record=found, dropped=False), None
+        if found is None:
+            self._records[coords] = found = READING_NOTE
+            self.run_worker(self._read_record(coords), group="read-record", exit_on_error=False)
+        return envelope, found
+
+    async def _read_record(self, coords: str) -> None:
+        result: RawRecord | str
+        try:
+            record = await self.edamon.view.read_record(coords)
+        except (BrokerError, ValueError) as exc:
+            result = f"Could not read the record from Kafka: {exc}"
+            self._failed.add(coords)
+        else:
+            result = record if record is not None else GONE_NOTE
+        records = self._records
+        records[coords] = result
+        while len(records) > RECORDS_KEPT:
+            del records[next(iter(records))]
+        self._show_detail()
 
     # Highlight messages are queued: one that no longer matches its widget's cursor is stale
     # (e.g. the table's first row, highlighted as rows arrived, before the wanted selection).

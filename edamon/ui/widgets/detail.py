@@ -81,8 +81,11 @@ def payload_view(value: bytes | None, truncated: bool = False) -> RenderableType
     return Group(*parts)
 
 
-def _record_fields(record: RawRecord, times: Times) -> Table:
+def _record_fields(record: RawRecord, times: Times, dropped: bool = False) -> Table:
     key = None if record.key is None else header_value(record.key)
+    value = "null" if record.value is None else f"{len(record.value):,} bytes"
+    if dropped:
+        key = value = "(not in memory)"
     return _fields(
         [
             ("topic", record.topic),
@@ -90,13 +93,21 @@ def _record_fields(record: RawRecord, times: Times) -> Table:
             ("offset", str(record.offset)),
             ("timestamp", times(record.timestamp_ms / 1000.0, millis=True)),
             ("key", key),
-            ("value", "null" if record.value is None else f"{len(record.value):,} bytes"),
+            ("value", value),
         ]
     )
 
 
-def event_detail(env: Envelope | None, node: ChainNode | None, times: Times) -> RenderableType:
-    """Envelope fields, chain facts, Kafka coordinates, headers (all, in order) and payload."""
+def event_detail(
+    env: Envelope | None,
+    node: ChainNode | None,
+    times: Times,
+    record_note: str | None = None,
+) -> RenderableType:
+    """Envelope fields, chain facts, Kafka coordinates, headers (all, in order) and payload.
+
+    For an envelope whose record data was dropped (`env.dropped`) the headers and payload are
+    replaced by `record_note` (what reading them again from Kafka is doing or gave)."""
     if env is None:
         if node is None:
             return Text("Select an event.", style=DIM)
@@ -133,9 +144,12 @@ def event_detail(env: Envelope | None, node: ChainNode | None, times: Times) -> 
         if node.detail:
             facts.append(("note", node.detail))
         parts += [_section("In this chain"), _fields(facts)]
+    parts += [_section("Kafka"), _record_fields(env.record, times, env.dropped)]
+    if env.dropped:
+        note = record_note or "Not kept in memory."
+        parts += [_section("Headers and payload"), Text(note, style=DIM)]
+        return Group(*parts)
     parts += [
-        _section("Kafka"),
-        _record_fields(env.record, times),
         _section(f"Headers ({len(env.record.headers)})"),
         headers_table(env.record.headers),
         _section("Payload"),

@@ -1,0 +1,110 @@
+"""The chain screen reads a record again from Kafka when its data was dropped from memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fakes import MAIN_CHAIN, FakeView, make_app
+from textual.widgets import Static
+from uitools import text_of, wait_for
+
+from edamon.broker.base import BrokerUnavailable
+from edamon.model.records import RawRecord
+from edamon.ui.screens.chain import ChainScreen
+
+SIZE = (120, 40)
+
+
+async def test_dropped_record_is_read_again_and_shown() -> None:
+    view = FakeView()
+    view.dropped = {"e-stock"}
+    release = asyncio.Event()
+
+    async def gate() -> None:
+        await release.wait()
+
+    view.read_gate = gate
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_chain(MAIN_CHAIN, "e-stock")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
+        screen = app.screen
+        assert isinstance(screen, ChainScreen)
+        await wait_for(pilot, lambda: len(view.records_read) == 1)
+        detail = text_of(screen.query_one("#detail", Static))
+        assert "reading the record from Kafka" in detail
+        assert "(not in memory)" in detail
+        assert "StockReserved" in detail  # the decoded fields are still there
+        assert '"currency"' not in detail
+
+        release.set()
+        await wait_for(
+            pilot, lambda: '"currency": "EUR"' in text_of(screen.query_one("#detail", Static))
+        )
+        detail = text_of(screen.query_one("#detail", Static))
+        assert "schema-id" in detail and "0x 00 00 00 07" in detail  # headers came back too
+        assert "reading the record" not in detail
+        node = next(n for n in view.main.nodes if n.event_id == "e-stock")
+        assert view.records_read == [node.coords]
+
+        await pilot.press("down")  # another event, then back: read once, kept by the screen
+        await wait_for(pilot, lambda: screen.selected != "e-stock")
+        await pilot.press("up")
+        await wait_for(pilot, lambda: screen.selected == "e-stock")
+        await pilot.pause()
+        assert '"currency": "EUR"' in text_of(screen.query_one("#detail", Static))
+        assert len(view.records_read) == 1
+
+
+async def test_a_failed_read_says_why_and_is_tried_again_on_reselect() -> None:
+    class Down(FakeView):
+        fail = True
+
+        async def read_record(self, coords: str) -> RawRecord | None:
+            self.records_read.append(coords)
+            if self.fail:
+                raise BrokerUnavailable("broker 127.0.0.1:9 unreachable")
+            return await super().read_record(coords)
+
+    view = Down()
+    view.dropped = {"e-stock"}
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_chain(MAIN_CHAIN, "e-stock")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
+        screen = app.screen
+        assert isinstance(screen, ChainScreen)
+        await wait_for(
+            pilot,
+            lambda: "Could not read the record" in text_of(screen.query_one("#detail", Static)),
+        )
+        assert "unreachable" in text_of(screen.query_one("#detail", Static))
+
+        view.fail = False
+        reads = len(view.records_read)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.selected != "e-stock")
+        await pilot.press("up")
+        await wait_for(
+            pilot, lambda: '"currency": "EUR"' in text_of(screen.query_one("#detail", Static))
+        )
+        assert len(view.records_read) > reads  # asked again, this time with an answer
+
+
+async def test_a_record_gone_from_kafka_is_said_so() -> None:
+    class Gone(FakeView):
+        async def read_record(self, coords: str) -> RawRecord | None:
+            self.records_read.append(coords)
+            return None
+
+    view = Gone()
+    view.dropped = {"e-root"}
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_chain(MAIN_CHAIN, "e-root")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
+        screen = app.screen
+        await wait_for(
+            pilot,
+            lambda: "no longer in Kafka" in text_of(screen.query_one("#detail", Static)),
+        )

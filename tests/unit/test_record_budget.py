@@ -1,0 +1,91 @@
+"""The record memory budget: newest events keep key, value and headers; older ones only what
+the chains need, and the state still answers for them."""
+
+from __future__ import annotations
+
+from builders import BASE_MS, event_record
+from edamon.collector.budget import RECORD_OVERHEAD, RecordBudget
+from edamon.collector.state import CollectorState
+from edamon.config import Settings
+from edamon.decode.envelope import EnvelopeDecoder
+from edamon.demo.sagas import demo_sagas
+from edamon.model.envelope import HEADER_BYTES, Envelope, drop_record_data, record_size
+from edamon.model.status import SagaState
+
+NOW = BASE_MS / 1000 + 60
+
+
+def envelopes(count: int) -> list[Envelope]:
+    decoder = EnvelopeDecoder(Settings().envelope)
+    out = []
+    for i in range(count):
+        env = decoder.decode(event_record("orders.OrderPlaced", i, f"e{i}", "OrderPlaced", f"c{i}"))
+        assert isinstance(env, Envelope)
+        out.append(env)
+    return out
+
+
+def test_record_size_counts_key_value_and_headers() -> None:
+    record = event_record("orders.OrderPlaced", 0, "e0", "OrderPlaced", "c0")
+    expected = len(record.value or b"") + len(record.key or b"")
+    expected += HEADER_BYTES * len(record.headers)
+    assert record_size(record) == expected > 0
+
+
+def test_drop_keeps_coordinates_and_fields_and_is_idempotent() -> None:
+    (env,) = envelopes(1)
+    before = env.record
+    drop_record_data(env)
+    assert env.dropped
+    assert (env.record.value, env.record.key, env.record.headers) == (None, None, ())
+    assert env.record.coords == before.coords
+    assert env.record.timestamp_ms == before.timestamp_ms
+    assert (env.event_id, env.event_type, env.correlation_id) == ("e0", "OrderPlaced", "c0")
+    bare = env.record
+    drop_record_data(env)  # a second time: nothing changes
+    assert env.record is bare
+
+
+def test_budget_drops_the_oldest_records_beyond_the_limit() -> None:
+    events = envelopes(10)
+    per_event = record_size(events[0].record) + RECORD_OVERHEAD
+    budget = RecordBudget(per_event * 4)
+    for env in events:
+        budget.hold(env)
+    assert [env.dropped for env in events] == [True] * 6 + [False] * 4
+    assert budget.held_events == 4
+    assert budget.dropped == 6
+    assert budget.held_bytes <= per_event * 4
+
+
+def test_zero_budget_keeps_no_record() -> None:
+    events = envelopes(3)
+    budget = RecordBudget(0)
+    for env in events:
+        budget.hold(env)
+    assert all(env.dropped for env in events)
+    assert budget.held_bytes == 0
+
+
+def test_state_answers_for_events_whose_records_were_dropped() -> None:
+    settings = Settings()
+    saga = demo_sagas()[0]
+    settings.sagas.definitions = [saga]
+    settings.retention.record_memory_mb = 0.001  # about one record
+    state = CollectorState(settings, cluster="test")
+    steps = [saga.start[0], *(step.success[0] for step in saga.steps)]
+    records = [
+        event_record(
+            f"t.{etype}", 0, f"e{i}", etype, "flow", f"e{i - 1}" if i else None, at_ms=BASE_MS + i
+        )
+        for i, etype in enumerate(steps)
+    ]
+    state.ingest(records, NOW)
+    first = state.event("e0")
+    last = state.event(f"e{len(steps) - 1}")
+    assert first is not None and first.dropped and first.record.value is None
+    assert first.record.coords == records[0].coords
+    assert last is not None and not last.dropped and last.record.value == records[-1].value
+    chain = state.chain("flow")
+    assert chain is not None and chain.summary.events == len(steps)
+    assert chain.summary.saga_state is SagaState.COMPLETED
