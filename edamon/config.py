@@ -169,7 +169,7 @@ class RetentionSettings(Section):
     max_age_s: float = Field(default=1800.0, gt=0)
     """Flows with no event for longer than this are evicted."""
     max_dead_letters: int = Field(default=20_000, gt=0)
-    record_memory_mb: float = Field(default=128.0, ge=0)
+    record_memory_mb: float = Field(default=64.0, ge=0)
     """Memory for the key, value and headers of the newest retained events. Older events keep
     their decoded fields and coordinates; their record is read again from Kafka when shown."""
     throughput_window_s: int = Field(default=300, ge=10)

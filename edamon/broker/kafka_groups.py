@@ -35,8 +35,8 @@ T = TypeVar("T")
 
 TAILER_METADATA_MAX_AGE_MS = 5_000
 """Tailers refresh metadata often so leader moves and new partitions are seen quickly."""
-TAILER_FETCH_MAX_BYTES = 64 * 1024 * 1024
-TAILER_MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
+TAILER_FETCH_MAX_BYTES = 16 * 1024 * 1024
+TAILER_MAX_PARTITION_FETCH_BYTES = 1024 * 1024
 GROUP_JOIN_TIMEOUT_S = 60.0
 """How long a group consumer may take to join its group (rebalance delays included)."""
 
