@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from edamon.actions.ledger import LedgerEntry, decode_ledger_record
+from edamon.actions.ledger import LedgerEntry
 from edamon.collector.budget import RecordBudget
+from edamon.collector.deadletters import DeadLetterStore
 from edamon.collector.topics import TopicRules
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
@@ -26,8 +26,6 @@ from edamon.model.snapshot import (
     ChainSummary,
     ChainView,
     ConnectionView,
-    DeadLetterGroup,
-    DeadLetterRow,
     GroupLag,
     Snapshot,
     TimelineRow,
@@ -40,20 +38,12 @@ from edamon.model.throughput import Throughput
 
 SNAPSHOT_CHAINS = 1000
 """Most recently updated flows listed in a snapshot (all retained ones stay queryable)."""
-SNAPSHOT_DEAD_LETTERS = 2000
 SNAPSHOT_SAGA_INSTANCES = 1000
 UNDECODABLE_SAMPLES = 50
 NOTICES = 20
 
 _EVENTS, _DLQ, _LEDGER = "events", "dlq", "ledger"
 """How `ingest` handles the records of a topic."""
-
-
-@dataclass(slots=True)
-class _DlqGroup:
-    count: int
-    last_seen: float
-    sample: str | None
 
 
 class CollectorState:
@@ -67,16 +57,12 @@ class CollectorState:
         retention = settings.retention
         self._max_events = retention.max_events
         self._max_age = retention.max_age_s
-        self._max_dead = retention.max_dead_letters
         self._budget = RecordBudget(int(retention.record_memory_mb * 1024 * 1024))
         self._hold = self._budget.hold
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._viewed: Chain | None = None
         """The chain asked for last: where `event()` looks first."""
-        self._dead: OrderedDict[str, DeadLetter] = OrderedDict()
-        self._dead_rows: dict[str, DeadLetterRow] = {}
-        self._dlq_groups: dict[tuple[str | None, str | None, str | None], _DlqGroup] = {}
-        self._ledger: dict[str, LedgerEntry] = {}
+        self._dead = DeadLetterStore(retention.max_dead_letters)
         self._undecodable: Counter[str] = Counter()
         self._undecodable_samples: deque[UndecodableSample] = deque(maxlen=UNDECODABLE_SAMPLES)
         self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
@@ -91,7 +77,6 @@ class CollectorState:
         self._retained = 0
         self._events_total = 0
         self._duplicates = 0
-        self._dead_total = 0
         self._evicted = 0
         self.partitions: dict[str, int] = {}
         self.lag: tuple[GroupLag, ...] = ()
@@ -131,7 +116,7 @@ class CollectorState:
             elif route is _DLQ:
                 self._add_dead_letter(self._dead_decoder.decode(record), now)
             else:
-                self._apply_ledger(record)
+                self._dead.apply_ledger(record)
         if events:
             self._throughput.record_events(now, events)
         self.last_record_at = now
@@ -197,24 +182,8 @@ class CollectorState:
             record.timestamp_ms / 1000.0,
             True,
         )
-        coords = record.coords
-        if coords in self._dead:
+        if not self._dead.add(dl):
             return
-        self._dead_total += 1
-        self._dead[coords] = dl
-        if len(self._dead) > self._max_dead:
-            old, _ = self._dead.popitem(last=False)
-            self._dead_rows.pop(old, None)
-        info = dl.info
-        key = (info.original_topic, info.consumer_group, info.exception_class)
-        group = self._dlq_groups.get(key)
-        seen = record.timestamp_ms / 1000.0
-        if group is None:
-            self._dlq_groups[key] = _DlqGroup(1, seen, info.exception_message)
-        else:
-            group.count += 1
-            group.last_seen = max(group.last_seen, seen)
-            group.sample = info.exception_message or group.sample
         self._timeline.append(dl)
         cid = dl.correlation_id
         if cid is None:
@@ -226,6 +195,7 @@ class CollectorState:
             self._chains.move_to_end(cid)
         chain.add_dead_letter(dl, now=now)
         if self._has_sagas:
+            seen = record.timestamp_ms / 1000.0
             self._saga_dead_letters.setdefault(cid, []).append(seen)
             self._sagas.dead_lettered(cid, seen)
 
@@ -242,13 +212,6 @@ class CollectorState:
                 preview=preview.decode("utf-8", errors="replace"),
             )
         )
-
-    def _apply_ledger(self, record: RawRecord) -> None:
-        entry = decode_ledger_record(record)
-        if entry is None:
-            return
-        self._ledger[entry.dead_letter] = entry
-        self._dead_rows.pop(entry.dead_letter, None)
 
     def _evict(self, now: float) -> None:
         horizon = now - self._max_age
@@ -318,10 +281,10 @@ class CollectorState:
         return self._dead.get(coords)
 
     def dead_letters(self) -> Iterable[DeadLetter]:
-        return self._dead.values()
+        return iter(self._dead)
 
     def ledger_entry(self, coords: str) -> LedgerEntry | None:
-        return self._ledger.get(coords)
+        return self._dead.ledger_entry(coords)
 
     # ---- snapshot --------------------------------------------------------------------
 
@@ -333,8 +296,8 @@ class CollectorState:
             catchup=self.catchup,
             throughput=self._throughput.view(now, self.partitions, dlq_topics),
             lag=self.lag,
-            dead_letters=self._dead_letter_rows(),
-            dead_letter_groups=self._dead_letter_groups(),
+            dead_letters=self._dead.rows(),
+            dead_letter_groups=self._dead.groups(),
             sagas=self._sagas.summaries(),
             saga_instances=self._sagas.instances(SNAPSHOT_SAGA_INSTANCES),
             chains=self._chain_summaries(),
@@ -347,7 +310,7 @@ class CollectorState:
             totals=Totals(
                 events=self._events_total,
                 duplicates=self._duplicates,
-                dead_letters=self._dead_total,
+                dead_letters=self._dead.total,
                 undecodable=sum(self._undecodable.values()),
                 chains=len(self._chains),
                 retained_events=self._retained,
@@ -369,32 +332,6 @@ class CollectorState:
             if len(out) >= SNAPSHOT_CHAINS:
                 break
         return tuple(out)
-
-    def _dead_letter_rows(self) -> tuple[DeadLetterRow, ...]:
-        rows: list[DeadLetterRow] = []
-        cache = self._dead_rows
-        for coords in reversed(self._dead):
-            row = cache.get(coords)
-            if row is None:
-                row = cache[coords] = self._dead_row(self._dead[coords])
-            rows.append(row)
-            if len(rows) >= SNAPSHOT_DEAD_LETTERS:
-                break
-        return tuple(rows)
-
-    def _dead_row(self, dl: DeadLetter) -> DeadLetterRow:
-        entry = self._ledger.get(dl.coords)
-        if entry is not None and not entry.applies_to(dl.record):
-            entry = None  # about an earlier record at this address (the DLQ was recreated)
-        return dead_letter_row(dl, entry)
-
-    def _dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
-        groups = [
-            DeadLetterGroup(topic, group, exc, g.count, g.last_seen, g.sample)
-            for (topic, group, exc), g in self._dlq_groups.items()
-        ]
-        groups.sort(key=lambda g: (-g.count, -g.last_seen))
-        return tuple(groups)
 
     def _timeline_rows(self) -> tuple[TimelineRow, ...]:
         rows: list[TimelineRow] = []
@@ -424,28 +361,3 @@ class CollectorState:
                     )
                 )
         return tuple(rows)
-
-
-def dead_letter_row(dl: DeadLetter, entry: LedgerEntry | None = None) -> DeadLetterRow:
-    """The snapshot row of a dead letter, with the ledger entry about it (if any)."""
-    info = dl.info
-    env = dl.envelope
-    retry = entry.status if entry is not None else None
-    return DeadLetterRow(
-        coords=dl.coords,
-        dlq_topic=dl.record.topic,
-        time=dl.record.timestamp_ms / 1000.0,
-        original_topic=info.original_topic,
-        original_coords=info.original_coords,
-        consumer_group=info.consumer_group,
-        exception_class=info.exception_class,
-        message=info.exception_message,
-        attempts=info.attempts,
-        convention=info.convention,
-        correlation_id=dl.correlation_id,
-        event_id=env.event_id if env else None,
-        event_type=env.event_type if env else None,
-        retry=retry,
-        retried_at=entry.at if entry else None,
-        retried_by=entry.by if entry else None,
-    )

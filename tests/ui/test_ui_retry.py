@@ -25,7 +25,7 @@ from edamon.actions.scan import read_dead_letters
 from edamon.actions.service import ReadOnlyError, RetryService
 from edamon.broker.memory import MemoryBroker
 from edamon.collector.collector import Collector
-from edamon.collector.state import dead_letter_row
+from edamon.collector.deadletters import dead_letter_row
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import TP, RawRecord

@@ -1,0 +1,127 @@
+"""The dead letters the collector holds: bounded by count, grouped by source topic, consumer
+group and exception, joined with the retry ledger, and the snapshot rows made from them."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from edamon.actions.ledger import LedgerEntry, decode_ledger_record
+from edamon.model.deadletter import DeadLetter
+from edamon.model.records import RawRecord
+from edamon.model.snapshot import DeadLetterGroup, DeadLetterRow
+
+SNAPSHOT_DEAD_LETTERS = 2000
+"""Newest dead letters listed in a snapshot (all retained ones stay queryable)."""
+
+
+@dataclass(slots=True)
+class _Group:
+    count: int
+    last_seen: float
+    sample: str | None
+
+
+class DeadLetterStore:
+    """The newest `limit` dead letters by DLQ coordinates, their groups, and the ledger."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._dead: OrderedDict[str, DeadLetter] = OrderedDict()
+        self._rows: dict[str, DeadLetterRow] = {}
+        """Snapshot rows by coords, made once and dropped when the ledger changes them."""
+        self._groups: dict[tuple[str | None, str | None, str | None], _Group] = {}
+        self._ledger: dict[str, LedgerEntry] = {}
+        self.total = 0
+        """Dead letters seen (each DLQ record once), evicted ones included."""
+
+    def add(self, dl: DeadLetter) -> bool:
+        """Keep a dead letter; False when its DLQ record was already seen."""
+        coords = dl.coords
+        if coords in self._dead:
+            return False
+        self.total += 1
+        self._dead[coords] = dl
+        if len(self._dead) > self._limit:
+            old, _ = self._dead.popitem(last=False)
+            self._rows.pop(old, None)
+        info = dl.info
+        key = (info.original_topic, info.consumer_group, info.exception_class)
+        group = self._groups.get(key)
+        seen = dl.record.timestamp_ms / 1000.0
+        if group is None:
+            self._groups[key] = _Group(1, seen, info.exception_message)
+        else:
+            group.count += 1
+            group.last_seen = max(group.last_seen, seen)
+            group.sample = info.exception_message or group.sample
+        return True
+
+    def apply_ledger(self, record: RawRecord) -> None:
+        """A record of the retry ledger: what was retried, when, by whom, with what result."""
+        entry = decode_ledger_record(record)
+        if entry is None:
+            return
+        self._ledger[entry.dead_letter] = entry
+        self._rows.pop(entry.dead_letter, None)
+
+    def get(self, coords: str) -> DeadLetter | None:
+        return self._dead.get(coords)
+
+    def __iter__(self) -> Iterator[DeadLetter]:
+        return iter(self._dead.values())
+
+    def ledger_entry(self, coords: str) -> LedgerEntry | None:
+        return self._ledger.get(coords)
+
+    def rows(self) -> tuple[DeadLetterRow, ...]:
+        """The newest SNAPSHOT_DEAD_LETTERS rows, newest first."""
+        rows: list[DeadLetterRow] = []
+        cache = self._rows
+        for coords in reversed(self._dead):
+            row = cache.get(coords)
+            if row is None:
+                dl = self._dead[coords]
+                entry = self._ledger.get(coords)
+                if entry is not None and not entry.applies_to(dl.record):
+                    entry = None  # about an earlier record at this address (DLQ recreated)
+                row = cache[coords] = dead_letter_row(dl, entry)
+            rows.append(row)
+            if len(rows) >= SNAPSHOT_DEAD_LETTERS:
+                break
+        return tuple(rows)
+
+    def groups(self) -> tuple[DeadLetterGroup, ...]:
+        """Counts by (source topic, consumer group, exception), biggest and latest first."""
+        groups = [
+            DeadLetterGroup(topic, group, exc, g.count, g.last_seen, g.sample)
+            for (topic, group, exc), g in self._groups.items()
+        ]
+        groups.sort(key=lambda g: (-g.count, -g.last_seen))
+        return tuple(groups)
+
+
+def dead_letter_row(dl: DeadLetter, entry: LedgerEntry | None = None) -> DeadLetterRow:
+    """The snapshot row of a dead letter, with the ledger entry about it (if any)."""
+    info = dl.info
+    env = dl.envelope
+    retry = entry.status if entry is not None else None
+    return DeadLetterRow(
+        coords=dl.coords,
+        dlq_topic=dl.record.topic,
+        time=dl.record.timestamp_ms / 1000.0,
+        original_topic=info.original_topic,
+        original_coords=info.original_coords,
+        consumer_group=info.consumer_group,
+        exception_class=info.exception_class,
+        message=info.exception_message,
+        attempts=info.attempts,
+        convention=info.convention,
+        correlation_id=dl.correlation_id,
+        event_id=env.event_id if env else None,
+        event_type=env.event_type if env else None,
+        retry=retry,
+        retried_at=entry.at if entry else None,
+        retried_by=entry.by if entry else None,
+    )
