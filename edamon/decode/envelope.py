@@ -16,311 +16,47 @@ and the configured fields read straight from the object when a field's first loc
 key (anything else, or a value orjson would read differently from the standard library, takes
 the exact path); decoded records keep interned topics and header names, and ids, record keys
 and short headers that repeat (a flow's correlation id, a parent's event id) share one object.
+
+Rooms: `locations` (field locations and lookups, the converters), `parsing` (the value as a JSON
+object, traceparent, dataschema), `keeping` (building the Envelope, keeping and sharing records).
+This module holds the decoder and its three shapes; it is the import path of `EnvelopeDecoder`
+and `parse_traceparent`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import sys
-from collections.abc import Callable, Sequence
-from json.scanner import make_scanner
 from typing import Any
 
-from orjson import JSONDecodeError as _FastError
-from orjson import loads as _fast_loads
-
 from edamon.config import EnvelopeSettings
+from edamon.decode.keeping import RecordKeeper
+from edamon.decode.locations import (
+    HeaderMap,
+    JsonObject,
+    Lead,
+    _as_id,
+    _as_name,
+    _compile,
+    _first,
+    _Inexact,
+    _lead,
+    _text,
+    _then,
+)
+from edamon.decode.parsing import _fast_object, _parse_object, _schema_version, parse_traceparent
 from edamon.decode.timeparse import MS_THRESHOLD, parse_int, parse_time
 from edamon.model.envelope import Envelope, EnvelopeFormat, Undecodable
-from edamon.model.records import Header, RawRecord
+from edamon.model.records import RawRecord
 
 __all__ = ["EnvelopeDecoder", "parse_traceparent"]
 
 _intern = sys.intern
-_loads = json.loads
-# typeshed types make_scanner's argument as the scanner class itself; it takes a decoder.
-_ScanOnce = Callable[[str, int], tuple[Any, int]]
-_scan: _ScanOnce = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-_JSON_SPACE = " \t\n\r"
-_LEADING_SPACE = " \t\n\r\ufeff"
-"""JSON whitespace; a leading UTF-8 byte order mark is tolerated too."""
-
-_JSON1, _JSON2, _JSON, _HEADER, _KEY = 0, 1, 2, 3, 4
-"""Location kinds: one JSON key, a two-key path, a longer dotted path, a header, the key."""
-
-Location = tuple[int, Any]
-JsonObject = dict[str, Any]
-HeaderMap = dict[str, bytes]
 
 _NO_HEADERS: HeaderMap = {}
 _CE_PREFIX = b"application/cloudevents"
-_SCHEMA_VERSION = re.compile(r"(?:[vV]|/)(\d{1,9})/?\Z")
-_TRACEPARENT = re.compile(
-    rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?\Z", re.S
-)
-_ZERO_TRACE = b"0" * 32
-_ZERO_SPAN = b"0" * 16
-
-_FAST_SIZE = 1600
-"""Values up to this size nest at most 800 deep, where orjson (limit 1024) and the standard
-parser (the recursion limit) agree; a larger value is checked for brackets first."""
-_BIG = 9.2e18
-"""orjson reads integers outside [-2**63, 2**64) as floats, the standard parser exactly: a float
-this large in a field means the record is decoded again the exact way."""
-_MEMO_LIMIT = 1 << 17
-"""Entries per sharing memo (ids, keys, headers); a full memo starts again empty."""
-_SHARED_MAX = 64
-"""Longest record key or header value shared between records."""
-
-_new = object.__new__
 
 
-def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
-    """The slot setters of a frozen dataclass, in the order of `names` (all its fields).
-
-    A frozen dataclass's __init__ sets each field through object.__setattr__; setting the slots
-    directly builds the same object in half the time, on this hot path."""
-    if getattr(cls, "__slots__", None) != names:
-        raise RuntimeError(f"{cls.__name__}'s fields changed: update {__name__}, which sets them")
-    return tuple(vars(cls)[name].__set__ for name in names)
-
-
-(
-    _set_event_id,
-    _set_event_type,
-    _set_correlation_id,
-    _set_causation_id,
-    _set_aggregate_id,
-    _set_occurred_at,
-    _set_version,
-    _set_source,
-    _set_trace_id,
-    _set_format,
-    _set_record,
-    _set_truncated,
-    _set_dropped,
-) = _setters(
-    Envelope,
-    (
-        "event_id",
-        "event_type",
-        "correlation_id",
-        "causation_id",
-        "aggregate_id",
-        "occurred_at",
-        "version",
-        "source",
-        "trace_id",
-        "format",
-        "record",
-        "truncated",
-        "dropped",
-    ),
-)
-_set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
-    _setters(RawRecord, ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers"))
-)
-
-
-class _Inexact(Exception):
-    """A field holds a float that may be an integer orjson could not read exactly."""
-
-
-def _compile(locations: Sequence[str]) -> tuple[Location, ...]:
-    compiled: list[Location] = []
-    for raw in locations:
-        text = raw.strip()
-        if text.startswith("header:"):
-            name = text[len("header:") :]
-            if name:
-                compiled.append((_HEADER, name))
-        elif text == "key:":
-            compiled.append((_KEY, None))
-        elif text:
-            path = tuple(part for part in text.split(".") if part)
-            if len(path) == 1:
-                compiled.append((_JSON1, path[0]))
-            elif len(path) == 2:
-                compiled.append((_JSON2, path))
-            elif path:
-                compiled.append((_JSON, path))
-    return tuple(compiled)
-
-
-def _walk(node: object, path: tuple[str, ...]) -> object:
-    for part in path:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdecimal() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-        if node is None:
-            return None
-    return node
-
-
-def _text(raw: bytes | None) -> str | None:
-    """A header value as UTF-8 text; None when absent, empty or not UTF-8."""
-    if not raw:
-        return None
-    try:
-        return raw.decode("utf-8")
-    except (UnicodeDecodeError, AttributeError):
-        return None
-
-
-def _as_id(value: object) -> str | None:
-    if type(value) is str:
-        return value if value else None
-    if type(value) is int:
-        return str(value)
-    if type(value) is float:
-        if not math.isfinite(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    return None
-
-
-def _as_name(value: object) -> str | None:
-    if type(value) is str and value:
-        return _intern(value)
-    return None
-
-
-def _first(
-    locations: tuple[Location, ...],
-    obj: JsonObject | None,
-    headers: HeaderMap,
-    key: bytes | None,
-    convert: Callable[[object], Any],
-    fast: bool = False,
-) -> Any:
-    """The first location whose value converts to something (not None). `fast`: `obj` came
-    from orjson; raises _Inexact on a float it may have read differently."""
-    for kind, arg in locations:
-        if kind == _JSON1:
-            if obj is None:
-                continue
-            found: object = obj.get(arg)
-        elif kind == _JSON2:
-            if obj is None:
-                continue
-            found = obj.get(arg[0])
-            if type(found) is not dict:
-                continue
-            found = found.get(arg[1])
-        elif kind == _HEADER:
-            found = _text(headers.get(arg))
-        elif kind == _JSON:
-            if obj is None:
-                continue
-            found = _walk(obj, arg)
-        else:
-            found = _text(key)
-        if found is not None:
-            if fast and type(found) is float and not -_BIG < found < _BIG:
-                raise _Inexact
-            result = convert(found)
-            if result is not None:
-                return result
-    return None
-
-
-Lead = tuple[str | None, str | None, tuple[Location, ...]]
-
-
-def _lead(locations: tuple[Location, ...]) -> Lead:
-    """(key, subkey, rest): a field's first location when it is a one- or two-key JSON path,
-    which the fast path reads inline, and the locations after it. Otherwise (None, None, all
-    of them): `obj.get(None)` finds nothing."""
-    if locations and locations[0][0] == _JSON1:
-        return locations[0][1], None, locations[1:]
-    if locations and locations[0][0] == _JSON2:
-        return locations[0][1][0], locations[0][1][1], locations[1:]
-    return None, None, locations
-
-
-def _then(
-    found: Any,
-    convert: Callable[[object], Any],
-    rest: tuple[Location, ...],
-    obj: JsonObject,
-    headers: HeaderMap,
-    key: bytes | None,
-) -> Any:
-    """`_first` for an orjson object when the lead value `found` was not of the usual type:
-    `found` converted if it converts, else the first of the other locations."""
-    if found is not None:
-        if type(found) is float and not -_BIG < found < _BIG:
-            raise _Inexact
-        result = convert(found)
-        if result is not None:
-            return result
-    return _first(rest, obj, headers, key, convert, True)
-
-
-def _fast_object(value: bytes) -> JsonObject | None:
-    """The value as a JSON object read by orjson, or None to leave it to `_parse_object`."""
-    if len(value) > _FAST_SIZE and value.count(b"{") + value.count(b"[") > _FAST_SIZE // 2:
-        return None
-    try:
-        obj = _fast_loads(value)
-    except _FastError:  # not JSON, or JSON only the standard parser takes (NaN, a BOM...)
-        return None
-    return obj if type(obj) is dict else None
-
-
-def _parse_object(value: bytes) -> JsonObject | str:
-    """The value as a JSON object, or the Undecodable reason."""
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not UTF-8"
-    if text[:1] != "{":
-        text = text.lstrip(_LEADING_SPACE)
-        if text[:1] != "{":  # not an object; tell "not JSON" from "some other JSON value"
-            try:
-                _loads(text)
-            except (ValueError, RecursionError):
-                return "not JSON"
-            return "not a JSON object"
-    try:
-        # The scanner behind json.loads, called directly: saves a third of the parse time.
-        obj, end = _scan(text, 0)
-    except (StopIteration, ValueError, RecursionError):
-        return "not JSON"
-    if end != len(text) and text[end:].strip(_JSON_SPACE):
-        return "not JSON"
-    return obj  # type: ignore[no-any-return]
-
-
-def parse_traceparent(raw: bytes | None) -> str | None:
-    """The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), or None
-    when absent or malformed (bad format, version ff, all-zero ids)."""
-    if not raw or len(raw) > 512:
-        return None
-    match = _TRACEPARENT.match(raw.strip())
-    if match is None:
-        return None
-    version, trace, span, _flags, rest = match.groups()
-    if version == b"ff" or (version == b"00" and rest is not None):
-        return None
-    if trace == _ZERO_TRACE or span == _ZERO_SPAN:
-        return None
-    return trace.decode("ascii")
-
-
-def _schema_version(dataschema: object) -> int | None:
-    if type(dataschema) is not str or not dataschema:
-        return None
-    match = _SCHEMA_VERSION.search(dataschema)
-    return int(match.group(1)) if match else None
-
-
-class EnvelopeDecoder:
+class EnvelopeDecoder(RecordKeeper):
     """Turns records into Envelopes. Build once (locations are compiled here), call often."""
 
     def __init__(self, settings: EnvelopeSettings) -> None:
@@ -345,11 +81,8 @@ class EnvelopeDecoder:
                 self._source,
             )
         )
+        super().__init__(settings.keep_value_bytes)
         self._max_bytes = settings.max_value_bytes
-        self._keep_bytes = settings.keep_value_bytes
-        self._ids: dict[str, str] = {}
-        self._keys: dict[bytes, bytes] = {}
-        self._headers: dict[Header, Header] = {}
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
@@ -586,110 +319,3 @@ class EnvelopeDecoder:
             return None
         parsed = _parse_object(value)
         return parsed if type(parsed) is dict else None
-
-    def _build(
-        self,
-        record: RawRecord,
-        headers: HeaderMap,
-        event_id: str,
-        event_type: str,
-        correlation_id: str | None,
-        causation_id: str | None,
-        aggregate_id: str | None,
-        occurred_at: float | None,
-        version: int | None,
-        source: str | None,
-        fmt: EnvelopeFormat,
-        trace_id: str | None,
-    ) -> Envelope:
-        """The envelope (trace id from `traceparent`, which also stands in for a missing
-        correlation id), its ids shared with earlier envelopes', its record kept."""
-        traceparent = headers.get("traceparent")
-        if traceparent is not None:
-            trace_id = parse_traceparent(traceparent)
-        if correlation_id is None:
-            correlation_id = trace_id
-        ids = self._ids
-        if len(ids) >= _MEMO_LIMIT:
-            ids.clear()
-        share = ids.setdefault
-        event_id = share(event_id, event_id)
-        if causation_id is not None:
-            causation_id = None if causation_id == event_id else share(causation_id, causation_id)
-        if correlation_id is not None:
-            correlation_id = share(correlation_id, correlation_id)
-        if aggregate_id is not None:
-            aggregate_id = share(aggregate_id, aggregate_id)
-        kept, truncated = self._keep(record)
-        env: Envelope = _new(Envelope)
-        _set_event_id(env, event_id)
-        _set_event_type(env, event_type)
-        _set_correlation_id(env, correlation_id)
-        _set_causation_id(env, causation_id)
-        _set_aggregate_id(env, aggregate_id)
-        _set_occurred_at(env, occurred_at)
-        _set_version(env, version)
-        _set_source(env, source)
-        _set_trace_id(env, trace_id)
-        _set_format(env, fmt)
-        _set_record(env, kept)
-        _set_truncated(env, truncated)
-        _set_dropped(env, False)
-        return env
-
-    def _keep(self, record: RawRecord) -> tuple[RawRecord, bool]:
-        """The record to keep: topic and header names interned, value cut to keep_value_bytes,
-        record key and short headers shared with earlier records. The same object when it
-        needs none of that."""
-        topic = record.topic
-        interned = _intern(topic) if type(topic) is str else topic
-        value = record.value
-        truncated = False
-        if value is not None and len(value) > self._keep_bytes:
-            value, truncated = value[: self._keep_bytes], True
-        headers = record.headers
-        if headers:
-            headers = self._share_headers(headers)
-        key = record.key
-        if key is not None and len(key) <= _SHARED_MAX:
-            keys = self._keys
-            if len(keys) >= _MEMO_LIMIT:
-                keys.clear()
-            key = keys.setdefault(key, key)
-        if not truncated and interned is topic and headers is record.headers and key is record.key:
-            return record, False
-        kept: RawRecord = _new(RawRecord)
-        _set_topic(kept, interned)
-        _set_partition(kept, record.partition)
-        _set_offset(kept, record.offset)
-        _set_timestamp(kept, record.timestamp_ms)
-        _set_key(kept, key)
-        _set_value(kept, value)
-        _set_headers(kept, headers)
-        return kept, truncated
-
-    def _share_headers(self, headers: tuple[Header, ...]) -> tuple[Header, ...]:
-        """Headers with interned names, short ones shared with earlier records; the same
-        tuple when every header already is the shared one."""
-        memo = self._headers
-        out: list[Header] = []
-        changed = False
-        for header in headers:
-            shared = memo.get(header)
-            if shared is None:
-                name, value = header
-                interned = _intern(name) if type(name) is str else name
-                shared = header if interned is name else (interned, value)
-                if value is None or len(value) <= _SHARED_MAX:
-                    if len(memo) >= _MEMO_LIMIT:
-                        memo.clear()
-                    memo[shared] = shared
-            if shared is not header:
-                changed = True
-            out.append(shared)
-        return tuple(out) if changed else headers
-
-    def _undecodable(self, record: RawRecord, reason: str) -> Undecodable:
-        """Undecodable keeps the record with its value cut to keep_value_bytes (enough for a
-        preview; the reason carries the real size when it was too large)."""
-        return Undecodable(record=self._keep(record)[0], reason=reason)
