@@ -9,6 +9,7 @@ every failure surfaces as a BrokerError subclass whose message never contains th
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,8 @@ class KafkaBroker:
         self._helper: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
-        self._children: set[KafkaTailer | KafkaGroupConsumer] = set()
+        self._children: weakref.WeakSet[KafkaTailer | KafkaGroupConsumer] = weakref.WeakSet()
+        """Readers and writers still in use, closed with the broker (closed ones drop out)."""
         self._closed = False
 
     @property
@@ -141,7 +143,8 @@ class KafkaBroker:
         """Close every client this broker created (tailers and group consumers included).
         Idempotent."""
         self._closed = True
-        children, self._children = list(self._children), set()
+        children = list(self._children)
+        self._children = weakref.WeakSet()
         for child in children:
             await child.close()
         async with self._producer_lock:

@@ -7,6 +7,7 @@ Nothing here is public API beyond `edamon.broker.kafka`; it is split out to keep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 import ssl
@@ -174,6 +175,14 @@ def _clean_headers(headers: Sequence[tuple[str, bytes | None]]) -> tuple[Header,
     return tuple(headers)  # type: ignore[arg-type]  # no None values left
 
 
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer that failed or was cancelled while starting; errors from stopping a
+    half-started client are not worth more than the failure being raised (which the caller
+    re-raises, a cancellation included)."""
+    with contextlib.suppress(kerr.KafkaError, OSError, asyncio.CancelledError):
+        await consumer.stop()
+
+
 def to_records(batches: Mapping[Any, Sequence[Any]]) -> list[RawRecord]:
     """Convert a `getmany()` result (batches of ConsumerRecord) into RawRecords, in order.
 
@@ -317,8 +326,8 @@ class KafkaTailer:
             await guarded(
                 consumer.start(), self._settings, "connect", self._settings.connect_timeout_s
             )
-        except BrokerError:
-            await consumer.stop()
+        except BaseException:  # cancelled while connecting too: no consumer left running
+            await _stop_quietly(consumer)
             raise
         self._consumer = consumer
         return consumer
@@ -402,8 +411,8 @@ class KafkaGroupConsumer:
                 f"join group {self._group}",
                 self._settings.connect_timeout_s + GROUP_JOIN_TIMEOUT_S,
             )
-        except BrokerError:
-            await consumer.stop()
+        except BaseException:  # cancelled while connecting too: no consumer left running
+            await _stop_quietly(consumer)
             raise
         self._consumer = consumer
         return consumer

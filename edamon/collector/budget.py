@@ -4,6 +4,7 @@ keep only what the chains need (decoded fields, coordinates) and are read again 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from edamon.model.envelope import Envelope, drop_record_data, record_size
 
@@ -22,6 +23,8 @@ class RecordBudget:
         self._bytes = 0
         self.dropped = 0
         """Events whose record data was let go so far."""
+        self._released = 0
+        """Entries of the queue whose event was released early (no bytes left to count)."""
 
     @property
     def held_bytes(self) -> int:
@@ -39,11 +42,31 @@ class RecordBudget:
         if self._bytes > self._limit:
             self._shrink()
 
+    def release(self, envs: Iterable[Envelope]) -> None:
+        """Let go of the record data of events no longer retained (their flow was evicted), so
+        that memory follows retention even when no newer event pushes them out."""
+        for env in envs:
+            if not env.dropped:
+                self._bytes -= record_size(env.record) + RECORD_OVERHEAD
+                drop_record_data(env)
+                self._released += 1
+        if self._released > 1024 and self._released * 2 > len(self._held):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Forget released entries (they would otherwise stay until newer events push them
+        out, which a quiet or small retention may never do)."""
+        self._held = deque(entry for entry in self._held if not entry[0].dropped)
+        self._released = 0
+
     def _shrink(self) -> None:
         held = self._held
         limit = self._limit
         while self._bytes > limit and held:
             env, size = held.popleft()
+            if env.dropped:  # released early: its bytes were taken off then
+                self._released = max(0, self._released - 1)
+                continue
             self._bytes -= size
             drop_record_data(env)
             self.dropped += 1

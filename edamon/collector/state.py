@@ -222,6 +222,9 @@ class CollectorState:
                 break
             chains.popitem(last=False)
             self._retained -= chain.event_count
+            self._budget.release(
+                env for eid in chain.event_ids() if (env := chain.envelope(eid)) is not None
+            )
             self._sagas.evict(cid)
             self._saga_dead_letters.pop(cid, None)
             self._loops_reported.discard(cid)

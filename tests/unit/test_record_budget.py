@@ -89,3 +89,41 @@ def test_state_answers_for_events_whose_records_were_dropped() -> None:
     chain = state.chain("flow")
     assert chain is not None and chain.summary.events == len(steps)
     assert chain.summary.saga_state is SagaState.COMPLETED
+
+
+def test_evicted_flows_let_go_of_their_records_even_without_newer_traffic() -> None:
+    settings = Settings()
+    settings.retention.max_events = 100
+    state = CollectorState(settings, cluster="test")
+    records = [
+        event_record("orders.OrderPlaced", i, f"e{i}", "OrderPlaced", f"flow-{i}", at_ms=BASE_MS)
+        for i in range(5000)
+    ]
+    kept = []
+    for start in range(0, len(records), 500):
+        state.ingest(records[start : start + 500], NOW)
+        kept.append(state.event(f"e{start}"))
+    budget = state._budget
+    # far under the 64 MB budget, yet only what retention keeps holds record data
+    largest = max(record_size(r) for r in records) + RECORD_OVERHEAD
+    assert budget.held_bytes <= 100 * largest
+    assert budget.held_events <= 2 * 1024 + 100  # released entries are forgotten in bulk
+    assert all(env is None or env.dropped for env in kept[:-1])
+    last = state.event("e4999")
+    assert last is not None and not last.dropped
+
+
+def test_age_eviction_releases_records_too() -> None:
+    settings = Settings()
+    settings.retention.max_age_s = 60
+    state = CollectorState(settings, cluster="test")
+    records = [
+        event_record("orders.OrderPlaced", i, f"e{i}", "OrderPlaced", f"flow-{i}", at_ms=BASE_MS)
+        for i in range(3000)
+    ]
+    state.ingest(records, NOW)
+    assert state._budget.held_bytes > 0
+    state.tick(NOW + 3600)  # every flow ages out; no new event arrives
+    assert state._budget.held_bytes == 0
+    assert state._budget.held_events <= 1024  # entries without data, forgotten in bulk
+    assert all(state.event(f"e{i}") is None for i in (0, 1500, 2999))

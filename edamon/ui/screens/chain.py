@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -13,13 +12,12 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from edamon.broker.base import BrokerError
 from edamon.model.envelope import Envelope
-from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
 from edamon.model.status import NodeStatus
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
 from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
+from edamon.ui.rereads import Rereads
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_status
 from edamon.ui.widgets.bars import Line
@@ -38,13 +36,6 @@ CRITICAL = "bold " + ORANGE
 BAR = "steel_blue"
 LABEL_WIDTH = 28
 OFFSET_WIDTH = 8
-READING_NOTE = (
-    "Not kept in memory (older than retention.record_memory_mb allows): reading the record "
-    "from Kafka…"
-)
-GONE_NOTE = "The record is no longer in Kafka (deleted by retention or compaction)."
-RECORDS_KEPT = 64
-"""Records read again from Kafka (for events whose record data was dropped) kept per screen."""
 
 
 def node_label(node: ChainNode) -> Text:
@@ -102,10 +93,7 @@ class ChainScreen(DashboardScreen):
         self._bar_width = 0
         self._detail_key: object = None
         self._axis = ""
-        self._records: dict[str, RawRecord | str] = {}
-        """Records read again from Kafka by coordinates, or why that failed."""
-        self._failed: set[str] = set()
-        """Coordinates whose read failed: asked again when the event is selected again."""
+        self._rereads_made: Rereads | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         yield Line(id="chain-head")
@@ -226,9 +214,7 @@ class ChainScreen(DashboardScreen):
 
     def _select(self, event_id: str) -> None:
         self.selected = event_id
-        for coords in self._failed:
-            self._records.pop(coords, None)
-        self._failed.clear()
+        self._rereads.forget_failures()
         tree: Tree[str] = self.query_one("#tree", Tree)
         node = self._tree_nodes.get(event_id)
         if node is not None and tree.cursor_node is not node:
@@ -246,7 +232,12 @@ class ChainScreen(DashboardScreen):
         envelope = view.event(self.selected) if self.selected else None
         note = None
         if envelope is not None and envelope.dropped:
-            envelope, note = self._full_record(envelope)
+            wanted = envelope
+            envelope, note, start = self._rereads.lookup(envelope)
+            if start:  # one read at a time: a newer selection cancels the last one
+                self.run_worker(
+                    self._reread(wanted), group="reread", exclusive=True, exit_on_error=False
+                )
         # A failed handler's node is the DLQ record itself: show what its headers say.
         dead = None
         if envelope is None and node is not None and node.dead_letter:
@@ -277,31 +268,18 @@ class ChainScreen(DashboardScreen):
         detail.update(event_detail(envelope, node, times, note))
         scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
 
-    def _full_record(self, envelope: Envelope) -> tuple[Envelope, str | None]:
-        """The envelope with its record read again from Kafka when that is done; else the
-        envelope as it is and a note on the read (started here when not yet asked for)."""
-        coords = envelope.record.coords
-        found = self._records.get(coords)
-        if isinstance(found, RawRecord):
-            return dataclasses.replace(envelope, record=found, dropped=False), None
-        if found is None:
-            self._records[coords] = found = READING_NOTE
-            self.run_worker(self._read_record(coords), group="read-record", exit_on_error=False)
-        return envelope, found
+    @property
+    def _rereads(self) -> Rereads:
+        """Records read again from Kafka for this screen (made once the app is known)."""
+        if self._rereads_made is None:
+            app = self.edamon
+            self._rereads_made = Rereads(
+                app.view.read_record, app.settings.envelope.keep_value_bytes
+            )
+        return self._rereads_made
 
-    async def _read_record(self, coords: str) -> None:
-        result: RawRecord | str
-        try:
-            record = await self.edamon.view.read_record(coords)
-        except (BrokerError, ValueError) as exc:
-            result = f"Could not read the record from Kafka: {exc}"
-            self._failed.add(coords)
-        else:
-            result = record if record is not None else GONE_NOTE
-        records = self._records
-        records[coords] = result
-        while len(records) > RECORDS_KEPT:
-            del records[next(iter(records))]
+    async def _reread(self, envelope: Envelope) -> None:
+        await self._rereads.read(envelope)
         self._show_detail()
 
     # Highlight messages are queued: one that no longer matches its widget's cursor is stale
