@@ -26,16 +26,9 @@ from edamon.broker.base import (
     GroupInfo,
     TopicInfo,
 )
-from edamon.broker.kafka_groups import (
-    DescribeGroups,
-    KafkaGroupConsumer,
-    KafkaTailer,
-    client_options,
-    guarded,
-    header_list,
-    map_error,
-    parse_describe_groups,
-)
+from edamon.broker.kafka_client import client_options, guarded, map_error
+from edamon.broker.kafka_describe import DescribeGroups, parse_describe_groups
+from edamon.broker.kafka_groups import KafkaGroupConsumer, KafkaTailer, header_list
 from edamon.config import KafkaSettings
 from edamon.model.records import TP, Header
 

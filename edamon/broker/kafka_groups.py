@@ -1,5 +1,6 @@
-"""aiokafka plumbing shared by `KafkaBroker`: client options, error mapping, record conversion,
-consumer-group description parsing and the tailing/group consumers.
+"""aiokafka readers for `KafkaBroker`: the group-less tailer, the committing group consumer, and
+the conversion of fetched records (client options and errors: kafka_client; group
+description: kafka_describe).
 
 Nothing here is public API beyond `edamon.broker.kafka`; it is split out to keep modules small.
 """
@@ -9,26 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
-import ssl
-import struct
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka import errors as kerr
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
-from aiokafka.helpers import create_ssl_context
-from aiokafka.protocol.admin import DescribeGroupsRequest_v3, DescribeGroupsResponse_v3
-from aiokafka.protocol.api import Request
 
 from edamon.broker.base import (
-    BrokerAuthError,
     BrokerError,
-    BrokerUnavailable,
-    GroupInfo,
-    MemberInfo,
 )
+from edamon.broker.kafka_client import client_options, guarded, map_error
 from edamon.config import KafkaSettings
 from edamon.model.records import TP, Header, RawRecord
 
@@ -40,121 +31,6 @@ TAILER_FETCH_MAX_BYTES = 16 * 1024 * 1024
 TAILER_MAX_PARTITION_FETCH_BYTES = 1024 * 1024
 GROUP_JOIN_TIMEOUT_S = 60.0
 """How long a group consumer may take to join its group (rebalance delays included)."""
-
-_AUTH_ERRORS: tuple[type[BaseException], ...] = (
-    kerr.SaslAuthenticationFailed,
-    kerr.AuthenticationFailedError,
-    kerr.AuthenticationMethodNotSupported,
-    kerr.UnsupportedSaslMechanismError,
-    kerr.IllegalSaslStateError,
-)
-_DENIED_ERRORS: tuple[type[BaseException], ...] = (
-    kerr.TopicAuthorizationFailedError,
-    kerr.GroupAuthorizationFailedError,
-    kerr.ClusterAuthorizationFailedError,
-)
-_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    kerr.KafkaConnectionError,
-    kerr.NoBrokersAvailable,
-    kerr.NodeNotReadyError,
-    kerr.KafkaTimeoutError,
-    kerr.RequestTimedOutError,
-    kerr.KafkaUnavailableError,
-    kerr.BrokerNotAvailableError,
-    kerr.GroupCoordinatorNotAvailableError,
-    OSError,
-)
-
-
-def client_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Keyword arguments every aiokafka client gets (security, timeouts, client id).
-
-    The password is read from its SecretStr here, at the call site, and nowhere else.
-    """
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
-        "request_timeout_ms": int(settings.request_timeout_s * 1000),
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        try:
-            options["ssl_context"] = create_ssl_context(
-                cafile=settings.ssl_cafile,
-                certfile=settings.ssl_certfile,
-                keyfile=settings.ssl_keyfile,
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise BrokerError(f"cannot load the TLS files of kafka.ssl_*: {exc}") from None
-    if settings.security_protocol.startswith("SASL_"):
-        if settings.sasl_mechanism is None:
-            raise BrokerError(
-                f"kafka.sasl_mechanism is required with security_protocol "
-                f"{settings.security_protocol}"
-            )
-        options["sasl_mechanism"] = settings.sasl_mechanism
-        options["sasl_plain_username"] = settings.username
-        if settings.password is not None:
-            options["sasl_plain_password"] = settings.password.get_secret_value()
-    return options
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return f"unknown host ({exc.strerror or exc})"
-    if isinstance(exc, TimeoutError):
-        return "no answer in time"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    if isinstance(exc, kerr.IllegalSaslStateError):
-        return "the listener does not expect SASL (check kafka.security_protocol)"
-    if isinstance(exc, kerr.BrokerResponseError):
-        detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
-        return detail.strip() or exc.description
-    text = str(exc).strip()
-    prefix = f"{type(exc).__name__}: "
-    if text.startswith(prefix):
-        text = text[len(prefix) :]
-    return text or type(exc).__name__
-
-
-def map_error(
-    exc: BaseException, settings: KafkaSettings, what: str, timeout_s: float | None = None
-) -> BrokerError:
-    """Turn an aiokafka/asyncio/OS exception into the BrokerError to show the operator."""
-    if isinstance(exc, BrokerError):
-        return exc
-    servers = settings.bootstrap_servers
-    if isinstance(exc, TimeoutError) and timeout_s is not None:
-        return BrokerUnavailable(
-            f"cannot reach kafka at {servers}: {what} got no answer within {timeout_s:g}s"
-        )
-    if isinstance(exc, _AUTH_ERRORS):
-        user = f" as {settings.username!r}" if settings.username else ""
-        return BrokerAuthError(
-            f"authentication failed at {servers} ({settings.sasl_mechanism}{user}): {_reason(exc)}"
-        )
-    if isinstance(exc, _DENIED_ERRORS):
-        return BrokerAuthError(f"not authorised: {what} at {servers}: {_reason(exc)}")
-    if isinstance(exc, _UNAVAILABLE_ERRORS):  # TimeoutError is an OSError
-        return BrokerUnavailable(f"cannot reach kafka at {servers}: {_reason(exc)}")
-    return BrokerError(f"{what} failed: {type(exc).__name__}: {_reason(exc)}")
-
-
-async def guarded(
-    call: Awaitable[T], settings: KafkaSettings, what: str, timeout_s: float | None = None
-) -> T:
-    """Await `call` within the request timeout, mapping every failure to a BrokerError."""
-    limit = settings.request_timeout_s if timeout_s is None else timeout_s
-    try:
-        return await asyncio.wait_for(call, limit)
-    except kerr.ConsumerStoppedError:
-        raise BrokerError(f"{what} failed: the client was closed") from None
-    except (kerr.KafkaError, OSError, ValueError) as exc:  # TimeoutError is an OSError
-        raise map_error(exc, settings, what, limit) from None
-
 
 _RECORD_FIELDS = ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
 _RECORD_SETTERS = (
@@ -222,74 +98,6 @@ def to_records(batches: Mapping[Any, Sequence[Any]]) -> list[RawRecord]:
             s_headers(record, headers)
             append(record)
     return out
-
-
-def decode_assignment(data: bytes | None) -> tuple[TP, ...]:
-    """Partitions in a classic consumer-protocol member assignment; empty if undecodable."""
-    if not data:
-        return ()
-    try:
-        decoded = ConsumerProtocolMemberAssignment.decode(data)
-        return tuple(sorted(TP(tp.topic, tp.partition) for tp in decoded.partitions()))
-    except (ValueError, struct.error, TypeError, IndexError):
-        return ()
-
-
-def parse_describe_groups(responses: Iterable[Any]) -> list[GroupInfo]:
-    """GroupInfo for every group in raw DescribeGroups responses (best effort)."""
-    groups: list[GroupInfo] = []
-    for response in responses:
-        for item in response.to_object().get("groups", []):
-            error = kerr.for_code(item.get("error_code", 0))
-            protocol_type = item.get("protocol_type") or ""
-            state = item.get("state") or ""
-            if error is not kerr.NoError:
-                state = state or ("Dead" if error is kerr.GroupIdNotFound else "Unknown")
-            members: list[MemberInfo] = []
-            for member in item.get("members") or ():
-                assignment = (
-                    decode_assignment(member.get("member_assignment"))
-                    if protocol_type in ("consumer", "")
-                    else ()
-                )
-                members.append(
-                    MemberInfo(
-                        member_id=member.get("member_id") or "",
-                        client_id=member.get("client_id") or "",
-                        host=member.get("client_host") or "",
-                        assignment=assignment,
-                    )
-                )
-            groups.append(
-                GroupInfo(
-                    group=item.get("group") or "",
-                    state=state or "Unknown",
-                    protocol_type=protocol_type,
-                    members=tuple(members),
-                )
-            )
-    return groups
-
-
-class _DescribeGroupsV3(DescribeGroupsRequest_v3):  # type: ignore[misc]
-    # aiokafka 0.14 parses v3 answers with the v2 schema, which lacks the per-group
-    # `authorized_operations`: every group after the first is misread and a group without
-    # members breaks the connection ("Buffer underrun decoding string"). Same request, right
-    # response schema.
-    RESPONSE_TYPE = DescribeGroupsResponse_v3
-
-
-class DescribeGroups(Request[_DescribeGroupsV3]):  # type: ignore[misc]
-    """DescribeGroups v3 with the correct response schema (see `_DescribeGroupsV3`)."""
-
-    API_KEY = 15
-
-    def __init__(self, groups: Sequence[str]) -> None:
-        self._groups = list(groups)
-
-    def build(self, request_struct_class: type[Any]) -> Any:
-        """The request struct for the negotiated version (only v3 is offered)."""
-        return request_struct_class(self._groups, False)
 
 
 def _tps(tps: Iterable[TP]) -> list[TopicPartition]:

@@ -1,0 +1,132 @@
+"""aiokafka client plumbing: connection options (SSL, SASL) from the settings, and aiokafka's
+errors mapped to edamon's BrokerError kinds with a one-line reason."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from aiokafka import errors as kerr
+from aiokafka.helpers import create_ssl_context
+
+from edamon.broker.base import BrokerAuthError, BrokerError, BrokerUnavailable
+from edamon.config import KafkaSettings
+
+T = TypeVar("T")
+
+_AUTH_ERRORS: tuple[type[BaseException], ...] = (
+    kerr.SaslAuthenticationFailed,
+    kerr.AuthenticationFailedError,
+    kerr.AuthenticationMethodNotSupported,
+    kerr.UnsupportedSaslMechanismError,
+    kerr.IllegalSaslStateError,
+)
+_DENIED_ERRORS: tuple[type[BaseException], ...] = (
+    kerr.TopicAuthorizationFailedError,
+    kerr.GroupAuthorizationFailedError,
+    kerr.ClusterAuthorizationFailedError,
+)
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    kerr.KafkaConnectionError,
+    kerr.NoBrokersAvailable,
+    kerr.NodeNotReadyError,
+    kerr.KafkaTimeoutError,
+    kerr.RequestTimedOutError,
+    kerr.KafkaUnavailableError,
+    kerr.BrokerNotAvailableError,
+    kerr.GroupCoordinatorNotAvailableError,
+    OSError,
+)
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments every aiokafka client gets (security, timeouts, client id).
+
+    The password is read from its SecretStr here, at the call site, and nowhere else.
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "request_timeout_ms": int(settings.request_timeout_s * 1000),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        try:
+            options["ssl_context"] = create_ssl_context(
+                cafile=settings.ssl_cafile,
+                certfile=settings.ssl_certfile,
+                keyfile=settings.ssl_keyfile,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise BrokerError(f"cannot load the TLS files of kafka.ssl_*: {exc}") from None
+    if settings.security_protocol.startswith("SASL_"):
+        if settings.sasl_mechanism is None:
+            raise BrokerError(
+                f"kafka.sasl_mechanism is required with security_protocol "
+                f"{settings.security_protocol}"
+            )
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.username
+        if settings.password is not None:
+            options["sasl_plain_password"] = settings.password.get_secret_value()
+    return options
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror or exc})"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, kerr.IllegalSaslStateError):
+        return "the listener does not expect SASL (check kafka.security_protocol)"
+    if isinstance(exc, kerr.BrokerResponseError):
+        detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+        return detail.strip() or exc.description
+    text = str(exc).strip()
+    prefix = f"{type(exc).__name__}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    return text or type(exc).__name__
+
+
+def map_error(
+    exc: BaseException, settings: KafkaSettings, what: str, timeout_s: float | None = None
+) -> BrokerError:
+    """Turn an aiokafka/asyncio/OS exception into the BrokerError to show the operator."""
+    if isinstance(exc, BrokerError):
+        return exc
+    servers = settings.bootstrap_servers
+    if isinstance(exc, TimeoutError) and timeout_s is not None:
+        return BrokerUnavailable(
+            f"cannot reach kafka at {servers}: {what} got no answer within {timeout_s:g}s"
+        )
+    if isinstance(exc, _AUTH_ERRORS):
+        user = f" as {settings.username!r}" if settings.username else ""
+        return BrokerAuthError(
+            f"authentication failed at {servers} ({settings.sasl_mechanism}{user}): {_reason(exc)}"
+        )
+    if isinstance(exc, _DENIED_ERRORS):
+        return BrokerAuthError(f"not authorised: {what} at {servers}: {_reason(exc)}")
+    if isinstance(exc, _UNAVAILABLE_ERRORS):  # TimeoutError is an OSError
+        return BrokerUnavailable(f"cannot reach kafka at {servers}: {_reason(exc)}")
+    return BrokerError(f"{what} failed: {type(exc).__name__}: {_reason(exc)}")
+
+
+async def guarded(
+    call: Awaitable[T], settings: KafkaSettings, what: str, timeout_s: float | None = None
+) -> T:
+    """Await `call` within the request timeout, mapping every failure to a BrokerError."""
+    limit = settings.request_timeout_s if timeout_s is None else timeout_s
+    try:
+        return await asyncio.wait_for(call, limit)
+    except kerr.ConsumerStoppedError:
+        raise BrokerError(f"{what} failed: the client was closed") from None
+    except (kerr.KafkaError, OSError, ValueError) as exc:  # TimeoutError is an OSError
+        raise map_error(exc, settings, what, limit) from None
