@@ -15,10 +15,12 @@ Measured, with the app running headless at 120x40 (default refresh 4 Hz):
   screen), with their duration p50/p99; frames/s: compositor updates (the rendered screen
   handed to the driver) per second.
 - key-to-screen latency: a key event is sent to the driver (as a terminal would) and the time
-  is taken until the first compositor update whose screen shows its effect (the screen switched
-  for `1`/`2`; the cursor of the overview's timeline moved for `down`/`up`, the timeline being
-  paused with `p` so that its rows hold still while the rest of the overview keeps updating).
-  Keys are sent every 250 ms: down, up, 2, 1, down, ...
+  is taken until the first compositor update whose screen shows its effect (for `1`-`5`: the
+  screen switched, drawn from the app's latest snapshot; for `down`/`up`: the cursor of the
+  overview's timeline moved, the timeline being paused with `p` so that its rows hold still
+  while the rest of the overview keeps updating).
+  Keys are sent every 250 ms, in turn: `--keys` (default down,up,2,1,3,1,4,1,5,1: every
+  screen, each switch from the overview and back), with p50/p99 per kind and per key.
 - ingest: records ingested per second at the paced rate, with the app and without it (the
   same feed on a bare loop), plus the share of wall time spent inside `ingest()`; then the
   capacity (the feed unpaced, as fast as the loop allows) with and without the app.
@@ -58,8 +60,12 @@ from edamon.config import Settings, load_settings  # noqa: E402
 from edamon.model.records import RawRecord  # noqa: E402
 from edamon.model.status import ConnectionState  # noqa: E402
 from edamon.ui.app import EdamonApp  # noqa: E402
+from edamon.ui.screens.base import DashboardScreen  # noqa: E402
 from edamon.ui.screens.chains import ChainsScreen  # noqa: E402
+from edamon.ui.screens.deadletters import DeadLettersScreen  # noqa: E402
+from edamon.ui.screens.lag import LagScreen  # noqa: E402
 from edamon.ui.screens.overview import OverviewScreen  # noqa: E402
+from edamon.ui.screens.sagas import SagasScreen  # noqa: E402
 from edamon.ui.widgets.table import LiveTable  # noqa: E402
 
 TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
@@ -70,6 +76,14 @@ BATCH = 2000
 TICK_S = 0.02
 KEY_EVERY_S = 0.25
 KEY_TIMEOUT_S = 2.0
+KEYS = "down,up,2,1,3,1,4,1,5,1"
+SCREEN_KEYS: dict[str, type[Screen[Any]]] = {
+    "1": OverviewScreen,
+    "2": ChainsScreen,
+    "3": DeadLettersScreen,
+    "4": SagasScreen,
+    "5": LagScreen,
+}
 
 
 def _id(flow: int, step: int) -> str:
@@ -233,11 +247,13 @@ class UiRun:
     """Duration of each refresh_now()."""
     frames: int = 0
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    """By kind: cursor, screen."""
+    by_key: dict[str, list[float]] = field(default_factory=dict)
     timeouts: int = 0
 
 
-async def run_with_app(rate: float | None, seconds: float, keys: bool, freeze: bool) -> UiRun:
-    """The feed on the app's loop, the app headless; keys sent while it runs."""
+async def run_with_app(rate: float | None, seconds: float, keys: list[str], freeze: bool) -> UiRun:
+    """The feed on the app's loop, the app headless; `keys` sent in turn while it runs."""
     config = settings()
     state = new_state(config)
     feeder = Feeder(state, rate, seconds)
@@ -274,17 +290,21 @@ async def run_with_app(rate: float | None, seconds: float, keys: bool, freeze: b
         timeline = overview.query_one("#timeline", LiveTable)
 
         def on_screen(kind: type[Screen[Any]]) -> Callable[[Screen[Any]], bool]:
-            return lambda screen: isinstance(screen, kind)
+            return lambda screen: (
+                isinstance(screen, kind)
+                and isinstance(screen, DashboardScreen)
+                and screen.drawn is app.last_snapshot
+            )
 
         def cursor_at(row: int) -> Callable[[Screen[Any]], bool]:
             return lambda screen: screen is overview and timeline.cursor_row == row
 
-        plan = [
-            ("down", "cursor", cursor_at(1)),
-            ("up", "cursor", cursor_at(0)),
-            ("2", "screen", on_screen(ChainsScreen)),
-            ("1", "screen", on_screen(OverviewScreen)),
-        ]
+        def probe_for(key: str) -> tuple[str, str, Callable[[Screen[Any]], bool]]:
+            if key in ("down", "up"):
+                return key, "cursor", cursor_at(1 if key == "down" else 0)
+            return key, "screen", on_screen(SCREEN_KEYS[key])
+
+        plan = [probe_for(key) for key in keys]
         while timeline.row_count < 10:  # some events to move the cursor over
             await pilot.pause(0.05)
         await pilot.press("p")  # pause the timeline: its rows hold still, the cursor moves
@@ -293,7 +313,7 @@ async def run_with_app(rate: float | None, seconds: float, keys: bool, freeze: b
         result.frames = 0
         result.refreshes.clear()
         while not feeder.done.is_set():
-            if keys:
+            if plan:
                 key, kind, shown = plan[step % len(plan)]
                 step += 1
                 probe[:] = [Probe(time.perf_counter(), shown)]
@@ -309,6 +329,7 @@ async def run_with_app(rate: float | None, seconds: float, keys: bool, freeze: b
                     timeline.move_cursor(row=0)
                 else:
                     result.latencies.setdefault(kind, []).append(latency)
+                    result.by_key.setdefault(key, []).append(latency)
                 probe.clear()
             await asyncio.sleep(KEY_EVERY_S)
     return result
@@ -363,6 +384,14 @@ def report_ui(run: UiRun, label: str) -> None:
             f"  key-to-screen all  : n={len(every)} p50 {statistics.median(every):.1f} ms, "
             f"p99 {pct(every, 0.99):.1f} ms (target <= 100 ms); timeouts {run.timeouts}"
         )
+    if len(run.by_key) > 2:
+        print(
+            "  per key (p50/max ms): "
+            + ", ".join(
+                f"{key} {statistics.median(values) * 1000:.0f}/{max(values) * 1000:.0f}"
+                for key, values in run.by_key.items()
+            )
+        )
 
 
 def scenario(args: argparse.Namespace, freeze: bool) -> None:
@@ -370,7 +399,7 @@ def scenario(args: argparse.Namespace, freeze: bool) -> None:
     label = "on (as the edamon command runs)" if freeze else "off (threshold only)"
     print(f"=== gc.freeze() every second: {label}")
     with GcPauses() as pauses:
-        with_ui = asyncio.run(run_with_app(args.rate, args.seconds, keys=True, freeze=freeze))
+        with_ui = asyncio.run(run_with_app(args.rate, args.seconds, args.keys, freeze))
     report_ui(with_ui, "with the app (120x40, keys every 250 ms)")
     print(f"  GC                 : {pauses.line()}")
     with GcPauses() as pauses:
@@ -386,7 +415,7 @@ def scenario(args: argparse.Namespace, freeze: bool) -> None:
     print(f"ingest with UI / without: {ratio:.2f} (target >= 0.80)")
     if args.capacity_seconds > 0:
         seconds = args.capacity_seconds
-        cap_ui = asyncio.run(run_with_app(None, seconds, keys=False, freeze=freeze))
+        cap_ui = asyncio.run(run_with_app(None, seconds, [], freeze))
         cap_bare = asyncio.run(run_bare(None, seconds, freeze))
         print(f"capacity (feed unpaced, {seconds:.0f} s)")
         print(
@@ -397,12 +426,27 @@ def scenario(args: argparse.Namespace, freeze: bool) -> None:
         print(f"  ratio              : {cap_ui.feeder.per_second / cap_bare.per_second:.2f}")
 
 
+def keys_option(value: str) -> list[str]:
+    """`--keys`: the keys to send in turn."""
+    keys = [key.strip() for key in value.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in ("down", "up", *SCREEN_KEYS)]
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(f"unknown keys: {', '.join(unknown) or value!r}")
+    return keys
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=float, default=20_000.0, help="records per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the paced runs")
     parser.add_argument(
         "--capacity-seconds", type=float, default=10.0, help="length of the unpaced runs (0: skip)"
+    )
+    parser.add_argument(
+        "--keys",
+        type=keys_option,
+        default=keys_option(KEYS),
+        help=f"keys sent in turn, comma-separated: down, up, 1-5 (default {KEYS})",
     )
     parser.add_argument(
         "--gc-freeze",

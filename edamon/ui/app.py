@@ -29,6 +29,7 @@ from edamon.ui.screens.lag import LagScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
+from edamon.ui.switch import SwitchInFlight
 from edamon.ui.widgets.bars import SCREENS
 
 WORKER_GROUP = "edamon"
@@ -54,11 +55,15 @@ class EdamonApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("colon", "command_palette", "Palette", key_display=":"),
         Binding("q", "quit", "Quit"),
-        Binding("1", "go('overview')", "Overview", show=False),
-        Binding("2", "go('chains')", "Chains", show=False),
-        Binding("3", "go('deadletters')", "Dead letters", show=False),
-        Binding("4", "go('sagas')", "Sagas", show=False),
-        Binding("5", "go('lag')", "Lag", show=False),
+        # Priority: a switch starts when the key reaches the app, not after the key has
+        # travelled to the focused widget and bubbled back (each hop lets the collector and
+        # the redraw run first). Typing digits in an Input is still typing (Textual leaves
+        # keys an Input consumes to it); see check_action for modals.
+        Binding("1", "go('overview')", "Overview", show=False, priority=True),
+        Binding("2", "go('chains')", "Chains", show=False, priority=True),
+        Binding("3", "go('deadletters')", "Dead letters", show=False, priority=True),
+        Binding("4", "go('sagas')", "Sagas", show=False, priority=True),
+        Binding("5", "go('lag')", "Lag", show=False, priority=True),
         Binding("t", "toggle_times", "Relative/absolute times", show=False),
         Binding("u", "show_undecodable", "Undecodable records", show=False),
     ]
@@ -88,6 +93,7 @@ class EdamonApp(App[int]):
         self._timer: Timer | None = None
         self._tick_error: str | None = None
         self._tasks: list[Worker[None]] = []
+        self._switch = SwitchInFlight(self)
         self.main_screens: dict[str, DashboardScreen] = {
             "overview": OverviewScreen(),
             "chains": ChainsScreen(),
@@ -103,6 +109,10 @@ class EdamonApp(App[int]):
         for name, screen in self.main_screens.items():
             if name != "overview":
                 self.install_screen(screen, name)
+                # Compose and mount it now, hidden, rather than on its first visit (~50 ms):
+                # pushed and popped again before anything is drawn.
+                self.push_screen(screen)
+                self.pop_screen()
         self._apply_theme(self.settings.ui.theme)
         for index, work in enumerate(
             ([self._run] if self._run is not None else []) + list(self._background)
@@ -149,6 +159,7 @@ class EdamonApp(App[int]):
 
     async def on_unmount(self) -> None:
         """Cancel every worker we started and wait for them to finish."""
+        self._switch.stop()
         for worker in self._tasks:
             worker.cancel()
         for worker in self._tasks:
@@ -160,6 +171,8 @@ class EdamonApp(App[int]):
     def _tick(self) -> None:
         if not self.is_running:  # shutting down: screens are being removed
             return
+        if self._switch.defer(self._tick):
+            return  # the screen switched to has just drawn the latest snapshot: after its frame
         try:
             self.refresh_now()
         except Exception as exc:  # a bug in the view must not kill the UI: show it, go on
@@ -191,6 +204,7 @@ class EdamonApp(App[int]):
         draws the latest snapshot right away, once, rather than when its resume arrives."""
         target = self.main_screens[name]
         if self.screen is not target:
+            self._switch.start(target)
             if target in self.screen_stack:
                 while self.screen is not target:
                     self.pop_screen()
@@ -206,6 +220,13 @@ class EdamonApp(App[int]):
         """Number keys and the nav bar: switch to a main screen."""
         if name in self.main_screens:
             self.go(name)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Number keys switch screens from dashboard screens only: on a modal (help,
+        confirmation, palette) they go to the modal, as if they were not priority bindings."""
+        if action == "go":
+            return isinstance(self.screen, DashboardScreen)
+        return True
 
     def go_back(self) -> None:
         """Esc: back to the previous screen in the stack (the overview is the bottom)."""

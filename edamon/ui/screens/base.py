@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from edamon.model.snapshot import Snapshot
-from edamon.ui.widgets.bars import FilterBar, NavBar, StatusLine
+from edamon.ui.widgets.bars import FilterBar, NavBar, StableFooter, StatusLine
 from edamon.ui.widgets.table import LiveTable
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class DashboardScreen(Screen[None]):
         yield from self.compose_body()
         yield FilterBar()
         yield StatusLine()
-        yield Footer()
+        yield StableFooter()
 
     def compose_body(self) -> Iterable[Widget]:
         """The screen's own widgets (between the nav bar and the status line)."""
@@ -70,6 +70,11 @@ class DashboardScreen(Screen[None]):
 
     def draw_body(self, snap: Snapshot) -> None:
         """Redraw the screen's own widgets from `snap`."""
+
+    @property
+    def drawn(self) -> Snapshot | None:
+        """The snapshot the screen shows (None before its first draw, or once invalidated)."""
+        return self._drawn
 
     def redraw(self) -> None:
         """Redraw from the app's latest snapshot, if there is one."""
@@ -135,8 +140,7 @@ class DashboardScreen(Screen[None]):
             self._pending_filter = None
         if self._pending_select is not None:
             key, self._pending_select = self._pending_select, None
-            if key in table.keys:
-                table.move_cursor(row=table.get_row_index(key))
+            table.select_key(key)
             table.focus()
 
     # --- the `/` filter -------------------------------------------------------------------

@@ -20,7 +20,7 @@ from edamon.ui.format import (
     status_text,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
 
 MAX_ROWS = 300
 """Flows in the table (the filter searches every flow of the snapshot). A screenful and more
@@ -80,6 +80,11 @@ def chain_cells(chain: ChainSummary) -> Row:
     )
 
 
+def chain_key(chain: ChainSummary) -> str:
+    """A flow's row key: its correlation id."""
+    return chain.correlation_id
+
+
 class ChainsScreen(DashboardScreen):
     """A table of recent flows, most recently updated first."""
 
@@ -90,7 +95,7 @@ class ChainsScreen(DashboardScreen):
         self._cells = RowMemo(chain_cells)
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(COLUMNS, id="chains", title="Recent flows", max_rows=MAX_ROWS)
+        yield LiveTable(COLUMNS, id="chains", title="Recent flows", max_rows=MAX_ROWS, lazy=True)
 
     def on_resize(self) -> None:
         self.redraw()
@@ -104,11 +109,12 @@ class ChainsScreen(DashboardScreen):
         table = self.query_one(LiveTable)
         table.show_columns(*(NARROW_LAYOUT if self.size.width < NARROW else WIDE_LAYOUT))
         memo = self._cells
-        rows = [
-            (chain.correlation_id, (*memo(chain), times(chain.last_update)))
-            # Without a filter only the rows shown are built; a filter searches them all.
-            for chain in (snap.chains if table.filter_text else snap.chains[:MAX_ROWS])
-        ]
+        # Cells are built for the rows the table holds (a filter searches them all).
+        rows = LazyRows(
+            snap.chains if table.filter_text else snap.chains[:MAX_ROWS],
+            key=chain_key,
+            cells=lambda chain: (*memo(chain), times(chain.last_update)),
+        )
         table.set_title(f"Recent flows [dim]({snap.totals.chains:,} retained)[/]")
         table.sync(rows)
         memo.sweep()

@@ -28,7 +28,7 @@ from edamon.ui.screens.retry import (
     summary_messages,
 )
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
-from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import Column, LazyRows, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
 MARK = "●"
@@ -65,6 +65,11 @@ def dead_letter_cells(row: DeadLetterRow) -> Row:
         retry_text(row),
         shorten(row.message, 60),
     )
+
+
+def dead_letter_key(row: DeadLetterRow) -> str:
+    """A dead letter's row key: its coordinates (topic/partition/offset)."""
+    return row.coords
 
 
 class DeadLettersScreen(DashboardScreen):
@@ -115,6 +120,7 @@ class DeadLettersScreen(DashboardScreen):
             ],
             id="dead-letters",
             title="Dead letters",
+            lazy=True,
         )
         with VerticalScroll(id="dl-detail-scroll"):
             yield Static(id="dl-detail")
@@ -126,7 +132,6 @@ class DeadLettersScreen(DashboardScreen):
         super().on_mount()
 
     def draw_body(self, snap: Snapshot) -> None:
-        times = self.edamon.times
         self._rows = {row.coords: row for row in snap.dead_letters[:MAX_ROWS]}
         self.marked &= self._rows.keys()
         table = self.query_one(LiveTable)
@@ -134,21 +139,21 @@ class DeadLettersScreen(DashboardScreen):
         if self.marked:
             title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
         table.set_title(title)
-        memo, marked, outcomes = self._cells, self.marked, self.outcomes
-        if outcomes:
+        if self.outcomes:
             self._expire_outcomes()
-        rows: list[tuple[str, Row]] = []
-        for coords, row in self._rows.items():
-            cells = memo(row)
-            outcome = outcomes.get(coords)
-            if outcome is not None:
-                cells = (*cells[:RETRY_COLUMN], outcome[1], *cells[RETRY_COLUMN + 1 :])
-            rows.append(
-                (coords, (MARKED if coords in marked else UNMARKED, times(row.time), *cells))
-            )
+        # Cells are built for the rows the table holds (a filter searches them all).
+        rows = LazyRows(list(self._rows.values()), key=dead_letter_key, cells=self._row_cells)
         table.sync(rows, search=self._search_text)
-        memo.sweep()
+        self._cells.sweep()
         self._show_detail(table.cursor_key)
+
+    def _row_cells(self, row: DeadLetterRow) -> Row:
+        cells = self._cells(row)
+        outcome = self.outcomes.get(row.coords)
+        if outcome is not None:
+            cells = (*cells[:RETRY_COLUMN], outcome[1], *cells[RETRY_COLUMN + 1 :])
+        mark = MARKED if row.coords in self.marked else UNMARKED
+        return (mark, self.edamon.times(row.time), *cells)
 
     def _show_detail(self, coords: str | None) -> None:
         row = self._rows.get(coords) if coords else None
@@ -174,9 +179,8 @@ class DeadLettersScreen(DashboardScreen):
         the row under the cursor."""
         table = self.query_one(LiveTable)
         if self.marked:
-            return [key for key in table.keys if key in self.marked] + sorted(
-                self.marked - set(table.keys)
-            )
+            shown = table.all_keys  # held by the table or not (it is lazy)
+            return [key for key in shown if key in self.marked] + sorted(self.marked - set(shown))
         key = table.cursor_key
         return [key] if key is not None else []
 

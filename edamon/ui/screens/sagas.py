@@ -16,7 +16,7 @@ from edamon.model.status import SagaState
 from edamon.ui.format import DIM, Times, duration, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
-from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
 
 MAX_ROWS = 300
 """Instances in the table (the `/` filter searches all of the snapshot's)."""
@@ -129,7 +129,9 @@ class SagasScreen(DashboardScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(SUMMARY_COLUMNS, id="saga-summary", title="Sagas")
-        yield LiveTable(INSTANCE_COLUMNS, id="instances", title="Instances", max_rows=MAX_ROWS)
+        yield LiveTable(
+            INSTANCE_COLUMNS, id="instances", title="Instances", max_rows=MAX_ROWS, lazy=True
+        )
 
     def on_resize(self) -> None:
         self.redraw()
@@ -177,10 +179,11 @@ class SagasScreen(DashboardScreen):
         table.set_title(title + "  [dim](s: state filter)[/]")
         memo = self._cells
         table.sync(
-            [
-                (i.correlation_id, instance_row(i, memo(i), times))
-                for i in (instances if table.filter_text else instances[:MAX_ROWS])
-            ]
+            LazyRows(
+                instances if table.filter_text else instances[:MAX_ROWS],
+                key=lambda i: i.correlation_id,
+                cells=lambda i: instance_row(i, memo(i), times),
+            )
         )
         memo.sweep()
 

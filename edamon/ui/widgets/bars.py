@@ -1,10 +1,13 @@
-"""One-line bars: the navigation bar, the status line and the `/` filter input."""
+"""One-line bars: the navigation bar, the status line, the `/` filter input and the footer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.content import Content
-from textual.widgets import Input, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
 
 from edamon.model.snapshot import Snapshot
 from edamon.model.status import ConnectionState
@@ -136,3 +139,32 @@ class FilterBar(Input):
 
     def __init__(self) -> None:
         super().__init__(placeholder="filter (Enter keeps it, Esc clears it)", id="filter")
+
+
+class StableFooter(Footer):
+    """Textual's Footer, rebuilt only when the keys it shows change.
+
+    Footer recomposes (new FooterKey widgets) whenever its screen refreshes its bindings: on
+    every screen switch and every focus change, mostly to show the same keys again. Each time
+    costs a few ms of mounting and styling, and the discarded widgets are cyclic garbage that
+    only the GC frees (a collection sooner, and a longer one)."""
+
+    _composed_for: tuple[object, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            shown = footer_keys(screen)
+            if shown == self._composed_for:
+                return
+            self._composed_for = shown
+        super().bindings_changed(screen)
+
+
+def footer_keys(screen: Screen[Any]) -> tuple[object, ...]:
+    """What a Footer shows for `screen`: its active bindings that are shown, as compared."""
+    app = screen.app
+    return tuple(
+        (key, b.action, b.description, app.get_key_display(b), enabled, tooltip, b.group)
+        for key, (_, b, enabled, tooltip) in screen.active_bindings.items()
+        if b.show or key == app.COMMAND_PALETTE_BINDING
+    )

@@ -2,61 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.coordinate import Coordinate
 from textual.markup import escape
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widgets.data_table import ColumnKey
 
-from edamon.ui.format import shorten_middle
+from edamon.ui.widgets.cells import (
+    Cell,
+    Column,
+    LazyRows,
+    Row,
+    RowMemo,
+    fit_cell,
+    matching_rows,
+    owned_cell,
+    plain,
+    same_cell,
+)
+from edamon.ui.widgets.fasttable import FastTable
 
-Cell = str | Text
-Row = tuple[Cell, ...]
-Item = TypeVar("Item", bound=Hashable)
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One column: its key, its label and an optional fixed width. A cell wider than a fixed
-    width is cut with an ellipsis: at its end, or in its middle with `trim="middle"` (topic
-    names, whose ends say the most)."""
-
-    key: str
-    label: str | Text
-    width: int | None = None
-    trim: str = "end"
-
-
-def plain(cell: Cell) -> str:
-    """The text of a cell without styles."""
-    return cell.plain if isinstance(cell, Text) else cell
-
-
-def fit_cell(cell: Cell, width: int, trim: str = "end") -> Cell:
-    """`cell` cut to `width` cells with an ellipsis (at the end, or in the middle); a str
-    stays a str, a Text keeps its styles."""
-    if isinstance(cell, str):
-        if cell_len(cell) <= width:
-            return cell
-        if trim == "middle":
-            return shorten_middle(cell, width)
-        cut = Text(cell)
-        cut.truncate(width, overflow="ellipsis")
-        return cut.plain
-    if cell.cell_len <= width:
-        return cell
-    if trim == "middle" and not cell.spans:
-        return Text(shorten_middle(cell.plain, width), style=cell.style, justify=cell.justify)
-    cut = cell.copy()
-    cut.truncate(width, overflow="ellipsis")
-    return cut
-
+__all__ = [
+    "MIN_GROW_WIDTH",
+    "NARROW",
+    "REBUILD_AT",
+    "Cell",
+    "Column",
+    "LazyRows",
+    "LiveTable",
+    "Row",
+    "RowMemo",
+    "fit_cell",
+    "plain",
+]
 
 MIN_GROW_WIDTH = 6
 """The narrowest a growing column gets (see `LiveTable.show_columns`)."""
@@ -67,7 +49,7 @@ REBUILD_AT = 24
 least half of them, go away at once."""
 
 
-class LiveTable(DataTable[Cell]):
+class LiveTable(FastTable):
     """Rows are identified by key; `sync()` adds, updates (only changed cells) and removes rows
     so the cursor stays on the same row. `filter_text` hides rows whose text does not contain
     it (case-insensitive).
@@ -76,6 +58,12 @@ class LiveTable(DataTable[Cell]):
     rows arrive above it, like `tail -f` on a newest-first table; moved anywhere else, the cursor
     sticks to its row (key). With `max_rows`, only the first rows that pass the filter are
     shown (every row given is searched).
+
+    With `lazy`, the table holds only the rows from the top to a page or two below the view
+    (and the cursor); more come as the cursor or the view moves down, and the border shows
+    which rows are in view out of how many. A redraw of a table of hundreds of rows then costs
+    what a screenful costs. The filter still searches every row given; `select_key()` and
+    `all_keys` reach rows not held yet.
 
     Rows always carry a cell for every column of `columns` (the spec); `show_columns()` picks
     which of them are shown and how wide, e.g. fewer in a narrow terminal."""
@@ -97,6 +85,7 @@ class LiveTable(DataTable[Cell]):
         cell_padding: int = 1,
         follow_head: bool = True,
         max_rows: int | None = None,
+        lazy: bool = False,
     ) -> None:
         super().__init__(
             id=id,
@@ -111,6 +100,7 @@ class LiveTable(DataTable[Cell]):
         self.title = title
         self.follow_head = follow_head
         self.max_rows = max_rows
+        self.lazy = lazy
         self.filter_text = ""
         self._shown: tuple[Column, ...] = self.spec
         self._index: tuple[int, ...] = tuple(range(len(self.spec)))
@@ -119,8 +109,13 @@ class LiveTable(DataTable[Cell]):
         """The cells given for each shown row (before any cut to the column width)."""
         self._heads: dict[str, Cell] = {}
         """The object shown in each row's first cell: unique to its row (see `_reorder`)."""
-        self._all_rows: list[tuple[str, Row]] = []
+        self._all_rows: Sequence[tuple[str, Row]] = ()
         self._search: Callable[[str], str] | None = None
+        self._all_keys: list[str] = []
+        """Every row that passes the filter (at most max_rows), in order: held or not."""
+        self._hold = 0
+        """`lazy`: hold at least this many rows (set by `select_key` and ctrl+end)."""
+        self._growing = False
         for column in self.spec:
             self.add_column(column.label, key=column.key, width=column.width)
         self._update_title()
@@ -135,8 +130,13 @@ class LiveTable(DataTable[Cell]):
 
     @property
     def keys(self) -> list[str]:
-        """Row keys in display order."""
+        """Keys of the rows in the table, in display order."""
         return [row.key.value for row in self.ordered_rows if row.key.value is not None]
+
+    @property
+    def all_keys(self) -> list[str]:
+        """Keys of every row the table shows or would show as it scrolls (`lazy`), in order."""
+        return list(self._all_keys)
 
     @property
     def shown_columns(self) -> tuple[Column, ...]:
@@ -148,6 +148,17 @@ class LiveTable(DataTable[Cell]):
         if title != self.title:
             self.title = title
             self._update_title()
+
+    def select_key(self, key: str) -> bool:
+        """Move the cursor to the row `key` (taking it in if the table does not hold it yet);
+        False if no row that passes the filter has that key."""
+        if key not in self._cells:
+            if key not in self._all_keys:
+                return False
+            self._hold = self._all_keys.index(key) + 1
+            self.sync(self._all_rows, self._search)
+        self.move_cursor(row=self.get_row_index(key))
+        return True
 
     # --- columns ------------------------------------------------------------------------
 
@@ -164,6 +175,7 @@ class LiveTable(DataTable[Cell]):
     def on_resize(self) -> None:
         if self._layout is not None and self._layout[1] is not None:
             self._apply_layout()
+        self._grow_if_needed()
 
     def _apply_layout(self) -> None:
         assert self._layout is not None
@@ -226,19 +238,19 @@ class LiveTable(DataTable[Cell]):
             title = f"{title}  [b]/{escape(self.filter_text)}[/b]"
         self.border_title = title
 
-    def _visible(self, rows: Sequence[tuple[str, Row]]) -> Sequence[tuple[str, Row]]:
-        needle = self.filter_text.lower()
-        if not needle:
-            return rows
-        search = self._search
-        return [
-            (key, cells)
-            for key, cells in rows
-            if needle
-            in " ".join(
-                [key, *(plain(cell) for cell in cells), search(key) if search else ""]
-            ).lower()
-        ]
+    def _page(self) -> int:
+        """Rows in a screenful of the table (before it is laid out: of the terminal)."""
+        height = self.scrollable_content_region.height or self.app.size.height
+        return max(1, height - (self.header_height if self.show_header else 0))
+
+    def _held(self, total: int, cursor_at: int) -> int:
+        """How many of `total` rows a lazy table holds with its cursor at row `cursor_at`:
+        down to a page below the view and the cursor, in whole pages, at least `_hold`."""
+        if not self.lazy:
+            return total
+        page = self._page()
+        need = max(int(self.scroll_y) + 2 * page, cursor_at + page + 1, self._hold)
+        return min(total, -(-need // page) * page)
 
     def sync(
         self, rows: Sequence[tuple[str, Row]], search: Callable[[str], str] | None = None
@@ -246,20 +258,27 @@ class LiveTable(DataTable[Cell]):
         """Make the table show `rows` (key, cells for every column of the spec) in this order.
 
         The filter matches the key, the cells' text and `search(key)`: the full values of
-        cells that are shown shortened (called only while a filter is set)."""
-        self._all_rows = list(rows)
+        cells that are shown shortened (called only while a filter is set). Pass `LazyRows`
+        for the cells to be built only for the rows the table holds (see `lazy`)."""
+        self._all_rows = rows
         self._search = search
+        candidates = matching_rows(rows, self.filter_text, search, self.max_rows)
+        self._all_keys = list(candidates)
+        cursor_key = self.cursor_key
+        following = self.follow_head and self.cursor_row <= 0
+        cursor_at = 0
+        if not following and cursor_key is not None and cursor_key in candidates:
+            cursor_at = self._all_keys.index(cursor_key)
+        held = self._held(len(candidates), cursor_at)
         index = self._index
         every = len(index) == len(self.spec)
         wanted: dict[str, Row] = {}
-        limit = self.max_rows
-        for key, cells in self._visible(rows):
-            if key not in wanted:
-                wanted[key] = cells if every else tuple(cells[i] for i in index)
-                if limit is not None and len(wanted) >= limit:
-                    break
-        cursor_key = self.cursor_key
-        following = self.follow_head and self.cursor_row <= 0
+        for key in self._all_keys[:held]:
+            i, cells = candidates[key]
+            if cells is None:
+                cells = rows[i][1]
+            wanted[key] = cells if every else tuple(cells[j] for j in index)
+        self._show_position(held)
         gone = [key for key in self._cells if key not in wanted]
         if len(gone) >= REBUILD_AT and 2 * len(gone) >= len(self._cells):
             # Most rows replaced (a fast stream): removing rows one by one costs a reindex
@@ -277,16 +296,16 @@ class LiveTable(DataTable[Cell]):
                 display = [
                     self._display(column, cell) for column, cell in zip(shown, cells, strict=True)
                 ]
-                display[0] = self._heads[key] = _owned(display[0])
+                display[0] = self._heads[key] = owned_cell(display[0])
                 self.add_row(*display, key=key)
                 self._cells[key] = cells
                 continue
             for i, (before, after) in enumerate(zip(old, cells, strict=True)):
-                if not _same(before, after):
+                if not same_cell(before, after):
                     column = shown[i]
                     value = self._display(column, after)
                     if i == 0:
-                        value = self._heads[key] = _owned(value)
+                        value = self._heads[key] = owned_cell(value)
                     self.update_cell(
                         key, column.key, value, update_width=self._wider(column, value)
                     )
@@ -311,25 +330,63 @@ class LiveTable(DataTable[Cell]):
             display = [
                 self._display(column, cell) for column, cell in zip(shown, cells, strict=True)
             ]
-            display[0] = self._heads[key] = _owned(display[0])
+            display[0] = self._heads[key] = owned_cell(display[0])
             self.add_row(*display, key=key)
             self._cells[key] = cells
         if cursor_key is not None and cursor_key in wanted:
             self.move_cursor(row=list(wanted).index(cursor_key))
 
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        # DataTable measures every cell of every new row to size auto-width columns: with
-        # only fixed-width columns (every `show_columns()` layout) there is nothing to measure,
-        # and skipping it makes adding hundreds of rows several times cheaper. Rows are one
-        # line high here, so only the virtual size needs updating.
-        if any(column.auto_width for column in self.columns.values()):
-            super()._update_dimensions(new_rows)
-            return
-        width = sum(column.get_render_width(self) for column in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(
-            width + self._row_label_column_width, self._total_row_height + header
-        )
+    # --- lazy: growing as the view moves down -------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.lazy:
+            self._show_position(len(self._cells))
+            self._grow_if_needed()
+
+    def watch_cursor_coordinate(
+        self, old_coordinate: Coordinate, new_coordinate: Coordinate
+    ) -> None:
+        super().watch_cursor_coordinate(old_coordinate, new_coordinate)
+        if self.lazy:
+            if new_coordinate.row == 0:
+                self._hold = 0  # back at the top: hold rows for the view again
+            self._grow_if_needed()
+
+    def _needs_more(self) -> bool:
+        held, total = len(self._cells), len(self._all_keys)
+        return held < total and self._held(total, self.cursor_row) > held
+
+    def _grow_if_needed(self) -> None:
+        if self.lazy and not self._growing and self._needs_more():
+            self._growing = True
+            self.call_next(self._grow)  # not from inside a watcher (or a sync)
+
+    def _grow(self) -> None:
+        self._growing = False
+        if self._needs_more():
+            self.sync(self._all_rows, self._search)
+
+    def action_scroll_bottom(self) -> None:
+        """ctrl+end: the last row, taking in every row first."""
+        if self.lazy and len(self._cells) < len(self._all_keys):
+            self._hold = len(self._all_keys)
+            self.sync(self._all_rows, self._search)
+        super().action_scroll_bottom()
+
+    def _show_position(self, held: int) -> None:
+        """A lazy table that does not hold every row says which rows are in view, of how many
+        (its scrollbar covers only the rows held)."""
+        total = len(self._all_keys)
+        subtitle = ""
+        if self.lazy and held < total:
+            first = min(int(self.scroll_y), held - 1) + 1
+            last = min(held, first + self._page() - 1)
+            subtitle = f"[dim]{first:,}–{last:,} of {total:,}[/]"
+        if (self.border_subtitle or "") != subtitle:
+            self.border_subtitle = subtitle
+
+    # --- cells --------------------------------------------------------------------------
 
     @staticmethod
     def _display(column: Column, cell: Cell) -> Cell:
@@ -345,53 +402,11 @@ class LiveTable(DataTable[Cell]):
 
     def _reorder(self, order: list[str]) -> None:
         # DataTable.sort() only hands row values to the key function; the first cell of each
-        # row is an object this table owns (see _owned), so its identity names the row.
+        # row is an object this table owns (see owned_cell), so its identity names the row.
         heads = self._heads
         rank = {id(heads[key]): i for i, key in enumerate(order)}
         self.sort(key=lambda values: rank[id(values[0])])
 
 
-class RowMemo(Generic[Item]):
-    """Cells built from immutable (hashable) model rows, reused while a row is unchanged, so a
-    redraw of thousands of rows builds only the new ones. Call `sweep()` after each redraw:
-    rows not seen since the previous sweep are forgotten."""
-
-    def __init__(self, build: Callable[[Item], Row]) -> None:
-        self.build = build
-        self._old: dict[Item, Row] = {}
-        self._new: dict[Item, Row] = {}
-
-    def __call__(self, item: Item) -> Row:
-        cells = self._new.get(item)
-        if cells is None:
-            cells = self._old.get(item)
-            if cells is None:
-                cells = self.build(item)
-            self._new[item] = cells
-        return cells
-
-    def sweep(self) -> None:
-        """Forget the rows that were not asked for since the last sweep."""
-        self._old, self._new = self._new, {}
-
-
 _STALE = Text("\x00stale")
 """Stands for a cell whose column was replaced: never equal to a real cell."""
-
-
-def _same(a: Cell, b: Cell) -> bool:
-    if a is b:  # memoised cells (RowMemo) are the very same objects from tick to tick
-        return True
-    # Text.__eq__ ignores the base style; a status that changes colour must count as a change.
-    if isinstance(a, Text):
-        a_plain, a_style, a_spans = a.plain, a.style, a.spans
-    else:
-        a_plain, a_style, a_spans = a, "", []
-    if isinstance(b, Text):
-        return a_plain == b.plain and a_style == b.style and a_spans == b.spans
-    return a_plain == b and not a_style and not a_spans
-
-
-def _owned(cell: Cell) -> Text:
-    """A fresh Text object for the first cell, unique to its row."""
-    return Text(cell) if isinstance(cell, str) else cell.copy()
