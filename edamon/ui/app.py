@@ -17,6 +17,7 @@ from edamon.actions.service import RetryService
 from edamon.collector.api import CollectorView
 from edamon.config import Settings
 from edamon.model.snapshot import Snapshot
+from edamon.ui import stripfix
 from edamon.ui.alerts import AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
@@ -31,6 +32,8 @@ from edamon.ui.screens.sagas import SagasScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.switch import SwitchInFlight
 from edamon.ui.widgets.bars import SCREENS
+
+stripfix.install()
 
 WORKER_GROUP = "edamon"
 ALERT_INTERVAL_S = 30.0
