@@ -13,13 +13,11 @@ The underscored names are internal to `edamon.decode`: `envelope` imports them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from edamon.decode.locations import HeaderMap
 from edamon.decode.parsing import parse_traceparent
 from edamon.model.envelope import Envelope, EnvelopeFormat, Undecodable
-from edamon.model.records import Header, RawRecord
+from edamon.model.records import RECORD_SETTERS, Header, RawRecord, slot_setters
 
 __all__ = ["RecordKeeper"]
 
@@ -31,16 +29,6 @@ _SHARED_MAX = 64
 """Longest record key or header value shared between records."""
 
 _new = object.__new__
-
-
-def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
-    """The slot setters of a frozen dataclass, in the order of `names` (all its fields).
-
-    A frozen dataclass's __init__ sets each field through object.__setattr__; setting the slots
-    directly builds the same object in half the time, on this hot path."""
-    if getattr(cls, "__slots__", None) != names:
-        raise RuntimeError(f"{cls.__name__}'s fields changed: update {__name__}, which sets them")
-    return tuple(vars(cls)[name].__set__ for name in names)
 
 
 (
@@ -57,7 +45,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], No
     _set_record,
     _set_truncated,
     _set_dropped,
-) = _setters(
+) = slot_setters(
     Envelope,
     (
         "event_id",
@@ -76,7 +64,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], No
     ),
 )
 _set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
-    _setters(RawRecord, ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers"))
+    RECORD_SETTERS
 )
 
 

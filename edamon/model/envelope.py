@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edamon.model.records import RawRecord
+from edamon.model.records import RECORD_SETTERS, RawRecord
 
 
 class EnvelopeFormat(StrEnum):
@@ -92,8 +92,7 @@ class Undecodable:
 
 _new = object.__new__
 _set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
-    vars(RawRecord)[name].__set__
-    for name in ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
+    RECORD_SETTERS
 )
 _set_env_record = vars(Envelope)["record"].__set__
 _set_env_dropped = vars(Envelope)["dropped"].__set__
