@@ -158,9 +158,7 @@ class CollectorState:
         the saga tracker in time order: what arrived before the start event was ignored by it,
         and topics are read in parallel, so arrival order is not event order."""
         steps: list[tuple[float, str | None]] = [
-            (env.time, env.event_type)
-            for event_id in chain.event_ids()
-            if event_id != start_id and (env := chain.envelope(event_id)) is not None
+            (env.time, env.event_type) for env in chain.envelopes() if env.event_id != start_id
         ]
         steps.extend((t, None) for t in self._saga_dead_letters.get(cid, ()))
         steps.sort(key=lambda step: step[0])
@@ -222,9 +220,7 @@ class CollectorState:
                 break
             chains.popitem(last=False)
             self._retained -= chain.event_count
-            self._budget.release(
-                env for eid in chain.event_ids() if (env := chain.envelope(eid)) is not None
-            )
+            self._budget.release(chain.envelopes())
             self._sagas.evict(cid)
             self._saga_dead_letters.pop(cid, None)
             self._loops_reported.discard(cid)
@@ -274,9 +270,8 @@ class CollectorState:
                 return env
             if viewed.is_special(event_id):  # a `dlq:`/`retry:` row of that flow: no event
                 return None
-            for other in viewed.event_ids():  # a placeholder of that flow: not retained
-                env = viewed.envelope(other)
-                if env is not None and env.causation_id == event_id:
+            for env in viewed.envelopes():  # a placeholder of that flow: not retained
+                if env.causation_id == event_id:
                     return None
         return Chain.find(reversed(self._chains.values()), event_id)
 

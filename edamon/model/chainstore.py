@@ -344,9 +344,13 @@ class ChainStore:
         env = min(roots, key=lambda e: (e.time, e.event_id)) if roots else self._first
         return env.event_type if env is not None else ""
 
+    def envelopes(self) -> Iterator[Envelope]:
+        """The envelopes of the real events in the chain (no dead-letter or retry nodes)."""
+        return (stored for stored in self._nodes.values() if not isinstance(stored, _Special))
+
     def event_ids(self) -> Iterator[str]:
-        """Ids of the real events in the chain (for the collector's index and eviction)."""
-        return (k for k, stored in self._nodes.items() if not isinstance(stored, _Special))
+        """Ids of the real events in the chain."""
+        return (env.event_id for env in self.envelopes())
 
     def envelope(self, event_id: str) -> Envelope | None:
         """The envelope of a real event in the chain, or None."""
