@@ -10,6 +10,7 @@ from edamon.config import Settings
 from edamon.decode.envelope import EnvelopeDecoder
 from edamon.demo.sagas import demo_sagas
 from edamon.model.envelope import HEADER_BYTES, Envelope, drop_record_data, record_size
+from edamon.model.records import RawRecord
 from edamon.model.status import SagaState
 
 NOW = BASE_MS / 1000 + 60
@@ -91,14 +92,24 @@ def test_state_answers_for_events_whose_records_were_dropped() -> None:
     assert chain.summary.saga_state is SagaState.COMPLETED
 
 
-def test_evicted_flows_let_go_of_their_records_even_without_newer_traffic() -> None:
-    settings = Settings()
-    settings.retention.max_events = 100
-    state = CollectorState(settings, cluster="test")
-    records = [
+def one_event_flows(count: int) -> list[RawRecord]:
+    """`count` records, each the only event of its own flow (`e<i>` in `flow-<i>`)."""
+    return [
         event_record("orders.OrderPlaced", i, f"e{i}", "OrderPlaced", f"flow-{i}", at_ms=BASE_MS)
-        for i in range(5000)
+        for i in range(count)
     ]
+
+
+def state_with(**retention: float) -> CollectorState:
+    settings = Settings()
+    for key, value in retention.items():
+        setattr(settings.retention, key, value)
+    return CollectorState(settings, cluster="test")
+
+
+def test_evicted_flows_let_go_of_their_records_even_without_newer_traffic() -> None:
+    state = state_with(max_events=100)
+    records = one_event_flows(5000)
     kept = []
     for start in range(0, len(records), 500):
         state.ingest(records[start : start + 500], NOW)
@@ -114,14 +125,8 @@ def test_evicted_flows_let_go_of_their_records_even_without_newer_traffic() -> N
 
 
 def test_age_eviction_releases_records_too() -> None:
-    settings = Settings()
-    settings.retention.max_age_s = 60
-    state = CollectorState(settings, cluster="test")
-    records = [
-        event_record("orders.OrderPlaced", i, f"e{i}", "OrderPlaced", f"flow-{i}", at_ms=BASE_MS)
-        for i in range(3000)
-    ]
-    state.ingest(records, NOW)
+    state = state_with(max_age_s=60)
+    state.ingest(one_event_flows(3000), NOW)
     assert state._budget.held_bytes > 0
     state.tick(NOW + 3600)  # every flow ages out; no new event arrives
     assert state._budget.held_bytes == 0
