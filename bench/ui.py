@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from textual import events  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 
+from edamon.collector.gate import IngestGate  # noqa: E402
 from edamon.collector.runtime import GC_THRESHOLD, tune_gc  # noqa: E402
 from edamon.collector.state import CollectorState  # noqa: E402
 from edamon.collector.view import StateView  # noqa: E402
@@ -190,6 +191,9 @@ class Feeder:
     state: CollectorState
     rate: float | None
     seconds: float
+    gate: IngestGate = field(default_factory=IngestGate)
+    """Waited at before each ingest, as the collector's tail loop does (the app holds it
+    from a key press until its frame)."""
     fed: int = 0
     ingest_s: float = 0.0
     elapsed_s: float = 0.0
@@ -205,6 +209,7 @@ class Feeder:
                 if due <= 0:
                     await asyncio.sleep(TICK_S)
                     continue
+                await self.gate.wait()
                 now = time.time()
                 batch = records.take(min(due, BATCH), int(now * 1000))
                 t0 = time.perf_counter()
@@ -256,9 +261,10 @@ async def run_with_app(rate: float | None, seconds: float, keys: list[str], free
     """The feed on the app's loop, the app headless; `keys` sent in turn while it runs."""
     config = settings()
     state = new_state(config)
-    feeder = Feeder(state, rate, seconds)
+    view = StateView(state)
+    feeder = Feeder(state, rate, seconds, view.ingest_gate)
     background = [feeder.run, freeze_gc_every_second] if freeze else [feeder.run]
-    app = EdamonApp(StateView(state), config, background=background)
+    app = EdamonApp(view, config, background=background)
     result = UiRun(feeder)
     probe: list[Probe] = []
 
@@ -362,6 +368,10 @@ def report_ui(run: UiRun, label: str) -> None:
         f"  ingested           : {feeder.fed:,} records in {seconds:.1f} s "
         f"-> {feeder.per_second:,.0f} records/s "
         f"(ingest() busy {100 * feeder.ingest_s / seconds:.0f}% of wall time)"
+    )
+    print(
+        f"  ingest gate        : held {feeder.gate.holds} times, ingest waited "
+        f"{feeder.gate.waited_s * 1000:.0f} ms in all"
     )
     if run.refreshes:
         ms = [r * 1000 for r in run.refreshes]

@@ -183,9 +183,11 @@ class Collector(StateView):
     async def _tail_loop(self) -> None:
         assert self._tailer is not None
         tailer = self._tailer
+        gate = self.ingest_gate
         while True:
             records = await tailer.fetch(FETCH_MAX_RECORDS, FETCH_TIMEOUT_MS)
             if records:
+                await gate.wait()  # a key press in the dashboard goes first
                 self.records_read += len(records)
                 self.state.ingest(records, self._clock())
                 self._positions.update(tailer.positions())

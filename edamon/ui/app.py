@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import ClassVar
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -96,7 +97,7 @@ class EdamonApp(App[int]):
         self._timer: Timer | None = None
         self._tick_error: str | None = None
         self._tasks: list[Worker[None]] = []
-        self._switch = SwitchInFlight(self)
+        self._switch = SwitchInFlight(self, view.ingest_gate)
         self.main_screens: dict[str, DashboardScreen] = {
             "overview": OverviewScreen(),
             "chains": ChainsScreen(),
@@ -168,6 +169,16 @@ class EdamonApp(App[int]):
         for worker in self._tasks:
             with suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
+
+    async def on_event(self, event: events.Event) -> None:
+        """A key or click from the terminal: until the frame that shows its effect, the
+        collector's ingest, the GC and the periodic redraw wait (edamon.ui.switch)."""
+        fresh = isinstance(event, events.Key | events.MouseDown) and not event.is_forwarded
+        await super().on_event(event)
+        if fresh and self.is_running:
+            # After super(): the key is queued on the focused widget (or handled), and the
+            # end is queued behind it.
+            self._switch.start(self.focused or self.screen)
 
     # --- drawing -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from fake_chain import MAIN_CHAIN, NOW, clock, envelope_for, main_chain
 from fake_snapshot import make_snapshot
 
+from edamon.collector.gate import IngestGate
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
 from edamon.model.envelope import Envelope, drop_record_data
@@ -35,6 +36,7 @@ class FakeView:
         self.records_read: list[str] = []
         self.read_gate: Callable[[], Awaitable[None]] | None = None
         """Awaited by `read_record` before it answers (a test holds the read with it)."""
+        self.ingest_gate = IngestGate()
 
     def snapshot(self) -> Snapshot:
         self.snapshots_taken += 1

@@ -314,6 +314,28 @@ async def test_a_switch_holds_the_gc_and_the_redraw_until_it_is_on_screen() -> N
         assert view.snapshots_taken == taken + 1  # and then ran
 
 
+async def test_a_key_holds_ingest_and_the_gc_until_its_frame() -> None:
+    view = FakeView()
+    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    gate = view.ingest_gate
+    gate.max_hold_s = 60  # only the frame may open it here, not the bounds
+    async with app.run_test(size=(120, 40)) as pilot:
+        app._switch.timeout_s = 60
+        await pilot.pause()
+        timeline = app.screen.query_one("#timeline", LiveTable)
+        timeline.focus()
+        await pilot.pause()
+        holds = gate.holds
+        await pilot.press("down")  # to the focused table: the cursor moves
+        assert gate.holds == holds + 1
+        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
+        assert timeline.cursor_row == 1
+        await pilot.press("2")  # a switch: one hold, ended by the chains screen's frame
+        assert gate.holds == holds + 2
+        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
+        assert isinstance(app.screen, ChainsScreen)
+
+
 async def test_main_screens_are_composed_before_their_first_visit() -> None:
     app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
