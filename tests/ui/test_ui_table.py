@@ -18,6 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.dom import DOMNode
 from textual.geometry import Region
 from textual.renderables.styled import Styled
 from textual.widgets._footer import FooterKey
@@ -334,6 +335,31 @@ async def test_a_key_holds_ingest_and_the_gc_until_its_frame() -> None:
         assert gate.holds == holds + 2
         await wait_for(pilot, lambda: not gate.held and gc.isenabled())
         assert isinstance(app.screen, ChainsScreen)
+
+
+async def test_a_screen_shown_again_keeps_its_styles_unless_the_theme_changed() -> None:
+    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2", "1")
+        chains = app.main_screens["chains"]
+        table = chains.query_one(LiveTable)
+        dark = table.styles.background
+        refreshed: list[object] = []
+        original = app.update_styles  # count the style refreshes of whole nodes
+
+        def counting(node: DOMNode, animate: bool = True) -> None:
+            refreshed.append(node)
+            original(node, animate)
+
+        app.update_styles = counting  # type: ignore[method-assign]
+        await pilot.press("2", "1")
+        assert chains not in refreshed  # same theme, same size: the styles it had still hold
+        app.theme = "textual-light"  # while the chains screen is hidden
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen is chains and chains in refreshed
+        assert table.styles.background != dark  # the light theme's, not the one it left with
 
 
 async def test_main_screens_are_composed_before_their_first_visit() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -43,6 +43,8 @@ class DashboardScreen(Screen[None]):
         """True once composed and mounted: only then can it draw."""
         self._drawn: Snapshot | None = None
         """The snapshot of the last draw; None when the screen must draw again (`invalidate`)."""
+        self._styled_for: tuple[object, ...] | None = None
+        """What the screen's styles were last refreshed for (see `_on_screen_resume`)."""
 
     @property
     def edamon(self) -> EdamonApp:
@@ -98,6 +100,18 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.ready = True
         self.show_latest()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual refreshes every style of a screen it pushes (~6 ms here, and it throws away
+        # every widget's render cache): a hidden screen may have missed a theme change. Main
+        # screens are pushed again and again; refresh only when the theme (or the size, for
+        # the breakpoint classes) differs from their last refresh.
+        styled_for = (self.app.theme, self.app.size)
+        if event.refresh_styles and styled_for == self._styled_for:
+            event.refresh_styles = False
+        elif event.refresh_styles:
+            self._styled_for = styled_for
+        super()._on_screen_resume(event)
 
     def on_screen_resume(self) -> None:
         # Going back down the stack resumes every screen on the way: only the one left
