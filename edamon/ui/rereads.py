@@ -67,6 +67,9 @@ class Rereads:
         except (BrokerError, ValueError) as exc:
             result = f"Could not read the record from Kafka: {exc}"
             self._failed.add(coords)
+        except Exception as exc:  # noqa: BLE001 - a bug below must not leave "reading…" for good
+            result = f"Could not read the record: {type(exc).__name__}: {exc}"
+            self._failed.add(coords)
         else:
             if record is None:
                 result = GONE

@@ -88,6 +88,21 @@ async def test_a_failure_is_shown_then_asked_again_after_the_selection_moves() -
     assert rereads.lookup(env)[2]  # a new read starts
 
 
+async def test_an_unexpected_error_is_shown_not_left_reading() -> None:
+    env, _ = dropped()
+
+    async def buggy(coords: str) -> RawRecord | None:
+        raise KeyError("partition 7")
+
+    rereads = Rereads(buggy, keep_value_bytes=100)
+    rereads.lookup(env)
+    await rereads.read(env)
+    _, note, start = rereads.lookup(env)
+    assert note == "Could not read the record: KeyError: 'partition 7'" and not start
+    rereads.forget_failures()
+    assert rereads.lookup(env)[2]  # asked again once the selection moves
+
+
 async def test_a_cancelled_read_is_forgotten() -> None:
     env, _ = dropped()
 
