@@ -5,8 +5,10 @@
 
 The feed: a coroutine on the app's own event loop builds records (seed envelopes in 5-event
 flows over 5 topics with 4 partitions, 2% of PaymentProcessed dead-lettered to a Spring DLT,
-timestamps = now) and hands them to `CollectorState.ingest` in batches of at most 2,000, paced
-to `--rate` records/s, yielding to the loop after every batch like the collector's tail loop.
+timestamps = now) in "fetches" of at most 2,000 paced to `--rate` records/s, and hands each to
+`CollectorState.ingest` as the collector's tail loop does: in slices of 500, each one after
+waiting at the view's ingest gate (held by the app from a key press to its frame), with a turn
+of the loop after each.
 No broker is involved: the record building stands in for the fetch and decode work a client
 library does on the same loop. The app reads the state through a plain CollectorView.
 
@@ -53,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from textual import events  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 
+from edamon.collector.collector import FETCH_MAX_RECORDS, INGEST_SLICE  # noqa: E402
 from edamon.collector.gate import IngestGate  # noqa: E402
 from edamon.collector.runtime import GC_THRESHOLD, tune_gc  # noqa: E402
 from edamon.collector.state import CollectorState  # noqa: E402
@@ -72,8 +75,8 @@ from edamon.ui.widgets.table import LiveTable  # noqa: E402
 TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
 PARTITIONS = 4
 PREFIX = "bench"
-BATCH = 2000
-"""Records per ingest call at most (the collector fetches up to 2,000)."""
+BATCH = FETCH_MAX_RECORDS
+"""Records per fetch at most, ingested in slices of INGEST_SLICE (as the collector does)."""
 TICK_S = 0.02
 KEY_EVERY_S = 0.25
 KEY_TIMEOUT_S = 2.0
@@ -209,14 +212,16 @@ class Feeder:
                 if due <= 0:
                     await asyncio.sleep(TICK_S)
                     continue
-                await self.gate.wait()
-                now = time.time()
-                batch = records.take(min(due, BATCH), int(now * 1000))
-                t0 = time.perf_counter()
-                ingest(batch, now)
-                self.ingest_s += time.perf_counter() - t0
-                self.fed += len(batch)
-                await asyncio.sleep(0)  # let the UI breathe between batches
+                fetched = records.take(min(due, BATCH), int(time.time() * 1000))
+                # As the collector's tail loop: slices, each after the gate and a loop turn.
+                for first in range(0, len(fetched), INGEST_SLICE):
+                    await self.gate.wait()
+                    piece = fetched[first : first + INGEST_SLICE]
+                    t0 = time.perf_counter()
+                    ingest(piece, time.time())
+                    self.ingest_s += time.perf_counter() - t0
+                    self.fed += len(piece)
+                    await asyncio.sleep(0)  # let the UI breathe between slices
         finally:
             self.elapsed_s = time.perf_counter() - start
             self.done.set()
@@ -467,7 +472,8 @@ def main() -> None:
     args = parser.parse_args()
     tune_gc()  # as the edamon command does
     print(
-        f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s, batches <= {BATCH}; "
+        f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s, fetches <= {BATCH} "
+        f"ingested in slices of {INGEST_SLICE}; "
         f"gc threshold {GC_THRESHOLD}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )

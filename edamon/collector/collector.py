@@ -24,6 +24,9 @@ from edamon.model.timespec import resolve_start
 log = logging.getLogger(__name__)
 
 FETCH_MAX_RECORDS = 2000
+INGEST_SLICE = 500
+"""Records ingested between two turns of the event loop (~8 ms of work): a key press in the
+dashboard waits for one slice at most, not for a whole fetch."""
 FETCH_TIMEOUT_MS = 200
 BACKOFF_MAX_S = 30.0
 READ_RECORD_TIMEOUT_S = 10.0
@@ -187,12 +190,14 @@ class Collector(StateView):
         while True:
             records = await tailer.fetch(FETCH_MAX_RECORDS, FETCH_TIMEOUT_MS)
             if records:
-                await gate.wait()  # a key press in the dashboard goes first
-                self.records_read += len(records)
-                self.state.ingest(records, self._clock())
+                for start in range(0, len(records), INGEST_SLICE):
+                    await gate.wait()  # a key press in the dashboard goes first
+                    piece = records[start : start + INGEST_SLICE]
+                    self.records_read += len(piece)
+                    self.state.ingest(piece, self._clock())
+                    await asyncio.sleep(0)  # let the UI breathe between slices
                 self._positions.update(tailer.positions())
                 self._update_catchup()
-                await asyncio.sleep(0)  # let the UI breathe between large batches
             elif not self._caught_up:
                 self._positions.update(tailer.positions())
                 self._update_catchup()
