@@ -9,9 +9,10 @@ import contextlib
 
 from builders import event_value
 from edamon.broker.memory import MemoryBroker
-from edamon.collector.collector import Collector
+from edamon.collector.collector import INGEST_SLICE, Collector
 from edamon.collector.gate import IngestGate
 from edamon.config import Settings
+from edamon.model.records import RawRecord
 
 
 class Clock:
@@ -93,3 +94,32 @@ async def test_the_collector_ingests_only_when_the_gate_opens() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await run
         await broker.close()
+
+
+async def test_a_large_fetch_is_ingested_in_slices() -> None:
+    broker = MemoryBroker()
+    await broker.create_topic("orders.OrderPlaced")
+    for n in range(1200):
+        value = event_value(f"e-{n}", "OrderPlaced", f"c-{n}")
+        await broker.produce("orders.OrderPlaced", b"o", value)
+    config = Settings.model_validate({"topics": {"start_from": "earliest"}})
+    collector = Collector(broker, config)
+    sizes: list[int] = []
+    ingest = collector.state.ingest
+
+    def counting(records: list[RawRecord], now: float) -> None:
+        sizes.append(len(records))
+        ingest(records, now)
+
+    collector.state.ingest = counting  # type: ignore[method-assign]
+    run = asyncio.create_task(collector.run())
+    try:
+        async with asyncio.timeout(10):
+            while collector.snapshot().totals.events < 1200:
+                await asyncio.sleep(0.01)
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        await broker.close()
+    assert sum(sizes) == 1200 and max(sizes) <= INGEST_SLICE < 1200
