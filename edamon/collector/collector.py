@@ -47,6 +47,7 @@ class Collector(StateView):
         self._catchup_target: dict[TP, int] = {}
         self._caught_up = False
         self._tailer: Tailer | None = None
+        self._tailer_assigned = False
         self.records_read = 0
 
     @property
@@ -112,6 +113,7 @@ class Collector(StateView):
             ConnectionState.CONNECTED, "", self._clock(), brokers=len(info.brokers)
         )
         self._tailer = self._broker.tailer()
+        self._tailer_assigned = False  # a new tailer: assign it even if no topic changed
         await self._refresh_topics()
         tasks = [
             asyncio.create_task(self._tail_loop(), name="edamon-tail"),
@@ -141,7 +143,7 @@ class Collector(StateView):
         current = set(self._positions)
         new = [tp for tp in wanted if tp not in current]
         gone = current - set(wanted)
-        if not new and not gone:
+        if not new and not gone and self._tailer_assigned:
             return
         for tp in gone:
             del self._positions[tp]
@@ -158,6 +160,7 @@ class Collector(StateView):
                     starts[tp] >= self._catchup_target[tp] for tp in new
                 )
         await self._tailer.assign(dict(self._positions))
+        self._tailer_assigned = True
 
     async def _start_offsets(self, tps: list[TP], *, initial: bool) -> dict[TP, int]:
         """Start position for partitions: the configured one at start-up; topics that appear
@@ -186,21 +189,38 @@ class Collector(StateView):
     async def _tail_loop(self) -> None:
         assert self._tailer is not None
         tailer = self._tailer
-        gate = self.ingest_gate
         while True:
             records = await tailer.fetch(FETCH_MAX_RECORDS, FETCH_TIMEOUT_MS)
             if records:
-                for start in range(0, len(records), INGEST_SLICE):
-                    await gate.wait()  # a key press in the dashboard goes first
-                    piece = records[start : start + INGEST_SLICE]
-                    self.records_read += len(piece)
-                    self.state.ingest(piece, self._clock())
-                    await asyncio.sleep(0)  # let the UI breathe between slices
-                self._positions.update(tailer.positions())
+                await self._ingest_fetch(records, tailer)
                 self._update_catchup()
             elif not self._caught_up:
                 self._positions.update(tailer.positions())
                 self._update_catchup()
+
+    async def _ingest_fetch(self, records: list[RawRecord], tailer: Tailer) -> None:
+        """Ingest one fetch in slices, each after the ingest gate and a turn of the loop; then
+        move the positions past it. Cancelled between slices (the session ends), the rest is
+        ingested at once first: the positions always cover exactly what the state holds, so
+        the next session neither skips records nor reads these again."""
+        gate = self.ingest_gate
+        done = 0
+        try:
+            while done < len(records):
+                await gate.wait()  # a key press in the dashboard goes first
+                piece = records[done : done + INGEST_SLICE]
+                self.state.ingest(piece, self._clock())
+                done += len(piece)
+                self.records_read += len(piece)
+                await asyncio.sleep(0)  # let the UI breathe between slices
+        except asyncio.CancelledError:
+            rest = records[done:]
+            if rest:
+                self.state.ingest(rest, self._clock())
+                self.records_read += len(rest)
+            self._positions.update(tailer.positions())
+            raise
+        self._positions.update(tailer.positions())
 
     def _update_catchup(self) -> None:
         if self._caught_up:
