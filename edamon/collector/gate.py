@@ -45,7 +45,7 @@ class IngestGate:
     def hold(self) -> None:
         """Close the gate until `release()` or `max_hold_s` from now. Holding a held gate
         keeps the first deadline: a stream of holds can't keep ingest waiting."""
-        if self._open.is_set():
+        if not self.held:  # open, or the last hold ran out with nobody waiting
             self._open.clear()
             self._until = self._clock() + self.max_hold_s
             self.holds += 1
@@ -55,7 +55,9 @@ class IngestGate:
         self._open.set()
 
     async def wait(self) -> None:
-        """Return at once when the gate is open, else when it opens or the hold runs out."""
+        """Return at once when the gate is open, else when it is released or the hold runs
+        out. A hold that starts between the release and this waiter running again is left
+        alone: the waiter passes once (one slice of ingest), and waits at it next time."""
         if self._open.is_set():
             return
         start = self._clock()
@@ -63,5 +65,6 @@ class IngestGate:
         if remaining > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._open.wait(), remaining)
-        self._open.set()  # released, or ran out: open for everyone
+        if not self.held:
+            self._open.set()  # ran out: open for everyone
         self.waited_s += self._clock() - start

@@ -63,6 +63,31 @@ def test_holding_a_held_gate_keeps_the_first_deadline() -> None:
     assert gate.held and gate.holds == 2
 
 
+async def test_a_hold_right_after_a_release_is_kept_and_ingest_passes_once() -> None:
+    gate = IngestGate(max_hold_s=60)
+    gate.hold()  # key 1
+    waiter = asyncio.create_task(gate.wait())
+    await asyncio.sleep(0.01)
+    gate.release()  # key 1's frame is out ...
+    gate.hold()  # ... and key 2 comes in the same turn of the loop
+    await asyncio.wait_for(waiter, 5)  # one slice passes
+    assert gate.held and gate.holds == 2  # key 2's hold is not undone by the waiter
+    second = asyncio.create_task(gate.wait())
+    await asyncio.sleep(0.01)
+    assert not second.done()  # the next slice waits for key 2's frame
+    gate.release()
+    await asyncio.wait_for(second, 5)
+
+
+def test_a_hold_after_one_that_ran_out_unwaited_holds_again() -> None:
+    clock = Clock()
+    gate = IngestGate(max_hold_s=0.25, clock=clock)
+    gate.hold()
+    clock.now += 1  # ran out; nobody released it, nobody waited
+    gate.hold()
+    assert gate.held and gate.holds == 2
+
+
 async def test_the_collector_ingests_only_when_the_gate_opens() -> None:
     broker = MemoryBroker()
     await broker.create_topic("orders.OrderPlaced")
