@@ -11,6 +11,7 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
@@ -117,6 +118,7 @@ class EdamonApp(App[int]):
                 # pushed and popped again before anything is drawn.
                 self.push_screen(screen)
                 self.pop_screen()
+        self.theme_changed_signal.subscribe(self, self._theme_changed, immediate=True)
         self._apply_theme(self.settings.ui.theme)
         for index, work in enumerate(
             ([self._run] if self._run is not None else []) + list(self._background)
@@ -136,6 +138,12 @@ class EdamonApp(App[int]):
                 title="Settings",
                 severity="warning",
             )
+
+    def _theme_changed(self, _theme: Theme) -> None:
+        # Published after Textual restyled the screens on the stack: the others restyle when
+        # next shown (a screen switch otherwise keeps the styles a screen had).
+        for screen in self.main_screens.values():
+            screen.restyle_on_resume()
 
     def _start(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         async def runner() -> None:

@@ -25,6 +25,7 @@ from textual.widgets._footer import FooterKey
 from uitools import wait_for
 
 from edamon.ui.app import EdamonApp
+from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.help import HelpScreen
@@ -358,8 +359,50 @@ async def test_a_screen_shown_again_keeps_its_styles_unless_the_theme_changed() 
         await pilot.pause()
         await pilot.press("2")
         await pilot.pause()
-        assert app.screen is chains and chains in refreshed
+        assert app.screen is chains and refreshed.count(chains) == 1
         assert table.styles.background != dark  # the light theme's, not the one it left with
+
+
+def stale_nodes(app: EdamonApp, screen: DashboardScreen) -> list[DOMNode]:
+    """Nodes of `screen` whose colours differ from a fresh style refresh."""
+
+    def colours() -> list[tuple[DOMNode, str, str]]:
+        nodes = screen.walk_children(with_self=True)
+        return [(n, str(n.styles.background), str(n.styles.color)) for n in nodes]
+
+    before = colours()
+    app.update_styles(screen, animate=False)
+    return [b[0] for b, a in zip(before, colours(), strict=True) if b != a]
+
+
+@pytest.mark.parametrize("theme", ["textual-light", "nord"])
+async def test_every_screen_has_the_configured_theme(theme: str) -> None:
+    config = settings()
+    config.ui.theme = theme
+    app = EdamonApp(FakeView(), config, clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key, name in [("2", "chains"), ("3", "deadletters"), ("4", "sagas"), ("5", "lag")]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.main_screens[name]
+            assert stale_nodes(app, app.main_screens[name]) == []
+            await pilot.press("1")
+
+
+async def test_a_screen_gone_back_to_draws_the_latest_snapshot() -> None:
+    view = FakeView()
+    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        overview = app.screen
+        await pilot.press("enter")  # into the selected chain
+        await wait_for(pilot, lambda: app.screen is not overview)
+        view.snap = make_snapshot(NOW + 5, extra_chain="c-new")
+        app.refresh_now()  # a tick while the chain is shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is overview)
+        assert overview.drawn is app.last_snapshot
 
 
 async def test_main_screens_are_composed_before_their_first_visit() -> None:

@@ -102,22 +102,25 @@ class DashboardScreen(Screen[None]):
         self.show_latest()
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Textual refreshes every style of a screen it pushes (~6 ms here, and it throws away
-        # every widget's render cache): a hidden screen may have missed a theme change. Main
-        # screens are pushed again and again; refresh only when the theme (or the size, for
-        # the breakpoint classes) differs from their last refresh.
+        # Textual calls this before Screen._on_screen_resume (with the same event), not
+        # instead of it. Textual refreshes every style of a screen it pushes (~6 ms here, and
+        # it throws away every widget's render cache): a hidden screen may have missed a theme
+        # change. Main screens are pushed again and again: refresh only when the theme
+        # changed since (the app calls `restyle_on_resume`) or the size did.
         styled_for = (self.app.theme, self.app.size)
         if event.refresh_styles and styled_for == self._styled_for:
             event.refresh_styles = False
         elif event.refresh_styles:
             self._styled_for = styled_for
-        super()._on_screen_resume(event)
-
-    def on_screen_resume(self) -> None:
         # Going back down the stack resumes every screen on the way: only the one left
         # visible draws.
         if self.is_current:
             self.show_latest()
+
+    def restyle_on_resume(self) -> None:
+        """Refresh every style when next shown (the theme changed: Textual restyles only the
+        screens on the stack)."""
+        self._styled_for = None
 
     # --- selection and filter from elsewhere (drill-in, command palette) ------------------
 
