@@ -10,6 +10,7 @@ from typing import ClassVar
 from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.errors import NoWidget
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
@@ -181,12 +182,30 @@ class EdamonApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         """A key or click from the terminal: until the frame that shows its effect, the
         collector's ingest, the GC and the periodic redraw wait (edamon.ui.switch)."""
-        fresh = isinstance(event, events.Key | events.MouseDown) and not event.is_forwarded
+        fresh = isinstance(event, events.InputEvent) and not event.is_forwarded
         await super().on_event(event)
-        if fresh and self.is_running:
-            # After super(): the key is queued on the focused widget (or handled), and the
-            # end is queued behind it.
-            self._switch.start(self.focused or self.screen)
+        if not self.is_running:
+            return
+        switch = self._switch
+        if isinstance(event, events.Key):
+            if not fresh:  # back from the focused widget: its binding has just run
+                switch.returned(self.screen)
+            elif event.is_forwarded:  # queued on the focused widget
+                switch.start(self.focused or self.screen, returning=self._bound(event))
+            else:  # handled here (a priority binding)
+                switch.start(self.screen)
+        elif fresh and isinstance(event, events.MouseDown | events.MouseUp):
+            try:  # queued behind the click on the widget under the mouse
+                widget, _ = self.get_widget_at(event.x, event.y)
+            except NoWidget:
+                widget = None
+            switch.start(widget or self.screen)
+
+    def _bound(self, key: events.Key) -> bool:
+        """Whether a binding of the focus chain takes `key` (Textual runs it when the key is
+        back at the app, unless a widget on the way keeps it)."""
+        bindings = self.screen.active_bindings
+        return any(alias in bindings for alias in key.aliases)
 
     # --- drawing -------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from edamon.collector.gate import IngestGate
 
 SWITCH_HOLD_S = 0.5
 """A key defers things until its frame, at most this long (from the first key of a run)."""
+RETURN_WAIT_S = 0.1
+"""A key expected back at the app (for its binding) that a widget kept ends this much later."""
 
 
 class SwitchInFlight:
@@ -42,11 +44,16 @@ class SwitchInFlight:
         self._token = 0
         self._episode = 0
 
-    def start(self, pump: MessagePump) -> None:
+    def start(self, pump: MessagePump, *, returning: bool = False) -> None:
         """A key or switch begins: it ends after the screen refresh that follows the messages
-        now queued on `pump` (the widget a key went to, or the screen switched to)."""
+        now queued on `pump` (the widget a key went to, or the screen switched to). With
+        `returning`, the key is on its way back to the app, where Textual runs its binding:
+        `returned()` then arms the end (or RETURN_WAIT_S does, if a widget kept the key)."""
         self._token += 1
-        pump.call_after_refresh(self._end_if, self._token)
+        if returning:
+            self.app.set_timer(RETURN_WAIT_S, partial(self._end_if, self._token))
+        else:
+            pump.call_after_refresh(self._end_if, self._token)
         if self.active:
             return
         self.active = True
@@ -57,6 +64,13 @@ class SwitchInFlight:
             self.gate.hold()
         self._episode += 1
         self.app.set_timer(self.timeout_s, partial(self._time_out, self._episode))
+
+    def returned(self, pump: MessagePump) -> None:
+        """The key came back to the app and its binding (if any) ran: end after the refresh
+        that follows the messages now queued on `pump`."""
+        if self.active:
+            self._token += 1
+            pump.call_after_refresh(self._end_if, self._token)
 
     def _end_if(self, token: int) -> None:
         if token == self._token:  # a later key's frame ends it, not this one's

@@ -17,13 +17,17 @@ from rich.padding import Padding
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.dom import DOMNode
 from textual.geometry import Region
+from textual.pilot import _get_mouse_message_arguments
 from textual.renderables.styled import Styled
 from textual.widgets._footer import FooterKey
 from uitools import wait_for
 
+from edamon.collector.gate import IngestGate
+from edamon.ui import switch
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ChainsScreen
@@ -316,26 +320,66 @@ async def test_a_switch_holds_the_gc_and_the_redraw_until_it_is_on_screen() -> N
         assert view.snapshots_taken == taken + 1  # and then ran
 
 
-async def test_a_key_holds_ingest_and_the_gc_until_its_frame() -> None:
+@pytest.fixture
+def unbounded_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fallback end for keys that never come back (tests also lift the time bounds)."""
+    monkeypatch.setattr(switch, "RETURN_WAIT_S", 60.0)
+
+
+def holding(gate: IngestGate) -> tuple[bool, bool]:
+    """(ingest held, GC held)."""
+    return gate.held, not gc.isenabled()
+
+
+@pytest.mark.usefixtures("unbounded_holds")
+async def test_a_key_holds_ingest_and_the_gc_until_its_effect_is_drawn() -> None:
     view = FakeView()
     app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
     gate = view.ingest_gate
-    gate.max_hold_s = 60  # only the frame may open it here, not the bounds
+    gate.max_hold_s = 60
     async with app.run_test(size=(120, 40)) as pilot:
         app._switch.timeout_s = 60
         await pilot.pause()
         timeline = app.screen.query_one("#timeline", LiveTable)
         timeline.focus()
         await pilot.pause()
+        seen: list[tuple[bool, bool]] = []
+        app.screen.watch(
+            timeline, "cursor_coordinate", lambda _: seen.append(holding(gate)), init=False
+        )
         holds = gate.holds
-        await pilot.press("down")  # to the focused table: the cursor moves
+        await pilot.press("down")  # the table's binding, run when the key is back at the app
+        await wait_for(pilot, lambda: timeline.cursor_row == 1)
+        assert seen == [(True, True)]  # the cursor moved while ingest and the GC waited
+        await wait_for(pilot, lambda: not gate.held and gc.isenabled())  # then its frame
         assert gate.holds == holds + 1
-        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
-        assert timeline.cursor_row == 1
-        await pilot.press("2")  # a switch: one hold, ended by the chains screen's frame
-        assert gate.holds == holds + 2
-        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
+        await pilot.press("2")  # a switch: held until the chains screen's frame
         assert isinstance(app.screen, ChainsScreen)
+        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
+        assert gate.holds == holds + 2
+
+
+@pytest.mark.usefixtures("unbounded_holds")
+async def test_a_click_holds_ingest_until_its_effect_is_drawn() -> None:
+    view = FakeView()
+    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    gate = view.ingest_gate
+    gate.max_hold_s = 60
+    async with app.run_test(size=(120, 40)) as pilot:
+        app._switch.timeout_s = 60
+        await pilot.pause()
+        timeline = app.screen.query_one("#timeline", LiveTable)
+        seen: list[tuple[bool, bool]] = []
+        app.screen.watch(
+            timeline, "cursor_coordinate", lambda _: seen.append(holding(gate)), init=False
+        )
+        where = _get_mouse_message_arguments(timeline, (5, 4), button=1)
+        app.post_message(events.MouseDown(**where))  # as the terminal sends them
+        await pilot.pause()
+        app.post_message(events.MouseUp(**where))  # the app makes the Click of it
+        await wait_for(pilot, lambda: bool(seen))
+        assert seen[0] == (True, True)
+        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
 
 
 async def test_a_screen_shown_again_keeps_its_styles_unless_the_theme_changed() -> None:
