@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable
 
 from edamon.broker.base import BrokerError
@@ -20,6 +21,8 @@ REPLACED = (
     "The record now at these coordinates is another one (its timestamp differs): the topic "
     "was probably deleted and created again."
 )
+log = logging.getLogger(__name__)
+
 KEPT = 64
 """Records read again that are kept (per screen)."""
 
@@ -67,7 +70,8 @@ class Rereads:
         except (BrokerError, ValueError) as exc:
             result = f"Could not read the record from Kafka: {exc}"
             self._failed.add(coords)
-        except Exception as exc:  # noqa: BLE001 - a bug below must not leave "reading…" for good
+        except Exception as exc:  # a bug below must not leave "reading…" shown for good
+            log.exception("reading %s again failed", coords)
             result = f"Could not read the record: {type(exc).__name__}: {exc}"
             self._failed.add(coords)
         else:
