@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from edamon.config import KafkaSettings
 from edamon.model.records import RECORD_SETTERS, TP, Header, RawRecord
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 TAILER_METADATA_MAX_AGE_MS = 5_000
 """Tailers refresh metadata often so leader moves and new partitions are seen quickly."""
@@ -37,6 +39,29 @@ def _clean_headers(headers: Sequence[tuple[str, bytes | None]]) -> tuple[Header,
         if value is None:
             return tuple((k, v if v is not None else b"") for k, v in headers)
     return tuple(headers)  # type: ignore[arg-type]  # no None values left
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer. One whose broker went away fails its last fetch (or its group leave)
+    while stopping, and aiokafka lets that out as the error or as the CancelledError of its
+    own fetch task: the client is gone either way, so that is logged, not raised (it used to
+    end the collector). A cancellation of the caller's task still propagates."""
+    try:
+        await consumer.stop()
+    except (kerr.KafkaError, OSError) as exc:
+        log.debug("stopping a consumer: %s: %s", type(exc).__name__, exc)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        # aiokafka 0.14's Fetcher.close() awaits a fetch task it has just cancelled while
+        # that task slept after a failed fetch; the CancelledError ends stop() before the
+        # client closes, and its connections would leak: close the client here.
+        log.debug("stopping a consumer: its fetch task was cancelled")
+        client = getattr(consumer, "_client", None)
+        if client is not None:
+            with contextlib.suppress(kerr.KafkaError, OSError):
+                await client.close()
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
@@ -163,7 +188,7 @@ class KafkaTailer:
         self._closed = True
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await _stop(consumer)
 
 
 class KafkaGroupConsumer:
@@ -231,7 +256,7 @@ class KafkaGroupConsumer:
         self._closed = True
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await _stop(consumer)
 
 
 def header_list(headers: Sequence[Header]) -> list[tuple[str, bytes]] | None:

@@ -16,6 +16,7 @@ from builders import event_value
 from edamon.broker.kafka import KafkaBroker
 from edamon.collector.collector import Collector
 from edamon.config import load_settings
+from edamon.model.status import ConnectionState
 from kafka_helpers import load_harness
 
 pytestmark = pytest.mark.kafka
@@ -89,6 +90,61 @@ async def test_broker_restart_resumes_without_double_counting(own_broker: Any) -
             lambda: collector.snapshot().connection.state.value == "connected", 30, "reconnected"
         )
     finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_session_lost_in_an_outage_resumes_when_the_broker_is_back(
+    own_broker: Any,
+) -> None:
+    """Down long enough for the collector's session to fail (a topic refresh times out): the
+    collector says "connecting…", and when the broker is back a new session reads on from the
+    positions reached."""
+    bootstrap = own_broker.bootstrap
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic("restart.Ticks", 3, 1)])
+    await admin.close()
+    await produce(bootstrap, "restart.Ticks", 0, 30)
+    settings = load_settings(
+        None,
+        {
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "request_timeout_s": 2,
+                "connect_timeout_s": 2,
+            },
+            "topics": {"include": [r"restart\..*"], "start_from": "earliest", "refresh_s": 0.5},
+            "lag": {"interval_s": 0.5},
+        },
+        use_default_path=False,
+    )
+    collector = Collector(KafkaBroker(settings.kafka), settings)
+    states: set[ConnectionState] = set()
+
+    async def watch() -> None:
+        while True:
+            states.add(collector.snapshot().connection.state)
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(collector.run())
+    watcher = asyncio.create_task(watch())
+    try:
+        await until(lambda: collector.snapshot().totals.events == 30, 30, "the first 30 events")
+        states.clear()
+        await asyncio.to_thread(own_broker.restart, 8.0)
+        assert not task.done(), f"the collector stopped: {task.exception()!r}"
+        assert ConnectionState.CONNECTING in states, f"the session did not end: saw {states}"
+        await produce(bootstrap, "restart.Ticks", 30, 20)
+        await until(lambda: collector.snapshot().totals.events >= 50, 90, "50 events")
+        await asyncio.sleep(1.0)  # anything re-read after the outage would show up now
+        totals = collector.snapshot().totals
+        assert totals.events == 50
+        assert totals.duplicates == 0
+        assert collector.records_read == 50
+    finally:
+        watcher.cancel()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
