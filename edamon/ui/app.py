@@ -43,6 +43,15 @@ ALERT_INTERVAL_S = 30.0
 """Growing counts (new dead letters, undecodable records) notify at most this often."""
 
 
+_HELD_MOUSE_EVENTS = (
+    events.MouseDown,
+    events.MouseUp,  # Textual makes the Click of it
+    events.MouseScrollDown,
+    events.MouseScrollUp,
+)
+"""Mouse events held like keys until their frame (not moves: they come by the hundred)."""
+
+
 class EdamonApp(App[int]):
     """The dashboard. Reads only immutable snapshots through `CollectorView`.
 
@@ -194,8 +203,8 @@ class EdamonApp(App[int]):
                 switch.start(self.focused or self.screen, returning=self._bound(event))
             else:  # handled here (a priority binding)
                 switch.start(self.screen)
-        elif fresh and isinstance(event, events.MouseDown | events.MouseUp):
-            try:  # queued behind the click on the widget under the mouse
+        elif fresh and isinstance(event, _HELD_MOUSE_EVENTS):
+            try:  # queued behind the click or scroll on the widget under the mouse
                 widget, _ = self.get_widget_at(event.x, event.y)
             except NoWidget:
                 widget = None

@@ -382,6 +382,26 @@ async def test_a_click_holds_ingest_until_its_effect_is_drawn() -> None:
         await wait_for(pilot, lambda: not gate.held and gc.isenabled())
 
 
+@pytest.mark.usefixtures("unbounded_holds")
+async def test_a_wheel_scroll_holds_ingest_until_it_is_drawn() -> None:
+    view = FakeView()
+    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    gate = view.ingest_gate
+    gate.max_hold_s = 60
+    async with app.run_test(size=(100, 14)) as pilot:  # the timeline: 30 rows, 3 shown
+        app._switch.timeout_s = 60
+        table = app.screen.query_one("#timeline", LiveTable)
+        await wait_for(pilot, lambda: table.max_scroll_y > 0 and not gate.held)
+        await pilot.pause(0.3)  # the overview's layout settles at this size
+        seen: list[tuple[bool, bool]] = []
+        app.screen.watch(table, "scroll_y", lambda _: seen.append(holding(gate)), init=False)
+        where = _get_mouse_message_arguments(table, (5, 1))
+        app.post_message(events.MouseScrollDown(**where))
+        await wait_for(pilot, lambda: bool(seen))
+        assert seen[0] == (True, True)
+        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
+
+
 async def test_a_screen_shown_again_keeps_its_styles_unless_the_theme_changed() -> None:
     app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
