@@ -26,7 +26,7 @@ from edamon.broker.base import (
     GroupInfo,
     TopicInfo,
 )
-from edamon.broker.kafka_client import client_options, guarded, map_error
+from edamon.broker.kafka_client import abandon_producer, client_options, guarded, map_error
 from edamon.broker.kafka_describe import DescribeGroups, parse_describe_groups
 from edamon.broker.kafka_groups import KafkaGroupConsumer, KafkaTailer, header_list
 from edamon.config import KafkaSettings
@@ -389,18 +389,29 @@ class KafkaBroker:
     ) -> tuple[int, int]:
         """Send and await delivery (idempotent, acks=all); returns (partition, offset)."""
         producer = await self._get_producer()
-        meta = await guarded(
-            producer.send_and_wait(
-                topic,
-                value=value,
-                key=key,
-                partition=partition,
-                timestamp_ms=timestamp_ms,
-                headers=header_list(headers),
-            ),
-            self._settings,
-            f"produce to {topic}",
-        )
+        try:
+            meta = await guarded(
+                producer.send_and_wait(
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=partition,
+                    timestamp_ms=timestamp_ms,
+                    headers=header_list(headers),
+                ),
+                self._settings,
+                f"produce to {topic}",
+            )
+        except (BrokerUnavailable, asyncio.CancelledError):
+            # Timed out (broker down) or cancelled: the producer would deliver the send later
+            # anyway, after it was reported failed (or with nobody left to record it), and
+            # close() would wait for the broker to come back to do so. Drop it with what it
+            # holds; the next call starts a new one.
+            async with self._producer_lock:
+                if self._producer is producer:
+                    self._producer = None
+            await abandon_producer(producer)
+            raise
         return int(meta.partition), int(meta.offset)
 
 

@@ -4,11 +4,14 @@ errors mapped to edamon's BrokerError kinds with a one-line reason."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kerr
 from aiokafka.helpers import create_ssl_context
 
@@ -16,6 +19,7 @@ from edamon.broker.base import BrokerAuthError, BrokerError, BrokerUnavailable
 from edamon.config import KafkaSettings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _AUTH_ERRORS: tuple[type[BaseException], ...] = (
     kerr.SaslAuthenticationFailed,
@@ -130,3 +134,34 @@ async def guarded(
         raise BrokerError(f"{what} failed: the client was closed") from None
     except (kerr.KafkaError, OSError, ValueError) as exc:  # TimeoutError is an OSError
         raise map_error(exc, settings, what, limit) from None
+
+
+async def abandon_producer(producer: AIOKafkaProducer) -> None:
+    """Stop an idempotent producer at once, failing the sends it still holds.
+
+    aiokafka's idempotent producer never expires a pending send: it retries until the broker
+    takes it, and `stop()` waits for that. A send edamon gave up on (timed out in an outage)
+    would then still be delivered once the broker is back: a DLQ retry reported failed, its
+    ledger entry missing, yet the copy sent, and sent again by the next retry. Cancelling the
+    sender first stops every delivery; the pending sends then fail and `stop()` only closes
+    the connections. (A request already on the wire may still have been written: that much
+    stays unknown, as with any client.)
+    """
+    # No public aiokafka API drops pending sends: its sender and accumulator are used here
+    # (aiokafka is pinned to 0.14.x; tests/kafka/test_outages.py checks the behaviour).
+    try:
+        await producer._sender.close()
+        accumulator = producer._message_accumulator
+        batches = {batch for queue in accumulator._batches.values() for batch in queue}
+        batches |= accumulator._pending_batches
+        # A batch retried after a failed request is queued again, yet its done-callback still
+        # removes it from the pending set (a KeyError in fail_all): put it back there first.
+        accumulator._pending_batches |= batches
+        accumulator.fail_all(kerr.KafkaTimeoutError("the send was abandoned"))
+        for batch in batches:  # nobody waits for these: no "exception never retrieved" logs
+            if batch._drain_waiter.done() and not batch._drain_waiter.cancelled():
+                batch._drain_waiter.exception()
+    except (AttributeError, KeyError, TypeError) as exc:  # aiokafka's internals changed
+        log.warning("could not drop a producer's pending sends (%s): stopping it as is", exc)
+    with contextlib.suppress(kerr.KafkaError, OSError):
+        await producer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from contextlib import suppress
@@ -14,6 +15,8 @@ from edamon.cli import EXIT_USAGE, config_options, duration_option, fail, settin
 from edamon.config import Settings
 
 IDLE_S = 2.0
+_RETRYING = re.compile(r" \(retrying in [0-9]+s\)$")
+"""The retry the collector announces after a failed attempt."""
 POLL_S = 0.1
 
 
@@ -82,8 +85,11 @@ async def _collect(
             connection = collector.state.connection
             connected = connected or connection.state == ConnectionState.CONNECTED
             if not connected and elapsed > settings.kafka.connect_timeout_s:
-                raise ConnectionError(connection.message or "cannot connect to kafka")
+                raise ConnectionError(_unreachable(connection.message, elapsed))
             if seconds is not None and elapsed >= seconds:
+                if not connected:  # a run shorter than the connect timeout never reached the
+                    # cluster: that is a failure with its reason, not an empty snapshot and 0
+                    raise ConnectionError(_unreachable(connection.message, elapsed))
                 break
             if until_idle and collector.caught_up:
                 last = collector.state.last_record_at
@@ -118,3 +124,12 @@ def _summary(snapshot: object) -> str:
     for group in snapshot.lag:
         lines.append(f"group {group.group}: {group.status} lag {group.total_lag}")
     return "\n".join(lines)
+
+
+def _unreachable(message: str, elapsed_s: float) -> str:
+    """Why the cluster was not reached: the collector's last reason, without the retry it no
+    longer makes (the command gives up), or how long it tried when no attempt failed yet."""
+    reason = _RETRYING.sub("", message or "")
+    if not reason or reason == "connecting…":
+        return f"cannot connect to kafka within {elapsed_s:.0f}s"
+    return reason

@@ -86,6 +86,7 @@ def test_collect_unreachable_broker_exits_1() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("edamon: ")
     assert "127.0.0.1:1" in result.stderr
+    assert "retrying" not in result.stderr  # it gives up: no retry announced
     assert "Traceback" not in result.stderr
 
 

@@ -5,35 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from outage_helpers import own_broker
 
 from builders import event_value
 from edamon.broker.kafka import KafkaBroker
 from edamon.collector.collector import Collector
 from edamon.config import load_settings
 from edamon.model.status import ConnectionState
-from kafka_helpers import load_harness
 
 pytestmark = pytest.mark.kafka
 
-
-@pytest.fixture
-def own_broker() -> Iterator[Any]:
-    broker = load_harness().KafkaBroker(sasl=False)
-    try:
-        broker.start()
-    except Exception as exc:  # noqa: BLE001 - any failure must fail the test, with the reason
-        broker.stop()
-        pytest.fail(f"could not start a second Kafka broker: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
+__all__ = ["own_broker"]  # the fixture, imported for the tests below
 
 
 async def produce(bootstrap: str, topic: str, first: int, count: int) -> None:
