@@ -42,27 +42,32 @@ async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_broker_restart_resumes_without_double_counting(own_broker: Any) -> None:
-    bootstrap = own_broker.bootstrap
+async def ticks_and_collector(
+    bootstrap: str, count: int, *, timeout_s: float, refresh_s: float | None = None
+) -> Collector:
+    """`restart.Ticks` (3 partitions) with `count` events, and a collector (not yet running)
+    reading it from the earliest offset with short client timeouts."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic("restart.Ticks", 3, 1)])
     await admin.close()
-    await produce(bootstrap, "restart.Ticks", 0, 60)
-    settings = load_settings(
-        None,
-        {
-            "kafka": {
-                "bootstrap_servers": bootstrap,
-                "request_timeout_s": 3,
-                "connect_timeout_s": 3,
-            },
-            "topics": {"include": [r"restart\..*"], "start_from": "earliest"},
-            "lag": {"interval_s": 0.5},
-        },
-        use_default_path=False,
-    )
-    collector = Collector(KafkaBroker(settings.kafka), settings)
+    await produce(bootstrap, "restart.Ticks", 0, count)
+    topics: dict[str, Any] = {"include": [r"restart\..*"], "start_from": "earliest"}
+    if refresh_s is not None:
+        topics["refresh_s"] = refresh_s
+    kafka = {
+        "bootstrap_servers": bootstrap,
+        "request_timeout_s": timeout_s,
+        "connect_timeout_s": timeout_s,
+    }
+    overrides = {"kafka": kafka, "topics": topics, "lag": {"interval_s": 0.5}}
+    settings = load_settings(None, overrides, use_default_path=False)
+    return Collector(KafkaBroker(settings.kafka), settings)
+
+
+async def test_broker_restart_resumes_without_double_counting(own_broker: Any) -> None:
+    bootstrap = own_broker.bootstrap
+    collector = await ticks_and_collector(bootstrap, 60, timeout_s=3)
     task = asyncio.create_task(collector.run())
     try:
         await until(lambda: collector.snapshot().totals.events == 60, 30, "the first 60 events")
@@ -90,25 +95,7 @@ async def test_a_session_lost_in_an_outage_resumes_when_the_broker_is_back(
     collector says "connecting…", and when the broker is back a new session reads on from the
     positions reached."""
     bootstrap = own_broker.bootstrap
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic("restart.Ticks", 3, 1)])
-    await admin.close()
-    await produce(bootstrap, "restart.Ticks", 0, 30)
-    settings = load_settings(
-        None,
-        {
-            "kafka": {
-                "bootstrap_servers": bootstrap,
-                "request_timeout_s": 2,
-                "connect_timeout_s": 2,
-            },
-            "topics": {"include": [r"restart\..*"], "start_from": "earliest", "refresh_s": 0.5},
-            "lag": {"interval_s": 0.5},
-        },
-        use_default_path=False,
-    )
-    collector = Collector(KafkaBroker(settings.kafka), settings)
+    collector = await ticks_and_collector(bootstrap, 30, timeout_s=2, refresh_s=0.5)
     states: set[ConnectionState] = set()
 
     async def watch() -> None:

@@ -23,6 +23,7 @@ from textual.dom import DOMNode
 from textual.geometry import Region
 from textual.pilot import _get_mouse_message_arguments
 from textual.renderables.styled import Styled
+from textual.widget import Widget
 from textual.widgets._footer import FooterKey
 from uitools import wait_for
 
@@ -321,32 +322,37 @@ async def test_a_switch_holds_the_gc_and_the_redraw_until_it_is_on_screen() -> N
 
 
 @pytest.fixture
-def unbounded_holds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No fallback end for keys that never come back (tests also lift the time bounds)."""
+def held_app(monkeypatch: pytest.MonkeyPatch) -> tuple[EdamonApp, IngestGate]:
+    """An app whose holds only a frame ends: no time bounds, no fallback end for keys that
+    never come back."""
     monkeypatch.setattr(switch, "RETURN_WAIT_S", 60.0)
-
-
-def holding(gate: IngestGate) -> tuple[bool, bool]:
-    """(ingest held, GC held)."""
-    return gate.held, not gc.isenabled()
-
-
-@pytest.mark.usefixtures("unbounded_holds")
-async def test_a_key_holds_ingest_and_the_gc_until_its_effect_is_drawn() -> None:
     view = FakeView()
     app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
-    gate = view.ingest_gate
-    gate.max_hold_s = 60
+    app._switch.timeout_s = 60
+    view.ingest_gate.max_hold_s = 60
+    return app, view.ingest_gate
+
+
+def record_holding(app: EdamonApp, widget: Widget, attribute: str) -> list[tuple[bool, bool]]:
+    """(ingest held, GC held) each time `attribute` of `widget` changes."""
+    gate = app.view.ingest_gate
+    seen: list[tuple[bool, bool]] = []
+    app.screen.watch(
+        widget, attribute, lambda _: seen.append((gate.held, not gc.isenabled())), init=False
+    )
+    return seen
+
+
+async def test_a_key_holds_ingest_and_the_gc_until_its_effect_is_drawn(
+    held_app: tuple[EdamonApp, IngestGate],
+) -> None:
+    app, gate = held_app
     async with app.run_test(size=(120, 40)) as pilot:
-        app._switch.timeout_s = 60
         await pilot.pause()
         timeline = app.screen.query_one("#timeline", LiveTable)
         timeline.focus()
         await pilot.pause()
-        seen: list[tuple[bool, bool]] = []
-        app.screen.watch(
-            timeline, "cursor_coordinate", lambda _: seen.append(holding(gate)), init=False
-        )
+        seen = record_holding(app, timeline, "cursor_coordinate")
         holds = gate.holds
         await pilot.press("down")  # the table's binding, run when the key is back at the app
         await wait_for(pilot, lambda: timeline.cursor_row == 1)
@@ -359,20 +365,14 @@ async def test_a_key_holds_ingest_and_the_gc_until_its_effect_is_drawn() -> None
         assert gate.holds == holds + 2
 
 
-@pytest.mark.usefixtures("unbounded_holds")
-async def test_a_click_holds_ingest_until_its_effect_is_drawn() -> None:
-    view = FakeView()
-    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
-    gate = view.ingest_gate
-    gate.max_hold_s = 60
+async def test_a_click_holds_ingest_until_its_effect_is_drawn(
+    held_app: tuple[EdamonApp, IngestGate],
+) -> None:
+    app, gate = held_app
     async with app.run_test(size=(120, 40)) as pilot:
-        app._switch.timeout_s = 60
         await pilot.pause()
         timeline = app.screen.query_one("#timeline", LiveTable)
-        seen: list[tuple[bool, bool]] = []
-        app.screen.watch(
-            timeline, "cursor_coordinate", lambda _: seen.append(holding(gate)), init=False
-        )
+        seen = record_holding(app, timeline, "cursor_coordinate")
         where = _get_mouse_message_arguments(timeline, (5, 4), button=1)
         app.post_message(events.MouseDown(**where))  # as the terminal sends them
         await pilot.pause()
@@ -382,19 +382,15 @@ async def test_a_click_holds_ingest_until_its_effect_is_drawn() -> None:
         await wait_for(pilot, lambda: not gate.held and gc.isenabled())
 
 
-@pytest.mark.usefixtures("unbounded_holds")
-async def test_a_wheel_scroll_holds_ingest_until_it_is_drawn() -> None:
-    view = FakeView()
-    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
-    gate = view.ingest_gate
-    gate.max_hold_s = 60
+async def test_a_wheel_scroll_holds_ingest_until_it_is_drawn(
+    held_app: tuple[EdamonApp, IngestGate],
+) -> None:
+    app, gate = held_app
     async with app.run_test(size=(100, 14)) as pilot:  # the timeline: 30 rows, 3 shown
-        app._switch.timeout_s = 60
         table = app.screen.query_one("#timeline", LiveTable)
         await wait_for(pilot, lambda: table.max_scroll_y > 0 and not gate.held)
         await pilot.pause(0.3)  # the overview's layout settles at this size
-        seen: list[tuple[bool, bool]] = []
-        app.screen.watch(table, "scroll_y", lambda _: seen.append(holding(gate)), init=False)
+        seen = record_holding(app, table, "scroll_y")
         where = _get_mouse_message_arguments(table, (5, 1))
         app.post_message(events.MouseScrollDown(**where))
         await wait_for(pilot, lambda: bool(seen))
