@@ -68,8 +68,8 @@ async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
     """Stop a consumer that failed or was cancelled while starting; errors from stopping a
     half-started client are not worth more than the failure being raised (which the caller
     re-raises, a cancellation included)."""
-    with contextlib.suppress(kerr.KafkaError, OSError, asyncio.CancelledError):
-        await consumer.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        await _stop(consumer)  # which logs the client's own errors
 
 
 def to_records(batches: Mapping[Any, Sequence[Any]]) -> list[RawRecord]:

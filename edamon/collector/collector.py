@@ -47,7 +47,6 @@ class Collector(StateView):
         self._catchup_target: dict[TP, int] = {}
         self._caught_up = False
         self._tailer: Tailer | None = None
-        self._tailer_assigned = False
         self.records_read = 0
 
     @property
@@ -113,8 +112,7 @@ class Collector(StateView):
             ConnectionState.CONNECTED, "", self._clock(), brokers=len(info.brokers)
         )
         self._tailer = self._broker.tailer()
-        self._tailer_assigned = False  # a new tailer: assign it even if no topic changed
-        await self._refresh_topics()
+        await self._refresh_topics(assign=True)  # a new tailer, even if no topic changed
         tasks = [
             asyncio.create_task(self._tail_loop(), name="edamon-tail"),
             asyncio.create_task(self._refresh_loop(), name="edamon-topics"),
@@ -132,8 +130,9 @@ class Collector(StateView):
                 with suppress(asyncio.CancelledError, BrokerError):
                     await task
 
-    async def _refresh_topics(self) -> None:
-        """Assign new matching topics, drop deleted ones; resume known partitions."""
+    async def _refresh_topics(self, *, assign: bool = False) -> None:
+        """Assign new matching topics, drop deleted ones; resume known partitions. With
+        `assign`, the tailer is assigned even when no topic changed (a session's new one)."""
         assert self._tailer is not None
         topics = await self._broker.list_topics()
         rules = self.state.rules
@@ -143,7 +142,7 @@ class Collector(StateView):
         current = set(self._positions)
         new = [tp for tp in wanted if tp not in current]
         gone = current - set(wanted)
-        if not new and not gone and self._tailer_assigned:
+        if not new and not gone and not assign:
             return
         for tp in gone:
             del self._positions[tp]
@@ -160,7 +159,6 @@ class Collector(StateView):
                     starts[tp] >= self._catchup_target[tp] for tp in new
                 )
         await self._tailer.assign(dict(self._positions))
-        self._tailer_assigned = True
 
     async def _start_offsets(self, tps: list[TP], *, initial: bool) -> dict[TP, int]:
         """Start position for partitions: the configured one at start-up; topics that appear
@@ -208,19 +206,20 @@ class Collector(StateView):
         try:
             while done < len(records):
                 await gate.wait()  # a key press in the dashboard goes first
-                piece = records[done : done + INGEST_SLICE]
-                self.state.ingest(piece, self._clock())
-                done += len(piece)
-                self.records_read += len(piece)
+                done += self._ingest(records[done : done + INGEST_SLICE])
                 await asyncio.sleep(0)  # let the UI breathe between slices
         except asyncio.CancelledError:
-            rest = records[done:]
-            if rest:
-                self.state.ingest(rest, self._clock())
-                self.records_read += len(rest)
+            self._ingest(records[done:])
             self._positions.update(tailer.positions())
             raise
         self._positions.update(tailer.positions())
+
+    def _ingest(self, records: list[RawRecord]) -> int:
+        """Ingest `records` (if any) now; returns how many."""
+        if records:
+            self.state.ingest(records, self._clock())
+            self.records_read += len(records)
+        return len(records)
 
     def _update_catchup(self) -> None:
         if self._caught_up:

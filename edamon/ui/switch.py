@@ -32,9 +32,7 @@ class SwitchInFlight:
     the frame is out. A key pressed while one is in flight moves the end to its own frame,
     but never past `timeout_s` from the first."""
 
-    def __init__(
-        self, app: App[Any], gate: IngestGate | None = None, timeout_s: float = SWITCH_HOLD_S
-    ) -> None:
+    def __init__(self, app: App[Any], gate: IngestGate, timeout_s: float = SWITCH_HOLD_S) -> None:
         self.app = app
         self.gate = gate
         self.timeout_s = timeout_s
@@ -60,8 +58,7 @@ class SwitchInFlight:
         if gc.isenabled():
             gc.disable()
             self._gc_held = True
-        if self.gate is not None:
-            self.gate.hold()
+        self.gate.hold()
         self._episode += 1
         self.app.set_timer(self.timeout_s, partial(self._time_out, self._episode))
 
@@ -99,8 +96,7 @@ class SwitchInFlight:
         """Let go without running deferred work (the app stops)."""
         self.active = False
         self._deferred = []
-        if self.gate is not None:
-            self.gate.release()
+        self.gate.release()
         if self._gc_held:
             self._gc_held = False
             gc.enable()
