@@ -87,6 +87,11 @@ def thousands(n: int | None) -> str:
     return DASH if n is None else f"{n:,}"
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`1 dead letter`, `3 dead letters` (`many`: an irregular plural)."""
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
+
+
 def compact(n: float | None) -> str:
     """Short count: 950, 12.3k, 4.5M."""
     if n is None:

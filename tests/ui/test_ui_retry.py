@@ -152,17 +152,51 @@ async def test_the_modal_shows_count_targets_refusals_and_stripped_headers() -> 
     async with app.run_test(size=SIZE) as pilot:
         screen, modal = await open_modal(pilot, 4)
         summary = text_of(modal.query_one("#retry-summary", Static))
-        assert "4 dead letter(s) selected" in summary
+        assert "4 dead letters selected" in summary
         assert f"Send      3  → {TARGET} (3)" in summary
         assert "Refused   1" in summary
         assert f"{ORPHAN_DLQ}/0/0" in summary and "no original topic" in summary
         assert "Stripped  DLQ headers kafka_dlt-*\n" in summary  # all lose them: no count
         assert "          other headers traceparent (2 of 3)\n" in summary  # one has none
         assert "edamon-retry-of, edamon-retry-at, edamon-retry-attempt" in summary
-        assert "Rate      100/s (at least 0.0s)" in summary
+        for i in range(3):  # each record sent is named, with where it goes
+            assert f"{DLQ}/0/{i}  → {TARGET}" in summary
+        assert "Rate      at most 100/s\n" in summary  # 3 records: no time worth saying
         assert str(modal.query_one("#retry-confirm", Button).label) == "Retry 3"
         assert not modal.query("#retry-force")  # nothing was retried before
         assert app.focused is modal.query_one("#retry-cancel", Button)  # the safe default
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.retrying)
+    assert await read_all(broker, TARGET) == []
+
+
+async def test_the_cursor_stays_on_the_record_read_while_newer_ones_arrive() -> None:
+    """A newer dead letter arriving above the cursor's row (the first) must not move the
+    cursor, the detail or what `r` retries to the newcomer."""
+    broker, app, _ = await setup(2)
+    view = app.view
+    assert isinstance(view, BrokerView)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, DeadLettersScreen)
+        table = screen.query_one(LiveTable)
+        read = table.cursor_key
+        assert read is not None and table.cursor_row == 0
+        first = view.snap.dead_letters[0]
+        newer = dataclasses.replace(first, coords=f"{DLQ}/0/99", time=first.time + 5)
+        view.snap = dataclasses.replace(view.snap, dead_letters=(newer, *view.snap.dead_letters))
+        app.refresh_now()
+        await pilot.pause()
+        assert table.keys[0] == newer.coords  # it is shown, above
+        assert table.cursor_key == read and table.cursor_row == 1
+        detail = screen.query_one("#dl-detail-scroll")
+        assert read in str(detail.border_title)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RetryModal))
+        summary = text_of(app.screen.query_one("#retry-summary", Static))
+        assert "1 dead letter selected" in summary
+        assert f"{read}  → {TARGET}" in summary and newer.coords not in summary
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.retrying)
     assert await read_all(broker, TARGET) == []
@@ -213,7 +247,7 @@ async def test_confirm_sends_key_value_and_retry_headers_and_clears_the_marks() 
     ledger = Ledger(LEDGER)
     assert await ledger.load(broker) == 2
     assert all(ledger.get(c) is not None and ledger.get(c).sent for c in marked)  # type: ignore[union-attr]
-    assert (f"✓ Retried 2 dead letter(s) → {TARGET} (2) in", "information") in [
+    assert (f"✓ Retried 2 dead letters → {TARGET} (2) in", "information") in [
         (m.split(" in ")[0] + " in", s) for m, s in shown
     ]
 
@@ -431,7 +465,7 @@ def test_summary_messages_say_what_happened_worst_last() -> None:
     summary = summarize(results, 0.0, "stopped after a failure on b.DLT/0/1: boom")
     messages = summary_messages(summary, [("c.DLT/0/9", "not held")])
     texts = [m for m, _ in messages]
-    assert texts[0].startswith("✓ Retried 2 dead letter(s) → a (2)")
+    assert texts[0].startswith("✓ Retried 2 dead letters → a (2)")
     assert texts[1] == "1 skipped: already retried (use force)"
     assert texts[2] == "✗ 1 refused: c.DLT/0/9: not held"
     assert texts[3] == "✗ 1 failed: b.DLT/0/1: boom"

@@ -121,6 +121,9 @@ class DeadLettersScreen(DashboardScreen):
             id="dead-letters",
             title="Dead letters",
             lazy=True,
+            # The cursor stays on the record the operator is reading (and may retry), also on
+            # the first row when newer dead letters arrive above it.
+            follow_head=False,
         )
         with VerticalScroll(id="dl-detail-scroll"):
             yield Static(id="dl-detail")

@@ -28,13 +28,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
 
 from edamon.actions.headers import RETRY_AT, RETRY_ATTEMPT, RETRY_OF
-from edamon.actions.plan import ItemResult, Outcome, RedrivePlan, RedriveSummary
+from edamon.actions.plan import ItemResult, Outcome, PlanItem, RedrivePlan, RedriveSummary
 from edamon.actions.service import RetryService
 from edamon.broker.base import BrokerError
 from edamon.collector.api import CollectorView
 from edamon.decode.dlq import is_dlq_header
 from edamon.model.deadletter import DeadLetter
-from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, shorten
+from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, plural, shorten
 
 SAMPLE = 5
 """Dead letters listed by name per section of the modal (the rest are counted)."""
@@ -122,6 +122,12 @@ def _stripped(plan: RedrivePlan) -> tuple[str, str]:
     return listed(families), listed(others)
 
 
+def _sent_as(item: PlanItem) -> str:
+    """What a dead letter to send is and where it goes: `→ orders  IllegalStateException`."""
+    exception = (item.dead_letter.info.exception_class or "").rsplit(".", 1)[-1]
+    return f"→ {item.target}  {exception}".rstrip()
+
+
 def _listed(lines: list[Text], rows: Sequence[tuple[str, str]]) -> None:
     for coords, text in rows[:SAMPLE]:
         lines.append(Text.assemble("  ", (coords, "bold"), "  ", (text, DIM)))
@@ -138,7 +144,7 @@ def request_summary(
     send, skipped = plan.to_send, plan.skipped
     refused = [(item.coords, item.reason or "refused") for item in plan.refused]
     refused += list(request.missing)
-    lines: list[Text] = [Text(f"{request.selected} dead letter(s) selected", style="bold")]
+    lines: list[Text] = [Text(f"{plural(request.selected, 'dead letter')} selected", style="bold")]
     targets = _counted(plan.targets())
     lines.append(
         Text.assemble(
@@ -147,6 +153,7 @@ def request_summary(
             f"  → {targets}" if targets else "  (nothing to send without force)",
         )
     )
+    _listed(lines, [(item.coords, _sent_as(item)) for item in send])
     if skipped:
         lines.append(
             Text.assemble(
@@ -183,8 +190,11 @@ def request_summary(
             Text.assemble(("Added     ", "bold"), f"{RETRY_OF}, {RETRY_AT}, {RETRY_ATTEMPT}")
         )
         count = len(shown.to_send)
-        estimate = f" (at least {(count - 1) / request.rate:.1f}s)" if count > 1 else ""
-        lines.append(Text.assemble(("Rate      ", "bold"), f"{request.rate:g}/s{estimate}"))
+        seconds = (count - 1) / request.rate
+        estimate = (
+            f": {plural(count, 'record')} take {seconds:.0f}s or more" if seconds >= 1 else ""
+        )
+        lines.append(Text.assemble(("Rate      ", "bold"), f"at most {request.rate:g}/s{estimate}"))
     if request.warning:
         lines.append(Text(f"⚠ {request.warning}", style=YELLOW))
     return Group(*lines)
@@ -354,7 +364,8 @@ def summary_messages(
         where = _counted(targets)
         messages.append(
             (
-                f"✓ Retried {len(sent)} dead letter(s) → {where} in {summary.elapsed_s:.1f}s",
+                f"✓ Retried {plural(len(sent), 'dead letter')} → {where} "
+                f"in {summary.elapsed_s:.1f}s",
                 "information",
             )
         )
