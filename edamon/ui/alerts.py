@@ -28,6 +28,13 @@ class Alert:
     message: str
     severity: Severity
     time: float
+    about: str | None = None
+    """What the alert counts (`DEAD_LETTERS`, `UNDECODABLE`), for a view that already shows
+    it to leave the notification out; None for the rest."""
+
+
+DEAD_LETTERS = "dead letters"
+UNDECODABLE = "undecodable"
 
 
 class _Counter:
@@ -76,8 +83,8 @@ class AlertTracker:
         now = self.clock()
         alerts: list[Alert] = []
 
-        def add(message: str, severity: Severity) -> None:
-            alerts.append(Alert(message, severity, now))
+        def add(message: str, severity: Severity, about: str | None = None) -> None:
+            alerts.append(Alert(message, severity, now, about))
 
         conn = snap.connection
         current = (conn.state, conn.message)
@@ -105,9 +112,10 @@ class AlertTracker:
         self._undecodable.update(snap.undecodable.count, silent)
         self._dead.update(snap.totals.dead_letters, silent or not self.notify_dead_letters)
         if count := self._undecodable.take(now, self.interval_s):
-            add(f"{count:,} new undecodable record{_s(count)} (press u to see samples)", "warning")
+            text = f"{count:,} new undecodable record{_s(count)} (press u to see samples)"
+            add(text, "warning", UNDECODABLE)
         if count := self._dead.take(now, self.interval_s):
-            add(f"{count:,} new dead letter{_s(count)} (press 3)", "error")
+            add(f"{count:,} new dead letter{_s(count)} (press 3)", "error", DEAD_LETTERS)
 
         if alerts:
             self.last = alerts[-1]

@@ -21,7 +21,7 @@ from edamon.collector.api import CollectorView
 from edamon.config import Settings
 from edamon.model.snapshot import Snapshot
 from edamon.ui import stripfix
-from edamon.ui.alerts import AlertTracker
+from edamon.ui.alerts import DEAD_LETTERS, UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
 from edamon.ui.screens.base import DashboardScreen
@@ -41,6 +41,8 @@ stripfix.install()
 WORKER_GROUP = "edamon"
 ALERT_INTERVAL_S = 30.0
 """Growing counts (new dead letters, undecodable records) notify at most this often."""
+ALERT_TIMEOUT_S = 5.0
+"""How long a notification of new dead letters or undecodable records stays."""
 
 
 _HELD_MOUSE_EVENTS = (
@@ -50,6 +52,13 @@ _HELD_MOUSE_EVENTS = (
     events.MouseScrollUp,
 )
 """Mouse events held like keys until their frame (not moves: they come by the hundred)."""
+
+
+def _shows(screen: Screen[object], about: str) -> bool:
+    """Whether `screen` lists what an alert `about` counts."""
+    if about == DEAD_LETTERS:
+        return isinstance(screen, DeadLettersScreen)
+    return about == UNDECODABLE and isinstance(screen, UndecodableScreen)
 
 
 class EdamonApp(App[int]):
@@ -100,7 +109,11 @@ class EdamonApp(App[int]):
         self.redrive = redrive
         self.clock = clock
         self.times = Times(clock, settings.ui.absolute_times)
-        self.alerts = AlertTracker(clock, notify_dead_letters=settings.alerts.notify_dead_letters)
+        self.alerts = AlertTracker(
+            clock,
+            notify_dead_letters=settings.alerts.notify_dead_letters,
+            interval_s=ALERT_INTERVAL_S,
+        )
         self.last_snapshot: Snapshot | None = None
         self._run = run
         self._background = tuple(background)
@@ -238,9 +251,12 @@ class EdamonApp(App[int]):
         """Take a snapshot, raise alerts for what is new, and redraw the active screen."""
         snap = self.view.snapshot()
         self.last_snapshot = snap
-        for alert in self.alerts.check(snap):
-            self.notify(alert.message, severity=alert.severity, timeout=8)
         screen = self.screen
+        for alert in self.alerts.check(snap):
+            if alert.about is None:
+                self.notify(alert.message, severity=alert.severity, timeout=8)
+            elif not _shows(screen, alert.about):  # the screen on show lists them already
+                self.notify(alert.message, severity=alert.severity, timeout=ALERT_TIMEOUT_S)
         if isinstance(screen, DashboardScreen) and screen.ready:
             with self.batch_update():
                 screen.draw(snap)
