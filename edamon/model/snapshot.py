@@ -59,23 +59,37 @@ class TopicThroughput:
     by_arrival: RateSeries
     by_timestamp: RateSeries
     last_seen: float | None
+    """When the newest record of the topic arrived."""
+    last_record: float | None = None
+    """The newest record timestamp of the topic (at most its arrival): when the topic was last
+    written, also for records read while catching up."""
 
 
 @dataclass(frozen=True, slots=True)
 class EventTypeThroughput:
     event_type: str
     series: RateSeries
+    """By arrival."""
     versions: tuple[tuple[int | None, int], ...]
     """(schema version, count) pairs, most recent versions last."""
+    by_timestamp: RateSeries
+    """By record timestamp: the rate the events were produced at, also for records read while
+    catching up (they fall in the seconds they were written, not in the second they were read)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ThroughputView:
     window_s: int
     events: RateSeries
+    """All ordinary topics, by arrival."""
     dead_letters: RateSeries
+    """All DLQ topics, by arrival."""
     topics: tuple[TopicThroughput, ...]
     event_types: tuple[EventTypeThroughput, ...]
+    events_by_timestamp: RateSeries
+    """All ordinary topics, by record timestamp."""
+    dead_letters_by_timestamp: RateSeries
+    """All DLQ topics, by record timestamp."""
 
 
 @dataclass(frozen=True, slots=True)

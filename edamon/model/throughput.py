@@ -108,20 +108,23 @@ def _rate(history: list[int], rate_span_s: int) -> float:
 
 
 class _Topic:
-    __slots__ = ("arrival", "by_time", "is_dlq", "last_seen")
+    __slots__ = ("arrival", "by_time", "is_dlq", "last_record", "last_seen")
 
     def __init__(self, window_s: int) -> None:
         self.arrival = RateCounter(window_s)
         self.by_time = RateCounter(window_s)
         self.is_dlq = False
         self.last_seen: float | None = None
+        self.last_record: float | None = None
 
 
 class _EventType:
-    __slots__ = ("counter", "versions")
+    __slots__ = ("by_time", "counter", "versions")
 
     def __init__(self, window_s: int) -> None:
         self.counter = RateCounter(window_s)
+        """By arrival."""
+        self.by_time = RateCounter(window_s)
         self.versions: dict[int | None, int] = {}
 
 
@@ -175,6 +178,9 @@ class Throughput:
         else:
             counter.add(record_time)
         state.last_seen = arrival
+        last = state.last_record
+        if last is None or record_time > last:
+            state.last_record = record_time
         if is_dlq:
             state.is_dlq = True
         elif event_type is not None:
@@ -187,6 +193,12 @@ class Throughput:
                 counter._buckets[counter._index] += 1
             else:
                 counter.add(arrival)
+            counter = kind.by_time
+            if int(record_time) == counter._head:
+                counter.total += 1
+                counter._buckets[counter._index] += 1
+            else:
+                counter.add(record_time)
             versions = kind.versions
             versions[version] = versions.get(version, 0) + 1
 
@@ -202,24 +214,27 @@ class Throughput:
         kind: _EventType | None = None
         last_type: str | None = None
         topic_run = type_run = 0
-        by_time = RateCounter(2)  # replaced at the first event
+        newest = float("-inf")
+        by_time = type_by_time = RateCounter(2)  # replaced at the first event
         for env in events:
             record = env.record
             topic = record.topic
             if topic != last_topic:
                 if topic_state is not None:
-                    topic_state.arrival.add(arrival, topic_run)
-                    topic_state.last_seen = arrival
+                    _end_run(topic_state, arrival, topic_run, newest)
                 topic_state = topics.get(topic)
                 if topic_state is None:
                     topic_state = topics[topic] = _Topic(window)
                 by_time = topic_state.by_time
-                last_topic, topic_run = topic, 0
+                last_topic, topic_run, newest = topic, 0, float("-inf")
             topic_run += 1
             record_time = record.timestamp_ms / 1000.0
             if record_time >= arrival:
                 record_time = arrival
-            if int(record_time) == by_time._head:
+            if record_time > newest:
+                newest = record_time
+            second = int(record_time)
+            if second == by_time._head:
                 by_time.total += 1
                 by_time._buckets[by_time._index] += 1
             else:
@@ -231,65 +246,21 @@ class Throughput:
                 kind = types.get(event_type)
                 if kind is None:
                     kind = types[event_type] = _EventType(window)
+                type_by_time = kind.by_time
                 last_type, type_run = event_type, 0
             type_run += 1
+            if second == type_by_time._head:
+                type_by_time.total += 1
+                type_by_time._buckets[type_by_time._index] += 1
+            else:
+                type_by_time.add(record_time)
             versions = kind.versions
             version = env.version
             versions[version] = versions.get(version, 0) + 1
         if topic_state is not None:
-            topic_state.arrival.add(arrival, topic_run)
-            topic_state.last_seen = arrival
+            _end_run(topic_state, arrival, topic_run, newest)
         if kind is not None:
             kind.counter.add(arrival, type_run)
-
-    def record_many(
-        self,
-        topic: str,
-        arrival: float,
-        records: Iterable[tuple[str | None, int | None, float]],
-        is_dlq: bool,
-    ) -> None:
-        """Count a batch of one topic that arrived together: (event type, version, timestamp).
-
-        Same counts as calling `record` for each; cheaper, as runs of one event type (the usual
-        case with a topic per event type) update the event-type counter once.
-        """
-        state = self._topics.get(topic)
-        if state is None:
-            state = self._topics[topic] = _Topic(self._window)
-        by_time = state.by_time
-        types = self._types
-        kind: _EventType | None = None
-        last_type: str | None = None
-        run = count = 0
-        for event_type, version, record_time in records:
-            count += 1
-            if record_time >= arrival:
-                record_time = arrival
-            if int(record_time) == by_time._head:
-                by_time.total += 1
-                by_time._buckets[by_time._index] += 1
-            else:
-                by_time.add(record_time)
-            if is_dlq or event_type is None:
-                continue
-            if kind is None or event_type != last_type:
-                if kind is not None:
-                    kind.counter.add(arrival, run)
-                kind = types.get(event_type)
-                if kind is None:
-                    kind = types[event_type] = _EventType(self._window)
-                last_type, run = event_type, 0
-            run += 1
-            versions = kind.versions
-            versions[version] = versions.get(version, 0) + 1
-        if kind is not None:
-            kind.counter.add(arrival, run)
-        if count:
-            state.arrival.add(arrival, count)
-            state.last_seen = arrival
-            if is_dlq:
-                state.is_dlq = True
 
     def view(
         self, now: float, partitions: Mapping[str, int], dlq_topics: Collection[str]
@@ -305,20 +276,26 @@ class Throughput:
         rows: list[TopicThroughput] = []
         events: list[list[int]] = []
         dead: list[list[int]] = []
+        events_timed: list[list[int]] = []
+        dead_timed: list[list[int]] = []
         totals = [0, 0]
+        timed_totals = [0, 0]
         for topic in set(partitions).union(self._topics):
             state = self._topics.get(topic)
             is_dlq = topic in dlq_topics or (state is not None and state.is_dlq)
             if state is None:
                 arrival = by_time = empty
-                last_seen = None
+                last_seen = last_record = None
             else:
                 history = state.arrival.history(now)
                 (dead if is_dlq else events).append(history)
                 totals[is_dlq] += state.arrival.total
                 arrival = RateSeries(state.arrival.total, _rate(history, span), tuple(history))
                 by_time = state.by_time.series(now, span)
+                (dead_timed if is_dlq else events_timed).append(list(by_time.history))
+                timed_totals[is_dlq] += state.by_time.total
                 last_seen = state.last_seen
+                last_record = state.last_record
             rows.append(
                 TopicThroughput(
                     topic=topic,
@@ -327,6 +304,7 @@ class Throughput:
                     by_arrival=arrival,
                     by_timestamp=by_time,
                     last_seen=last_seen,
+                    last_record=last_record,
                 )
             )
         rows.sort(key=lambda row: (-row.by_arrival.rate, row.topic))
@@ -335,6 +313,7 @@ class Throughput:
                 event_type=name,
                 series=kind.counter.series(now, span),
                 versions=tuple(sorted(kind.versions.items(), key=_version_order)),
+                by_timestamp=kind.by_time.series(now, span),
             )
             for name, kind in self._types.items()
         ]
@@ -345,7 +324,19 @@ class Throughput:
             dead_letters=_sum(dead, totals[1], self._window, span),
             topics=tuple(rows),
             event_types=tuple(kinds),
+            events_by_timestamp=_sum(events_timed, timed_totals[0], self._window, span),
+            dead_letters_by_timestamp=_sum(dead_timed, timed_totals[1], self._window, span),
         )
+
+
+def _end_run(state: _Topic, arrival: float, count: int, newest: float) -> None:
+    """A run of `count` records of one topic arrived at `arrival`, the newest written at
+    `newest`."""
+    state.arrival.add(arrival, count)
+    state.last_seen = arrival
+    last = state.last_record
+    if last is None or newest > last:
+        state.last_record = newest
 
 
 def _version_order(item: tuple[int | None, int]) -> tuple[bool, int]:

@@ -185,11 +185,17 @@ def make_snapshot(now: float = NOW, *, extra_chain: str | None = None) -> Snapsh
             by_arrival=series(int(rate * 3600), rate, seed),
             by_timestamp=series(int(rate * 3600), rate, seed),
             last_seen=now - (7 if dlq else seed % 3),
+            last_record=now - (7 if dlq else seed % 3),
         )
         for seed, (name, parts, dlq, rate) in enumerate(_TOPICS, start=1)
     )
     event_types = tuple(
-        EventTypeThroughput(name.split(".", 1)[1], series(int(rate * 3600), rate, seed), ((2, 9),))
+        EventTypeThroughput(
+            name.split(".", 1)[1],
+            series(int(rate * 3600), rate, seed),
+            ((1, 3), (2, 9)) if seed % 2 else ((2, 9),),
+            series(int(rate * 3600), rate, seed),
+        )
         for seed, (name, _, dlq, rate) in enumerate(_TOPICS, start=1)
         if not dlq
     )
@@ -266,6 +272,8 @@ def make_snapshot(now: float = NOW, *, extra_chain: str | None = None) -> Snapsh
             dead_letters=series(212, 0.4, 3),
             topics=topics,
             event_types=event_types,
+            events_by_timestamp=series(183_402, 54.5, 11),
+            dead_letters_by_timestamp=series(212, 0.4, 3),
         ),
         lag=_lag(),
         dead_letters=dead,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from edamon.model.envelope import Envelope, EnvelopeFormat
+from edamon.model.records import RawRecord
 from edamon.model.snapshot import ThroughputView, TopicThroughput
 from edamon.model.throughput import RateCounter, Throughput
 
@@ -148,20 +150,48 @@ def test_dlq_topics_argument_marks_a_counted_topic_as_dlq() -> None:
     assert (view.events.total, view.dead_letters.total) == (1, 1)
 
 
-def test_record_many_counts_like_record() -> None:
-    one, many = Throughput(window_s=30), Throughput(window_s=30)
+def _event(topic: str, event_type: str, version: int | None, ts: float) -> Envelope:
+    record = RawRecord(topic, 0, 0, int(ts * 1000), None, b"{}")
+    return Envelope(
+        f"e-{ts}", event_type, None, None, None, None, version, None, None,
+        EnvelopeFormat.SEED, record,
+    )  # fmt: skip
+
+
+def test_record_events_counts_like_record() -> None:
+    one, batch = Throughput(window_s=30), Throughput(window_s=30)
     arrival = NOW - 2.5
-    batch = [
-        ("OrderPlaced", 1, NOW - 20.0),
-        ("OrderPlaced", 2, NOW - 19.5),
-        ("OrderShipped", 1, NOW - 10.0),
-        (None, None, NOW - 9.0),
-        ("OrderPlaced", 2, NOW + 50.0),
+    events = [
+        _event("orders", "OrderPlaced", 1, NOW - 20.0),
+        _event("orders", "OrderPlaced", 2, NOW - 19.5),
+        _event("orders", "OrderShipped", 1, NOW - 10.0),
+        _event("payments", "OrderShipped", None, NOW - 9.0),
+        _event("orders", "OrderPlaced", 2, NOW + 50.0),  # a clock ahead: counted at arrival
     ]
-    for event_type, version, ts in batch:
-        one.record("orders", event_type, version, arrival, ts, False)
-        one.record("orders.DLT", event_type, version, arrival, ts, True)
-    many.record_many("orders", arrival, batch, False)
-    many.record_many("orders.DLT", arrival, batch, True)
-    many.record_many("orders", arrival + 1, [], False)  # an empty batch changes nothing
-    assert one.view(NOW, {"orders": 1}, []) == many.view(NOW, {"orders": 1}, [])
+    for env in events:
+        one.record(env.record.topic, env.event_type, env.version, arrival, env.time, False)
+    batch.record_events(arrival, events)
+    partitions = {"orders": 1, "payments": 1}
+    assert one.view(NOW, partitions, []) == batch.view(NOW, partitions, [])
+    assert topic(batch.view(NOW, partitions, []), "orders").last_record == arrival
+
+
+def test_records_read_while_catching_up_count_when_they_were_written() -> None:
+    """Read at once, 20 s of history lands in its own seconds by timestamp (the rate the
+    system produced at), and all in the second it was read by arrival."""
+    t = Throughput(window_s=60)
+    events = [_event("orders", "OrderPlaced", 2, NOW - 20 + i * 0.5) for i in range(40)]
+    t.record_events(NOW - 0.2, events)  # 2 events/s for 20 s, read in one go
+    t.record("orders.DLT", "OrderPlaced", 2, NOW - 0.2, NOW - 15, True)
+    view = t.view(NOW, {"orders": 1}, ["orders.DLT"])
+    kind = view.event_types[0]
+    assert kind.series.history[-2] == 40 and kind.series.rate == 40 / 5
+    assert kind.by_timestamp.history[-21:-1] == (2,) * 20
+    assert kind.by_timestamp.total == 40 and kind.by_timestamp.rate == 2.0
+    assert view.events.rate == 8.0 and view.events_by_timestamp.rate == 2.0
+    assert view.events_by_timestamp.history == kind.by_timestamp.history
+    assert view.dead_letters_by_timestamp.history[-16] == 1
+    assert view.dead_letters_by_timestamp.total == 1
+    row = topic(view, "orders")
+    assert row.last_seen == NOW - 0.2  # arrival
+    assert row.last_record == NOW - 0.5  # the newest record, written just before it was read
