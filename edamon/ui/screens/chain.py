@@ -19,7 +19,7 @@ from edamon.model.waterfall import bar, frac, human_duration, time_axis
 from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
 from edamon.ui.rereads import Rereads
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.screens.chains import chain_status
+from edamon.ui.screens.chains import chain_issues
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch, event_detail
 from edamon.ui.widgets.table import Column, LiveTable, Row
@@ -138,7 +138,7 @@ class ChainScreen(DashboardScreen):
             "  ",
             (s.root_type, "bold"),
             f"  {s.events} events  {human_duration(s.duration_s)}  ",
-            chain_status(s),
+            chain_issues(s),
         )
         if s.saga:
             text.append(f"  saga {s.saga} ")

@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 
 from edamon.model.snapshot import ChainSummary, Snapshot
 from edamon.ui.format import (
+    DASH,
     DIM,
-    GREEN,
     MAGENTA,
     ORANGE,
     RED,
@@ -32,19 +32,21 @@ COLUMNS = (
     Column("root", "root event", 18),
     Column("events", Text("events", justify="right"), 6),
     Column("duration", Text("duration", justify="right"), 8),
-    Column("status", "status", 14),
+    Column("issues", "issues", 14),
     Column("saga", "saga", 16),
     Column("state", "saga state", 13),
     Column("updated", "updated", 8),
 )
 WIDE_LAYOUT = (COLUMNS, "correlation")
+SAGA_COLUMNS = ("saga", "state")
+"""Shown only when sagas are defined (`[sagas]` in the config) or a flow has one."""
 NARROW_LAYOUT = (
     (
         COLUMNS[0],
         Column("root", "root event", 15),
         Column("events", Text("ev", justify="right"), 4),
         Column("duration", Text("dur", justify="right"), 6),
-        Column("status", "status", 7),
+        Column("issues", "issues", 7),
         COLUMNS[6],
         Column("updated", "updated", 7),
     ),
@@ -52,8 +54,9 @@ NARROW_LAYOUT = (
 )
 
 
-def chain_status(chain: ChainSummary) -> Text:
-    """`ok`, or what is wrong with the flow: dead letters, orphans, a loop."""
+def chain_issues(chain: ChainSummary) -> Text:
+    """What is wrong with the flow's events: dead letters, orphans, a loop; else a dim dash.
+    (Not "ok": the flow's saga may still have failed or be stuck, see the saga state.)"""
     text = Text()
     if chain.dead_letters:
         text.append(f"{chain.dead_letters} DLQ ", style=RED)
@@ -62,7 +65,7 @@ def chain_status(chain: ChainSummary) -> Text:
     if chain.has_loop:
         text.append("loop ", style=MAGENTA)
     if not text:
-        text.append("ok", style=GREEN)
+        return Text(DASH, style=DIM)
     text.rstrip()
     return text
 
@@ -74,8 +77,8 @@ def chain_cells(chain: ChainSummary) -> Row:
         Text(chain.root_type, style="bold"),
         Text(str(chain.events), justify="right"),
         Text(duration(chain.duration_s), justify="right"),
-        chain_status(chain),
-        chain.saga or Text("–", style=DIM),
+        chain_issues(chain),
+        chain.saga or Text(DASH, style=DIM),
         status_text(chain.saga_state),
     )
 
@@ -107,7 +110,11 @@ class ChainsScreen(DashboardScreen):
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
         table = self.query_one(LiveTable)
-        table.show_columns(*(NARROW_LAYOUT if self.size.width < NARROW else WIDE_LAYOUT))
+        layout, grow = NARROW_LAYOUT if self.size.width < NARROW else WIDE_LAYOUT
+        columns: tuple[Column, ...] = layout
+        if not (self.edamon.settings.sagas.definitions or any(c.saga for c in snap.chains)):
+            columns = tuple(c for c in layout if c.key not in SAGA_COLUMNS)
+        table.show_columns(columns, grow)
         memo = self._cells
         # Cells are built for the rows the table holds (a filter searches them all).
         rows = LazyRows(
@@ -115,8 +122,11 @@ class ChainsScreen(DashboardScreen):
             key=chain_key,
             cells=lambda chain: (*memo(chain), times(chain.last_update)),
         )
-        table.set_title(f"Recent flows [dim]({snap.totals.chains:,} retained)[/]")
         table.sync(rows)
+        retained = f"{snap.totals.chains:,} retained"
+        if table.filter_text:
+            retained = f"{len(table.all_keys):,} match · {retained}"
+        table.set_title(f"Recent flows [dim]({retained})[/]")
         memo.sweep()
 
     @on(DataTable.RowSelected)

@@ -1,0 +1,59 @@
+"""The chains screen: its issues column, saga columns only with sagas, counts under a filter."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fakes import FakeView, make_app
+
+from edamon.ui.widgets.table import LiveTable, plain
+
+SIZE = (120, 40)
+
+
+async def test_a_flow_without_problems_shows_no_green_ok_next_to_its_saga_state() -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        await pilot.press("2")
+        table = app.screen.query_one(LiveTable)
+        issues = {key: plain(table.get_cell(key, "issues")) for key in table.keys}
+        clean = [c for c in view.snap.chains if not (c.dead_letters or c.orphans or c.has_loop)]
+        assert clean and all(issues[c.correlation_id] == "–" for c in clean)
+        assert "ok" not in issues.values()
+        troubled = next(c for c in view.snap.chains if c.dead_letters)
+        assert issues[troubled.correlation_id].startswith(f"{troubled.dead_letters} DLQ")
+        shown = [str(c.label) for c in table.columns.values()]
+        assert "saga" in shown and "saga state" in shown  # the fake flows have sagas
+
+
+async def test_without_sagas_the_saga_columns_are_left_out() -> None:
+    view = FakeView()
+    chains = tuple(dataclasses.replace(c, saga=None, saga_state=None) for c in view.snap.chains)
+    view.snap = dataclasses.replace(view.snap, chains=chains)
+    app = make_app(view)  # default settings: no saga definitions
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        await pilot.press("2")
+        table = app.screen.query_one(LiveTable)
+        shown = [str(c.label) for c in table.columns.values()]
+        assert "saga" not in shown and "saga state" not in shown
+        assert "issues" in shown and "updated" in shown
+
+
+async def test_a_filtered_list_says_how_many_flows_match() -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        await pilot.press("2")
+        table = app.screen.query_one(LiveTable)
+        retained = f"{view.snap.totals.chains:,} retained"
+        assert retained in plain(table.border_title or "")
+        troubled = next(c for c in view.snap.chains if c.dead_letters)
+        await pilot.press("slash", *troubled.correlation_id[:12], "enter")
+        app.refresh_now()
+        await pilot.pause()
+        assert table.keys == [troubled.correlation_id]
+        assert f"1 match · {retained}" in plain(table.border_title or "")
