@@ -138,15 +138,18 @@ class DeadLettersScreen(DashboardScreen):
         self._rows = {row.coords: row for row in snap.dead_letters[:MAX_ROWS]}
         self.marked &= self._rows.keys()
         table = self.query_one(LiveTable)
-        title = f"Dead letters [dim]({len(snap.dead_letters):,})[/]"
-        if self.marked:
-            title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
-        table.set_title(title)
         if self.outcomes:
             self._expire_outcomes()
         # Cells are built for the rows the table holds (a filter searches them all).
         rows = LazyRows(list(self._rows.values()), key=dead_letter_key, cells=self._row_cells)
         table.sync(rows, search=self._search_text)
+        count = f"{len(snap.dead_letters):,}"
+        if table.filter_text:
+            count = f"{len(table.all_keys):,} match · {count}"
+        title = f"Dead letters [dim]({count})[/]"
+        if self.marked:
+            title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
+        table.set_title(title)
         self._cells.sweep()
         self._show_detail(table.cursor_key)
 

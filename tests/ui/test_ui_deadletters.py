@@ -1,0 +1,32 @@
+"""The dead-letters list under a filter: the title says how many match."""
+
+from __future__ import annotations
+
+from fakes import FakeView, make_app
+
+from edamon.ui.screens.deadletters import DeadLettersScreen
+from edamon.ui.widgets.table import LiveTable, plain
+
+SIZE = (120, 40)
+
+
+async def test_a_filtered_list_says_how_many_dead_letters_match() -> None:
+    view = FakeView()
+    rows = view.snap.dead_letters
+    word = "TimeoutException"
+    matching = [r.coords for r in rows if word in (r.exception_class or "")]
+    assert 0 < len(matching) < len(rows)
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, DeadLettersScreen)
+        table = screen.query_one(LiveTable)
+        assert f"({len(rows):,})" in plain(table.border_title or "")
+        await pilot.press("slash", *word, "enter")
+        app.refresh_now()
+        await pilot.pause()
+        assert table.all_keys == matching
+        title = plain(table.border_title or "")
+        assert f"({len(matching):,} match · {len(rows):,})" in title
