@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fakes import FakeView, make_app
 
 from edamon.ui.screens.deadletters import DeadLettersScreen
@@ -30,3 +31,26 @@ async def test_a_filtered_list_says_how_many_dead_letters_match() -> None:
         assert table.all_keys == matching
         title = plain(table.border_title or "")
         assert f"({len(matching):,} match · {len(rows):,})" in title
+
+
+@pytest.mark.parametrize(
+    ("size", "shown", "left_out"),
+    [
+        ((80, 24), ["time", "original topic", "exception", "retried"], ["group", "message"]),
+        ((120, 40), ["original topic", "group", "exception", "tries"], ["DLQ topic", "message"]),
+        ((200, 50), ["DLQ topic", "original topic", "group", "exception", "message"], []),
+    ],
+)
+async def test_the_exception_is_shown_whole_at_every_size(
+    size: tuple[int, int], shown: list[str], left_out: list[str]
+) -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=size) as pilot:
+        app.refresh_now()
+        await pilot.press("3")
+        table = app.screen.query_one(LiveTable)
+        labels = [plain(column.label).strip() for column in table.columns.values()]
+        assert all(label in labels for label in shown) and not set(left_out) & set(labels)
+        exceptions = [plain(table.get_cell(key, "exception")) for key in table.keys]
+        assert "AddressInvalidException" in exceptions  # not cut

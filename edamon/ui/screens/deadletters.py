@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState
 from edamon.actions.plan import Outcome, RedriveSummary
 from edamon.actions.service import ReadOnlyError, RetryService
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, shorten, shorten_middle
+from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, shorten
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -28,12 +28,12 @@ from edamon.ui.screens.retry import (
     summary_messages,
 )
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
-from edamon.ui.widgets.table import Column, LazyRows, LiveTable, Row, RowMemo
+from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
 MARK = "●"
 RETRY_WIDTH = 22
-"""Width of the retried column."""
+"""Longest text of a retried cell (the table cuts it to the column's width)."""
 RETRY_COLUMN = 5
 """Index of the retried cell in `dead_letter_cells`."""
 READ_ONLY = "Read-only mode (--read-only / read_only = true): retry is disabled. Nothing was sent."
@@ -56,15 +56,56 @@ UNMARKED = Text(" ")
 def dead_letter_cells(row: DeadLetterRow) -> Row:
     """The cells of a dead letter that do not depend on the clock or the marks."""
     exception = (row.exception_class or "?").rsplit(".", 1)[-1]
-    return (
-        shorten_middle(row.dlq_topic, 24),
-        Text(shorten_middle(row.original_topic, 24)) if row.original_topic else Text("?", DIM),
-        Text(shorten(row.consumer_group, 12)) if row.consumer_group else Text("?", DIM),
-        Text(shorten(exception, 20), style=RED),
+    return (  # cut to each column's width by the table (see COLUMNS and the layouts)
+        row.dlq_topic,
+        Text(row.original_topic) if row.original_topic else Text("?", DIM),
+        Text(row.consumer_group) if row.consumer_group else Text("?", DIM),
+        Text(exception, style=RED),
         Text(DASH if row.attempts is None else str(row.attempts), justify="right"),
         retry_text(row),
-        shorten(row.message, 60),
+        " ".join((row.message or "").split()),
     )
+
+
+COLUMNS = (
+    Column("mark", " ", 1),
+    Column("time", "time", 8),
+    Column("dlq", "DLQ topic", 24, trim="middle"),
+    Column("original", "original topic", 24, trim="middle"),
+    Column("group", "group", 14),
+    Column("exception", "exception", 28),
+    Column("attempts", Text("tries", justify="right"), 5),
+    Column("retried", "retried", RETRY_WIDTH),
+    Column("message", "message", 100),
+)
+WIDE_AT = 170
+"""From this many columns on, the DLQ topic and the message have columns (else they are in
+the detail only)."""
+_COLUMN = {column.key: column for column in COLUMNS}
+WIDE_LAYOUT = (COLUMNS, "message")
+MEDIUM_LAYOUT = (
+    (
+        *(_COLUMN[key] for key in ("mark", "time", "original")),
+        Column("group", "group", 16),
+        Column("exception", "exception", 44),
+        _COLUMN["attempts"],
+        _COLUMN["retried"],
+    ),
+    "exception",
+)
+"""From NARROW to WIDE_AT columns: the exception gets what is left (the message of the row
+under the cursor is in the detail below)."""
+NARROW_LAYOUT = (
+    (
+        _COLUMN["mark"],
+        _COLUMN["time"],
+        Column("original", "original topic", 18, trim="middle"),
+        Column("exception", "exception", 40),
+        Column("retried", "retried", 11),
+    ),
+    "exception",
+)
+"""Under NARROW columns: what failed where, and whether it was retried."""
 
 
 def dead_letter_key(row: DeadLetterRow) -> str:
@@ -107,17 +148,7 @@ class DeadLettersScreen(DashboardScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
-            [
-                Column("mark", " ", 1),
-                Column("time", "time"),
-                Column("dlq", "DLQ topic"),
-                Column("original", "original topic"),
-                Column("group", "group"),
-                Column("exception", "exception"),
-                Column("attempts", "tries"),
-                Column("retried", "retried", RETRY_WIDTH),
-                Column("message", "message"),
-            ],
+            COLUMNS,
             id="dead-letters",
             title="Dead letters",
             lazy=True,
@@ -129,6 +160,9 @@ class DeadLettersScreen(DashboardScreen):
             yield Static(id="dl-detail")
         yield RetryProgress(id="retry-progress")
 
+    def on_resize(self) -> None:
+        self.redraw()
+
     def on_mount(self) -> None:
         self.query_one(LiveTable).focus()
         self.query_one("#dl-detail-scroll").border_title = "Dead letter"
@@ -138,6 +172,16 @@ class DeadLettersScreen(DashboardScreen):
         self._rows = {row.coords: row for row in snap.dead_letters[:MAX_ROWS]}
         self.marked &= self._rows.keys()
         table = self.query_one(LiveTable)
+        width = self.size.width
+        table.show_columns(
+            *(
+                NARROW_LAYOUT
+                if width < NARROW
+                else MEDIUM_LAYOUT
+                if width < WIDE_AT
+                else WIDE_LAYOUT
+            )
+        )
         if self.outcomes:
             self._expire_outcomes()
         # Cells are built for the rows the table holds (a filter searches them all).
