@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -38,6 +46,35 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     return patterns
 
 
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:,\[\]]+)(?::(\d{1,5}))?")
+"""`host`, `host:port` or `[v6 address]:port`."""
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def _check_bootstrap(value: str) -> str:
+    entries = [entry.strip() for entry in value.split(",")]
+    for entry in entries:
+        match = _HOST_PORT.fullmatch(entry)
+        port = match.group(2) if match else None
+        if match is None or (port is not None and not 0 < int(port) < 65536):
+            raise ValueError(f"not a host:port list (comma-separated): {value!r}")
+    return value
+
+
+def _check_locations(locations: list[str]) -> list[str]:
+    """Each location is a dotted JSON path, `header:NAME` or `key:`."""
+    for raw in locations:
+        text = raw.strip()
+        if text == "key:":
+            continue
+        if text.startswith("header:"):
+            if not text[len("header:") :]:
+                raise ValueError(f"{raw!r}: `header:` needs a header name")
+        elif not any(part for part in text.split(".")):
+            raise ValueError(f"{raw!r} is not a JSON path, header:NAME or key:")
+    return locations
+
+
 class KafkaSettings(Section):
     bootstrap_servers: str = "localhost:9092"
     """Comma-separated host:port list of brokers."""
@@ -56,6 +93,33 @@ class KafkaSettings(Section):
     """Timeout of one request to the cluster (metadata, offsets, produce)."""
     connect_timeout_s: float = Field(default=10.0, gt=0)
     """How long `edamon check` and start-up wait for the first connection."""
+
+    _bootstrap = field_validator("bootstrap_servers")(_check_bootstrap)
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        """What the security protocol needs is there: SASL credentials, TLS files."""
+        if self.security_protocol.endswith("SSL"):
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                path = getattr(self, name)
+                if path is not None and not path.is_file():
+                    raise ValueError(f"kafka.{name}: no such file: {path}")
+        if self.security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("sasl_mechanism", self.sasl_mechanism),
+                    ("username", self.username),
+                    ("password", self.password),
+                )
+                if value is None
+            ]
+            if missing:
+                needed = ", ".join(f"kafka.{name}" for name in missing)
+                raise ValueError(
+                    f"{needed} required with security_protocol {self.security_protocol}"
+                )
+        return self
 
 
 class TopicsSettings(Section):
@@ -119,11 +183,29 @@ class EnvelopeSettings(Section):
     keep_value_bytes: int = Field(default=16_384, gt=0)
     """Values are kept (for the detail view) up to this size, truncated beyond it."""
 
+    _locations = field_validator(
+        "event_id",
+        "event_type",
+        "correlation_id",
+        "causation_id",
+        "aggregate_id",
+        "occurred_at",
+        "version",
+        "source",
+    )(_check_locations)
+
+    @field_validator("event_id", "event_type")
+    @classmethod
+    def _required(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one location (every event has an id and a type)")
+        return value
+
 
 class SagaStep(Section):
     name: str
     """Shown as `RUNNING (step i: name)`."""
-    success: list[str]
+    success: list[str] = Field(min_length=1)
     """Event types that mean the step succeeded (events, or replies in an orchestration)."""
     failure: list[str] = Field(default_factory=list)
     """Event types that mean the step failed; compensation of earlier steps follows."""
@@ -134,16 +216,25 @@ class SagaStep(Section):
 
 
 class SagaDefinition(Section):
-    name: str
-    start: list[str]
+    name: str = Field(min_length=1)
+    start: list[str] = Field(min_length=1)
     """Event types that start an instance of this saga."""
-    steps: list[SagaStep]
+    steps: list[SagaStep] = Field(min_length=1)
     timeout_s: float = Field(default=60.0, gt=0)
     """No progress for longer than this: STUCK."""
 
 
 class SagasSettings(Section):
     definitions: list[SagaDefinition] = Field(default_factory=list)
+
+    @field_validator("definitions")
+    @classmethod
+    def _unique_names(cls, definitions: list[SagaDefinition]) -> list[SagaDefinition]:
+        names = [d.name for d in definitions]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"saga names must be unique: {', '.join(twice)} defined twice")
+        return definitions
 
 
 class LagSettings(Section):
@@ -203,7 +294,7 @@ class DlqSettings(Section):
         default_factory=lambda: ["traceparent", "tracestate", "baggage"]
     )
     """Headers removed from a redriven record (besides every DLQ/error header)."""
-    ledger_topic: str = "edamon.retries"
+    ledger_topic: str = Field(default="edamon.retries", pattern=_TOPIC_NAME.pattern)
     """Compacted topic recording every retry; created when missing."""
     rate: float = Field(default=100.0, gt=0)
     """Bulk retry rate limit, records per second."""
@@ -283,6 +374,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
 
 
 def _describe(error: ValidationError, origin: str) -> str:
@@ -290,6 +383,7 @@ def _describe(error: ValidationError, origin: str) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         message = "unknown setting" if item["type"] == "extra_forbidden" else item["msg"]
+        message = message.removeprefix("Value error, ")
         lines.append(f"{key}: {message}")
     return f"invalid configuration ({origin}): " + "; ".join(lines)
 

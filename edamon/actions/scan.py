@@ -12,7 +12,6 @@ timeout. Two details of real logs are handled:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Sequence
 
@@ -22,6 +21,7 @@ from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import TP, RawRecord, parse_coords
+from edamon.model.topics import TopicRules
 
 __all__ = [
     "ReadTimeout",
@@ -50,19 +50,26 @@ class UnknownTopicError(BrokerError):
     """A topic that was asked for does not exist."""
 
 
+def topic_rules(settings: Settings) -> TopicRules:
+    """The collector's rules: which topics are tailed, which are DLQs."""
+    return TopicRules(
+        settings.topics, ledger_topic=settings.dlq.ledger_topic, dlq_routes=settings.dlq.routes
+    )
+
+
 def is_dlq_topic(settings: Settings, topic: str) -> bool:
-    """`topic` matches a `topics.dlq` pattern (re.match) or is a key of `dlq.routes`."""
-    if topic in settings.dlq.routes:
-        return True
-    return any(re.match(pattern, topic) for pattern in settings.topics.dlq)
+    """`topic` matches a `topics.dlq` pattern (whole name) or is a key of `dlq.routes`."""
+    return topic_rules(settings).is_dlq(topic)
 
 
 async def dlq_topics(broker: Broker, settings: Settings) -> dict[str, int]:
-    """The DLQ topics on the cluster (internal ones excluded) -> their partition counts."""
+    """The DLQ topics the dashboard shows (tailed per `topics.include`/`exclude`, internal
+    ones excluded) -> their partition counts."""
+    rules = topic_rules(settings)
     return {
         info.name: info.partitions
         for info in await broker.list_topics()
-        if not info.internal and is_dlq_topic(settings, info.name)
+        if not info.internal and rules.tailed(info.name) and rules.is_dlq(info.name)
     }
 
 
@@ -146,10 +153,11 @@ async def read_dead_letters(
     """
     existing = {info.name: info for info in await broker.list_topics()}
     if topics is None:
+        rules = topic_rules(settings)
         selected = {
             name: info.partitions
             for name, info in existing.items()
-            if not info.internal and is_dlq_topic(settings, name)
+            if not info.internal and rules.tailed(name) and rules.is_dlq(name)
         }
     else:
         missing = [name for name in topics if name not in existing]

@@ -7,6 +7,7 @@ commands that show the dashboard.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -75,15 +76,17 @@ def settings_from(
 ) -> Settings:
     """Load settings with flags on top; a config problem exits with code 2.
 
-    Options given before the subcommand (`edamon -b X check`) count too; the subcommand's own
-    win."""
+    Options given before the subcommand (`edamon -b X check`, `edamon --from 5m collect`)
+    count too; the subcommand's own win."""
     ctx = click.get_current_context(silent=True)
+    flags: dict[str, Any] = {}
     if ctx is not None:
         root = ctx.find_root().params
         config_path = config_path or root.get("config_path")
         bootstrap = bootstrap or root.get("bootstrap")
         read_only = read_only or root.get("read_only")
-    flags: dict[str, Any] = {}
+        if root.get("start_from") is not None:  # `edamon --from X collect`
+            flags["topics"] = {"start_from": root["start_from"]}
     if bootstrap:
         flags["kafka"] = {"bootstrap_servers": bootstrap}
     if read_only:
@@ -119,8 +122,7 @@ def cli(
         return
     from edamon.cli.dashboard import run_dashboard
 
-    extra = {"topics": {"start_from": start_from}} if start_from else {}
-    settings = settings_from(config_path, bootstrap, read_only, extra)
+    settings = settings_from(config_path, bootstrap, read_only)  # --from: read from the root
     sys.exit(run_dashboard(settings))
 
 
@@ -146,9 +148,19 @@ def configure_logging() -> None:
     root.addHandler(handler)
 
 
+def printable_output() -> None:
+    """Text that can't be encoded (a lone surrogate, read from a JSON `\\ud800` escape in a
+    record) is written as its backslash escape instead of ending the command with a
+    UnicodeEncodeError: in JSON output, the same escape it was read from."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     from edamon.collector.runtime import tune_gc
 
+    printable_output()
     configure_logging()
     tune_gc()
     _register()

@@ -47,7 +47,7 @@ def _security(settings: Settings) -> str:
 async def inspect_cluster(settings: Settings) -> CheckReport:
     """Connect with `settings.kafka` and collect a CheckReport (raises BrokerError)."""
     from edamon.broker.kafka import KafkaBroker
-    from edamon.collector.topics import TopicRules
+    from edamon.model.topics import TopicRules
 
     broker = KafkaBroker(settings.kafka)
     try:
@@ -57,7 +57,11 @@ async def inspect_cluster(settings: Settings) -> CheckReport:
         groups = await broker.list_groups()
     finally:
         await broker.close()
-    rules = TopicRules(settings.topics, ledger_topic=settings.dlq.ledger_topic)
+    rules = TopicRules(
+        settings.topics,
+        ledger_topic=settings.dlq.ledger_topic,
+        dlq_routes=settings.dlq.routes,
+    )
     names = [t.name for t in topics if not t.internal]
     tailed = tuple(rules.select(names))
     tailed_set = set(tailed)

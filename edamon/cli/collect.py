@@ -30,7 +30,13 @@ POLL_S = 0.1
     help=f"Stop once caught up to the log end and idle for {IDLE_S:.0f}s.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
-@click.option("--max-trees", default=200, show_default=True, help="Chain trees in the JSON.")
+@click.option(
+    "--max-trees",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Chain trees in the JSON.",
+)
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of --json output and exit.")
 def command(
     config_path: Path | None,
@@ -43,7 +49,8 @@ def command(
     max_trees: int,
     schema: bool,
 ) -> None:
-    """Collect headless for a while and print the snapshot (schema in the README)."""
+    """Collect headless for a while and print the snapshot (JSON schema: `--schema`, also in
+    docs/collect-json.schema.json)."""
     if schema:
         import json
 
@@ -55,7 +62,7 @@ def command(
     if duration is None and not until_idle:
         fail("give --duration or --until-idle", EXIT_USAGE)
     seconds = duration_option(duration)
-    extra = {"topics": {"start_from": start_from}} if start_from else {}
+    extra = {"topics": {"start_from": start_from}} if start_from is not None else {}
     settings = settings_from(config_path, bootstrap, read_only, extra)
     try:
         text = asyncio.run(_collect(settings, seconds, until_idle, as_json, max_trees))
@@ -79,7 +86,7 @@ async def _collect(
     started = time.monotonic()
     connected = False
     try:
-        while True:
+        while True:  # ends with the document, taken while the collector still runs
             await asyncio.sleep(POLL_S)
             elapsed = time.monotonic() - started
             connection = collector.state.connection
@@ -95,13 +102,13 @@ async def _collect(
                 last = collector.state.last_record_at
                 if last is None or time.time() - last >= IDLE_S:
                     break
+        collector.state.tick(time.time())
+        document = build_document(collector, max_trees)  # its connection: as it is now
     finally:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
         await broker.close()
-    collector.state.tick(time.time())
-    document = build_document(collector, max_trees)
     if as_json:
         return document_json(document)
     return _summary(document.snapshot)

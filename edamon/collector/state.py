@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from edamon.actions.ledger import LedgerEntry
 from edamon.collector.budget import RecordBudget
 from edamon.collector.deadletters import DeadLetterStore
-from edamon.collector.topics import TopicRules
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
@@ -35,6 +34,7 @@ from edamon.model.snapshot import (
 )
 from edamon.model.status import ConnectionState
 from edamon.model.throughput import Throughput
+from edamon.model.topics import TopicRules
 
 SNAPSHOT_CHAINS = 1000
 """Most recently updated flows listed in a snapshot (all retained ones stay queryable)."""
@@ -51,7 +51,11 @@ class CollectorState:
 
     def __init__(self, settings: Settings, *, cluster: str) -> None:
         self._settings = settings
-        self.rules = TopicRules(settings.topics, ledger_topic=settings.dlq.ledger_topic)
+        self.rules = TopicRules(
+            settings.topics,
+            ledger_topic=settings.dlq.ledger_topic,
+            dlq_routes=settings.dlq.routes,
+        )
         self._envelopes = EnvelopeDecoder(settings.envelope)
         self._dead_decoder = DeadLetterDecoder(self._envelopes)
         retention = settings.retention

@@ -72,6 +72,61 @@ async def test_collect_json_until_idle(
     tree = next(t for t in document["chain_trees"] if t["summary"]["correlation_id"] == "cj-flow")
     assert [n["event_type"] for n in tree["nodes"]] == ["OrderPlaced", "StockReserved"]
     assert tree["nodes"][1]["parent_id"] == "a1"
+    assert snapshot["connection"]["state"] == "connected"  # as seen while collecting
+
+
+@pytest.mark.kafka
+async def test_a_lone_surrogate_in_a_record_does_not_stop_the_output(
+    kafka_bootstrap: str,
+    make_topic: Callable[..., Awaitable[str]],
+    produce: Any,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Valid UTF-8 and valid JSON (`\\ud800` is an escape), but no UTF-8 can carry the
+    string it stands for: the JSON output writes it as the escape it was read from."""
+    prefix = unique_name("sur")
+    topic = await make_topic(f"{prefix}.S")
+    value = b'{"eventId":"s1","eventType":"S","metadata":{"correlationId":"c\\ud800"}}'
+    await produce(topic, [(None, value, [])])
+    env = {"EDAMON_TOPICS__INCLUDE": json.dumps([rf"{prefix}\..*"])}
+    for mode in (["--json"], []):
+        result = run_edamon(
+            "collect", "-b", kafka_bootstrap, "--from", "earliest", "--until-idle", *mode, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        if mode:
+            document = json.loads(result.stdout)
+            assert [c["correlation_id"] for c in document["snapshot"]["chains"]] == ["c\ud800"]
+        else:
+            assert "events 1 " in result.stdout
+
+
+@pytest.mark.kafka
+async def test_from_before_the_subcommand_counts(
+    kafka_bootstrap: str,
+    make_topic: Callable[..., Awaitable[str]],
+    produce: Any,
+    unique_name: Callable[[str], str],
+) -> None:
+    prefix = unique_name("from")
+    topic = await make_topic(f"{prefix}.A")
+    await produce(topic, [(None, event_value("f1", "A", "f-flow"), [])])
+    env = {"EDAMON_TOPICS__INCLUDE": json.dumps([rf"{prefix}\..*"])}
+    collect = ("collect", "-b", kafka_bootstrap, "--until-idle")
+    default = run_edamon(*collect, env=env)  # the default: 15 minutes back
+    assert default.returncode == 0 and "events 1 " in default.stdout, default.stderr
+    latest = run_edamon("--from", "latest", *collect, env=env)
+    assert latest.returncode == 0 and "events 0 " in latest.stdout, latest.stderr
+    bogus = run_edamon("--from", "bogus", *collect, env=env)
+    assert bogus.returncode == 2 and "start_from" in bogus.stderr
+
+
+@pytest.mark.parametrize("args", [["--from", ""], ["--max-trees", "-1"]])
+def test_collect_refuses_meaningless_values(args: list[str]) -> None:
+    result = run_edamon("collect", "--until-idle", "--json", *args)
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr
 
 
 def test_collect_unreachable_broker_exits_1() -> None:

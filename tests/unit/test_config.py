@@ -250,6 +250,22 @@ def test_unknown_nested_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
         ("[ui]\nrefresh_hz = 100\n", "ui.refresh_hz"),
         ('[[sagas.definitions]]\nname = "x"\nstart = ["A"]\n', "sagas.definitions.0.steps"),
         ('read_only = "perhaps"\n', "read_only"),
+        ('[kafka]\nbootstrap_servers = "localhost:abc"\n', "kafka.bootstrap_servers"),
+        ('[kafka]\nbootstrap_servers = ","\n', "kafka.bootstrap_servers"),
+        ('[kafka]\nbootstrap_servers = "a:99999"\n', "kafka.bootstrap_servers"),
+        ("[envelope]\nevent_id = []\n", "envelope.event_id"),
+        ('[envelope]\nevent_type = ["header:"]\n', "envelope.event_type"),
+        ('[envelope]\nsource = [".."]\n', "envelope.source"),
+        (
+            '[[sagas.definitions]]\nname = "x"\nstart = ["A"]\nsteps = []\n',
+            "sagas.definitions.0.steps",
+        ),
+        (
+            '[[sagas.definitions]]\nname = "x"\nstart = []\n'
+            'steps = [{name = "s", success = ["B"]}]\n',
+            "sagas.definitions.0.start",
+        ),
+        ('[dlq]\nledger_topic = ""\n', "dlq.ledger_topic"),
     ],
 )
 def test_wrong_type_or_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -258,6 +274,49 @@ def test_wrong_type_or_value_names_the_key(tmp_path: Path, toml: str, key: str) 
         load_settings(path)
     assert f"{key}:" in str(err.value)
     assert str(path) in str(err.value)
+
+
+def test_bootstrap_forms_that_are_fine() -> None:
+    servers = "kafka-1:9092, kafka-2,[::1]:9093,10.0.0.7:19092"
+    loaded = load_settings(None, {"kafka": {"bootstrap_servers": servers}}, use_default_path=False)
+    assert loaded.kafka.bootstrap_servers == servers
+
+
+def test_saga_names_are_unique(tmp_path: Path) -> None:
+    saga = '[[sagas.definitions]]\nname = "order"\nstart = ["A"]\n'
+    saga += 'steps = [{name = "s", success = ["B"]}]\n'
+    with pytest.raises(ConfigError, match=r"sagas\.definitions: saga names must be unique: order"):
+        load_settings(write(tmp_path, saga * 2))
+
+
+@pytest.mark.parametrize(
+    ("kafka", "message"),
+    [
+        (
+            {"sasl_mechanism": "SCRAM-SHA-512", "username": "u"},
+            "kafka: kafka.password required with security_protocol SASL_PLAINTEXT",
+        ),
+        ({}, "kafka.sasl_mechanism, kafka.username, kafka.password required"),
+    ],
+)
+def test_sasl_needs_its_mechanism_and_credentials(kafka: dict[str, str], message: str) -> None:
+    flags = {"kafka": {"security_protocol": "SASL_PLAINTEXT", **kafka}}
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, flags, use_default_path=False)
+    assert message in str(err.value)
+
+
+def test_tls_files_must_exist_when_tls_is_used(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.pem"
+    flags: dict[str, Any] = {"kafka": {"ssl_cafile": str(missing)}}
+    assert load_settings(None, flags, use_default_path=False).kafka.ssl_cafile == missing
+    flags["kafka"]["security_protocol"] = "SSL"
+    with pytest.raises(
+        ConfigError, match=rf"kafka\.ssl_cafile: no such file: {re.escape(str(missing))}"
+    ):
+        load_settings(None, flags, use_default_path=False)
+    missing.write_text("not checked here: aiokafka reads it")
+    assert load_settings(None, flags, use_default_path=False).kafka.security_protocol == "SSL"
 
 
 def test_wrong_type_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,6 +350,13 @@ def test_unreadable_file(tmp_path: Path) -> None:
     directory.mkdir()
     with pytest.raises(ConfigError, match=r"cannot read config file .*dir\.toml"):
         load_settings(directory)
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"config file .*binary\.toml is not UTF-8 text"):
+        load_settings(path)
 
 
 def test_invalid_toml(tmp_path: Path) -> None:

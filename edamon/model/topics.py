@@ -1,20 +1,29 @@
-"""Which topics to tail, which are DLQs: compiled once from the topic settings."""
+"""Which topics to tail, which are DLQs: compiled once from the topic settings. The one rule
+for the collector, the DLQ commands and `edamon check`."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from edamon.config import TopicsSettings
 
 
 class TopicRules:
-    """Include/exclude/DLQ matching (re.match, anchored at the start; full match for DLQs)."""
+    """Include/exclude/DLQ matching (re.match, anchored at the start; full match for DLQs).
+    A topic named in `dlq_routes` (`dlq.routes`) is a DLQ too."""
 
-    def __init__(self, settings: TopicsSettings, *, ledger_topic: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: TopicsSettings,
+        *,
+        ledger_topic: str | None = None,
+        dlq_routes: Collection[str] = (),
+    ) -> None:
         self._include = [re.compile(p) for p in settings.include]
         self._exclude = [re.compile(p) for p in settings.exclude]
         self._dlq = [re.compile(p) for p in settings.dlq]
+        self._routes = frozenset(dlq_routes)
         self.ledger_topic = ledger_topic
         self._dlq_cache: dict[str, bool] = {}
 
@@ -29,7 +38,7 @@ class TopicRules:
     def is_dlq(self, topic: str) -> bool:
         known = self._dlq_cache.get(topic)
         if known is None:
-            known = any(p.fullmatch(topic) for p in self._dlq)
+            known = topic in self._routes or any(p.fullmatch(topic) for p in self._dlq)
             self._dlq_cache[topic] = known
         return known
 
