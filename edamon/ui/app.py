@@ -32,6 +32,7 @@ from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.lag import LagScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
+from edamon.ui.screens.throughput import ThroughputScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.switch import SwitchInFlight
 from edamon.ui.widgets.bars import SCREENS
@@ -88,6 +89,7 @@ class EdamonApp(App[int]):
         Binding("3", "go('deadletters')", "Dead letters", show=False, priority=True),
         Binding("4", "go('sagas')", "Sagas", show=False, priority=True),
         Binding("5", "go('lag')", "Lag", show=False, priority=True),
+        Binding("6", "go('throughput')", "Throughput", show=False, priority=True),
         Binding("t", "toggle_times", "Relative/absolute times", show=False),
         Binding("u", "show_undecodable", "Undecodable records", show=False),
     ]
@@ -128,6 +130,7 @@ class EdamonApp(App[int]):
             "deadletters": DeadLettersScreen(),
             "sagas": SagasScreen(),
             "lag": LagScreen(),
+            "throughput": ThroughputScreen(),
         }
 
     def get_default_screen(self) -> Screen[None]:

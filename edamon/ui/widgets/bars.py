@@ -20,8 +20,9 @@ SCREENS: tuple[tuple[str, str], ...] = (
     ("deadletters", "Dead letters"),
     ("sagas", "Sagas"),
     ("lag", "Lag"),
+    ("throughput", "Throughput"),
 )
-"""The main screens, in number-key order (1..5)."""
+"""The main screens, in number-key order (1..6)."""
 
 
 class Line(Static):
@@ -75,14 +76,22 @@ class NavBar(Line):
             parts.append(Content.styled(f" › {self.title}", "bold $text"))
         left = Content("").join(parts)
         right = Content("")
+        room = self.size.width - 2
         if snap is not None and self.current != "overview":  # the overview has it in full
             conn = snap.connection
-            right = Content.assemble(
-                ("● ", status_style(conn.state)),
-                (f"{conn.state}  ", ""),
-                (conn.cluster, "$text-muted"),
-            )
-        gap = max(1, self.size.width - 2 - left.cell_length - right.cell_length)
+            # In a narrow terminal the cluster goes first, then the state: never half of it.
+            for right in (
+                Content.assemble(
+                    ("● ", status_style(conn.state)),
+                    (f"{conn.state}  ", ""),
+                    (conn.cluster, "$text-muted"),
+                ),
+                Content.assemble(("● ", status_style(conn.state)), str(conn.state)),
+                Content(""),
+            ):
+                if left.cell_length + 1 + right.cell_length <= room:
+                    break
+        gap = max(1, room - left.cell_length - right.cell_length)
         self.set(Content.assemble(left, " " * gap, right))
 
 
