@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Sparkline
 
 from edamon.model.snapshot import Snapshot, TimelineRow
-from edamon.model.status import ConnectionState, SagaState
+from edamon.model.status import ConnectionState
 from edamon.ui.format import (
     DIM,
     RED,
@@ -22,138 +22,44 @@ from edamon.ui.format import (
     compact,
     duration,
     rate,
-    short_id,
     spark,
     status_style,
     status_text,
     thousands,
 )
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.overview_panels import (
+    COMPACT,
+    FAILED_COLUMNS,
+    GROUP_COLUMNS,
+    NARROW,
+    NARROW_LAYOUTS,
+    SAGA_COLUMNS,
+    TIMELINE_COLUMNS,
+    TOPIC_COLUMNS,
+    WIDE_LAYOUTS,
+    absolute_column,
+    dead_letter_filter,
+    failed_key,
+    failed_needs,
+    share_surplus,
+    summary_line,
+    timeline_cells,
+)
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
 
 TIMELINE_ROWS = 100
 """Newest events in the timeline: a screenful and some scrollback (pause with p to read)."""
-TREND_WIDTH = 10
-
-SAGA_COLUMNS: tuple[tuple[SagaState, Text], ...] = tuple(
-    (state, Text(label, justify="right"))
-    for state, label in (
-        (SagaState.RUNNING, " run"),
-        (SagaState.COMPLETED, " done"),
-        (SagaState.COMPENSATED, " comp"),
-        (SagaState.FAILED, " fail"),
-        (SagaState.STUCK, " stuck"),
-        (SagaState.DEAD_LETTERED, " dlq"),
-    )
-)
-"""The overview's saga columns (the sagas screen has all states and percentiles)."""
-
-TOPIC_COLUMNS = (
-    Column("topic", "topic", trim="middle"),
-    Column("rate", Text("ev/s", justify="right"), 7),
-    Column("trend", "trend", TREND_WIDTH),
-    Column("last", "last", 7),
-)
-GROUP_COLUMNS = (
-    Column("group", "group"),
-    Column("lag", Text("lag", justify="right"), 7),
-    Column("lag_s", Text("lag s", justify="right"), 6),
-    Column("status", "status", 6),
-    Column("trend", "trend", TREND_WIDTH),
-)
-FAILED_COLUMNS = (
-    Column("topic", "source topic", trim="middle"),
-    Column("group", "group", 10),
-    Column("exception", "exception", 16),
-    Column("count", Text("count", justify="right"), 5),
-    Column("last", "last seen", 9),
-)
-TIMELINE_COLUMNS = (
-    Column("time", "time", 7),
-    Column("type", "event type", 26),
-    Column("topic", "topic", trim="middle"),
-    Column("correlation", "correlation", 11),
-    Column("coords", "partition/offset", 16),
-)
-NARROW_TREND = 6
-
-
-NARROW_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
-    "topics": ((*TOPIC_COLUMNS[:2], Column("trend", "trend", NARROW_TREND)), "topic"),
-    "groups": ((*GROUP_COLUMNS[:3], Column("status", "status", 4)), "group"),
-    "failed": (FAILED_COLUMNS, "topic"),
-    "timeline": (
-        (
-            TIMELINE_COLUMNS[0],
-            Column("type", "event type", 18),
-            TIMELINE_COLUMNS[2],
-            Column("correlation", "corr id", 8),
-            Column("coords", "part/off", 9),
-        ),
-        "topic",
-    ),
-}
-"""Per table: the columns shown in a narrow terminal, and the one that grows."""
-WIDE_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
-    "topics": (TOPIC_COLUMNS, "topic"),
-    "groups": (GROUP_COLUMNS, "group"),
-    "failed": (FAILED_COLUMNS, "topic"),
-    "timeline": (TIMELINE_COLUMNS, "topic"),
-}
-NARROW = 100
-"""Below this many columns the panels show fewer columns (the `-narrow` class of the CSS)."""
-COMPACT = 120
-"""Below this many columns the sagas panel gives way to a summary line (class `-compact`)."""
-ABSOLUTE_TIME_WIDTH = 12
-"""`10:00:01.123`"""
 
 
 def _num(value: str, style: str = "") -> Text:
     return Text(value, style=style, justify="right")
 
 
-def timeline_cells(event: TimelineRow) -> Row:
-    """A timeline row's cells except its (clock-dependent) time."""
-    style = RED if event.dead_letter else ""
-    topic, _, position = event.coords.rpartition("/")
-    partition = topic.rpartition("/")[2]
-    return (
-        Text(event.event_type, style=style or "bold"),
-        Text(event.topic, style=style),
-        Text(short_id(event.correlation_id), style=DIM),
-        Text(f"{partition}/{position}", style=DIM),
-    )
-
-
 def _width(table: LiveTable, key: str) -> int:
     """The width of a shown column of `table` (0 when hidden)."""
     return next((c.width or 0 for c in table.shown_columns if c.key == key), 0)
-
-
-def summary_line(snap: Snapshot, width: int = 200) -> Text:
-    """Sagas by state and failed handlers on one line of at most `width` cells when it can (for
-    terminals too small for their panels)."""
-    text = Text()
-    totals: dict[SagaState, int] = {}
-    for saga in snap.sagas:
-        for state, n in saga.counts:
-            totals[state] = totals.get(state, 0) + n
-    text.append("sagas", style="bold")
-    for state, column in SAGA_COLUMNS:
-        n = totals.get(state, 0)
-        text.append(f" {compact(n)}", style=status_style(state) if n else DIM)
-        text.append(column.plain, style=DIM)
-    failing = len(snap.dead_letter_groups)
-    plural = "s" if failing != 1 else ""
-    for label in (f" failed handler{plural}", " failed"):
-        line = text.copy()
-        line.append("  │  ", style=DIM)
-        line.append(str(failing), style=RED if failing else DIM)
-        line.append(label, style="bold")
-        if line.cell_len <= width:
-            break
-    return line
 
 
 class OverviewScreen(DashboardScreen):
@@ -168,6 +74,9 @@ class OverviewScreen(DashboardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.paused = False
+        self._paused_rows: tuple[TimelineRow, ...] = ()
+        """The timeline's events when it was paused: it shows them (and no newer) until
+        resumed; their times still move with the clock."""
         self._timeline_cells = RowMemo(timeline_cells)
 
     def compose_body(self) -> Iterable[Widget]:
@@ -214,7 +123,7 @@ class OverviewScreen(DashboardScreen):
         )
         self.query_one("#events-spark", Sparkline).data = list(tp.events.history)
         self.query_one("#dlq-spark", Sparkline).data = list(tp.dead_letters.history)
-        self._layout(times.absolute)
+        self._layout(times.absolute, snap)
         topics = self.query_one("#topics", LiveTable)
         topics.sync(self._topic_rows(snap, times, _width(topics, "trend")))
         groups = self.query_one("#groups", LiveTable)
@@ -226,19 +135,27 @@ class OverviewScreen(DashboardScreen):
         timeline = self.query_one("#timeline", LiveTable)
         if self.paused:
             timeline.set_title("Live events  [b $text-warning]PAUSED[/] [dim](p resumes)[/]")
+            events = self._paused_rows
         else:
             timeline.set_title("Live events")
-            timeline.sync(self._timeline_rows(snap, times))
+            events = snap.timeline[:TIMELINE_ROWS]
+        timeline.sync(self._timeline_rows(events, times))
 
-    def _layout(self, absolute: bool) -> None:
-        """The panels' columns for the terminal's width (and the time format)."""
+    def _layout(self, absolute: bool, snap: Snapshot) -> None:
+        """The panels' columns for the terminal's width (and the time format); the failed
+        handlers' columns also for what they show."""
         width = self.size.width
         self.set_class(width < COMPACT, "-compact")
         layouts = NARROW_LAYOUTS if width < NARROW else WIDE_LAYOUTS
         for name, (columns, grow) in layouts.items():
-            if name == "timeline" and absolute:
-                columns = (Column("time", "time", ABSOLUTE_TIME_WIDTH), *columns[1:])
-            self.query_one(f"#{name}", LiveTable).show_columns(columns, grow)
+            table = self.query_one(f"#{name}", LiveTable)
+            if absolute:
+                columns = tuple(absolute_column(name, column) for column in columns)
+            if name == "failed":
+                room = table.content_region.width - 1  # as LiveTable.show_columns counts
+                pad = 2 * table.cell_padding
+                columns = share_surplus(columns, grow, room, pad, failed_needs(snap))
+            table.show_columns(columns, grow)
 
     def on_resize(self) -> None:
         self.redraw()
@@ -310,7 +227,7 @@ class OverviewScreen(DashboardScreen):
     def _failed_rows(snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
         rows: list[tuple[str, Row]] = []
         for g in sorted(snap.dead_letter_groups, key=lambda g: -g.last_seen):
-            key = f"{g.original_topic}|{g.consumer_group}|{g.exception_class}"
+            key = failed_key(g)
             exception = (g.exception_class or "?").rsplit(".", 1)[-1]
             rows.append(
                 (
@@ -338,22 +255,29 @@ class OverviewScreen(DashboardScreen):
             rows.append((saga.saga, tuple(cells)))
         return rows
 
-    def _timeline_rows(self, snap: Snapshot, times: Times) -> list[tuple[str, Row]]:
+    def _timeline_rows(self, events: Iterable[TimelineRow], times: Times) -> list[tuple[str, Row]]:
         # Only the time is formatted on every draw; the other cells are built once per event.
         memo = self._timeline_cells
-        rows = [
-            (event.coords, (times(event.time, millis=True), *memo(event)))
-            for event in snap.timeline[:TIMELINE_ROWS]
-        ]
+        rows = [(event.coords, (times(event.time, millis=True), *memo(event))) for event in events]
         memo.sweep()
         return rows
 
     # --- actions -----------------------------------------------------------------------
 
     def action_pause(self) -> None:
-        """Pause or resume the live timeline."""
+        """Pause or resume the live timeline: paused, it keeps the events it shows (their
+        times still move) and takes no new ones."""
         self.paused = not self.paused
+        snap = self.drawn or self.edamon.last_snapshot
+        self._paused_rows = snap.timeline[:TIMELINE_ROWS] if self.paused and snap else ()
         self.redraw()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`c` (chain) only while the live events have focus: no other panel's row is one
+        flow (Textual refreshes the footer's keys on every focus change)."""
+        if action == "chain":
+            return self.focused is not None and self.focused.id == "timeline"
+        return True
 
     def action_chain(self) -> None:
         """Open the chain of the event under the timeline's cursor."""
@@ -362,7 +286,7 @@ class OverviewScreen(DashboardScreen):
         snap = self.edamon.last_snapshot
         if key is None or snap is None:
             return
-        for event in snap.timeline:
+        for event in (*self._paused_rows, *snap.timeline):
             if event.coords == key:
                 self.edamon.open_chain(event.correlation_id, event.event_id)
                 return
@@ -378,17 +302,26 @@ class OverviewScreen(DashboardScreen):
         elif table.id == "groups":
             self.edamon.go("lag", select=key)
         elif table.id == "failed":
-            exception = key.rsplit("|", 1)[-1]
-            self.edamon.go("deadletters", filter_text="" if exception == "None" else exception)
+            self._drill_failed(key)
         elif table.id == "sagas":
             self.edamon.go("sagas", select=key)
         elif table.id == "topics":
             self.focus_topic(key)
 
+    def _drill_failed(self, key: str) -> None:
+        """The dead letters of one failed handler (source topic, group and exception)."""
+        snap = self.drawn or self.edamon.last_snapshot
+        groups = snap.dead_letter_groups if snap is not None else ()
+        group = next((g for g in groups if failed_key(g) == key), None)
+        if group is not None:
+            self.edamon.go("deadletters", filter_text=dead_letter_filter(group))
+
     def focus_topic(self, topic: str) -> None:
-        """Select `topic` in the topics table and filter the timeline to it."""
+        """Select `topic` in the topics table, filter the timeline to it and focus the
+        timeline (Esc clears the filter there, Enter opens a chain)."""
         topics = self.query_one("#topics", LiveTable)
         if topic in topics.keys:
             topics.move_cursor(row=topics.get_row_index(topic))
         timeline = self.query_one("#timeline", LiveTable)
         timeline.set_filter(topic)
+        timeline.focus()

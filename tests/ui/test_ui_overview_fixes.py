@@ -1,0 +1,245 @@
+"""The overview after the user audit: paused times, `c` and focus, the failed handlers' drill
+and widths, absolute times in the topics panel, the palette's topic jump."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fake_chain import DLQ_COORDS
+from fakes import NOW, FakeView, make_app, make_snapshot, settings
+from uitools import wait_for
+
+from edamon.model.snapshot import DeadLetterGroup, Snapshot
+from edamon.ui.app import EdamonApp
+from edamon.ui.format import clock_time
+from edamon.ui.screens.chain import ChainScreen
+from edamon.ui.screens.deadletters import DeadLettersScreen
+from edamon.ui.screens.overview import OverviewScreen
+from edamon.ui.screens.overview_panels import FAILED_COLUMNS, share_surplus
+from edamon.ui.widgets.table import Column, LiveTable, plain
+
+SIZE = (120, 40)
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def with_newer_events(snap: Snapshot, count: int, at: float) -> Snapshot:
+    """`snap` with `count` new events at the head of its timeline, at time `at`."""
+    head = snap.timeline[0]
+    fresh = tuple(
+        dataclasses.replace(head, coords=f"orders.OrderPlaced/0/{90_000 + i}", time=at)
+        for i in range(count)
+    )
+    return dataclasses.replace(snap, timeline=(*reversed(fresh), *snap.timeline))
+
+
+def overview(app: EdamonApp) -> OverviewScreen:
+    screen = app.screen
+    assert isinstance(screen, OverviewScreen)
+    return screen
+
+
+def cells(table: LiveTable, key: str) -> list[str]:
+    """The plain text of one column, in display order."""
+    return [plain(table.get_cell(row, key)) for row in table.keys]
+
+
+def shows_chain_key(app: EdamonApp) -> bool:
+    """Whether the footer (and the help) show `c` (the bindings checked by check_action)."""
+    active = app.screen.active_bindings.values()
+    return any(a.binding.action == "chain" and a.enabled for a in active)
+
+
+async def test_a_paused_timeline_keeps_its_rows_but_their_times_move() -> None:
+    view, clock = FakeView(), Clock()
+    app = EdamonApp(view, settings(), clock=clock, refresh=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        timeline = overview(app).query_one("#timeline", LiveTable)
+        await pilot.press("p")
+        rows = timeline.keys
+        first = rows[0]
+        assert plain(timeline.get_cell(first, "time")) == "now"
+
+        clock.now += 12  # new events arrive while paused: the rows stay, their times age
+        view.snap = with_newer_events(view.snap, 5, clock.now)
+        app.refresh_now()
+        await pilot.pause()
+        assert timeline.keys == rows
+        assert plain(timeline.get_cell(first, "time")) == "12s ago"
+        assert "PAUSED" in str(timeline.border_title)
+
+        await pilot.press("t")  # absolute times, still paused
+        await pilot.pause()
+        assert timeline.keys == rows
+        event = view.snap.timeline[5]  # the newest event when paused
+        assert event.coords == first
+        assert plain(timeline.get_cell(first, "time")) == clock_time(event.time, millis=True)
+
+        await pilot.press("p")  # resumed: the newer events come in
+        await pilot.pause()
+        assert timeline.keys[0] == "orders.OrderPlaced/0/90004"
+        assert "PAUSED" not in str(timeline.border_title)
+
+
+async def test_chain_key_acts_on_the_live_events_only() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = overview(app)
+        timeline = screen.query_one("#timeline", LiveTable)
+        assert screen.focused is timeline and shows_chain_key(app)
+
+        await pilot.press("tab")  # the topics panel: no flow under its cursor
+        assert screen.focused is screen.query_one("#topics", LiveTable)
+        await pilot.pause()
+        assert not shows_chain_key(app)
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.screen is screen  # not the chain of the (hidden) timeline cursor
+
+        for name in ("groups", "failed", "sagas"):
+            await pilot.press("tab")
+            assert screen.focused is screen.query_one(f"#{name}", LiveTable)
+            await pilot.press("c")
+            await pilot.pause()
+            assert app.screen is screen and not shows_chain_key(app)
+
+        await pilot.press("tab", "down")  # back on the live events
+        assert screen.focused is timeline and shows_chain_key(app)
+        key = timeline.cursor_key
+        event = next(e for e in app.view.snapshot().timeline if e.coords == key)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+        chain = app.screen
+        assert isinstance(chain, ChainScreen) and chain.correlation_id == event.correlation_id
+
+
+def with_look_alike_dead_letters(snap: Snapshot) -> Snapshot:
+    """`snap` plus dead letters with the same exception as the first failed handler
+    (shipping.ShipmentScheduled, group shipping, TimeoutException) from another source topic
+    and from another consumer group."""
+    first = next(r for r in snap.dead_letters if r.coords == DLQ_COORDS)
+    others = (
+        dataclasses.replace(
+            first,
+            coords="billing.InvoiceIssued.DLT/0/3",
+            dlq_topic="billing.InvoiceIssued.DLT",
+            original_topic="billing.InvoiceIssued",
+            consumer_group="billing",
+        ),
+        dataclasses.replace(
+            first, coords="shipping.ShipmentScheduled.DLT/0/30", consumer_group="audit"
+        ),
+    )
+    groups = (
+        *snap.dead_letter_groups,
+        DeadLetterGroup("billing.InvoiceIssued", "billing", first.exception_class, 1, NOW, None),
+        DeadLetterGroup(first.original_topic, "audit", first.exception_class, 1, NOW, None),
+    )
+    return dataclasses.replace(
+        snap, dead_letters=(*snap.dead_letters, *others), dead_letter_groups=groups
+    )
+
+
+async def test_a_failed_handler_opens_exactly_its_dead_letters() -> None:
+    view = FakeView(with_look_alike_dead_letters(make_snapshot()))
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        failed = overview(app).query_one("#failed", LiveTable)
+        failed.focus()
+        key = "shipping.ShipmentScheduled|shipping|java.util.concurrent.TimeoutException"
+        assert failed.select_key(key)
+        await pilot.press("enter")
+        screen = app.main_screens["deadletters"]
+        await wait_for(pilot, lambda: app.screen is screen and screen.ready)
+        assert isinstance(screen, DeadLettersScreen)
+        table = screen.query_one(LiveTable)
+        # The group's two rows (DLQ_COORDS and the third one), not the look-alikes.
+        assert set(table.all_keys) == {DLQ_COORDS, "shipping.ShipmentScheduled.DLT/0/15"}
+
+
+async def test_absolute_times_fit_the_topics_last_column() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        topics = overview(app).query_one("#topics", LiveTable)
+        seen = {t.topic: t.last_seen for t in app.view.snapshot().throughput.topics}
+        expected = [clock_time(seen[key] or 0) for key in topics.keys]
+        assert expected and cells(topics, "last") == expected
+
+
+def with_long_names(snap: Snapshot) -> Snapshot:
+    """`snap` whose failed handlers have a consumer group wider than the group column."""
+    groups = tuple(
+        dataclasses.replace(g, consumer_group="shipping-service-consumers")
+        for g in snap.dead_letter_groups
+    )
+    return dataclasses.replace(snap, dead_letter_groups=groups)
+
+
+async def test_a_wide_failed_handlers_panel_shows_group_and_exception_in_full() -> None:
+    view = FakeView(with_long_names(make_snapshot()))
+    app = make_app(view)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        app.refresh_now()  # laid out: the panel's width is known
+        await pilot.pause()
+        failed = overview(app).query_one("#failed", LiveTable)
+        groups = sorted(view.snap.dead_letter_groups, key=lambda g: -g.last_seen)
+        assert cells(failed, "group") == ["shipping-service-consumers"] * len(groups)
+        exceptions = [(g.exception_class or "?").rsplit(".", 1)[-1] for g in groups]
+        assert cells(failed, "exception") == exceptions
+        assert cells(failed, "topic") == [g.original_topic for g in groups]
+
+        await pilot.resize_terminal(120, 40)  # no room: the default widths, cut
+        await pilot.pause()
+        app.refresh_now()
+        await pilot.pause()
+        widths = {c.key: c.width for c in failed.shown_columns}
+        assert widths["group"] == 10 and widths["exception"] == 16
+
+
+def test_share_surplus_gives_the_grow_columns_spare_room_to_the_cut_columns() -> None:
+    pad = 2
+    needs = {"topic": 20, "group": 14, "exception": 30}
+    fixed = 10 + 16 + 5 + 9 + 5 * pad  # group, exception, count, last seen and paddings
+
+    def widths(room: int) -> dict[str, int | None]:
+        return {c.key: c.width for c in share_surplus(FAILED_COLUMNS, "topic", room, pad, needs)}
+
+    # Only the topic's spare room is shared: no more than it needs, none while it is cut.
+    assert widths(fixed + 20) == {c.key: c.width for c in FAILED_COLUMNS}
+    assert widths(fixed + 23) == {**widths(fixed + 20), "group": 12, "exception": 17}
+    assert widths(fixed + 200) == {**widths(fixed + 20), "group": 14, "exception": 30}
+    assert share_surplus((Column("a", "a"),), "a", 100, pad, {}) == (Column("a", "a"),)
+
+
+async def test_the_palettes_topic_jump_focuses_the_filtered_live_events() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = overview(app)
+        await pilot.press("tab")  # focus on the topics panel
+        assert screen.focused is screen.query_one("#topics", LiveTable)
+        await pilot.press("colon", *"topic inventory.StockReserved")
+        await pilot.pause(0.3)  # the palette searches asynchronously
+        await pilot.press("enter")
+        timeline = screen.query_one("#timeline", LiveTable)
+        await wait_for(pilot, lambda: app.screen is screen and screen.focused is timeline)
+        assert timeline.filter_text == "inventory.StockReserved"
+        await pilot.press("escape")  # clears the filter of the focused live events
+        assert timeline.filter_text == "" and app.screen is screen
+        await pilot.press("enter")  # and Enter opens the chain of the event under its cursor
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
