@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from edamon.model.envelope import Envelope
-from edamon.model.snapshot import ChainNode, ChainView, Snapshot
+from edamon.model.chainnodes import DLQ_PREFIX, RETRY_HEADER, RETRY_PREFIX
+from edamon.model.envelope import Envelope, EnvelopeFormat
+from edamon.model.records import RawRecord, parse_coords
+from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
 from edamon.model.status import NodeStatus
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
 from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
-from edamon.ui.rereads import Rereads
+from edamon.ui.rereads import READING, Rereads
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_issues
 from edamon.ui.widgets.bars import Line
-from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch, event_detail
+from edamon.ui.widgets.detail import (
+    dead_letter_detail,
+    detail_epoch,
+    event_detail,
+    redrive_detail,
+)
 from edamon.ui.widgets.table import Column, LiveTable, Row
 
 MARKS: dict[NodeStatus, str] = {
@@ -32,6 +41,7 @@ MARKS: dict[NodeStatus, str] = {
     NodeStatus.RETRIED: "↻ ",
     NodeStatus.LOOP: "⟲ ",
 }
+REDRIVE_READING = "Reading the redriven copy from Kafka…"
 CRITICAL = "bold " + ORANGE
 BAR = "steel_blue"
 LABEL_WIDTH = 28
@@ -74,10 +84,69 @@ def waterfall_row(node: ChainNode, duration_s: float, width: int) -> Row:
 class WaterfallTable(LiveTable):
     """The waterfall: its bar column follows the table's width."""
 
+    HELP_NAME = "Waterfall"
+
     def on_resize(self) -> None:
         screen = self.screen
         if isinstance(screen, ChainScreen):
             screen.redraw_waterfall()
+
+
+def redriven_copy(node: ChainNode) -> Envelope | None:
+    """A redriven copy's record as a `dropped` envelope: only its coordinates and timestamp,
+    to read the rest from Kafka by (None without coordinates)."""
+    try:
+        topic, partition, offset = parse_coords(node.coords or "")
+    except ValueError:
+        return None
+    record = RawRecord(topic, partition, offset, round(node.time * 1000), None, None)
+    return Envelope(
+        node.event_id,
+        node.event_type,
+        None,
+        None,
+        None,
+        None,
+        None,
+        node.source,
+        None,
+        EnvelopeFormat.SEED,
+        record,
+        dropped=True,
+    )
+
+
+def _retry_of(node: ChainNode, copy: Envelope | None) -> str | None:
+    """The dead letter a redriven copy redrove: its parent node, else its `edamon-retry-of`
+    header (once read)."""
+    if node.parent_id is not None and node.parent_id.startswith(DLQ_PREFIX):
+        return node.parent_id.removeprefix(DLQ_PREFIX)
+    if copy is not None and not copy.dropped:
+        return copy.record.header_text(RETRY_HEADER)
+    return None
+
+
+class CausationTree(Tree[str]):
+    """The causation tree: home/end (and g/G) move the cursor to the first/last event (a
+    Tree's own only scroll)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "scroll_home", "First event", show=False),
+        Binding("G", "scroll_end", "Last event", show=False),
+    ]
+    HELP_NAME = "Causation"
+
+    def action_scroll_home(self) -> None:
+        """home: the first event."""
+        if self.last_line >= 0:
+            self.cursor_line = 0
+            self.scroll_to_line(0, animate=False)
+
+    def action_scroll_end(self) -> None:
+        """end: the last event."""
+        if self.last_line >= 0:
+            self.cursor_line = self.last_line
+            self.scroll_to_line(self.last_line, animate=False)
 
 
 class ChainScreen(DashboardScreen):
@@ -99,7 +168,7 @@ class ChainScreen(DashboardScreen):
         yield Line(id="chain-head")
         with Horizontal(id="chain-main"):
             with Vertical(id="chain-left"):
-                tree: Tree[str] = Tree("chain", id="tree")
+                tree = CausationTree("chain", id="tree")
                 tree.show_root = False
                 tree.guide_depth = 3
                 tree.border_title = "Causation"
@@ -229,7 +298,12 @@ class ChainScreen(DashboardScreen):
         node = None
         if self.chain is not None:
             node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
-        envelope = view.event(self.selected) if self.selected else None
+        # A redriven copy (↻) is no event the view hands out: its record is read from Kafka.
+        redrive = node is not None and node.event_id.startswith(RETRY_PREFIX)
+        if node is not None and redrive:
+            envelope = redriven_copy(node)
+        else:
+            envelope = view.event(self.selected) if self.selected else None
         note = None
         if envelope is not None and envelope.dropped:
             wanted = envelope
@@ -238,10 +312,15 @@ class ChainScreen(DashboardScreen):
                 self.run_worker(
                     self._reread(wanted), group="reread", exclusive=True, exit_on_error=False
                 )
-        # A failed handler's node is the DLQ record itself: show what its headers say.
-        dead = None
-        if envelope is None and node is not None and node.dead_letter:
-            dead = view.dead_letter(node.dead_letter)
+        # A failed handler's node is the DLQ record itself: show what its headers say, and
+        # the ledger's word on it (as the dead letters screen does); a redriven copy's, too.
+        dead_coords = None
+        if redrive and node is not None:
+            dead_coords = _retry_of(node, envelope)
+        elif envelope is None and node is not None and node.dead_letter:
+            dead_coords = node.dead_letter
+        dead = view.dead_letter(dead_coords) if dead_coords else None
+        row = self._ledger_row(dead_coords)
         times = self.edamon.times
         # Re-render (and re-parse the payload) only when something shown changed; relative
         # times in the pane are refreshed every few seconds.
@@ -251,6 +330,7 @@ class ChainScreen(DashboardScreen):
             node,
             envelope is None,
             dead is None,
+            row,
             times.absolute,
             epoch,
             note,
@@ -261,12 +341,25 @@ class ChainScreen(DashboardScreen):
         self._detail_key = key
         detail = self.query_one("#detail", Static)
         scroll = self.query_one("#detail-scroll", VerticalScroll)
+        if redrive and node is not None:
+            note = REDRIVE_READING if note == READING else note
+            detail.update(redrive_detail(node, dead, row, envelope, times, note))
+            scroll.border_title = f"Redriven copy  [dim]{escape(node.coords or '')}[/]"
+            return
         if dead is not None:
-            detail.update(dead_letter_detail(dead, None, times))
+            detail.update(dead_letter_detail(dead, row, times))
             scroll.border_title = f"Dead letter  [dim]{escape(dead.coords)}[/]"
             return
         detail.update(event_detail(envelope, node, times, note))
         scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
+
+    def _ledger_row(self, coords: str | None) -> DeadLetterRow | None:
+        """The snapshot's row of the dead letter at `coords` (its retry status in the ledger),
+        if the snapshot still lists it."""
+        snap = self.edamon.last_snapshot
+        if coords is None or snap is None:
+            return None
+        return next((row for row in snap.dead_letters if row.coords == coords), None)
 
     @property
     def _rereads(self) -> Rereads:

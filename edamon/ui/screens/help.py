@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, DataTable, Input, Static, Tree
 
 from edamon.ui.format import DIM
 
@@ -28,24 +29,39 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "page_right": ("page-side", "Page left/right"),
     "scroll_home": ("ends", "First/last"),
     "scroll_end": ("ends", "First/last"),
-    "scroll_top": ("top", "Top/bottom"),
-    "scroll_bottom": ("top", "Top/bottom"),
+    "scroll_top": ("ends", "First/last"),
+    "scroll_bottom": ("ends", "First/last"),
     "app.focus_next": ("focus", "Next/previous panel"),
     "app.focus_previous": ("focus", "Next/previous panel"),
 }
 """Actions that read best as one line: (family, description of the family)."""
 
 
+WIDGET_NAMES: tuple[tuple[type[Widget], str], ...] = (
+    (DataTable, "Table"),
+    (Tree, "Tree"),
+    (Input, "Filter"),
+    (Checkbox, "Checkbox"),
+    (Button, "Button"),
+    (ScrollableContainer, "Pane"),
+)
+"""Headings for the keys of a focused Textual widget (first match); edamon's own widgets
+may name themselves with a `HELP_NAME` class attribute."""
+
+
 def _section(node: object) -> str:
+    """The heading of a node's keys: never a class name, which means nothing to a user."""
     if isinstance(node, App):
         return "Everywhere"
     if isinstance(node, Screen):
         return "This screen"
-    name = type(node).__name__
-    return {"LiveTable": "Table", "DataTable": "Table", "FilterBar": "Filter"}.get(name, name)
+    name = getattr(node, "HELP_NAME", None)
+    if isinstance(name, str):
+        return name
+    return next((name for kind, name in WIDGET_NAMES if isinstance(node, kind)), "Focused panel")
 
 
-def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
+def binding_rows(screen: Screen[Any]) -> list[tuple[str, str, str]]:
     """(section, keys, description) for every active binding of `screen` with a description,
     one row per action (keys that do the same are joined; moves, pages and the like share a
     row), in the order Textual resolves them (focused widget first), then sorted by section."""
@@ -111,7 +127,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
 
-    def __init__(self, screen: Screen[object]) -> None:
+    def __init__(self, screen: Screen[Any]) -> None:
         super().__init__()
         self.rows = binding_rows(screen)
         self.table = help_table(self.rows)

@@ -135,7 +135,12 @@ class LagScreen(DashboardScreen):
             title="Consumer groups",
             follow_head=False,  # the partitions below show the chosen group: don't switch it
         )
-        yield LiveTable(PARTITION_COLUMNS, id="lag-partitions", title="Partitions")
+        yield LiveTable(
+            PARTITION_COLUMNS,
+            id="lag-partitions",
+            title="Partitions",
+            opens=False,  # a partition has nothing to open: Enter is not offered
+        )
         yield Static(BURROW, id="burrow")
 
     def on_resize(self) -> None:
@@ -179,6 +184,15 @@ class LagScreen(DashboardScreen):
     @on(DataTable.RowSelected, "#lag-groups")
     def _drill(self) -> None:
         self.query_one("#lag-partitions", LiveTable).focus()
+
+    def action_back(self) -> None:
+        """Esc: from the partitions (with no filter left to clear) back up to the groups,
+        the way Enter came down; else as on every screen."""
+        partitions = self.query_one("#lag-partitions", LiveTable)
+        if self.focused is partitions and not partitions.filter_text:
+            self.query_one("#lag-groups", LiveTable).focus()
+            return
+        super().action_back()
 
 
 _FINE = {PartitionStatus.OK, PartitionStatus.UNKNOWN}

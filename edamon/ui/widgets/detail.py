@@ -14,11 +14,22 @@ from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
+from edamon.actions.headers import RETRY_ATTEMPT, RETRY_OF
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.records import Header, RawRecord
 from edamon.model.snapshot import ChainNode, DeadLetterRow
-from edamon.ui.format import DASH, DIM, RED, Times, duration, header_value, status_text
+from edamon.model.status import NodeStatus
+from edamon.ui.format import (
+    BLUE,
+    DASH,
+    DIM,
+    RED,
+    Times,
+    duration,
+    header_value,
+    status_text,
+)
 
 MAX_PAYLOAD_CHARS = 20_000
 DETAIL_REFRESH_S = 5
@@ -200,6 +211,62 @@ def dead_letter_detail(
         headers_table(dead.record.headers),
         _section("Payload"),
         payload_view(dead.record.value, dead.envelope.truncated if dead.envelope else False),
+    ]
+    return Group(*parts)
+
+
+def redrive_detail(
+    node: ChainNode,
+    dead: DeadLetter | None,
+    row: DeadLetterRow | None,
+    copy: Envelope | None,
+    times: Times,
+    note: str | None = None,
+) -> RenderableType:
+    """A redriven copy of a dead letter (a `↻ retried` node of a chain): when it was sent,
+    which attempt, where to, what it redrove and why that had failed, the ledger's word on the
+    dead letter (`row`: when, by whom), then the copy's own record (`copy`, once read; until
+    then `note` says why it is not shown)."""
+    record = None if copy is None or copy.dropped else copy.record
+    retry_of = dead.coords if dead is not None else None
+    if retry_of is None and record is not None:
+        retry_of = record.header_text(RETRY_OF)
+    attempt = record.header_text(RETRY_ATTEMPT) if record is not None else None
+    info = dead.info if dead is not None else None
+    failure = None
+    if info is not None:
+        failure = ": ".join(p for p in (info.exception_class, info.exception_message) if p)
+    title = Text("↻ redriven copy", style="bold " + BLUE)
+    if node.event_type:
+        title.append(f" of {node.event_type}", style="bold")
+    if node.status is not NodeStatus.RETRIED:  # e.g. part of a causation loop
+        title.append("  ").append_text(status_text(node.status))
+    parts: list[RenderableType] = [
+        title,
+        _fields(
+            [
+                ("sent", times(node.time, millis=True)),
+                ("attempt", attempt),
+                ("sent to", node.coords),
+                ("redrive of", retry_of),
+                ("original", info.original_coords or info.original_topic if info else None),
+                ("failure", failure),
+                ("retried", None if row is None else _retry_text(row, times)),
+                ("+Δ root", duration(node.offset_s)),
+                ("+Δ parent", None if node.hop_s is None else duration(node.hop_s)),
+            ]
+        ),
+    ]
+    if copy is None or record is None:
+        parts += [_section("Headers and payload"), Text(note or "Not read.", style=DIM)]
+        return Group(*parts)
+    parts += [
+        _section("Kafka"),
+        _record_fields(record, times),
+        _section(f"Headers ({len(record.headers)})"),
+        headers_table(record.headers),
+        _section("Payload"),
+        payload_view(record.value, copy.truncated),
     ]
     return Group(*parts)
 

@@ -66,14 +66,22 @@ class LiveTable(FastTable):
     `all_keys` reach rows not held yet.
 
     Rows always carry a cell for every column of `columns` (the spec); `show_columns()` picks
-    which of them are shown and how wide, e.g. fewer in a narrow terminal."""
+    which of them are shown and how wide, e.g. fewer in a narrow terminal.
+
+    Enter opens the row under the cursor (the screen handles `RowSelected`); with
+    `opens=False` there is nothing to open and Enter is neither shown nor bound. Home/End (and
+    g/G) go to the first/last row, as ctrl+home/ctrl+end do."""
 
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", key_display="⏎"),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
     ]
+    HELP_NAME: ClassVar[str] = "Table"
+    """The heading of the table's keys in the help (`?`)."""
 
     def __init__(
         self,
@@ -86,6 +94,7 @@ class LiveTable(FastTable):
         follow_head: bool = True,
         max_rows: int | None = None,
         lazy: bool = False,
+        opens: bool = True,
     ) -> None:
         super().__init__(
             id=id,
@@ -101,6 +110,7 @@ class LiveTable(FastTable):
         self.follow_head = follow_head
         self.max_rows = max_rows
         self.lazy = lazy
+        self.opens = opens
         self.filter_text = ""
         self._shown: tuple[Column, ...] = self.spec
         self._index: tuple[int, ...] = tuple(range(len(self.spec)))
@@ -373,6 +383,22 @@ class LiveTable(FastTable):
             self._hold = len(self._all_keys)
             self.sync(self._all_rows, self._search)
         super().action_scroll_bottom()
+
+    # DataTable's home/end only scroll sideways with a row cursor: here they go to the first
+    # and the last row (left/right still scroll sideways).
+
+    def action_scroll_home(self) -> None:
+        """home: the first row."""
+        self.action_scroll_top()
+
+    def action_scroll_end(self) -> None:
+        """end: the last row."""
+        self.action_scroll_bottom()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_cursor" and not self.opens:
+            return False  # nothing to open: Enter is not shown (nor bound)
+        return super().check_action(action, parameters)
 
     def _show_position(self, held: int) -> None:
         """A lazy table that does not hold every row says which rows are in view, of how many
