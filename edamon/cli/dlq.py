@@ -146,7 +146,7 @@ def list_command(
                 when_text(dl.record.timestamp_ms / 1000),
                 dl.info.original_coords or dl.info.original_topic or "-",
                 dl.info.consumer_group or "-",
-                _short_class(dl.info.exception_class) or "-",
+                _short_class(dl.info.failure_class) or "-",
                 retry_text(ledger.entry_for(dl.record)),
                 dl.info.exception_message or dl.decode_error or "-",
             ]

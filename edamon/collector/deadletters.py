@@ -47,7 +47,7 @@ class DeadLetterStore:
             old, _ = self._dead.popitem(last=False)
             self._rows.pop(old, None)
         info = dl.info
-        key = (info.original_topic, info.consumer_group, info.exception_class)
+        key = (info.original_topic, info.consumer_group, info.failure_class)
         group = self._groups.get(key)
         seen = dl.record.timestamp_ms / 1000.0
         if group is None:
@@ -124,4 +124,5 @@ def dead_letter_row(dl: DeadLetter, entry: LedgerEntry | None = None) -> DeadLet
         retry=retry,
         retried_at=entry.at if entry else None,
         retried_by=entry.by if entry else None,
+        cause_class=info.cause_class,
     )

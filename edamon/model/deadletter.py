@@ -30,6 +30,12 @@ class DeadLetterInfo:
     """Headers that were present but could not be decoded (kept as a note, never raised)."""
 
     @property
+    def failure_class(self) -> str | None:
+        """The exception that explains the failure: the cause when the framework wrapped it
+        (Spring's ListenerExecutionFailedException around the handler's own exception)."""
+        return self.cause_class or self.exception_class
+
+    @property
     def original_coords(self) -> str | None:
         if self.original_topic is None or self.original_partition is None:
             return None

@@ -142,11 +142,19 @@ class DeadLetterRow:
     """Ledger status: None (never retried), "sent", "failed: <reason>"."""
     retried_at: float | None = None
     retried_by: str | None = None
+    cause_class: str | None = None
+    """The exception's cause, when the DLQ headers name one (Spring, SmallRye...)."""
+
+    @property
+    def failure_class(self) -> str | None:
+        """The cause when there is one (what the handler threw), else the exception."""
+        return self.cause_class or self.exception_class
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterGroup:
-    """DLQ records grouped by source topic, consumer group and exception."""
+    """DLQ records grouped by source topic, consumer group and exception (the cause, when the
+    DLQ headers name one: a framework's wrapper says nothing about what failed)."""
 
     original_topic: str | None
     consumer_group: str | None

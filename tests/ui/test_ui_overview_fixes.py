@@ -7,6 +7,7 @@ import dataclasses
 
 from fake_chain import DLQ_COORDS
 from fakes import NOW, FakeView, make_app, make_snapshot, settings
+from rich.text import Text
 from uitools import wait_for
 
 from edamon.model.snapshot import DeadLetterGroup, Snapshot
@@ -166,6 +167,11 @@ async def test_a_failed_handler_opens_exactly_its_dead_letters() -> None:
         table = screen.query_one(LiveTable)
         # The group's two rows (DLQ_COORDS and the third one), not the look-alikes.
         assert set(table.all_keys) == {DLQ_COORDS, "shipping.ShipmentScheduled.DLT/0/15"}
+        title = Text.from_markup(str(table.border_title)).plain
+        assert "failed handler shipping.ShipmentScheduled · shipping · TimeoutException" in title
+        assert table.filter_text == ""  # not a text filter: exact
+        await pilot.press("escape")  # all dead letters again, still on the screen
+        assert app.screen is screen and len(table.all_keys) == len(view.snap.dead_letters)
 
 
 async def test_absolute_times_fit_the_topics_last_column() -> None:

@@ -43,3 +43,34 @@ def test_groups_by_source_group_and_exception_biggest_first() -> None:
     ]
     assert groups[0].original_topic == "payments" and groups[0].consumer_group == "payments"
     assert groups[0].last_seen == (BASE_MS + 2) / 1000.0
+
+
+def test_a_wrapped_exception_is_grouped_and_shown_by_its_cause() -> None:
+    """Spring wraps every handler failure in ListenerExecutionFailedException: grouped by the
+    wrapper, every failed handler of a group would look the same."""
+    wrapper = "org.springframework.kafka.listener.ListenerExecutionFailedException"
+    store = DeadLetterStore(limit=100)
+    for offset, cause in enumerate(["java.net.SocketTimeoutException"] * 2 + ["x.InvalidAddress"]):
+        letter = dead(offset, exception=wrapper)
+        extra = (("kafka_dlt-exception-cause-fqcn", cause.encode()),)
+        record = letter.record
+        store.add(DECODER.decode(RawRecord(*record_fields(record), record.headers + extra)))
+    groups = store.groups()
+    assert [(g.exception_class, g.count) for g in groups] == [
+        ("java.net.SocketTimeoutException", 2),
+        ("x.InvalidAddress", 1),
+    ]
+    row = store.rows()[0]
+    assert (row.exception_class, row.cause_class) == (wrapper, "x.InvalidAddress")
+    assert row.failure_class == "x.InvalidAddress"
+
+
+def record_fields(record: RawRecord) -> tuple[str, int, int, int, bytes | None, bytes | None]:
+    return (
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp_ms,
+        record.key,
+        record.value,
+    )

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
@@ -27,6 +28,7 @@ from edamon.ui.screens.retry import (
     prepare_retry,
     summary_messages,
 )
+from edamon.ui.widgets.bars import FilterBar
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
 from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
 
@@ -55,7 +57,7 @@ UNMARKED = Text(" ")
 
 def dead_letter_cells(row: DeadLetterRow) -> Row:
     """The cells of a dead letter that do not depend on the clock or the marks."""
-    exception = (row.exception_class or "?").rsplit(".", 1)[-1]
+    exception = (row.failure_class or "?").rsplit(".", 1)[-1]
     return (  # cut to each column's width by the table (see COLUMNS and the layouts)
         row.dlq_topic,
         Text(row.original_topic) if row.original_topic else Text("?", DIM),
@@ -108,6 +110,15 @@ NARROW_LAYOUT = (
 """Under NARROW columns: what failed where, and whether it was retried."""
 
 
+Handler = tuple[str | None, str | None, str | None]
+"""A failed handler: source topic, consumer group, exception (the cause when there is one)."""
+
+
+def handler_of(row: DeadLetterRow) -> Handler:
+    """The failed handler a dead letter belongs to (as `DeadLetterGroup`s are keyed)."""
+    return (row.original_topic, row.consumer_group, row.failure_class)
+
+
 def dead_letter_key(row: DeadLetterRow) -> str:
     """A dead letter's row key: its coordinates (topic/partition/offset)."""
     return row.coords
@@ -145,6 +156,9 @@ class DeadLettersScreen(DashboardScreen):
         self._detail_key: object = None
         self._retry_busy = False
         self._retry_cancel: asyncio.Event | None = None
+        self.handler: Handler | None = None
+        """One failed handler (source topic, consumer group, exception) the list is narrowed
+        to: the overview's drill-in. Esc clears it."""
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(
@@ -168,9 +182,28 @@ class DeadLettersScreen(DashboardScreen):
         self.query_one("#dl-detail-scroll").border_title = "Dead letter"
         super().on_mount()
 
+    def show_failed_handler(self, handler: Handler | None) -> None:
+        """Narrow the list to the dead letters of `handler` (None: all of them)."""
+        self.handler = handler
+        self.redraw()
+
+    def action_back(self) -> None:
+        """Esc: the filter first (as on every screen), then the failed-handler narrowing, then
+        back to the previous screen."""
+        table = self.query_one(LiveTable)
+        bar = self.query_one(FilterBar)
+        if self.handler is not None and not table.filter_text and not bar.has_class("-shown"):
+            self.show_failed_handler(None)
+            return
+        super().action_back()
+
     def draw_body(self, snap: Snapshot) -> None:
         self._rows = {row.coords: row for row in snap.dead_letters[:MAX_ROWS]}
         self.marked &= self._rows.keys()
+        handler = self.handler
+        shown = list(self._rows.values())
+        if handler is not None:
+            shown = [row for row in shown if handler_of(row) == handler]
         table = self.query_one(LiveTable)
         width = self.size.width
         table.show_columns(
@@ -185,12 +218,19 @@ class DeadLettersScreen(DashboardScreen):
         if self.outcomes:
             self._expire_outcomes()
         # Cells are built for the rows the table holds (a filter searches them all).
-        rows = LazyRows(list(self._rows.values()), key=dead_letter_key, cells=self._row_cells)
+        rows = LazyRows(shown, key=dead_letter_key, cells=self._row_cells)
         table.sync(rows, search=self._search_text)
         count = f"{len(snap.dead_letters):,}"
-        if table.filter_text:
+        if table.filter_text or handler is not None:
             count = f"{len(table.all_keys):,} match · {count}"
         title = f"Dead letters [dim]({count})[/]"
+        if handler is not None:
+            topic, group, exception = handler
+            where = " · ".join(
+                escape(part)
+                for part in (topic or "?", group or "?", (exception or "?").rsplit(".", 1)[-1])
+            )
+            title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
         if self.marked:
             title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
         table.set_title(title)
@@ -221,7 +261,15 @@ class DeadLettersScreen(DashboardScreen):
         row = self._rows.get(coords)
         if row is None:
             return ""
-        parts = (row.original_topic, row.consumer_group, row.exception_class, row.message)
+        # In the order of a failed-handler group (topic, group, exception) so that the
+        # overview's drill-in filter matches its rows; then the wrapper, when there is a cause.
+        parts = (
+            row.original_topic,
+            row.consumer_group,
+            row.failure_class,
+            row.exception_class if row.cause_class else None,
+            row.message,
+        )
         return " ".join(part for part in parts if part)
 
     def targets(self) -> list[str]:

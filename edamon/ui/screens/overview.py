@@ -28,6 +28,7 @@ from edamon.ui.format import (
     thousands,
 )
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.overview_panels import (
     COMPACT,
     FAILED_COLUMNS,
@@ -39,7 +40,6 @@ from edamon.ui.screens.overview_panels import (
     TOPIC_COLUMNS,
     WIDE_LAYOUTS,
     absolute_column,
-    dead_letter_filter,
     failed_key,
     failed_needs,
     share_surplus,
@@ -314,7 +314,11 @@ class OverviewScreen(DashboardScreen):
         groups = snap.dead_letter_groups if snap is not None else ()
         group = next((g for g in groups if failed_key(g) == key), None)
         if group is not None:
-            self.edamon.go("deadletters", filter_text=dead_letter_filter(group))
+            screen = self.edamon.main_screens["deadletters"]
+            assert isinstance(screen, DeadLettersScreen)
+            self.edamon.go("deadletters", filter_text="")
+            handler = (group.original_topic, group.consumer_group, group.exception_class)
+            screen.show_failed_handler(handler)
 
     def focus_topic(self, topic: str) -> None:
         """Select `topic` in the topics table, filter the timeline to it and focus the

@@ -144,14 +144,6 @@ def failed_key(group: DeadLetterGroup) -> str:
     return f"{group.original_topic}|{group.consumer_group}|{group.exception_class}"
 
 
-def dead_letter_filter(group: DeadLetterGroup) -> str:
-    """The dead-letters filter that shows the rows of one failed handler: its source topic,
-    consumer group and exception class as the dead-letters screen searches them (in this
-    order, joined by spaces, a missing one left out)."""
-    parts = (group.original_topic, group.consumer_group, group.exception_class)
-    return " ".join(part for part in parts if part)
-
-
 def absolute_column(table: str, column: Column) -> Column:
     """`column` of the overview's `table` wide enough for absolute times."""
     if column.key == "time" and table == "timeline":

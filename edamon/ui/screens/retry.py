@@ -124,7 +124,7 @@ def _stripped(plan: RedrivePlan) -> tuple[str, str]:
 
 def _sent_as(item: PlanItem) -> str:
     """What a dead letter to send is and where it goes: `→ orders  IllegalStateException`."""
-    exception = (item.dead_letter.info.exception_class or "").rsplit(".", 1)[-1]
+    exception = (item.dead_letter.info.failure_class or "").rsplit(".", 1)[-1]
     return f"→ {item.target}  {exception}".rstrip()
 
 
