@@ -249,3 +249,29 @@ async def test_the_palettes_topic_jump_focuses_the_filtered_live_events() -> Non
         assert timeline.filter_text == "" and app.screen is screen
         await pilot.press("enter")  # and Enter opens the chain of the event under its cursor
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
+
+
+async def test_rates_and_last_written_are_by_record_time() -> None:
+    """Catching up, edamon reads history at once: by arrival, a burst of its read rate. The
+    overview shows what the system produced (by record timestamp) and when it last wrote."""
+    snap = make_snapshot()
+    first = snap.throughput.topics[0]
+    slow = dataclasses.replace(first.by_timestamp, rate=2.0)
+    burst = dataclasses.replace(first.by_arrival, rate=9000.0)
+    topic = dataclasses.replace(
+        first, by_timestamp=slow, by_arrival=burst, last_seen=NOW, last_record=NOW - 600
+    )
+    throughput = dataclasses.replace(
+        snap.throughput,
+        topics=(topic, *snap.throughput.topics[1:]),
+        events=dataclasses.replace(snap.throughput.events, rate=9000.0),
+        events_by_timestamp=dataclasses.replace(snap.throughput.events, rate=12.5),
+    )
+    app = make_app(FakeView(dataclasses.replace(snap, throughput=throughput)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        topics = overview(app).query_one("#topics", LiveTable)
+        assert plain(topics.get_cell(first.topic, "rate")).strip() == "2.0/s"
+        assert plain(topics.get_cell(first.topic, "last")).strip() == "10m ago"
+        label = overview(app).query_one("#events-label")
+        assert "events 12.5/s" in str(label.render())

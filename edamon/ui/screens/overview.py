@@ -110,19 +110,19 @@ class OverviewScreen(DashboardScreen):
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
         self._draw_head(snap)
-        tp = snap.throughput
+        # Rates by record time: what the system produced, also while catching up (by arrival,
+        # the history read at start-up would show as a burst of the read rate).
+        events = snap.throughput.events_by_timestamp
+        dead = snap.throughput.dead_letters_by_timestamp
         self.query_one("#events-label", Line).set(
-            f"[b]events[/b] {rate(tp.events.rate)}  [dim]total {thousands(tp.events.total)}[/]"
+            f"[b]events[/b] {rate(events.rate)}  [dim]total {thousands(events.total)}[/]"
         )
-        dlq_style = (
-            "b red" if tp.dead_letters.rate > self.edamon.settings.alerts.dlq_rate_warn else "b"
-        )
+        dlq_style = "b red" if dead.rate > self.edamon.settings.alerts.dlq_rate_warn else "b"
         self.query_one("#dlq-label", Line).set(
-            f"[{dlq_style}]dead letters[/] {rate(tp.dead_letters.rate)}"
-            f"  [dim]total {thousands(tp.dead_letters.total)}[/]"
+            f"[{dlq_style}]dead letters[/] {rate(dead.rate)}  [dim]total {thousands(dead.total)}[/]"
         )
-        self.query_one("#events-spark", Sparkline).data = list(tp.events.history)
-        self.query_one("#dlq-spark", Sparkline).data = list(tp.dead_letters.history)
+        self.query_one("#events-spark", Sparkline).data = list(events.history)
+        self.query_one("#dlq-spark", Sparkline).data = list(dead.history)
         self._layout(times.absolute, snap)
         topics = self.query_one("#topics", LiveTable)
         topics.sync(self._topic_rows(snap, times, _width(topics, "trend")))
@@ -135,11 +135,11 @@ class OverviewScreen(DashboardScreen):
         timeline = self.query_one("#timeline", LiveTable)
         if self.paused:
             timeline.set_title("Live events  [b $text-warning]PAUSED[/] [dim](p resumes)[/]")
-            events = self._paused_rows
+            shown = self._paused_rows
         else:
             timeline.set_title("Live events")
-            events = snap.timeline[:TIMELINE_ROWS]
-        timeline.sync(self._timeline_rows(events, times))
+            shown = snap.timeline[:TIMELINE_ROWS]
+        timeline.sync(self._timeline_rows(shown, times))
 
     def _layout(self, absolute: bool, snap: Snapshot) -> None:
         """The panels' columns for the terminal's width (and the time format); the failed
@@ -192,16 +192,16 @@ class OverviewScreen(DashboardScreen):
     @staticmethod
     def _topic_rows(snap: Snapshot, times: Times, trend: int) -> list[tuple[str, Row]]:
         rows: list[tuple[str, Row]] = []
-        topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_arrival.rate, t.topic))
+        topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_timestamp.rate, t.topic))
         for topic in topics:
             rows.append(
                 (
                     topic.topic,
                     (
                         Text(topic.topic, style=RED if topic.is_dlq else ""),
-                        _num(rate(topic.by_arrival.rate)),
-                        Text(spark(topic.by_arrival.history, trend), style=DIM),
-                        times(topic.last_seen),
+                        _num(rate(topic.by_timestamp.rate)),
+                        Text(spark(topic.by_timestamp.history, trend), style=DIM),
+                        times(topic.last_record),
                     ),
                 )
             )
