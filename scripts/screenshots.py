@@ -137,6 +137,7 @@ SHOTS: tuple[Shot, ...] = (
     Shot("dead-letters", keys=("3",)),
     Shot("sagas", keys=("4",)),
     Shot("lag", keys=("5",)),
+    Shot("throughput", keys=("6",)),
     Shot("help", keys=("question_mark",)),
     Shot("help-80x24", size=(80, 24), keys=("question_mark",)),
 )
