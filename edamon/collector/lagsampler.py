@@ -108,6 +108,12 @@ class LagSampler:
 
 
 def _severity(view: GroupLag) -> tuple[int, float, int, str]:
+    """Worst first: by status, then lag in seconds and offsets. Healthy groups by name: their
+    lag moves between a few records and none, and a list that reorders at every sample
+    moves the row under the operator's cursor."""
+    rank = _GROUP_ORDER.get(view.status, 4) * 2
+    if view.status is GroupStatus.OK:
+        return (rank, 0.0, 0, view.group)
     seconds = view.max_lag_seconds if view.max_lag_seconds is not None else -1.0
     stalled = 0 if view.worst in (PartitionStatus.STOP, PartitionStatus.STALL) else 1
-    return (_GROUP_ORDER.get(view.status, 4) * 2 + stalled, -seconds, -view.total_lag, view.group)
+    return (rank + stalled, -seconds, -view.total_lag, view.group)
