@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from edamon.model.snapshot import SagaInstance, Snapshot
 from edamon.model.status import SagaState
@@ -17,6 +17,18 @@ from edamon.ui.format import DIM, Times, duration, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
 from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
+
+NO_SAGAS = Text.assemble(
+    ("No sagas are defined.", "bold"),
+    " Describe a business flow in the config and edamon follows every instance of it: running "
+    "step i, completed, compensating, compensated, failed, stuck, dead-lettered.\n",
+    (
+        "[[sagas.definitions]] name, start (the event types that start it), steps (each with "
+        "success, failure and compensation event types), timeout_s. Examples: config/demo.toml. "
+        "Every flow is listed under 2 Chains either way.",
+        DIM,
+    ),
+)
 
 MAX_ROWS = 300
 """Instances in the table (the `/` filter searches all of the snapshot's)."""
@@ -128,6 +140,7 @@ class SagasScreen(DashboardScreen):
         self._cells = RowMemo(instance_cells)
 
     def compose_body(self) -> Iterable[Widget]:
+        yield Static(NO_SAGAS, id="saga-empty")
         yield LiveTable(SUMMARY_COLUMNS, id="saga-summary", title="Sagas")
         yield LiveTable(
             INSTANCE_COLUMNS, id="instances", title="Instances", max_rows=MAX_ROWS, lazy=True
@@ -147,6 +160,7 @@ class SagasScreen(DashboardScreen):
 
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
+        self.set_class(not snap.sagas, "-no-sagas")
         summary_rows: list[tuple[str, Row]] = []
         for saga in snap.sagas:
             counts = dict(saga.counts)
