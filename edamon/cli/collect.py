@@ -91,6 +91,8 @@ async def _collect(
             elapsed = time.monotonic() - started
             connection = collector.state.connection
             connected = connected or connection.state == ConnectionState.CONNECTED
+            if not connected and connection.state == ConnectionState.ERROR:
+                raise ConnectionError(connection.message)  # refused (auth): no use waiting
             if not connected and elapsed > settings.kafka.connect_timeout_s:
                 raise ConnectionError(_unreachable(connection.message, elapsed))
             if seconds is not None and elapsed >= seconds:

@@ -183,6 +183,16 @@ async def test_check_wrong_password(
     (line,) = run.stderr.splitlines()
     assert line.startswith(f"edamon: authentication failed at {kafka_sasl.bootstrap}")
     assert wrong not in run.stdout + run.stderr
+    # collect says the same at once, not after its connect timeout
+    env["EDAMON_KAFKA__CONNECT_TIMEOUT_S"] = "30"
+    started = time.monotonic()
+    collect = await edamon(
+        "collect", "-b", kafka_sasl.bootstrap, "--until-idle", cwd=tmp_path, env=env
+    )
+    assert collect.code == 1 and time.monotonic() - started < 20
+    (line,) = collect.stderr.splitlines()
+    assert line.startswith(f"edamon: authentication failed at {kafka_sasl.bootstrap}")
+    assert wrong not in collect.stdout + collect.stderr
 
 
 async def test_check_bad_config_exits_2_naming_key_and_file(
