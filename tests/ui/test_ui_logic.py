@@ -118,6 +118,13 @@ def test_payload_is_pretty_json_raw_text_or_hex() -> None:
     assert "tombstone" in text(payload_view(None))
 
 
+def test_a_long_json_value_folds_onto_the_next_line_instead_of_being_cut() -> None:
+    value = "x" * 50 + "-end"
+    rendered = text(payload_view(('{"eventId": "' + value + '"}').encode()), width=30)
+    assert "-end" in rendered
+    assert all(len(line) <= 30 for line in rendered.splitlines())
+
+
 def test_headers_keep_order_and_repeats() -> None:
     rendered = text(headers_table([("b", b"1"), ("a", b"2"), ("b", b"\x00\x01")]))
     lines = [line.split() for line in rendered.strip().splitlines()]

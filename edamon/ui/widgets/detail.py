@@ -88,7 +88,10 @@ def payload_view(value: bytes | None, truncated: bool = False) -> RenderableType
             parts.append(Text("(not JSON: raw text)", style="italic " + DIM))
         parts.append(Text(text[:MAX_PAYLOAD_CHARS]))
     else:
-        parts.append(JSON(text, indent=2))
+        highlighted = JSON(text, indent=2).text
+        highlighted.no_wrap = False  # Rich's JSON never wraps: long values were cut at the
+        highlighted.overflow = "fold"  # pane's edge; fold them onto the next lines instead
+        parts.append(highlighted)
     return Group(*parts)
 
 
