@@ -46,17 +46,27 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     return patterns
 
 
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:,\[\]]+)(?::(\d{1,5}))?")
-"""`host`, `host:port` or `[v6 address]:port`."""
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 def _check_bootstrap(value: str) -> str:
-    entries = [entry.strip() for entry in value.split(",")]
-    for entry in entries:
-        match = _HOST_PORT.fullmatch(entry)
-        port = match.group(2) if match else None
-        if match is None or (port is not None and not 0 < int(port) < 65536):
+    """At least one host; each port a number from 1 to 65535. Hosts are left to the client
+    (names, IPv4, IPv6 with or without brackets and zone); empty entries are skipped, as the
+    client skips them."""
+    hosts = [entry.strip() for entry in value.split(",") if entry.strip()]
+    if not hosts:
+        raise ValueError("no broker given (expected host:port,...)")
+    for host in hosts:
+        if host.startswith("["):
+            _, _, port = host.partition("]")
+            port = port.removeprefix(":")
+        elif host.count(":") == 1:
+            name, _, port = host.partition(":")
+            if not name:
+                port = "none"  # `:9092`: no host
+        else:
+            port = ""  # a name, or an IPv6 address without brackets: the default port
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"not a host:port list (comma-separated): {value!r}")
     return value
 
@@ -194,13 +204,6 @@ class EnvelopeSettings(Section):
         "source",
     )(_check_locations)
 
-    @field_validator("event_id", "event_type")
-    @classmethod
-    def _required(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("needs at least one location (every event has an id and a type)")
-        return value
-
 
 class SagaStep(Section):
     name: str
@@ -294,10 +297,17 @@ class DlqSettings(Section):
         default_factory=lambda: ["traceparent", "tracestate", "baggage"]
     )
     """Headers removed from a redriven record (besides every DLQ/error header)."""
-    ledger_topic: str = Field(default="edamon.retries", pattern=_TOPIC_NAME.pattern)
+    ledger_topic: str = "edamon.retries"
     """Compacted topic recording every retry; created when missing."""
     rate: float = Field(default=100.0, gt=0)
     """Bulk retry rate limit, records per second."""
+
+    @field_validator("ledger_topic")
+    @classmethod
+    def _topic_name(cls, value: str) -> str:
+        if not _TOPIC_NAME.fullmatch(value) or value in (".", ".."):
+            raise ValueError(f"{value!r} is not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . _ -)")
+        return value
 
 
 class DemoSettings(Section):

@@ -27,11 +27,11 @@ __all__ = [
     "ReadTimeout",
     "RecordReader",
     "UnknownTopicError",
-    "dlq_topics",
     "find_dead_letters",
     "is_dlq_topic",
     "read_dead_letters",
     "read_to_end",
+    "untailed_dlq_topics",
 ]
 
 FETCH_MAX_RECORDS = 2000
@@ -62,15 +62,15 @@ def is_dlq_topic(settings: Settings, topic: str) -> bool:
     return topic_rules(settings).is_dlq(topic)
 
 
-async def dlq_topics(broker: Broker, settings: Settings) -> dict[str, int]:
-    """The DLQ topics the dashboard shows (tailed per `topics.include`/`exclude`, internal
-    ones excluded) -> their partition counts."""
+async def untailed_dlq_topics(broker: Broker, settings: Settings) -> list[str]:
+    """DLQ topics left out because `topics.include`/`exclude` does not tail them (the DLQ
+    commands skip them unless named, as the dashboard does not show them)."""
     rules = topic_rules(settings)
-    return {
-        info.name: info.partitions
+    return sorted(
+        info.name
         for info in await broker.list_topics()
-        if not info.internal and rules.tailed(info.name) and rules.is_dlq(info.name)
-    }
+        if not info.internal and rules.is_dlq(info.name) and not rules.tailed(info.name)
+    )
 
 
 async def read_to_end(

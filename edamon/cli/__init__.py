@@ -150,8 +150,8 @@ def configure_logging() -> None:
 
 def printable_output() -> None:
     """Text that can't be encoded (a lone surrogate, read from a JSON `\\ud800` escape in a
-    record) is written as its backslash escape instead of ending the command with a
-    UnicodeEncodeError: in JSON output, the same escape it was read from."""
+    record, or any non-ASCII text on an ASCII terminal) is written as its backslash escape
+    instead of ending the command with a UnicodeEncodeError. (JSON output is ASCII anyway.)"""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")

@@ -59,6 +59,22 @@ def _run(settings: Settings, body: Callable[[Broker], Awaitable[int]]) -> int:
         raise  # unreachable
 
 
+async def _note_untailed(broker: Broker, settings: Settings) -> None:
+    """Say which DLQ topics were skipped because topics.include/exclude leaves them out."""
+    from edamon.actions.scan import untailed_dlq_topics
+
+    skipped = await untailed_dlq_topics(broker, settings)
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (
+            f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        )
+        click.echo(
+            f"edamon: note: {len(skipped)} DLQ topic(s) not tailed per topics.include/exclude "
+            f"were skipped: {shown} (name one with -t to read it)",
+            err=True,
+        )
+
+
 async def _load_ledger(broker: Broker, settings: Settings) -> Ledger:
     from edamon.actions.ledger import Ledger
     from edamon.broker.base import BrokerError
@@ -132,10 +148,12 @@ def list_command(
     async def body(broker: Broker) -> int:
         ledger = await _load_ledger(broker, settings)
         dead = selector.apply(await read_dead_letters(broker, settings, topics or None))
+        if not topics:
+            await _note_untailed(broker, settings)
         if as_json:
             for dl in dead:
                 data = dead_letter_json(dl, ledger.entry_for(dl.record))
-                click.echo(json.dumps(data, ensure_ascii=False))
+                click.echo(json.dumps(data))  # ASCII: valid in any output encoding
             return EXIT_OK
         if not dead:
             click.echo("no dead letters")
@@ -211,7 +229,7 @@ def show_command(
         dl = found[0]
         if as_json:
             data = dead_letter_json(dl, ledger.entry_for(dl.record), with_value=True)
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            click.echo(json.dumps(data, indent=2))  # ASCII: valid in any output encoding
         else:
             _show_text(dl, ledger.entry_for(dl.record))
         return EXIT_OK
@@ -366,6 +384,7 @@ def retry_command(
             dead, problems = await find_dead_letters(broker, settings, coords)
         else:
             dead = await read_dead_letters(broker, settings)
+            await _note_untailed(broker, settings)
         redriver = Redriver(broker, settings, ledger)
         plan = redriver.plan(selector.apply(dead), force=force)
         _preview(plan, problems, limit)

@@ -35,7 +35,9 @@ def build_document(view: CollectorView, max_trees: int = 200) -> CollectDocument
 
 
 def document_json(document: CollectDocument, *, indent: int | None = 2) -> str:
-    return json.dumps(asdict(document), indent=indent, ensure_ascii=False)
+    """The document as JSON text in ASCII (other characters escaped): valid whatever the
+    output's encoding, also for a lone surrogate read from a record's `\\ud800` escape."""
+    return json.dumps(asdict(document), indent=indent, ensure_ascii=True)
 
 
 def json_schema() -> dict[str, Any]:

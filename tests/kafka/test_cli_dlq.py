@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import struct
 import sys
@@ -206,6 +207,25 @@ async def test_list_show_and_retry(
     assert "rate: 20/s" in confirmed.stdout
     assert "1 sent, 1 skipped" in confirmed.stdout
     assert [c.key for c in await read_topic(kafka_bootstrap, target)] == [b"order-0", b"order-1"]
+
+
+async def test_dlqs_the_dashboard_does_not_tail_are_skipped_with_a_note(
+    kafka_bootstrap: str,
+    edamon: Edamon,
+    make_topic: MakeTopic,
+    produce: Produce,
+    unique_name: UniqueName,
+) -> None:
+    _, tailed = await seed(make_topic, produce, unique_name, count=1)
+    _, other = await seed(make_topic, produce, unique_name, count=1)
+    env = {"EDAMON_TOPICS__INCLUDE": json.dumps([re.escape(tailed)])}
+    listed = await edamon("list", "-b", kafka_bootstrap, "--json", env=env)
+    assert listed.code == 0, listed.stderr
+    assert [json.loads(line)["coords"] for line in listed.stdout.splitlines()] == [f"{tailed}/0/0"]
+    assert "not tailed per topics.include/exclude" in listed.stderr and other in listed.stderr
+    named = await edamon("list", "-b", kafka_bootstrap, "--topic", other, "--json", env=env)
+    assert [json.loads(line)["coords"] for line in named.stdout.splitlines()] == [f"{other}/0/0"]
+    assert "not tailed" not in named.stderr  # named: read, nothing skipped
 
 
 async def test_refusals_and_usage_errors_exit_2_and_send_nothing(

@@ -252,8 +252,8 @@ def test_unknown_nested_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
         ('read_only = "perhaps"\n', "read_only"),
         ('[kafka]\nbootstrap_servers = "localhost:abc"\n', "kafka.bootstrap_servers"),
         ('[kafka]\nbootstrap_servers = ","\n', "kafka.bootstrap_servers"),
+        ('[kafka]\nbootstrap_servers = ":9092"\n', "kafka.bootstrap_servers"),
         ('[kafka]\nbootstrap_servers = "a:99999"\n', "kafka.bootstrap_servers"),
-        ("[envelope]\nevent_id = []\n", "envelope.event_id"),
         ('[envelope]\nevent_type = ["header:"]\n', "envelope.event_type"),
         ('[envelope]\nsource = [".."]\n', "envelope.source"),
         (
@@ -266,6 +266,9 @@ def test_unknown_nested_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
             "sagas.definitions.0.start",
         ),
         ('[dlq]\nledger_topic = ""\n', "dlq.ledger_topic"),
+        ('[dlq]\nledger_topic = "edamon retries"\n', "dlq.ledger_topic"),
+        ('[dlq]\nledger_topic = "a/b"\n', "dlq.ledger_topic"),
+        ('[dlq]\nledger_topic = ".."\n', "dlq.ledger_topic"),
     ],
 )
 def test_wrong_type_or_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -276,10 +279,25 @@ def test_wrong_type_or_value_names_the_key(tmp_path: Path, toml: str, key: str) 
     assert str(path) in str(err.value)
 
 
-def test_bootstrap_forms_that_are_fine() -> None:
-    servers = "kafka-1:9092, kafka-2,[::1]:9093,10.0.0.7:19092"
+@pytest.mark.parametrize(
+    "servers",
+    [
+        "kafka-1:9092, kafka-2,[::1]:9093,10.0.0.7:19092",
+        "127.0.0.1:9092,",  # a trailing comma: the client skips empty entries
+        "kafka_1:9092",
+        "::1",
+        "[fe80::1%eth0]:9092",
+    ],
+)
+def test_bootstrap_forms_that_are_fine(servers: str) -> None:
     loaded = load_settings(None, {"kafka": {"bootstrap_servers": servers}}, use_default_path=False)
     assert loaded.kafka.bootstrap_servers == servers
+
+
+def test_cloudevents_only_needs_no_envelope_locations() -> None:
+    flags = {"envelope": {"event_id": [], "event_type": []}}
+    loaded = load_settings(None, flags, use_default_path=False)
+    assert loaded.envelope.event_id == [] and loaded.envelope.event_type == []
 
 
 def test_saga_names_are_unique(tmp_path: Path) -> None:

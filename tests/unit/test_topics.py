@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edamon.actions.scan import is_dlq_topic, topic_rules
+from edamon.actions.scan import is_dlq_topic
+from edamon.collector.state import CollectorState
 from edamon.config import Settings, TopicsSettings
 from edamon.model.topics import TopicRules
 
@@ -18,18 +19,20 @@ def test_a_routed_topic_is_a_dlq() -> None:
     assert rules.is_dlq("failures") and not rules.is_dlq("orders")
 
 
-def test_the_dlq_commands_use_the_collectors_rule() -> None:
+def test_the_dlq_commands_and_the_collector_agree() -> None:
     settings = Settings.model_validate(
         {
             "topics": {"include": [r"audit\."], "dlq": [r"audit\.shipping"]},
             "dlq": {"routes": {"audit.failures": "audit.orders"}},
         }
     )
-    rules = topic_rules(settings)
-    for topic in ("audit.shipping", "audit.shipping.DLQ", "audit.failures", "audit.orders"):
-        assert is_dlq_topic(settings, topic) == rules.is_dlq(topic)
-    assert [is_dlq_topic(settings, t) for t in ("audit.shipping.DLQ", "audit.failures")] == [
-        False,
-        True,
-    ]
-    assert rules.tailed("audit.shipping") and not rules.tailed("bench.x.DLQ")
+    collector = CollectorState(settings, cluster="test").rules
+    expected = {
+        "audit.shipping": True,
+        "audit.shipping.DLQ": False,  # the pattern is for the whole name
+        "audit.failures": True,  # routed
+        "audit.orders": False,
+    }
+    assert {topic: collector.is_dlq(topic) for topic in expected} == expected
+    assert {topic: is_dlq_topic(settings, topic) for topic in expected} == expected
+    assert collector.tailed("audit.shipping") and not collector.tailed("bench.x.DLQ")

@@ -182,6 +182,17 @@ class DeadLettersScreen(DashboardScreen):
         self.query_one("#dl-detail-scroll").border_title = "Dead letter"
         super().on_mount()
 
+    def apply_filter(self, text: str) -> None:
+        """A filter from elsewhere (a topic jump, a drill-in) is about all dead letters: it
+        ends a failed-handler narrowing."""
+        self.handler = None
+        super().apply_filter(text)
+
+    def select(self, key: str) -> None:
+        """Select the dead letter `key`, which may be outside a failed-handler narrowing."""
+        self.handler = None
+        super().select(key)
+
     def show_failed_handler(self, handler: Handler | None) -> None:
         """Narrow the list to the dead letters of `handler` (None: all of them)."""
         self.handler = handler
