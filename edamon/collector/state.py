@@ -122,7 +122,10 @@ class CollectorState:
             else:
                 self._dead.apply_ledger(record)
         if events:
-            self._throughput.record_events(now, events)
+            if self.catchup.caught_up:
+                self._throughput.record_events(now, events)
+            else:  # history: counted when it was written (see Throughput.record_history)
+                self._throughput.record_history(now, events)
         self.last_record_at = now
         self._evict(now)
 
@@ -176,12 +179,13 @@ class CollectorState:
     def _add_dead_letter(self, dl: DeadLetter, now: float) -> None:
         record = dl.record
         env = dl.envelope
+        written = record.timestamp_ms / 1000.0
         self._throughput.record(
             record.topic,
             env.event_type if env else None,
             env.version if env else None,
-            now,
-            record.timestamp_ms / 1000.0,
+            now if self.catchup.caught_up else min(written, now),
+            written,
             True,
         )
         if not self._dead.add(dl):
@@ -203,7 +207,9 @@ class CollectorState:
 
     def _add_undecodable(self, bad: Undecodable, now: float) -> None:
         record = bad.record
-        self._throughput.record(record.topic, None, None, now, record.timestamp_ms / 1000.0, False)
+        written = record.timestamp_ms / 1000.0
+        arrival = now if self.catchup.caught_up else min(written, now)
+        self._throughput.record(record.topic, None, None, arrival, written, False)
         self._undecodable[bad.reason] += 1
         preview = (record.value or b"")[:80]
         self._undecodable_samples.append(

@@ -57,9 +57,12 @@ class TopicThroughput:
     partitions: int
     is_dlq: bool
     by_arrival: RateSeries
+    """By the time edamon read each record; records read while catching up count at their
+    record timestamp (history, not a burst of the read rate)."""
     by_timestamp: RateSeries
+    """By record timestamp (as the producer or the broker set it)."""
     last_seen: float | None
-    """When the newest record of the topic arrived."""
+    """When the newest record of the topic arrived (for history: when it was written)."""
     last_record: float | None = None
     """The newest record timestamp of the topic (at most its arrival): when the topic was last
     written, also for records read while catching up."""
@@ -69,7 +72,7 @@ class TopicThroughput:
 class EventTypeThroughput:
     event_type: str
     series: RateSeries
-    """By arrival."""
+    """By arrival (records read while catching up: at their record timestamp)."""
     versions: tuple[tuple[int | None, int], ...]
     """(schema version, count) pairs, most recent versions last."""
     by_timestamp: RateSeries

@@ -177,7 +177,8 @@ class Throughput:
             counter._buckets[counter._index] += 1
         else:
             counter.add(record_time)
-        state.last_seen = arrival
+        if state.last_seen is None or arrival > state.last_seen:
+            state.last_seen = arrival
         last = state.last_record
         if last is None or record_time > last:
             state.last_record = record_time
@@ -201,6 +202,19 @@ class Throughput:
                 counter.add(record_time)
             versions = kind.versions
             versions[version] = versions.get(version, 0) + 1
+
+    def record_history(self, arrival: float, events: Iterable[Envelope]) -> None:
+        """Count events read while catching up (history, read all at once at `arrival`): each
+        as if it had arrived when it was written (its record timestamp, at most `arrival`).
+        So the arrival rates and sparklines show the recent past as it happened rather than a
+        burst of the read rate, and once caught up, arrival is what it says again (record
+        timestamps may be anything: MirrorMaker and Kafka Connect's DLQ keep the source's)."""
+        record = self.record
+        for env in events:
+            written = env.record.timestamp_ms / 1000.0
+            if written > arrival:
+                written = arrival
+            record(env.record.topic, env.event_type, env.version, written, written, False)
 
     def record_events(self, arrival: float, events: Iterable[Envelope]) -> None:
         """Count decoded events from ordinary topics that arrived together at `arrival`.

@@ -230,3 +230,25 @@ def test_dead_letter_before_the_start_event_still_marks_the_saga() -> None:
     state.ingest([records[0]], NOW)
     view = state.chain("early-dlq")
     assert view is not None and view.summary.saga_state == SagaState.DEAD_LETTERED
+
+
+def test_records_read_while_catching_up_count_when_they_were_written() -> None:
+    """History read at start-up is no burst of arrivals; once caught up, arrival is arrival
+    (also for records whose timestamps are old)."""
+    from edamon.model.snapshot import CatchUpView
+
+    state = make_state()
+    history = [
+        event_record("orders", i, f"h{i}", "OrderPlaced", f"c{i}", at_ms=BASE_MS + i * 1000)
+        for i in range(10)
+    ]
+    state.catchup = CatchUpView(caught_up=False, records_behind=10, percent=0.0)
+    state.ingest(history, NOW)  # NOW is 60 s after BASE_MS
+    orders = next(t for t in state.snapshot(NOW).throughput.topics if t.topic == "orders")
+    assert sum(orders.by_arrival.history[-61:-50]) == 10  # in the seconds they were written
+    assert orders.by_arrival.history[-1] == 0 and orders.last_seen == (BASE_MS + 9000) / 1000
+    state.catchup = CatchUpView(caught_up=True, records_behind=0, percent=100.0)
+    late = event_record("orders", 10, "l1", "OrderPlaced", "c-late", at_ms=BASE_MS)
+    state.ingest([late], NOW)
+    orders = next(t for t in state.snapshot(NOW).throughput.topics if t.topic == "orders")
+    assert orders.by_arrival.history[-1] == 1 and orders.last_seen == NOW

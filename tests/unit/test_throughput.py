@@ -195,3 +195,20 @@ def test_records_read_while_catching_up_count_when_they_were_written() -> None:
     row = topic(view, "orders")
     assert row.last_seen == NOW - 0.2  # arrival
     assert row.last_record == NOW - 0.5  # the newest record, written just before it was read
+
+
+def test_history_counts_as_arriving_when_it_was_written() -> None:
+    """Read while catching up, 20 s of history lands in its seconds by arrival too: no burst
+    of the read rate; then a live record with an old timestamp (MirrorMaker keeps the
+    source's) counts when it arrives."""
+    t = Throughput(window_s=60)
+    history = [_event("orders", "OrderPlaced", 2, NOW - 20 + i * 0.5) for i in range(40)]
+    t.record_history(NOW - 0.2, history)
+    row = topic(t.view(NOW, {"orders": 1}, []), "orders")
+    assert row.by_arrival.history[-21:-1] == (2,) * 20 and row.by_arrival.rate == 2.0
+    assert row.by_arrival == row.by_timestamp
+    assert row.last_seen == NOW - 0.5  # when the newest was written
+    t.record_events(NOW + 0.5, [_event("orders", "OrderPlaced", 2, NOW - 3600)])
+    row = topic(t.view(NOW + 1, {"orders": 1}, []), "orders")
+    assert row.by_arrival.history[-2] == 1 and row.last_seen == NOW + 0.5
+    assert row.by_timestamp.history[-2] == 0  # an hour old by its timestamp

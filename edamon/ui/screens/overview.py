@@ -110,10 +110,10 @@ class OverviewScreen(DashboardScreen):
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
         self._draw_head(snap)
-        # Rates by record time: what the system produced, also while catching up (by arrival,
-        # the history read at start-up would show as a burst of the read rate).
-        events = snap.throughput.events_by_timestamp
-        dead = snap.throughput.dead_letters_by_timestamp
+        # By arrival: live, whatever timestamps producers set (history read while catching up
+        # counts when it was written, see Throughput.record_history).
+        events = snap.throughput.events
+        dead = snap.throughput.dead_letters
         self.query_one("#events-label", Line).set(
             f"[b]events[/b] {rate(events.rate)}  [dim]total {thousands(events.total)}[/]"
         )
@@ -192,16 +192,16 @@ class OverviewScreen(DashboardScreen):
     @staticmethod
     def _topic_rows(snap: Snapshot, times: Times, trend: int) -> list[tuple[str, Row]]:
         rows: list[tuple[str, Row]] = []
-        topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_timestamp.rate, t.topic))
+        topics = sorted(snap.throughput.topics, key=lambda t: (-t.by_arrival.rate, t.topic))
         for topic in topics:
             rows.append(
                 (
                     topic.topic,
                     (
                         Text(topic.topic, style=RED if topic.is_dlq else ""),
-                        _num(rate(topic.by_timestamp.rate)),
-                        Text(spark(topic.by_timestamp.history, trend), style=DIM),
-                        times(topic.last_record),
+                        _num(rate(topic.by_arrival.rate)),
+                        Text(spark(topic.by_arrival.history, trend), style=DIM),
+                        times(topic.last_seen),
                     ),
                 )
             )

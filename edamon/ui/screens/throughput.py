@@ -254,10 +254,8 @@ class ThroughputScreen(DashboardScreen):
             f"[{dlq_style}]dead letters[/] {rate(dead.rate)} [dim]total {thousands(dead.total)}[/]",
         ]
         if not snap.catchup.caught_up:
-            read = tp.events.rate + tp.dead_letters.rate
-            parts.append(
-                f"[yellow]catching up {snap.catchup.percent:.0f}%[/], reading {rate(read)}"
-            )
+            behind = thousands(snap.catchup.records_behind)
+            parts.append(f"[yellow]catching up {snap.catchup.percent:.0f}%[/], {behind} to go")
         extra = f"[dim]by record time · window {window_text(tp.window_s)}[/]"
         line = "  ·  ".join(parts)
         if Text.from_markup(f"{line}  ·  {extra}").cell_len <= self.size.width - 2:
