@@ -154,6 +154,8 @@ class DeadLettersScreen(DashboardScreen):
         self._rows: dict[str, DeadLetterRow] = {}
         self._cells = RowMemo(dead_letter_cells)
         self._detail_key: object = None
+        self._count = "0"
+        """The title's count: all dead letters, or how many match of them."""
         self._retry_busy = False
         self._retry_cancel: asyncio.Event | None = None
         self.handler: Handler | None = None
@@ -234,7 +236,17 @@ class DeadLettersScreen(DashboardScreen):
         count = f"{len(snap.dead_letters):,}"
         if table.filter_text or handler is not None:
             count = f"{len(table.all_keys):,} match · {count}"
-        title = f"Dead letters [dim]({count})[/]"
+        self._count = count
+        self._set_title()
+        self._cells.sweep()
+        self._show_detail(table.cursor_key)
+
+    def _set_title(self) -> None:
+        """Count, failed-handler narrowing, marks, and how many newer rows are above the
+        cursor (it stays on its record as new ones arrive)."""
+        table = self.query_one(LiveTable)
+        title = f"Dead letters [dim]({self._count})[/]"
+        handler = self.handler
         if handler is not None:
             topic, group, exception = handler
             where = " · ".join(
@@ -244,9 +256,9 @@ class DeadLettersScreen(DashboardScreen):
             title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
         if self.marked:
             title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
+        if table.cursor_row > 0:
+            title += f"  [dim]↑ {table.cursor_row:,} newer (home)[/]"
         table.set_title(title)
-        self._cells.sweep()
-        self._show_detail(table.cursor_key)
 
     def _row_cells(self, row: DeadLetterRow) -> Row:
         cells = self._cells(row)
@@ -452,6 +464,7 @@ class DeadLettersScreen(DashboardScreen):
     @on(DataTable.RowHighlighted, "#dead-letters")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail(event.row_key.value)
+        self._set_title()
 
     @on(DataTable.RowSelected, "#dead-letters")
     def _selected(self) -> None:

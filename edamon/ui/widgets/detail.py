@@ -16,7 +16,7 @@ from rich.text import Text
 
 from edamon.actions.headers import RETRY_ATTEMPT, RETRY_OF
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope
+from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import Header, RawRecord
 from edamon.model.snapshot import ChainNode, DeadLetterRow
 from edamon.model.status import NodeStatus
@@ -34,6 +34,13 @@ from edamon.ui.format import (
 MAX_PAYLOAD_CHARS = 20_000
 DETAIL_REFRESH_S = 5
 """Detail panes re-render at most this often for their relative times alone."""
+
+FORMAT_NAMES = {
+    EnvelopeFormat.SEED: "JSON envelope (configured fields)",
+    EnvelopeFormat.CLOUDEVENTS_BINARY: "CloudEvents, binary mode",
+    EnvelopeFormat.CLOUDEVENTS_STRUCTURED: "CloudEvents, structured mode",
+}
+"""How the event was decoded, in words ("seed" is the name of edamon's default envelope)."""
 
 
 def detail_epoch(times: Times) -> int:
@@ -142,7 +149,7 @@ def event_detail(
                 ("version", None if env.version is None else str(env.version)),
                 ("source", env.source),
                 ("trace id", env.trace_id),
-                ("format", str(env.format)),
+                ("format", FORMAT_NAMES.get(env.format, str(env.format))),
             ]
         ),
     ]
