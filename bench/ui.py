@@ -17,11 +17,11 @@ Measured, with the app running headless at 120x40 (default refresh 4 Hz):
   screen), with their duration p50/p99; frames/s: compositor updates (the rendered screen
   handed to the driver) per second.
 - key-to-screen latency: a key event is sent to the driver (as a terminal would) and the time
-  is taken until the first compositor update whose screen shows its effect (for `1`-`5`: the
+  is taken until the first compositor update whose screen shows its effect (for `1`-`6`: the
   screen switched, drawn from the app's latest snapshot; for `down`/`up`: the cursor of the
   overview's timeline moved, the timeline being paused with `p` so that its rows hold still
   while the rest of the overview keeps updating).
-  Keys are sent every 250 ms, in turn: `--keys` (default down,up,2,1,3,1,4,1,5,1: every
+  Keys are sent every 250 ms, in turn: `--keys` (default down,up,2,1,3,1,4,1,5,1,6,1: every
   screen, each switch from the overview and back), with p50/p99 per kind and per key.
 - ingest: records ingested per second at the paced rate, with the app and without it (the
   same feed on a bare loop), plus the share of wall time spent inside `ingest()`; then the
@@ -70,6 +70,7 @@ from edamon.ui.screens.deadletters import DeadLettersScreen  # noqa: E402
 from edamon.ui.screens.lag import LagScreen  # noqa: E402
 from edamon.ui.screens.overview import OverviewScreen  # noqa: E402
 from edamon.ui.screens.sagas import SagasScreen  # noqa: E402
+from edamon.ui.screens.throughput import ThroughputScreen  # noqa: E402
 from edamon.ui.widgets.table import LiveTable  # noqa: E402
 
 TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
@@ -80,13 +81,14 @@ BATCH = FETCH_MAX_RECORDS
 TICK_S = 0.02
 KEY_EVERY_S = 0.25
 KEY_TIMEOUT_S = 2.0
-KEYS = "down,up,2,1,3,1,4,1,5,1"
+KEYS = "down,up,2,1,3,1,4,1,5,1,6,1"
 SCREEN_KEYS: dict[str, type[Screen[Any]]] = {
     "1": OverviewScreen,
     "2": ChainsScreen,
     "3": DeadLettersScreen,
     "4": SagasScreen,
     "5": LagScreen,
+    "6": ThroughputScreen,
 }
 
 
@@ -461,7 +463,7 @@ def main() -> None:
         "--keys",
         type=keys_option,
         default=keys_option(KEYS),
-        help=f"keys sent in turn, comma-separated: down, up, 1-5 (default {KEYS})",
+        help=f"keys sent in turn, comma-separated: down, up, 1-6 (default {KEYS})",
     )
     parser.add_argument(
         "--gc-freeze",

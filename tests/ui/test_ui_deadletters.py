@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fakes import FakeView, make_app
 
-from edamon.ui.screens.deadletters import DeadLettersScreen
+from edamon.ui.screens.deadletters import PIN_ROWS, DeadLettersScreen
 from edamon.ui.widgets.table import LiveTable, plain
 
 SIZE = (120, 40)
@@ -54,3 +56,40 @@ async def test_the_exception_is_shown_whole_at_every_size(
         assert all(label in labels for label in shown) and not set(left_out) & set(labels)
         exceptions = [plain(table.get_cell(key, "exception")) for key in table.keys]
         assert "AddressInvalidException" in exceptions  # not cut
+
+
+async def test_a_storm_of_newer_dead_letters_sends_the_cursor_back_to_the_newest() -> None:
+    """The cursor stays on its record while newer ones arrive above, up to PIN_ROWS of them
+    since it last moved (each row above it is held and redrawn); then back to the newest."""
+    view = FakeView()
+    first = view.snap.dead_letters[0]
+
+    def arrive(count: int, start: int) -> None:
+        newer = tuple(
+            dataclasses.replace(first, coords=f"storm.DLT/0/{start + i}", time=first.time + i)
+            for i in range(count)
+        )
+        view.snap = dataclasses.replace(
+            view.snap, dead_letters=(*reversed(newer), *view.snap.dead_letters)
+        )
+
+    app = make_app(view)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.refresh_now()
+        await pilot.press("3")
+        table = app.screen.query_one(LiveTable)
+        read = table.cursor_key
+        arrive(60, 0)
+        app.refresh_now()
+        await pilot.pause()
+        assert table.cursor_key == read and table.cursor_row == 60  # pinned
+        arrive(PIN_ROWS - 60 + 1, 100)  # pushed by PIN_ROWS + 1 in all
+        app.refresh_now()
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.cursor_key == table.keys[0]
+        await pilot.press("down")  # the operator moves: pinned again, the count starts over
+        moved_to = table.cursor_key
+        arrive(PIN_ROWS - 1, 1000)
+        app.refresh_now()
+        await pilot.pause()
+        assert table.cursor_key == moved_to and table.cursor_row == PIN_ROWS

@@ -33,6 +33,10 @@ from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
 from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
 
 MAX_ROWS = 2000
+PIN_ROWS = 100
+"""Newer dead letters that may push the cursor down before it goes back to the newest: each
+row above the cursor is held and redrawn, and past a screenful or three the record is out of
+reach of a glance anyway."""
 MARK = "●"
 RETRY_WIDTH = 22
 """Longest text of a retried cell (the table cuts it to the column's width)."""
@@ -169,8 +173,10 @@ class DeadLettersScreen(DashboardScreen):
             title="Dead letters",
             lazy=True,
             # The cursor stays on the record the operator is reading (and may retry), also on
-            # the first row when newer dead letters arrive above it.
+            # the first row when newer dead letters arrive above it; unless a storm of them
+            # pushed it down by more than PIN_ROWS (the title counts the newer ones).
             follow_head=False,
+            pin_limit=PIN_ROWS,
         )
         with VerticalScroll(id="dl-detail-scroll"):
             yield Static(id="dl-detail")

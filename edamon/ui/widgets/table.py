@@ -56,7 +56,10 @@ class LiveTable(FastTable):
 
     With `follow_head` (the default), a cursor on the first row stays on the first row while
     rows arrive above it, like `tail -f` on a newest-first table; moved anywhere else, the cursor
-    sticks to its row (key). With `max_rows`, only the first rows that pass the filter are
+    sticks to its row (key). With `pin_limit`, a cursor that arriving rows have pushed down by
+    more than that many rows since it last moved goes back to the first row (a lazy table
+    holds every row above its cursor: a storm of arrivals would make each redraw dearer).
+    With `max_rows`, only the first rows that pass the filter are
     shown (every row given is searched).
 
     With `lazy`, the table holds only the rows from the top to a page or two below the view
@@ -92,6 +95,7 @@ class LiveTable(FastTable):
         title: str = "",
         cell_padding: int = 1,
         follow_head: bool = True,
+        pin_limit: int | None = None,
         max_rows: int | None = None,
         lazy: bool = False,
         opens: bool = True,
@@ -108,6 +112,11 @@ class LiveTable(FastTable):
         self.spec = tuple(columns)
         self.title = title
         self.follow_head = follow_head
+        self.pin_limit = pin_limit
+        self._pushed = 0
+        """Rows that arrived above the cursor since it last moved other than by `sync`."""
+        self._synced_row = 0
+        """Where `sync` left the cursor."""
         self.max_rows = max_rows
         self.lazy = lazy
         self.opens = opens
@@ -279,6 +288,8 @@ class LiveTable(FastTable):
         cursor_at = 0
         if not following and cursor_key is not None and cursor_key in candidates:
             cursor_at = self._all_keys.index(cursor_key)
+            if self.pin_limit is not None:
+                following, cursor_at = self._pushed_too_far(cursor_at)
         held = self._held(len(candidates), cursor_at)
         index = self._index
         every = len(index) == len(self.spec)
@@ -294,6 +305,7 @@ class LiveTable(FastTable):
             # Most rows replaced (a fast stream): removing rows one by one costs a reindex
             # each; starting over is much cheaper. The cursor stays on its row, if kept.
             self._rebuild(wanted, None if following else cursor_key)
+            self._synced_row = self.cursor_row
             return
         for key in gone:
             self.remove_row(key)
@@ -330,6 +342,19 @@ class LiveTable(FastTable):
             row = self.get_row_index(cursor_key)
             if row != self.cursor_row:
                 self.move_cursor(row=row)
+        self._synced_row = self.cursor_row
+
+    def _pushed_too_far(self, cursor_at: int) -> tuple[bool, int]:
+        """(follow the head now, where the cursor goes): back to the first row once arrivals
+        pushed the cursor down by more than `pin_limit` rows since it last moved."""
+        if self.cursor_row != self._synced_row:  # the operator moved it
+            self._pushed = 0
+        self._pushed += max(0, cursor_at - self.cursor_row)
+        assert self.pin_limit is not None
+        if self._pushed > self.pin_limit:
+            self._pushed = 0
+            return True, 0
+        return False, cursor_at
 
     def _rebuild(self, wanted: dict[str, Row], cursor_key: str | None) -> None:
         self.clear()
