@@ -45,3 +45,39 @@ def json_schema() -> dict[str, Any]:
     from pydantic import TypeAdapter
 
     return TypeAdapter(CollectDocument).json_schema(mode="serialization")
+
+
+def chain_export(view: CollectorView, chain: ChainView) -> dict[str, Any]:
+    """One flow for an incident ticket: its tree (as `collect --json` writes it) and each
+    event the collector still holds, with its envelope and record (coordinates, timestamp,
+    key, headers, value as text; a record whose data was dropped for memory has none)."""
+    events: dict[str, Any] = {}
+    for node in chain.nodes:
+        env = view.event(node.event_id)
+        if env is None:
+            continue
+        record = env.record
+        events[node.event_id] = {
+            "event_id": env.event_id,
+            "event_type": env.event_type,
+            "correlation_id": env.correlation_id,
+            "causation_id": env.causation_id,
+            "aggregate_id": env.aggregate_id,
+            "occurred_at": env.occurred_at,
+            "version": env.version,
+            "source": env.source,
+            "trace_id": env.trace_id,
+            "format": str(env.format),
+            "coords": record.coords,
+            "timestamp_ms": record.timestamp_ms,
+            "key": _text(record.key),
+            "headers": [[name, _text(value)] for name, value in record.headers],
+            "value": _text(record.value),
+            "value_truncated": env.truncated,
+            "record_dropped": env.dropped,
+        }
+    return {"schema_version": SNAPSHOT_SCHEMA_VERSION, "chain": asdict(chain), "events": events}
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -20,6 +21,7 @@ from edamon.model.records import RawRecord, parse_coords
 from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
 from edamon.model.status import NodeStatus
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
+from edamon.ui.export import export_chain
 from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
 from edamon.ui.rereads import READING, Rereads
 from edamon.ui.screens.base import DashboardScreen
@@ -151,6 +153,23 @@ class CausationTree(Tree[str]):
 
 class ChainScreen(DashboardScreen):
     """Pushed for one correlation id; redraws as the chain grows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "export", "Export JSON"),
+    ]
+
+    def action_export(self) -> None:
+        """Write the flow (tree, envelopes, records held) to a JSON file in the working
+        directory, for an incident ticket."""
+        if self.chain is None:
+            self.notify("This flow is not retained any more.", severity="warning")
+            return
+        try:
+            path = export_chain(self.edamon.view, self.chain, Path.cwd())
+        except OSError as exc:
+            self.notify(f"Could not write the flow: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"Flow written to {path}", title="Export", timeout=8)
 
     def __init__(self, correlation_id: str, *, select: str | None = None) -> None:
         super().__init__(title=f"chain {short_id(correlation_id)}")
