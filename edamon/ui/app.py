@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.errors import NoWidget
 from textual.screen import Screen
@@ -325,6 +325,14 @@ class EdamonApp(App[int]):
             overview = self.main_screens["overview"]
             assert isinstance(overview, OverviewScreen)
             overview.focus_topic(topic)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette's own commands: edamon's help instead of Textual's keys panel (a
+        second, different help), theme, screenshot (SVG, for a ticket), quit."""
+        yield SystemCommand("Help", "The keys of this screen (?)", self.action_help)
+        for command in super().get_system_commands(screen):
+            if command.title in ("Theme", "Screenshot", "Quit"):
+                yield command
 
     # --- actions -------------------------------------------------------------------------
 

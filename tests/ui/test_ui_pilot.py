@@ -446,3 +446,14 @@ async def test_a_failed_handler_node_shows_its_dead_letter() -> None:
         assert "CarrierClient.java:88" in detail and "kafka_dlt-original-topic" in detail
         title = str(app.screen.query_one("#detail-scroll").border_title)
         assert "shipping.ShipmentScheduled.DLT/0/17" in title
+
+
+async def test_the_palette_offers_edamons_help_not_textuals_keys_panel() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert titles == ["Help", "Theme", "Quit", "Screenshot"]
+        await pilot.press("colon", *"help")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
