@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from fakes import FakeView, make_app
+from fakes import MAIN_CHAIN, NOW, FakeView, make_app
+from uitools import wait_for
 
+from edamon.model.snapshot import SagaInstance
+from edamon.model.status import SagaState
+from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.widgets.table import LiveTable, plain
 
 SIZE = (120, 40)
@@ -57,3 +61,19 @@ async def test_a_filtered_list_says_how_many_flows_match() -> None:
         await pilot.pause()
         assert table.keys == [troubled.correlation_id]
         assert f"1 match · {retained}" in plain(table.border_title or "")
+
+
+async def test_a_stuck_sagas_chain_says_where_it_stopped_and_for_how_long() -> None:
+
+    view = FakeView()
+    stuck = SagaInstance(
+        MAIN_CHAIN, "order-fulfilment", SagaState.STUCK, 1, "payment", NOW - 200, NOW - 120, 80.0
+    )
+    view.snap = dataclasses.replace(view.snap, saga_instances=(stuck, *view.snap.saga_instances))
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        app.open_chain(MAIN_CHAIN)
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
+        head = str(app.screen.query_one("#chain-head").render())
+        assert "at step 2: payment, no progress for 2m" in head

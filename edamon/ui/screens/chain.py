@@ -19,13 +19,14 @@ from edamon.model.chainnodes import DLQ_PREFIX, RETRY_HEADER, RETRY_PREFIX
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import RawRecord, parse_coords
 from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
-from edamon.model.status import NodeStatus
+from edamon.model.status import NodeStatus, SagaState
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
 from edamon.ui.export import export_chain
-from edamon.ui.format import DIM, ORANGE, RED, short_id, status_style, status_text
+from edamon.ui.format import DASH, DIM, ORANGE, RED, short_id, status_style, status_text
 from edamon.ui.rereads import READING, Rereads
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_issues
+from edamon.ui.screens.sagas import step_text
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.detail import (
     dead_letter_detail,
@@ -225,15 +226,20 @@ class ChainScreen(DashboardScreen):
             (s.correlation_id, "bold"),
             "  ",
             (s.root_type, "bold"),
-            f"  {s.events} events  {human_duration(s.duration_s)}  ",
-            chain_issues(s),
+            f"  {s.events} events  {human_duration(s.duration_s)}",
         )
+        issues = chain_issues(s)
+        if issues.plain != DASH:
+            text.append("  ")
+            text.append_text(issues)
+        where = self._saga_progress(snap) if s.saga else ""
         if s.saga:
             text.append(f"  saga {s.saga} ")
             text.append_text(status_text(s.saga_state))
+            text.append(where)
         if chain.loops:
             text.append(f"  {len(chain.loops)} causation loop(s)", style=RED)
-        head.set(text, key=(s, len(chain.loops)))
+        head.set(text, key=(s, len(chain.loops), where))
         if changed:
             self._draw_tree(chain)
         self._draw_waterfall(chain)
@@ -241,6 +247,19 @@ class ChainScreen(DashboardScreen):
             self._select(chain.nodes[0].event_id)
         else:
             self._show_detail()
+
+    def _saga_progress(self, snap: Snapshot) -> str:
+        """Where an unfinished saga is (` at step 2: payment`), and for a stuck one how long
+        it has made no progress."""
+        cid = self.correlation_id
+        instance = next((i for i in snap.saga_instances if i.correlation_id == cid), None)
+        if instance is None or instance.state is SagaState.COMPLETED:
+            return ""
+        where = f" at step {step_text(instance)}"
+        if instance.state is SagaState.STUCK:
+            idle = max(0.0, self.edamon.clock() - instance.updated)
+            where += f", no progress for {human_duration(idle)}"
+        return where
 
     def _draw_tree(self, chain: ChainView) -> None:
         tree: Tree[str] = self.query_one("#tree", Tree)
