@@ -77,3 +77,24 @@ async def test_a_stuck_sagas_chain_says_where_it_stopped_and_for_how_long() -> N
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
         head = str(app.screen.query_one("#chain-head").render())
         assert "at step 2: payment, no progress for 2m" in head
+
+
+async def test_o_orders_the_flows_by_duration_then_events_then_last_update() -> None:
+    view = FakeView()
+    app = make_app(view)
+    chains = view.snap.chains
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        await pilot.press("2")
+        table = app.screen.query_one(LiveTable)
+        assert table.keys == [c.correlation_id for c in chains]
+        await pilot.press("o")
+        longest = sorted(chains, key=lambda c: -c.duration_s)
+        assert table.keys == [c.correlation_id for c in longest]
+        assert "by duration (o)" in str(table.border_title)
+        await pilot.press("o")
+        biggest = sorted(chains, key=lambda c: -c.events)
+        assert table.keys == [c.correlation_id for c in biggest]
+        await pilot.press("o")
+        assert table.keys == [c.correlation_id for c in chains]
+        assert "by last update (o)" in str(table.border_title)

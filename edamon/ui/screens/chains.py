@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable
 
@@ -88,14 +90,31 @@ def chain_key(chain: ChainSummary) -> str:
     return chain.correlation_id
 
 
+ORDERS: tuple[tuple[str, Callable[[ChainSummary], float] | None], ...] = (
+    ("last update", None),  # the snapshot's own order
+    ("duration", lambda chain: -chain.duration_s),
+    ("events", lambda chain: -chain.events),
+)
+"""The orders `o` cycles through: the slowest and the biggest flows come first with the
+latter two."""
+
+
 class ChainsScreen(DashboardScreen):
-    """A table of recent flows, most recently updated first."""
+    """A table of recent flows, most recently updated first (`o`: longest or biggest first)."""
 
     NAME = "chains"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("o", "cycle_order", "Order")]
 
     def __init__(self) -> None:
         super().__init__()
         self._cells = RowMemo(chain_cells)
+        self.order = 0
+        """Index in ORDERS."""
+
+    def action_cycle_order(self) -> None:
+        """Order the flows by the next of ORDERS."""
+        self.order = (self.order + 1) % len(ORDERS)
+        self.redraw()
 
     def compose_body(self) -> Iterable[Widget]:
         yield LiveTable(COLUMNS, id="chains", title="Recent flows", max_rows=MAX_ROWS, lazy=True)
@@ -117,8 +136,12 @@ class ChainsScreen(DashboardScreen):
         table.show_columns(columns, grow)
         memo = self._cells
         # Cells are built for the rows the table holds (a filter searches them all).
+        chains = snap.chains
+        name, order = ORDERS[self.order]
+        if order is not None:
+            chains = tuple(sorted(chains, key=order))
         rows = LazyRows(
-            snap.chains if table.filter_text else snap.chains[:MAX_ROWS],
+            chains if table.filter_text else chains[:MAX_ROWS],
             key=chain_key,
             cells=lambda chain: (*memo(chain), times(chain.last_update)),
         )
@@ -126,7 +149,7 @@ class ChainsScreen(DashboardScreen):
         retained = f"{snap.totals.chains:,} retained"
         if table.filter_text:
             retained = f"{len(table.all_keys):,} match · {retained}"
-        table.set_title(f"Recent flows [dim]({retained})[/]")
+        table.set_title(f"Recent flows [dim]({retained}) · by {name} (o)[/]")
         memo.sweep()
 
     @on(DataTable.RowSelected)
