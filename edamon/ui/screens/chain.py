@@ -129,6 +129,9 @@ def _retry_of(node: ChainNode, copy: Envelope | None) -> str | None:
     return None
 
 
+_IN_PROGRESS = (SagaState.RUNNING, SagaState.COMPENSATING, SagaState.STUCK)
+
+
 class CausationTree(Tree[str]):
     """The causation tree: home/end (and g/G) move the cursor to the first/last event (a
     Tree's own only scroll)."""
@@ -249,12 +252,12 @@ class ChainScreen(DashboardScreen):
             self._show_detail()
 
     def _saga_progress(self, snap: Snapshot) -> str:
-        """Where an unfinished saga is (` at step 2: payment`), and for a stuck one how long
+        """Where a saga in progress is (` at step 2: payment`), and for a stuck one how long
         it has made no progress."""
         cid = self.correlation_id
         instance = next((i for i in snap.saga_instances if i.correlation_id == cid), None)
-        if instance is None or instance.state is SagaState.COMPLETED:
-            return ""
+        if instance is None or instance.state not in _IN_PROGRESS:
+            return ""  # over: the tree shows where it ended
         where = f" at step {step_text(instance)}"
         if instance.state is SagaState.STUCK:
             idle = max(0.0, self.edamon.clock() - instance.updated)
