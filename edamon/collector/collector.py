@@ -17,7 +17,7 @@ from edamon.collector.state import CollectorState
 from edamon.collector.view import StateView
 from edamon.config import Settings
 from edamon.model.records import TP, RawRecord, parse_coords
-from edamon.model.snapshot import CatchUpView
+from edamon.model.snapshot import CatchUpView, GroupLag
 from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
 
@@ -30,6 +30,8 @@ dashboard waits for one slice at most, not for a whole fetch."""
 FETCH_TIMEOUT_MS = 200
 BACKOFF_MAX_S = 30.0
 READ_RECORD_TIMEOUT_S = 10.0
+NO_ANSWER_S = 4.0
+"""A lag sample unanswered this long shows the connection as "no answer" until it returns."""
 
 
 class Collector(StateView):
@@ -243,9 +245,7 @@ class Collector(StateView):
         interval = self._settings.lag.interval_s
         while True:
             try:
-                groups, ends = await self._lag.sample(
-                    self._clock(), self.state.partitions, list(self._positions)
-                )
+                groups, ends = await self._sample_lag()
             except BrokerError as exc:
                 self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
             else:
@@ -258,6 +258,26 @@ class Collector(StateView):
                 if self.state.connection.state != ConnectionState.CONNECTED:
                     self.state.set_connection(ConnectionState.CONNECTED, "", self._clock())
             await asyncio.sleep(interval)
+
+    async def _sample_lag(self) -> tuple[tuple[GroupLag, ...], dict[TP, int]]:
+        """One lag sample; while the cluster takes longer than NO_ANSWER_S to answer it, the
+        connection shows "no answer" (a hung broker fails the request only after the request
+        timeout). Waiting only: the request itself is never cancelled from here."""
+        sample = asyncio.ensure_future(
+            self._lag.sample(self._clock(), self.state.partitions, list(self._positions))
+        )
+        try:
+            done, _ = await asyncio.wait({sample}, timeout=NO_ANSWER_S)
+            if not done:
+                self.state.set_connection(
+                    ConnectionState.CONNECTING,
+                    f"no answer from the cluster for {NO_ANSWER_S:g}s…",
+                    self._clock(),
+                )
+            return await sample
+        except asyncio.CancelledError:  # the session ends: the sample goes with it
+            sample.cancel()
+            raise
 
     async def _tick_loop(self) -> None:
         while True:

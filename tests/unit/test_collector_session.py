@@ -13,6 +13,7 @@ import pytest
 from builders import event_value
 from edamon.broker.base import BrokerUnavailable, TopicInfo
 from edamon.broker.memory import MemoryBroker
+from edamon.collector import collector as collector_module
 from edamon.collector.collector import INGEST_SLICE, Collector
 from edamon.config import Settings
 from edamon.model.records import RawRecord
@@ -110,3 +111,41 @@ async def test_a_session_ending_between_two_slices_reads_nothing_twice(
     assert sizes[0] == INGEST_SLICE and sum(sizes) == 1210  # the rest of the fetch, once
     assert collector.snapshot().totals.duplicates == 0
     assert collector.records_read == 1210
+
+
+class HangingBroker(FlakyBroker):
+    """Listing consumer groups waits for `answer` while `hang` is set (a broker that stopped
+    answering without closing its connections)."""
+
+    hang = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+
+    async def list_groups(self) -> list[str]:
+        if self.hang:
+            await self.answer.wait()
+        return await super().list_groups()
+
+
+async def test_a_cluster_that_stops_answering_shows_as_no_answer_until_it_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(collector_module, "NO_ANSWER_S", 0.2)
+    broker = HangingBroker()
+    await broker.create_topic(TOPIC)
+    config = Settings.model_validate(
+        {"topics": {"start_from": "earliest"}, "lag": {"interval_s": 0.05}}
+    )
+    collector = Collector(broker, config)
+    connection = lambda: collector.snapshot().connection  # noqa: E731
+    async with running(collector):
+        await until(lambda: connection().state is ConnectionState.CONNECTED)
+        broker.hang = True
+        await until(lambda: connection().state is ConnectionState.CONNECTING)
+        assert connection().message == "no answer from the cluster for 0.2s…"
+        broker.hang = False
+        broker.answer.set()
+        await until(lambda: connection().state is ConnectionState.CONNECTED)
+    await broker.close()
