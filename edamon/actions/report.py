@@ -13,6 +13,7 @@ from typing import Any
 from edamon.actions.headers import iso_utc
 from edamon.actions.ledger import LedgerEntry
 from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope
 
 __all__ = [
     "dead_letter_json",
@@ -64,7 +65,9 @@ def value_display(value: bytes | None) -> str:
         return text
 
 
-def _bytes_json(data: bytes | None) -> dict[str, Any] | None:
+def bytes_json(data: bytes | None) -> dict[str, Any] | None:
+    """Record bytes as JSON-able data: `{"text": ...}` when printable UTF-8, else
+    `{"base64": ...}`; None stays None."""
     if data is None:
         return None
     text = printable_text(data)
@@ -82,6 +85,20 @@ def ledger_json(entry: LedgerEntry | None) -> dict[str, Any] | None:
     data["retried"] = entry.retried
     data["at_iso"] = iso_utc(entry.at)
     return data
+
+
+def envelope_json(envelope: Envelope) -> dict[str, Any]:
+    """An event's decoded envelope fields as JSON-able data."""
+    return {
+        "event_id": envelope.event_id,
+        "event_type": envelope.event_type,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "aggregate_id": envelope.aggregate_id,
+        "version": envelope.version,
+        "source": envelope.source,
+        "format": envelope.format.value,
+    }
 
 
 def dead_letter_json(
@@ -110,28 +127,19 @@ def dead_letter_json(
         "attempts": info.attempts,
         "handler": info.handler,
         "problems": list(info.problems),
-        "key": _bytes_json(record.key),
+        "key": bytes_json(record.key),
         "event": None,
         "decode_error": dead_letter.decode_error,
         "retry": ledger_json(retry),
     }
     if envelope is not None:
-        data["event"] = {
-            "event_id": envelope.event_id,
-            "event_type": envelope.event_type,
-            "correlation_id": envelope.correlation_id,
-            "causation_id": envelope.causation_id,
-            "aggregate_id": envelope.aggregate_id,
-            "version": envelope.version,
-            "source": envelope.source,
-            "format": envelope.format.value,
-        }
+        data["event"] = envelope_json(envelope)
     if with_value:
         data["stacktrace"] = info.stacktrace
         data["headers"] = [
-            {"key": key, **(_bytes_json(value) or {})} for key, value in record.headers
+            {"key": key, **(bytes_json(value) or {})} for key, value in record.headers
         ]
-        data["value"] = _bytes_json(record.value)
+        data["value"] = bytes_json(record.value)
     return data
 
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edamon.actions.report import bytes_json, envelope_json
 from edamon.collector.api import CollectorView
 from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION, ChainView, Snapshot
 
@@ -50,7 +51,8 @@ def json_schema() -> dict[str, Any]:
 def chain_export(view: CollectorView, chain: ChainView) -> dict[str, Any]:
     """One flow for an incident ticket: its tree (as `collect --json` writes it) and each
     event the collector still holds, with its envelope and record (coordinates, timestamp,
-    key, headers, value as text; a record whose data was dropped for memory has none)."""
+    key, headers and value as `dlq show --json` writes them; a record whose data was dropped
+    for memory has none)."""
     events: dict[str, Any] = {}
     for node in chain.nodes:
         env = view.event(node.event_id)
@@ -58,26 +60,15 @@ def chain_export(view: CollectorView, chain: ChainView) -> dict[str, Any]:
             continue
         record = env.record
         events[node.event_id] = {
-            "event_id": env.event_id,
-            "event_type": env.event_type,
-            "correlation_id": env.correlation_id,
-            "causation_id": env.causation_id,
-            "aggregate_id": env.aggregate_id,
+            **envelope_json(env),
             "occurred_at": env.occurred_at,
-            "version": env.version,
-            "source": env.source,
             "trace_id": env.trace_id,
-            "format": str(env.format),
             "coords": record.coords,
             "timestamp_ms": record.timestamp_ms,
-            "key": _text(record.key),
-            "headers": [[name, _text(value)] for name, value in record.headers],
-            "value": _text(record.value),
+            "key": bytes_json(record.key),
+            "headers": [{"key": key, **(bytes_json(value) or {})} for key, value in record.headers],
+            "value": bytes_json(record.value),
             "value_truncated": env.truncated,
             "record_dropped": env.dropped,
         }
     return {"schema_version": SNAPSHOT_SCHEMA_VERSION, "chain": asdict(chain), "events": events}
-
-
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8", errors="replace")

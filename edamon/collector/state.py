@@ -184,7 +184,7 @@ class CollectorState:
             record.topic,
             env.event_type if env else None,
             env.version if env else None,
-            now if self.catchup.caught_up else min(written, now),
+            self._arrival(written, now),
             written,
             True,
         )
@@ -205,11 +205,17 @@ class CollectorState:
             self._saga_dead_letters.setdefault(cid, []).append(seen)
             self._sagas.dead_lettered(cid, seen)
 
+    def _arrival(self, written: float, now: float) -> float:
+        """When a record read at `now` counts as arrived: now, or while catching up when it
+        was written (history, see Throughput.record_history)."""
+        return now if self.catchup.caught_up else min(written, now)
+
     def _add_undecodable(self, bad: Undecodable, now: float) -> None:
         record = bad.record
         written = record.timestamp_ms / 1000.0
-        arrival = now if self.catchup.caught_up else min(written, now)
-        self._throughput.record(record.topic, None, None, arrival, written, False)
+        self._throughput.record(
+            record.topic, None, None, self._arrival(written, now), written, False
+        )
         self._undecodable[bad.reason] += 1
         preview = (record.value or b"")[:80]
         self._undecodable_samples.append(

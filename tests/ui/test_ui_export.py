@@ -37,7 +37,7 @@ async def test_export_writes_the_flow_to_a_json_file(
     assert [n["event_id"] for n in document["chain"]["nodes"]] == [n.event_id for n in nodes]
     first = document["events"][nodes[0].event_id]
     assert first["event_type"] == nodes[0].event_type and first["coords"] == nodes[0].coords
-    assert json.loads(first["value"])["eventId"] == nodes[0].event_id
+    assert json.loads(first["value"]["text"])["eventId"] == nodes[0].event_id
     assert first["headers"] and first["record_dropped"] is False
     assert document["events"][dropped]["value"] is None  # dropped for memory: not held
 
