@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
@@ -98,7 +99,9 @@ async def produce(bootstrap: str, prefix: str, events: int) -> float:
     return time.perf_counter() - started
 
 
-async def drain_bare(bootstrap: str, prefix: str, events: int) -> float:
+async def drain_bare(bootstrap: str, prefix: str, events: int, on_records: Any = None) -> float:
+    """The bare getmany loop; `on_records(records)` (bench/native_spike) is handed each
+    partition's records. Returns the seconds taken."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -120,7 +123,12 @@ async def drain_bare(bootstrap: str, prefix: str, events: int) -> float:
     started = time.perf_counter()
     while count < events:
         batch = await consumer.getmany(timeout_ms=500, max_records=2000)
-        count += sum(len(records) for records in batch.values())
+        if on_records is None:
+            count += sum(len(records) for records in batch.values())
+        else:
+            for records in batch.values():
+                count += len(records)
+                on_records(records)
     elapsed = time.perf_counter() - started
     await consumer.stop()
     return elapsed

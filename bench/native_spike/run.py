@@ -54,37 +54,13 @@ def build(into: Path) -> Path:
 
 
 async def fetch_all(bootstrap: str, prefix: str, events: int, floor: Any, stage: int) -> float:
-    """Drain `events` records from the beginning; with `floor`, hand each partition's records
-    to it. Returns the seconds taken."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    bench = _ingest_bench()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_bytes=50 * 1024 * 1024,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+    """bench/ingest.py's bare drain, handing each partition's records to `floor`. Returns the
+    seconds taken."""
+    return float(
+        await _ingest_bench().drain_bare(
+            bootstrap, prefix, events, lambda records: floor.ingest(records, time.time(), stage)
+        )
     )
-    await consumer.start()
-    tps = [
-        TopicPartition(f"{prefix}.{t}", p)
-        for t in [*bench.TYPES, "PaymentProcessed.DLT"]
-        for p in range(bench.PARTITIONS)
-    ]
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    count = 0
-    started = time.perf_counter()
-    while count < events:
-        batch = await consumer.getmany(timeout_ms=500, max_records=2000)
-        for records in batch.values():
-            count += len(records)
-            if floor is not None:
-                floor.ingest(records, time.time(), stage)
-    elapsed = time.perf_counter() - started
-    await consumer.stop()
-    return elapsed
 
 
 def child(lib: str, bootstrap: str, prefix: str, events: int) -> None:
