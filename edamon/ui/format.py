@@ -87,6 +87,11 @@ def thousands(n: int | None) -> str:
     return DASH if n is None else f"{n:,}"
 
 
+def short_class(name: str | None, missing: str = "?") -> str:
+    """`TimeoutException` for `java.util.concurrent.TimeoutException`; `missing` for None."""
+    return name.rsplit(".", 1)[-1] if name else missing
+
+
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """`1 dead letter`, `3 dead letters` (`many`: an irregular plural)."""
     return f"{n:,} {noun if n == 1 else many or noun + 's'}"

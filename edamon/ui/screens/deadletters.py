@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 from edamon.actions.plan import Outcome, RedriveSummary
 from edamon.actions.service import ReadOnlyError, RetryService
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, shorten
+from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -61,7 +61,7 @@ UNMARKED = Text(" ")
 
 def dead_letter_cells(row: DeadLetterRow) -> Row:
     """The cells of a dead letter that do not depend on the clock or the marks."""
-    exception = (row.failure_class or "?").rsplit(".", 1)[-1]
+    exception = short_class(row.failure_class)
     return (  # cut to each column's width by the table (see COLUMNS and the layouts)
         row.dlq_topic,
         Text(row.original_topic) if row.original_topic else Text("?", DIM),
@@ -256,8 +256,7 @@ class DeadLettersScreen(DashboardScreen):
         if handler is not None:
             topic, group, exception = handler
             where = " · ".join(
-                escape(part)
-                for part in (topic or "?", group or "?", (exception or "?").rsplit(".", 1)[-1])
+                escape(part) for part in (topic or "?", group or "?", short_class(exception))
             )
             title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
         if self.marked:

@@ -22,6 +22,7 @@ from edamon.ui.format import (
     compact,
     duration,
     rate,
+    short_class,
     spark,
     status_style,
     status_text,
@@ -228,7 +229,7 @@ class OverviewScreen(DashboardScreen):
         rows: list[tuple[str, Row]] = []
         for g in sorted(snap.dead_letter_groups, key=lambda g: -g.last_seen):
             key = failed_key(g)
-            exception = (g.exception_class or "?").rsplit(".", 1)[-1]
+            exception = short_class(g.exception_class)
             rows.append(
                 (
                     key,

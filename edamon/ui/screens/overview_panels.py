@@ -10,7 +10,7 @@ from rich.text import Text
 
 from edamon.model.snapshot import DeadLetterGroup, Snapshot, TimelineRow
 from edamon.model.status import SagaState
-from edamon.ui.format import DIM, RED, compact, short_id, status_style
+from edamon.ui.format import DIM, RED, compact, short_class, short_id, status_style
 from edamon.ui.widgets.table import Column, Row
 
 TREND_WIDTH = 10
@@ -133,7 +133,7 @@ def failed_needs(snap: Snapshot) -> dict[str, int]:
         for key, value in (
             ("topic", g.original_topic or "?"),
             ("group", g.consumer_group or "?"),
-            ("exception", (g.exception_class or "?").rsplit(".", 1)[-1]),
+            ("exception", short_class(g.exception_class)),
         ):
             needs[key] = max(needs[key], cell_len(value))
     return needs

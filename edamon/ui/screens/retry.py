@@ -34,7 +34,7 @@ from edamon.broker.base import BrokerError
 from edamon.collector.api import CollectorView
 from edamon.decode.dlq import is_dlq_header
 from edamon.model.deadletter import DeadLetter
-from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, plural, shorten
+from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, plural, short_class, shorten
 
 SAMPLE = 5
 """Dead letters listed by name per section of the modal (the rest are counted)."""
@@ -124,7 +124,7 @@ def _stripped(plan: RedrivePlan) -> tuple[str, str]:
 
 def _sent_as(item: PlanItem) -> str:
     """What a dead letter to send is and where it goes: `→ orders  IllegalStateException`."""
-    exception = (item.dead_letter.info.failure_class or "").rsplit(".", 1)[-1]
+    exception = short_class(item.dead_letter.info.failure_class, "")
     return f"→ {item.target}  {exception}".rstrip()
 
 
