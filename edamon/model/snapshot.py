@@ -299,3 +299,13 @@ class Snapshot:
     """Records between the collector's positions and the log ends."""
     notices: tuple[str, ...] = field(default=())
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDocument:
+    """What `edamon collect --json` prints."""
+
+    schema_version: int
+    snapshot: Snapshot
+    chain_trees: tuple[ChainView, ...]
+    """Full trees (waterfall order) of the chains listed in the snapshot, up to a limit."""
