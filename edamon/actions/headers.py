@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from edamon.decode.dlq import is_dlq_header
+from edamon.model.chainnodes import RETRY_AT, RETRY_ATTEMPT
+from edamon.model.chainnodes import RETRY_HEADER as RETRY_OF
 from edamon.model.records import Header
 
 __all__ = [
@@ -25,9 +27,6 @@ __all__ = [
 ]
 
 RETRY_PREFIX = "edamon-retry-"
-RETRY_OF = "edamon-retry-of"
-RETRY_AT = "edamon-retry-at"
-RETRY_ATTEMPT = "edamon-retry-attempt"
 
 
 def iso_utc(epoch_s: float) -> str:

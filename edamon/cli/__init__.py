@@ -106,6 +106,18 @@ def settings_from(
     "start_from",
     help="Where tailing starts: latest, earliest, a duration ago (15m) or an ISO time.",
 )
+@click.option(
+    "--attach",
+    metavar="URL",
+    help="Open the dashboard on a running `edamon serve` (http://host:8765) instead of "
+    "starting a collector of its own.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --attach: the service's token file (default: the environment's "
+    "EDAMON_SERVICE__OPERATOR_TOKEN / __VIEWER_TOKEN, else service.token_file).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -113,17 +125,28 @@ def cli(
     bootstrap: str | None,
     read_only: bool | None,
     start_from: str | None,
+    attach: str | None,
+    token_file: Path | None,
 ) -> None:
     """edamon: a terminal dashboard for event-driven systems on Apache Kafka.
 
-    Without a subcommand, opens the dashboard on the configured cluster.
+    Without a subcommand, opens the dashboard on the configured cluster (its collector runs in
+    a child process that stops with it), or with --attach on a shared `edamon serve`.
     """
     if ctx.invoked_subcommand is not None:
         return
-    from edamon.cli.dashboard import run_dashboard
+    from edamon.cli.dashboard import AttachError, attach_token, run_attached, run_dashboard
 
-    settings = settings_from(config_path, bootstrap, read_only)  # --from: read from the root
-    sys.exit(run_dashboard(settings))
+    extra = {"service": {"token_file": str(token_file)}} if token_file is not None else {}
+    settings = settings_from(config_path, bootstrap, read_only, extra)  # --from: from the root
+    if attach is None:
+        sys.exit(run_dashboard(settings))
+    try:
+        token = attach_token(settings)
+    except AttachError as exc:
+        fail(str(exc), EXIT_USAGE)
+        raise  # unreachable
+    sys.exit(run_attached(attach, token, settings))
 
 
 def _register() -> None:
@@ -158,10 +181,7 @@ def printable_output() -> None:
 
 
 def main() -> None:
-    from edamon.collector.runtime import tune_gc
-
     printable_output()
     configure_logging()
-    tune_gc()
     _register()
     cli()

@@ -64,6 +64,9 @@ def command(
     seconds = duration_option(duration)
     extra = {"topics": {"start_from": start_from}} if start_from is not None else {}
     settings = settings_from(config_path, bootstrap, read_only, extra)
+    from edamon.collector.runtime import tune_gc
+
+    tune_gc()  # a collector process (the dashboard's process never tunes its GC)
     try:
         text = asyncio.run(_collect(settings, seconds, until_idle, as_json, max_trees))
     except ConnectionError as exc:

@@ -1,39 +1,99 @@
-"""`edamon` with no subcommand: the dashboard on a real cluster (or on the demo's broker)."""
+"""The dashboard commands: `edamon` (its own collector child), `edamon demo` (the same, with the
+simulation beside the collector) and `edamon --attach URL` (a shared `edamon serve`).
+
+The dashboard is always a client of a service: `spawn_embedded` starts the private child on a
+Unix socket and the app attaches to it at once (the first frame says "starting collector…"
+until it answers). The child is stopped when the dashboard quits or crashes, and stops by
+itself when the dashboard's process is killed (edamon/cli/embedded.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Literal
 
-from edamon.broker.base import Broker
 from edamon.config import Settings
 
+CHILD_WATCH_S = 0.5
+"""How often the dashboard checks that its collector child still runs."""
 
-def run_dashboard(
+
+class AttachError(Exception):
+    """No token to attach with; the message says where one was looked for."""
+
+
+def attach_token(settings: Settings) -> str:
+    """The token `--attach` sends: the operator's, else the viewer's, from the environment
+    (EDAMON_SERVICE__OPERATOR_TOKEN / __VIEWER_TOKEN), else from the token file
+    (`--token-file`, service.token_file, else the default one `edamon serve` writes). Raises
+    AttachError."""
+    from edamon.service.auth import TokenError, default_token_file, read_token_file
+
+    service = settings.service
+    for secret in (service.operator_token, service.viewer_token):
+        if secret is not None and secret.get_secret_value():
+            return secret.get_secret_value()
+    path = service.token_file or default_token_file()
+    if not path.exists():
+        raise AttachError(
+            f"no token: set EDAMON_SERVICE__OPERATOR_TOKEN (or __VIEWER_TOKEN), or give "
+            f"--token-file (looked in {path})"
+        )
+    try:
+        tokens = read_token_file(path)
+    except TokenError as exc:
+        raise AttachError(str(exc)) from None
+    token = tokens.operator or tokens.viewer
+    assert token is not None  # read_token_file refuses a file without any
+    return token
+
+
+def run_attached(url: str, token: str, settings: Settings) -> int:
+    """The dashboard on the service at `url` (http(s)://host:port or unix:/path)."""
+    return _run(url, token, settings, waiting=f"connecting to {url}…")
+
+
+def run_dashboard(settings: Settings, demo: Literal["memory", "kafka"] | None = None) -> int:
+    """The dashboard on its own collector child (with the demo's simulation when `demo`);
+    returns the exit code. The child is stopped however the dashboard ends."""
+    from edamon.cli.embedded import spawn_embedded
+
+    log = os.environ.get("EDAMON_LOG_FILE")
+    child = spawn_embedded(settings, demo, log_file=Path(log) if log else None)
+    try:
+
+        async def watch() -> None:
+            while child.process.poll() is None:  # noqa: ASYNC110 - a process, not an event
+                await asyncio.sleep(CHILD_WATCH_S)
+            raise ChildExited(
+                f"the collector process exited (status {child.process.returncode}); "
+                "set EDAMON_LOG_FILE to keep its log"
+            )
+
+        return _run(child.url, child.token, settings, "starting collector…", background=[watch])
+    finally:
+        child.stop()
+
+
+class ChildExited(Exception):
+    """The dashboard's collector child ended on its own."""
+
+
+def _run(
+    url: str,
+    token: str,
     settings: Settings,
-    broker: Broker | None = None,
+    waiting: str,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> int:
-    """Open the dashboard and return the exit code.
-
-    `broker`: the broker to watch (default: Kafka from settings). `background`: extra coroutines
-    run for the app's lifetime on its loop (the demo's simulation), cancelled on exit. DLQ retry
-    (`r` on the dead-letters screen) goes through the same broker; settings.read_only disables it.
-    """
-    from edamon.actions.service import RetryService
-    from edamon.collector.collector import Collector
+    from edamon.client import EdamonClient
     from edamon.ui.app import EdamonApp
+    from edamon.ui.source import DataSource
 
-    if broker is None:
-        from edamon.broker.kafka import KafkaBroker
-
-        broker = KafkaBroker(settings.kafka)
-    collector = Collector(broker, settings)
-    app = EdamonApp(
-        collector,
-        settings,
-        run=collector.run,
-        background=background,
-        redrive=RetryService(broker, settings),
-    )
-    code = app.run()  # the collector closes the broker's clients when its worker is cancelled
+    source = DataSource(EdamonClient(url, token))
+    app = EdamonApp(source, settings, background=background, waiting=waiting)
+    code = app.run()  # the source's client is closed when the app unmounts
     return code if isinstance(code, int) else 0

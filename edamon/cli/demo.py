@@ -63,6 +63,12 @@ def command(
     else:
         settings = settings_from(config_path, bootstrap, None, extra)
 
+    if not headless:
+        from edamon.cli.dashboard import run_dashboard
+
+        # The simulation runs in the collector's child process, beside the collector.
+        sys.exit(run_dashboard(settings, demo="kafka" if bootstrap else "memory"))
+
     from edamon.demo.clock import DemoClock
     from edamon.demo.runner import DemoSystem
 
@@ -80,16 +86,7 @@ def command(
         )
     system = DemoSystem(broker, settings.demo, clock=clock)
 
-    if headless:
-        sys.exit(_run_headless(broker, system, seconds))
-
-    from edamon.cli.dashboard import run_dashboard
-
-    async def simulate() -> None:
-        await broker.start()
-        await system.run(seconds)
-
-    sys.exit(run_dashboard(settings, broker=broker, background=[simulate]))
+    sys.exit(_run_headless(broker, system, seconds))
 
 
 def _run_headless(broker: Broker, system: DemoSystem, seconds: float | None) -> int:

@@ -123,7 +123,10 @@ def _serve(
     background: tuple[Callable[[], Awaitable[None]], ...] = (),
     parent_watch: bool = False,
 ) -> int:
+    from edamon.collector.runtime import tune_gc
     from edamon.service.server import ServeError, serve
+
+    tune_gc()  # the collector's process (the dashboard's process never tunes its GC)
 
     async def main() -> None:
         stop = asyncio.Event()

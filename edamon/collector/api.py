@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from edamon.collector.gate import IngestGate
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.records import RawRecord
@@ -13,11 +12,6 @@ from edamon.model.snapshot import ChainView, Snapshot
 
 class CollectorView(Protocol):
     """Read-only queries. Every answer is immutable data; nothing reaches into internals."""
-
-    @property
-    def ingest_gate(self) -> IngestGate:
-        """Held by the dashboard from a key press until its frame is out: ingest waits."""
-        ...
 
     def snapshot(self) -> Snapshot:
         """The current state; cheap enough to call a few times per second."""

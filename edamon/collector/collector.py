@@ -199,17 +199,16 @@ class Collector(StateView):
                 self._update_catchup()
 
     async def _ingest_fetch(self, records: list[RawRecord], tailer: Tailer) -> None:
-        """Ingest one fetch in slices, each after the ingest gate and a turn of the loop; then
-        move the positions past it. Cancelled between slices (the session ends), the rest is
-        ingested at once first: the positions always cover exactly what the state holds, so
-        the next session neither skips records nor reads these again."""
-        gate = self.ingest_gate
+        """Ingest one fetch in slices, each after a turn of the loop (requests to the service
+        are answered between them); then move the positions past it. Cancelled between
+        slices (the session ends), the rest is ingested at once first: the positions always
+        cover exactly what the state holds, so the next session neither skips records nor
+        reads these again."""
         done = 0
         try:
             while done < len(records):
-                await gate.wait()  # a key press in the dashboard goes first
                 done += self._ingest(records[done : done + INGEST_SLICE])
-                await asyncio.sleep(0)  # let the UI breathe between slices
+                await asyncio.sleep(0)  # let requests in between slices
         except asyncio.CancelledError:
             self._ingest(records[done:])
             self._positions.update(tailer.positions())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from edamon.collector.gate import IngestGate
 from edamon.collector.state import CollectorState
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
@@ -19,12 +18,6 @@ class StateView:
     def __init__(self, state: CollectorState, clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self._clock = clock
-        self._gate = IngestGate()
-
-    @property
-    def ingest_gate(self) -> IngestGate:
-        """Whoever ingests into `state` for this view waits at it (the collector's tail loop)."""
-        return self._gate
 
     def snapshot(self) -> Snapshot:
         return self.state.snapshot(self._clock())

@@ -14,10 +14,14 @@ from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.status import NodeStatus
 
-__all__ = ["DLQ_PREFIX", "RETRY_HEADER", "RETRY_PREFIX"]
+__all__ = ["DLQ_PREFIX", "RETRY_AT", "RETRY_ATTEMPT", "RETRY_HEADER", "RETRY_PREFIX"]
 
 RETRY_HEADER = "edamon-retry-of"
 """Header on a redriven copy of a dead letter: `<dlq topic>/<partition>/<offset>`."""
+RETRY_AT = "edamon-retry-at"
+"""Header on a redriven copy: when it was sent (ISO 8601 UTC)."""
+RETRY_ATTEMPT = "edamon-retry-attempt"
+"""Header on a redriven copy: which attempt (decimal)."""
 DLQ_PREFIX = "dlq:"
 """Id prefix of a failed-handler node: `dlq:<dlq record coords>`."""
 RETRY_PREFIX = "retry:"

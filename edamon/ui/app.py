@@ -1,23 +1,20 @@
-"""The edamon dashboard: a Textual app drawing the collector's snapshots on a clock."""
+"""The edamon dashboard: a Textual app drawing the service's snapshots on a clock."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from typing import Any, ClassVar
 
-from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.errors import NoWidget
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.timer import Timer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from edamon.actions.service import RetryService
-from edamon.collector.api import CollectorView
+from edamon.client import ClientError
 from edamon.config import Settings
 from edamon.model.snapshot import Snapshot
 from edamon.ui import stripfix
@@ -34,7 +31,7 @@ from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
 from edamon.ui.screens.throughput import ThroughputScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
-from edamon.ui.switch import SwitchInFlight
+from edamon.ui.source import DataSource, Link
 from edamon.ui.widgets.bars import SCREENS
 
 stripfix.install()
@@ -46,15 +43,6 @@ ALERT_TIMEOUT_S = 5.0
 """How long a notification of new dead letters or undecodable records stays."""
 
 
-_HELD_MOUSE_EVENTS = (
-    events.MouseDown,
-    events.MouseUp,  # Textual makes the Click of it
-    events.MouseScrollDown,
-    events.MouseScrollUp,
-)
-"""Mouse events held like keys until their frame (not moves: they come by the hundred)."""
-
-
 def _shows(screen: Screen[object], about: str) -> bool:
     """Whether `screen` lists what an alert `about` counts."""
     if about == DEAD_LETTERS:
@@ -63,14 +51,17 @@ def _shows(screen: Screen[object], about: str) -> bool:
 
 
 class EdamonApp(App[int]):
-    """The dashboard. Reads only immutable snapshots through `CollectorView`.
+    """The dashboard: a client of an edamon service, through `source` (edamon.ui.source),
+    the only way it reaches data.
 
-    `run` (the collector's loop) and every `background` coroutine run as async workers on the
-    app's loop for its lifetime; a crash shows a notification and the app keeps running.
-    Every `1/settings.ui.refresh_hz` s the active screen redraws from `view.snapshot()`; with
-    `refresh=False` it draws once on mount and then only on `refresh_now()` (tests).
-    `redrive` is the DLQ retry (`r` on the dead-letters screen); None hides it. With
-    settings.read_only it is shown disabled and sends nothing.
+    Every `1/settings.ui.refresh_hz` s it asks the service for the overview (one request at a
+    time: the next waits for the answer) and the active screen redraws from it; with
+    `refresh=False` it asks once on mount and then only on `refresh_now()` (tests). While the
+    service does not answer, the last data stays, marked stale, and the polls go on until it
+    answers again. `background` coroutines run as async workers for the app's lifetime; a
+    crash shows a notification and the app keeps running. Retry (`r` on the dead letters)
+    goes to the service's retry jobs; a viewer token or a read-only service shows it off.
+    `waiting` is what the status line says before the first answer.
     """
 
     CSS_PATH = "app.tcss"
@@ -96,19 +87,19 @@ class EdamonApp(App[int]):
 
     def __init__(
         self,
-        view: CollectorView,
+        source: DataSource,
         settings: Settings,
         *,
-        run: Callable[[], Awaitable[None]] | None = None,
         background: Sequence[Callable[[], Awaitable[None]]] = (),
         clock: Callable[[], float] = time.time,
         refresh: bool = True,
-        redrive: RetryService | None = None,
+        waiting: str = "connecting to the edamon service…",
     ) -> None:
         super().__init__()
-        self.view = view
+        self.source = source
+        source.on_change = self._looked_up
         self.settings = settings
-        self.redrive = redrive
+        self.waiting = waiting
         self.clock = clock
         self.times = Times(clock, settings.ui.absolute_times)
         self.alerts = AlertTracker(
@@ -117,13 +108,11 @@ class EdamonApp(App[int]):
             interval_s=ALERT_INTERVAL_S,
         )
         self.last_snapshot: Snapshot | None = None
-        self._run = run
         self._background = tuple(background)
         self._live = refresh
-        self._timer: Timer | None = None
         self._tick_error: str | None = None
         self._tasks: list[Worker[None]] = []
-        self._switch = SwitchInFlight(self, view.ingest_gate)
+        self._redraw_due = False
         self.main_screens: dict[str, DashboardScreen] = {
             "overview": OverviewScreen(),
             "chains": ChainsScreen(),
@@ -146,13 +135,9 @@ class EdamonApp(App[int]):
                 self.pop_screen()
         self.theme_changed_signal.subscribe(self, self._theme_changed, immediate=True)
         self._apply_theme(self.settings.ui.theme)
-        for index, work in enumerate(
-            ([self._run] if self._run is not None else []) + list(self._background)
-        ):
-            self._start(work, "collector" if index == 0 and self._run else f"background-{index}")
-        self.refresh_now()
-        if self._live:
-            self._timer = self.set_interval(1 / self.settings.ui.refresh_hz, self._tick)
+        for index, work in enumerate(self._background):
+            self._start(work, f"background-{index}")
+        self._start(self._poll, "poll")
 
     def _apply_theme(self, name: str) -> None:
         if name in self.available_themes:
@@ -179,8 +164,20 @@ class EdamonApp(App[int]):
             self.run_worker(runner, name=name, group=WORKER_GROUP, exit_on_error=False)
         )
 
+    async def _poll(self) -> None:
+        """Ask for the overview on the clock: one request at a time (a slow answer delays the
+        next ask, it never piles them up); with refresh=False only once."""
+        interval = 1 / self.settings.ui.refresh_hz
+        while True:
+            started = asyncio.get_running_loop().time()
+            await self.refresh_now()
+            if not self._live:
+                return
+            spent = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(0.0, interval - spent))
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A crashed collector or background task: tell the operator, keep running."""
+        """A crashed background task: tell the operator, keep running."""
         worker = event.worker
         if worker.group != WORKER_GROUP:
             return
@@ -192,56 +189,27 @@ class EdamonApp(App[int]):
                 severity="error",
                 timeout=30,
             )
-        elif event.state is WorkerState.SUCCESS and worker.name == "collector":
-            self.notify("The collector stopped.", severity="warning")
 
     async def on_unmount(self) -> None:
         """Cancel every worker we started and wait for them to finish."""
-        self._switch.stop()
         for worker in self._tasks:
             worker.cancel()
         for worker in self._tasks:
             with suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
-
-    async def on_event(self, event: events.Event) -> None:
-        """A key or click from the terminal: until the frame that shows its effect, the
-        collector's ingest, the GC and the periodic redraw wait (edamon.ui.switch)."""
-        fresh = isinstance(event, events.InputEvent) and not event.is_forwarded
-        await super().on_event(event)
-        if not self.is_running:
-            return
-        switch = self._switch
-        if isinstance(event, events.Key):
-            if not fresh:  # back from the focused widget: its binding has just run
-                switch.returned(self.screen)
-            elif event.is_forwarded:  # queued on the focused widget
-                switch.start(self.focused or self.screen, returning=self._bound(event))
-            else:  # handled here (a priority binding)
-                switch.start(self.screen)
-        elif fresh and isinstance(event, _HELD_MOUSE_EVENTS):
-            try:  # queued behind the click or scroll on the widget under the mouse
-                widget, _ = self.get_widget_at(event.x, event.y)
-            except NoWidget:
-                widget = None
-            switch.start(widget or self.screen)
-
-    def _bound(self, key: events.Key) -> bool:
-        """Whether a binding of the focus chain takes `key` (Textual runs it when the key is
-        back at the app, unless a widget on the way keeps it)."""
-        bindings = self.screen.active_bindings
-        return any(alias in bindings for alias in key.aliases)
+        await self.source.aclose()
 
     # --- drawing -------------------------------------------------------------------------
 
-    def _tick(self) -> None:
+    async def refresh_now(self) -> None:
+        """Ask the service for the overview, raise alerts for what is new, and redraw the
+        active screen (from the last answer when the service does not answer)."""
+        snap = await self.source.refresh()
         if not self.is_running:  # shutting down: screens are being removed
             return
-        if self._switch.defer(self._tick):
-            return  # the screen switched to has just drawn the latest snapshot: after its frame
         try:
-            self.refresh_now()
-        except Exception as exc:  # a bug in the view must not kill the UI: show it, go on
+            self._draw(snap)
+        except Exception as exc:  # a bug in a screen must not kill the UI: show it, go on
             message = f"{type(exc).__name__}: {exc}"
             if message != self._tick_error:  # once per distinct error, not 4 times a second
                 self._tick_error = message
@@ -250,19 +218,50 @@ class EdamonApp(App[int]):
         else:
             self._tick_error = None
 
-    def refresh_now(self) -> None:
-        """Take a snapshot, raise alerts for what is new, and redraw the active screen."""
-        snap = self.view.snapshot()
-        self.last_snapshot = snap
+    def _draw(self, snap: Snapshot | None) -> None:
         screen = self.screen
-        for alert in self.alerts.check(snap):
-            if alert.about is None:
-                self.notify(alert.message, severity=alert.severity, timeout=8)
-            elif not _shows(screen, alert.about):  # the screen on show lists them already
-                self.notify(alert.message, severity=alert.severity, timeout=ALERT_TIMEOUT_S)
+        if snap is None:
+            if isinstance(screen, DashboardScreen) and screen.ready:
+                screen.show_waiting(self.link_text())
+            return
+        fresh = snap is not self.last_snapshot
+        self.last_snapshot = snap
+        if fresh:
+            for alert in self.alerts.check(snap):
+                if alert.about is None:
+                    self.notify(alert.message, severity=alert.severity, timeout=8)
+                elif not _shows(screen, alert.about):  # the screen on show lists them already
+                    self.notify(alert.message, severity=alert.severity, timeout=ALERT_TIMEOUT_S)
         if isinstance(screen, DashboardScreen) and screen.ready:
             with self.batch_update():
                 screen.draw(snap)
+
+    def link_text(self) -> str | None:
+        """What the status line says about the service: nothing while it answers."""
+        source = self.source
+        if source.link is Link.LIVE:
+            return None
+        if source.link is Link.CONNECTING:
+            return self.waiting if source.error is None else f"{self.waiting} ({source.error})"
+        stale = source.stale_for() or 0.0
+        return (
+            f"✖ service unreachable, data from {stale:.0f}s ago (stale), reattaching… "
+            f"{source.error or ''}"
+        ).rstrip()
+
+    def _looked_up(self) -> None:
+        """A lookup (chain, event, dead letter) answered: redraw the active screen soon (once
+        for answers that come together)."""
+        if self._redraw_due or not self.is_running:
+            return
+        self._redraw_due = True
+
+        def redraw() -> None:
+            self._redraw_due = False
+            if self.is_running:
+                self._redraw()
+
+        self.call_later(redraw)
 
     # --- navigation ----------------------------------------------------------------------
 
@@ -273,7 +272,6 @@ class EdamonApp(App[int]):
         draws the latest snapshot right away, once, rather than when its resume arrives."""
         target = self.main_screens[name]
         if self.screen is not target:
-            self._switch.start(target)
             if target in self.screen_stack:
                 while self.screen is not target:
                     self.pop_screen()
@@ -302,14 +300,39 @@ class EdamonApp(App[int]):
         if len(self.screen_stack) > 1:
             self.pop_screen()
 
-    def open_chain(self, correlation_id: str | None, event_id: str | None = None) -> None:
-        """Push the chain of `correlation_id`, selecting `event_id` when given."""
+    def open_chain(
+        self,
+        correlation_id: str | None,
+        event_id: str | None = None,
+        *,
+        dead_letter: str | None = None,
+    ) -> None:
+        """Push the chain of `correlation_id` once the service sent it, selecting `event_id`
+        (or the node of the dead letter at `dead_letter`) when given."""
         if not correlation_id:
             self.notify("This event has no correlation id.", severity="warning")
             return
-        if self.view.chain(correlation_id) is None:
+        self.run_worker(
+            self._open_chain(correlation_id, event_id, dead_letter),
+            group="open-chain",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _open_chain(
+        self, correlation_id: str, event_id: str | None, dead_letter: str | None
+    ) -> None:
+        try:
+            chain = await self.source.fetch_chain(correlation_id)
+        except ClientError as exc:
+            self.notify(str(exc), title="Chain", severity="error", timeout=8)
+            return
+        if chain is None:
             self.notify(f"Chain {correlation_id} is not retained.", severity="warning")
             return
+        if dead_letter is not None:
+            node = next((n for n in chain.nodes if n.dead_letter == dead_letter), None)
+            event_id = node.event_id if node is not None else event_id
         self.push_screen(ChainScreen(correlation_id, select=event_id))
 
     def focus_topic(self, topic: str) -> None:

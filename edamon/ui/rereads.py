@@ -8,7 +8,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from edamon.broker.base import BrokerError
+from edamon.client import ClientError
 from edamon.model.envelope import Envelope
 from edamon.model.records import RawRecord
 
@@ -67,7 +67,7 @@ class Rereads:
         except asyncio.CancelledError:
             self._found.pop(coords, None)  # asked again when shown again
             raise
-        except (BrokerError, ValueError) as exc:
+        except (ClientError, ValueError) as exc:
             result = f"Could not read the record from Kafka: {exc}"
             self._failed.add(coords)
         except Exception as exc:  # a bug below must not leave "reading…" shown for good

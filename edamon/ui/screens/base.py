@@ -65,13 +65,18 @@ class DashboardScreen(Screen[None]):
     def draw(self, snap: Snapshot) -> None:
         """Redraw everything from `snap` (called inside app.batch_update())."""
         self.query_one(NavBar).show(snap)
-        self.query_one(StatusLine).show(snap, self.edamon.alerts.last, self.edamon.times)
+        app = self.edamon
+        self.query_one(StatusLine).show(snap, app.alerts.last, app.times, app.link_text())
         self.draw_body(snap)
         self._apply_pending()
         self._drawn = snap
 
     def draw_body(self, snap: Snapshot) -> None:
         """Redraw the screen's own widgets from `snap`."""
+
+    def show_waiting(self, text: str | None) -> None:
+        """No data yet: say what the dashboard waits for (the service starting)."""
+        self.query_one(StatusLine).waiting(text)
 
     @property
     def drawn(self) -> Snapshot | None:
@@ -99,6 +104,8 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.ready = True
+        if self.edamon.last_snapshot is None:
+            self.show_waiting(self.edamon.link_text())
         self.show_latest()
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from rich.console import Group
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
@@ -15,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from edamon.client import ClientError
 from edamon.model.chainnodes import DLQ_PREFIX, RETRY_HEADER, RETRY_PREFIX
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import RawRecord, parse_coords
@@ -23,7 +25,7 @@ from edamon.model.status import NodeStatus, SagaState
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
 from edamon.ui.export import export_chain
 from edamon.ui.format import DASH, DIM, ORANGE, RED, short_id, status_style, status_text
-from edamon.ui.rereads import READING, Rereads
+from edamon.ui.rereads import GONE, READING, Rereads
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_issues
 from edamon.ui.screens.sagas import step_text
@@ -45,6 +47,7 @@ MARKS: dict[NodeStatus, str] = {
     NodeStatus.LOOP: "⟲ ",
 }
 REDRIVE_READING = "Reading the redriven copy from Kafka…"
+LOADING = "Loading…"
 CRITICAL = "bold " + ORANGE
 BAR = "steel_blue"
 LABEL_WIDTH = 28
@@ -168,8 +171,16 @@ class ChainScreen(DashboardScreen):
         if self.chain is None:
             self.notify("This flow is not retained any more.", severity="warning")
             return
+        self._export(self.chain)
+
+    @work(exclusive=True, group="export", exit_on_error=False)
+    async def _export(self, chain: ChainView) -> None:
         try:
-            path = export_chain(self.edamon.view, self.chain, Path.cwd())
+            data = await self.edamon.source.export_chain(chain)
+            path = export_chain(data, chain.summary.correlation_id, Path.cwd())
+        except ClientError as exc:
+            self.notify(f"Could not export the flow: {exc}", severity="error", timeout=10)
+            return
         except OSError as exc:
             self.notify(f"Could not write the flow: {exc}", severity="error", timeout=10)
             return
@@ -217,10 +228,18 @@ class ChainScreen(DashboardScreen):
         return self.query_one("#waterfall", LiveTable)
 
     def draw_body(self, snap: Snapshot) -> None:
-        chain = self.edamon.view.chain(self.correlation_id)
+        app = self.edamon
+        lookup = app.source.chain(self.correlation_id, max_age_s=1 / app.settings.ui.refresh_hz)
+        chain = lookup.value
         head = self.query_one("#chain-head", Line)
         if chain is None:
-            head.set(f"[b]{escape(self.correlation_id)}[/]  [dim]no longer retained[/]")
+            cid = escape(self.correlation_id)
+            if lookup.error is not None and not lookup.fetched:
+                head.set(f"[b]{cid}[/]  [red]{escape(lookup.error)}[/]")
+            elif not lookup.fetched:
+                head.set(f"[b]{cid}[/]  [dim]loading…[/]")
+            else:
+                head.set(f"[b]{cid}[/]  [dim]no longer retained[/]")
             return
         changed = chain != self.chain
         self.chain = chain
@@ -335,18 +354,34 @@ class ChainScreen(DashboardScreen):
         self._show_detail()
 
     def _show_detail(self) -> None:
-        view = self.edamon.view
+        source = self.edamon.source
+        max_age = 1 / self.edamon.settings.ui.refresh_hz
         node = None
         if self.chain is not None:
             node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
         # A redriven copy (↻) is no event the view hands out: its record is read from Kafka.
         redrive = node is not None and node.event_id.startswith(RETRY_PREFIX)
+        note = None
+        loading = False
         if node is not None and redrive:
             envelope = redriven_copy(node)
+        elif self.selected and (
+            node is None or (node.status is not NodeStatus.PLACEHOLDER and not node.dead_letter)
+        ):
+            lookup = source.event(self.selected)
+            envelope = lookup.value
+            if envelope is None and not lookup.fetched:
+                loading = True
+                note = (
+                    f"Could not load the event: {lookup.error}"
+                    if lookup.error and not lookup.loading
+                    else LOADING
+                )
+            elif envelope is not None and envelope.dropped:
+                note = GONE  # the service read it again from Kafka: gone
         else:
-            envelope = view.event(self.selected) if self.selected else None
-        note = None
-        if envelope is not None and envelope.dropped:
+            envelope = None
+        if redrive and envelope is not None and envelope.dropped:
             wanted = envelope
             envelope, note, start = self._rereads.lookup(envelope)
             if start:  # one read at a time: a newer selection cancels the last one
@@ -360,7 +395,7 @@ class ChainScreen(DashboardScreen):
             dead_coords = _retry_of(node, envelope)
         elif envelope is None and node is not None and node.dead_letter:
             dead_coords = node.dead_letter
-        dead = view.dead_letter(dead_coords) if dead_coords else None
+        dead = source.dead_letter(dead_coords, max_age).value if dead_coords else None
         row = self._ledger_row(dead_coords)
         times = self.edamon.times
         # Re-render (and re-parse the payload) only when something shown changed; relative
@@ -376,6 +411,7 @@ class ChainScreen(DashboardScreen):
             epoch,
             note,
             envelope is not None and envelope.dropped,
+            loading,
         )
         if key == self._detail_key:
             return
@@ -391,7 +427,12 @@ class ChainScreen(DashboardScreen):
             detail.update(dead_letter_detail(dead, row, times))
             scroll.border_title = f"Dead letter  [dim]{escape(dead.coords)}[/]"
             return
-        detail.update(event_detail(envelope, node, times, note))
+        if loading and node is not None:
+            detail.update(
+                Group(Text(f"{node.event_type}  {node.event_id}", style="bold"), Text(note or ""))
+            )
+        else:
+            detail.update(event_detail(envelope, node, times, note))
         scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
 
     def _ledger_row(self, coords: str | None) -> DeadLetterRow | None:
@@ -408,7 +449,7 @@ class ChainScreen(DashboardScreen):
         if self._rereads_made is None:
             app = self.edamon
             self._rereads_made = Rereads(
-                app.view.read_record, app.settings.envelope.keep_value_bytes
+                app.source.read_record, app.settings.envelope.keep_value_bytes
             )
         return self._rereads_made
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import events, on, work
 from textual.binding import Binding, BindingType
@@ -16,8 +18,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
-from edamon.actions.plan import Outcome, RedriveSummary
-from edamon.actions.service import ReadOnlyError, RetryService
+from edamon.client import ClientError, Forbidden
+from edamon.model.api import RetryJobDoc
 from edamon.model.snapshot import DeadLetterRow, Snapshot
 from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
 from edamon.ui.screens.base import DashboardScreen
@@ -43,6 +45,9 @@ RETRY_WIDTH = 22
 RETRY_COLUMN = 5
 """Index of the retried cell in `dead_letter_cells`."""
 READ_ONLY = "Read-only mode (--read-only / read_only = true): retry is disabled. Nothing was sent."
+VIEWER = "This dashboard's token is a viewer's: retry needs an operator token. Nothing was sent."
+JOB_POLL_S = 0.2
+"""How often a running retry job's progress is asked for."""
 
 
 def retry_text(row: DeadLetterRow) -> Text:
@@ -136,8 +141,9 @@ class DeadLettersScreen(DashboardScreen):
     the targets through `RetryModal` in an async worker; `outcomes` holds this session's
     results per dead letter until the ledger (read live by the collector) says something new.
 
-    Retry needs the app's `redrive` service (no service: `r` is hidden). In read-only mode `r`
-    shows as disabled ("Retry (off: read-only)") and only explains why.
+    Retry is a job on the service. When the service is read-only, or this dashboard's token
+    is a viewer's, `r` shows as disabled ("Retry (off: read-only)", "Retry (off: viewer)")
+    and only explains why.
     """
 
     NAME = "deadletters"
@@ -147,6 +153,7 @@ class DeadLettersScreen(DashboardScreen):
         # Retry: never on a scrolling key; nothing is sent without the modal's confirmation.
         Binding("r", "retry", "Retry"),
         Binding("r", "retry_read_only", "Retry (off: read-only)"),
+        Binding("r", "retry_viewer", "Retry (off: viewer)"),
         Binding("x", "stop_retry", "Stop retry"),
     ]
 
@@ -162,6 +169,7 @@ class DeadLettersScreen(DashboardScreen):
         """The title's count: all dead letters, or how many match of them."""
         self._retry_busy = False
         self._retry_cancel: asyncio.Event | None = None
+        self._retry_allowed: tuple[bool, str | None] | None = None
         self.handler: Handler | None = None
         """One failed handler (source topic, consumer group, exception) the list is narrowed
         to: the overview's drill-in. Esc clears it."""
@@ -246,6 +254,10 @@ class DeadLettersScreen(DashboardScreen):
         self._set_title()
         self._cells.sweep()
         self._show_detail(table.cursor_key)
+        allowed = (self.edamon.source.read_only, self.edamon.source.role)
+        if allowed != self._retry_allowed:
+            self._retry_allowed = allowed
+            self.refresh_bindings()
 
     def _set_title(self) -> None:
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
@@ -275,13 +287,22 @@ class DeadLettersScreen(DashboardScreen):
 
     def _show_detail(self, coords: str | None) -> None:
         row = self._rows.get(coords) if coords else None
-        dead = self.edamon.view.dead_letter(coords) if coords else None
+        app = self.edamon
+        lookup = app.source.dead_letter(coords, 1 / app.settings.ui.refresh_hz) if coords else None
+        dead = lookup.value if lookup is not None else None
+        loading = lookup is not None and dead is None and not lookup.fetched
         times = self.edamon.times
-        key = (coords, row, dead is None, times.absolute, detail_epoch(times))
+        key = (coords, row, dead, loading, times.absolute, detail_epoch(times))
         if key == self._detail_key:
             return
         self._detail_key = key
-        self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times))
+        if loading and row is not None:
+            error = lookup.error if lookup is not None else None
+            note = f"Could not load it: {error}" if error else "Loading…"
+            shown: RenderableType = Text.assemble((row.coords, "bold"), "\n", (note, DIM))
+        else:
+            shown = dead_letter_detail(dead, row, times)
+        self.query_one("#dl-detail", Static).update(shown)
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
         scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
 
@@ -330,35 +351,47 @@ class DeadLettersScreen(DashboardScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`r` is hidden without a retry service, shown disabled when read-only; `x` only
         while a retry sends."""
-        if action in ("retry", "retry_read_only"):
-            app = self.edamon
-            if app.redrive is None:
-                return False
-            read_only = app.settings.read_only
+        if action in ("retry", "retry_read_only", "retry_viewer"):
+            source = self.edamon.source
+            read_only = source.read_only
+            viewer = source.role == "viewer" and not read_only
             if action == "retry":
-                return not read_only
-            return None if read_only else False
+                return not (read_only or viewer)
+            if action == "retry_read_only":
+                return None if read_only else False
+            return None if viewer else False
         if action == "stop_retry":
             return self._retry_cancel is not None
         return True
 
     def on_key(self, event: events.Key) -> None:
-        """`r` in read-only mode: the binding is disabled, so explain instead."""
-        if event.key == "r" and self.edamon.redrive is not None and self.edamon.settings.read_only:
+        """`r` when retry is off: the binding is disabled, so explain instead."""
+        if event.key != "r":
+            return
+        source = self.edamon.source
+        if source.read_only:
             event.stop()
             self.action_retry_read_only()
+        elif source.role == "viewer":
+            event.stop()
+            self.action_retry_viewer()
 
     def action_retry_read_only(self) -> None:
         """Explain why retry is off."""
         self.notify(READ_ONLY, title="Retry disabled", severity="warning", timeout=6)
 
+    def action_retry_viewer(self) -> None:
+        """Explain why retry is off."""
+        self.notify(VIEWER, title="Retry disabled", severity="warning", timeout=6)
+
     def action_retry(self) -> None:
         """Retry the marked dead letters (else the one under the cursor), after confirmation."""
-        service = self.edamon.redrive
-        if service is None:
-            return
-        if self.edamon.settings.read_only:
+        source = self.edamon.source
+        if source.read_only:
             self.action_retry_read_only()
+            return
+        if source.role == "viewer":
+            self.action_retry_viewer()
             return
         if self._retry_busy:
             self.notify("A retry is already in progress (x stops it).", severity="warning")
@@ -368,7 +401,7 @@ class DeadLettersScreen(DashboardScreen):
             self.notify("No dead letter selected.", severity="warning", timeout=4)
             return
         self._retry_busy = True
-        self._retry(service, coords)
+        self._retry(coords)
 
     def action_stop_retry(self) -> None:
         """Stop the running retry after the record being sent."""
@@ -377,60 +410,83 @@ class DeadLettersScreen(DashboardScreen):
             self.notify("Stopping the retry after the current record…", timeout=4)
 
     @work(exclusive=True, group="redrive", exit_on_error=False)
-    async def _retry(self, service: RetryService, coords: list[str]) -> None:
+    async def _retry(self, coords: list[str]) -> None:
+        source = self.edamon.source
         progress = self.query_one(RetryProgress)
         try:
             progress.waiting("Reading the retry ledger…")
             try:
-                request = await prepare_retry(service, self.edamon.view, coords)
+                request = await prepare_retry(source, coords, self._rows)
+            except ClientError as exc:
+                self.notify(str(exc), title="Retry failed", severity="error", timeout=20)
+                return
             finally:
                 progress.hide()
             choice = await self.app.push_screen_wait(RetryModal(request, self.edamon.times))
             if choice is None:
                 self.notify("Retry cancelled: nothing was sent.", timeout=4)
                 return
-            targets = ", ".join(choice.plan.targets())
-            self._retry_cancel = cancel = asyncio.Event()
-            self.refresh_bindings()
-            progress.start(len(choice.plan.to_send), targets)
-            run = asyncio.create_task(
-                service.execute(
-                    choice.plan,
-                    stop_on_failure=choice.stop_on_failure,
-                    progress=progress.advance,
-                    cancel=cancel,
-                )
-            )
             try:
-                summary = await asyncio.shield(run)
-            except asyncio.CancelledError:
-                # The screen goes away (quit): stop after the record in flight, so that what
-                # was sent is also in the ledger, then let the cancellation through.
-                cancel.set()
-                await asyncio.wait([run])
-                raise
-            except ReadOnlyError as exc:
+                job = await source.retry(
+                    coords, force=choice.force, stop_on_failure=choice.stop_on_failure
+                )
+            except Forbidden as exc:
                 self.notify(str(exc), title="Retry disabled", severity="error")
                 return
-            self._show_results(summary, request.missing)
+            except ClientError as exc:
+                self.notify(str(exc), title="Retry failed", severity="error", timeout=20)
+                return
+            self._retry_cancel = cancel = asyncio.Event()
+            self.refresh_bindings()
+            progress.start(job.total, ", ".join(topic for topic, _ in choice.plan.targets))
+            try:
+                job = await self._follow(job, cancel, progress)
+            except asyncio.CancelledError:
+                # The screen goes away (quit): the job stops after the record in flight, so
+                # that what was sent is also in the ledger.
+                with suppress(ClientError, asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(source.retry_cancel(job.id), 2.0)
+                raise
+            self._show_results(job)
         finally:
             self._retry_busy = False
             self._retry_cancel = None
             progress.hide()
             self.refresh_bindings()
 
-    def _show_results(self, summary: RedriveSummary, missing: Iterable[tuple[str, str]]) -> None:
+    async def _follow(
+        self, job: RetryJobDoc, cancel: asyncio.Event, progress: RetryProgress
+    ) -> RetryJobDoc:
+        """Ask for the job's progress until it ends; `cancel` set: ask the service to stop it."""
+        source = self.edamon.source
+        asked_to_stop = False
+        while job.state == "running":
+            if cancel.is_set() and not asked_to_stop:
+                asked_to_stop = True
+                with suppress(ClientError):
+                    job = await source.retry_cancel(job.id)
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(cancel.wait(), JOB_POLL_S)
+            try:
+                job = await source.retry_job(job.id)
+            except ClientError as exc:
+                progress.waiting(f"Retry running on the service; no answer: {exc}")
+                continue
+            progress.advance(job.done, job.total)
+        return job
+
+    def _show_results(self, job: RetryJobDoc) -> None:
         rows = self._rows
-        for result in summary.results:
+        for result in job.results:
             cell = outcome_cell(result, RETRY_WIDTH)
             row = rows.get(result.coords)
             seen = row.retry if row is not None else None
-            if cell is None or (result.outcome is Outcome.SENT and seen == "sent"):
+            if cell is None or (result.outcome == "sent" and seen == "sent"):
                 self.outcomes.pop(result.coords, None)  # the ledger already says it
             else:
                 self.outcomes[result.coords] = (seen, cell)
-        self.marked -= {result.coords for result in summary.sent}
-        for message, severity in summary_messages(summary, list(missing)):
+        self.marked -= {result.coords for result in job.results if result.outcome == "sent"}
+        for message, severity in summary_messages(job):
             timeout = 6 if severity == "information" else 20
             self.notify(message, title="Retry", severity=severity, timeout=timeout)
         self.redraw()
@@ -462,9 +518,7 @@ class DeadLettersScreen(DashboardScreen):
         if row is None:
             return
         # Select the chain's node for this dead letter (else the original event).
-        chain = self.edamon.view.chain(row.correlation_id) if row.correlation_id else None
-        node = next((n for n in chain.nodes if n.dead_letter == key), None) if chain else None
-        self.edamon.open_chain(row.correlation_id, node.event_id if node else row.event_id)
+        self.edamon.open_chain(row.correlation_id, row.event_id, dead_letter=key)
 
     @on(DataTable.RowHighlighted, "#dead-letters")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -1,21 +1,22 @@
 """DLQ retry from the dashboard: what the dead-letters screen shows before, during and after.
 
-- `prepare_retry`: refresh the ledger and plan the selected dead letters (with and without force);
+- `prepare_retry`: the service's plan for the selected dead letters, without and with force
+  (`POST /v1/retries/preview`: it reads the ledger first);
 - `RetryModal`: the confirmation (count, targets, refusals, already retried, stripped headers);
   nothing is sent unless it returns a `RetryChoice`;
-- `RetryProgress`: the progress line shown on the dead-letters screen while a run sends;
-- `outcome_cell`, `summary_messages`: the results, for the table and the notifications.
+- `RetryProgress`: the progress line shown on the dead-letters screen while the job runs;
+- `outcome_cell`, `summary_messages`: the job's results, for the table and the notifications.
 
-The sending itself is `edamon.actions.service.RetryService` (no textual there).
+The sending itself is the service's retry job (its ledger, read-only setting and permissions).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -27,71 +28,69 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
 
-from edamon.actions.headers import RETRY_AT, RETRY_ATTEMPT, RETRY_OF
-from edamon.actions.plan import ItemResult, Outcome, PlanItem, RedrivePlan, RedriveSummary
-from edamon.actions.service import RetryService
-from edamon.broker.base import BrokerError
-from edamon.collector.api import CollectorView
 from edamon.decode.dlq import is_dlq_header
-from edamon.model.deadletter import DeadLetter
+from edamon.model.api import PlanItemDoc, RetryItemDoc, RetryJobDoc, RetryPlanDoc
+from edamon.model.chainnodes import RETRY_AT, RETRY_ATTEMPT
+from edamon.model.chainnodes import RETRY_HEADER as RETRY_OF
+from edamon.model.snapshot import DeadLetterRow
 from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, plural, short_class, shorten
+
+if TYPE_CHECKING:
+    from edamon.ui.source import DataSource
 
 SAMPLE = 5
 """Dead letters listed by name per section of the modal (the rest are counted)."""
 _FAMILY = re.compile(r"(.+?[-.])")
-NOT_RETAINED = "no longer held by the dashboard: retry it with `edamon dlq retry <coords>`"
+SEND, SKIP, REFUSE = "send", "skip", "refuse"
+
+
+def to_send(plan: RetryPlanDoc) -> list[PlanItemDoc]:
+    return [item for item in plan.items if item.action == SEND]
 
 
 @dataclass(frozen=True, slots=True)
 class RetryRequest:
     """Everything the confirmation modal shows: the plan without and with force."""
 
-    plan: RedrivePlan
-    forced: RedrivePlan
-    missing: tuple[tuple[str, str], ...] = ()
-    """(coords, reason) of selected dead letters that could not be planned at all."""
-    warning: str | None = None
-    """Set when the retry ledger could not be read (earlier retries are then unknown)."""
-    rate: float = 100.0
+    plan: RetryPlanDoc
+    forced: RetryPlanDoc
+    rows: Mapping[str, DeadLetterRow] = field(default_factory=dict)
+    """The dead letters' rows as the dashboard lists them (their exception, for the modal)."""
 
     @property
     def selected(self) -> int:
-        return len(self.plan.items) + len(self.missing)
+        return len(self.plan.items) + len(self.plan.problems)
+
+    @property
+    def warning(self) -> str | None:
+        error = self.plan.ledger_error
+        return f"{error}: earlier retries are unknown" if error else None
+
+    @property
+    def rate(self) -> float:
+        return self.plan.rate
 
 
 @dataclass(frozen=True, slots=True)
 class RetryChoice:
-    """What the operator confirmed: the plan to send and whether to stop at the first failure."""
+    """What the operator confirmed: with or without force, and whether to stop at the first
+    failure."""
 
-    plan: RedrivePlan
+    plan: RetryPlanDoc
     stop_on_failure: bool = True
+
+    @property
+    def force(self) -> bool:
+        return self.plan.force
 
 
 async def prepare_retry(
-    service: RetryService, view: CollectorView, coords: Sequence[str]
+    source: DataSource, coords: Sequence[str], rows: Mapping[str, DeadLetterRow]
 ) -> RetryRequest:
-    """Refresh the ledger (a failure becomes the request's warning) and plan `coords`, with the
-    dead letters as the collector holds them (the run re-reads each one from the DLQ)."""
-    warning = None
-    try:
-        await service.refresh_ledger()
-    except BrokerError as exc:
-        warning = f"the retry ledger could not be read ({exc}): earlier retries are unknown"
-    dead: list[DeadLetter] = []
-    missing: list[tuple[str, str]] = []
-    for address in coords:
-        found = view.dead_letter(address)
-        if found is None:
-            missing.append((address, NOT_RETAINED))
-        else:
-            dead.append(found)
-    return RetryRequest(
-        plan=service.plan(dead),
-        forced=service.plan(dead, force=True),
-        missing=tuple(missing),
-        warning=warning,
-        rate=service.rate,
-    )
+    """The service's plan for `coords`, without and with force (ClientError when it fails)."""
+    plan = await source.retry_preview(coords)
+    forced = await source.retry_preview(coords, force=True) if plan.items else plan
+    return RetryRequest(plan, forced, {c: rows[c] for c in coords if c in rows})
 
 
 def _counted(counts: dict[str, int]) -> str:
@@ -104,13 +103,14 @@ def _group(name: str) -> str:
     return match.group(1) + "*" if match else name
 
 
-def _stripped(plan: RedrivePlan) -> tuple[str, str]:
+def _stripped(plan: RetryPlanDoc) -> tuple[str, str]:
     """(DLQ header families, other headers) removed from the records sent, each with the
     number of records losing it when that is not all of them."""
-    total = len(plan.to_send)
+    sent = to_send(plan)
+    total = len(sent)
     families: Counter[str] = Counter()
     others: Counter[str] = Counter()
-    for item in plan.to_send:
+    for item in sent:
         families.update({_group(name) for name in item.strip if is_dlq_header(name)})
         others.update(name for name in item.strip if not is_dlq_header(name))
 
@@ -122,9 +122,9 @@ def _stripped(plan: RedrivePlan) -> tuple[str, str]:
     return listed(families), listed(others)
 
 
-def _sent_as(item: PlanItem) -> str:
+def _sent_as(item: PlanItemDoc, row: DeadLetterRow | None) -> str:
     """What a dead letter to send is and where it goes: `→ orders  IllegalStateException`."""
-    exception = short_class(item.dead_letter.info.failure_class, "")
+    exception = short_class(row.failure_class if row is not None else None, "")
     return f"→ {item.target}  {exception}".rstrip()
 
 
@@ -141,11 +141,14 @@ def request_summary(
     """The body of the modal: what will be sent where, what not and why, what is stripped.
     `when` formats the time of an earlier retry."""
     plan, forced = request.plan, request.forced
-    send, skipped = plan.to_send, plan.skipped
-    refused = [(item.coords, item.reason or "refused") for item in plan.refused]
-    refused += list(request.missing)
+    send = to_send(plan)
+    skipped = [item for item in plan.items if item.action == SKIP]
+    refused = [
+        (item.coords, item.reason or "refused") for item in plan.items if item.action == REFUSE
+    ]
+    refused += list(plan.problems)
     lines: list[Text] = [Text(f"{plural(request.selected, 'dead letter')} selected", style="bold")]
-    targets = _counted(plan.targets())
+    targets = _counted(dict(plan.targets))
     lines.append(
         Text.assemble(
             ("Send      ", "bold"),
@@ -153,7 +156,7 @@ def request_summary(
             f"  → {targets}" if targets else "  (nothing to send without force)",
         )
     )
-    _listed(lines, [(item.coords, _sent_as(item)) for item in send])
+    _listed(lines, [(item.coords, _sent_as(item, request.rows.get(item.coords))) for item in send])
     if skipped:
         lines.append(
             Text.assemble(
@@ -165,13 +168,8 @@ def request_summary(
         _listed(
             lines,
             [
-                (
-                    item.coords,
-                    f"attempt {item.previous.attempt} by {item.previous.by} "
-                    f"{when(item.previous.at)} → {item.target}",
-                )
+                (item.coords, f"{item.reason or 'already retried'} → {item.target}")
                 for item in skipped
-                if item.previous is not None
             ],
         )
     if refused:
@@ -182,14 +180,14 @@ def request_summary(
         )
         _listed(lines, refused)
     shown = plan if send else forced
-    if shown.to_send:
+    if to_send(shown):
         families, others = _stripped(shown)
         lines.append(Text.assemble(("Stripped  ", "bold"), f"DLQ headers {families or 'none'}"))
         lines.append(Text(f"          other headers {others or 'none'}"))
         lines.append(
             Text.assemble(("Added     ", "bold"), f"{RETRY_OF}, {RETRY_AT}, {RETRY_ATTEMPT}")
         )
-        count = len(shown.to_send)
+        count = len(to_send(shown))
         seconds = (count - 1) / request.rate
         estimate = (
             f": {plural(count, 'record')} take {seconds:.0f}s or more" if seconds >= 1 else ""
@@ -230,6 +228,7 @@ class RetryModal(ModalScreen[RetryChoice | None]):
 
     def compose(self) -> ComposeResult:
         plan, forced = self.request.plan, self.request.forced
+        skipped = any(item.action == SKIP for item in plan.items)
         with Vertical(id="retry-box"):
             with VerticalScroll(id="retry-scroll"):
                 yield Static(request_summary(self.request, self._when), id="retry-summary")
@@ -238,14 +237,14 @@ class RetryModal(ModalScreen[RetryChoice | None]):
             )
             with Horizontal(id="retry-buttons"):
                 yield Button(
-                    f"Retry {len(plan.to_send)}",
+                    f"Retry {len(to_send(plan))}",
                     id="retry-confirm",
                     variant="primary",
-                    disabled=not plan.to_send,
+                    disabled=not to_send(plan),
                 )
-                if plan.skipped:
+                if skipped:
                     yield Button(
-                        f"Retry again (force): {len(forced.to_send)}",
+                        f"Retry again (force): {len(to_send(forced))}",
                         id="retry-force",
                         variant="warning",
                     )
@@ -258,13 +257,13 @@ class RetryModal(ModalScreen[RetryChoice | None]):
         box.border_subtitle = "y retry · esc cancel"
         self.query_one("#retry-cancel", Button).focus()
 
-    def _choice(self, plan: RedrivePlan) -> RetryChoice:
+    def _choice(self, plan: RetryPlanDoc) -> RetryChoice:
         keep_going = self.query_one("#retry-continue", Checkbox).value
         return RetryChoice(plan, stop_on_failure=not keep_going)
 
     def action_confirm(self) -> None:
         """Send what the plan sends (not the already retried ones)."""
-        if not self.request.plan.to_send:
+        if not to_send(self.request.plan):
             self.notify("Nothing to send without force.", severity="warning", timeout=4)
             return
         self.dismiss(self._choice(self.request.plan))
@@ -326,17 +325,17 @@ class RetryProgress(Horizontal):
         self.remove_class("-shown")
 
 
-def outcome_cell(result: ItemResult, width: int) -> Text | None:
+def outcome_cell(result: RetryItemDoc, width: int) -> Text | None:
     """What the table's retried column shows for a result of this session's run (None: keep
     the ledger's status)."""
     outcome = result.outcome
-    if outcome is Outcome.SENT:
+    if outcome == "sent":
         return Text("✓ retried", style=BLUE)
-    if outcome is Outcome.FAILED:
+    if outcome == "failed":
         return Text(shorten(f"✗ {result.reason or 'failed'}", width), style=RED)
-    if outcome is Outcome.REFUSED:
+    if outcome == "refused":
         return Text(shorten(f"✗ refused: {result.reason or ''}", width), style=RED)
-    if outcome is Outcome.NOT_ATTEMPTED:
+    if outcome == "not attempted":
         reason = result.reason or ""
         if reason.startswith("nothing sent: "):
             return Text(shorten(f"✗ {reason.removeprefix('nothing sent: ')}", width), style=RED)
@@ -344,42 +343,43 @@ def outcome_cell(result: ItemResult, width: int) -> Text | None:
     return None
 
 
-def _first(results: Sequence[ItemResult]) -> str:
+def _first(results: Sequence[RetryItemDoc]) -> str:
     shown = "; ".join(f"{r.coords}: {r.reason}" for r in results[:3])
     more = f" (and {len(results) - 3} more)" if len(results) > 3 else ""
     return shown + more
 
 
-def summary_messages(
-    summary: RedriveSummary, missing: Sequence[tuple[str, str]] = ()
-) -> list[tuple[str, SeverityLevel]]:
-    """(message, severity) notifications for a finished run, most important last."""
+def summary_messages(job: RetryJobDoc) -> list[tuple[str, SeverityLevel]]:
+    """(message, severity) notifications for a finished job, most important last."""
     messages: list[tuple[str, SeverityLevel]] = []
-    sent = summary.sent
+
+    def of(outcome: str) -> list[RetryItemDoc]:
+        return [r for r in job.results if r.outcome == outcome]
+
+    sent = of("sent")
     if sent:
         targets: dict[str, int] = {}
         for result in sent:
-            if result.target_topic:
-                targets[result.target_topic] = targets.get(result.target_topic, 0) + 1
+            topic = (result.target_coords or "").rsplit("/", 2)[0]
+            if topic:
+                targets[topic] = targets.get(topic, 0) + 1
         where = _counted(targets)
         messages.append(
             (
-                f"✓ Retried {plural(len(sent), 'dead letter')} → {where} "
-                f"in {summary.elapsed_s:.1f}s",
+                f"✓ Retried {plural(len(sent), 'dead letter')} → {where} in {job.elapsed_s:.1f}s",
                 "information",
             )
         )
-    skipped = summary.of(Outcome.SKIPPED)
+    skipped = of("skipped")
     if skipped:
         messages.append((f"{len(skipped)} skipped: already retried (use force)", "warning"))
-    refused = list(summary.of(Outcome.REFUSED))
-    if refused or missing:
-        reasons = _first(refused) if refused else "; ".join(f"{c}: {r}" for c, r in missing[:3])
-        messages.append((f"✗ {len(refused) + len(missing)} refused: {reasons}", "warning"))
-    failed = summary.failed
+    refused = of("refused")
+    if refused:
+        messages.append((f"✗ {len(refused)} refused: {_first(refused)}", "warning"))
+    failed = of("failed")
     if failed:
         messages.append((f"✗ {len(failed)} failed: {_first(failed)}", "error"))
-    unrecorded = [r for r in summary.results if r.ledger_error]
+    unrecorded = [r for r in job.results if r.ledger_error]
     if unrecorded:
         messages.append(
             (
@@ -388,10 +388,10 @@ def summary_messages(
                 "error",
             )
         )
-    if summary.aborted:
-        severity: SeverityLevel = "warning" if summary.aborted == "cancelled" else "error"
-        not_sent = len(summary.of(Outcome.NOT_ATTEMPTED))
-        messages.append((f"Retry stopped ({not_sent} not sent): {summary.aborted}", severity))
+    if job.aborted:
+        severity: SeverityLevel = "warning" if job.state == "cancelled" else "error"
+        not_sent = len(of("not attempted"))
+        messages.append((f"Retry stopped ({not_sent} not sent): {job.aborted}", severity))
     if not messages:
         messages.append(("Nothing was sent.", "warning"))
     return messages

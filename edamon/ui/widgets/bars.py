@@ -102,9 +102,14 @@ class StatusLine(Line):
     StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
     """
 
-    def show(self, snap: Snapshot, last: Alert | None, times: Times) -> None:
-        """Redraw from the snapshot and the most recent alert."""
+    def show(
+        self, snap: Snapshot, last: Alert | None, times: Times, link: str | None = None
+    ) -> None:
+        """Redraw from the snapshot and the most recent alert; `link`: what to say about the
+        service first (it does not answer: the data is stale)."""
         parts: list[Content | tuple[str, str] | str] = []
+        if link:
+            parts.append((link, "bold $text-error"))
         conn = snap.connection
         if conn.state is ConnectionState.ERROR:
             parts.append((f"✖ {conn.message or 'connection error'}", "bold $text-error"))
@@ -134,6 +139,10 @@ class StatusLine(Line):
                 joined.append("  │  ")
             joined.append(part)
         self.set(Content.assemble(*joined))
+
+    def waiting(self, text: str | None) -> None:
+        """Before the service's first answer: what the dashboard waits for."""
+        self.set(Content.styled(text or "", "$text-warning"))
 
 
 class FilterBar(Input):

@@ -14,7 +14,8 @@ from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
-from edamon.actions.headers import RETRY_ATTEMPT, RETRY_OF
+from edamon.model.chainnodes import RETRY_ATTEMPT
+from edamon.model.chainnodes import RETRY_HEADER as RETRY_OF
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import Header, RawRecord

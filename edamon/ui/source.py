@@ -1,0 +1,295 @@
+"""Where every screen gets its data: one object over the service's client (`EdamonClient`).
+
+`DataSource` is the dashboard's only door to the collector: the app polls `refresh()` (the
+service's `overview`) on its clock, and screens read the last answer (`snapshot`) and ask for
+one chain, event or dead letter through `chain()`, `event()` and `dead_letter()`, which answer
+at once from what was fetched and fetch in the background when that is missing or old (one
+request per thing at a time: a slow service never piles requests up). When a fetch returns,
+`on_change` is called (the app redraws). Retries go through the service's jobs.
+
+Everything a screen is handed passes `clean` (identity today; the place for the terminal-escape
+sanitizer), so no widget can reach data that did not pass it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from edamon.client import ClientError, EdamonClient, NotFound, Unreachable
+from edamon.model.api import Health, ListCounts, RetryJobDoc, RetryPlanDoc
+from edamon.model.deadletter import DeadLetter
+from edamon.model.envelope import Envelope
+from edamon.model.records import RawRecord
+from edamon.model.snapshot import ChainView, Snapshot
+
+T = TypeVar("T")
+
+OVERVIEW_ROWS = 300
+"""Rows of each list the dashboard polls (the longest a main screen shows: chains, sagas)."""
+KEPT = 256
+"""Lookups kept per kind (chains, events, dead letters), least recently asked dropped."""
+RETRY_FAILED_S = 3.0
+"""A lookup that failed is asked again after this long (while it is still shown)."""
+
+
+class Link(StrEnum):
+    """How the dashboard is attached to its service."""
+
+    CONNECTING = "connecting"
+    """No answer yet (the embedded child is starting, or the service is not up)."""
+    LIVE = "live"
+    STALE = "stale"
+    """It answered before and does not now: the data shown is the last answer."""
+
+
+@dataclass
+class Lookup(Generic[T]):
+    """One thing fetched from the service: its value (None: not known there), whether a fetch
+    runs, and the last error."""
+
+    value: T | None = None
+    loading: bool = False
+    error: str | None = None
+    fetched: bool = False
+    """A fetch has answered (value, or known missing)."""
+    at: float = 0.0
+    """When the last fetch ended (monotonic)."""
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def identity(value: T) -> T:
+    return value
+
+
+class DataSource:
+    """The dashboard's view of one edamon service (see the module doc)."""
+
+    def __init__(
+        self,
+        client: EdamonClient,
+        *,
+        rows: int = OVERVIEW_ROWS,
+        clean: Callable[[Any], Any] = identity,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.rows = rows
+        self.clean = clean
+        self._monotonic = monotonic
+        self.on_change: Callable[[], None] = lambda: None
+        self.snapshot: Snapshot | None = None
+        self.counts: ListCounts | None = None
+        self.health: Health | None = None
+        self.link = Link.CONNECTING
+        self.error: str | None = None
+        """Why the last poll failed (None after a good one)."""
+        self.answered_at: float | None = None
+        """When the service last answered a poll (monotonic)."""
+        self.polls = 0
+        self._chains: OrderedDict[str, Lookup[ChainView]] = OrderedDict()
+        self._events: OrderedDict[str, Lookup[Envelope]] = OrderedDict()
+        self._dead: OrderedDict[str, Lookup[DeadLetter]] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return self.client.url
+
+    # ---- the clock's poll --------------------------------------------------------------
+
+    async def refresh(self) -> Snapshot | None:
+        """Ask the service for the overview once; the snapshot (the last one, when it did not
+        answer: `link` says STALE and `error` why)."""
+        self.polls += 1
+        try:
+            if self.health is None or self.link is not Link.LIVE:
+                self.health = self.clean(await self.client.health())
+            overview = await self.client.overview(rows=self.rows)
+        except ClientError as exc:
+            self.error = str(exc)
+            self.link = Link.STALE if self.snapshot is not None else Link.CONNECTING
+            if not isinstance(exc, Unreachable):
+                self.health = None  # ask again: a restarted service may differ
+            return self.snapshot
+        self.snapshot = self.clean(overview.snapshot)
+        self.counts = overview.counts
+        self.link = Link.LIVE
+        self.error = None
+        self.answered_at = self._monotonic()
+        return self.snapshot
+
+    def stale_for(self) -> float | None:
+        """Seconds since the service last answered, when it does not now."""
+        if self.link is Link.LIVE or self.answered_at is None:
+            return None
+        return self._monotonic() - self.answered_at
+
+    # ---- who may do what -----------------------------------------------------------------
+
+    @property
+    def role(self) -> str | None:
+        return self.health.role if self.health is not None else None
+
+    @property
+    def read_only(self) -> bool:
+        return self.health is not None and self.health.read_only
+
+    @property
+    def may_retry(self) -> bool:
+        """The service would start a retry for this dashboard's token."""
+        return self.health is not None and self.health.role == "operator" and not self.read_only
+
+    # ---- lookups ---------------------------------------------------------------------------
+
+    def chain(self, correlation_id: str, max_age_s: float | None = None) -> Lookup[ChainView]:
+        """The flow as last fetched; fetched again when older than `max_age_s` (None: never)."""
+        return self._lookup(
+            self._chains, correlation_id, max_age_s, lambda: self.client.chain(correlation_id)
+        )
+
+    def event(self, event_id: str) -> Lookup[Envelope]:
+        """One event with its record (the service reads it again from Kafka when it had
+        dropped the bytes; `dropped` stays True only when Kafka no longer has it)."""
+        return self._lookup(self._events, event_id, None, lambda: self.client.event(event_id))
+
+    def dead_letter(self, coords: str, max_age_s: float | None = None) -> Lookup[DeadLetter]:
+        async def fetch() -> DeadLetter:
+            return (await self.client.dead_letter(coords)).dead_letter
+
+        return self._lookup(self._dead, coords, max_age_s, fetch)
+
+    def _lookup(
+        self,
+        kept: OrderedDict[str, Lookup[T]],
+        key: str,
+        max_age_s: float | None,
+        fetch: Callable[[], Coroutine[Any, Any, T]],
+    ) -> Lookup[T]:
+        found = kept.get(key)
+        if found is None:
+            found = kept[key] = Lookup()
+            while len(kept) > KEPT:
+                _, old = kept.popitem(last=False)
+                if old.task is not None:
+                    old.task.cancel()
+        else:
+            kept.move_to_end(key)
+        if not found.loading:
+            age = self._monotonic() - found.at
+            due = (not found.fetched and (found.error is None or age >= RETRY_FAILED_S)) or (
+                found.fetched and max_age_s is not None and age >= max_age_s
+            )
+            if due:
+                found.loading = True
+                found.task = self._spawn(self._fetch(found, fetch))
+        return found
+
+    async def _fetch(self, found: Lookup[T], fetch: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        try:
+            value = await fetch()
+        except NotFound:
+            found.value, found.fetched, found.error = None, True, None
+        except ClientError as exc:
+            found.error = str(exc)
+        except asyncio.CancelledError:
+            found.loading = False
+            raise
+        else:
+            found.value, found.fetched, found.error = self.clean(value), True, None
+        found.loading = False
+        found.at = self._monotonic()
+        found.task = None
+        self.on_change()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def fetch_chain(self, correlation_id: str) -> ChainView | None:
+        """The flow now (None: not retained); raises ClientError when the service fails."""
+        try:
+            chain = self.clean(await self.client.chain(correlation_id))
+        except NotFound:
+            return None
+        lookup = self._chains.setdefault(correlation_id, Lookup())
+        lookup.value, lookup.fetched, lookup.at = chain, True, self._monotonic()
+        return chain  # type: ignore[no-any-return]
+
+    async def read_record(self, coords: str) -> RawRecord | None:
+        """The record at `coords` read from Kafka by the service (None: no longer there).
+        Raises ClientError when the service or the cluster can't answer."""
+        try:
+            record: RawRecord = self.clean(await self.client.record(coords))
+        except NotFound:
+            return None
+        return record
+
+    async def export_chain(self, chain: ChainView) -> dict[str, Any]:
+        """The flow as `e` writes it: its tree and each event the service holds, with its
+        envelope and record as `dlq show --json` writes them (read as the service sends them;
+        written as they were recorded, not sanitized: this is the evidence)."""
+        from dataclasses import asdict
+
+        from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION
+
+        events: dict[str, Any] = {}
+        for node in chain.nodes:
+            try:
+                doc = await self.client.event_doc(node.event_id)
+            except NotFound:
+                continue
+            record = doc["record"]
+            events[node.event_id] = {
+                **doc["envelope"],
+                "occurred_at": doc["occurred_at"],
+                "trace_id": doc["trace_id"],
+                "coords": doc["coords"],
+                "timestamp_ms": doc["timestamp_ms"],
+                "key": record["key"] if record else None,
+                "headers": record["headers"] if record else [],
+                "value": record["value"] if record else None,
+                "value_truncated": doc["value_truncated"],
+                "record_dropped": record is None,
+            }
+        return {"schema_version": SNAPSHOT_SCHEMA_VERSION, "chain": asdict(chain), "events": events}
+
+    # ---- retries -------------------------------------------------------------------------
+
+    async def retry_preview(self, coords: Sequence[str], *, force: bool = False) -> RetryPlanDoc:
+        plan: RetryPlanDoc = self.clean(await self.client.retry_preview(coords, force=force))
+        return plan
+
+    async def retry(
+        self, coords: Sequence[str], *, force: bool, stop_on_failure: bool
+    ) -> RetryJobDoc:
+        job: RetryJobDoc = self.clean(
+            await self.client.retry(coords, force=force, stop_on_failure=stop_on_failure)
+        )
+        return job
+
+    async def retry_job(self, job_id: str) -> RetryJobDoc:
+        job: RetryJobDoc = self.clean(await self.client.retry_job(job_id))
+        return job
+
+    async def retry_cancel(self, job_id: str) -> RetryJobDoc:
+        job: RetryJobDoc = self.clean(await self.client.retry_cancel(job_id))
+        return job
+
+    async def aclose(self) -> None:
+        """Cancel the lookups in flight and close the client (the source owns it)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        await self.client.aclose()
