@@ -206,7 +206,8 @@ _ERRORS: dict[int, type[ClientError]] = {
 
 class EdamonClient:
     """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`.
-    Use as `async with`, or call `aclose()`."""
+    Use as `async with`, or call `aclose()`. `transport`: another httpx transport (tests
+    serve the service's ASGI app in process with `httpx.ASGITransport`)."""
 
     def __init__(
         self,
@@ -215,10 +216,15 @@ class EdamonClient:
         *,
         timeout: httpx.Timeout | float = TIMEOUT,
         verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        if url.startswith("unix:"):
+        if transport is not None:
+            self._http = httpx.AsyncClient(
+                base_url=url.rstrip("/"), transport=transport, headers=headers, timeout=timeout
+            )
+        elif url.startswith("unix:"):
             transport = httpx.AsyncHTTPTransport(uds=url.removeprefix("unix:"))
             self._http = httpx.AsyncClient(
                 base_url=UDS_BASE, transport=transport, headers=headers, timeout=timeout

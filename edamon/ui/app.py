@@ -113,6 +113,7 @@ class EdamonApp(App[int]):
         self._tick_error: str | None = None
         self._tasks: list[Worker[None]] = []
         self._redraw_due = False
+        self._link_error: str | None = None
         self.main_screens: dict[str, DashboardScreen] = {
             "overview": OverviewScreen(),
             "chains": ChainsScreen(),
@@ -125,7 +126,7 @@ class EdamonApp(App[int]):
     def get_default_screen(self) -> Screen[None]:
         return self.main_screens["overview"]
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         for name, screen in self.main_screens.items():
             if name != "overview":
                 self.install_screen(screen, name)
@@ -137,7 +138,10 @@ class EdamonApp(App[int]):
         self._apply_theme(self.settings.ui.theme)
         for index, work in enumerate(self._background):
             self._start(work, f"background-{index}")
-        self._start(self._poll, "poll")
+        if self._live:
+            self._start(self._poll, "poll")
+        else:  # drawn on demand (tests): the first answer before anything else
+            await self.refresh_now()
 
     def _apply_theme(self, name: str) -> None:
         if name in self.available_themes:
@@ -166,13 +170,11 @@ class EdamonApp(App[int]):
 
     async def _poll(self) -> None:
         """Ask for the overview on the clock: one request at a time (a slow answer delays the
-        next ask, it never piles them up); with refresh=False only once."""
+        next ask, it never piles them up)."""
         interval = 1 / self.settings.ui.refresh_hz
         while True:
             started = asyncio.get_running_loop().time()
             await self.refresh_now()
-            if not self._live:
-                return
             spent = asyncio.get_running_loop().time() - started
             await asyncio.sleep(max(0.0, interval - spent))
 
@@ -204,9 +206,16 @@ class EdamonApp(App[int]):
     async def refresh_now(self) -> None:
         """Ask the service for the overview, raise alerts for what is new, and redraw the
         active screen (from the last answer when the service does not answer)."""
-        snap = await self.source.refresh()
+        source = self.source
+        snap = await source.refresh()
         if not self.is_running:  # shutting down: screens are being removed
             return
+        if source.link is Link.STALE and source.error and source.error != self._link_error:
+            self.notify(source.error, title="edamon service", severity="error", timeout=10)
+        self._link_error = source.error
+        screen = self.screen
+        if source.link is Link.LIVE and isinstance(screen, DashboardScreen) and screen.ready:
+            await screen.fetch()
         try:
             self._draw(snap)
         except Exception as exc:  # a bug in a screen must not kill the UI: show it, go on

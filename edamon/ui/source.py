@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from edamon.client import ClientError, EdamonClient, NotFound, Unreachable
-from edamon.model.api import Health, ListCounts, RetryJobDoc, RetryPlanDoc
+from edamon.model.api import DeadLetterDoc, Health, ListCounts, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.records import RawRecord
@@ -154,6 +154,17 @@ class DataSource:
             self._chains, correlation_id, max_age_s, lambda: self.client.chain(correlation_id)
         )
 
+    async def refresh_chain(self, correlation_id: str) -> Lookup[ChainView]:
+        """Fetch the flow now (or wait for the fetch in flight); the lookup after it."""
+        found = self.chain(correlation_id)
+        if found.task is not None:
+            with suppress(asyncio.CancelledError):
+                await asyncio.shield(found.task)
+            return found
+        found.loading = True
+        await self._fetch(found, lambda: self.client.chain(correlation_id))
+        return found
+
     def event(self, event_id: str) -> Lookup[Envelope]:
         """One event with its record (the service reads it again from Kafka when it had
         dropped the bytes; `dropped` stays True only when Kafka no longer has it)."""
@@ -164,6 +175,17 @@ class DataSource:
             return (await self.client.dead_letter(coords)).dead_letter
 
         return self._lookup(self._dead, coords, max_age_s, fetch)
+
+    def forget_failures(self) -> None:
+        """Ask again at once for what failed (the selection moved: the operator retries)."""
+        for kept in (self._chains, self._events, self._dead):
+            for key in [k for k, v in kept.items() if v.error is not None and not v.loading]:
+                del kept[key]
+
+    @property
+    def busy(self) -> bool:
+        """A lookup is in flight."""
+        return bool(self._tasks)
 
     def _lookup(
         self,
@@ -223,6 +245,11 @@ class DataSource:
         lookup = self._chains.setdefault(correlation_id, Lookup())
         lookup.value, lookup.fetched, lookup.at = chain, True, self._monotonic()
         return chain  # type: ignore[no-any-return]
+
+    async def dead_letter_doc(self, coords: str) -> DeadLetterDoc:
+        """One dead letter as `dlq show --json` prints it (with the ledger's entry)."""
+        doc: DeadLetterDoc = self.clean((await self.client.dead_letter(coords)).doc)
+        return doc
 
     async def read_record(self, coords: str) -> RawRecord | None:
         """The record at `coords` read from Kafka by the service (None: no longer there).

@@ -1,5 +1,6 @@
-"""The dashboard end to end on the real broker: records produced to Kafka, read by a real
-Collector on KafkaBroker inside the app, drawn as a chain (tree, waterfall, detail pane)."""
+"""The dashboard end to end on the real broker: records produced to Kafka, read by the real
+collector in the dashboard's embedded service process (as `edamon` runs it), drawn as a chain
+(tree, waterfall, detail pane) from the service's answers."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from dashboards import dashboard, embedded
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static, Tree
 
 from builders import event_value
-from edamon.broker.kafka import KafkaBroker
-from edamon.collector.collector import Collector
 from edamon.config import Settings, load_settings
-from edamon.ui.app import EdamonApp
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.widgets.table import LiveTable, plain
@@ -91,8 +90,14 @@ async def test_a_flow_on_kafka_opens_as_a_chain_with_tree_waterfall_and_detail(
         await produce(f"{prefix}.{step}", [(b"order-1", value, headers)], timestamp_ms=at_ms)
 
     settings = settings_for(kafka_bootstrap, prefix)
-    collector = Collector(KafkaBroker(settings.kafka), settings)
-    app = EdamonApp(collector, settings, run=collector.run)
+    with embedded(settings) as child:
+        app = dashboard(child.url, child.token, settings)
+        await check_flow(app, prefix, correlation, events)
+
+
+async def check_flow(
+    app: Any, prefix: str, correlation: str, events: list[tuple[str, str, Any, int]]
+) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         chains = app.screen
@@ -137,6 +142,11 @@ async def test_a_flow_on_kafka_opens_as_a_chain_with_tree_waterfall_and_detail(
         await pilot.press("down", "down")  # from the root to the third event
         await wait_for(pilot, lambda: screen.selected == ids[2], "PaymentProcessed selected")
         await wait_for(pilot, lambda: waterfall.cursor_key == ids[2], "the waterfall to follow")
+        await wait_for(
+            pilot,
+            lambda: "payload-of-PaymentProcessed" in text_of(screen.query_one("#detail", Static)),
+            "the event loaded from the service",
+        )
         detail = text_of(screen.query_one("#detail", Static))
         assert "PaymentProcessed" in detail
         assert f"causation    {ids[1]}" in detail

@@ -1,6 +1,7 @@
-"""DLQ retry from the dashboard on the real broker: mark two dead letters, `r`, confirm; the
-records are back on their topic with their key, value and retry trail, the table shows the
-ledger's status and the chain shows each retried copy under its dead letter."""
+"""DLQ retry from the dashboard on the real broker, through its embedded service process (as
+`edamon` runs it): mark two dead letters, `r`, confirm; the records are back on their topic
+with their key, value and retry trail, the table shows the ledger's status and the chain shows
+each retried copy under its dead letter."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from dashboards import dashboard, embedded
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from builders import event_value, spring_dlt_headers
-from edamon.actions.service import RetryService
 from edamon.broker.kafka import KafkaBroker
-from edamon.collector.collector import Collector
+from edamon.client import EdamonClient, NotFound
 from edamon.config import Settings
 from edamon.model.records import TP, RawRecord
+from edamon.model.snapshot import DeadLetterRow
 from edamon.model.status import NodeStatus
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.deadletters import DeadLettersScreen
@@ -97,11 +99,50 @@ async def test_retry_two_marked_dead_letters_from_the_dashboard(
         },
         dlq={"ledger_topic": unique_name("ledger")},
     )
-    broker = KafkaBroker(settings.kafka)
-    collector = Collector(broker, settings)
-    app = EdamonApp(collector, settings, run=collector.run, redrive=RetryService(broker, settings))
+    with embedded(settings) as child:
+        app = dashboard(child.url, child.token, settings)
+        await retry_both(app, prefix, dlq, target)
+        async with EdamonClient(child.url, child.token) as client:
+            # The chain: the retried copy is a new node under its dead letter.
+            for i in range(2):
+                coords = f"{dlq}/0/{i}"
+                async with asyncio.timeout(30):
+                    while not await retried(client, f"{prefix}-flow-{i}", coords):
+                        await asyncio.sleep(0.1)
+
+    sent = await read_topic(settings, target, 2)
+    assert len(sent) == 2
+    by_origin = {dict(r.headers)["edamon-retry-of"].decode(): r for r in sent}
+    assert set(by_origin) == {f"{dlq}/0/0", f"{dlq}/0/1"}
+    for i, (key, value, _headers) in enumerate(originals):
+        record = by_origin[f"{dlq}/0/{i}"]
+        assert (record.key, record.value) == (key, value)
+        names = [name for name, _ in record.headers]
+        assert names[:2] == ["event-type", "correlation-id"]  # kept, in order
+        assert "traceparent" not in names
+        assert not any(name.startswith("kafka_dlt-") for name in names)
+        assert dict(record.headers)["edamon-retry-attempt"] == b"1"
+
+
+async def retried(client: EdamonClient, correlation_id: str, coords: str) -> bool:
+    """The chain has the retried copy of the dead letter at `coords` under it."""
+    try:
+        chain = await client.chain(correlation_id)
+    except NotFound:
+        return False
+    return any(
+        n.status is NodeStatus.RETRIED and n.parent_id == f"dlq:{coords}" for n in chain.nodes
+    )
+
+
+def dead_letters(app: EdamonApp) -> tuple[DeadLetterRow, ...]:
+    snap = app.last_snapshot
+    return snap.dead_letters if snap is not None else ()
+
+
+async def retry_both(app: EdamonApp, prefix: str, dlq: str, target: str) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: len(collector.snapshot().dead_letters) == 2)
+        await wait_for(pilot, lambda: len(dead_letters(app)) == 2)
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
@@ -120,34 +161,6 @@ async def test_retry_two_marked_dead_letters_from_the_dashboard(
         assert screen.marked == set()
 
         # The table: retried, as the ledger (tailed live by the collector) says.
-        await wait_for(
-            pilot, lambda: {row.retry for row in collector.snapshot().dead_letters} == {"sent"}
-        )
+        await wait_for(pilot, lambda: {row.retry for row in dead_letters(app)} == {"sent"})
         await wait_for(pilot, lambda: not screen.outcomes)  # only the ledger's word is left
         assert {plain(table.get_cell(key, "retried")) for key in table.keys} == {"✓ retried"}
-
-        # The chain: the retried copy is a new node under its dead letter.
-        for i in range(2):
-            coords = f"{dlq}/0/{i}"
-
-            def retried(i: int = i, coords: str = coords) -> bool:
-                chain = collector.chain(f"{prefix}-flow-{i}")
-                return chain is not None and any(
-                    n.status is NodeStatus.RETRIED and n.parent_id == f"dlq:{coords}"
-                    for n in chain.nodes
-                )
-
-            await wait_for(pilot, retried)
-
-    sent = await read_topic(settings, target, 2)
-    assert len(sent) == 2
-    by_origin = {dict(r.headers)["edamon-retry-of"].decode(): r for r in sent}
-    assert set(by_origin) == {f"{dlq}/0/0", f"{dlq}/0/1"}
-    for i, (key, value, _headers) in enumerate(originals):
-        record = by_origin[f"{dlq}/0/{i}"]
-        assert (record.key, record.value) == (key, value)
-        names = [name for name, _ in record.headers]
-        assert names[:2] == ["event-type", "correlation-id"]  # kept, in order
-        assert "traceparent" not in names
-        assert not any(name.startswith("kafka_dlt-") for name in names)
-        assert dict(record.headers)["edamon-retry-attempt"] == b"1"

@@ -1,31 +1,61 @@
-"""A hand-made CollectorView for the dashboard tests: fixed data, a fixed clock.
+"""The dashboard's tests read fixed data through the real service and the real client.
 
-This is a test double for the collector's read API (snapshot, chain, event, dead_letter), not
+`FakeView` is a hand-made collector state (what the service's Backend asks of a collector:
+snapshot, chain, event, dead_letter, read_record, its topic rules and ledger), not a stand-in
 for Kafka: it returns immutable model objects built in fake_chain.py and fake_snapshot.py.
+`make_app` serves it with the service's own ASGI app (edamon.service.app, with its tokens
+and the retry service on an in-memory broker) and points the dashboard's `EdamonClient` at it
+through httpx's ASGITransport: every screen gets its data over /v1, as in production.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
+import httpx
 from fake_chain import MAIN_CHAIN, NOW, clock, envelope_for, main_chain
 from fake_snapshot import make_snapshot
 
-from edamon.collector.gate import IngestGate
+from edamon.actions.ledger import LedgerEntry
+from edamon.actions.service import RetryService
+from edamon.broker.base import Broker
+from edamon.broker.memory import MemoryBroker
+from edamon.client import EdamonClient
+from edamon.collector.collector import Collector
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
 from edamon.model.envelope import Envelope, drop_record_data
 from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
 from edamon.model.status import NodeStatus
+from edamon.model.topics import TopicRules
+from edamon.service.app import create_app
+from edamon.service.auth import Tokens
+from edamon.service.backend import Backend
 from edamon.ui.app import EdamonApp
+from edamon.ui.source import DataSource
 
-__all__ = ["MAIN_CHAIN", "NOW", "FakeView", "clock", "make_app", "make_snapshot", "settings"]
+__all__ = [
+    "MAIN_CHAIN",
+    "NOW",
+    "OPERATOR",
+    "VIEWER",
+    "FakeView",
+    "clock",
+    "make_app",
+    "make_snapshot",
+    "service_client",
+    "settings",
+]
+
+OPERATOR = "operator-token-for-the-ui-tests"
+VIEWER = "viewer-token-for-the-ui-tests"
 
 
 class FakeView:
-    """A CollectorView over `snap` (replace it to simulate the collector moving on)."""
+    """A collector's state over `snap` (replace it to simulate the collector moving on)."""
 
     def __init__(self, snap: Snapshot | None = None) -> None:
         self.snap = snap if snap is not None else make_snapshot()
@@ -36,7 +66,8 @@ class FakeView:
         self.records_read: list[str] = []
         self.read_gate: Callable[[], Awaitable[None]] | None = None
         """Awaited by `read_record` before it answers (a test holds the read with it)."""
-        self.ingest_gate = IngestGate()
+        self.state = FakeState(settings())
+        self.caught_up = True
 
     def snapshot(self) -> Snapshot:
         self.snapshots_taken += 1
@@ -119,23 +150,63 @@ class FakeView:
         return DeadLetter(record=record, info=info, envelope=original)
 
 
-def settings() -> Settings:
+class FakeState:
+    """What the service asks of a collector's state besides the view: its topic rules and
+    the retry ledger's entries (none unless a test sets some)."""
+
+    def __init__(self, config: Settings) -> None:
+        self.rules = TopicRules(
+            config.topics, ledger_topic=config.dlq.ledger_topic, dlq_routes=config.dlq.routes
+        )
+        self.ledger: dict[str, LedgerEntry] = {}
+
+    def ledger_entry(self, coords: str) -> LedgerEntry | None:
+        return self.ledger.get(coords)
+
+
+def settings(**overrides: Any) -> Settings:
     """Default settings, built without reading any file or environment."""
-    return Settings.model_validate({})
+    return Settings.model_validate(overrides)
+
+
+def service_client(
+    view: Any,
+    config: Settings,
+    *,
+    broker: Broker | None = None,
+    token: str = OPERATOR,
+) -> EdamonClient:
+    """An EdamonClient of the real service app over `view` (a FakeView or a real Collector),
+    served in process. Requests within a test see the view's state at once (no shared
+    snapshot between requests). Retries go to `broker` (default: an empty in-memory one)."""
+    served = config.model_copy(
+        update={"service": config.service.model_copy(update={"snapshot_max_age_s": 0.0})}
+    )
+    broker = broker if broker is not None else MemoryBroker()
+    backend = Backend(cast(Collector, view), RetryService(broker, served), broker, served)
+    app = create_app(backend, Tokens(VIEWER, OPERATOR, "tests"), max_body_bytes=1 << 20)
+    return EdamonClient("http://edamon.test", token, transport=httpx.ASGITransport(app=app))
 
 
 def make_app(
-    view: FakeView | None = None,
+    view: Any = None,
     config: Settings | None = None,
     *,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
     refresh: bool = False,
+    broker: Broker | None = None,
+    token: str = OPERATOR,
+    clock: Callable[[], float] = clock,
 ) -> EdamonApp:
-    """The dashboard over a FakeView with the fixed clock, drawing only on demand."""
-    return EdamonApp(
-        view if view is not None else FakeView(),
-        config if config is not None else settings(),
-        background=background,
-        clock=clock,
-        refresh=refresh,
+    """The dashboard on the service over a FakeView (or `view`) with the fixed clock,
+    drawing only on demand."""
+    config = config if config is not None else settings()
+    client = service_client(
+        view if view is not None else FakeView(), config, broker=broker, token=token
     )
+    return EdamonApp(
+        DataSource(client), config, background=background, clock=clock, refresh=refresh
+    )
+
+
+__all__ += ["EdamonApp"]

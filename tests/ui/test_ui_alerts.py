@@ -26,11 +26,11 @@ async def test_new_dead_letters_are_not_announced_on_the_dead_letters_screen() -
     app = make_app(view)
     shown = uitools.record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("3")
         assert isinstance(app.screen, DeadLettersScreen)
         _more_dead_letters(view, 2)
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert not [m for m, _ in shown if "new dead letter" in m]
         assert app.alerts.last is not None  # still in the status line
@@ -38,7 +38,7 @@ async def test_new_dead_letters_are_not_announced_on_the_dead_letters_screen() -
         await pilot.press("1")  # elsewhere, they are news
         _more_dead_letters(view, 3)
         app.alerts.clock = lambda: view.snap.taken_at + ALERT_INTERVAL_S
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert [m for m, _ in shown if "new dead letter" in m] == ["3 new dead letters (press 3)"]
 
@@ -48,12 +48,12 @@ async def test_growing_counts_are_announced_at_most_every_alert_interval() -> No
     app = make_app(view)
     shown = uitools.record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         start = view.snap.taken_at
         for seconds, more in ((0, 1), (10, 1), (20, 1), (ALERT_INTERVAL_S, 1)):
             app.alerts.clock = lambda s=seconds: start + s  # type: ignore[misc]
             _more_dead_letters(view, more)
-            app.refresh_now()
+            await app.refresh_now()
             await pilot.pause()
         assert [m for m, _ in shown if "new dead letter" in m] == [
             "1 new dead letter (press 3)",

@@ -19,7 +19,7 @@ async def test_a_flow_without_problems_shows_no_green_ok_next_to_its_saga_state(
     view = FakeView()
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("2")
         table = app.screen.query_one(LiveTable)
         issues = {key: plain(table.get_cell(key, "issues")) for key in table.keys}
@@ -38,7 +38,7 @@ async def test_without_sagas_the_saga_columns_are_left_out() -> None:
     view.snap = dataclasses.replace(view.snap, chains=chains)
     app = make_app(view)  # default settings: no saga definitions
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("2")
         table = app.screen.query_one(LiveTable)
         shown = [str(c.label) for c in table.columns.values()]
@@ -50,14 +50,14 @@ async def test_a_filtered_list_says_how_many_flows_match() -> None:
     view = FakeView()
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("2")
         table = app.screen.query_one(LiveTable)
         retained = f"{view.snap.totals.chains:,} retained"
         assert retained in plain(table.border_title or "")
         troubled = next(c for c in view.snap.chains if c.dead_letters)
         await pilot.press("slash", *troubled.correlation_id[:12], "enter")
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert table.keys == [troubled.correlation_id]
         assert f"1 match · {retained}" in plain(table.border_title or "")
@@ -72,7 +72,7 @@ async def test_a_stuck_sagas_chain_says_where_it_stopped_and_for_how_long() -> N
     view.snap = dataclasses.replace(view.snap, saga_instances=(stuck, *view.snap.saga_instances))
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         app.open_chain(MAIN_CHAIN)
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
         head = str(app.screen.query_one("#chain-head").render())
@@ -84,7 +84,7 @@ async def test_o_orders_the_flows_by_duration_then_events_then_last_update() -> 
     app = make_app(view)
     chains = view.snap.chains
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("2")
         table = app.screen.query_one(LiveTable)
         assert table.keys == [c.correlation_id for c in chains]

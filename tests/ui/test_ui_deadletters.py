@@ -21,14 +21,14 @@ async def test_a_filtered_list_says_how_many_dead_letters_match() -> None:
     assert 0 < len(matching) < len(rows)
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
         table = screen.query_one(LiveTable)
         assert f"({len(rows):,})" in plain(table.border_title or "")
         await pilot.press("slash", *word, "enter")
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert table.all_keys == matching
         title = plain(table.border_title or "")
@@ -49,7 +49,7 @@ async def test_the_exception_is_shown_whole_at_every_size(
     view = FakeView()
     app = make_app(view)
     async with app.run_test(size=size) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("3")
         table = app.screen.query_one(LiveTable)
         labels = [plain(column.label).strip() for column in table.columns.values()]
@@ -75,21 +75,21 @@ async def test_a_storm_of_newer_dead_letters_sends_the_cursor_back_to_the_newest
 
     app = make_app(view)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("3")
         table = app.screen.query_one(LiveTable)
         read = table.cursor_key
         arrive(60, 0)
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert table.cursor_key == read and table.cursor_row == 60  # pinned
         arrive(PIN_ROWS - 60 + 1, 100)  # pushed by PIN_ROWS + 1 in all
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert table.cursor_row == 0 and table.cursor_key == table.keys[0]
         await pilot.press("down")  # the operator moves: pinned again, the count starts over
         moved_to = table.cursor_key
         arrive(PIN_ROWS - 1, 1000)
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert table.cursor_key == moved_to and table.cursor_row == PIN_ROWS

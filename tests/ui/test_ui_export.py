@@ -25,7 +25,7 @@ async def test_export_writes_the_flow_to_a_json_file(
     app = make_app(view)
     shown = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         app.open_chain(MAIN_CHAIN)
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
         await pilot.press("e")
@@ -52,7 +52,7 @@ async def test_export_failure_is_a_notification(
     app = make_app(FakeView())
     shown = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         app.open_chain(MAIN_CHAIN)
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
         await pilot.press("e")

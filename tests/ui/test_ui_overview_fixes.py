@@ -61,7 +61,7 @@ def shows_chain_key(app: EdamonApp) -> bool:
 
 async def test_a_paused_timeline_keeps_its_rows_but_their_times_move() -> None:
     view, clock = FakeView(), Clock()
-    app = EdamonApp(view, settings(), clock=clock, refresh=False)
+    app = make_app(view, settings(), clock=clock, refresh=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         timeline = overview(app).query_one("#timeline", LiveTable)
@@ -72,7 +72,7 @@ async def test_a_paused_timeline_keeps_its_rows_but_their_times_move() -> None:
 
         clock.now += 12  # new events arrive while paused: the rows stay, their times age
         view.snap = with_newer_events(view.snap, 5, clock.now)
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert timeline.keys == rows
         assert plain(timeline.get_cell(first, "time")) == "12s ago"
@@ -200,7 +200,7 @@ async def test_a_wide_failed_handlers_panel_shows_group_and_exception_in_full() 
     app = make_app(view)
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
-        app.refresh_now()  # laid out: the panel's width is known
+        await app.refresh_now()  # laid out: the panel's width is known
         await pilot.pause()
         failed = overview(app).query_one("#failed", LiveTable)
         groups = sorted(view.snap.dead_letter_groups, key=lambda g: -g.last_seen)
@@ -211,7 +211,7 @@ async def test_a_wide_failed_handlers_panel_shows_group_and_exception_in_full() 
 
         await pilot.resize_terminal(120, 40)  # no room: the default widths, cut
         await pilot.pause()
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         widths = {c.key: c.width for c in failed.shown_columns}
         assert widths["group"] == 10 and widths["exception"] == 16

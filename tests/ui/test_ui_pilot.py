@@ -12,7 +12,6 @@ from uitools import record_notifications, text_of, wait_for
 
 from edamon.model.snapshot import ConnectionView
 from edamon.model.status import ConnectionState, SagaState
-from edamon.ui.app import EdamonApp
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.screens.deadletters import DeadLettersScreen
@@ -21,6 +20,7 @@ from edamon.ui.screens.lag import LagScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
+from edamon.ui.source import Link
 from edamon.ui.widgets.table import LiveTable, plain
 
 SIZE = (120, 40)
@@ -77,7 +77,7 @@ async def test_filter_narrows_the_table_and_esc_clears_it() -> None:
         assert table.keys[0].startswith("00000003-aaaa")
         await pilot.press("enter")  # keep the filter, back to the table
         assert app.screen.focused is table and table.filter_text == "00000003-aaaa"
-        app.refresh_now()  # a new snapshot keeps the filter
+        await app.refresh_now()  # a new snapshot keeps the filter
         assert table.row_count == 1
         await pilot.press("escape")  # clears the filter first
         assert table.row_count == 9 and isinstance(app.screen, ChainsScreen)
@@ -133,7 +133,7 @@ async def test_pause_freezes_the_timeline() -> None:
         newer = make_snapshot(NOW)
         extra = dataclasses.replace(newer.timeline[0], coords="orders.OrderPlaced/0/9999")
         view.snap = dataclasses.replace(newer, timeline=(extra, *newer.timeline))
-        app.refresh_now()
+        await app.refresh_now()
         assert timeline.keys == before
         await pilot.press("p")
         assert timeline.keys[0] == "orders.OrderPlaced/0/9999"
@@ -155,13 +155,13 @@ async def test_a_new_snapshot_updates_the_table_in_place_and_keeps_the_cursor() 
 
         table.clear = no_clear  # type: ignore[method-assign]
         view.snap = make_snapshot(extra_chain="fresh-flow-0001")
-        app.refresh_now()
+        await app.refresh_now()
         assert table.keys[0] == "fresh-flow-0001"
         assert table.cursor_key == chosen and table.cursor_row == 3
         assert table.get_cell(chosen, "correlation") is kept_cell  # untouched, not re-added
 
         view.snap = make_snapshot()  # the fresh flow is gone again
-        app.refresh_now()
+        await app.refresh_now()
         assert "fresh-flow-0001" not in table.keys
         assert table.cursor_key == chosen and table.cursor_row == 2
 
@@ -281,7 +281,7 @@ async def test_errors_notify_once_and_show_in_the_status_line() -> None:
         broken = ConnectionView(ConnectionState.ERROR, "localhost:9092", "broker unreachable")
         view.snap = dataclasses.replace(make_snapshot(), connection=broken, notices=("loop in x",))
         for _ in range(3):
-            app.refresh_now()
+            await app.refresh_now()
         assert shown == [
             ("Kafka localhost:9092: broker unreachable", "error"),
             ("loop in x", "warning"),
@@ -318,7 +318,7 @@ async def test_refreshes_on_a_clock() -> None:
     view = FakeView()
     config = settings()
     config.ui.refresh_hz = 20
-    app = EdamonApp(view, config, clock=lambda: NOW, refresh=True)
+    app = make_app(view, config, clock=lambda: NOW, refresh=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: view.snapshots_taken >= 4)
 
@@ -371,7 +371,7 @@ async def test_a_growing_chain_updates_the_tree_in_place_and_relinks_orphans() -
         nodes = list(view.main.nodes)
         nodes.insert(nodes.index(stock) + 2, late)
         view.main = dataclasses.replace(view.main, nodes=tuple(nodes))
-        app.refresh_now()
+        await app.refresh_now()
         assert screen._tree_nodes["e-late"].parent is tree_nodes["e-stock"]
         assert [c.data for c in tree_nodes["e-stock"].children] == ["e-notify", "e-late"]
         assert all(screen._tree_nodes[k] is v for k, v in tree_nodes.items())
@@ -383,11 +383,11 @@ async def test_a_growing_chain_updates_the_tree_in_place_and_relinks_orphans() -
             for n in view.main.nodes
         )
         view.main = dataclasses.replace(view.main, nodes=relinked)
-        app.refresh_now()
+        await app.refresh_now()
         assert screen._tree_nodes["e-orphan"].parent is screen._tree_nodes["e-pay"]
 
 
-async def test_a_failing_snapshot_is_shown_once_and_the_clock_goes_on() -> None:
+async def test_a_failing_service_is_shown_once_and_the_clock_goes_on() -> None:
     class Flaky(FakeView):
         failing = False
 
@@ -400,14 +400,21 @@ async def test_a_failing_snapshot_is_shown_once_and_the_clock_goes_on() -> None:
     view = Flaky()
     config = settings()
     config.ui.refresh_hz = 20
-    app = EdamonApp(view, config, clock=lambda: NOW, refresh=True)
+    app = make_app(view, config, clock=lambda: NOW, refresh=True)
     shown = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         view.failing = True
         start = view.snapshots_taken
         await wait_for(pilot, lambda: view.snapshots_taken >= start + 4)
-        assert [m for m, _ in shown] == ["KeyError: 'chain index out of sync'"]
+        # The service's 500 (its log has the KeyError), once; the last data stays, stale.
+        assert [m for m, _ in shown] == [
+            "edamon service: internal error (the service log has details) (HTTP 500)"
+        ]
+        status = text_of(app.screen.query_one("StatusLine", Static))
+        assert "(stale)" in status
         view.failing = False
+        await wait_for(pilot, lambda: app.source.link is Link.LIVE)
+        assert "(stale)" not in text_of(app.screen.query_one("StatusLine", Static))
         await pilot.press("2")
         assert isinstance(app.screen, ChainsScreen)
 

@@ -6,12 +6,11 @@ import dataclasses
 from typing import Any, ClassVar
 
 import pytest
-from fakes import NOW, FakeView, make_snapshot, settings
+from fakes import NOW, FakeView, make_app, make_snapshot, settings
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets.data_table import ColumnKey
 
-from edamon.ui.app import EdamonApp
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.widgets.table import REBUILD_AT, Column, LiveTable, fit_cell, plain
 
@@ -39,7 +38,7 @@ def newer_events(view: FakeView, count: int, at: float) -> None:
 
 async def test_the_timeline_follows_new_events_and_its_times_stay_current() -> None:
     view, clock = FakeView(), Clock()
-    app = EdamonApp(view, settings(), clock=clock, refresh=False)
+    app = make_app(view, settings(), clock=clock, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         timeline = app.screen.query_one("#timeline", LiveTable)
@@ -47,7 +46,7 @@ async def test_the_timeline_follows_new_events_and_its_times_stay_current() -> N
         for step in range(1, 4):  # events keep arriving while the operator watches
             clock.now += 1
             newer_events(view, 5, clock.now)
-            app.refresh_now()
+            await app.refresh_now()
             await pilot.pause()
             newest = f"orders.OrderPlaced/0/{90_000 + 4}"
             assert timeline.keys[0] == newest
@@ -56,13 +55,13 @@ async def test_the_timeline_follows_new_events_and_its_times_stay_current() -> N
             assert plain(timeline.get_cell(newest, "time")) == "now"
             del step
         clock.now += 12  # nothing new: the shown times age with the clock
-        app.refresh_now()
+        await app.refresh_now()
         assert plain(timeline.get_cell(timeline.keys[0], "time")) == "12s ago"
 
         await pilot.press("down")  # a chosen row sticks to its event
         chosen = timeline.cursor_key
         newer_events(view, 3, clock.now)
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert timeline.cursor_key == chosen and timeline.cursor_row > 1
 
@@ -118,7 +117,7 @@ def _overflow(table: LiveTable) -> int:
 @pytest.mark.parametrize("size", [(80, 24), (80, 40), (100, 30), (100, 40), (120, 40), (160, 50)])
 @pytest.mark.parametrize("screen", ["1", "2", "4", "5"])
 async def test_every_column_fits_the_terminal(size: tuple[int, int], screen: str) -> None:
-    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=size) as pilot:
         await pilot.press(screen)
         await pilot.pause()
@@ -128,7 +127,7 @@ async def test_every_column_fits_the_terminal(size: tuple[int, int], screen: str
 
 
 async def test_narrow_overview_shows_fewer_columns_and_a_summary_line() -> None:
-    app = EdamonApp(FakeView(make_snapshot()), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(make_snapshot()), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         topics = app.screen.query_one("#topics", LiveTable)
@@ -142,7 +141,7 @@ async def test_narrow_overview_shows_fewer_columns_and_a_summary_line() -> None:
 
 
 async def test_the_help_fits_80x24_without_scrolling() -> None:
-    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()

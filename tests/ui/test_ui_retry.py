@@ -1,8 +1,9 @@
 """DLQ retry from the dashboard (Pilot): the modal, cancel, confirm, force, read-only, failures.
 
-The dead letters are real records on an in-memory broker (the redrive re-reads them there and
-sends to it); the dashboard sees them through the fake CollectorView, or through a real
-Collector on the same broker where the ledger and the chain matter.
+The dead letters are real records on an in-memory broker (the service's retry job re-reads them
+there and sends to it); the dashboard sees them through the real service and client, over the
+fake collector state, or over a real Collector on the same broker where the ledger and the
+chain matter.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from typing import Any
 
 import pytest
 import uitools
-from fakes import FakeView, clock, make_snapshot
+from fakes import VIEWER, FakeView, make_app, make_snapshot
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Static
 
 from builders import event_value, spring_dlt_headers
 from edamon.actions.ledger import Ledger, RetryResult
-from edamon.actions.plan import ItemResult, Outcome, summarize
+from edamon.actions.plan import Outcome
 from edamon.actions.scan import read_dead_letters
 from edamon.actions.service import ReadOnlyError, RetryService
 from edamon.broker.memory import MemoryBroker
 from edamon.collector.collector import Collector
 from edamon.collector.deadletters import dead_letter_row
 from edamon.config import Settings
+from edamon.model.api import RetryItemDoc, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import TP, RawRecord
 from edamon.model.snapshot import DeadLetterRow
@@ -34,6 +36,7 @@ from edamon.model.status import NodeStatus
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.deadletters import READ_ONLY, DeadLettersScreen
+from edamon.ui.screens.deadletters import VIEWER as VIEWER_ONLY
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.retry import RetryModal, RetryProgress, outcome_cell, summary_messages
 from edamon.ui.widgets.table import LiveTable, plain
@@ -116,13 +119,7 @@ async def setup(
     config = make_settings(**settings)
     topics = [DLQ, ORPHAN_DLQ] if orphan else [DLQ]
     dead = await read_dead_letters(broker, config, topics)
-    app = EdamonApp(
-        BrokerView(dead),
-        config,
-        clock=clock,
-        refresh=False,
-        redrive=RetryService(broker, config),
-    )
+    app = make_app(BrokerView(dead), config, broker=broker)
     return broker, app, record_notifications(app)
 
 
@@ -173,9 +170,10 @@ async def test_the_modal_shows_count_targets_refusals_and_stripped_headers() -> 
 async def test_the_cursor_stays_on_the_record_read_while_newer_ones_arrive() -> None:
     """A newer dead letter arriving above the cursor's row (the first) must not move the
     cursor, the detail or what `r` retries to the newcomer."""
-    broker, app, _ = await setup(2)
-    view = app.view
-    assert isinstance(view, BrokerView)
+    broker = await dlq_broker(2)
+    config = make_settings()
+    view = BrokerView(await read_dead_letters(broker, config, [DLQ]))
+    app = make_app(view, config, broker=broker)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         screen = app.screen
@@ -186,7 +184,7 @@ async def test_the_cursor_stays_on_the_record_read_while_newer_ones_arrive() -> 
         first = view.snap.dead_letters[0]
         newer = dataclasses.replace(first, coords=f"{DLQ}/0/99", time=first.time + 5)
         view.snap = dataclasses.replace(view.snap, dead_letters=(newer, *view.snap.dead_letters))
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         assert table.keys[0] == newer.coords  # it is shown, above
         assert table.cursor_key == read and table.cursor_row == 1
@@ -306,6 +304,26 @@ async def test_read_only_refuses_and_shows_retry_disabled() -> None:
     assert LEDGER not in {t.name for t in await broker.list_topics()}
 
 
+async def test_a_viewer_token_shows_retry_unavailable_not_failing() -> None:
+    broker = await dlq_broker(2)
+    config = make_settings()
+    view = BrokerView(await read_dead_letters(broker, config, [DLQ]))
+    app = make_app(view, config, broker=broker, token=VIEWER)
+    shown = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "space", "r")
+        screen = app.screen
+        assert isinstance(screen, DeadLettersScreen)
+        await pilot.pause()
+        assert not screen.retrying and app.screen is screen
+        assert (VIEWER_ONLY, "warning") in shown
+        assert not [m for m, s in shown if s == "error"]
+        active = screen.active_bindings["r"]
+        assert active.binding.description == "Retry (off: viewer)" and not active.enabled
+    assert await read_all(broker, TARGET) == []
+    assert LEDGER not in {t.name for t in await broker.list_topics()}
+
+
 async def test_retry_is_offered_in_the_footer_and_help_when_writable() -> None:
     _, app, _ = await setup(1)
     async with app.run_test(size=SIZE) as pilot:
@@ -406,7 +424,7 @@ async def test_the_ledger_status_and_the_chain_come_from_the_collector() -> None
     broker = await dlq_broker(1)
     config = make_settings(topics={"start_from": "earliest", "refresh_s": 0.2})
     collector = Collector(broker, config)
-    app = EdamonApp(collector, config, run=collector.run, redrive=RetryService(broker, config))
+    app = make_app(collector, config, broker=broker, background=[collector.run], refresh=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(collector.snapshot().dead_letters) == 1)
         await pilot.press("3")
@@ -442,9 +460,27 @@ async def test_the_ledger_status_and_the_chain_come_from_the_collector() -> None
 # --- the pieces: results as cells and notifications, the service ------------------------------
 
 
+def item(
+    coords: str,
+    outcome: Outcome,
+    target: str | None = None,
+    reason: str | None = None,
+    ledger_error: str | None = None,
+) -> RetryItemDoc:
+    """A job's result for one dead letter, as the service reports it."""
+    return RetryItemDoc(coords, outcome.value, target, reason, None, ledger_error)
+
+
+def job(results: list[RetryItemDoc], aborted: str | None, state: str = "done") -> RetryJobDoc:
+    plan = RetryPlanDoc((), (), False, (), (), 100.0, False, None)
+    return RetryJobDoc(
+        "r1", state, len(results), len(results), 0.0, 0.5, plan, aborted, (), tuple(results)
+    )
+
+
 def test_outcome_cells() -> None:
     def cell(outcome: Outcome, reason: str | None = None) -> str | None:
-        text = outcome_cell(ItemResult("t.DLT/0/1", outcome, reason=reason), 22)
+        text = outcome_cell(item("t.DLT/0/1", outcome, reason=reason), 22)
         return None if text is None else text.plain
 
     assert cell(Outcome.SENT) == "✓ retried"
@@ -456,22 +492,23 @@ def test_outcome_cells() -> None:
 
 
 def test_summary_messages_say_what_happened_worst_last() -> None:
+    aborted = "stopped after a failure on b.DLT/0/1: boom"
     results = [
-        ItemResult("a.DLT/0/1", Outcome.SENT, "a", 0, 7, attempt=1),
-        ItemResult("a.DLT/0/2", Outcome.SENT, "a", 0, 8, attempt=1),
-        ItemResult("a.DLT/0/3", Outcome.SKIPPED, "a", reason="already retried"),
-        ItemResult("b.DLT/0/1", Outcome.FAILED, "b", reason="boom", ledger_error="ledger down"),
-        ItemResult("b.DLT/0/2", Outcome.NOT_ATTEMPTED, "b", reason="stopped"),
+        item("a.DLT/0/1", Outcome.SENT, "a/0/7"),
+        item("a.DLT/0/2", Outcome.SENT, "a/0/8"),
+        item("a.DLT/0/3", Outcome.SKIPPED, reason="already retried"),
+        item("b.DLT/0/1", Outcome.FAILED, reason="boom", ledger_error="ledger down"),
+        item("b.DLT/0/2", Outcome.NOT_ATTEMPTED, reason="stopped"),
+        item("c.DLT/0/9", Outcome.REFUSED, reason="not held"),
     ]
-    summary = summarize(results, 0.0, "stopped after a failure on b.DLT/0/1: boom")
-    messages = summary_messages(summary, [("c.DLT/0/9", "not held")])
+    messages = summary_messages(job(results, aborted))
     texts = [m for m, _ in messages]
     assert texts[0].startswith("✓ Retried 2 dead letters → a (2)")
     assert texts[1] == "1 skipped: already retried (use force)"
     assert texts[2] == "✗ 1 refused: c.DLT/0/9: not held"
     assert texts[3] == "✗ 1 failed: b.DLT/0/1: boom"
     assert texts[4] == "✗ 1 not recorded in the retry ledger: ledger down"
-    assert texts[5] == "Retry stopped (1 not sent): stopped after a failure on b.DLT/0/1: boom"
+    assert texts[5] == f"Retry stopped (1 not sent): {aborted}"
     assert [s for _, s in messages] == [
         "information",
         "warning",
@@ -480,9 +517,9 @@ def test_summary_messages_say_what_happened_worst_last() -> None:
         "error",
         "error",
     ]
-    cancelled = summary_messages(summarize([], 0.0, "cancelled"))
+    cancelled = summary_messages(job([], "cancelled", state="cancelled"))
     assert cancelled == [("Retry stopped (0 not sent): cancelled", "warning")]
-    assert summary_messages(summarize([], 0.0, None)) == [("Nothing was sent.", "warning")]
+    assert summary_messages(job([], None)) == [("Nothing was sent.", "warning")]
 
 
 async def test_the_service_rereads_the_ledger_before_each_plan() -> None:

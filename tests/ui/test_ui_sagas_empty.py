@@ -19,7 +19,7 @@ async def test_no_definitions_shows_how_to_define_a_saga() -> None:
     view.snap = dataclasses.replace(view.snap, sagas=(), saga_instances=())
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("4")
         screen = app.screen
         assert isinstance(screen, SagasScreen)
@@ -33,7 +33,7 @@ async def test_no_definitions_shows_how_to_define_a_saga() -> None:
 async def test_with_definitions_the_tables_are_shown() -> None:
     app = make_app(FakeView())
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.press("4")
         screen = app.screen
         assert not screen.query_one("#saga-empty").display

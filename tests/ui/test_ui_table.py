@@ -1,6 +1,6 @@
 """LiveTable's internals: the fast cell rendering, caches that leave no cyclic garbage, lazy
 tables of hundreds of rows; the footer that is rebuilt only when its keys change; what a screen
-switch defers until it is on screen."""
+switch draws from memory."""
 
 from __future__ import annotations
 
@@ -11,24 +11,19 @@ import weakref
 from typing import ClassVar
 
 import pytest
-from fakes import NOW, FakeView, make_snapshot, settings
+from fakes import NOW, FakeView, make_app, make_snapshot, settings
 from rich.console import Console, JustifyMethod
 from rich.padding import Padding
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events
 from textual.app import App, ComposeResult
 from textual.dom import DOMNode
 from textual.geometry import Region
-from textual.pilot import _get_mouse_message_arguments
 from textual.renderables.styled import Styled
-from textual.widget import Widget
 from textual.widgets._footer import FooterKey
 from uitools import wait_for
 
-from edamon.collector.gate import IngestGate
-from edamon.ui import switch
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ChainsScreen
@@ -267,7 +262,7 @@ async def test_marked_dead_letters_out_of_the_held_rows_are_still_targets() -> N
         for i in range(200)
     )
     view = FakeView(dataclasses.replace(snap, dead_letters=many))
-    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(view, settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
         screen = app.screen
@@ -275,7 +270,7 @@ async def test_marked_dead_letters_out_of_the_held_rows_are_still_targets() -> N
         table = screen.query_one(LiveTable)
         assert table.row_count < 200
         await pilot.press("space", "ctrl+end", "space", "ctrl+home")
-        app.refresh_now()
+        await app.refresh_now()
         await pilot.pause()
         last = many[-1].coords
         assert last not in table.keys  # not held any more, still marked
@@ -286,7 +281,7 @@ async def test_marked_dead_letters_out_of_the_held_rows_are_still_targets() -> N
 
 
 async def test_the_footer_is_rebuilt_only_when_its_keys_change() -> None:
-    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         footer = app.screen.query_one(StableFooter)
@@ -305,101 +300,23 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change() -> None:
 # --- screen switches --------------------------------------------------------------------------
 
 
-async def test_a_switch_holds_the_gc_and_the_redraw_until_it_is_on_screen() -> None:
+async def test_a_switch_draws_the_last_answer_without_asking_the_service() -> None:
     view = FakeView()
-    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(view, settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert gc.isenabled()
         taken = view.snapshots_taken
         app.go("chains")
-        assert isinstance(app.screen, ChainsScreen)
-        assert not gc.isenabled()  # until the chains screen's first frame
-        app._tick()  # the periodic redraw, now: it waits for the frame
-        assert view.snapshots_taken == taken
-        await wait_for(pilot, gc.isenabled)
-        assert view.snapshots_taken == taken + 1  # and then ran
-
-
-@pytest.fixture
-def held_app(monkeypatch: pytest.MonkeyPatch) -> tuple[EdamonApp, IngestGate]:
-    """An app whose holds only a frame ends: no time bounds, no fallback end for keys that
-    never come back."""
-    monkeypatch.setattr(switch, "RETURN_WAIT_S", 60.0)
-    view = FakeView()
-    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
-    app._switch.timeout_s = 60
-    view.ingest_gate.max_hold_s = 60
-    return app, view.ingest_gate
-
-
-def record_holding(app: EdamonApp, widget: Widget, attribute: str) -> list[tuple[bool, bool]]:
-    """(ingest held, GC held) each time `attribute` of `widget` changes."""
-    gate = app.view.ingest_gate
-    seen: list[tuple[bool, bool]] = []
-    app.screen.watch(
-        widget, attribute, lambda _: seen.append((gate.held, not gc.isenabled())), init=False
-    )
-    return seen
-
-
-async def test_a_key_holds_ingest_and_the_gc_until_its_effect_is_drawn(
-    held_app: tuple[EdamonApp, IngestGate],
-) -> None:
-    app, gate = held_app
-    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChainsScreen)
+        table = screen.query_one(LiveTable)
+        assert table.row_count == len(view.snap.chains)  # drawn at once, from memory
         await pilot.pause()
-        timeline = app.screen.query_one("#timeline", LiveTable)
-        timeline.focus()
-        await pilot.pause()
-        seen = record_holding(app, timeline, "cursor_coordinate")
-        holds = gate.holds
-        await pilot.press("down")  # the table's binding, run when the key is back at the app
-        await wait_for(pilot, lambda: timeline.cursor_row == 1)
-        assert seen == [(True, True)]  # the cursor moved while ingest and the GC waited
-        await wait_for(pilot, lambda: not gate.held and gc.isenabled())  # then its frame
-        assert gate.holds == holds + 1
-        await pilot.press("2")  # a switch: held until the chains screen's frame
-        assert isinstance(app.screen, ChainsScreen)
-        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
-        assert gate.holds == holds + 2
-
-
-async def test_a_click_holds_ingest_until_its_effect_is_drawn(
-    held_app: tuple[EdamonApp, IngestGate],
-) -> None:
-    app, gate = held_app
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        timeline = app.screen.query_one("#timeline", LiveTable)
-        seen = record_holding(app, timeline, "cursor_coordinate")
-        where = _get_mouse_message_arguments(timeline, (5, 4), button=1)
-        app.post_message(events.MouseDown(**where))  # as the terminal sends them
-        await pilot.pause()
-        app.post_message(events.MouseUp(**where))  # the app makes the Click of it
-        await wait_for(pilot, lambda: bool(seen))
-        assert seen[0] == (True, True)
-        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
-
-
-async def test_a_wheel_scroll_holds_ingest_until_it_is_drawn(
-    held_app: tuple[EdamonApp, IngestGate],
-) -> None:
-    app, gate = held_app
-    async with app.run_test(size=(100, 14)) as pilot:  # the timeline: 30 rows, 3 shown
-        table = app.screen.query_one("#timeline", LiveTable)
-        await wait_for(pilot, lambda: table.max_scroll_y > 0 and not gate.held)
-        await pilot.pause(0.3)  # the overview's layout settles at this size
-        seen = record_holding(app, table, "scroll_y")
-        where = _get_mouse_message_arguments(table, (5, 1))
-        app.post_message(events.MouseScrollDown(**where))
-        await wait_for(pilot, lambda: bool(seen))
-        assert seen[0] == (True, True)
-        await wait_for(pilot, lambda: not gate.held and gc.isenabled())
+        assert view.snapshots_taken == taken  # no request on the way
 
 
 async def test_a_screen_shown_again_keeps_its_styles_unless_the_theme_changed() -> None:
-    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2", "1")
         chains = app.main_screens["chains"]
@@ -439,7 +356,7 @@ def stale_nodes(app: EdamonApp, screen: DashboardScreen) -> list[DOMNode]:
 async def test_every_screen_has_the_configured_theme(theme: str) -> None:
     config = settings()
     config.ui.theme = theme
-    app = EdamonApp(FakeView(), config, clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), config, clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         for key, name in [("2", "chains"), ("3", "deadletters"), ("4", "sagas"), ("5", "lag")]:
@@ -452,21 +369,21 @@ async def test_every_screen_has_the_configured_theme(theme: str) -> None:
 
 async def test_a_screen_gone_back_to_draws_the_latest_snapshot() -> None:
     view = FakeView()
-    app = EdamonApp(view, settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(view, settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         overview = app.screen
         await pilot.press("enter")  # into the selected chain
         await wait_for(pilot, lambda: app.screen is not overview)
         view.snap = make_snapshot(NOW + 5, extra_chain="c-new")
-        app.refresh_now()  # a tick while the chain is shown
+        await app.refresh_now()  # a tick while the chain is shown
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is overview)
         assert overview.drawn is app.last_snapshot
 
 
 async def test_main_screens_are_composed_before_their_first_visit() -> None:
-    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: all(s.ready for s in app.main_screens.values()))
         assert app.screen_stack == [app.main_screens["overview"]]
@@ -477,7 +394,7 @@ async def test_main_screens_are_composed_before_their_first_visit() -> None:
 
 
 async def test_number_keys_on_a_modal_go_to_the_modal() -> None:
-    app = EdamonApp(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3", "question_mark", "1")
         await pilot.pause()

@@ -74,6 +74,10 @@ class DashboardScreen(Screen[None]):
     def draw_body(self, snap: Snapshot) -> None:
         """Redraw the screen's own widgets from `snap`."""
 
+    async def fetch(self) -> None:
+        """Ask the service for what this screen shows besides the overview (the app awaits it
+        on each tick, before drawing, while the screen is shown)."""
+
     def show_waiting(self, text: str | None) -> None:
         """No data yet: say what the dashboard waits for (the service starting)."""
         self.query_one(StatusLine).waiting(text)

@@ -47,7 +47,7 @@ MARKS: dict[NodeStatus, str] = {
     NodeStatus.LOOP: "⟲ ",
 }
 REDRIVE_READING = "Reading the redriven copy from Kafka…"
-LOADING = "Loading…"
+LOADING = "Loading the event (its record is read again from Kafka when not kept in memory)…"
 CRITICAL = "bold " + ORANGE
 BAR = "steel_blue"
 LABEL_WIDTH = 28
@@ -227,9 +227,13 @@ class ChainScreen(DashboardScreen):
     def main_table(self) -> LiveTable | None:
         return self.query_one("#waterfall", LiveTable)
 
+    async def fetch(self) -> None:
+        """The flow as it is now (it grows while shown)."""
+        await self.edamon.source.refresh_chain(self.correlation_id)
+
     def draw_body(self, snap: Snapshot) -> None:
         app = self.edamon
-        lookup = app.source.chain(self.correlation_id, max_age_s=1 / app.settings.ui.refresh_hz)
+        lookup = app.source.chain(self.correlation_id)
         chain = lookup.value
         head = self.query_one("#chain-head", Line)
         if chain is None:
@@ -344,6 +348,7 @@ class ChainScreen(DashboardScreen):
     def _select(self, event_id: str) -> None:
         self.selected = event_id
         self._rereads.forget_failures()
+        self.edamon.source.forget_failures()
         tree: Tree[str] = self.query_one("#tree", Tree)
         node = self._tree_nodes.get(event_id)
         if node is not None and tree.cursor_node is not node:

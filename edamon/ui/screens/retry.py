@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,8 +29,9 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
 
+from edamon.client import ClientError
 from edamon.decode.dlq import is_dlq_header
-from edamon.model.api import PlanItemDoc, RetryItemDoc, RetryJobDoc, RetryPlanDoc
+from edamon.model.api import LedgerDoc, PlanItemDoc, RetryItemDoc, RetryJobDoc, RetryPlanDoc
 from edamon.model.chainnodes import RETRY_AT, RETRY_ATTEMPT
 from edamon.model.chainnodes import RETRY_HEADER as RETRY_OF
 from edamon.model.snapshot import DeadLetterRow
@@ -56,6 +58,8 @@ class RetryRequest:
     forced: RetryPlanDoc
     rows: Mapping[str, DeadLetterRow] = field(default_factory=dict)
     """The dead letters' rows as the dashboard lists them (their exception, for the modal)."""
+    retried: Mapping[str, LedgerDoc] = field(default_factory=dict)
+    """The ledger's entry of the first already retried ones (who retried them, when)."""
 
     @property
     def selected(self) -> int:
@@ -87,10 +91,17 @@ class RetryChoice:
 async def prepare_retry(
     source: DataSource, coords: Sequence[str], rows: Mapping[str, DeadLetterRow]
 ) -> RetryRequest:
-    """The service's plan for `coords`, without and with force (ClientError when it fails)."""
+    """The service's plan for `coords`, without and with force, and who retried the first
+    already retried ones (ClientError when the service fails)."""
     plan = await source.retry_preview(coords)
     forced = await source.retry_preview(coords, force=True) if plan.items else plan
-    return RetryRequest(plan, forced, {c: rows[c] for c in coords if c in rows})
+    retried: dict[str, LedgerDoc] = {}
+    for item in [item for item in plan.items if item.action == SKIP][:SAMPLE]:
+        with suppress(ClientError):
+            entry = (await source.dead_letter_doc(item.coords))["retry"]
+            if entry is not None:
+                retried[item.coords] = entry
+    return RetryRequest(plan, forced, {c: rows[c] for c in coords if c in rows}, retried)
 
 
 def _counted(counts: dict[str, int]) -> str:
@@ -126,6 +137,14 @@ def _sent_as(item: PlanItemDoc, row: DeadLetterRow | None) -> str:
     """What a dead letter to send is and where it goes: `→ orders  IllegalStateException`."""
     exception = short_class(row.failure_class if row is not None else None, "")
     return f"→ {item.target}  {exception}".rstrip()
+
+
+def _retried_as(item: PlanItemDoc, request: RetryRequest, when: Callable[[float], str]) -> str:
+    """An already retried dead letter: `attempt 1 by alice 10:00:01 → orders`."""
+    entry = request.retried.get(item.coords)
+    if entry is None:
+        return f"{item.reason or 'already retried'} → {item.target}"
+    return f"attempt {entry['attempt']} by {entry['by']} {when(entry['at'])} → {item.target}"
 
 
 def _listed(lines: list[Text], rows: Sequence[tuple[str, str]]) -> None:
