@@ -234,7 +234,12 @@ class EdamonApp(App[int]):
                 screen.show_waiting(self.link_text())
             return
         fresh = snap is not self.last_snapshot
+        first = self.last_snapshot is None
         self.last_snapshot = snap
+        if first:  # the hidden main screens draw once now, rather than on their first visit
+            for hidden in self.main_screens.values():
+                if hidden is not screen and hidden.ready:
+                    hidden.show_latest()
         if fresh:
             for alert in self.alerts.check(snap):
                 if alert.about is None:

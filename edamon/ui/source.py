@@ -262,8 +262,10 @@ class DataSource:
 
     async def export_chain(self, chain: ChainView) -> dict[str, Any]:
         """The flow as `e` writes it: its tree and each event the service holds, with its
-        envelope and record as `dlq show --json` writes them (read as the service sends them;
-        written as they were recorded, not sanitized: this is the evidence)."""
+        envelope and record as `dlq show --json` writes them (`record_dropped`: the collector
+        no longer held the bytes and the service read them again from Kafka; `value` None
+        when Kafka no longer has them). The records are written as they were recorded, not
+        sanitized: this is the evidence."""
         from dataclasses import asdict
 
         from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION
@@ -285,7 +287,7 @@ class DataSource:
                 "headers": record["headers"] if record else [],
                 "value": record["value"] if record else None,
                 "value_truncated": doc["value_truncated"],
-                "record_dropped": record is None,
+                "record_dropped": doc["record_dropped"],
             }
         return {"schema_version": SNAPSHOT_SCHEMA_VERSION, "chain": asdict(chain), "events": events}
 

@@ -29,7 +29,7 @@ async def test_export_writes_the_flow_to_a_json_file(
         app.open_chain(MAIN_CHAIN)
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
         await pilot.press("e")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("Flow written" in m for m, _ in shown))
     name, document = written(tmp_path)
     assert any(name in message for message, _ in shown)
     assert document["chain"]["summary"]["correlation_id"] == MAIN_CHAIN
@@ -39,7 +39,11 @@ async def test_export_writes_the_flow_to_a_json_file(
     assert first["event_type"] == nodes[0].event_type and first["coords"] == nodes[0].coords
     assert json.loads(first["value"]["text"])["eventId"] == nodes[0].event_id
     assert first["headers"] and first["record_dropped"] is False
-    assert document["events"][dropped]["value"] is None  # dropped for memory: not held
+    # Dropped from the collector's memory: the service read it again from Kafka for the file.
+    again = document["events"][dropped]
+    assert again["record_dropped"] is True
+    assert json.loads(again["value"]["text"])["eventId"] == dropped
+    assert view.records_read == [nodes[1].coords]
 
 
 async def test_export_failure_is_a_notification(

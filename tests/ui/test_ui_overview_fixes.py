@@ -117,7 +117,9 @@ async def test_chain_key_acts_on_the_live_events_only() -> None:
         await pilot.press("tab", "down")  # back on the live events
         assert screen.focused is timeline and shows_chain_key(app)
         key = timeline.cursor_key
-        event = next(e for e in app.view.snapshot().timeline if e.coords == key)
+        snap = app.last_snapshot
+        assert snap is not None
+        event = next(e for e in snap.timeline if e.coords == key)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
         chain = app.screen
@@ -181,7 +183,9 @@ async def test_absolute_times_fit_the_topics_last_column() -> None:
         await pilot.press("t")
         await pilot.pause()
         topics = overview(app).query_one("#topics", LiveTable)
-        seen = {t.topic: t.last_seen for t in app.view.snapshot().throughput.topics}
+        snap = app.last_snapshot
+        assert snap is not None
+        seen = {t.topic: t.last_seen for t in snap.throughput.topics}
         expected = [clock_time(seen[key] or 0) for key in topics.keys]
         assert expected and cells(topics, "last") == expected
 

@@ -1,4 +1,5 @@
-"""The chain screen reads a record again from Kafka when its data was dropped from memory."""
+"""The chain screen shows a record the collector had dropped from memory: the service reads it
+again from Kafka for the event's request, and the screen keeps the answer."""
 
 from __future__ import annotations
 
@@ -52,16 +53,15 @@ async def test_dropped_record_is_read_again_and_shown() -> None:
         screen = await open_event(app, pilot, "e-stock")
         await wait_for(pilot, lambda: len(view.records_read) == 1)
         shown = detail(screen)
-        assert "reading the record from Kafka" in shown
-        assert "(not in memory)" in shown
-        assert "StockReserved" in shown  # the decoded fields are still there
+        assert "Loading the event" in shown and "read again from Kafka" in shown
+        assert "StockReserved" in shown  # the node's type, while it loads
         assert '"currency"' not in shown
 
         release.set()
         await wait_for(pilot, lambda: '"currency": "EUR"' in detail(screen))
         shown = detail(screen)
         assert "schema-id" in shown and "0x 00 00 00 07" in shown  # headers came back too
-        assert "reading the record" not in shown
+        assert "Loading the event" not in shown
         node = next(n for n in view.main.nodes if n.event_id == "e-stock")
         assert view.records_read == [node.coords]
 
@@ -86,7 +86,7 @@ async def test_a_failed_read_says_why_and_is_tried_again_on_reselect() -> None:
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_event(app, pilot, "e-stock")
-        await wait_for(pilot, lambda: "Could not read the record" in detail(screen))
+        await wait_for(pilot, lambda: "Could not load the event" in detail(screen))
         assert "unreachable" in detail(screen)
 
         view.fail = False

@@ -35,6 +35,25 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: fl
         await pilot.pause(0.02)
 
 
+async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
+    """Let the app run until nothing is in flight: no worker running (chain openings, the
+    app's own one-shot work), no lookup waiting for the service, and the redraws they asked
+    for done. For apps that draw on demand (refresh=False)."""
+    app = pilot.app
+    assert isinstance(app, EdamonApp)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    quiet = 0
+    while quiet < 3:  # three turns in a row with nothing to do
+        if loop.time() > deadline:
+            pytest.fail("the app did not settle in time")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        busy = app.source.busy or any(w.is_running for w in app.workers)
+        quiet = 0 if busy else quiet + 1
+    await pilot.pause()
+
+
 def record_notifications(app: EdamonApp) -> list[tuple[str, str]]:
     """Spy on app.notify (install before the app runs): (message, severity) in order."""
     shown: list[tuple[str, str]] = []

@@ -67,8 +67,7 @@ class RetryRequest:
 
     @property
     def warning(self) -> str | None:
-        error = self.plan.ledger_error
-        return f"{error}: earlier retries are unknown" if error else None
+        return self.plan.ledger_error
 
     @property
     def rate(self) -> float:
@@ -184,13 +183,7 @@ def request_summary(
                 " per the ledger: skipped unless you choose “Retry again (force)”",
             )
         )
-        _listed(
-            lines,
-            [
-                (item.coords, f"{item.reason or 'already retried'} → {item.target}")
-                for item in skipped
-            ],
-        )
+        _listed(lines, [(item.coords, _retried_as(item, request, when)) for item in skipped])
     if refused:
         lines.append(
             Text.assemble(
