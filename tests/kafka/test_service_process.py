@@ -146,3 +146,54 @@ def test_a_public_bind_without_tls_is_refused(tmp_path: Path) -> None:
     assert "--insecure-bind" in run.stderr.decode()
     assert not (tmp_path / "xdg" / "edamon" / "service-tokens.toml").exists()
     assert str(REPO)  # the helper's checkout is the one the subprocess imports
+
+
+async def test_it_answers_many_clients_while_it_ingests(tmp_path: Path) -> None:
+    """Requests run on the collector's loop, between ingest slices: under the demo's load and
+    many concurrent requests, no answer is an error (a route in a thread pool raced the
+    collector's state: 'deque mutated during iteration')."""
+    import asyncio
+
+    from edamon.cli.embedded import spawn_embedded
+    from edamon.client import EdamonClient
+    from edamon.config import load_settings
+
+    settings = load_settings(use_default_path=False, overrides={"demo": {"rate": 40}})
+    child = spawn_embedded(settings, demo="memory", log_file=tmp_path / "child.log")
+    try:
+        assert child.wait_ready(30), (tmp_path / "child.log").read_text()
+        async with EdamonClient(child.url, child.token) as client:
+            await asyncio.wait_for(_until_flows(client), 30)
+
+            async def poll(n: int) -> int:
+                done = 0
+                for i in range(n):
+                    if i % 3 == 0:
+                        await client.overview(rows=50)
+                    elif i % 3 == 1:
+                        await client.chains(limit=100, order="-last_update")
+                    else:
+                        await client.timeline(limit=100, filter="order")
+                    done += 1
+                return done
+
+            answered = await asyncio.gather(*(poll(30) for _ in range(6)))
+        assert answered == [30] * 6
+    finally:
+        assert child.stop() == 0
+    assert not child.socket_path.parent.exists()
+
+
+async def _until_flows(client: object) -> None:
+    import asyncio
+
+    from edamon.client import EdamonClient, Unreachable
+
+    assert isinstance(client, EdamonClient)
+    while True:
+        try:
+            if (await client.overview(rows=0)).counts.chains >= 20:
+                return
+        except Unreachable:
+            pass
+        await asyncio.sleep(0.1)
