@@ -320,8 +320,9 @@ class EdamonClient:
         result: Ready = self._decode(Ready, data)
         return result
 
-    async def overview(self, rows: int = 50) -> Overview:
-        result: Overview = await self._get(Overview, "overview", rows=rows)
+    async def overview(self, rows: int = 50, history: int | None = None) -> Overview:
+        """`history`: seconds of throughput history per series (default: the whole window)."""
+        result: Overview = await self._get(Overview, "overview", rows=rows, history=history)
         return result
 
     async def collect(self, max_trees: int = 200) -> dict[str, Any]:
