@@ -1,36 +1,28 @@
 #!/usr/bin/env python3
-"""UI benchmark (issue 4): the dashboard under a synthetic stream, headless.
+"""UI benchmark (issues 4 and 18): the service under a synthetic stream, with and without a
+dashboard attached, in separate processes as `edamon` runs them.
 
-    python bench/ui.py [--rate 20000] [--seconds 30] [--capacity-seconds 10]
+    python bench/ui.py [--rate 20000] [--seconds 30] [--pollers 3]
 
-The feed: a coroutine on the app's own event loop builds records (seed envelopes in 5-event
-flows over 5 topics with 4 partitions, 2% of PaymentProcessed dead-lettered to a Spring DLT,
-timestamps = now) in "fetches" of at most 2,000 paced to `--rate` records/s, and hands each to
-`CollectorState.ingest` as the collector's tail loop does: in slices of 500, each one after
-waiting at the view's ingest gate (held by the app from a key press to its frame), with a turn
-of the loop after each.
-No broker is involved: the record building stands in for the fetch and decode work a client
-library does on the same loop. The app reads the state through a plain CollectorView.
+The service: a child process (this script with `--serve SOCKET`) runs the real HTTP API
+(edamon.service.app over uvicorn, on a Unix socket, as the embedded child does) over a
+`CollectorState` that a feed fills on the same loop: records built in flows of 5 events over
+5 topics with 4 partitions, 2% of PaymentProcessed dead-lettered to a Spring DLT, in fetches of
+at most 2,000 paced to `--rate` records/s, ingested in slices of 500 with a turn of the loop
+after each (as the collector's tail loop does). No broker: the record building stands in for
+the fetch and decode work. The child reports what it ingested and the CPU it used.
 
-Measured, with the app running headless at 120x40 (default refresh 4 Hz):
-- refreshes/s: `refresh_now()` calls completed per second (snapshot + draw of the active
-  screen), with their duration p50/p99; frames/s: compositor updates (the rendered screen
-  handed to the driver) per second.
-- key-to-screen latency: a key event is sent to the driver (as a terminal would) and the time
-  is taken until the first compositor update whose screen shows its effect (for `1`-`6`: the
-  screen switched, drawn from the app's latest snapshot; for `down`/`up`: the cursor of the
-  overview's timeline moved, the timeline being paused with `p` so that its rows hold still
-  while the rest of the overview keeps updating).
-  Keys are sent every 250 ms, in turn: `--keys` (default down,up,2,1,3,1,4,1,5,1,6,1: every
-  screen, each switch from the overview and back), with p50/p99 per kind and per key.
-- ingest: records ingested per second at the paced rate, with the app and without it (the
-  same feed on a bare loop), plus the share of wall time spent inside `ingest()`; then the
-  capacity (the feed unpaced, as fast as the loop allows) with and without the app.
-The cyclic GC is tuned as the `edamon` command tunes it (edamon.collector.runtime: a raised
-threshold, and the collector freezes survivors every second; the feed here bypasses the
-collector's loop, so the bench freezes them itself). Every measurement is taken a second time
-without the freezing, to show what collections over the retained state cost.
-Targets: key-to-screen p99 <= 100 ms; ingest with the UI >= 0.8x without.
+Runs, side by side:
+- none: the service alone (no client);
+- dashboard: one dashboard attached (EdamonApp headless at 120x40 in this process, polling the
+  overview at 4 Hz through EdamonClient), keys sent to it every 250 ms (as a terminal would)
+  and the time taken until the first compositor update whose screen shows the effect
+  (`1`-`6`: the screen switched, drawn from the last answer; `down`/`up`: the overview's
+  paused timeline cursor moved); meanwhile a 100-row page (`GET /v1/chains?limit=100`) is
+  asked every 100 ms on its own connection, and its latency taken;
+- pollers: `--pollers` more clients polling the overview at 4 Hz (what more dashboards cost the
+  service: CPU per attached dashboard).
+Targets: ingest with a dashboard >= 0.95x without; key-to-screen p99 <= 50 ms; page p99 <= 20 ms.
 """
 
 from __future__ import annotations
@@ -38,11 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
+import json
 import os
 import statistics
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,26 +46,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from textual import events  # noqa: E402
-from textual.screen import Screen  # noqa: E402
-
 from edamon.collector.collector import FETCH_MAX_RECORDS, INGEST_SLICE  # noqa: E402
-from edamon.collector.gate import IngestGate  # noqa: E402
-from edamon.collector.runtime import GC_THRESHOLD, tune_gc  # noqa: E402
+from edamon.collector.runtime import GC_THRESHOLD  # noqa: E402
 from edamon.collector.state import CollectorState  # noqa: E402
-from edamon.collector.view import StateView  # noqa: E402
 from edamon.config import Settings, load_settings  # noqa: E402
 from edamon.model.records import RawRecord  # noqa: E402
 from edamon.model.status import ConnectionState  # noqa: E402
-from edamon.ui.app import EdamonApp  # noqa: E402
-from edamon.ui.screens.base import DashboardScreen  # noqa: E402
-from edamon.ui.screens.chains import ChainsScreen  # noqa: E402
-from edamon.ui.screens.deadletters import DeadLettersScreen  # noqa: E402
-from edamon.ui.screens.lag import LagScreen  # noqa: E402
-from edamon.ui.screens.overview import OverviewScreen  # noqa: E402
-from edamon.ui.screens.sagas import SagasScreen  # noqa: E402
-from edamon.ui.screens.throughput import ThroughputScreen  # noqa: E402
-from edamon.ui.widgets.table import LiveTable  # noqa: E402
 
 TYPES = ["OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentScheduled", "OrderClosed"]
 PARTITIONS = 4
@@ -81,15 +61,10 @@ BATCH = FETCH_MAX_RECORDS
 TICK_S = 0.02
 KEY_EVERY_S = 0.25
 KEY_TIMEOUT_S = 2.0
+PAGE_EVERY_S = 0.1
+POLL_HZ = 4.0
 KEYS = "down,up,2,1,3,1,4,1,5,1,6,1"
-SCREEN_KEYS: dict[str, type[Screen[Any]]] = {
-    "1": OverviewScreen,
-    "2": ChainsScreen,
-    "3": DeadLettersScreen,
-    "4": SagasScreen,
-    "5": LagScreen,
-    "6": ThroughputScreen,
-}
+TOKEN = "bench-token-bench-token-bench-token"
 
 
 def _id(flow: int, step: int) -> str:
@@ -150,45 +125,6 @@ class Records:
         return out
 
 
-async def freeze_gc_every_second() -> None:
-    """`--gc-freeze`: move every object alive to the permanent generation each second, so the
-    cyclic GC never rescans the retained state (a full collection over ~200k retained events
-    otherwise stops the loop for hundreds of milliseconds)."""
-    while True:
-        await asyncio.sleep(1.0)
-        gc.freeze()
-
-
-class GcPauses:
-    """Wall time of every cyclic GC collection, by generation."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
-        self._start = 0.0
-
-    def __enter__(self) -> GcPauses:
-        gc.collect()
-        gc.callbacks.append(self._callback)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        gc.callbacks.remove(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._start))
-
-    def line(self) -> str:
-        every = [p * 1000 for _, p in self.pauses]
-        longest = ", ".join(
-            f"gen {g} {max((p * 1000 for gg, p in self.pauses if gg == g), default=0.0):.0f} ms"
-            for g in (0, 1, 2)
-        )
-        return f"{len(every)} collections, {sum(every):.0f} ms in all; longest: {longest}"
-
-
 @dataclass
 class Feeder:
     """Feeds `rate` records/s (None: as fast as it can) for `seconds` into `state`."""
@@ -196,13 +132,9 @@ class Feeder:
     state: CollectorState
     rate: float | None
     seconds: float
-    gate: IngestGate = field(default_factory=IngestGate)
-    """Waited at before each ingest, as the collector's tail loop does (the app holds it
-    from a key press until its frame)."""
     fed: int = 0
     ingest_s: float = 0.0
     elapsed_s: float = 0.0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         records = Records()
@@ -215,92 +147,242 @@ class Feeder:
                     await asyncio.sleep(TICK_S)
                     continue
                 fetched = records.take(min(due, BATCH), int(time.time() * 1000))
-                # As the collector's tail loop: slices, each after the gate and a loop turn.
-                for first in range(0, len(fetched), INGEST_SLICE):
-                    await self.gate.wait()
+                for first in range(0, len(fetched), INGEST_SLICE):  # as the tail loop does
                     piece = fetched[first : first + INGEST_SLICE]
                     t0 = time.perf_counter()
                     ingest(piece, time.time())
                     self.ingest_s += time.perf_counter() - t0
                     self.fed += len(piece)
-                    await asyncio.sleep(0)  # let the UI breathe between slices
+                    await asyncio.sleep(0)  # requests are answered between slices
         finally:
             self.elapsed_s = time.perf_counter() - start
-            self.done.set()
-
-    @property
-    def per_second(self) -> float:
-        return self.fed / self.elapsed_s if self.elapsed_s else 0.0
 
 
 def settings() -> Settings:
-    return load_settings(None, {"topics": {"include": [rf"{PREFIX}\..*"]}}, use_default_path=False)
+    return load_settings(
+        None,
+        {"topics": {"include": [rf"{PREFIX}\..*"]}, "ui": {"refresh_hz": POLL_HZ}},
+        use_default_path=False,
+    )
 
 
-def new_state(config: Settings) -> CollectorState:
+# --- the service child --------------------------------------------------------------------------
+
+
+def serve_feed(socket_path: str, rate: float | None, seconds: float) -> None:
+    """`--serve`: the API over a fed state on `socket_path`; prints a JSON line at the end."""
+    import uvicorn
+
+    from edamon.actions.service import RetryService
+    from edamon.broker.memory import MemoryBroker
+    from edamon.collector.runtime import tune_gc
+    from edamon.collector.view import StateView
+    from edamon.service.app import create_app
+    from edamon.service.auth import Tokens
+    from edamon.service.backend import Backend
+
+    tune_gc()  # as `edamon serve` does
+    config = settings()
     state = CollectorState(config, cluster="bench")
     state.set_connection(ConnectionState.CONNECTED, "", time.time(), brokers=1)
-    return state
+    view: Any = StateView(state)
+    view.caught_up = True  # what the routes ask of a collector besides the view
+    broker = MemoryBroker()
+    backend = Backend(view, RetryService(broker, config), broker, config)
+    app = create_app(backend, Tokens(None, TOKEN, "bench"), max_body_bytes=1 << 20)
+    server = uvicorn.Server(
+        uvicorn.Config(app, uds=socket_path, log_config=None, access_log=False, lifespan="off")
+    )
+
+    async def main() -> dict[str, float]:
+        serving = asyncio.create_task(server.serve())
+        while not os.path.exists(socket_path):  # noqa: ASYNC240 - a socket appearing
+            await asyncio.sleep(0.01)
+        print("ready", flush=True)
+        sys.stdin.readline()  # the parent says go (its clients are attached)
+        feeder = Feeder(state, rate, seconds)
+        cpu = time.process_time()
+        await feeder.run()
+        cpu = time.process_time() - cpu
+        server.should_exit = True
+        await serving
+        return {
+            "fed": feeder.fed,
+            "elapsed_s": feeder.elapsed_s,
+            "ingest_s": feeder.ingest_s,
+            "cpu_s": cpu,
+        }
+
+    print(json.dumps(asyncio.run(main())), flush=True)
 
 
 @dataclass
-class Probe:
-    """A key waiting for the screen to show its effect."""
+class Service:
+    process: subprocess.Popen[str]
+    socket: str
 
-    sent: float
-    shown: Callable[[Screen[Any]], bool]
-    latency: float | None = None
+    @classmethod
+    def start(cls, rate: float | None, seconds: float, directory: str) -> Service:
+        socket_path = os.path.join(directory, "bench.sock")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+        args = [sys.executable, __file__, "--serve", socket_path, "--seconds", str(seconds)]
+        args += ["--rate", str(rate if rate is not None else 0)]
+        process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if line.strip() != "ready":
+            raise SystemExit(f"the service did not start: {line!r}")
+        return cls(process, socket_path)
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    async def result(self) -> dict[str, float]:
+        assert self.process.stdout is not None
+        line = await asyncio.to_thread(self.process.stdout.readline)
+        await asyncio.to_thread(self.process.wait)
+        data: dict[str, float] = json.loads(line)
+        return data
+
+    @property
+    def url(self) -> str:
+        return f"unix:{self.socket}"
+
+
+# --- the clients ---------------------------------------------------------------------------------
+
+
+async def poll(url: str, stop: asyncio.Event) -> int:
+    """A dashboard's requests without its drawing: the overview at POLL_HZ, one at a time."""
+    from edamon.client import ClientError, EdamonClient
+    from edamon.ui.source import OVERVIEW_ROWS
+
+    polls = 0
+    async with EdamonClient(url, TOKEN) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                await client.overview(rows=OVERVIEW_ROWS)
+            except ClientError:  # the service stopped at the end of its feed
+                break
+            polls += 1
+            left = 1 / POLL_HZ - (time.perf_counter() - started)
+            if left > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), left)
+    return polls
+
+
+async def pages(url: str, stop: asyncio.Event) -> list[float]:
+    """Latency of a 100-row page every PAGE_EVERY_S, on a connection of its own."""
+    from edamon.client import ClientError, EdamonClient
+
+    latencies: list[float] = []
+    async with EdamonClient(url, TOKEN) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                page = await client.chains(offset=0, limit=100)
+            except ClientError:  # the service stopped at the end of its feed
+                break
+            latencies.append(time.perf_counter() - started)
+            assert len(page.items) <= 100
+            await asyncio.sleep(PAGE_EVERY_S)
+    return latencies
 
 
 @dataclass
-class UiRun:
-    feeder: Feeder
-    refreshes: list[float] = field(default_factory=list)
-    """Duration of each refresh_now()."""
-    frames: int = 0
+class Run:
+    label: str
+    service: dict[str, float]
+    dashboard_cpu_s: float = 0.0
+    polls: int = 0
+    pages: list[float] = field(default_factory=list)
     latencies: dict[str, list[float]] = field(default_factory=dict)
-    """By kind: cursor, screen."""
     by_key: dict[str, list[float]] = field(default_factory=dict)
     timeouts: int = 0
+    frames: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.service["fed"] / self.service["elapsed_s"]
+
+    @property
+    def cpu_share(self) -> float:
+        return self.service["cpu_s"] / self.service["elapsed_s"]
 
 
-async def run_with_app(rate: float | None, seconds: float, keys: list[str], freeze: bool) -> UiRun:
-    """The feed on the app's loop, the app headless; `keys` sent in turn while it runs."""
-    config = settings()
-    state = new_state(config)
-    view = StateView(state)
-    feeder = Feeder(state, rate, seconds, view.ingest_gate)
-    background = [feeder.run, freeze_gc_every_second] if freeze else [feeder.run]
-    app = EdamonApp(view, config, background=background)
-    result = UiRun(feeder)
-    probe: list[Probe] = []
+async def run_plain(args: argparse.Namespace, pollers: int, directory: str) -> Run:
+    """The service alone, or with `pollers` clients polling the overview."""
+    service = Service.start(args.rate, args.seconds, directory)
+    stop = asyncio.Event()
+    clients = [asyncio.create_task(poll(service.url, stop)) for _ in range(pollers)]
+    await asyncio.sleep(0.5)  # connected and polling
+    service.go()
+    result = await service.result()
+    stop.set()
+    polls = sum(await asyncio.gather(*clients))
+    label = "service alone" if not pollers else f"service + {pollers} pollers at 4 Hz"
+    return Run(label, result, polls=polls)
 
-    display = app._display  # instrumented: every compositor update of the headless screen
+
+async def run_dashboard(args: argparse.Namespace, directory: str) -> Run:
+    """The service with one dashboard attached (headless, in this process) and a page
+    requester; keys sent to the dashboard every KEY_EVERY_S."""
+    from textual import events
+    from textual.screen import Screen
+
+    from edamon.client import EdamonClient
+    from edamon.ui.app import EdamonApp
+    from edamon.ui.screens.base import DashboardScreen
+    from edamon.ui.screens.chains import ChainsScreen
+    from edamon.ui.screens.deadletters import DeadLettersScreen
+    from edamon.ui.screens.lag import LagScreen
+    from edamon.ui.screens.overview import OverviewScreen
+    from edamon.ui.screens.sagas import SagasScreen
+    from edamon.ui.screens.throughput import ThroughputScreen
+    from edamon.ui.source import DataSource
+    from edamon.ui.widgets.table import LiveTable
+
+    screens: dict[str, type[Screen[Any]]] = {
+        "1": OverviewScreen,
+        "2": ChainsScreen,
+        "3": DeadLettersScreen,
+        "4": SagasScreen,
+        "5": LagScreen,
+        "6": ThroughputScreen,
+    }
+    service = Service.start(args.rate, args.seconds, directory)
+    app = EdamonApp(DataSource(EdamonClient(service.url, TOKEN)), settings())
+    run = Run("service + 1 dashboard at 4 Hz", {})
+    probe: list[tuple[float, Callable[[Screen[Any]], bool], list[float]]] = []
+
+    # Instrumented (bench only, not the app): every compositor update of the headless screen.
+    display = app._display
 
     def counting_display(screen: Screen[Any], renderable: Any) -> None:
         display(screen, renderable)
         if renderable is None:
             return
-        result.frames += 1
-        if probe and probe[0].latency is None and probe[0].shown(screen):
-            probe[0].latency = time.perf_counter() - probe[0].sent
+        run.frames += 1
+        if probe and not probe[0][2] and probe[0][1](screen):
+            probe[0][2].append(time.perf_counter() - probe[0][0])
 
     app._display = counting_display  # type: ignore[method-assign]
-    refresh_now = app.refresh_now
-
-    def timed_refresh() -> None:
-        t0 = time.perf_counter()
-        refresh_now()
-        result.refreshes.append(time.perf_counter() - t0)
-
-    app.refresh_now = timed_refresh  # type: ignore[method-assign]
-
+    stop = asyncio.Event()
+    cpu = time.process_time()
     async with app.run_test(size=(120, 40)) as pilot:
         driver = app._driver
         assert driver is not None
         overview = app.main_screens["overview"]
         assert isinstance(overview, OverviewScreen)
         timeline = overview.query_one("#timeline", LiveTable)
+        page_task = asyncio.create_task(pages(service.url, stop))
+        service.go()
+        done = asyncio.create_task(service.result())
 
         def on_screen(kind: type[Screen[Any]]) -> Callable[[Screen[Any]], bool]:
             return lambda screen: (
@@ -312,54 +394,40 @@ async def run_with_app(rate: float | None, seconds: float, keys: list[str], free
         def cursor_at(row: int) -> Callable[[Screen[Any]], bool]:
             return lambda screen: screen is overview and timeline.cursor_row == row
 
-        def probe_for(key: str) -> tuple[str, str, Callable[[Screen[Any]], bool]]:
-            if key in ("down", "up"):
-                return key, "cursor", cursor_at(1 if key == "down" else 0)
-            return key, "screen", on_screen(SCREEN_KEYS[key])
-
-        plan = [probe_for(key) for key in keys]
-        while timeline.row_count < 10:  # some events to move the cursor over
+        plan = [
+            (key, "cursor", cursor_at(1 if key == "down" else 0))
+            if key in ("down", "up")
+            else (key, "screen", on_screen(screens[key]))
+            for key in args.keys
+        ]
+        while timeline.row_count < 10 and not done.done():
             await pilot.pause(0.05)
         await pilot.press("p")  # pause the timeline: its rows hold still, the cursor moves
-        assert overview.paused
         step = 0
-        result.frames = 0
-        result.refreshes.clear()
-        while not feeder.done.is_set():
-            if plan:
-                key, kind, shown = plan[step % len(plan)]
-                step += 1
-                probe[:] = [Probe(time.perf_counter(), shown)]
-                driver.send_message(events.Key(key, None))
-                deadline = time.perf_counter() + KEY_TIMEOUT_S
-                while probe[0].latency is None and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.001)
-                latency = probe[0].latency
-                if latency is None:
-                    result.timeouts += 1
-                    # Back to a known state: the overview, cursor on the first row.
-                    app.go("overview")
-                    timeline.move_cursor(row=0)
-                else:
-                    result.latencies.setdefault(kind, []).append(latency)
-                    result.by_key.setdefault(key, []).append(latency)
-                probe.clear()
+        while not done.done():
+            key, kind, shown = plan[step % len(plan)]
+            step += 1
+            got: list[float] = []
+            probe[:] = [(time.perf_counter(), shown, got)]
+            driver.send_message(events.Key(key, None))
+            deadline = time.perf_counter() + KEY_TIMEOUT_S
+            while not got and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            probe.clear()
+            if not got:
+                run.timeouts += 1
+                app.go("overview")
+                timeline.move_cursor(row=0)
+            else:
+                run.latencies.setdefault(kind, []).append(got[0])
+                run.by_key.setdefault(key, []).append(got[0])
             await asyncio.sleep(KEY_EVERY_S)
-    return result
-
-
-async def run_bare(rate: float | None, seconds: float, freeze: bool) -> Feeder:
-    """The same feed on a loop with nothing else on it."""
-    feeder = Feeder(new_state(settings()), rate, seconds)
-    freezer = asyncio.create_task(freeze_gc_every_second()) if freeze else None
-    try:
-        await feeder.run()
-    finally:
-        if freezer is not None:
-            freezer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await freezer
-    return feeder
+        run.service = await done
+        stop.set()
+        run.pages = await page_task
+        run.polls = app.source.polls
+    run.dashboard_cpu_s = time.process_time() - cpu
+    return run
 
 
 def pct(values: list[float], q: float) -> float:
@@ -367,120 +435,93 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def report_ui(run: UiRun, label: str) -> None:
-    feeder = run.feeder
-    seconds = feeder.elapsed_s
-    print(f"{label}")
-    print(
-        f"  ingested           : {feeder.fed:,} records in {seconds:.1f} s "
-        f"-> {feeder.per_second:,.0f} records/s "
-        f"(ingest() busy {100 * feeder.ingest_s / seconds:.0f}% of wall time)"
+def ms(values: list[float]) -> str:
+    if not values:
+        return "n=0"
+    got = [v * 1000 for v in values]
+    return (
+        f"n={len(got)} p50 {statistics.median(got):.1f} ms, p99 {pct(got, 0.99):.1f} ms, "
+        f"max {max(got):.1f} ms"
     )
-    print(
-        f"  ingest gate        : held {feeder.gate.holds} times, ingest waited "
-        f"{feeder.gate.waited_s * 1000:.0f} ms in all"
-    )
-    if run.refreshes:
-        ms = [r * 1000 for r in run.refreshes]
+
+
+def report(runs: list[Run], seconds: float) -> None:
+    alone = runs[0]
+    width = max(len(r.label) for r in runs)
+    print(f"{'run':<{width}}  ingest rec/s  vs alone  service CPU  polls/s")
+    for r in runs:
         print(
-            f"  refreshes/s        : {len(ms) / seconds:.2f} (target 4.00); refresh_now() "
-            f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 0.99):.1f} ms, "
-            f"max {max(ms):.1f} ms"
+            f"{r.label:<{width}}  {r.rate:>12,.0f}  {r.rate / alone.rate:>8.3f}  "
+            f"{100 * r.cpu_share:>10.1f}%  {r.polls / r.service['elapsed_s']:>7.2f}"
         )
-    print(f"  frames/s           : {run.frames / seconds:.2f} compositor updates")
+    dash = next(r for r in runs if r.label.endswith("dashboard at 4 Hz"))
+    print()
+    print(f"ingest with one dashboard / alone: {dash.rate / alone.rate:.3f} (target >= 0.95)")
     every: list[float] = []
-    for kind, values in sorted(run.latencies.items()):
-        ms = [v * 1000 for v in values]
-        every += ms
-        print(
-            f"  key-to-screen {kind:<6}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, "
-            f"p99 {pct(ms, 0.99):.1f} ms, max {max(ms):.1f} ms"
-        )
-    if every:
-        print(
-            f"  key-to-screen all  : n={len(every)} p50 {statistics.median(every):.1f} ms, "
-            f"p99 {pct(every, 0.99):.1f} ms (target <= 100 ms); timeouts {run.timeouts}"
-        )
-    if len(run.by_key) > 2:
-        print(
-            "  per key (p50/max ms): "
-            + ", ".join(
-                f"{key} {statistics.median(values) * 1000:.0f}/{max(values) * 1000:.0f}"
-                for key, values in run.by_key.items()
-            )
-        )
-
-
-def scenario(args: argparse.Namespace, freeze: bool) -> None:
-    """Every measurement once, with or without the periodic gc.freeze()."""
-    label = "on (as the edamon command runs)" if freeze else "off (threshold only)"
-    print(f"=== gc.freeze() every second: {label}")
-    with GcPauses() as pauses:
-        with_ui = asyncio.run(run_with_app(args.rate, args.seconds, args.keys, freeze))
-    report_ui(with_ui, "with the app (120x40, keys every 250 ms)")
-    print(f"  GC                 : {pauses.line()}")
-    with GcPauses() as pauses:
-        bare = asyncio.run(run_bare(args.rate, args.seconds, freeze))
-    print("without the app")
+    for kind, values in sorted(dash.latencies.items()):
+        every += values
+        print(f"key-to-screen {kind:<6}: {ms(values)}")
+    print(f"key-to-screen all   : {ms(every)} (target p99 <= 50 ms); timeouts {dash.timeouts}")
     print(
-        f"  ingested           : {bare.fed:,} records in {bare.elapsed_s:.1f} s "
-        f"-> {bare.per_second:,.0f} records/s "
-        f"(ingest() busy {100 * bare.ingest_s / bare.elapsed_s:.0f}% of wall time)"
-    )
-    print(f"  GC                 : {pauses.line()}")
-    ratio = with_ui.feeder.per_second / bare.per_second
-    print(f"ingest with UI / without: {ratio:.2f} (target >= 0.80)")
-    if args.capacity_seconds > 0:
-        seconds = args.capacity_seconds
-        cap_ui = asyncio.run(run_with_app(None, seconds, [], freeze))
-        cap_bare = asyncio.run(run_bare(None, seconds, freeze))
-        print(f"capacity (feed unpaced, {seconds:.0f} s)")
-        print(
-            f"  with the app       : {cap_ui.feeder.per_second:,.0f} records/s, "
-            f"{len(cap_ui.refreshes) / cap_ui.feeder.elapsed_s:.2f} refreshes/s"
+        "  per key (p50/max ms): "
+        + ", ".join(
+            f"{key} {statistics.median(v) * 1000:.0f}/{max(v) * 1000:.0f}"
+            for key, v in dash.by_key.items()
         )
-        print(f"  without the app    : {cap_bare.per_second:,.0f} records/s")
-        print(f"  ratio              : {cap_ui.feeder.per_second / cap_bare.per_second:.2f}")
+    )
+    page = ms(dash.pages)
+    print(f"100-row page (GET /v1/chains?limit=100) under load: {page} (target p99 <= 20 ms)")
+    print(
+        f"frames/s {dash.frames / dash.service['elapsed_s']:.2f}; dashboard process CPU "
+        f"{100 * dash.dashboard_cpu_s / dash.service['elapsed_s']:.1f}% (incl. the page requester)"
+    )
+    per = (dash.cpu_share - alone.cpu_share) * 100
+    print(f"service CPU per attached dashboard (1 dashboard - alone): {per:.1f}% of a core")
+    for r in runs:
+        if "pollers" in r.label:
+            n = int(r.label.split("+ ")[1].split()[0])
+            each = (r.cpu_share - alone.cpu_share) * 100 / n
+            print(f"service CPU per polling client ({r.label}): {each:.1f}% of a core")
 
 
 def keys_option(value: str) -> list[str]:
-    """`--keys`: the keys to send in turn."""
     keys = [key.strip() for key in value.split(",") if key.strip()]
-    unknown = [key for key in keys if key not in ("down", "up", *SCREEN_KEYS)]
+    unknown = [key for key in keys if key not in ("down", "up", "1", "2", "3", "4", "5", "6")]
     if unknown or not keys:
         raise argparse.ArgumentTypeError(f"unknown keys: {', '.join(unknown) or value!r}")
     return keys
 
 
+async def bench(args: argparse.Namespace) -> list[Run]:
+    with tempfile.TemporaryDirectory(prefix="edamon-bench-") as directory:
+        runs = [await run_plain(args, 0, directory), await run_dashboard(args, directory)]
+        if args.pollers:
+            runs.append(await run_plain(args, args.pollers, directory))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=float, default=20_000.0, help="records per second")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the paced runs")
-    parser.add_argument(
-        "--capacity-seconds", type=float, default=10.0, help="length of the unpaced runs (0: skip)"
-    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each run")
+    parser.add_argument("--pollers", type=int, default=3, help="polling clients in the last run")
     parser.add_argument(
         "--keys",
         type=keys_option,
         default=keys_option(KEYS),
         help=f"keys sent in turn, comma-separated: down, up, 1-6 (default {KEYS})",
     )
-    parser.add_argument(
-        "--gc-freeze",
-        choices=("off", "on", "both"),
-        default="both",
-        help="with gc.freeze() every second (as edamon runs), without it, or both",
-    )
+    parser.add_argument("--serve", metavar="SOCKET", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    tune_gc()  # as the edamon command does
+    if args.serve:
+        serve_feed(args.serve, args.rate or None, args.seconds)
+        return
     print(
-        f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s, fetches <= {BATCH} "
-        f"ingested in slices of {INGEST_SLICE}; "
-        f"gc threshold {GC_THRESHOLD}; "
+        f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s per run, fetches <= {BATCH} "
+        f"ingested in slices of {INGEST_SLICE}; service gc threshold {GC_THRESHOLD}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
-    for freeze in {"off": (False,), "on": (True,), "both": (True, False)}[args.gc_freeze]:
-        scenario(args, freeze)
+    report(asyncio.run(bench(args)), args.seconds)
 
 
 if __name__ == "__main__":
