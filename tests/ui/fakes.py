@@ -185,7 +185,11 @@ def service_client(
     broker = broker if broker is not None else MemoryBroker()
     backend = Backend(cast(Collector, view), RetryService(broker, served), broker, served)
     app = create_app(backend, Tokens(VIEWER, OPERATOR, "tests"), max_body_bytes=1 << 20)
-    return EdamonClient("http://edamon.test", token, transport=httpx.ASGITransport(app=app))
+    return EdamonClient(
+        "http://edamon.test",
+        token,
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+    )
 
 
 def make_app(

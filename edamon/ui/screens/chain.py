@@ -371,7 +371,11 @@ class ChainScreen(DashboardScreen):
         if node is not None and redrive:
             envelope = redriven_copy(node)
         elif self.selected and (
-            node is None or (node.status is not NodeStatus.PLACEHOLDER and not node.dead_letter)
+            node is None
+            or (
+                node.status is not NodeStatus.PLACEHOLDER
+                and not node.event_id.startswith(DLQ_PREFIX)
+            )
         ):
             lookup = source.event(self.selected)
             envelope = lookup.value
@@ -398,7 +402,7 @@ class ChainScreen(DashboardScreen):
         dead_coords = None
         if redrive and node is not None:
             dead_coords = _retry_of(node, envelope)
-        elif envelope is None and node is not None and node.dead_letter:
+        elif envelope is None and not loading and node is not None and node.dead_letter:
             dead_coords = node.dead_letter
         dead = source.dead_letter(dead_coords, max_age).value if dead_coords else None
         row = self._ledger_row(dead_coords)
