@@ -14,6 +14,7 @@ sanitizer), so no widget can reach data that did not pass it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -30,6 +31,7 @@ from edamon.model.records import RawRecord
 from edamon.model.snapshot import ChainView, Snapshot
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 OVERVIEW_ROWS = 300
 """Rows of each list the dashboard polls (the longest a main screen shows: chains, sagas)."""
@@ -223,6 +225,9 @@ class DataSource:
         except asyncio.CancelledError:
             found.loading = False
             raise
+        except Exception as exc:  # a bug below must not leave "loading…" shown for good
+            log.exception("a lookup failed")
+            found.error = f"{type(exc).__name__}: {exc}"
         else:
             found.value, found.fetched, found.error = self.clean(value), True, None
         found.loading = False

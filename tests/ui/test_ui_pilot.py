@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from pathlib import Path
 
 from fakes import MAIN_CHAIN, NOW, FakeView, make_app, make_snapshot, settings
 from textual.widgets import Static, Tree
 from uitools import record_notifications, text_of, wait_for
 
+from edamon.client import EdamonClient
 from edamon.model.snapshot import ConnectionView
 from edamon.model.status import ConnectionState, SagaState
+from edamon.ui.app import EdamonApp
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.screens.deadletters import DeadLettersScreen
@@ -20,7 +23,7 @@ from edamon.ui.screens.lag import LagScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
-from edamon.ui.source import Link
+from edamon.ui.source import DataSource, Link
 from edamon.ui.widgets.table import LiveTable, plain
 
 SIZE = (120, 40)
@@ -464,3 +467,20 @@ async def test_the_palette_offers_edamons_help_not_textuals_keys_panel() -> None
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_before_the_service_answers_the_status_line_says_what_it_waits_for(
+    tmp_path: Path,
+) -> None:
+    nowhere = EdamonClient(f"unix:{tmp_path / 'no.sock'}", "token")
+    config = settings()
+    config.ui.refresh_hz = 20
+    app = EdamonApp(DataSource(nowhere), config, clock=lambda: NOW, waiting="starting collector…")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.source.polls >= 2)
+        status = text_of(app.screen.query_one("StatusLine", Static))
+        assert status.startswith("starting collector…") and "cannot reach" in status
+        assert app.source.link is Link.CONNECTING and app.last_snapshot is None
+        await pilot.press("2")  # the screens work, empty
+        assert isinstance(app.screen, ChainsScreen)
+        assert "starting collector…" in text_of(app.screen.query_one("StatusLine", Static))
