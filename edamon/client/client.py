@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -223,8 +224,9 @@ _ERRORS: dict[int, type[ClientError]] = {
 
 
 class EdamonClient:
-    """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`.
-    Use as `async with`, or call `aclose()`."""
+    """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`;
+    `verify`: TLS verification (an `ssl.SSLContext` trusting a private CA, or False). Use as
+    `async with`, or call `aclose()`."""
 
     def __init__(
         self,
@@ -232,7 +234,7 @@ class EdamonClient:
         token: str,
         *,
         timeout: httpx.Timeout | float = TIMEOUT,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.url = url
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
