@@ -254,3 +254,26 @@ def test_insecure_bind_allows_a_public_bind_in_clear(
     finally:
         code, _, err = service.stop()
     assert code == 0, err
+
+
+def test_without_a_cluster_it_runs_and_says_why_it_is_not_ready(
+    unique_name: UniqueName, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    service = start_service(f"127.0.0.1:{free}", unique_name("down"), tmp_path)
+    try:
+        with service.client("viewer") as http:
+            assert http.get("/v1/health").status_code == 200
+            answer = wait_for(
+                lambda: (r := http.get("/v1/ready")).json()["connection"]["message"] and r,
+                "a reason from the collector",
+            )
+            assert answer.status_code == 503
+            assert answer.json()["ready"] is False
+            assert answer.json()["reason"].startswith("not connected to the cluster")
+            assert http.get("/v1/overview").status_code == 200
+    finally:
+        code, _, err = service.stop()
+    assert code == 0, err
