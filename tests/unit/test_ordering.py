@@ -6,7 +6,10 @@ import itertools
 
 import pytest
 
+from builders import BASE_MS, event_value
 from edamon.broker.partitioner import key_partition
+from edamon.collector.state import CollectorState
+from edamon.config import Settings
 from edamon.model.ordering import (
     EXAMPLES_PER_TOPIC,
     Finding,
@@ -14,6 +17,7 @@ from edamon.model.ordering import (
     SplitCause,
     TopicOrdering,
 )
+from edamon.model.records import RawRecord
 
 TOPIC = "orders.events"
 
@@ -197,3 +201,59 @@ def test_topics_with_findings_come_first() -> None:
     feed.send(0, b"a", "a", topic="a.clean")
     feed.send(0, None, "b", topic="z.broken")
     assert [t.topic for t in tracker.view().topics] == ["z.broken", "a.clean"]
+
+
+def _record(
+    partition: int, offset: int, key: bytes | None, aggregate: str, version: int, event_id: str = ""
+) -> RawRecord:
+    return RawRecord(
+        "orders.events",
+        partition,
+        offset,
+        BASE_MS + offset,
+        key,
+        event_value(
+            event_id or f"e-{partition}-{offset}",
+            "Thing",
+            "c-1",
+            aggregate_id=aggregate,
+            version=version,
+        ),
+    )
+
+
+def test_the_collector_state_reports_findings_and_partition_changes() -> None:
+    state = CollectorState(Settings(), cluster="test")
+    now = BASE_MS / 1000
+    state.set_partitions({"orders.events": 2}, now)
+    state.ingest(
+        [
+            _record(0, 0, b"order-1", "order-1", 1),
+            _record(0, 1, b"order-1", "order-1", 2),
+            _record(0, 2, b"order-1", "order-1", 1),  # re-produced v1: out of order
+            _record(1, 0, b"evt-9", "order-1", 3, "evt-9"),  # keyed by something else: split
+            _record(1, 1, b"evt-9", "order-1", 3, "evt-9"),  # delivered twice: looked at once
+        ],
+        now,
+    )
+    state.set_partitions({"orders.events": 4}, now + 1)
+    snap = state.snapshot(now + 2)
+    assert snap.ordering is not None
+    (topic,) = snap.ordering.topics
+    assert (topic.checked, topic.out_of_order, topic.split_aggregates, topic.key_mismatches) == (
+        4,
+        1,
+        1,
+        1,
+    )
+    assert topic.partitions == 4
+    assert [(c.old, c.new) for c in snap.ordering.partition_changes] == [(2, 4)]
+    assert any("partitions 2 → 4" in notice for notice in snap.notices)
+
+
+def test_ordering_can_be_switched_off() -> None:
+    settings = Settings()
+    settings.ordering.enabled = False
+    state = CollectorState(settings, cluster="test")
+    state.ingest([_record(0, 0, None, "order-1", 1)], 0.0)
+    assert state.snapshot(1.0).ordering is None
