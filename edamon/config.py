@@ -352,6 +352,12 @@ class DemoSettings(Section):
     """A consumer group that lags (grows, then drains); "" disables."""
     stopped_group: str = "analytics"
     """A consumer group that stops committing after a while; "" disables."""
+    wrong_key_rate: float = Field(default=0.2, ge=0, le=1)
+    """Share of the shipping service's events published keyed by their event id instead of
+    their aggregate id: a bug that splits an order's replies across partitions."""
+    grow_partitions_after_s: float = Field(default=60.0, ge=0)
+    """Simulated seconds after which the replies topic gets two more partitions (keys then
+    map to other partitions, as after a real resize); 0 disables."""
 
 
 class Settings(BaseSettings):

@@ -6,6 +6,11 @@ aggregate id. `OrderingTracker.observe` is called once per decoded event (on the
 a dict lookup and a few comparisons for the usual, well-keyed event); its per-aggregate state is
 an LRU bounded by `max_aggregates`, so the numbers say what they cover (`tracked`, `forgotten`).
 
+Versions compare only between events of one type: an envelope's `version` is usually the
+event type's schema version (OrderPlaced v2, ShipmentScheduled v1), so "lower than before" means
+something only for the same type; event time (`occurredAt`, beyond `tolerance_ms`) is compared
+across all of an aggregate's events on a partition.
+
 Pure: no I/O, no clock of its own.
 """
 
@@ -116,13 +121,21 @@ class _Topic:
 class _Part:
     """What one partition has shown of one aggregate."""
 
-    __slots__ = ("first_coords", "first_event", "key_ok", "time", "version")
+    __slots__ = ("first_coords", "first_event", "key_ok", "time", "version", "version_type")
 
     def __init__(
-        self, coords: str, event_id: str, version: int | None, time: float | None, key_ok: bool
+        self,
+        coords: str,
+        event_id: str,
+        event_type: str,
+        version: int | None,
+        time: float | None,
+        key_ok: bool,
     ) -> None:
         self.first_coords = coords
         self.first_event = event_id
+        self.version_type = event_type
+        """The event type `version` belongs to: versions of different types don't compare."""
         self.version = version
         self.time = time
         self.key_ok = key_ok
@@ -216,7 +229,12 @@ class OrderingTracker:
         if parts is None:
             aggs[ident] = {
                 partition: _Part(
-                    f"{topic}/{partition}/{offset}", event_id, version, occurred_at, key_ok
+                    f"{topic}/{partition}/{offset}",
+                    event_id,
+                    event_type,
+                    version,
+                    occurred_at,
+                    key_ok,
                 )
             }
             if len(aggs) > self._max:
@@ -227,7 +245,7 @@ class OrderingTracker:
         part = parts.get(partition)
         if part is None:
             coords = f"{topic}/{partition}/{offset}"
-            parts[partition] = _Part(coords, event_id, version, occurred_at, key_ok)
+            parts[partition] = _Part(coords, event_id, event_type, version, occurred_at, key_ok)
             if len(parts) == 2:
                 stats.split += 1
             stats.example(
@@ -244,16 +262,25 @@ class OrderingTracker:
             )
             return
         detail = None
-        if version is not None and part.version is not None and version < part.version:
-            detail = f"version {version} after version {part.version}"
+        same_type = event_type == part.version_type
+        if (
+            version is not None
+            and part.version is not None
+            and same_type
+            and version < part.version
+        ):
+            detail = f"{event_type} version {version} after version {part.version}"
         elif (
             occurred_at is not None
             and part.time is not None
             and occurred_at < part.time - self._tolerance
         ):
             detail = f"occurred {part.time - occurred_at:.3f}s before the event read before it"
-        if version is not None and (part.version is None or version > part.version):
+        if version is not None and (
+            not same_type or part.version is None or version > part.version
+        ):
             part.version = version
+            part.version_type = event_type
         if occurred_at is not None and (part.time is None or occurred_at > part.time):
             part.time = occurred_at
         if detail is not None:

@@ -137,7 +137,18 @@ def test_an_old_version_reproduced_after_newer_ones_is_out_of_order() -> None:
     assert t.out_of_order == 1
     (found,) = [e for e in t.examples if e.kind is Finding.OUT_OF_ORDER]
     assert found.coords == late
-    assert found.detail == "version 2 after version 3"
+    assert found.detail == "Thing version 2 after version 3"
+
+
+def test_versions_of_different_event_types_do_not_compare() -> None:
+    tracker = OrderingTracker(max_aggregates=1000, tolerance_ms=0)
+    tracker.observe(TOPIC, 0, 0, b"o", "o", 2, 1.0, "e1", "OrderPlaced", None)
+    tracker.observe(TOPIC, 0, 1, b"o", "o", 1, 2.0, "e2", "OrderShipped", None)  # its own v1
+    tracker.observe(TOPIC, 0, 2, b"o", "o", 1, 3.0, "e3", "OrderShipped", None)
+    assert topic_view(tracker).out_of_order == 0
+    tracker.observe(TOPIC, 0, 3, b"o", "o", 3, 4.0, "e4", "OrderShipped", None)
+    tracker.observe(TOPIC, 0, 4, b"o", "o", 2, 5.0, "e5", "OrderShipped", None)  # 2 after 3
+    assert topic_view(tracker).out_of_order == 1
 
 
 @pytest.mark.parametrize(
