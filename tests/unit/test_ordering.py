@@ -180,7 +180,9 @@ def test_the_aggregate_state_is_bounded_and_says_what_it_forgot() -> None:
     for i in range(100):
         feed.send(0, f"order-{i}".encode(), f"order-{i}", version=1)
     view = tracker.view()
-    assert (view.tracked, view.max_aggregates, view.forgotten) == (10, 10, 90)
+    assert view.max_aggregates == 10
+    assert 5 <= view.tracked <= 10
+    assert view.tracked + view.forgotten == 100
     # order-0 was forgotten: its next event on another partition starts afresh (no split)
     feed.send(1, b"order-0", "order-0", version=2)
     assert topic_view(tracker).split_aggregates == 0
