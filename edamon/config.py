@@ -272,6 +272,18 @@ class RetentionSettings(Section):
     """Events kept for the live timeline."""
 
 
+class OrderingSettings(Section):
+    enabled: bool = True
+    """Check partition-key ordering: keys that are not the aggregate id, aggregates split
+    across partitions, events out of order within a partition."""
+    tolerance_ms: int = Field(default=1000, ge=0)
+    """Within one partition, an aggregate's event whose occurred-at is earlier than the
+    previous one's by more than this is out of order (producers' clocks differ a little)."""
+    max_aggregates: int = Field(default=100_000, ge=1)
+    """Aggregates whose ordering state is kept (least recently seen dropped first, ~250 bytes
+    each); findings about a dropped aggregate go unseen, and the numbers say how many."""
+
+
 class UiSettings(Section):
     refresh_hz: float = Field(default=4.0, gt=0, le=30)
     """Screen redraws per second."""
@@ -340,6 +352,12 @@ class DemoSettings(Section):
     """A consumer group that lags (grows, then drains); "" disables."""
     stopped_group: str = "analytics"
     """A consumer group that stops committing after a while; "" disables."""
+    wrong_key_rate: float = Field(default=0.2, ge=0, le=1)
+    """Share of the shipping service's events published keyed by their event id instead of
+    their aggregate id: a bug that splits an order's replies across partitions."""
+    grow_partitions_after_s: float = Field(default=60.0, ge=0)
+    """Simulated seconds after which the replies topic gets two more partitions (keys then
+    map to other partitions, as after a real resize); 0 disables."""
 
 
 class ServiceSettings(Section):
@@ -364,9 +382,10 @@ class ServiceSettings(Section):
     """TLS private key (PEM) of tls_certfile."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request body accepted; larger ones get 413."""
-    snapshot_max_age_s: float = Field(default=0.1, ge=0, le=5)
-    """Requests within this many seconds share one snapshot of the collector's state, so many
-    dashboards polling at 4 Hz cost about one."""
+    snapshot_max_age_s: float = Field(default=0.2, ge=0, le=5)
+    """Requests within this many seconds share one snapshot of the collector's state (~20 ms to
+    take under the demo's load), so any number of dashboards polling at 4 Hz cost at most one
+    snapshot per 0.2 s."""
 
     @field_validator("listen")
     @classmethod
@@ -401,6 +420,7 @@ class Settings(BaseSettings):
     sagas: SagasSettings = Field(default_factory=SagasSettings)
     lag: LagSettings = Field(default_factory=LagSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    ordering: OrderingSettings = Field(default_factory=OrderingSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dlq: DlqSettings = Field(default_factory=DlqSettings)

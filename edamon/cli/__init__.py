@@ -115,8 +115,8 @@ def settings_from(
 @click.option(
     "--token-file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="With --attach: the service's token file (default: the environment's "
-    "EDAMON_SERVICE__OPERATOR_TOKEN / __VIEWER_TOKEN, else service.token_file).",
+    help="With --attach: the service's token file or a file holding one token (default: "
+    "$EDAMON_TOKEN, else the local service's token file).",
 )
 @click.pass_context
 def cli(
@@ -135,17 +135,14 @@ def cli(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from edamon.cli.dashboard import AttachError, attach_token, run_attached, run_dashboard
+    from edamon.cli.dashboard import run_attached, run_dashboard
 
-    extra = {"service": {"token_file": str(token_file)}} if token_file is not None else {}
-    settings = settings_from(config_path, bootstrap, read_only, extra)  # --from: from the root
+    settings = settings_from(config_path, bootstrap, read_only)  # --from: from the root
     if attach is None:
         sys.exit(run_dashboard(settings))
-    try:
-        token = attach_token(settings)
-    except AttachError as exc:
-        fail(str(exc), EXIT_USAGE)
-        raise  # unreachable
+    from edamon.cli.attach import token_for
+
+    token = token_for(token_file, operator=True)  # as `dlq retry --attach` finds it
     sys.exit(run_attached(attach, token, settings))
 
 

@@ -21,36 +21,6 @@ CHILD_WATCH_S = 0.5
 """How often the dashboard checks that its collector child still runs."""
 
 
-class AttachError(Exception):
-    """No token to attach with; the message says where one was looked for."""
-
-
-def attach_token(settings: Settings) -> str:
-    """The token `--attach` sends: the operator's, else the viewer's, from the environment
-    (EDAMON_SERVICE__OPERATOR_TOKEN / __VIEWER_TOKEN), else from the token file
-    (`--token-file`, service.token_file, else the default one `edamon serve` writes). Raises
-    AttachError."""
-    from edamon.service.auth import TokenError, default_token_file, read_token_file
-
-    service = settings.service
-    for secret in (service.operator_token, service.viewer_token):
-        if secret is not None and secret.get_secret_value():
-            return secret.get_secret_value()
-    path = service.token_file or default_token_file()
-    if not path.exists():
-        raise AttachError(
-            f"no token: set EDAMON_SERVICE__OPERATOR_TOKEN (or __VIEWER_TOKEN), or give "
-            f"--token-file (looked in {path})"
-        )
-    try:
-        tokens = read_token_file(path)
-    except TokenError as exc:
-        raise AttachError(str(exc)) from None
-    token = tokens.operator or tokens.viewer
-    assert token is not None  # read_token_file refuses a file without any
-    return token
-
-
 def run_attached(url: str, token: str, settings: Settings) -> int:
     """The dashboard on the service at `url` (http(s)://host:port or unix:/path)."""
     return _run(url, token, settings, waiting=f"connecting to {url}…")

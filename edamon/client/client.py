@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -223,9 +224,10 @@ _ERRORS: dict[int, type[ClientError]] = {
 
 
 class EdamonClient:
-    """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`.
-    Use as `async with`, or call `aclose()`. `transport`: another httpx transport (tests
-    serve the service's ASGI app in process with `httpx.ASGITransport`)."""
+    """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`;
+    `verify`: TLS verification (an `ssl.SSLContext` trusting a private CA, or False). Use as
+    `async with`, or call `aclose()`. `transport`: another httpx transport (tests serve the
+    service's ASGI app in process with `httpx.ASGITransport`)."""
 
     def __init__(
         self,
@@ -233,7 +235,7 @@ class EdamonClient:
         token: str,
         *,
         timeout: httpx.Timeout | float = TIMEOUT,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url

@@ -139,7 +139,7 @@ class Collector(StateView):
         topics = await self._broker.list_topics()
         rules = self.state.rules
         selected = {t.name: t.partitions for t in topics if not t.internal and rules.tailed(t.name)}
-        self.state.set_partitions(selected)
+        self.state.set_partitions(selected, self._clock())
         wanted = [TP(name, p) for name, count in selected.items() for p in range(count)]
         current = set(self._positions)
         new = [tp for tp in wanted if tp not in current]

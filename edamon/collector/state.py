@@ -18,6 +18,7 @@ from edamon.decode.envelope import EnvelopeDecoder
 from edamon.model.chain import Chain
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, Undecodable
+from edamon.model.ordering import OrderingTracker
 from edamon.model.records import RawRecord
 from edamon.model.saga import SagaTracker
 from edamon.model.snapshot import (
@@ -76,6 +77,14 @@ class CollectorState:
         """Dead-letter times per flow, to replay sagas in time order."""
         self._saga_starts = {t for d in settings.sagas.definitions for t in d.start}
         self._has_sagas = bool(settings.sagas.definitions)
+        ordering = settings.ordering
+        self._ordering = (
+            OrderingTracker(
+                max_aggregates=ordering.max_aggregates, tolerance_ms=ordering.tolerance_ms
+            )
+            if ordering.enabled
+            else None
+        )
         self._loops_reported: set[str] = set()
         self._notices: deque[str] = deque(maxlen=NOTICES)
         self._retained = 0
@@ -144,6 +153,20 @@ class CollectorState:
         self._events_total += 1
         self._retained += 1
         self._hold(env)
+        if self._ordering is not None:
+            record = env.record
+            self._ordering.observe(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                env.aggregate_id,
+                env.version,
+                env.occurred_at,
+                env.event_id,
+                env.event_type,
+                env.correlation_id,
+            )
         if self._has_sagas:
             if late:
                 # an event older than one already applied (topics are read in parallel, so
@@ -249,8 +272,19 @@ class CollectorState:
         self._sagas.tick(now)
         self._evict(now)
 
-    def set_partitions(self, partitions: dict[str, int]) -> None:
+    def set_partitions(self, partitions: dict[str, int], now: float | None = None) -> None:
+        """The tailed topics' partition counts; a count that changed is noted (it moves keys
+        to other partitions: see the ordering findings)."""
         self.partitions = partitions
+        if self._ordering is None or now is None:
+            return
+        for topic, count in partitions.items():
+            change = self._ordering.topic_partitions(topic, count, now)
+            if change is not None:
+                self.notice(
+                    f"topic {topic}: partitions {change.old} → {change.new} (keys now map to "
+                    "other partitions: an aggregate's events may be split)"
+                )
 
     def set_connection(
         self, state: ConnectionState, message: str, now: float, brokers: int | None = None
@@ -332,6 +366,7 @@ class CollectorState:
             ),
             collector_lag=self.collector_lag,
             notices=tuple(self._notices),
+            ordering=self._ordering.view() if self._ordering is not None else None,
         )
 
     def _chain_summaries(self) -> tuple[ChainSummary, ...]:

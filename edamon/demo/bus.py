@@ -61,7 +61,8 @@ class EventBus:
 
     async def publish(self, topic: str, event: Event, service: str) -> None:
         """Produce `event` to `topic`; raises BrokerError if the broker refuses."""
-        key = event.aggregate_id.encode()
+        wrong = self.faults.wrong_key(service, event.event_id)
+        key = (event.event_id if wrong else event.aggregate_id).encode()
         value = event.to_json()
         headers = event.headers(service)
         timestamp_ms = self.now_ms()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edamon.model.ordering import OrderingView
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -299,6 +300,8 @@ class Snapshot:
     """Records between the collector's positions and the log ends."""
     notices: tuple[str, ...] = field(default=())
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
+    ordering: OrderingView | None = None
+    """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -419,6 +419,13 @@ class TestAttachedCommands:
         )  # fmt: skip
         assert dry.returncode == 0, dry.stderr
         assert "dry run: nothing sent" in dry.stdout.decode()
+        sent = run_edamon(
+            "dlq", "retry", "--attach", service.url, "--yes", "--force", seeded.dead_letter,
+            service=service, tmp=tmp_path, token=service.operator,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        out = sent.stdout.decode()
+        assert "1 sent" in out and f"sent     {seeded.dead_letter} -> {seeded.orders}/0/" in out
 
 
 class TestTokens:
