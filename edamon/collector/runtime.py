@@ -3,14 +3,14 @@
 The collector keeps hundreds of thousands of long-lived, mostly acyclic objects (envelopes,
 records). CPython's cyclic GC would traverse all of them again and again: with the default
 thresholds that took ~30% of ingest CPU (bench/state.py), and with a raised generation-0
-threshold alone a generation-1 pass over a large young generation paused the dashboard for
-~0.5 s (bench/ui.py). So the `edamon` command raises the threshold *and* freezes the survivors
-once a second (`gc.freeze()`: they move to the permanent generation, which collections skip).
-Acyclic garbage is still freed by reference counting, frozen or not.
+threshold alone a generation-1 pass over a large young generation paused the loop for ~0.5 s.
+So the collector's process (`edamon serve`, the dashboard's embedded child, `collect`) raises
+the threshold *and* freezes the survivors once a second (`gc.freeze()`: they move to the
+permanent generation, which collections skip); the dashboard's process keeps CPython's
+defaults. Acyclic garbage is still freed by reference counting, frozen or not.
 
 Cyclic garbage that happens to be alive-looking (not yet collected) at a freeze would be kept
-for good, and a UI library makes some (Textual's compositor builds a cycle per arrangement; its
-Strip caches made thousands a second until edamon/ui/stripfix.py): so every DEFROST_EVERY_S the
+for good: so every DEFROST_EVERY_S the
 permanent generation is released and collected once (one pause, ~0.5 s per 200,000 retained
 events on the reference machine) before freezing again. Memory stays bounded.
 """
