@@ -7,8 +7,10 @@ at once from what was fetched and fetch in the background when that is missing o
 request per thing at a time: a slow service never piles requests up). When a fetch returns,
 `on_change` is called (the app redraws). Retries go through the service's jobs.
 
-Everything a screen is handed passes `clean` (identity today; the place for the terminal-escape
-sanitizer), so no widget can reach data that did not pass it.
+Everything a screen is handed passes `clean` (snapshots) or `clean_once` (lookups), and every
+id a screen asks about goes back through `original` (what the service calls the thing shown
+escaped): the place of the terminal-escape sanitizer (identity by default), so no widget can
+reach data that did not pass it.
 """
 
 from __future__ import annotations
@@ -79,11 +81,15 @@ class DataSource:
         *,
         rows: int = OVERVIEW_ROWS,
         clean: Callable[[Any], Any] = identity,
+        clean_once: Callable[[Any], Any] = identity,
+        original: Callable[[str], str] = identity,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.rows = rows
         self.clean = clean
+        self.clean_once = clean_once
+        self.original = original
         self._monotonic = monotonic
         self.on_change: Callable[[], None] = lambda: None
         self.snapshot: Snapshot | None = None
@@ -112,7 +118,7 @@ class DataSource:
         self.polls += 1
         try:
             if self.health is None or self.link is not Link.LIVE:
-                self.health = self.clean(await self.client.health())
+                self.health = self.clean_once(await self.client.health())
             overview = await self.client.overview(rows=self.rows)
         except ClientError as exc:
             self.error = str(exc)
@@ -152,9 +158,8 @@ class DataSource:
 
     def chain(self, correlation_id: str, max_age_s: float | None = None) -> Lookup[ChainView]:
         """The flow as last fetched; fetched again when older than `max_age_s` (None: never)."""
-        return self._lookup(
-            self._chains, correlation_id, max_age_s, lambda: self.client.chain(correlation_id)
-        )
+        cid = self.original(correlation_id)
+        return self._lookup(self._chains, correlation_id, max_age_s, lambda: self.client.chain(cid))
 
     async def refresh_chain(self, correlation_id: str) -> Lookup[ChainView]:
         """Fetch the flow now (or wait for the fetch in flight); the lookup after it."""
@@ -164,17 +169,19 @@ class DataSource:
                 await asyncio.shield(found.task)
             return found
         found.loading = True
-        await self._fetch(found, lambda: self.client.chain(correlation_id))
+        cid = self.original(correlation_id)
+        await self._fetch(found, lambda: self.client.chain(cid))
         return found
 
     def event(self, event_id: str) -> Lookup[Envelope]:
         """One event with its record (the service reads it again from Kafka when it had
         dropped the bytes; `dropped` stays True only when Kafka no longer has it)."""
-        return self._lookup(self._events, event_id, None, lambda: self.client.event(event_id))
+        eid = self.original(event_id)
+        return self._lookup(self._events, event_id, None, lambda: self.client.event(eid))
 
     def dead_letter(self, coords: str, max_age_s: float | None = None) -> Lookup[DeadLetter]:
         async def fetch() -> DeadLetter:
-            return (await self.client.dead_letter(coords)).dead_letter
+            return (await self.client.dead_letter(self.original(coords))).dead_letter
 
         return self._lookup(self._dead, coords, max_age_s, fetch)
 
@@ -229,7 +236,7 @@ class DataSource:
             log.exception("a lookup failed")
             found.error = f"{type(exc).__name__}: {exc}"
         else:
-            found.value, found.fetched, found.error = self.clean(value), True, None
+            found.value, found.fetched, found.error = self.clean_once(value), True, None
         found.loading = False
         found.at = self._monotonic()
         found.task = None
@@ -244,7 +251,7 @@ class DataSource:
     async def fetch_chain(self, correlation_id: str) -> ChainView | None:
         """The flow now (None: not retained); raises ClientError when the service fails."""
         try:
-            chain = self.clean(await self.client.chain(correlation_id))
+            chain = self.clean_once(await self.client.chain(self.original(correlation_id)))
         except NotFound:
             return None
         lookup = self._chains.setdefault(correlation_id, Lookup())
@@ -253,14 +260,15 @@ class DataSource:
 
     async def dead_letter_doc(self, coords: str) -> DeadLetterDoc:
         """One dead letter as `dlq show --json` prints it (with the ledger's entry)."""
-        doc: DeadLetterDoc = self.clean((await self.client.dead_letter(coords)).doc)
+        found = await self.client.dead_letter(self.original(coords))
+        doc: DeadLetterDoc = self.clean_once(found.doc)
         return doc
 
     async def read_record(self, coords: str) -> RawRecord | None:
         """The record at `coords` read from Kafka by the service (None: no longer there).
         Raises ClientError when the service or the cluster can't answer."""
         try:
-            record: RawRecord = self.clean(await self.client.record(coords))
+            record: RawRecord = self.clean_once(await self.client.record(self.original(coords)))
         except NotFound:
             return None
         return record
@@ -275,10 +283,14 @@ class DataSource:
 
         from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION
 
+        try:  # the flow as the service holds it, not as shown
+            chain = await self.client.chain(self.original(chain.summary.correlation_id))
+        except NotFound:
+            pass  # evicted since: the tree as last shown
         events: dict[str, Any] = {}
         for node in chain.nodes:
             try:
-                doc = await self.client.event_doc(node.event_id)
+                doc = await self.client.event_doc(self.original(node.event_id))
             except NotFound:
                 continue
             record = doc["record"]
@@ -299,23 +311,25 @@ class DataSource:
     # ---- retries -------------------------------------------------------------------------
 
     async def retry_preview(self, coords: Sequence[str], *, force: bool = False) -> RetryPlanDoc:
-        plan: RetryPlanDoc = self.clean(await self.client.retry_preview(coords, force=force))
+        exact = [self.original(c) for c in coords]
+        plan: RetryPlanDoc = self.clean_once(await self.client.retry_preview(exact, force=force))
         return plan
 
     async def retry(
         self, coords: Sequence[str], *, force: bool, stop_on_failure: bool
     ) -> RetryJobDoc:
-        job: RetryJobDoc = self.clean(
-            await self.client.retry(coords, force=force, stop_on_failure=stop_on_failure)
+        exact = [self.original(c) for c in coords]
+        job: RetryJobDoc = self.clean_once(
+            await self.client.retry(exact, force=force, stop_on_failure=stop_on_failure)
         )
         return job
 
     async def retry_job(self, job_id: str) -> RetryJobDoc:
-        job: RetryJobDoc = self.clean(await self.client.retry_job(job_id))
+        job: RetryJobDoc = self.clean_once(await self.client.retry_job(job_id))
         return job
 
     async def retry_cancel(self, job_id: str) -> RetryJobDoc:
-        job: RetryJobDoc = self.clean(await self.client.retry_cancel(job_id))
+        job: RetryJobDoc = self.clean_once(await self.client.retry_cancel(job_id))
         return job
 
     async def aclose(self) -> None:
