@@ -283,10 +283,8 @@ class DataSource:
 
         from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION
 
-        try:  # the flow as the service holds it, not as shown
+        with suppress(NotFound):  # the flow as the service holds it (evicted: as last shown)
             chain = await self.client.chain(self.original(chain.summary.correlation_id))
-        except NotFound:
-            pass  # evicted since: the tree as last shown
         events: dict[str, Any] = {}
         for node in chain.nodes:
             try:
