@@ -79,7 +79,7 @@ async def _load_ledger(broker: Broker, settings: Settings) -> Ledger:
     from edamon.actions.ledger import Ledger
     from edamon.broker.base import BrokerError
 
-    ledger = Ledger(settings.dlq.ledger_topic)
+    ledger = Ledger.from_settings(settings)
     try:
         await ledger.load(broker)
     except BrokerError as exc:

@@ -6,6 +6,7 @@ import itertools
 import json
 
 from builders import BASE_MS, event_record, event_value, spring_dlt_headers
+from edamon.actions.ledger import SIGNATURE_HEADER, LedgerSigner
 from edamon.collector.state import CollectorState
 from edamon.config import Settings
 from edamon.demo.sagas import demo_sagas
@@ -185,8 +186,13 @@ def test_ledger_record_marks_dead_letter_retried() -> None:
         "by": "alice",
         "attempt": 1,
     }
+    key, value = b"payments.DLT/0/0", json.dumps(entry).encode()
+    forged = RawRecord("edamon.retries", 0, 0, BASE_MS, key, value, ())
+    state.ingest([forged], NOW)  # not written by edamon: no signature
+    assert state.snapshot(NOW).dead_letters[0].retry is None
+    signature = LedgerSigner().signature("edamon.retries", key, value)
     ledger = RawRecord(
-        "edamon.retries", 0, 0, BASE_MS, b"payments.DLT/0/0", json.dumps(entry).encode(), ()
+        "edamon.retries", 0, 1, BASE_MS, key, value, ((SIGNATURE_HEADER, signature),)
     )
     state.ingest([ledger], NOW)
     row = state.snapshot(NOW).dead_letters[0]
