@@ -404,3 +404,28 @@ async def test_retries_never_aim_at_the_ledger_and_forged_ledger_entries_count_f
     ]
     assert [k for k, _ in entries[2].headers] == ["edamon-ledger-sig"]
     assert json.loads(entries[2].value)["by"] != "mallory"
+
+
+async def test_list_piped_prints_whole_messages_and_honours_columns(
+    kafka_bootstrap: str,
+    edamon: Edamon,
+    make_topic: MakeTopic,
+    produce: Produce,
+    unique_name: UniqueName,
+) -> None:
+    target = await make_topic(unique_name("orders"))
+    dlq = await make_topic(f"{target}.DLT")
+    message = "stock service answered 503 " + "x" * 300 + " END"
+    headers = [
+        (k, message.encode() if k == "kafka_dlt-exception-message" else v)
+        for k, v in spring(target, 7)
+    ]
+    await produce(dlq, [("order-7", event(7), headers)])
+
+    piped = await edamon("list", "-b", kafka_bootstrap, "--topic", dlq, env={"COLUMNS": ""})
+    assert piped.code == 0, piped.stderr
+    assert piped.stdout.splitlines()[1].endswith(message)  # stdout is a pipe: nothing cut
+
+    narrow = await edamon("list", "-b", kafka_bootstrap, "--topic", dlq, env={"COLUMNS": "150"})
+    row = narrow.stdout.splitlines()[1]
+    assert len(row) == 150 and row.endswith("…") and "stock service" in row

@@ -258,3 +258,19 @@ def test_records_read_while_catching_up_count_when_they_were_written() -> None:
     state.ingest([late], NOW)
     orders = next(t for t in state.snapshot(NOW).throughput.topics if t.topic == "orders")
     assert orders.by_arrival.history[-1] == 1 and orders.last_seen == NOW
+
+
+def test_collect_json_numbers_saga_steps_from_one_as_the_dashboard_does() -> None:
+    from edamon.collector.jsonout import build_document, document_json
+    from edamon.collector.view import StateView
+
+    state = make_state()
+    state.ingest(flow("s1")[:1], NOW)  # OrderPlaced: waiting for the first step
+    state.ingest(flow("s2")[:2], NOW)  # StockReserved: the second step now
+    document = json.loads(document_json(build_document(StateView(state, clock=lambda: NOW))))
+    steps = {
+        i["correlation_id"]: (i["state"], i["step"], i["step_name"])
+        for i in document["snapshot"]["saga_instances"]
+    }
+    first, second = (step.name for step in SAGA.steps[:2])
+    assert steps == {"s1": ("RUNNING", 1, first), "s2": ("RUNNING", 2, second)}
