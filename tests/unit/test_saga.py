@@ -383,3 +383,18 @@ def test_every_state_is_reached(saga: str) -> None:
     assert dict(next(s for s in sagas.summaries() if s.saga == saga).counts) == dict.fromkeys(
         SagaState, 1
     )
+
+
+def test_compensating_a_step_that_never_succeeded_changes_nothing() -> None:
+    """Only steps that succeeded can be undone: a refund of a payment that never went through
+    (the step the saga is at) neither starts compensation nor counts as compensated."""
+    sagas = tracker()
+    feed(sagas, "c", "OrderPlaced", "StockReserved")
+    feed(sagas, "c", "PaymentRefunded", start=2)
+    assert state(sagas, "c") == (SagaState.RUNNING, 2, "payment")
+    feed(sagas, "c", "PaymentFailed", start=3)  # now it fails: stock is to be released
+    assert state(sagas, "c") == (SagaState.COMPENSATING, 1, "reserve-stock")
+    feed(sagas, "c", "PaymentRefunded", start=4)  # still not a step that succeeded
+    assert state(sagas, "c") == (SagaState.COMPENSATING, 1, "reserve-stock")
+    feed(sagas, "c", "StockReleased", start=5)
+    assert state(sagas, "c") == (SagaState.COMPENSATED, 2, "payment")  # where it failed
