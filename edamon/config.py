@@ -263,6 +263,10 @@ class RetentionSettings(Section):
     max_age_s: float = Field(default=1800.0, gt=0)
     """Flows with no event for longer than this are evicted."""
     max_dead_letters: int = Field(default=20_000, gt=0)
+    dead_letter_memory_mb: float = Field(default=64.0, ge=0)
+    """Memory for the bodies (value, headers, stack trace, message beyond its first line) of the
+    newest retained dead letters. Older ones keep what their rows show; their record is read
+    again from Kafka when shown in detail."""
     record_memory_mb: float = Field(default=64.0, ge=0)
     """Memory for the key, value and headers of the newest retained events. Older events keep
     their decoded fields and coordinates; their record is read again from Kafka when shown."""
@@ -311,8 +315,18 @@ class DlqSettings(Section):
     """Headers removed from a redriven record (besides every DLQ/error header)."""
     ledger_topic: str = "edamon.retries"
     """Compacted topic recording every retry; created when missing."""
+    ledger_secret: SecretStr | None = None
+    """Key of the signature every ledger entry carries; entries without a valid one (written by
+    anyone else) are ignored. Everyone who retries on one cluster must share it (prefer
+    EDAMON_DLQ__LEDGER_SECRET). None: a random key kept in $XDG_STATE_HOME/edamon/ledger.key,
+    valid for this user on this machine only."""
+    allowed_targets: list[str] = Field(default_factory=list)
+    """Regexes (whole name): a retry may only send to a matching topic; empty: any topic that is
+    not internal (`__*`), the ledger or a DLQ (a DLQ only when dlq.routes names it)."""
     rate: float = Field(default=100.0, gt=0)
     """Bulk retry rate limit, records per second."""
+
+    _targets = field_validator("allowed_targets")(_check_patterns)
 
     @field_validator("ledger_topic")
     @classmethod
@@ -371,7 +385,8 @@ class Settings(BaseSettings):
     )
 
     read_only: bool = False
-    """Disable every action that writes to Kafka (DLQ retry), in the UI and the CLI."""
+    """Disable every action that writes to Kafka (DLQ retry, the retry ledger, the demo on a
+    cluster), in the UI and the CLI."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)

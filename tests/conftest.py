@@ -25,6 +25,20 @@ from kafka_helpers import (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ledger_secret_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The retry ledger's generated secret ($XDG_STATE_HOME/edamon/ledger.key) goes to a
+    directory of this test session (shared with the processes the tests start), never to the
+    user's own."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def _kafka_session() -> Iterator[tuple[str, KafkaSasl | None]]:
     external = os.environ.get("EDAMON_TEST_BOOTSTRAP")

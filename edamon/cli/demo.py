@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edamon.cli import EXIT_FAILED, duration_option, fail, settings_from
+from edamon.cli import EXIT_FAILED, EXIT_USAGE, duration_option, fail, settings_from
 
 if TYPE_CHECKING:
     from edamon.broker.base import Broker
@@ -41,6 +41,12 @@ MEMORY_RECORDS_PER_PARTITION = 200_000
 @click.option("--prefix", help="Topic and group prefix (default demo.).")
 @click.option("--headless", is_flag=True, help="Only the simulation; print stats lines.")
 @click.option("--duration", help="Stop the simulation after this long (e.g. 60s, 5m).")
+@click.option(
+    "--read-only",
+    is_flag=True,
+    default=None,
+    help="Write nothing to Kafka: refused with --bootstrap (the demo writes there).",
+)
 def command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -49,9 +55,14 @@ def command(
     prefix: str | None,
     headless: bool,
     duration: str | None,
+    read_only: bool | None,
 ) -> None:
     """Run the demo system: choreographed orders, an orchestrated checkout saga, schema
-    evolution, duplicates, poison records, dead letters, a slow and a stopped group."""
+    evolution, duplicates, poison records, dead letters, a slow and a stopped group.
+
+    On a cluster (--bootstrap) it creates its topics and writes records: read-only mode
+    (--read-only, read_only = true) refuses that with exit code 2. In memory nothing reaches
+    Kafka: it runs, and read-only there only disables retries in the dashboard."""
     from edamon.demo.sagas import packaged_config
 
     seconds = duration_option(duration)
@@ -59,12 +70,15 @@ def command(
     extra = {"demo": {k: v for k, v in demo.items() if v is not None}}
     if config_path is None:
         with resources.as_file(packaged_config()) as packaged:
-            settings = settings_from(packaged, bootstrap, None, extra)
+            settings = settings_from(packaged, bootstrap, read_only, extra)
     else:
-        settings = settings_from(config_path, bootstrap, None, extra)
+        settings = settings_from(config_path, bootstrap, read_only, extra)
 
     from edamon.demo.clock import DemoClock
-    from edamon.demo.runner import DemoSystem
+    from edamon.demo.runner import READ_ONLY, DemoSystem
+
+    if bootstrap and settings.read_only:
+        fail(READ_ONLY, EXIT_USAGE)
 
     broker: Broker
     clock = DemoClock()
@@ -78,7 +92,9 @@ def command(
         broker = MemoryBroker(
             clock=clock.now, max_records_per_partition=MEMORY_RECORDS_PER_PARTITION
         )
-    system = DemoSystem(broker, settings.demo, clock=clock)
+    system = DemoSystem(
+        broker, settings.demo, clock=clock, read_only=bool(bootstrap) and settings.read_only
+    )
 
     if headless:
         sys.exit(_run_headless(broker, system, seconds))

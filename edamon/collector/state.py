@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 
-from edamon.actions.ledger import LedgerEntry
+from edamon.actions.ledger import LedgerEntry, LedgerSigner
 from edamon.collector.budget import RecordBudget
 from edamon.collector.deadletters import DeadLetterStore
 from edamon.config import Settings
@@ -67,7 +67,11 @@ class CollectorState:
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._viewed: Chain | None = None
         """The chain asked for last: where `event()` looks first."""
-        self._dead = DeadLetterStore(retention.max_dead_letters)
+        self._dead = DeadLetterStore(
+            retention.max_dead_letters,
+            int(retention.dead_letter_memory_mb * 1024 * 1024),
+            verify=LedgerSigner.from_settings(settings.dlq).verify,
+        )
         self._undecodable: Counter[str] = Counter()
         self._undecodable_samples: deque[UndecodableSample] = deque(maxlen=UNDECODABLE_SAMPLES)
         self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
@@ -327,6 +331,10 @@ class CollectorState:
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
         return self._dead.get(coords)
+
+    def decode_dead_letter(self, record: RawRecord) -> DeadLetter:
+        """A DLQ record (read again) decoded as the collector decodes dead letters."""
+        return self._dead_decoder.decode(record)
 
     def dead_letters(self) -> Iterable[DeadLetter]:
         return iter(self._dead)

@@ -174,7 +174,8 @@ class SagaInstance:
     saga: str
     state: SagaState
     step: int
-    """Index of the current step (0-based); for COMPLETED the number of steps."""
+    """Number of the current step, counted from 1 as the dashboard shows it (the step running,
+    compensating, failed or stuck); for COMPLETED the number of steps."""
     step_name: str
     started: float
     updated: float

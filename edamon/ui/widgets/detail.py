@@ -180,9 +180,10 @@ def event_detail(
 
 
 def dead_letter_detail(
-    dead: DeadLetter | None, row: DeadLetterRow | None, times: Times
+    dead: DeadLetter | None, row: DeadLetterRow | None, times: Times, note: str | None = None
 ) -> RenderableType:
-    """What the DLQ headers say (message, stack trace), the headers and the payload."""
+    """What the DLQ headers say (message, stack trace), the headers and the payload; for a
+    dead letter whose body is not in memory (`dropped`), `note` instead of them."""
     if dead is None:
         if row is None:
             return Text("Select a dead letter.", style=DIM)
@@ -212,6 +213,10 @@ def dead_letter_detail(
         parts.append(Text("header problems: " + "; ".join(info.problems), style=DIM))
     if dead.decode_error:
         parts.append(Text(f"payload not decoded: {dead.decode_error}", style=DIM))
+    if dead.dropped:
+        parts += [_section("Kafka"), _record_fields(dead.record, times)]
+        parts.append(Text(note or "The body is not kept in memory.", style=DIM))
+        return Group(*parts)
     if info.stacktrace:
         parts += [_section("Stack trace"), Text(info.stacktrace, style=DIM)]
     parts += [
