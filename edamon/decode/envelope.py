@@ -348,7 +348,7 @@ class EnvelopeDecoder(RecordKeeper):
         if self._wire_keys and key and key[0] == 0:
             found = self._wire_read(key)
             if not isinstance(found, tuple):
-                return self._wire_failed(record, found, "key ")
+                return self._wire_failed(record, headers, found, "key ")
             key = _key_bytes(found[0])
         schema: SchemaRef | None = None
         error: str | None = None
@@ -356,7 +356,7 @@ class EnvelopeDecoder(RecordKeeper):
         if value and value[0] == 0:
             found = self._wire_read(value)
             if not isinstance(found, tuple):
-                return self._wire_failed(record, found, "")
+                return self._wire_failed(record, headers, found, "")
             obj, schema = found
             if type(obj) is not dict:
                 obj, error = None, f"schema {schema.schema_id}: not a record"
@@ -392,13 +392,18 @@ class EnvelopeDecoder(RecordKeeper):
             return f"schema {schema_id}: {exc}"
         return schema_id
 
-    def _wire_failed(self, record: RawRecord, found: int | str, part: str) -> Undecodable:
+    def _wire_failed(
+        self, record: RawRecord, headers: HeaderMap, found: int | str, part: str
+    ) -> Envelope | Undecodable:
         """The reason, or (an unknown schema id) the record awaiting its schema."""
         if isinstance(found, str):
             return self._undecodable(record, part + found)
         schema_id = int(found)
         reason = part + self.schemas.want(schema_id)
-        if self.schemas.registry is None:
+        if self.schemas.registry is None:  # never known: the headers may still say enough
+            result = self._object(record, headers, None, record.key, None, reason)
+            if isinstance(result, Undecodable) or not part:
+                return result
             return self._undecodable(record, reason)
         return self._undecodable(record, reason, awaiting=schema_id)
 

@@ -28,6 +28,10 @@ class ConnectionView:
     """Why we are not connected, or the last error; empty when all is well."""
     brokers: int = 0
     since: float = 0.0
+    registry: ConnectionState | None = None
+    """The schema registry's state (None: no registry configured)."""
+    registry_message: str = ""
+    """Why the registry is not answering; empty when all is well."""
 
 
 @dataclass(frozen=True, slots=True)
