@@ -93,9 +93,10 @@ def _java_major(java: str) -> int:
 
 def java_and_version() -> tuple[str, str]:
     """(java executable, Apicurio version) to run."""
+    home = os.environ.get("JAVA_HOME")
     candidates = [
         os.environ.get("EDAMON_REGISTRY_JAVA"),
-        str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else None,
+        str(Path(home) / "bin" / "java") if home else None,
         str(TEMURIN) if TEMURIN.is_file() else None,
         shutil.which("java"),
     ]
