@@ -184,3 +184,10 @@ class TcpProxy:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             self._pipes.difference_update(tasks)
+
+
+def subjects(url: str) -> list[str]:
+    """The registry's subjects, as its API lists them."""
+    response = httpx.get(f"{url}/subjects", timeout=30)
+    assert response.status_code == 200, response.text
+    return list(response.json())

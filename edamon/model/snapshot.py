@@ -233,6 +233,11 @@ class ChainNode:
     """Coords of the DLQ record when this node is a failed handler."""
     detail: str | None = None
     """Short explanation (exception message, loop note)."""
+    wire_format: str | None = None
+    """`avro`, `protobuf` or `json-schema` for a value in the Confluent wire format (schema
+    registry); None for plain JSON."""
+    schema_id: int | None = None
+    """The registry schema id of such a value."""
 
 
 @dataclass(frozen=True, slots=True)
