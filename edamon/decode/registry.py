@@ -185,6 +185,33 @@ class HttpSchemaRegistry:
         body = await self._get("subjects", "subjects")
         return [s for s in body if isinstance(s, str)] if isinstance(body, list) else []
 
+    async def register_schema(self, subject: str, schema: RegisteredSchema) -> int:
+        """Register `schema` under `subject` (the demo's producers do); its id."""
+        body: dict[str, Any] = {"schema": schema.schema}
+        if schema.schema_type != "AVRO":
+            body["schemaType"] = schema.schema_type
+        if schema.references:
+            body["references"] = [
+                {"name": r.name, "subject": r.subject, "version": r.version}
+                for r in schema.references
+            ]
+        try:
+            response = await self._client.post(
+                f"subjects/{quote(subject, safe='')}/versions",
+                json=body,
+                headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+            )
+        except httpx.HTTPError as exc:
+            raise RegistryUnreachable(f"registry unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise RegistryError(
+                f"registry refused the schema for {subject} (HTTP {response.status_code})"
+            )
+        try:
+            return int(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            raise RegistryUnreachable("unexpected answer from the registry (no id)") from None
+
 
 def _verify(settings: SchemaRegistrySettings) -> ssl.SSLContext | bool:
     if not settings.ssl_verify:
@@ -243,6 +270,10 @@ class MemorySchemaRegistry:
         if schema_id not in versions:
             versions.append(schema_id)
         return schema_id
+
+    async def register_schema(self, subject: str, schema: RegisteredSchema) -> int:
+        self._check()
+        return self.register(subject, schema.schema, schema.schema_type, schema.references)
 
     def _check(self) -> None:
         if self.down:

@@ -135,6 +135,7 @@ class DemoSystem:
         `duration_s` simulated seconds. A failing task stops the run and its error propagates;
         every task is cancelled and awaited on the way out."""
         await self.create_topics()
+        await self.bus.codec.prepare(self.bus.topics.business())
         self.bus.started_at = self.clock.now()
         tasks = [asyncio.create_task(self._generate(), name="demo-generator")]
         tasks += [asyncio.create_task(s.run(), name=f"demo-{s.name}") for s in self.services]
