@@ -127,7 +127,8 @@ def command(
             if bootstrap and codec_registry is not None:
                 await codec_registry.aclose()  # the collector has a client of its own
 
-    sys.exit(run_dashboard(settings, broker=broker, background=[simulate], registry=registry))
+    watch: dict[str, Any] = {"registry": registry} if registry is not None else {}
+    sys.exit(run_dashboard(settings, broker=broker, background=[simulate], **watch))
 
 
 def _run_headless(broker: Broker, system: DemoSystem, seconds: float | None) -> int:

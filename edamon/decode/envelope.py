@@ -46,6 +46,7 @@ from edamon.decode.locations import (
     _compile,
     _first,
     _Inexact,
+    _json_roots,
     _lead,
     _text,
     _then,
@@ -96,6 +97,17 @@ class EnvelopeDecoder(RecordKeeper):
         self._wire_keys = self.schemas.registry is not None
         """Keys are read in the wire format only with a registry (Avro/Protobuf keys)."""
         self._json_schemas: dict[int, JsonSchema] = {}
+        self._roots = _json_roots(
+            self._event_id,
+            self._event_type,
+            self._correlation,
+            self._causation,
+            self._aggregate,
+            self._occurred,
+            self._version,
+            self._source,
+        )
+        """The top-level fields the locations read: all a Protobuf payload needs converted."""
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
@@ -380,7 +392,7 @@ class EnvelopeDecoder(RecordKeeper):
         compiled = store.get(schema_id)
         try:
             if compiled is not None:
-                return compiled.decode(data)
+                return compiled.decode(data, self._roots)
             if data[5:6] == b"{":  # JSON Schema: plain JSON, no schema needed to read it
                 generic = self._json_schemas.get(schema_id)
                 if generic is None:

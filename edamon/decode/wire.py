@@ -100,8 +100,9 @@ class AvroSchema:
         self._parsed = parsed
         self.ref = SchemaRef(WireFormat.AVRO, schema_id, subject, version, None, self.display)
 
-    def decode(self, value: bytes) -> tuple[Any, SchemaRef]:
-        """The payload of a wire-format `value` (header included) and its schema."""
+    def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
+        """The payload of a wire-format `value` (header included) and its schema. `keys`: the
+        top-level fields the caller reads (a hint: more may come)."""
         stream = io.BytesIO(value)
         stream.seek(HEADER)
         try:
@@ -129,7 +130,7 @@ class JsonSchema:
             WireFormat.JSON_SCHEMA, schema_id, subject, version, None, self.display
         )
 
-    def decode(self, value: bytes) -> tuple[Any, SchemaRef]:
+    def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
         try:
             obj = json_loads(memoryview(value)[HEADER:])
         except JSONDecodeError:
@@ -180,38 +181,109 @@ _WRAPPERS = frozenset(
     f"google.protobuf.{name}Value"
     for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 )
+_SCALAR, _MESSAGE, _ENUM, _BYTES = 0, 1, 2, 3
+_Plan = tuple[str, int, bool, bool, Any]
+"""How to show one field: (JSON name, kind, repeated, map, the map's value field or enum)."""
+_plans: dict[FieldDescriptor, _Plan] = {}
 
 
-def _proto_value(field: FieldDescriptor, value: Any) -> object:
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
+def _plan(field: FieldDescriptor) -> _Plan:
+    """The field's plan, worked out once (descriptor lookups cost more than the parse)."""
+    plan = _plans.get(field)
+    if plan is not None:
+        return plan
+    entry = field.message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        plan = (field.json_name, _MESSAGE, False, True, _plan(entry.fields_by_name["value"]))
+    else:
+        kind = _SCALAR
+        extra: Any = None
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            kind = _MESSAGE
+        elif field.type == FieldDescriptor.TYPE_ENUM:
+            kind, extra = _ENUM, field.enum_type
+        elif field.type == FieldDescriptor.TYPE_BYTES:
+            kind = _BYTES
+        plan = (field.json_name, kind, field.is_repeated, False, extra)
+    if len(_plans) < 100_000:
+        _plans[field] = plan
+    return plan
+
+
+def _proto_value(kind: int, extra: Any, value: Any) -> object:
+    if kind == _SCALAR:
+        return value
+    if kind == _MESSAGE:
         return proto_dict(value)
-    if field.type == FieldDescriptor.TYPE_ENUM:
-        named = field.enum_type.values_by_number.get(value)
+    if kind == _ENUM:
+        named = extra.values_by_number.get(value)
         return named.name if named is not None else value
-    if field.type == FieldDescriptor.TYPE_BYTES:
-        return base64.b64encode(value).decode("ascii")
-    return value
+    return base64.b64encode(value).decode("ascii")
 
 
 def proto_dict(message: Message) -> object:
     """A message as JSON-like data keyed by JSON names (`event_id` -> `eventId`), only set
     fields; well-known Timestamp/Duration as their JSON text, wrappers as their value."""
-    descriptor = message.DESCRIPTOR
-    name = descriptor.full_name
-    if name in (_TIMESTAMP, _DURATION):
+    name = message.DESCRIPTOR.full_name
+    if name in _SPECIAL:
+        if name in _WRAPPERS:
+            field = message.DESCRIPTOR.fields_by_name["value"]
+            _, kind, _, _, extra = _plan(field)
+            return _proto_value(kind, extra, message.value)
         return message.ToJsonString()
-    if name in _WRAPPERS:
-        return _proto_value(descriptor.fields_by_name["value"], message.value)
     out: dict[str, object] = {}
     for field, value in message.ListFields():
-        entry = field.message_type
-        if entry is not None and entry.GetOptions().map_entry:
-            value_field = entry.fields_by_name["value"]
-            out[field.json_name] = {str(k): _proto_value(value_field, v) for k, v in value.items()}
-        elif field.is_repeated:
-            out[field.json_name] = [_proto_value(field, v) for v in value]
+        json_name, kind, repeated, is_map, extra = _plans.get(field) or _plan(field)
+        if kind == _SCALAR and not repeated:
+            out[json_name] = value
+        elif is_map:
+            _, value_kind, _, _, value_extra = extra
+            out[json_name] = {
+                str(k): _proto_value(value_kind, value_extra, v) for k, v in value.items()
+            }
+        elif repeated:
+            out[json_name] = [_proto_value(kind, extra, v) for v in value]
         else:
-            out[field.json_name] = _proto_value(field, value)
+            out[json_name] = _proto_value(kind, extra, value)
+    return out
+
+
+_SPECIAL = frozenset({_TIMESTAMP, _DURATION, *_WRAPPERS})
+_FIRST: tuple[int, ...] = (0,)
+_Pick = tuple[str, bool, _Plan]
+"""(field name, has presence, plan) of a top-level field to convert."""
+
+
+def _picks(descriptor: Descriptor, keys: frozenset[str]) -> list[_Pick]:
+    return [
+        (field.name, bool(field.has_presence), _plan(field))
+        for field in descriptor.fields
+        if field.json_name in keys or field.name in keys
+    ]
+
+
+def _picked(message: Message, picks: list[_Pick]) -> dict[str, object]:
+    """`proto_dict` of the picked top-level fields only (the set ones, as ListFields gives)."""
+    if message.DESCRIPTOR.full_name in _SPECIAL:
+        return {}
+    out: dict[str, object] = {}
+    for name, presence, (json_name, kind, repeated, is_map, extra) in picks:
+        if presence and not message.HasField(name):
+            continue
+        value = getattr(message, name)
+        if not presence and not value:  # implicit presence: the default is "not set"
+            continue
+        if kind == _SCALAR and not repeated:
+            out[json_name] = value
+        elif is_map:
+            _, value_kind, _, _, value_extra = extra
+            out[json_name] = {
+                str(k): _proto_value(value_kind, value_extra, v) for k, v in value.items()
+            }
+        elif repeated:
+            out[json_name] = [_proto_value(kind, extra, v) for v in value]
+        else:
+            out[json_name] = _proto_value(kind, extra, value)
     return out
 
 
@@ -235,6 +307,7 @@ class ProtobufSchema:
         self._subject = subject
         self._version = version
         self._types: dict[tuple[int, ...], tuple[Callable[[bytes], Message], SchemaRef]] = {}
+        self._picks: dict[tuple[tuple[int, ...], frozenset[str]], list[_Pick]] = {}
 
     def _type(self, indexes: tuple[int, ...]) -> tuple[Callable[[bytes], Message], SchemaRef]:
         known = self._types.get(indexes)
@@ -264,14 +337,24 @@ class ProtobufSchema:
     def ref(self) -> SchemaRef:
         return self._type((0,))[1]
 
-    def decode(self, value: bytes) -> tuple[Any, SchemaRef]:
-        indexes, start = message_indexes(value)
+    def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
+        """With `keys`, only those top-level fields (by JSON or proto name) are converted:
+        building the whole dict costs more than the parse."""
+        if value[HEADER : HEADER + 1] == b"\x00":
+            indexes, start = _FIRST, HEADER + 1
+        else:
+            indexes, start = message_indexes(value)
         parse, ref = self._type(indexes)
         try:
             message = parse(value[start:])
         except DecodeError:
             raise WireError("corrupt Protobuf payload") from None
-        return proto_dict(message), ref
+        if keys is None:
+            return proto_dict(message), ref
+        picks = self._picks.get((indexes, keys))
+        if picks is None:
+            picks = self._picks[indexes, keys] = _picks(message.DESCRIPTOR, keys)
+        return _picked(message, picks), ref
 
     def display(self, value: bytes) -> object:
         try:
