@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -20,7 +21,7 @@ import pytest
 from edamon.collector.state import CollectorState
 from edamon.config import EnvelopeSettings, SchemaRegistrySettings, Settings
 from edamon.decode.envelope import EnvelopeDecoder
-from edamon.decode.registry import HttpSchemaRegistry
+from edamon.decode.registry import HttpSchemaRegistry, RegisteredSchema
 from edamon.decode.schemas import SchemaStore
 from edamon.model.envelope import Envelope, Undecodable, WireFormat
 from edamon.model.records import RawRecord
@@ -409,3 +410,59 @@ async def test_registry_down_then_back_decodes_the_records_held(schema_registry_
     finally:
         await store.aclose()
         await proxy.down()
+
+
+class Counting(HttpSchemaRegistry):
+    """The real registry client, counting the schemas asked for."""
+
+    asked: list[int]
+
+    async def schema(self, schema_id: int) -> RegisteredSchema:
+        self.asked.append(schema_id)
+        return await super().schema(schema_id)
+
+
+async def test_one_request_per_unknown_id_while_its_records_wait(schema_registry_url: str) -> None:
+    schema_id = register(schema_registry_url, unique_name("once") + "-value", ORDER)
+    registry = Counting(SchemaRegistrySettings(url=schema_registry_url))
+    registry.asked = []
+    store = SchemaStore(registry)
+    state = CollectorState(Settings(), cluster="test", schemas=store)
+    store.on_resolved = lambda sid, reason: state.schema_resolved(sid, reason, 1e9)
+    values = [frame(schema_id, avro(ORDER, order(uuid.uuid4(), f"f-{i}"))) for i in range(50)]
+    try:
+        for start in range(0, 50, 10):  # 50 records in 5 batches, before any answer
+            batch = [record(v, offset=start + i) for i, v in enumerate(values[start : start + 10])]
+            state.ingest(batch, 1e9)
+        assert state.snapshot(1e9).totals.events == 0  # nothing waited on the network
+        await until(lambda: state.snapshot(1e9).totals.events == 50, what="50 events")
+        assert registry.asked == [schema_id]
+        assert state.snapshot(1e9).undecodable.count == 0
+    finally:
+        await store.aclose()
+
+
+async def test_beyond_the_hold_limit_the_oldest_records_are_undecodable() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = Settings(schema_registry={"url": f"http://127.0.0.1:{port}", "hold_records": 2})
+    store = SchemaStore(HttpSchemaRegistry(settings.schema_registry), retry_s=60)
+    state = CollectorState(settings, cluster="test", schemas=store)
+    store.on_resolved = lambda sid, reason: state.schema_resolved(sid, reason, 1e9)
+    try:
+        state.ingest([record(frame(7, b"\x02"), offset=i) for i in range(5)], 1e9)
+        reasons = dict(state.snapshot(1e9).undecodable.by_reason)
+        assert reasons == {"schema 7: too many records waiting": 3}
+        down = "schema 7: registry unreachable (ConnectError)"
+        await until(
+            lambda: dict(state.snapshot(1e9).undecodable.by_reason).get(down) == 2,
+            what="the 2 held records counted with the registry's reason",
+        )
+        snap = state.snapshot(1e9)
+        assert snap.undecodable.count == 5
+        assert {s.coords for s in snap.undecodable.samples} == {
+            f"orders.OrderPlaced/0/{i}" for i in range(5)
+        }
+    finally:
+        await store.aclose()
