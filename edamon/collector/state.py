@@ -44,6 +44,9 @@ SNAPSHOT_SAGA_INSTANCES = 1000
 UNDECODABLE_SAMPLES = 50
 NOTICES = 20
 
+HOLD_BYTES = 16 * 1024 * 1024
+"""Most value bytes held per schema id while it is fetched (besides hold_records)."""
+
 _EVENTS, _DLQ, _LEDGER = "events", "dlq", "ledger"
 """How `ingest` handles the records of a topic."""
 
@@ -64,6 +67,7 @@ class CollectorState:
         self.schemas.waiting = self._awaited
         self._waiting: dict[int, deque[list[object]]] = {}
         """Records waiting for their schema, per id: [record, reason counted or None, DLQ?]."""
+        self._waiting_bytes: dict[int, int] = {}
         self._hold_records = settings.schema_registry.hold_records
         self._envelopes = EnvelopeDecoder(settings.envelope, self.schemas)
         self._dead_decoder = DeadLetterDecoder(self._envelopes)
@@ -260,15 +264,18 @@ class CollectorState:
             return
         queue = self._waiting.setdefault(schema_id, deque())
         queue.append([bad.record, counted, False])
-        if len(queue) > self._hold_records:
+        size = self._waiting_bytes.get(schema_id, 0) + len(bad.record.value or b"")
+        while len(queue) > self._hold_records or (size > HOLD_BYTES and len(queue) > 1):
             record, reason, dead = queue.popleft()
             assert isinstance(record, RawRecord)
+            size -= len(record.value or b"")
             if dead:
                 self._add_dead_letter(self._dead_decoder.decode(record), now)
             elif reason is None:
                 self._add_undecodable(
                     Undecodable(record, f"schema {schema_id}: too many records waiting"), now
                 )
+        self._waiting_bytes[schema_id] = size
 
     def _dead_letter_waits(self, record: RawRecord) -> bool:
         """Hold a dead letter whose value's schema is being fetched for the first time."""
@@ -281,6 +288,9 @@ class CollectorState:
         if self.schemas.failure(schema_id) is not None:
             return False
         self._waiting.setdefault(schema_id, deque()).append([record, None, True])
+        self._waiting_bytes[schema_id] = self._waiting_bytes.get(schema_id, 0) + len(
+            record.value or b""
+        )
         return True
 
     def schema_resolved(self, schema_id: int, reason: str | None, now: float) -> None:
@@ -291,6 +301,7 @@ class CollectorState:
             return
         if reason is None:
             del self._waiting[schema_id]
+            self._waiting_bytes.pop(schema_id, None)
             events: list[RawRecord] = []
             for record, counted, dead in queue:
                 assert isinstance(record, RawRecord)
@@ -316,6 +327,9 @@ class CollectorState:
                 entry[1] = reason
             kept.append(entry)
         self._waiting[schema_id] = kept
+        self._waiting_bytes[schema_id] = sum(
+            len(record.value or b"") for record, _, _ in kept if isinstance(record, RawRecord)
+        )
 
     def _uncount(self, record: RawRecord, reason: str) -> None:
         left = self._undecodable[reason] - 1
