@@ -116,7 +116,10 @@ class EnvelopeDecoder(RecordKeeper):
         if size > self._max_bytes:
             return self._undecodable(record, f"too large ({size} bytes)")
         headers: HeaderMap = dict(record.headers) if record.headers else _NO_HEADERS
-        if (value and value[0] == 0) or (self._wire_keys and record.key and record.key[0] == 0):
+        key = record.key
+        if (size > 4 and value[0] == 0) or (  # type: ignore[index]
+            self._wire_keys and key and len(key) > 4 and key[0] == 0
+        ):
             return self._wire(record, headers)
         if "ce_specversion" in headers:
             return self._binary(record, headers)
@@ -357,7 +360,7 @@ class EnvelopeDecoder(RecordKeeper):
         the schema awaited), then read like JSON (or as CloudEvents binary data)."""
         value = record.value
         key = record.key
-        if self._wire_keys and key and key[0] == 0:
+        if self._wire_keys and key and len(key) > 4 and key[0] == 0:
             found = self._wire_read(key)
             if not isinstance(found, tuple):
                 return self._wire_failed(record, headers, found, "key ")
@@ -365,7 +368,7 @@ class EnvelopeDecoder(RecordKeeper):
         schema: SchemaRef | None = None
         error: str | None = None
         obj: Any = None
-        if value and value[0] == 0:
+        if value and len(value) > 4 and value[0] == 0:
             found = self._wire_read(value)
             if not isinstance(found, tuple):
                 return self._wire_failed(record, headers, found, "")
