@@ -144,7 +144,11 @@ class EnvelopeDecoder(RecordKeeper):
         return self._exact(record, headers, value)
 
     def _fast(
-        self, record: RawRecord, headers: HeaderMap, obj: dict[Any, Any]
+        self,
+        record: RawRecord,
+        headers: HeaderMap,
+        obj: dict[Any, Any],
+        schema: SchemaRef | None = None,
     ) -> Envelope | Undecodable:
         """`_exact` for an object orjson read: each field's lead location read inline and a
         value of the usual type taken as is; anything else goes through `_then`."""
@@ -218,6 +222,8 @@ class EnvelopeDecoder(RecordKeeper):
             source = _intern(found)
         else:
             source = _then(found, _as_name, rest, obj, headers, key)
+        if version is None and schema is not None:  # the registry's version
+            version = schema.version
         return self._build(
             record,
             headers,
@@ -231,6 +237,7 @@ class EnvelopeDecoder(RecordKeeper):
             source,
             EnvelopeFormat.SEED,
             None,
+            schema,
         )
 
     def _exact(self, record: RawRecord, headers: HeaderMap, value: bytes) -> Envelope | Undecodable:
@@ -372,9 +379,14 @@ class EnvelopeDecoder(RecordKeeper):
             found = self._wire_read(value)
             if not isinstance(found, tuple):
                 return self._wire_failed(record, headers, found, "")
-            obj, schema = found
+            obj, schema, plain = found
             if type(obj) is not dict:
                 obj, error = None, f"schema {schema.schema_id}: not a record"
+            elif plain and key is record.key and "ce_specversion" not in headers:
+                try:  # JSON types only, the record key as it is: JSON's fast path
+                    return self._fast(record, headers, obj, schema)
+                except _Inexact:
+                    pass
         elif "ce_specversion" in headers:
             obj = self._data_object(value)
         elif not value:
@@ -386,8 +398,9 @@ class EnvelopeDecoder(RecordKeeper):
             return self._binary(record, headers, (obj, key, schema))
         return self._object(record, headers, obj, key, schema, error)
 
-    def _wire_read(self, data: bytes) -> tuple[Any, SchemaRef] | int | str:
-        """(payload, schema); else the schema id to wait for, or the reason it can't decode."""
+    def _wire_read(self, data: bytes) -> tuple[Any, SchemaRef, bool] | int | str:
+        """(payload, schema, whether the payload holds JSON types only); else the schema id to
+        wait for, or the reason it can't decode."""
         schema_id = schema_id_of(data)
         if schema_id is None:
             return "not in the wire format (shorter than 5 bytes)"
@@ -395,14 +408,14 @@ class EnvelopeDecoder(RecordKeeper):
         compiled = store.get(schema_id)
         try:
             if compiled is not None:
-                return compiled.decode(data, self._roots)
+                return (*compiled.decode(data, self._roots), compiled.plain)
             if data[5:6] == b"{":  # JSON Schema: plain JSON, no schema needed to read it
                 generic = self._json_schemas.get(schema_id)
                 if generic is None:
                     generic = self._json_schemas[schema_id] = JsonSchema(schema_id)
                     if store.registry is not None:
                         store.want(schema_id)  # for its subject and version, later
-                return generic.decode(data)
+                return (*generic.decode(data), True)
         except WireError as exc:
             return f"schema {schema_id}: {exc}"
         return schema_id

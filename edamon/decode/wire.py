@@ -91,22 +91,64 @@ def jsonable(value: object) -> object:
     return value
 
 
+_RAW_READS_SAME = frozenset(
+    {"timestamp-millis", "local-timestamp-millis", "uuid", "decimal", "date", "time-millis"}
+)
+"""Avro logical types whose underlying value the envelope reads as well (epoch milliseconds,
+UUID text) or never reads (decimals, dates, times of day): left raw for envelope reads."""
+
+
+def _raw_logical(schema: Any) -> tuple[Any, bool]:
+    """`schema` without the logical types of _RAW_READS_SAME, and whether none is left (a
+    value read with it holds only JSON types: str, int, float, bool, None, bytes, dict, list)."""
+    if isinstance(schema, list):
+        parts = [_raw_logical(item) for item in schema]
+        return [p[0] for p in parts], all(p[1] for p in parts)
+    if not isinstance(schema, dict):
+        return schema, True
+    plain = True
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "logicalType":
+            if value in _RAW_READS_SAME:
+                continue
+            plain = False
+        if key in ("type", "fields", "items", "values"):
+            value, inner = _raw_logical(value)
+            plain = plain and inner
+        out[key] = value
+    return out, plain
+
+
 class AvroSchema:
-    """An Avro writer schema, parsed once."""
+    """An Avro writer schema, parsed once for display (logical types as such: times, decimals)
+    and once for envelope reads (the logical types the envelope reads as well left raw)."""
 
     format = WireFormat.AVRO
 
-    def __init__(self, schema_id: int, parsed: Any, subject: str | None, version: int | None):
+    def __init__(
+        self,
+        schema_id: int,
+        parsed: Any,
+        subject: str | None,
+        version: int | None,
+        raw: Any = None,
+        plain: bool = False,
+    ):
         self._parsed = parsed
+        self._raw = parsed if raw is None else raw
+        self.plain = plain
+        """Envelope reads give only JSON types (the decoder's fast path applies)."""
         self.ref = SchemaRef(WireFormat.AVRO, schema_id, subject, version, None, self.display)
 
     def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
-        """The payload of a wire-format `value` (header included) and its schema. `keys`: the
-        top-level fields the caller reads (a hint: more may come)."""
+        """The payload of a wire-format `value` (header included) and its schema. `keys` (an
+        envelope read: the top-level fields it reads) leaves the logical types of
+        _RAW_READS_SAME raw."""
         stream = io.BytesIO(value)
         stream.seek(HEADER)
         try:
-            obj = schemaless_reader(stream, self._parsed, None)
+            obj = schemaless_reader(stream, self._parsed if keys is None else self._raw, None)
         except _AVRO_ERRORS:
             raise WireError("corrupt Avro payload") from None
         if stream.tell() != len(value):
@@ -124,6 +166,7 @@ class JsonSchema:
     """A JSON Schema value: plain JSON behind the header (the schema itself is not needed)."""
 
     format = WireFormat.JSON_SCHEMA
+    plain = True
 
     def __init__(self, schema_id: int, subject: str | None = None, version: int | None = None):
         self.ref = SchemaRef(
@@ -292,6 +335,8 @@ class ProtobufSchema:
     versions of one .proto file may be in flight together); message classes made once."""
 
     format = WireFormat.PROTOBUF
+    plain = True
+    """Envelope reads give JSON types (times as RFC 3339 text, enums as names)."""
 
     def __init__(
         self,
@@ -393,13 +438,22 @@ def _avro(
     version: int | None,
 ) -> AvroSchema:
     named: dict[str, Any] = {}
+    raw_named: dict[str, Any] = {}
+    plain = True
     try:
         for ref in references.values():
-            parse_schema(json.loads(ref.schema), named_schemas=named)
-        parsed = parse_schema(json.loads(main.schema), named_schemas=named)
+            imported = json.loads(ref.schema)
+            parse_schema(imported, named_schemas=named)
+            raw_import, raw_plain = _raw_logical(imported)
+            parse_schema(raw_import, named_schemas=raw_named)
+            plain = plain and raw_plain
+        text = json.loads(main.schema)
+        parsed = parse_schema(text, named_schemas=named)
+        raw_text, raw_plain = _raw_logical(text)
+        raw = parse_schema(raw_text, named_schemas=raw_named)
     except (ValueError, TypeError, KeyError) as exc:
         raise WireError(f"schema {schema_id}: not a valid Avro schema ({exc})") from None
-    return AvroSchema(schema_id, parsed, subject, version)
+    return AvroSchema(schema_id, parsed, subject, version, raw, plain and raw_plain)
 
 
 def _descriptor(text: str) -> descriptor_pb2.FileDescriptorProto | None:

@@ -466,3 +466,26 @@ async def test_beyond_the_hold_limit_the_oldest_records_are_undecodable() -> Non
         }
     finally:
         await store.aclose()
+
+
+async def test_avro_times_in_microseconds_and_millis_read_the_same(
+    schema_registry_url: str, store: SchemaStore
+) -> None:
+    decoder = EnvelopeDecoder(EnvelopeSettings(), store)
+    for logical in ("timestamp-micros", "timestamp-millis", "local-timestamp-micros"):
+        schema = {
+            "type": "record",
+            "name": "Tick",
+            "fields": [
+                {"name": "eventId", "type": "string"},
+                {"name": "eventType", "type": "string"},
+                {"name": "occurredAt", "type": {"type": "long", "logicalType": logical}},
+            ],
+        }
+        schema_id = register(schema_registry_url, unique_name("tick") + "-value", schema)
+        at = AT.replace(tzinfo=None) if logical.startswith("local") else AT
+        value = frame(schema_id, avro(schema, {"eventId": "t", "eventType": "T", "occurredAt": at}))
+        env = await envelope(decoder, record(value))
+        assert env.occurred_at == pytest.approx(AT.timestamp()), logical
+        assert env.schema is not None and env.schema.read is not None
+        assert env.schema.read(value)["occurredAt"].startswith("2026-11-26T10:00:00.123")  # type: ignore[index]
