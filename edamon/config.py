@@ -132,6 +132,53 @@ class KafkaSettings(Section):
         return self
 
 
+class SchemaRegistrySettings(Section):
+    """A Confluent-compatible schema registry (Confluent, Redpanda, Karapace, Apicurio's ccompat
+    API) for values and keys in the Confluent wire format."""
+
+    url: str | None = None
+    """Base URL of the registry's API; unset: Avro and Protobuf records stay undecodable
+    (JSON Schema ones need no registry)."""
+    username: str | None = None
+    """Basic auth user name."""
+    password: SecretStr | None = None
+    """Basic auth password. Never logged or shown; prefer EDAMON_SCHEMA_REGISTRY__PASSWORD."""
+    token: SecretStr | None = None
+    """Bearer token; used instead of basic auth when both are set. Never logged or shown; prefer
+    EDAMON_SCHEMA_REGISTRY__TOKEN."""
+    ssl_cafile: Path | None = None
+    """CA bundle (PEM) to verify the registry's certificate; system CAs when unset."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of the client certificate."""
+    ssl_verify: bool = True
+    """Verify the registry's certificate (turn off only for a test registry)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one request to the registry."""
+    retry_s: float = Field(default=5.0, gt=0)
+    """While records wait for a schema the registry did not give (down, or not found), ask
+    again this often."""
+    hold_records: int = Field(default=1000, ge=0)
+    """Records held per unknown schema id while it is fetched (the oldest go beyond it)."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SchemaRegistrySettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("schema_registry: username and password go together")
+        return self
+
+
 class TopicsSettings(Section):
     include: list[str] = Field(default_factory=lambda: [".*"])
     """Regexes (re.match, anchored at the start) of topics to tail."""
@@ -390,6 +437,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     sagas: SagasSettings = Field(default_factory=SagasSettings)
     lag: LagSettings = Field(default_factory=LagSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -149,6 +149,7 @@ class DemoSystem:
         if self.read_only:
             raise ReadOnlyError(READ_ONLY)
         await self.create_topics()
+        await self.bus.codec.prepare(self.bus.topics.business())
         self.bus.started_at = self.clock.now()
         tasks = [asyncio.create_task(self._generate(), name="demo-generator")]
         if self.settings.grow_partitions_after_s > 0:
