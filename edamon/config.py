@@ -421,6 +421,48 @@ class DemoSettings(Section):
     map to other partitions, as after a real resize); 0 disables."""
 
 
+class ServiceSettings(Section):
+    """`edamon serve`: the collector as an HTTP service (see README, "edamon as a service")."""
+
+    listen: str = "127.0.0.1:8765"
+    """host:port the service listens on (`--listen`). Loopback by default; any other address
+    needs tls_certfile and tls_keyfile, or `edamon serve --insecure-bind`."""
+    token_file: Path | None = None
+    """File holding the access tokens (TOML: `viewer = "..."`, `operator = "..."`, mode 0600),
+    created with fresh random tokens when missing. Default:
+    $XDG_CONFIG_HOME/edamon/service-tokens.toml. Not read when the environment gives tokens."""
+    viewer_token: SecretStr | None = None
+    """Token of the `viewer` role (reads only); set it as EDAMON_SERVICE__VIEWER_TOKEN rather
+    than in a file. When this or operator_token is set, the token file is not used."""
+    operator_token: SecretStr | None = None
+    """Token of the `operator` role (reads and retries dead letters); set it as
+    EDAMON_SERVICE__OPERATOR_TOKEN."""
+    tls_certfile: Path | None = None
+    """TLS certificate (PEM) to serve HTTPS; with tls_keyfile."""
+    tls_keyfile: Path | None = None
+    """TLS private key (PEM) of tls_certfile."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body accepted; larger ones get 413."""
+    snapshot_max_age_s: float = Field(default=0.2, ge=0, le=5)
+    """Requests within this many seconds share one snapshot of the collector's state (~20 ms to
+    take under the demo's load), so any number of dashboards polling at 4 Hz cost at most one
+    snapshot per 0.2 s."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        from edamon.model.api import parse_listen
+
+        parse_listen(value)  # raises ValueError with a clear message
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServiceSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("service.tls_certfile and service.tls_keyfile go together")
+        return self
+
+
 class Settings(BaseSettings):
     """All of edamon's settings."""
 
@@ -446,6 +488,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dlq: DlqSettings = Field(default_factory=DlqSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 
 def default_config_path() -> Path | None:

@@ -312,3 +312,13 @@ class Snapshot:
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
     ordering: OrderingView | None = None
     """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDocument:
+    """What `edamon collect --json` prints."""
+
+    schema_version: int
+    snapshot: Snapshot
+    chain_trees: tuple[ChainView, ...]
+    """Full trees (waterfall order) of the chains listed in the snapshot, up to a limit."""
