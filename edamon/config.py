@@ -132,6 +132,53 @@ class KafkaSettings(Section):
         return self
 
 
+class SchemaRegistrySettings(Section):
+    """A Confluent-compatible schema registry (Confluent, Redpanda, Karapace, Apicurio's ccompat
+    API) for values and keys in the Confluent wire format."""
+
+    url: str | None = None
+    """Base URL of the registry's API; unset: Avro and Protobuf records stay undecodable
+    (JSON Schema ones need no registry)."""
+    username: str | None = None
+    """Basic auth user name."""
+    password: SecretStr | None = None
+    """Basic auth password. Never logged or shown; prefer EDAMON_SCHEMA_REGISTRY__PASSWORD."""
+    token: SecretStr | None = None
+    """Bearer token; used instead of basic auth when both are set. Never logged or shown; prefer
+    EDAMON_SCHEMA_REGISTRY__TOKEN."""
+    ssl_cafile: Path | None = None
+    """CA bundle (PEM) to verify the registry's certificate; system CAs when unset."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of the client certificate."""
+    ssl_verify: bool = True
+    """Verify the registry's certificate (turn off only for a test registry)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one request to the registry."""
+    retry_s: float = Field(default=5.0, gt=0)
+    """While records wait for a schema the registry did not give (down, or not found), ask
+    again this often."""
+    hold_records: int = Field(default=1000, ge=0)
+    """Records held per unknown schema id while it is fetched (the oldest go beyond it)."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SchemaRegistrySettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("schema_registry: username and password go together")
+        return self
+
+
 class TopicsSettings(Section):
     include: list[str] = Field(default_factory=lambda: [".*"])
     """Regexes (re.match, anchored at the start) of topics to tail."""
@@ -263,6 +310,10 @@ class RetentionSettings(Section):
     max_age_s: float = Field(default=1800.0, gt=0)
     """Flows with no event for longer than this are evicted."""
     max_dead_letters: int = Field(default=20_000, gt=0)
+    dead_letter_memory_mb: float = Field(default=64.0, ge=0)
+    """Memory for the bodies (value, headers, stack trace, message beyond its first line) of the
+    newest retained dead letters. Older ones keep what their rows show; their record is read
+    again from Kafka when shown in detail."""
     record_memory_mb: float = Field(default=64.0, ge=0)
     """Memory for the key, value and headers of the newest retained events. Older events keep
     their decoded fields and coordinates; their record is read again from Kafka when shown."""
@@ -311,8 +362,18 @@ class DlqSettings(Section):
     """Headers removed from a redriven record (besides every DLQ/error header)."""
     ledger_topic: str = "edamon.retries"
     """Compacted topic recording every retry; created when missing."""
+    ledger_secret: SecretStr | None = None
+    """Key of the signature every ledger entry carries; entries without a valid one (written by
+    anyone else) are ignored. Everyone who retries on one cluster must share it (prefer
+    EDAMON_DLQ__LEDGER_SECRET). None: a random key kept in $XDG_STATE_HOME/edamon/ledger.key,
+    valid for this user on this machine only."""
+    allowed_targets: list[str] = Field(default_factory=list)
+    """Regexes (whole name): a retry may only send to a matching topic; empty: any topic that is
+    not internal (`__*`), the ledger or a DLQ (a DLQ only when dlq.routes names it)."""
     rate: float = Field(default=100.0, gt=0)
     """Bulk retry rate limit, records per second."""
+
+    _targets = field_validator("allowed_targets")(_check_patterns)
 
     @field_validator("ledger_topic")
     @classmethod
@@ -413,10 +474,12 @@ class Settings(BaseSettings):
     )
 
     read_only: bool = False
-    """Disable every action that writes to Kafka (DLQ retry), in the UI and the CLI."""
+    """Disable every action that writes to Kafka (DLQ retry, the retry ledger, the demo on a
+    cluster), in the UI and the CLI."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     sagas: SagasSettings = Field(default_factory=SagasSettings)
     lag: LagSettings = Field(default_factory=LagSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -26,13 +26,20 @@ def run_attached(url: str, token: str, settings: Settings) -> int:
     return _run(url, token, settings, waiting=f"connecting to {url}…")
 
 
-def run_dashboard(settings: Settings, demo: Literal["memory", "kafka"] | None = None) -> int:
-    """The dashboard on its own collector child (with the demo's simulation when `demo`);
-    returns the exit code. The child is stopped however the dashboard ends."""
+def run_dashboard(
+    settings: Settings,
+    demo: Literal["memory", "kafka"] | None = None,
+    demo_format: Literal["json", "avro"] = "json",
+) -> int:
+    """The dashboard on its own collector child (with the demo's simulation when `demo`,
+    writing `demo_format`); returns the exit code. The child is stopped however the dashboard
+    ends."""
     from edamon.cli.embedded import spawn_embedded
 
     log = os.environ.get("EDAMON_LOG_FILE")
-    child = spawn_embedded(settings, demo, log_file=Path(log) if log else None)
+    child = spawn_embedded(
+        settings, demo, demo_format=demo_format, log_file=Path(log) if log else None
+    )
     try:
 
         async def watch() -> None:

@@ -93,11 +93,14 @@ def spawn_embedded(
     settings: Settings,
     demo: Literal["memory", "kafka"] | None = None,
     *,
+    demo_format: Literal["json", "avro"] = "json",
     log_file: Path | None = None,
 ) -> Embedded:
     """Start the embedded child (see the module doc). `demo`: run the demo's simulation beside
-    the collector, in memory or on the cluster of `settings`. The child's stdout/stderr go to
-    `log_file` (default: nowhere), never to the terminal the dashboard draws on."""
+    the collector, in memory or on the cluster of `settings`, writing `demo_format` (avro:
+    through the in-process schema registry in memory, or the configured one). The child's
+    stdout/stderr go to `log_file` (default: nowhere), never to the terminal the dashboard
+    draws on."""
     from edamon.service.auth import new_token
 
     directory = Path(tempfile.mkdtemp(prefix="edamon-"))  # mode 0700
@@ -108,7 +111,7 @@ def spawn_embedded(
     env[EMBEDDED_PARENT_ENV] = str(os.getpid())
     args = [sys.executable, "-m", "edamon", "serve", "--embedded-socket", str(socket_path)]
     if demo is not None:
-        args += ["--demo", demo]
+        args += ["--demo", demo, "--demo-format", demo_format]
     output = open(log_file, "ab") if log_file is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(

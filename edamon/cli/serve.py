@@ -24,6 +24,7 @@ from edamon.config import Settings
 
 if TYPE_CHECKING:
     from edamon.broker.base import Broker
+    from edamon.decode.registry import SchemaRegistry
 
 EMBEDDED_TOKEN_ENV = "EDAMON_EMBEDDED_TOKEN"
 """The embedded child's token, passed by its parent through the environment (never on disk)."""
@@ -58,6 +59,13 @@ PR_SET_PDEATHSIG = 1
     hidden=True,
     help="(embedded) run the demo simulation beside the collector.",
 )
+@click.option(
+    "--demo-format",
+    type=click.Choice(["json", "avro"]),
+    default="json",
+    hidden=True,
+    help="(embedded) how the demo's services write their events.",
+)
 def command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -69,6 +77,7 @@ def command(
     openapi: bool,
     embedded_socket: Path | None,
     demo: str | None,
+    demo_format: str,
 ) -> None:
     """Run the collector as a service: an HTTP API (/v1, OpenAPI at /v1/openapi.json) that
     dashboards (`edamon --attach URL`), `collect --attach` and `dlq --attach` read.
@@ -83,7 +92,7 @@ def command(
         click.echo(json.dumps(openapi_document(), indent=2, sort_keys=True))
         return
     if embedded_socket is not None:
-        sys.exit(_embedded(embedded_socket, demo))
+        sys.exit(_embedded(embedded_socket, demo, demo_format))
     from edamon.service.auth import TokenError, load_tokens
     from edamon.service.server import Bind, ServeError, check_exposure
 
@@ -124,6 +133,7 @@ def _serve(
     listening: Callable[[str], None],
     background: tuple[Callable[[], Awaitable[None]], ...] = (),
     parent_watch: bool = False,
+    registry: SchemaRegistry | None = None,
 ) -> int:
     from edamon.collector.runtime import tune_gc
     from edamon.service.server import ServeError, serve
@@ -142,6 +152,7 @@ def _serve(
             background=background,
             on_listening=listening,
             stop=stop,
+            registry=registry,
         )
 
     try:
@@ -179,7 +190,7 @@ def _die_with_parent() -> None:
         return  # stdin EOF still ends the child
 
 
-def _embedded(socket_path: Path, demo: str | None) -> int:
+def _embedded(socket_path: Path, demo: str | None, demo_format: str = "json") -> int:
     """The embedded child: settings as one JSON line on stdin (from the parent, exactly its
     own), the token from the environment, a Unix socket in the parent's private directory."""
     _die_with_parent()
@@ -198,25 +209,28 @@ def _embedded(socket_path: Path, demo: str | None) -> int:
     from edamon.service.server import Bind
 
     tokens = Tokens(viewer=None, operator=token, source="environment")
-    broker, background = _embedded_broker(settings, demo)
+    broker, background, registry = _embedded_broker(settings, demo, demo_format)
 
     def listening(url: str) -> None:
         click.echo(f"edamon serve: listening on {url}")
         sys.stdout.flush()
 
     bind = Bind(uds=socket_path)
-    return _serve(settings, broker, tokens, bind, listening, background, parent_watch=True)
+    return _serve(
+        settings, broker, tokens, bind, listening, background, parent_watch=True, registry=registry
+    )
 
 
 def _embedded_broker(
-    settings: Settings, demo: str | None
-) -> tuple[Broker, tuple[Callable[[], Awaitable[None]], ...]]:
-    """The broker to watch and what runs beside the collector: the demo's simulation on its
-    in-memory broker or on the cluster (as `edamon demo` builds them), or nothing."""
+    settings: Settings, demo: str | None, demo_format: str = "json"
+) -> tuple[Broker, tuple[Callable[[], Awaitable[None]], ...], SchemaRegistry | None]:
+    """The broker to watch, what runs beside the collector and the schema registry the
+    collector decodes with (None: the configured one): the demo's simulation on its in-memory
+    broker or on the cluster (as `edamon demo` builds them), or nothing."""
     if demo is None:
         from edamon.broker.kafka import KafkaBroker
 
-        return KafkaBroker(settings.kafka), ()
+        return KafkaBroker(settings.kafka), (), None
     from edamon.cli.demo import MEMORY_RECORDS_PER_PARTITION
     from edamon.demo.clock import DemoClock
     from edamon.demo.runner import DemoSystem
@@ -234,9 +248,24 @@ def _embedded_broker(
             clock=clock.now, max_records_per_partition=MEMORY_RECORDS_PER_PARTITION
         )
     system = DemoSystem(broker, settings.demo, clock=clock)
+    registry: SchemaRegistry | None = None
+    codec_registry: SchemaRegistry | None = None
+    if demo_format == "avro":
+        from edamon.decode.registry import HttpSchemaRegistry, MemorySchemaRegistry
+        from edamon.demo.wire import AvroCodec
+
+        if demo == "kafka":  # the collector opens its own client to the configured URL
+            codec_registry = HttpSchemaRegistry(settings.schema_registry)
+        else:
+            registry = codec_registry = MemorySchemaRegistry()
+        system.bus.codec = AvroCodec(codec_registry)
 
     async def simulate() -> None:
         await broker.start()
-        await system.run()
+        try:
+            await system.run()
+        finally:
+            if demo == "kafka" and codec_registry is not None:
+                await codec_registry.aclose()
 
-    return broker, (simulate,)
+    return broker, (simulate,), registry

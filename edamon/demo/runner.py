@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from edamon.actions.ledger import ReadOnlyError
 from edamon.broker.base import Broker, BrokerError
 from edamon.config import DemoSettings
 from edamon.demo.bus import EventBus, Service
@@ -68,12 +69,19 @@ class DemoStats:
         )
 
 
+READ_ONLY = (
+    "read-only (--read-only / read_only = true): the demo creates topics and writes records, "
+    "nothing was written"
+)
+
+
 class DemoSystem:
     """The simulated event-driven system on `broker`.
 
     `clock` (default: the wall clock) gives simulated time; the same clock should feed a
     MemoryBroker. `max_flows` stops the generator after that many flows (tests). The seed is
-    `settings.seed`, or a random one (see `seed`) when None.
+    `settings.seed`, or a random one (see `seed`) when None. `read_only` (edamon's read_only on
+    a real cluster): `run` raises ReadOnlyError before creating a topic or writing a record.
     """
 
     def __init__(
@@ -83,7 +91,9 @@ class DemoSystem:
         *,
         clock: DemoClock | None = None,
         max_flows: int | None = None,
+        read_only: bool = False,
     ) -> None:
+        self.read_only = read_only
         self.broker = broker
         self.settings = settings
         self.clock = clock or DemoClock()
@@ -136,7 +146,10 @@ class DemoSystem:
         """Create the topics, then run the generator and the services until cancelled or for
         `duration_s` simulated seconds. A failing task stops the run and its error propagates;
         every task is cancelled and awaited on the way out."""
+        if self.read_only:
+            raise ReadOnlyError(READ_ONLY)
         await self.create_topics()
+        await self.bus.codec.prepare(self.bus.topics.business())
         self.bus.started_at = self.clock.now()
         tasks = [asyncio.create_task(self._generate(), name="demo-generator")]
         if self.settings.grow_partitions_after_s > 0:

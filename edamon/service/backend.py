@@ -131,11 +131,17 @@ class Backend:
         return Ready(not reason, reason, connection, snap.catchup)
 
     async def dead_letter(self, coords: str) -> DeadLetter | None:
-        """The dead letter at `coords`: held by the collector, else read from Kafka. Raises
+        """The dead letter at `coords`: held by the collector (read again from Kafka, whole,
+        when the collector dropped its body for memory), else read from Kafka. Raises
         ValueError (malformed), BrokerError."""
         topic, partition, offset = parse_coords(coords)
         address = f"{topic}/{partition}/{offset}"
         held = self.collector.dead_letter(address)
+        if held is not None and held.dropped:
+            whole = await self.collector.read_dead_letter(address)
+            if whole is not None and whole.record.timestamp_ms == held.record.timestamp_ms:
+                return whole
+            return held  # gone from Kafka, or another record there now: what is held
         if held is not None:
             return held
         if not self.collector.state.rules.is_dlq(topic):

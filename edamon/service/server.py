@@ -26,6 +26,7 @@ from edamon.actions.service import RetryService
 from edamon.broker.base import Broker
 from edamon.collector.collector import Collector
 from edamon.config import Settings
+from edamon.decode.registry import SchemaRegistry
 from edamon.model.api import parse_listen
 from edamon.service.app import create_app
 from edamon.service.auth import Tokens
@@ -142,16 +143,18 @@ async def serve(
     background: Sequence[Callable[[], Awaitable[None]]] = (),
     on_listening: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    registry: SchemaRegistry | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT or `stop` is set. `background`: coroutines run beside the
     collector (the demo's simulation). `on_listening(url)` once the socket listens.
+    `registry`: the schema registry to decode with (default: the configured one).
     Raises ServeError before starting anything when the socket or TLS can't be had."""
     service = settings.service
     tls = service.tls_certfile is not None
     if tls:
         _check_tls(service.tls_certfile, service.tls_keyfile)
     sock = bind_socket(bind)
-    collector = Collector(broker, settings)
+    collector = Collector(broker, settings, registry=registry)
     retries = RetryService(broker, settings)
     backend = Backend(collector, retries, broker, settings)
     config = uvicorn.Config(

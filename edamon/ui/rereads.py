@@ -1,5 +1,7 @@
-"""Records read again from Kafka for events whose record data was dropped from memory
-(`retention.record_memory_mb`): what the detail pane shows while reading, after, or on failure."""
+"""Records read again from Kafka by their coordinates through the service (a redriven copy in a
+chain): what a detail pane shows while reading, after, or on failure. (An event or a dead
+letter whose bytes the collector dropped for memory comes back whole from the service, which
+reads it again itself.)"""
 
 from __future__ import annotations
 

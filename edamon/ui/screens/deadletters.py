@@ -165,6 +165,7 @@ class DeadLettersScreen(DashboardScreen):
         self._rows: dict[str, DeadLetterRow] = {}
         self._cells = RowMemo(dead_letter_cells)
         self._detail_key: object = None
+        """Dead letters whose body the collector let go, read again (made on first use)."""
         self._count = "0"
         """The title's count: all dead letters, or how many match of them."""
         self._retry_busy = False

@@ -111,6 +111,9 @@ class StatusLine(Line):
         if link:
             parts.append((link, "bold $text-error"))
         conn = snap.connection
+        if conn.registry is ConnectionState.ERROR:
+            message = conn.registry_message or "unreachable"
+            parts.append((f"✖ schema registry: {message}", "bold $text-error"))
         if conn.state is ConnectionState.ERROR:
             parts.append((f"✖ {conn.message or 'connection error'}", "bold $text-error"))
         elif not snap.catchup.caught_up:
