@@ -304,14 +304,14 @@ async def test_the_schema_registry_state_shows_next_to_kafka_s() -> None:
             registry_message="registry unreachable (ConnectError)",
         )
         view.snap = dataclasses.replace(make_snapshot(), connection=down)
-        app.refresh_now()
+        await app.refresh_now()
         status = text_of(app.screen.query_one("StatusLine", Static))
         assert "schema registry: registry unreachable (ConnectError)" in status
         head = text_of(app.screen.query_one("#head"))
         assert "registry error registry unreachable (ConnectError)" in head
         up = dataclasses.replace(down, registry=ConnectionState.CONNECTED, registry_message="")
         view.snap = dataclasses.replace(make_snapshot(), connection=up)
-        app.refresh_now()
+        await app.refresh_now()
         assert "schema registry" not in text_of(app.screen.query_one("StatusLine", Static))
         assert "registry connected" in text_of(app.screen.query_one("#head"))
 

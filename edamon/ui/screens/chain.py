@@ -360,7 +360,6 @@ class ChainScreen(DashboardScreen):
 
     def _show_detail(self) -> None:
         source = self.edamon.source
-        max_age = 1 / self.edamon.settings.ui.refresh_hz
         node = None
         if self.chain is not None:
             node = next((n for n in self.chain.nodes if n.event_id == self.selected), None)
@@ -404,7 +403,7 @@ class ChainScreen(DashboardScreen):
             dead_coords = _retry_of(node, envelope)
         elif envelope is None and not loading and node is not None and node.dead_letter:
             dead_coords = node.dead_letter
-        dead = source.dead_letter(dead_coords, max_age).value if dead_coords else None
+        dead = source.dead_letter(dead_coords).value if dead_coords else None
         row = self._ledger_row(dead_coords)
         times = self.edamon.times
         # Re-render (and re-parse the payload) only when something shown changed; relative

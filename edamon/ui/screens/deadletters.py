@@ -289,7 +289,7 @@ class DeadLettersScreen(DashboardScreen):
     def _show_detail(self, coords: str | None) -> None:
         row = self._rows.get(coords) if coords else None
         app = self.edamon
-        lookup = app.source.dead_letter(coords, 1 / app.settings.ui.refresh_hz) if coords else None
+        lookup = app.source.dead_letter(coords) if coords else None
         dead = lookup.value if lookup is not None else None
         loading = lookup is not None and dead is None and not lookup.fetched
         times = self.edamon.times
