@@ -475,13 +475,21 @@ def report(runs: list[Run], seconds: float) -> None:
         f"frames/s {dash.frames / dash.service['elapsed_s']:.2f}; dashboard process CPU "
         f"{100 * dash.dashboard_cpu_s / dash.service['elapsed_s']:.1f}% (incl. the page requester)"
     )
-    per = (dash.cpu_share - alone.cpu_share) * 100
-    print(f"service CPU per attached dashboard (1 dashboard - alone): {per:.1f}% of a core")
-    for r in runs:
-        if "pollers" in r.label:
-            n = int(r.label.split("+ ")[1].split()[0])
-            each = (r.cpu_share - alone.cpu_share) * 100 / n
-            print(f"service CPU per polling client ({r.label}): {each:.1f}% of a core")
+    # CPU per dashboard from CPU *time* (robust to a shared machine giving the service less
+    # CPU when more processes run): what the run used beyond its records at the alone run's
+    # cost per record.
+    per_record = alone.service["cpu_s"] / max(1.0, alone.service["fed"])
+    print(f"service CPU per 1,000 records ingested (alone): {per_record * 1e6:.1f} ms")
+    for r in runs[1:]:
+        extra = r.service["cpu_s"] - r.service["fed"] * per_record
+        clients = 1 if r is dash else int(r.label.split("+ ")[1].split()[0])
+        per_poll = extra / max(1, r.polls) * 1000
+        per_client = 100 * extra / r.service["elapsed_s"] / clients
+        print(
+            f"{r.label}: service CPU beyond ingest {extra:.2f} s in "
+            f"{r.service['elapsed_s']:.0f} s -> {per_client:.1f}% of a core per client, "
+            f"{per_poll:.1f} ms per overview poll ({r.polls} polls)"
+        )
 
 
 def keys_option(value: str) -> list[str]:
