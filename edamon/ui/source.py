@@ -26,11 +26,11 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from edamon.client import ClientError, EdamonClient, NotFound, Unreachable
-from edamon.model.api import DeadLetterDoc, Health, ListCounts, RetryJobDoc, RetryPlanDoc
+from edamon.model.api import DeadLetterDoc, Health, ListCounts, Page, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.records import RawRecord
-from edamon.model.snapshot import ChainView, Snapshot
+from edamon.model.snapshot import ChainView, DeadLetterRow, Snapshot
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class DataSource:
         self.answered_at: float | None = None
         """When the service last answered a poll (monotonic)."""
         self.polls = 0
+        self.dead_letter_page: Page[DeadLetterRow] | None = None
+        """The dead letters screen's page (newest first), while it is shown."""
         self._chains: OrderedDict[str, Lookup[ChainView]] = OrderedDict()
         self._events: OrderedDict[str, Lookup[Envelope]] = OrderedDict()
         self._dead: OrderedDict[str, Lookup[DeadLetter]] = OrderedDict()
@@ -132,6 +134,12 @@ class DataSource:
         self.error = None
         self.answered_at = self._monotonic()
         return self.snapshot
+
+    async def refresh_dead_letters(self, limit: int) -> None:
+        """Fetch the newest `limit` dead letters (one page: more than the overview carries);
+        on failure the last page stays (the poll says what is wrong)."""
+        with suppress(ClientError):
+            self.dead_letter_page = self.clean(await self.client.dead_letters(limit=limit))
 
     def stale_for(self) -> float | None:
         """Seconds since the service last answered, when it does not now."""

@@ -34,7 +34,8 @@ from edamon.ui.widgets.bars import FilterBar
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
 from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
 
-MAX_ROWS = 2000
+MAX_ROWS = 1000
+"""Dead letters listed (newest first): one page of the service's (its largest)."""
 PIN_ROWS = 100
 """Newer dead letters that may push the cursor down before it goes back to the newest: each
 row above the cursor is held and redrawn, and past a screenful or three the record is out of
@@ -226,7 +227,9 @@ class DeadLettersScreen(DashboardScreen):
         super().action_back()
 
     def draw_body(self, snap: Snapshot) -> None:
-        self._rows = {row.coords: row for row in snap.dead_letters[:MAX_ROWS]}
+        page = self.edamon.source.dead_letter_page
+        listed = page.items if page is not None else snap.dead_letters
+        self._rows = {row.coords: row for row in listed[:MAX_ROWS]}
         self.marked &= self._rows.keys()
         handler = self.handler
         shown = list(self._rows.values())
@@ -248,7 +251,11 @@ class DeadLettersScreen(DashboardScreen):
         # Cells are built for the rows the table holds (a filter searches them all).
         rows = LazyRows(shown, key=dead_letter_key, cells=self._row_cells)
         table.sync(rows, search=self._search_text)
-        count = f"{len(snap.dead_letters):,}"
+        counts = self.edamon.source.counts
+        total = page.total if page is not None else len(snap.dead_letters)
+        if page is None and counts is not None:
+            total = max(total, counts.dead_letters)
+        count = f"{total:,}" if total <= len(self._rows) else f"{len(self._rows):,} of {total:,}"
         if table.filter_text or handler is not None:
             count = f"{len(table.all_keys):,} match · {count}"
         self._count = count
@@ -259,6 +266,10 @@ class DeadLettersScreen(DashboardScreen):
         if allowed != self._retry_allowed:
             self._retry_allowed = allowed
             self.refresh_bindings()
+
+    async def fetch(self) -> None:
+        """A page of dead letters: more than the overview's rows."""
+        await self.edamon.source.refresh_dead_letters(MAX_ROWS)
 
     def _set_title(self) -> None:
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
