@@ -10,6 +10,7 @@ from fakes import FakeView, make_app, make_snapshot
 from uitools import text_of, wait_for
 
 from builders import event_value, spring_dlt_headers
+from edamon.broker.base import BrokerUnavailable
 from edamon.collector.deadletters import dead_letter_row
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
@@ -68,3 +69,19 @@ async def test_the_detail_reads_a_dropped_dead_letter_again() -> None:
         await wait_for(pilot, lambda: "Stock.java:42" in shown())
         assert "Loading…" not in shown() and '"eventId": "e7"' in shown()
         assert view.asked == [view.held.coords]  # read once (kept by the dashboard)
+
+
+async def test_a_failed_read_of_a_dropped_dead_letter_says_why() -> None:
+    class Down(DroppedView):
+        async def read_dead_letter(self, coords: str) -> DeadLetter | None:
+            self.asked.append(coords)
+            raise BrokerUnavailable("broker 127.0.0.1:9 unreachable")
+
+    view = Down()
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        detail = app.screen.query_one("#dl-detail")
+        await wait_for(pilot, lambda: "Could not load it" in text_of(detail, width=200))
+        assert "unreachable" in text_of(detail, width=200)
+        assert view.asked == [view.held.coords]

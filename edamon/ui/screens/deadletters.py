@@ -304,12 +304,12 @@ class DeadLettersScreen(DashboardScreen):
         dead = lookup.value if lookup is not None else None
         loading = lookup is not None and dead is None and not lookup.fetched
         times = self.edamon.times
-        key = (coords, row, dead, loading, times.absolute, detail_epoch(times))
+        error = lookup.error if lookup is not None else None
+        key = (coords, row, dead, loading, error, times.absolute, detail_epoch(times))
         if key == self._detail_key:
             return
         self._detail_key = key
         if loading and row is not None:
-            error = lookup.error if lookup is not None else None
             note = f"Could not load it: {error}" if error else "Loading…"
             shown: RenderableType = Text.assemble((row.coords, "bold"), "\n", (note, DIM))
         else:
