@@ -24,6 +24,7 @@ from edamon.ui import stripfix
 from edamon.ui.alerts import DEAD_LETTERS, UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
+from edamon.ui.safe import SafeRetry, SafeView
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
@@ -63,7 +64,8 @@ def _shows(screen: Screen[object], about: str) -> bool:
 
 
 class EdamonApp(App[int]):
-    """The dashboard. Reads only immutable snapshots through `CollectorView`.
+    """The dashboard. Reads only immutable snapshots through `CollectorView`, wrapped in a
+    `SafeView` (and the retry service in a `SafeRetry`): screens see only sanitized text.
 
     `run` (the collector's loop) and every `background` coroutine run as async workers on the
     app's loop for its lifetime; a crash shows a notification and the app keeps running.
@@ -106,9 +108,10 @@ class EdamonApp(App[int]):
         redrive: RetryService | None = None,
     ) -> None:
         super().__init__()
-        self.view = view
+        # The one door data comes in by: every string is sanitized (edamon.ui.safe).
+        self.view = SafeView(view)
         self.settings = settings
-        self.redrive = redrive
+        self.redrive = None if redrive is None else SafeRetry(redrive, view, self.view)
         self.clock = clock
         self.times = Times(clock, settings.ui.absolute_times)
         self.alerts = AlertTracker(

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from rich.text import Text
 
+from edamon.model.safetext import bytes_text
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -234,17 +235,6 @@ def short_id(identifier: str | None, width: int = 8) -> str:
 
 
 def header_value(value: bytes) -> str:
-    """A header value as text when it is printable UTF-8, else as hex bytes."""
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return hexdump(value)
-    if text.isprintable():
-        return text
-    return hexdump(value)
-
-
-def hexdump(value: bytes, limit: int = 64) -> str:
-    """`00 00 00 03` (at most `limit` bytes, then an ellipsis)."""
-    shown = value[:limit].hex(" ")
-    return f"0x {shown}" + (" …" if len(value) > limit else "")
+    """A header value (or a key) as one safe line: text when it is printable UTF-8, else hex
+    (named when the format is known: a Java serialized object)."""
+    return bytes_text(value)

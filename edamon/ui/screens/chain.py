@@ -165,11 +165,12 @@ class ChainScreen(DashboardScreen):
     def action_export(self) -> None:
         """Write the flow (tree, envelopes, records held) to a JSON file in the working
         directory, for an incident ticket."""
-        if self.chain is None:
+        flow = self.edamon.view.export(self.correlation_id) if self.chain is not None else None
+        if flow is None:
             self.notify("This flow is not retained any more.", severity="warning")
             return
         try:
-            path = export_chain(self.edamon.view, self.chain, Path.cwd())
+            path = export_chain(flow, self.correlation_id, Path.cwd())
         except OSError as exc:
             self.notify(f"Could not write the flow: {exc}", severity="error", timeout=10)
             return

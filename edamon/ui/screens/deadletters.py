@@ -17,9 +17,10 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from edamon.actions.plan import Outcome, RedriveSummary
-from edamon.actions.service import ReadOnlyError, RetryService
+from edamon.actions.service import ReadOnlyError
 from edamon.model.snapshot import DeadLetterRow, Snapshot
 from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
+from edamon.ui.safe import SafeRetry
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -377,12 +378,12 @@ class DeadLettersScreen(DashboardScreen):
             self.notify("Stopping the retry after the current record…", timeout=4)
 
     @work(exclusive=True, group="redrive", exit_on_error=False)
-    async def _retry(self, service: RetryService, coords: list[str]) -> None:
+    async def _retry(self, service: SafeRetry, coords: list[str]) -> None:
         progress = self.query_one(RetryProgress)
         try:
             progress.waiting("Reading the retry ledger…")
             try:
-                request = await prepare_retry(service, self.edamon.view, coords)
+                request = await prepare_retry(service, coords)
             finally:
                 progress.hide()
             choice = await self.app.push_screen_wait(RetryModal(request, self.edamon.times))

@@ -6,11 +6,10 @@ These build Rich renderables from the immutable model; the payload is parsed on 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +17,7 @@ from edamon.actions.headers import RETRY_ATTEMPT, RETRY_OF
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import Header, RawRecord
+from edamon.model.safetext import bytes_text, payload_text
 from edamon.model.snapshot import ChainNode, DeadLetterRow
 from edamon.model.status import NodeStatus
 from edamon.ui.format import (
@@ -77,28 +77,23 @@ def headers_table(headers: Sequence[Header]) -> RenderableType:
 
 
 def payload_view(value: bytes | None, truncated: bool = False) -> RenderableType:
-    """The value as highlighted JSON when it parses, else as raw text (or hex when binary)."""
+    """The value as highlighted JSON when it parses, else as text (or hex when binary, with
+    its format named when known); control characters shown as escapes."""
     if value is None:
         return Text("(null value: tombstone)", style=DIM)
     parts: list[RenderableType] = []
     if truncated:
         parts.append(Text(f"(value truncated to {len(value):,} bytes)", style="italic " + DIM))
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        parts.append(Text(header_value(value)))
-        return Group(*parts)
-    try:
-        json.loads(text)
-    except ValueError:
-        if not truncated:
-            parts.append(Text("(not JSON: raw text)", style="italic " + DIM))
-        parts.append(Text(text[:MAX_PAYLOAD_CHARS]))
-    else:
-        highlighted = JSON(text, indent=2).text
-        highlighted.no_wrap = False  # Rich's JSON never wraps: long values were cut at the
-        highlighted.overflow = "fold"  # pane's edge; fold them onto the next lines instead
+    kind, text = payload_text(value, MAX_PAYLOAD_CHARS)
+    if kind == "json":
+        highlighted = JSONHighlighter()(text)
+        highlighted.no_wrap = False  # long values fold onto the next lines, not cut
+        highlighted.overflow = "fold"
         parts.append(highlighted)
+    else:
+        if kind == "text" and not truncated:
+            parts.append(Text("(not JSON: raw text)", style="italic " + DIM))
+        parts.append(Text(text))
     return Group(*parts)
 
 
@@ -240,8 +235,8 @@ def redrive_detail(
     record = None if copy is None or copy.dropped else copy.record
     retry_of = dead.coords if dead is not None else None
     if retry_of is None and record is not None:
-        retry_of = record.header_text(RETRY_OF)
-    attempt = record.header_text(RETRY_ATTEMPT) if record is not None else None
+        retry_of = _header(record, RETRY_OF)
+    attempt = _header(record, RETRY_ATTEMPT) if record is not None else None
     info = dead.info if dead is not None else None
     failure = None
     if info is not None:
@@ -279,6 +274,11 @@ def redrive_detail(
         payload_view(record.value, copy.truncated),
     ]
     return Group(*parts)
+
+
+def _header(record: RawRecord, name: str) -> str | None:
+    value = record.header(name)
+    return None if value is None else bytes_text(value)
 
 
 def _retry_text(row: DeadLetterRow, times: Times) -> str | None:
