@@ -11,6 +11,7 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.errors import NoWidget
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
@@ -19,6 +20,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 from edamon.actions.service import RetryService
 from edamon.collector.api import CollectorView
 from edamon.config import Settings
+from edamon.model.safetext import sanitize
 from edamon.model.snapshot import Snapshot
 from edamon.ui import stripfix
 from edamon.ui.alerts import DEAD_LETTERS, UNDECODABLE, AlertTracker
@@ -234,6 +236,25 @@ class EdamonApp(App[int]):
         back at the app, unless a widget on the way keeps it)."""
         bindings = self.screen.active_bindings
         return any(alias in bindings for alias in key.aliases)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notification with its text sanitized (an error's message can quote a
+        record) and without markup unless asked (a `[` in an id is not a style)."""
+        super().notify(
+            sanitize(message, multiline=True),
+            title=sanitize(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     # --- drawing -------------------------------------------------------------------------
 

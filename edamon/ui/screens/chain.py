@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode
 from edamon.model.chainnodes import DLQ_PREFIX, RETRY_HEADER, RETRY_PREFIX
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import RawRecord, parse_coords
+from edamon.model.safetext import bytes_text
 from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
 from edamon.model.status import NodeStatus, SagaState
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
@@ -125,7 +126,8 @@ def _retry_of(node: ChainNode, copy: Envelope | None) -> str | None:
     if node.parent_id is not None and node.parent_id.startswith(DLQ_PREFIX):
         return node.parent_id.removeprefix(DLQ_PREFIX)
     if copy is not None and not copy.dropped:
-        return copy.record.header_text(RETRY_HEADER)
+        value = copy.record.header(RETRY_HEADER)
+        return None if value is None else bytes_text(value)
     return None
 
 
