@@ -45,6 +45,10 @@ _MULTI_LINE = re.compile(f"(?![\\t\\n])[{_DANGEROUS}]")
 MULTILINE_FIELDS = frozenset({"stacktrace", "exception_message"})
 """Dataclass fields whose text keeps its lines (shown in detail panes, never in a table row)."""
 
+UNKNOWN = "unknown"
+"""What every view (dashboard, CLI) shows for a consumer group or an original topic that a
+dead letter's headers do not name."""
+
 JAVA_SERIALIZED = b"\xac\xed"
 """The magic of Java's ObjectOutputStream (followed by a 2-byte version, 00 05)."""
 
@@ -246,6 +250,7 @@ def payload_text(value: bytes, limit: int) -> tuple[str, str]:
 __all__ = [
     "JAVA_SERIALIZED",
     "MULTILINE_FIELDS",
+    "UNKNOWN",
     "SafeWalk",
     "binary_format",
     "bytes_text",

@@ -12,7 +12,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.errors import NoWidget
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
@@ -23,7 +23,7 @@ from edamon.config import Settings
 from edamon.model.safetext import sanitize
 from edamon.model.snapshot import Snapshot
 from edamon.ui import stripfix
-from edamon.ui.alerts import DEAD_LETTERS, UNDECODABLE, AlertTracker
+from edamon.ui.alerts import UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
 from edamon.ui.safe import SafeRetry, SafeView
@@ -58,11 +58,17 @@ _HELD_MOUSE_EVENTS = (
 """Mouse events held like keys until their frame (not moves: they come by the hundred)."""
 
 
-def _shows(screen: Screen[object], about: str) -> bool:
-    """Whether `screen` lists what an alert `about` counts."""
-    if about == DEAD_LETTERS:
-        return isinstance(screen, DeadLettersScreen)
-    return about == UNDECODABLE and isinstance(screen, UndecodableScreen)
+def _shows(stack: Sequence[Screen[object]], about: str) -> bool:
+    """Whether the screen on show lists what an alert `about` counts: the top screen, or the
+    dashboard screen under a modal on top (help, the retry confirmation, the palette)."""
+    for screen in reversed(stack):
+        if isinstance(screen, DashboardScreen):
+            return about == screen.LISTS
+        if isinstance(screen, UndecodableScreen):
+            return about == UNDECODABLE
+        if not isinstance(screen, ModalScreen):
+            return False
+    return False
 
 
 class EdamonApp(App[int]):
@@ -282,7 +288,9 @@ class EdamonApp(App[int]):
         for alert in self.alerts.check(snap):
             if alert.about is None:
                 self.notify(alert.message, severity=alert.severity, timeout=8)
-            elif not _shows(screen, alert.about):  # the screen on show lists them already
+            elif not _shows(
+                self.screen_stack, alert.about
+            ):  # the screen on show lists them already
                 self.notify(alert.message, severity=alert.severity, timeout=ALERT_TIMEOUT_S)
         if isinstance(screen, DashboardScreen) and screen.ready:
             with self.batch_update():

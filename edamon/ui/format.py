@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from rich.text import Text
 
-from edamon.model.safetext import bytes_text
+from edamon.model.safetext import UNKNOWN, bytes_text
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -76,16 +76,39 @@ def status_style(status: StrEnum | None) -> str:
     return STATUS_STYLES.get(status, "")
 
 
+STATUS_LABELS: dict[StrEnum, str] = {
+    GroupStatus.UNKNOWN: "sampling",
+    PartitionStatus.UNKNOWN: "sampling",
+}
+"""Words shown instead of a status value: a lag status is UNKNOWN until the sampler has a few
+commits to judge (the first seconds after start)."""
+
+
 def status_text(status: StrEnum | None, label: str | None = None) -> Text:
-    """A status as coloured text; `label` overrides the enum's value."""
+    """A status as coloured text; `label` overrides the enum's value (or its STATUS_LABELS
+    word)."""
     if status is None:
         return Text(DASH, style=DIM)
-    return Text(label if label is not None else str(status), style=status_style(status))
+    if label is None:
+        label = STATUS_LABELS.get(status, str(status))
+    return Text(label, style=status_style(status))
 
 
 def thousands(n: int | None) -> str:
     """`1234567` -> `1,234,567`; None -> a dash."""
     return DASH if n is None else f"{n:,}"
+
+
+def or_unknown(name: str | None) -> str:
+    """A consumer group or original topic, or `unknown` when the dead letter names none (the
+    same word everywhere, explained in help)."""
+    return name or UNKNOWN
+
+
+UNKNOWN_NOTE = (
+    f"{UNKNOWN}: the dead letter's headers name no consumer group (or no original topic)."
+)
+"""The help's explanation of `or_unknown`."""
 
 
 def short_class(name: str | None, missing: str = "?") -> str:

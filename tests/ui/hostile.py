@@ -106,5 +106,5 @@ def svg_text(svg: str) -> str:
     """The text of a screenshot (Textual's SVG export), line by line."""
     lines: dict[int, list[tuple[float, str]]] = {}
     for x, line, text in _SVG_TEXT.findall(svg):
-        lines.setdefault(int(line), []).append((float(x), html.unescape(text)))
+        lines.setdefault(int(line), []).append((float(x), html.unescape(text).replace("\xa0", " ")))
     return "\n".join("".join(t for _, t in sorted(lines[n])) for n in sorted(lines))

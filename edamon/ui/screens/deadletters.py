@@ -19,7 +19,18 @@ from textual.worker import Worker, WorkerState
 from edamon.actions.plan import Outcome, RedriveSummary
 from edamon.actions.service import ReadOnlyError
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
+from edamon.ui.alerts import DEAD_LETTERS
+from edamon.ui.format import (
+    BLUE,
+    DASH,
+    DIM,
+    RED,
+    UNKNOWN_NOTE,
+    YELLOW,
+    or_unknown,
+    short_class,
+    shorten,
+)
 from edamon.ui.safe import SafeRetry
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
@@ -65,8 +76,8 @@ def dead_letter_cells(row: DeadLetterRow) -> Row:
     exception = short_class(row.failure_class)
     return (  # cut to each column's width by the table (see COLUMNS and the layouts)
         row.dlq_topic,
-        Text(row.original_topic) if row.original_topic else Text("?", DIM),
-        Text(row.consumer_group) if row.consumer_group else Text("?", DIM),
+        Text(or_unknown(row.original_topic), "" if row.original_topic else DIM),
+        Text(or_unknown(row.consumer_group), "" if row.consumer_group else DIM),
         Text(exception, style=RED),
         Text(DASH if row.attempts is None else str(row.attempts), justify="right"),
         retry_text(row),
@@ -142,6 +153,8 @@ class DeadLettersScreen(DashboardScreen):
     """
 
     NAME = "deadletters"
+    LISTS = DEAD_LETTERS
+    HELP_NOTES = (UNKNOWN_NOTE,)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", key_display="space"),
         Binding("c", "chain", "Chain"),
@@ -257,7 +270,8 @@ class DeadLettersScreen(DashboardScreen):
         if handler is not None:
             topic, group, exception = handler
             where = " · ".join(
-                escape(part) for part in (topic or "?", group or "?", short_class(exception))
+                escape(part)
+                for part in (or_unknown(topic), or_unknown(group), short_class(exception))
             )
             title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
         if self.marked:

@@ -33,7 +33,8 @@ BURROW = (
     "[red3]STALL[/] committing, offset not moving  "
     "[red3]STOP[/] no commits for longer than the window  "
     "[red3]REWIND[/] offset went back  "
-    "[grey50]NO COMMIT[/] never committed   group [red3]ERR[/] = worst of STOP/STALL/REWIND"
+    "[grey50]NO COMMIT[/] never committed  "
+    "[grey50]sampling[/] too few samples yet   group [red3]ERR[/] = worst of STOP/STALL/REWIND"
 )
 
 
@@ -54,7 +55,7 @@ GROUP_COLUMNS = (
 GROUPS_NARROW = (
     (
         GROUP_COLUMNS[0],
-        Column("status", "status", 6),
+        Column("status", "status", 8),  # "sampling"
         Column("lag", _right("lag"), 7),
         Column("lag_s", _right("lag s"), 6),
         Column("trend", "trend", NARROW_TREND),

@@ -18,9 +18,11 @@ from edamon.model.status import ConnectionState
 from edamon.ui.format import (
     DIM,
     RED,
+    UNKNOWN_NOTE,
     Times,
     compact,
     duration,
+    or_unknown,
     rate,
     short_class,
     spark,
@@ -67,6 +69,7 @@ class OverviewScreen(DashboardScreen):
     """Everything at a glance; Enter on a panel's row drills into its screen."""
 
     NAME = "overview"
+    HELP_NOTES = (UNKNOWN_NOTE,)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "Pause"),
         Binding("c", "chain", "Chain"),
@@ -164,7 +167,8 @@ class OverviewScreen(DashboardScreen):
     def _draw_head(self, snap: Snapshot) -> None:
         conn = snap.connection
         style = status_style(conn.state)
-        parts = [f"[b]{escape(conn.cluster)}[/b]", f"[{style}]● {conn.state}[/]"]
+        # The state first: a long bootstrap list must not push it off a narrow terminal.
+        parts = [f"[{style}]● {conn.state}[/]", f"[b]{escape(conn.cluster)}[/b]"]
         if conn.state is ConnectionState.CONNECTED and conn.brokers:
             parts[-1] += f" [dim]({conn.brokers} broker{'s' if conn.brokers != 1 else ''})[/]"
         message = conn.message if conn.state is not ConnectionState.CONNECTED else ""
@@ -234,8 +238,8 @@ class OverviewScreen(DashboardScreen):
                 (
                     key,
                     (
-                        g.original_topic or "?",
-                        g.consumer_group or "?",
+                        or_unknown(g.original_topic),
+                        or_unknown(g.consumer_group),
                         Text(exception, style=RED),
                         _num(thousands(g.count)),
                         times(g.last_seen),

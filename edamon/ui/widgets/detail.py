@@ -28,6 +28,7 @@ from edamon.ui.format import (
     Times,
     duration,
     header_value,
+    or_unknown,
     status_text,
 )
 
@@ -193,7 +194,7 @@ def dead_letter_detail(
         _fields(
             [
                 ("original", info.original_coords or info.original_topic),
-                ("group", info.consumer_group),
+                ("group", or_unknown(info.consumer_group)),
                 ("attempts", None if info.attempts is None else str(info.attempts)),
                 ("cause", info.cause_class),
                 ("handler", info.handler),
