@@ -147,3 +147,10 @@ class TestNews:
             "Kafka k:9092: connected again",
             f"Kafka k:9092: {refused}",  # after a success it is news again
         ]
+
+
+@pytest.mark.parametrize("size", [SMALL, WIDE], ids=["80x24", "120x40"])
+async def test_the_chain_head_keeps_the_saga_state(size: tuple[int, int]) -> None:
+    text = await shown(make_app(), size, ("2", "enter"))
+    head = text.splitlines()[2]
+    assert "saga" in head and "DEAD-LETTERED" in head

@@ -228,8 +228,28 @@ class ChainScreen(DashboardScreen):
         changed = chain != self.chain
         self.chain = chain
         s = chain.summary
+        where = self._saga_progress(snap) if s.saga else ""
+        room = head.size.width - 2
+        # In a narrow terminal the id shrinks to its first 8 characters (the nav bar names the
+        # chain so), then the saga's name goes: its state and step stay.
+        for full_id, saga_name in ((True, True), (False, True), (False, False)):
+            text = self._head_text(chain, where, full_id, saga_name)
+            if text.cell_len <= room:
+                break
+        head.set(text, key=(s, len(chain.loops), where, room))
+        if changed:
+            self._draw_tree(chain)
+        self._draw_waterfall(chain)
+        if self.selected is None and chain.nodes:
+            self._select(chain.nodes[0].event_id)
+        else:
+            self._show_detail()
+
+    @staticmethod
+    def _head_text(chain: ChainView, where: str, full_id: bool, saga_name: bool) -> Text:
+        s = chain.summary
         text = Text.assemble(
-            (s.correlation_id, "bold"),
+            (s.correlation_id if full_id else short_id(s.correlation_id), "bold"),
             "  ",
             (s.root_type, "bold"),
             f"  {s.events} events  {human_duration(s.duration_s)}",
@@ -238,21 +258,13 @@ class ChainScreen(DashboardScreen):
         if issues.plain != DASH:
             text.append("  ")
             text.append_text(issues)
-        where = self._saga_progress(snap) if s.saga else ""
         if s.saga:
-            text.append(f"  saga {s.saga} ")
+            text.append(f"  saga {s.saga} " if saga_name else "  saga ")
             text.append_text(status_text(s.saga_state))
             text.append(where)
         if chain.loops:
             text.append(f"  {len(chain.loops)} causation loop(s)", style=RED)
-        head.set(text, key=(s, len(chain.loops), where))
-        if changed:
-            self._draw_tree(chain)
-        self._draw_waterfall(chain)
-        if self.selected is None and chain.nodes:
-            self._select(chain.nodes[0].event_id)
-        else:
-            self._show_detail()
+        return text
 
     def _saga_progress(self, snap: Snapshot) -> str:
         """Where a saga in progress is (` at step 2: payment`), and for a stuck one how long
