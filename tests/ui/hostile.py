@@ -33,27 +33,27 @@ RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Characters that must never reach the terminal from a record (tab and newline are layout)."""
 
 
-def poison(value: T) -> T:
-    """`value` with HOSTILE appended to every string and to bytes that are text."""
-    return _poison(value, "")  # type: ignore[no-any-return]
+def poison(value: T, suffix: str = HOSTILE) -> T:
+    """`value` with `suffix` appended to every string and to bytes that are text."""
+    return _poison(value, "", suffix)  # type: ignore[no-any-return]
 
 
-def _poison(value: Any, name: str) -> Any:
+def _poison(value: Any, name: str, suffix: str = HOSTILE) -> Any:
     if isinstance(value, Enum) or value is None or isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        return value + HOSTILE
+        return value + suffix
     if isinstance(value, bytes):
         if name == "value":
             return _poison_payload(value)
-        return value + HOSTILE.encode()
+        return value + suffix.encode()
     if isinstance(value, tuple):
-        items = [_poison(item, name) for item in value]
+        items = [_poison(item, name, suffix) for item in value]
         make = getattr(type(value), "_make", None)
         return make(items) if make is not None else tuple(items)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = dataclasses.fields(value)
-        changes = {f.name: _poison(getattr(value, f.name), f.name) for f in fields}
+        changes = {f.name: _poison(getattr(value, f.name), f.name, suffix) for f in fields}
         return dataclasses.replace(value, **changes)
     raise TypeError(type(value).__name__)
 
@@ -76,27 +76,30 @@ def _poison_json(data: Any) -> Any:
     return data
 
 
-def unpoison(text: str) -> str:
-    return text.removesuffix(HOSTILE)
-
-
 class HostileView(FakeView):
-    """FakeView's answers, poisoned."""
+    """FakeView's answers, with `suffix` after every string."""
+
+    def __init__(self, suffix: str = HOSTILE) -> None:
+        super().__init__()
+        self.suffix = suffix
 
     def snapshot(self) -> Snapshot:
-        return poison(super().snapshot())
+        return poison(super().snapshot(), self.suffix)
 
     def chain(self, correlation_id: str) -> ChainView | None:
-        return poison(super().chain(unpoison(correlation_id)))
+        return poison(super().chain(self.unpoison(correlation_id)), self.suffix)
 
     def event(self, event_id: str) -> Envelope | None:
-        return poison(super().event(unpoison(event_id)))
+        return poison(super().event(self.unpoison(event_id)), self.suffix)
 
     async def read_record(self, coords: str) -> RawRecord | None:
-        return poison(await super().read_record(unpoison(coords)))
+        return poison(await super().read_record(self.unpoison(coords)), self.suffix)
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
-        return poison(super().dead_letter(unpoison(coords)))
+        return poison(super().dead_letter(self.unpoison(coords)), self.suffix)
+
+    def unpoison(self, text: str) -> str:
+        return text.removesuffix(self.suffix)
 
 
 _SVG_TEXT = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*line-(\d+)\)"[^>]*>([^<]*)</text>')

@@ -82,6 +82,23 @@ class TestHostileRecordsOnEveryScreen:
         if size == WIDE:
             assert "\\x1b" in shown  # the hostile text is there, visible
 
+    @pytest.mark.parametrize(
+        ("name", "title"),
+        [("chain-event", "Event  "), ("dead-letters", "Dead letter  "), ("lag", "Partitions of ")],
+    )
+    async def test_markup_in_record_text_is_shown_as_text(self, name: str, title: str) -> None:
+        """Titles and heads that quote record text (the detail panes' coordinates and ids,
+        the failed handler, a group's partitions) show it as written, not as styles or
+        actions."""
+        markup = "[b]x[/b][@click=app.quit]q[/]"
+        app = make_app(HostileView(markup))
+        async with app.run_test(size=WIDE) as pilot:
+            await visit(pilot, SCREENS[name])
+            assert app.is_running
+            shown = screen_text(app)
+        (line,) = [line for line in shown.splitlines() if title in line]
+        assert "[b]x[/b][@click" in line
+
     async def test_a_dead_letters_detail_shows_the_stack_trace_lines_escaped(self) -> None:
         app = make_app(HostileView())
         async with app.run_test(size=WIDE) as pilot:

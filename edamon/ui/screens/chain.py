@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
@@ -223,7 +223,9 @@ class ChainScreen(DashboardScreen):
         chain = self.edamon.view.chain(self.correlation_id)
         head = self.query_one("#chain-head", Line)
         if chain is None:
-            head.set(f"[b]{escape(self.correlation_id)}[/]  [dim]no longer retained[/]")
+            head.set(
+                Content.assemble((self.correlation_id, "bold"), "  ", ("no longer retained", "dim"))
+            )
             return
         changed = chain != self.chain
         self.chain = chain
@@ -400,14 +402,16 @@ class ChainScreen(DashboardScreen):
         if redrive and node is not None:
             note = REDRIVE_READING if note == READING else note
             detail.update(redrive_detail(node, dead, row, envelope, times, note))
-            scroll.border_title = f"Redriven copy  [dim]{escape(node.coords or '')}[/]"
+            scroll.border_title = Content.assemble("Redriven copy  ", (node.coords or "", "dim"))
             return
         if dead is not None:
             detail.update(dead_letter_detail(dead, row, times))
-            scroll.border_title = f"Dead letter  [dim]{escape(dead.coords)}[/]"
+            scroll.border_title = Content.assemble("Dead letter  ", (dead.coords, "dim"))
             return
         detail.update(event_detail(envelope, node, times, note))
-        scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
+        scroll.border_title = (
+            "Event" if node is None else Content.assemble("Event  ", (node.event_id, "dim"))
+        )
 
     def _ledger_row(self, coords: str | None) -> DeadLetterRow | None:
         """The snapshot's row of the dead letter at `coords` (its retry status in the ledger),

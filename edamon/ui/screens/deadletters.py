@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
@@ -265,20 +265,17 @@ class DeadLettersScreen(DashboardScreen):
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
         cursor (it stays on its record as new ones arrive)."""
         table = self.query_one(LiveTable)
-        title = f"Dead letters [dim]({self._count})[/]"
+        parts: list[str | tuple[str, str]] = ["Dead letters ", (f"({self._count})", "dim")]
         handler = self.handler
         if handler is not None:
             topic, group, exception = handler
-            where = " · ".join(
-                escape(part)
-                for part in (or_unknown(topic), or_unknown(group), short_class(exception))
-            )
-            title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
+            where = " · ".join((or_unknown(topic), or_unknown(group), short_class(exception)))
+            parts += ["  failed handler ", (where, "bold"), " ", ("(esc: all)", "dim")]
         if self.marked:
-            title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
+            parts += ["  ", (f"{len(self.marked)} marked", f"bold {YELLOW}")]
         if table.cursor_row > 0:
-            title += f"  [dim]↑ {table.cursor_row:,} newer (home)[/]"
-        table.set_title(title)
+            parts += ["  ", (f"↑ {table.cursor_row:,} newer (home)", "dim")]
+        table.set_title(Content.assemble(*parts))
 
     def _row_cells(self, row: DeadLetterRow) -> Row:
         cells = self._cells(row)
@@ -298,7 +295,9 @@ class DeadLettersScreen(DashboardScreen):
         self._detail_key = key
         self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times))
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
-        scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
+        scroll.border_title = (
+            Content.assemble("Dead letter  ", (coords, "dim")) if coords else "Dead letter"
+        )
 
     def _search_text(self, coords: str) -> str:
         row = self._rows.get(coords)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual import on
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
@@ -172,10 +173,13 @@ class LagScreen(DashboardScreen):
             table.sync([])
             return
         bad = sum(1 for p in group.partitions if p.status not in _FINE)
-        title = f"Partitions of [b]{group.group}[/]"
-        if bad:
-            title += f"  [red3]{bad} not OK[/]"
-        table.set_title(title)
+        table.set_title(
+            Content.assemble(
+                "Partitions of ",
+                (group.group, "bold"),
+                (f"  {bad} not OK" if bad else "", "red3"),
+            )
+        )
         table.sync([(f"{p.topic}/{p.partition}", partition_row(p)) for p in group.partitions])
 
     @on(DataTable.RowHighlighted, "#lag-groups")

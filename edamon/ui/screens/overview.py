@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Sparkline
 
@@ -168,30 +168,34 @@ class OverviewScreen(DashboardScreen):
         conn = snap.connection
         style = status_style(conn.state)
         # The state first: a long bootstrap list must not push it off a narrow terminal.
-        parts = [f"[{style}]● {conn.state}[/]", f"[b]{escape(conn.cluster)}[/b]"]
+        # Record and broker text (cluster, message) in Content, never in markup.
+        parts = [Content.styled(f"● {conn.state}", style), Content.styled(conn.cluster, "bold")]
         if conn.state is ConnectionState.CONNECTED and conn.brokers:
-            parts[-1] += f" [dim]({conn.brokers} broker{'s' if conn.brokers != 1 else ''})[/]"
+            brokers = f" ({conn.brokers} broker{'s' if conn.brokers != 1 else ''})"
+            parts[-1] = Content.assemble(parts[-1], (brokers, "dim"))
         message = conn.message if conn.state is not ConnectionState.CONNECTED else ""
         if message and message.lower() != str(conn.state).lower():  # not "stopped · stopped"
-            parts.append(f"[{style}]{escape(message)}[/]")
+            parts.append(Content.styled(message, style))
         if snap.catchup.caught_up:
-            parts.append("[dim]caught up[/]")
+            parts.append(Content.styled("caught up", "dim"))
         else:
             parts.append(
-                f"[yellow]catching up {snap.catchup.percent:.0f}%[/] "
-                f"[dim]({snap.catchup.records_behind:,} behind)[/]"
+                Content.assemble(
+                    (f"catching up {snap.catchup.percent:.0f}%", "yellow"),
+                    (f" ({snap.catchup.records_behind:,} behind)", "dim"),
+                )
             )
         if snap.collector_lag:
-            parts.append(f"[dim]collector lag {snap.collector_lag:,}[/]")
+            parts.append(Content.styled(f"collector lag {snap.collector_lag:,}", "dim"))
         totals = snap.totals
-        extra = (
-            f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
-            f"events retained · {thousands(totals.duplicates)} duplicates[/]"
+        extra = Content.styled(
+            f"{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
+            f"events retained · {thousands(totals.duplicates)} duplicates",
+            "dim",
         )
-        line = "  ·  ".join(parts)
-        room = self.size.width - 2
-        if Text.from_markup(f"{line}  ·  {extra}").cell_len <= room:
-            line = f"{line}  ·  {extra}"
+        line = Content("  ·  ").join(parts)
+        if line.cell_length + 5 + extra.cell_length <= self.size.width - 2:
+            line = Content("  ·  ").join([line, extra])
         self.query_one("#head", Line).set(line)
 
     @staticmethod
