@@ -6,6 +6,7 @@ formatted against a clock the caller passes in), so the views and their tests ag
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -241,13 +242,20 @@ def shorten(text: str | None, width: int) -> str:
 
 
 def shorten_middle(text: str, width: int) -> str:
-    """Cut the middle of `text` to fit `width`, keeping both ends (topic names end in `.DLT`)."""
+    """Cut `text` to fit `width`, keeping a short start and as much of the end as fits.
+
+    Topic names share their starts (`demo.commands.`) and differ at their ends (the event
+    type, `.DLT`): `demo…ChargePayment` and `demo…RefundPayment` stay apart where a cut in
+    the middle made both `demo.co…Payment`. The start kept is at most a quarter of the width
+    and at most the first dotted part of the name."""
     if len(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
-    tail = (width - 1) // 2
-    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+    first = len(re.split(r"[.\-_]", text, maxsplit=1)[0])
+    head = max(1, min(width // 4, first))
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[len(text) - tail :] if tail > 0 else "")
 
 
 def short_id(identifier: str | None, width: int = 8) -> str:
