@@ -216,3 +216,11 @@ def test_nothing_in_the_ui_turns_record_bytes_into_text_itself() -> None:
         if re.search(r"\.decode\(|header_text\(|rich\.json|JSON\(", line)
     ]
     assert found == []
+
+
+def test_a_java_serialized_value_is_named_and_shown_as_hex() -> None:
+    from edamon.ui.widgets.detail import payload_view
+
+    value = b"\xac\xed\x00\x05sr\x00\x13java.util.ArrayList"
+    shown = text_of(payload_view(value), width=120)
+    assert shown.startswith("Java serialized object: 0x ac ed 00 05 73 72")

@@ -13,7 +13,7 @@ from fakes import FakeView, make_app, make_snapshot
 from hostile import svg_text
 
 from edamon.model.snapshot import ConnectionView, Snapshot
-from edamon.model.status import ConnectionState, GroupStatus, PartitionStatus
+from edamon.model.status import ConnectionState, GroupStatus, PartitionStatus, SagaState
 from edamon.ui.alerts import AlertTracker
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.deadletters import DeadLettersScreen
@@ -154,3 +154,25 @@ async def test_the_chain_head_keeps_the_saga_state(size: tuple[int, int]) -> Non
     text = await shown(make_app(), size, ("2", "enter"))
     head = text.splitlines()[2]
     assert "saga" in head and "DEAD-LETTERED" in head
+
+
+@pytest.mark.parametrize("size", [SMALL, WIDE], ids=["80x24", "120x40"])
+async def test_a_running_sagas_step_is_named_in_full_in_the_chain_head(
+    size: tuple[int, int],
+) -> None:
+    view = FakeView()
+    cid = view.main.summary.correlation_id
+    view.main = dataclasses.replace(
+        view.main, summary=dataclasses.replace(view.main.summary, saga_state=SagaState.RUNNING)
+    )
+    instances = tuple(
+        dataclasses.replace(i, state=SagaState.RUNNING, step=2, step_name="charge-payment")
+        if i.correlation_id == cid
+        else i
+        for i in view.snap.saga_instances
+    )
+    assert any(i.correlation_id == cid for i in instances)
+    view.snap = dataclasses.replace(view.snap, saga_instances=instances)
+    text = await shown(make_app(view), size, ("2", "enter"))
+    head = text.splitlines()[2]
+    assert "RUNNING at step 3: charge-payment" in head

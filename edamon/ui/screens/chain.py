@@ -233,9 +233,10 @@ class ChainScreen(DashboardScreen):
         where = self._saga_progress(snap) if s.saga else ""
         room = head.size.width - 2
         # In a narrow terminal the id shrinks to its first 8 characters (the nav bar names the
-        # chain so), then the saga's name goes: its state and step stay.
-        for full_id, saga_name in ((True, True), (False, True), (False, False)):
-            text = self._head_text(chain, where, full_id, saga_name)
+        # chain so), then the saga's name goes, then the counts (the waterfall has them): the
+        # saga's state and step stay.
+        for level in range(4):
+            text = self._head_text(chain, where, level)
             if text.cell_len <= room:
                 break
         head.set(text, key=(s, len(chain.loops), where, room))
@@ -248,20 +249,22 @@ class ChainScreen(DashboardScreen):
             self._show_detail()
 
     @staticmethod
-    def _head_text(chain: ChainView, where: str, full_id: bool, saga_name: bool) -> Text:
+    def _head_text(chain: ChainView, where: str, level: int) -> Text:
+        """The head line, shorter for each `level` (0: all)."""
         s = chain.summary
         text = Text.assemble(
-            (s.correlation_id if full_id else short_id(s.correlation_id), "bold"),
+            (s.correlation_id if level == 0 else short_id(s.correlation_id), "bold"),
             "  ",
             (s.root_type, "bold"),
-            f"  {s.events} events  {human_duration(s.duration_s)}",
         )
+        if level < 3:
+            text.append(f"  {s.events} events  {human_duration(s.duration_s)}")
         issues = chain_issues(s)
         if issues.plain != DASH:
             text.append("  ")
             text.append_text(issues)
         if s.saga:
-            text.append(f"  saga {s.saga} " if saga_name else "  saga ")
+            text.append(f"  saga {s.saga} " if level < 2 else "  saga ")
             text.append_text(status_text(s.saga_state))
             text.append(where)
         if chain.loops:
