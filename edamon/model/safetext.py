@@ -92,41 +92,43 @@ def is_safe(text: str) -> bool:
     return _SINGLE_LINE.search(text) is None
 
 
-_ATOMS = (bytes, int, float, bool, type(None), Enum)
-"""Values taken as they are (an Enum member's text is the program's, not a record's)."""
-
-
 def sanitized(value: T) -> T:
     """A copy of `value` with every string in it sanitized (see `sanitize`): strings, tuples
     (named tuples too), lists, dicts, and frozen dataclasses, recursively. Parts with nothing
     to escape are returned as they are (no copy); bytes stay bytes. A string field named in
     MULTILINE_FIELDS keeps its lines (`SafeWalk`: the same with a memory). Raises TypeError
     for a type it does not know (so that a new kind of value cannot slip through unsanitized)."""
-    return _walk(value, False, None, None)  # type: ignore[no-any-return]
+    return _Walker(None, 0, None).walk(value, False)  # type: ignore[no-any-return]
 
 
 class SafeWalk:
-    """`sanitized` with a memory: dataclass instances that were in the previous call's result
-    (the collector's snapshots share most rows from one to the next) are not walked again.
+    """`sanitized` with a memory: dataclass instances met in earlier calls (the collector's
+    snapshots share most rows from one to the next) are not walked again.
 
     `originals` maps each escaped string back to the text it came from, so that a view can
     ask the collector about an id it was shown (the collector knows the original)."""
 
-    def __init__(self, originals_limit: int = 10_000) -> None:
-        self._previous: dict[int, tuple[Any, Any]] = {}
+    def __init__(self, originals_limit: int = 10_000, memory_limit: int = 200_000) -> None:
+        self._memory: dict[int, list[Any]] = {}
+        """id(original) -> [original, copy, generation last used]; the original is held, so
+        its id is not reused while the entry lives."""
+        self._generation = 0
+        self._memory_limit = memory_limit
         self._limit = originals_limit
         self.originals: dict[str, str] = {}
 
     def __call__(self, value: T) -> T:
-        current: dict[int, tuple[Any, Any]] = {}
-        result = _walk(value, False, current, self._previous, self._remember)
-        self._previous = current
+        self._generation += 1
+        result = _Walker(self._memory, self._generation, self._remember).walk(value, False)
+        if len(self._memory) > self._memory_limit:  # forget what recent calls did not meet
+            recent = self._generation - 2
+            self._memory = {k: v for k, v in self._memory.items() if v[2] >= recent}
         return result  # type: ignore[no-any-return]
 
     def once(self, value: T) -> T:
-        """`value` sanitized without touching the memory of the snapshots (one-off answers:
-        a chain, an event, a dead letter), remembering originals all the same."""
-        return _walk(value, False, None, None, self._remember)  # type: ignore[no-any-return]
+        """`value` sanitized without the memory (one-off answers: a chain, an event, a dead
+        letter), remembering originals all the same."""
+        return _Walker(None, 0, self._remember).walk(value, False)  # type: ignore[no-any-return]
 
     def original(self, text: str) -> str:
         """The text `text` was made from (itself when it needed no escaping)."""
@@ -138,54 +140,89 @@ class SafeWalk:
         self.originals[safe] = original
 
 
-def _walk(
-    value: Any,
-    multiline: bool,
-    current: dict[int, tuple[Any, Any]] | None,
-    previous: dict[int, tuple[Any, Any]] | None,
-    remember: Callable[[str, str], None] | None = None,
-) -> Any:
-    if isinstance(value, str) and not isinstance(value, Enum):
+_PLAIN = (int, float, bool, bytes, type(None))
+_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = tuple(
+            (f.name, f.name in MULTILINE_FIELDS) for f in dataclasses.fields(cls)
+        )
+    return found
+
+
+class _Walker:
+    """One walk over a value (see `sanitized`), with an optional memory (see `SafeWalk`)."""
+
+    __slots__ = ("generation", "memory", "remember")
+
+    def __init__(
+        self,
+        memory: dict[int, list[Any]] | None,
+        generation: int,
+        remember: Callable[[str, str], None] | None,
+    ) -> None:
+        self.memory = memory
+        self.generation = generation
+        self.remember = remember
+
+    def text(self, value: str, multiline: bool) -> str:
         safe = sanitize(value, multiline=multiline)
-        if safe is not value and remember is not None:
-            remember(safe, value)
+        if safe is not value and self.remember is not None:
+            self.remember(safe, value)
         return safe
-    if isinstance(value, _ATOMS):
-        return value
-    if isinstance(value, tuple):
-        items = [_walk(item, False, current, previous, remember) for item in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
+
+    def walk(self, value: Any, multiline: bool) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.text(value, multiline)
+        if kind in _PLAIN:
             return value
-        make = getattr(type(value), "_make", None)  # a named tuple
-        return make(items) if make is not None else tuple(items)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        key = id(value)
-        if previous is not None:
-            seen = previous.get(key)
+        if kind in _FIELDS:  # a dataclass met before (the common case: rows)
+            return self.dataclass(value)
+        if isinstance(value, Enum):  # an Enum's text is the program's
+            return value
+        if kind is tuple or isinstance(value, tuple):
+            items = [self.walk(item, False) for item in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            make = getattr(kind, "_make", None)  # a named tuple
+            return make(items) if make is not None else tuple(items)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self.dataclass(value)
+        if isinstance(value, str):  # a str subclass
+            return self.text(str(value), multiline)
+        if isinstance(value, list):
+            return [self.walk(item, False) for item in value]
+        if isinstance(value, dict):
+            return {self.walk(k, False): self.walk(v, multiline) for k, v in value.items()}
+        raise TypeError(f"cannot make a {kind.__name__} safe to show")
+
+    def dataclass(self, value: Any) -> Any:
+        memory = self.memory
+        if memory is not None:
+            seen = memory.get(id(value))
             if seen is not None and seen[0] is value:
-                if current is not None:
-                    current[key] = seen
+                seen[2] = self.generation
                 return seen[1]
         changes = {}
-        for field in dataclasses.fields(value):
-            old = getattr(value, field.name)
-            new = _walk(old, field.name in MULTILINE_FIELDS, current, previous, remember)
+        for name, multiline in _fields(type(value)):
+            old = getattr(value, name)
+            kind = type(old)
+            if kind is str:
+                new = self.text(old, multiline)
+            elif kind in _PLAIN:
+                continue
+            else:
+                new = self.walk(old, multiline)
             if new is not old:
-                changes[field.name] = new
+                changes[name] = new
         result = dataclasses.replace(value, **changes) if changes else value
-        if current is not None:
-            current[key] = (value, result)
+        if memory is not None:
+            memory[id(value)] = [value, result, self.generation]
         return result
-    if isinstance(value, list):
-        return [_walk(item, False, current, previous, remember) for item in value]
-    if isinstance(value, dict):
-        return {
-            _walk(k, False, current, previous, remember): _walk(
-                v, multiline, current, previous, remember
-            )
-            for k, v in value.items()
-        }
-    raise TypeError(f"cannot make a {type(value).__name__} safe to show")
 
 
 def hexdump(value: bytes, limit: int = HEX_LIMIT) -> str:
