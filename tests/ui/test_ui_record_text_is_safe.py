@@ -83,21 +83,27 @@ class TestHostileRecordsOnEveryScreen:
             assert "\\x1b" in shown  # the hostile text is there, visible
 
     @pytest.mark.parametrize(
-        ("name", "title"),
-        [("chain-event", "Event  "), ("dead-letters", "Dead letter  "), ("lag", "Partitions of ")],
+        ("name", "title", "cell"),
+        [
+            ("chain-event", "Event  ", "order-42[b]x[/b][link="),
+            ("dead-letters", "Dead letter  ", " shipping[b]x"),
+            ("lag", "Partitions of ", "analytics[b]x[/b][link="),
+        ],
     )
-    async def test_markup_in_record_text_is_shown_as_text(self, name: str, title: str) -> None:
-        """Titles and heads that quote record text (the detail panes' coordinates and ids,
-        the failed handler, a group's partitions) show it as written, not as styles or
-        actions."""
-        markup = "[b]x[/b][@click=app.quit]q[/]"
+    async def test_markup_in_record_text_is_shown_as_text(
+        self, name: str, title: str, cell: str
+    ) -> None:
+        """Titles, table cells and detail fields that quote record text show it as written,
+        not as styles, actions or links (Rich's `[link=…]` writes an OSC 8 hyperlink)."""
+        markup = "[b]x[/b][link=https://e.example]L[/link][@click=app.quit]q[/]"
         app = make_app(HostileView(markup))
         async with app.run_test(size=WIDE) as pilot:
             await visit(pilot, SCREENS[name])
             assert app.is_running
             shown = screen_text(app)
         (line,) = [line for line in shown.splitlines() if title in line]
-        assert "[b]x[/b][@click" in line
+        assert "[b]x[/b][link=" in line
+        assert cell in shown
 
     async def test_a_dead_letters_detail_shows_the_stack_trace_lines_escaped(self) -> None:
         app = make_app(HostileView())

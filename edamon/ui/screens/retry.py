@@ -24,6 +24,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
@@ -304,7 +305,7 @@ class RetryProgress(Horizontal):
 
     def start(self, total: int, targets: str) -> None:
         """A run of `total` records to `targets` begins."""
-        self.query_one("#retry-target", Label).update(f"→ {targets}   x stops")
+        self.query_one("#retry-target", Label).update(Content(f"→ {targets}   x stops"))
         self.advance(0, total)
         self.add_class("-shown")
 

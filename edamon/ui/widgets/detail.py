@@ -56,8 +56,8 @@ def _fields(rows: Sequence[tuple[str, str | Text | None]]) -> Table:
     for name, value in rows:
         if value is None or value == "":
             grid.add_row(name, Text(DASH, style=DIM))
-        else:
-            grid.add_row(name, value)
+        else:  # Text: Rich reads a str cell as markup, and record text is never markup
+            grid.add_row(name, Text(value) if isinstance(value, str) else value)
     return grid
 
 
@@ -73,7 +73,7 @@ def headers_table(headers: Sequence[Header]) -> RenderableType:
     grid.add_column(style="cyan", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in headers:
-        grid.add_row(key, header_value(value))
+        grid.add_row(Text(key), Text(header_value(value)))
     return grid
 
 

@@ -443,7 +443,10 @@ class LiveTable(FastTable):
 
     @staticmethod
     def _display(column: Column, cell: Cell) -> Cell:
-        return cell if column.width is None else fit_cell(cell, column.width, column.trim)
+        """The cell as shown: cut to its column, and always a Text (DataTable reads a str as
+        markup, and record text is never markup: `[link=…]` would make a terminal link)."""
+        shown = cell if column.width is None else fit_cell(cell, column.width, column.trim)
+        return Text(shown) if isinstance(shown, str) else shown
 
     def _wider(self, column: Column, value: Cell) -> bool:
         """Whether `value` is wider than its auto-sized column: then the column grows (it never
