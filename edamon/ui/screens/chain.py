@@ -231,7 +231,7 @@ class ChainScreen(DashboardScreen):
         self.chain = chain
         s = chain.summary
         where = self._saga_progress(snap) if s.saga else ""
-        room = head.size.width - 2
+        room = (head.size.width or self.app.size.width) - 2  # before layout: the terminal
         # In a narrow terminal the id shrinks to its first 8 characters (the nav bar names the
         # chain so), then the saga's name goes, then the counts (the waterfall has them): the
         # saga's state and step stay.
