@@ -466,12 +466,13 @@ class EdamonClient:
         )
 
     async def dead_letter(self, coords: str) -> DeadLetterDetail:
-        doc: DeadLetterDoc = await self._get(DeadLetterDoc, f"dead-letters/{coords}")
+        path = f"dead-letters/{quote(coords, safe='/')}"
+        doc: DeadLetterDoc = await self._get(DeadLetterDoc, path)
         return DeadLetterDetail(dead_letter_from(doc), doc)
 
     async def record(self, coords: str) -> RawRecord:
         """The record at `topic/partition/offset`, read again from Kafka."""
-        doc: RecordDoc = await self._get(RecordDoc, f"records/{coords}")
+        doc: RecordDoc = await self._get(RecordDoc, f"records/{quote(coords, safe='/')}")
         return record_from(doc)
 
     # ---- retries -------------------------------------------------------------------------

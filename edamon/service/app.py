@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +59,16 @@ from edamon.service import docs
 from edamon.service.auth import Tokens
 from edamon.service.backend import Backend, Busy, ReadOnly
 from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
+
+
+class AnythingConvertor(PathConvertor):
+    """`path`, newlines included: an id from a record may hold any character (Starlette's
+    `path` stops at a newline, so such an id would be a 404 instead of its flow)."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("anything", AnythingConvertor())
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +385,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
 
     # ---- one thing ---------------------------------------------------------------------------
 
-    @app.get(f"{PREFIX}/chains/{{correlation_id:path}}", response_model=ChainView, tags=["one"])
+    @app.get(f"{PREFIX}/chains/{{correlation_id:anything}}", response_model=ChainView, tags=["one"])
     async def chain(correlation_id: str, who: Role) -> Response:
         """One flow as a tree in waterfall order."""
         found = backend.collector.chain(correlation_id)
@@ -382,7 +393,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             raise ApiError(404, "not_found", "no such flow (unknown, or evicted)")
         return docs.json_response(ChainView, found)
 
-    @app.get(f"{PREFIX}/events/{{event_id:path}}", response_model=EventDoc, tags=["one"])
+    @app.get(f"{PREFIX}/events/{{event_id:anything}}", response_model=EventDoc, tags=["one"])
     async def event(event_id: str, who: Role) -> Response:
         """One event the collector holds, with its record (read again from Kafka when the
         collector dropped its bytes for memory)."""
@@ -394,7 +405,9 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             reread = await backend.collector.read_record(envelope.record.coords)
         return docs.json_response(EventDoc, docs.event_doc(envelope, reread))
 
-    @app.get(f"{PREFIX}/dead-letters/{{coords:path}}", response_model=DeadLetterDoc, tags=["one"])
+    @app.get(
+        f"{PREFIX}/dead-letters/{{coords:anything}}", response_model=DeadLetterDoc, tags=["one"]
+    )
     async def dead_letter(coords: str, who: Role) -> Response:
         """One dead letter as `dlq show --json` prints it (held, else read from Kafka)."""
         try:
@@ -406,7 +419,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         doc = docs.dead_letter_doc(found, backend.ledger_entry(found))
         return docs.json_response(DeadLetterDoc, doc)
 
-    @app.get(f"{PREFIX}/records/{{coords:path}}", response_model=RecordDoc, tags=["one"])
+    @app.get(f"{PREFIX}/records/{{coords:anything}}", response_model=RecordDoc, tags=["one"])
     async def record(coords: str, who: Role) -> Response:
         """Any record read again from Kafka by its address (topic/partition/offset)."""
         try:

@@ -10,15 +10,17 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
+from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from edamon.client import ClientError
 from edamon.config import Settings
+from edamon.model.safetext import sanitize
 from edamon.model.snapshot import Snapshot
 from edamon.ui import stripfix
-from edamon.ui.alerts import DEAD_LETTERS, UNDECODABLE, AlertTracker
+from edamon.ui.alerts import UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
 from edamon.ui.screens.base import DashboardScreen
@@ -43,16 +45,23 @@ ALERT_TIMEOUT_S = 5.0
 """How long a notification of new dead letters or undecodable records stays."""
 
 
-def _shows(screen: Screen[object], about: str) -> bool:
-    """Whether `screen` lists what an alert `about` counts."""
-    if about == DEAD_LETTERS:
-        return isinstance(screen, DeadLettersScreen)
-    return about == UNDECODABLE and isinstance(screen, UndecodableScreen)
+def _shows(stack: Sequence[Screen[object]], about: str) -> bool:
+    """Whether the screen on show lists what an alert `about` counts: the top screen, or the
+    dashboard screen under a modal on top (help, the retry confirmation, the palette)."""
+    for screen in reversed(stack):
+        if isinstance(screen, DashboardScreen):
+            return about == screen.LISTS
+        if isinstance(screen, UndecodableScreen):
+            return about == UNDECODABLE
+        if not isinstance(screen, ModalScreen):
+            return False
+    return False
 
 
 class EdamonApp(App[int]):
     """The dashboard: a client of an edamon service, through `source` (edamon.ui.source),
-    the only way it reaches data.
+    the only way it reaches data; every string it hands a screen is sanitized there
+    (edamon.model.safetext): screens see only safe text.
 
     Every `1/settings.ui.refresh_hz` s it asks the service for the overview (one request at a
     time: the next waits for the answer) and the active screen redraws from it; with
@@ -201,6 +210,25 @@ class EdamonApp(App[int]):
                 await worker.wait()
         await self.source.aclose()
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notification with its text sanitized (an error's message can quote a
+        record) and without markup unless asked (a `[` in an id is not a style)."""
+        super().notify(
+            sanitize(message, multiline=True),
+            title=sanitize(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+
     # --- drawing -------------------------------------------------------------------------
 
     async def refresh_now(self) -> None:
@@ -244,7 +272,7 @@ class EdamonApp(App[int]):
             for alert in self.alerts.check(snap):
                 if alert.about is None:
                     self.notify(alert.message, severity=alert.severity, timeout=8)
-                elif not _shows(screen, alert.about):  # the screen on show lists them already
+                elif not _shows(self.screen_stack, alert.about):  # listed on screen already
                     self.notify(alert.message, severity=alert.severity, timeout=ALERT_TIMEOUT_S)
         if isinstance(screen, DashboardScreen) and screen.ready:
             with self.batch_update():

@@ -11,13 +11,14 @@ from typing import Any
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def export_chain(data: dict[str, Any], correlation_id: str, directory: Path) -> Path:
-    """Write a flow's export (`DataSource.export_chain`) to
-    `directory/edamon-chain-<id>-<UTC time>.json` and return the path. Raises OSError when it
-    can't be written."""
+def export_chain(flow: dict[str, Any], correlation_id: str, directory: Path) -> Path:
+    """Write `flow` (DataSource.export_chain) to `directory/edamon-chain-<id>-<UTC time>.json` and
+    return the path. The file is ASCII: every control or non-ASCII character of a record is
+    a JSON escape (`\\u001b`), so the file is safe to `cat`. Raises OSError when it can't be
+    written."""
     safe = _UNSAFE.sub("_", correlation_id)[:64] or "flow"
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = directory / f"edamon-chain-{safe}-{stamp}.json"
-    text = json.dumps(data, indent=2, ensure_ascii=True)  # ASCII: readable anywhere
+    text = json.dumps(flow, indent=2, ensure_ascii=True)
     path.write_text(text + "\n", encoding="ascii")
     return path

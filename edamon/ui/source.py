@@ -7,10 +7,11 @@ at once from what was fetched and fetch in the background when that is missing o
 request per thing at a time: a slow service never piles requests up). When a fetch returns,
 `on_change` is called (the app redraws). Retries go through the service's jobs.
 
-Everything a screen is handed passes `clean` (snapshots) or `clean_once` (lookups), and every
-id a screen asks about goes back through `original` (what the service calls the thing shown
-escaped): the place of the terminal-escape sanitizer (identity by default), so no widget can
-reach data that did not pass it.
+Everything a screen is handed is sanitized here (edamon.model.safetext's `SafeWalk`: snapshots
+with its memory, one-off answers with `once`), and every id a screen asks about goes back
+through `original` (what the service calls the thing shown escaped): no widget can reach a
+string from a record that did not pass it. (`clean`, `clean_once` and `original` replace the
+walk's, for tests.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from edamon.model.api import DeadLetterDoc, Health, ListCounts, Page, RetryJobDo
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.records import RawRecord
+from edamon.model.safetext import SafeWalk
 from edamon.model.snapshot import ChainView, DeadLetterRow, Snapshot
 
 T = TypeVar("T")
@@ -68,10 +70,6 @@ class Lookup(Generic[T]):
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def identity(value: T) -> T:
-    return value
-
-
 class DataSource:
     """The dashboard's view of one edamon service (see the module doc)."""
 
@@ -80,16 +78,17 @@ class DataSource:
         client: EdamonClient,
         *,
         rows: int = OVERVIEW_ROWS,
-        clean: Callable[[Any], Any] = identity,
-        clean_once: Callable[[Any], Any] = identity,
-        original: Callable[[str], str] = identity,
+        clean: Callable[[Any], Any] | None = None,
+        clean_once: Callable[[Any], Any] | None = None,
+        original: Callable[[str], str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.rows = rows
-        self.clean = clean
-        self.clean_once = clean_once
-        self.original = original
+        walk = SafeWalk()
+        self.clean: Callable[[Any], Any] = clean or walk
+        self.clean_once: Callable[[Any], Any] = clean_once or walk.once
+        self.original: Callable[[str], str] = original or walk.original
         self._monotonic = monotonic
         self.on_change: Callable[[], None] = lambda: None
         self.snapshot: Snapshot | None = None

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
@@ -21,7 +21,18 @@ from textual.worker import Worker, WorkerState
 from edamon.client import ClientError, Forbidden
 from edamon.model.api import RetryJobDoc
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
+from edamon.ui.alerts import DEAD_LETTERS
+from edamon.ui.format import (
+    BLUE,
+    DASH,
+    DIM,
+    RED,
+    UNKNOWN_NOTE,
+    YELLOW,
+    or_unknown,
+    short_class,
+    shorten,
+)
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -70,8 +81,8 @@ def dead_letter_cells(row: DeadLetterRow) -> Row:
     exception = short_class(row.failure_class)
     return (  # cut to each column's width by the table (see COLUMNS and the layouts)
         row.dlq_topic,
-        Text(row.original_topic) if row.original_topic else Text("?", DIM),
-        Text(row.consumer_group) if row.consumer_group else Text("?", DIM),
+        Text(or_unknown(row.original_topic), "" if row.original_topic else DIM),
+        Text(or_unknown(row.consumer_group), "" if row.consumer_group else DIM),
         Text(exception, style=RED),
         Text(DASH if row.attempts is None else str(row.attempts), justify="right"),
         retry_text(row),
@@ -148,6 +159,8 @@ class DeadLettersScreen(DashboardScreen):
     """
 
     NAME = "deadletters"
+    LISTS = DEAD_LETTERS
+    HELP_NOTES = (UNKNOWN_NOTE,)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", key_display="space"),
         Binding("c", "chain", "Chain"),
@@ -275,19 +288,17 @@ class DeadLettersScreen(DashboardScreen):
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
         cursor (it stays on its record as new ones arrive)."""
         table = self.query_one(LiveTable)
-        title = f"Dead letters [dim]({self._count})[/]"
+        parts: list[str | tuple[str, str]] = ["Dead letters ", (f"({self._count})", "dim")]
         handler = self.handler
         if handler is not None:
             topic, group, exception = handler
-            where = " · ".join(
-                escape(part) for part in (topic or "?", group or "?", short_class(exception))
-            )
-            title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
+            where = " · ".join((or_unknown(topic), or_unknown(group), short_class(exception)))
+            parts += ["  failed handler ", (where, "bold"), " ", ("(esc: all)", "dim")]
         if self.marked:
-            title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
+            parts += ["  ", (f"{len(self.marked)} marked", f"bold {YELLOW}")]
         if table.cursor_row > 0:
-            title += f"  [dim]↑ {table.cursor_row:,} newer (home)[/]"
-        table.set_title(title)
+            parts += ["  ", (f"↑ {table.cursor_row:,} newer (home)", "dim")]
+        table.set_title(Content.assemble(*parts))
 
     def _row_cells(self, row: DeadLetterRow) -> Row:
         cells = self._cells(row)
@@ -316,7 +327,9 @@ class DeadLettersScreen(DashboardScreen):
             shown = dead_letter_detail(dead, row, times)
         self.query_one("#dl-detail", Static).update(shown)
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
-        scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
+        scroll.border_title = (
+            Content.assemble("Dead letter  ", (coords, "dim")) if coords else "Dead letter"
+        )
 
     def _search_text(self, coords: str) -> str:
         row = self._rows.get(coords)

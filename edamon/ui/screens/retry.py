@@ -8,6 +8,7 @@
 - `outcome_cell`, `summary_messages`: the job's results, for the table and the notifications.
 
 The sending itself is the service's retry job (its ledger, read-only setting and permissions).
+What the modal shows comes through the dashboard's DataSource: sanitized.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
@@ -323,7 +325,7 @@ class RetryProgress(Horizontal):
 
     def start(self, total: int, targets: str) -> None:
         """A run of `total` records to `targets` begins."""
-        self.query_one("#retry-target", Label).update(f"→ {targets}   x stops")
+        self.query_one("#retry-target", Label).update(Content(f"→ {targets}   x stops"))
         self.advance(0, total)
         self.add_class("-shown")
 
