@@ -132,6 +132,53 @@ class KafkaSettings(Section):
         return self
 
 
+class SchemaRegistrySettings(Section):
+    """A Confluent-compatible schema registry (Confluent, Redpanda, Karapace, Apicurio's ccompat
+    API) for values and keys in the Confluent wire format."""
+
+    url: str | None = None
+    """Base URL of the registry's API; unset: Avro and Protobuf records stay undecodable
+    (JSON Schema ones need no registry)."""
+    username: str | None = None
+    """Basic auth user name."""
+    password: SecretStr | None = None
+    """Basic auth password. Never logged or shown; prefer EDAMON_SCHEMA_REGISTRY__PASSWORD."""
+    token: SecretStr | None = None
+    """Bearer token; used instead of basic auth when both are set. Never logged or shown; prefer
+    EDAMON_SCHEMA_REGISTRY__TOKEN."""
+    ssl_cafile: Path | None = None
+    """CA bundle (PEM) to verify the registry's certificate; system CAs when unset."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of the client certificate."""
+    ssl_verify: bool = True
+    """Verify the registry's certificate (turn off only for a test registry)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one request to the registry."""
+    retry_s: float = Field(default=5.0, gt=0)
+    """While records wait for a schema the registry did not give (down, or not found), ask
+    again this often."""
+    hold_records: int = Field(default=1000, ge=0)
+    """Records held per unknown schema id while it is fetched (the oldest go beyond it)."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SchemaRegistrySettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("schema_registry: username and password go together")
+        return self
+
+
 class TopicsSettings(Section):
     include: list[str] = Field(default_factory=lambda: [".*"])
     """Regexes (re.match, anchored at the start) of topics to tail."""
@@ -276,6 +323,18 @@ class RetentionSettings(Section):
     """Events kept for the live timeline."""
 
 
+class OrderingSettings(Section):
+    enabled: bool = True
+    """Check partition-key ordering: keys that are not the aggregate id, aggregates split
+    across partitions, events out of order within a partition."""
+    tolerance_ms: int = Field(default=1000, ge=0)
+    """Within one partition, an aggregate's event whose occurred-at is earlier than the
+    previous one's by more than this is out of order (producers' clocks differ a little)."""
+    max_aggregates: int = Field(default=100_000, ge=1)
+    """Aggregates whose ordering state is kept (least recently seen dropped first, ~250 bytes
+    each); findings about a dropped aggregate go unseen, and the numbers say how many."""
+
+
 class UiSettings(Section):
     refresh_hz: float = Field(default=4.0, gt=0, le=30)
     """Screen redraws per second."""
@@ -354,6 +413,54 @@ class DemoSettings(Section):
     """A consumer group that lags (grows, then drains); "" disables."""
     stopped_group: str = "analytics"
     """A consumer group that stops committing after a while; "" disables."""
+    wrong_key_rate: float = Field(default=0.2, ge=0, le=1)
+    """Share of the shipping service's events published keyed by their event id instead of
+    their aggregate id: a bug that splits an order's replies across partitions."""
+    grow_partitions_after_s: float = Field(default=60.0, ge=0)
+    """Simulated seconds after which the replies topic gets two more partitions (keys then
+    map to other partitions, as after a real resize); 0 disables."""
+
+
+class ServiceSettings(Section):
+    """`edamon serve`: the collector as an HTTP service (see README, "edamon as a service")."""
+
+    listen: str = "127.0.0.1:8765"
+    """host:port the service listens on (`--listen`). Loopback by default; any other address
+    needs tls_certfile and tls_keyfile, or `edamon serve --insecure-bind`."""
+    token_file: Path | None = None
+    """File holding the access tokens (TOML: `viewer = "..."`, `operator = "..."`, mode 0600),
+    created with fresh random tokens when missing. Default:
+    $XDG_CONFIG_HOME/edamon/service-tokens.toml. Not read when the environment gives tokens."""
+    viewer_token: SecretStr | None = None
+    """Token of the `viewer` role (reads only); set it as EDAMON_SERVICE__VIEWER_TOKEN rather
+    than in a file. When this or operator_token is set, the token file is not used."""
+    operator_token: SecretStr | None = None
+    """Token of the `operator` role (reads and retries dead letters); set it as
+    EDAMON_SERVICE__OPERATOR_TOKEN."""
+    tls_certfile: Path | None = None
+    """TLS certificate (PEM) to serve HTTPS; with tls_keyfile."""
+    tls_keyfile: Path | None = None
+    """TLS private key (PEM) of tls_certfile."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body accepted; larger ones get 413."""
+    snapshot_max_age_s: float = Field(default=0.2, ge=0, le=5)
+    """Requests within this many seconds share one snapshot of the collector's state (~20 ms to
+    take under the demo's load), so any number of dashboards polling at 4 Hz cost at most one
+    snapshot per 0.2 s."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        from edamon.model.api import parse_listen
+
+        parse_listen(value)  # raises ValueError with a clear message
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServiceSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("service.tls_certfile and service.tls_keyfile go together")
+        return self
 
 
 class Settings(BaseSettings):
@@ -372,13 +479,16 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     sagas: SagasSettings = Field(default_factory=SagasSettings)
     lag: LagSettings = Field(default_factory=LagSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    ordering: OrderingSettings = Field(default_factory=OrderingSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dlq: DlqSettings = Field(default_factory=DlqSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 
 def default_config_path() -> Path | None:

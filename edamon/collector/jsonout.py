@@ -7,22 +7,14 @@ keeps the two equal), so the documented schema is the one the code writes.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from edamon.actions.report import bytes_json, envelope_json
 from edamon.collector.api import CollectorView
-from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION, ChainView, Snapshot
+from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION, ChainView, CollectDocument
 
-
-@dataclass(frozen=True, slots=True)
-class CollectDocument:
-    """What `edamon collect --json` prints."""
-
-    schema_version: int
-    snapshot: Snapshot
-    chain_trees: tuple[ChainView, ...]
-    """Full trees (waterfall order) of the chains listed in the snapshot, up to a limit."""
+__all__ = ["CollectDocument", "build_document", "chain_export", "document_json", "json_schema"]
 
 
 def build_document(view: CollectorView, max_trees: int = 200) -> CollectDocument:

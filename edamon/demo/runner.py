@@ -27,6 +27,8 @@ from edamon.demo.services import (
 PARTITIONS = 3
 """Partitions of every business topic (and of the Spring DLTs, which mirror them)."""
 DLQ_PARTITIONS = 1
+GROWN_BY = 2
+"""Partitions added to the replies topic mid-run (DemoSettings.grow_partitions_after_s)."""
 CURRENCIES = ("EUR", "USD", "GBP")
 CREATE_ATTEMPTS = 10
 RETRY_PAUSE_S = 1.0
@@ -147,8 +149,11 @@ class DemoSystem:
         if self.read_only:
             raise ReadOnlyError(READ_ONLY)
         await self.create_topics()
+        await self.bus.codec.prepare(self.bus.topics.business())
         self.bus.started_at = self.clock.now()
         tasks = [asyncio.create_task(self._generate(), name="demo-generator")]
+        if self.settings.grow_partitions_after_s > 0:
+            tasks.append(asyncio.create_task(self._grow_partitions(), name="demo-resize"))
         tasks += [asyncio.create_task(s.run(), name=f"demo-{s.name}") for s in self.services]
         timeout = None if duration_s is None else self.clock.real(duration_s)
         try:
@@ -161,6 +166,18 @@ class DemoSystem:
                     raise error
         finally:
             await _cancel_all(tasks)
+
+    async def _grow_partitions(self) -> None:
+        """After grow_partitions_after_s, give the replies topic GROWN_BY more partitions:
+        an order's later replies then go to another partition than its earlier ones."""
+        await self.clock.sleep(self.settings.grow_partitions_after_s)
+        topic = self.bus.topics.replies
+        try:
+            await self.broker.add_partitions(topic, PARTITIONS + GROWN_BY)
+        except BrokerError:  # a resize that fails is a fault the demo can live without
+            self.bus.counters["resize_errors"] += 1
+        else:
+            self.bus.counters["partitions_added"] += GROWN_BY
 
     async def _generate(self) -> None:
         rng = self._rng

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edamon.model.ordering import OrderingView
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -28,6 +29,10 @@ class ConnectionView:
     """Why we are not connected, or the last error; empty when all is well."""
     brokers: int = 0
     since: float = 0.0
+    registry: ConnectionState | None = None
+    """The schema registry's state (None: no registry configured)."""
+    registry_message: str = ""
+    """Why the registry is not answering; empty when all is well."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +235,11 @@ class ChainNode:
     """Coords of the DLQ record when this node is a failed handler."""
     detail: str | None = None
     """Short explanation (exception message, loop note)."""
+    wire_format: str | None = None
+    """`avro`, `protobuf` or `json-schema` for a value in the Confluent wire format (schema
+    registry); None for plain JSON."""
+    schema_id: int | None = None
+    """The registry schema id of such a value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,3 +310,15 @@ class Snapshot:
     """Records between the collector's positions and the log ends."""
     notices: tuple[str, ...] = field(default=())
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
+    ordering: OrderingView | None = None
+    """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDocument:
+    """What `edamon collect --json` prints."""
+
+    schema_version: int
+    snapshot: Snapshot
+    chain_trees: tuple[ChainView, ...]
+    """Full trees (waterfall order) of the chains listed in the snapshot, up to a limit."""

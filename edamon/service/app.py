@@ -1,0 +1,505 @@
+"""The HTTP API (/v1) over a running collector: FastAPI routes, auth, errors, size limits.
+
+Every route is `async def`: it runs on the collector's loop, between two ingest slices (a plain
+`def` would run in FastAPI's thread pool, beside the collector mutating its state).
+
+Every request needs `Authorization: Bearer <token>`; `viewer` reads, `operator` also retries.
+Every error is a JSON `ErrorDoc` (never a traceback). Answers use the dataclasses of
+edamon.model.snapshot and edamon.model.api, serialised by pydantic TypeAdapter; the OpenAPI
+document (`GET /v1/openapi.json`, also docs/openapi.json) is generated from them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from edamon import __version__
+from edamon.actions.filters import DeadLetterFilter, FilterError, parse_filters
+from edamon.broker.base import BrokerError
+from edamon.collector.jsonout import build_document
+from edamon.model.api import (
+    ROLE_OPERATOR,
+    DeadLetterDoc,
+    ErrorDoc,
+    EventDoc,
+    Health,
+    Overview,
+    Page,
+    Ready,
+    RecordDoc,
+    RetryJobDoc,
+    RetryPlanDoc,
+)
+from edamon.model.snapshot import (
+    ChainSummary,
+    ChainView,
+    CollectDocument,
+    DeadLetterGroup,
+    DeadLetterRow,
+    EventTypeThroughput,
+    GroupLag,
+    PartitionLag,
+    SagaInstance,
+    SagaSummary,
+    TimelineRow,
+    TopicThroughput,
+    UndecodableView,
+)
+from edamon.service import docs
+from edamon.service.auth import Tokens
+from edamon.service.backend import Backend, Busy, ReadOnly
+from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/v1"
+OVERVIEW_ROWS = 50
+"""Rows of each list in `/v1/overview` by default."""
+MAX_OVERVIEW_ROWS = 500
+MAX_TREES = 1000
+MAX_COORDS = 10_000
+"""Dead letters one retry request may name."""
+
+
+class ApiError(Exception):
+    """Answered as `status` with an ErrorDoc."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+
+
+def error_response(status: int, error: str, message: str) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = docs.json_body(ErrorDoc, ErrorDoc(error, message))
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+class RetryRequest(BaseModel):
+    """Dead letters to retry: by address, by filter (over those the service holds), or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    coords: list[Annotated[str, Field(max_length=600)]] = Field(
+        default_factory=list, max_length=MAX_COORDS
+    )
+    """Dead-letter addresses, `topic/partition/offset`."""
+    filters: list[Annotated[str, Field(max_length=MAX_FILTER)]] = Field(
+        default_factory=list, max_length=20
+    )
+    """`key=value` filters as `edamon dlq retry --filter` takes them (dlq-topic,
+    original-topic, group, exception, since, until), over the dead letters the service holds."""
+    force: bool = False
+    """Send again what the ledger says was retried."""
+    stop_on_failure: bool = True
+    """Stop at the first failed send (POST /v1/retries only)."""
+
+
+class BodyLimit:
+    """ASGI middleware: a request body larger than `limit` bytes gets 413 (by its
+    Content-Length, or while it streams in)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await self._too_large(scope, receive, send)
+                return
+        # read the body first (bounded by the limit), then hand it to the app: an error raised
+        # while the app reads would be taken for a malformed body
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body larger than {self.limit} bytes"
+        await error_response(413, "too_large", message)(scope, receive, send)
+
+
+_bearer = HTTPBearer(auto_error=False, description="A viewer or operator token")
+
+
+async def role(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The caller's role from its bearer token; 401 without a known one."""
+    tokens: Tokens = request.app.state.tokens
+    header = f"Bearer {credentials.credentials}" if credentials is not None else None
+    found = tokens.role_of(header)
+    if found is None:
+        raise ApiError(401, "unauthorized", "a valid `Authorization: Bearer <token>` is needed")
+    return found
+
+
+async def operator(who: Annotated[str, Depends(role)]) -> str:
+    """The operator role, else 403."""
+    if who != ROLE_OPERATOR:
+        raise ApiError(
+            403, "forbidden", "retrying needs the operator role (this is a viewer token)"
+        )
+    return who
+
+
+Role = Annotated[str, Depends(role)]
+Operator = Annotated[str, Depends(operator)]
+Offset = Annotated[int, Query(ge=0, description="First row (0-based).")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows at most.")]
+Filter = Annotated[
+    str | None,
+    Query(max_length=MAX_FILTER, description="Case-insensitive text a row's fields contain."),
+]
+Order = Annotated[
+    str | None,
+    Query(max_length=64, description="A field of the row; `-field` for descending."),
+]
+OverviewRows = Annotated[int, Query(ge=0, le=MAX_OVERVIEW_ROWS)]
+MaxTrees = Annotated[int, Query(ge=0, le=MAX_TREES)]
+History = Annotated[
+    int | None,
+    Query(ge=0, le=86_400, description="Seconds of throughput history kept (default: all)."),
+]
+Select = Annotated[
+    list[str],
+    Query(
+        max_length=20,
+        description="`key=value` as `edamon dlq list --filter` takes them "
+        "(dlq-topic, original-topic, group, exception, since, until); repeatable.",
+    ),
+]
+
+
+def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> FastAPI:
+    """The API over `backend`, answering holders of `tokens`."""
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorDoc, "description": text}
+        for code, text in (
+            (400, "Bad request"),
+            (401, "No or unknown token"),
+            (404, "Not found"),
+        )
+    }
+    app = FastAPI(
+        title="edamon",
+        version=__version__,
+        summary="The collector of edamon as a service: snapshot, pages of rows, retries.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        responses=errors,
+    )
+    app.state.tokens = tokens
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.error, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for item in exc.errors()[:5]:
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
+            message = "unknown field" if item.get("type") == "extra_forbidden" else item["msg"]
+            parts.append(f"{where}: {message}")
+        return error_response(400, "bad_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(BrokerError)
+    async def broker_error(request: Request, exc: BrokerError) -> Response:
+        return error_response(503, "unavailable", f"the cluster did not answer: {exc}")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal", "internal error (the service log has details)")
+
+    def rows_page(
+        rows: Any, kind: type, offset: int, limit: int, filter: str | None, order: str | None
+    ) -> Response:
+        try:
+            result = page(rows, kind, offset=offset, limit=limit, filter=filter, order=order)
+        except PageError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        return docs.json_response(Page[kind], result)  # type: ignore[valid-type]
+
+    # ---- state -----------------------------------------------------------------------------
+
+    @app.get(f"{PREFIX}/health", response_model=Health, tags=["state"])
+    async def health(who: Role) -> Response:
+        """The service answers (200 whatever the cluster does)."""
+        body = Health("ok", __version__, who, backend.settings.read_only)
+        return docs.json_response(Health, body)
+
+    @app.get(f"{PREFIX}/ready", response_model=Ready, tags=["state"])
+    async def ready(who: Role) -> Response:
+        """Connected to the cluster and caught up with the log ends; 503 with the reason when
+        not (same body)."""
+        answer = backend.ready()
+        return docs.json_response(Ready, answer, 200 if answer.ready else 503)
+
+    @app.get(f"{PREFIX}/overview", response_model=Overview, tags=["state"])
+    async def overview(
+        who: Role,
+        rows: OverviewRows = OVERVIEW_ROWS,
+        history: History = None,
+    ) -> Response:
+        """The snapshot with each row list cut to `rows`, plus each list's full count; with
+        `history`, throughput series keep only their newest `history` 1-second buckets."""
+        answer = docs.overview(backend.snapshot(), rows, history)
+        return docs.json_response(Overview, answer)
+
+    @app.get(f"{PREFIX}/collect", response_model=CollectDocument, tags=["state"])
+    async def collect(who: Role, max_trees: MaxTrees = 200) -> Response:
+        """What `edamon collect --json` prints: the snapshot and the listed chains' trees."""
+        document = build_document(backend.collector, max_trees)
+        return docs.json_response(CollectDocument, document)
+
+    @app.get(f"{PREFIX}/undecodable", response_model=UndecodableView, tags=["state"])
+    async def undecodable(who: Role) -> Response:
+        """Records that could not be decoded: count by reason and the latest samples."""
+        return docs.json_response(UndecodableView, backend.snapshot().undecodable)
+
+    # ---- pages -------------------------------------------------------------------------------
+
+    def listing(path: str, kind: type, rows_of: Any, doc: str) -> None:
+        async def endpoint(
+            who: Role,
+            offset: Offset = 0,
+            limit: Limit = DEFAULT_LIMIT,
+            filter: Filter = None,
+            order: Order = None,
+        ) -> Response:
+            return rows_page(rows_of(backend.snapshot()), kind, offset, limit, filter, order)
+
+        endpoint.__doc__ = doc
+        app.get(
+            f"{PREFIX}/{path}",
+            response_model=Page[kind],  # type: ignore[valid-type]
+            tags=["pages"],
+            name=path.replace("/", "_").replace("-", "_"),
+        )(endpoint)
+
+    listing("chains", ChainSummary, lambda s: s.chains, "Flows, most recently updated first.")
+    listing("sagas", SagaInstance, lambda s: s.saga_instances, "Saga instances, latest first.")
+    listing("saga-summaries", SagaSummary, lambda s: s.sagas, "Each saga's counts per state.")
+    listing("lag", GroupLag, lambda s: s.lag, "Consumer groups, worst first.")
+    listing("throughput/topics", TopicThroughput, lambda s: s.throughput.topics, "Topics' rates.")
+    listing(
+        "throughput/event-types",
+        EventTypeThroughput,
+        lambda s: s.throughput.event_types,
+        "Event types' rates.",
+    )
+    listing("timeline", TimelineRow, lambda s: s.timeline, "The live tail, newest first.")
+    listing(
+        "dead-letter-groups",
+        DeadLetterGroup,
+        lambda s: s.dead_letter_groups,
+        "Dead letters by source topic, group and exception.",
+    )
+
+    @app.get(f"{PREFIX}/dead-letters", response_model=Page[DeadLetterRow], tags=["pages"])
+    async def dead_letters(
+        who: Role,
+        offset: Offset = 0,
+        limit: Limit = DEFAULT_LIMIT,
+        filter: Filter = None,
+        order: Order = None,
+        select: Select = [],  # noqa: B006 - FastAPI copies query defaults
+    ) -> Response:
+        """Dead letters the service holds, newest first."""
+        rows = backend.snapshot().dead_letters
+        if select:
+            selector = _selector(select)
+            keep = {dl.coords for dl in backend.select_dead_letters(selector)}
+            rows = tuple(row for row in rows if row.coords in keep)
+        return rows_page(rows, DeadLetterRow, offset, limit, filter, order)
+
+    @app.get(
+        f"{PREFIX}/lag/{{group}}",
+        response_model=Page[PartitionLag],
+        tags=["pages"],
+        responses={404: {"model": ErrorDoc}},
+    )
+    async def lag_partitions(
+        group: str,
+        who: Role,
+        offset: Offset = 0,
+        limit: Limit = DEFAULT_LIMIT,
+        filter: Filter = None,
+        order: Order = None,
+    ) -> Response:
+        """One consumer group's partitions."""
+        for found in backend.snapshot().lag:
+            if found.group == group:
+                return rows_page(found.partitions, PartitionLag, offset, limit, filter, order)
+        raise ApiError(404, "not_found", "no such consumer group")
+
+    # ---- one thing ---------------------------------------------------------------------------
+
+    @app.get(f"{PREFIX}/chains/{{correlation_id:path}}", response_model=ChainView, tags=["one"])
+    async def chain(correlation_id: str, who: Role) -> Response:
+        """One flow as a tree in waterfall order."""
+        found = backend.collector.chain(correlation_id)
+        if found is None:
+            raise ApiError(404, "not_found", "no such flow (unknown, or evicted)")
+        return docs.json_response(ChainView, found)
+
+    @app.get(f"{PREFIX}/events/{{event_id:path}}", response_model=EventDoc, tags=["one"])
+    async def event(event_id: str, who: Role) -> Response:
+        """One event the collector holds, with its record (read again from Kafka when the
+        collector dropped its bytes for memory)."""
+        envelope = backend.collector.event(event_id)
+        if envelope is None:
+            raise ApiError(404, "not_found", "no such event held (unknown, or evicted)")
+        reread = None
+        if envelope.dropped:
+            reread = await backend.collector.read_record(envelope.record.coords)
+        return docs.json_response(EventDoc, docs.event_doc(envelope, reread))
+
+    @app.get(f"{PREFIX}/dead-letters/{{coords:path}}", response_model=DeadLetterDoc, tags=["one"])
+    async def dead_letter(coords: str, who: Role) -> Response:
+        """One dead letter as `dlq show --json` prints it (held, else read from Kafka)."""
+        try:
+            found = await backend.dead_letter(coords)
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        if found is None:
+            raise ApiError(404, "not_found", f"no dead letter at {coords}")
+        doc = docs.dead_letter_doc(found, backend.ledger_entry(found))
+        return docs.json_response(DeadLetterDoc, doc)
+
+    @app.get(f"{PREFIX}/records/{{coords:path}}", response_model=RecordDoc, tags=["one"])
+    async def record(coords: str, who: Role) -> Response:
+        """Any record read again from Kafka by its address (topic/partition/offset)."""
+        try:
+            found = await backend.collector.read_record(coords)
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        if found is None:
+            raise ApiError(404, "not_found", f"no record at {coords}")
+        return docs.json_response(RecordDoc, docs.record_doc(found))
+
+    # ---- retries -------------------------------------------------------------------------------
+
+    def selector_of(body: RetryRequest) -> DeadLetterFilter | None:
+        if not body.coords and not body.filters:
+            raise ApiError(400, "bad_request", "give coords, filters or both")
+        return _selector(body.filters) if body.filters else None
+
+    @app.post(f"{PREFIX}/retries/preview", response_model=RetryPlanDoc, tags=["retries"])
+    async def retry_preview(body: RetryRequest, who: Role) -> Response:
+        """What a retry would do now: each dead letter's action and reason. Sends nothing."""
+        selector = selector_of(body)
+        try:
+            _, doc, _ = await backend.plan(body.coords, selector, force=body.force)
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        return docs.json_response(RetryPlanDoc, doc)
+
+    @app.post(
+        f"{PREFIX}/retries",
+        response_model=RetryJobDoc,
+        status_code=202,
+        tags=["retries"],
+        responses={403: {"model": ErrorDoc}, 409: {"model": ErrorDoc}},
+    )
+    async def retry_start(body: RetryRequest, who: Operator) -> Response:
+        """Start a retry job (operator role; 403 when read-only; 409 while another runs)."""
+        selector = selector_of(body)
+        try:
+            job = await backend.start_retry(
+                body.coords, selector, force=body.force, stop_on_failure=body.stop_on_failure
+            )
+        except ReadOnly as exc:
+            raise ApiError(403, "read_only", str(exc)) from None
+        except Busy as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        return docs.json_response(RetryJobDoc, job.doc(), 202)
+
+    @app.get(f"{PREFIX}/retries/{{job_id}}", response_model=RetryJobDoc, tags=["retries"])
+    async def retry_job(job_id: str, who: Role) -> Response:
+        """A retry job's progress, then its summary."""
+        job = backend.job(job_id)
+        if job is None:
+            raise ApiError(404, "not_found", "no such retry job")
+        return docs.json_response(RetryJobDoc, job.doc())
+
+    @app.delete(
+        f"{PREFIX}/retries/{{job_id}}",
+        response_model=RetryJobDoc,
+        tags=["retries"],
+        responses={403: {"model": ErrorDoc}},
+    )
+    async def retry_cancel(job_id: str, who: Operator) -> Response:
+        """Cancel a running job: it stops after the record being sent (operator role)."""
+        job = backend.job(job_id)
+        if job is None:
+            raise ApiError(404, "not_found", "no such retry job")
+        backend.cancel(job)
+        return docs.json_response(RetryJobDoc, job.doc())
+
+    # ---- the document ------------------------------------------------------------------------
+
+    @app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
+    async def openapi_document(who: Role) -> Response:
+        return docs.json_response(dict[str, Any], app.openapi())
+
+    return app
+
+
+def _selector(specs: list[str]) -> DeadLetterFilter:
+    import time
+
+    try:
+        return parse_filters(specs, now=time.time())
+    except FilterError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document every service serves at /v1/openapi.json (docs/openapi.json)."""
+    app = create_app(cast(Backend, None), Tokens(None, None), max_body_bytes=1)
+    return app.openapi()
+
+
+__all__ = ["ApiError", "RetryRequest", "create_app", "openapi_document"]

@@ -1,0 +1,263 @@
+"""What the HTTP routes ask of a running collector and its retry service.
+
+`Backend` shares one snapshot between requests that come within `snapshot_max_age_s`, finds
+dead letters (held by the collector, else read from Kafka), and runs retries as jobs: one run
+at a time, through the RetryService's ledger and its read-only setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from edamon.actions.filters import DeadLetterFilter
+from edamon.actions.ledger import LedgerEntry
+from edamon.actions.plan import Outcome, RedrivePlan, RedriveSummary
+from edamon.actions.scan import find_dead_letters
+from edamon.actions.service import RetryService
+from edamon.broker.base import Broker, BrokerError
+from edamon.collector.collector import Collector
+from edamon.config import Settings
+from edamon.model.api import Ready, RetryJobDoc, RetryPlanDoc
+from edamon.model.deadletter import DeadLetter
+from edamon.model.records import parse_coords
+from edamon.model.snapshot import Snapshot
+from edamon.model.status import ConnectionState
+from edamon.service import docs
+
+log = logging.getLogger(__name__)
+
+JOBS_KEPT = 20
+"""Finished retry jobs kept for `GET /v1/retries/{id}`."""
+
+
+class ReadOnly(Exception):
+    """The service is read-only: no retry."""
+
+
+class Busy(Exception):
+    """A retry job is already running."""
+
+
+@dataclass
+class RetryJob:
+    id: str
+    plan: RedrivePlan
+    plan_doc: RetryPlanDoc
+    problems: dict[str, str]
+    started_at: float
+    started_mono: float
+    total: int
+    done: int = 0
+    state: str = "running"
+    summary: RedriveSummary | None = None
+    error: str | None = None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def doc(self) -> RetryJobDoc:
+        summary = self.summary
+        aborted = self.error or (summary.aborted if summary else None)
+        return RetryJobDoc(
+            id=self.id,
+            state=self.state,
+            done=self.done,
+            total=self.total,
+            started_at=self.started_at,
+            elapsed_s=summary.elapsed_s if summary else time.monotonic() - self.started_mono,
+            plan=self.plan_doc,
+            aborted=aborted,
+            counts=self._counts(summary),
+            results=docs.result_docs(summary, self.problems) if summary else (),
+        )
+
+    def _counts(self, summary: RedriveSummary | None) -> tuple[tuple[str, int], ...]:
+        if summary is None:
+            return ()
+        counts = dict(summary.counts)
+        counts[Outcome.REFUSED] = counts.get(Outcome.REFUSED, 0) + len(self.problems)
+        return tuple((outcome.value, n) for outcome, n in counts.items())
+
+
+class Backend:
+    """The collector, its broker and the retry service, as the routes need them."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        retries: RetryService,
+        broker: Broker,
+        settings: Settings,
+    ) -> None:
+        self.collector = collector
+        self.retries = retries
+        self.broker = broker
+        self.settings = settings
+        self._snapshot: Snapshot | None = None
+        self._snapshot_at = 0.0
+        self._jobs: OrderedDict[str, RetryJob] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._starting = asyncio.Lock()
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The collector's state, shared by requests within settings.service.snapshot_max_age_s."""
+        now = time.monotonic()
+        if self._snapshot is None or now - self._snapshot_at > self._max_age:
+            self._snapshot = self.collector.snapshot()
+            self._snapshot_at = now
+        return self._snapshot
+
+    @property
+    def _max_age(self) -> float:
+        return self.settings.service.snapshot_max_age_s
+
+    def ready(self) -> Ready:
+        snap = self.snapshot()
+        connection = snap.connection
+        if connection.state != ConnectionState.CONNECTED:
+            reason = f"not connected to the cluster: {connection.message or connection.state}"
+        elif not self.collector.caught_up:
+            reason = f"catching up: {snap.catchup.records_behind} records behind"
+        else:
+            reason = ""
+        return Ready(not reason, reason, connection, snap.catchup)
+
+    async def dead_letter(self, coords: str) -> DeadLetter | None:
+        """The dead letter at `coords`: held by the collector, else read from Kafka. Raises
+        ValueError (malformed), BrokerError."""
+        topic, partition, offset = parse_coords(coords)
+        address = f"{topic}/{partition}/{offset}"
+        held = self.collector.dead_letter(address)
+        if held is not None:
+            return held
+        if not self.collector.state.rules.is_dlq(topic):
+            return None
+        found, _ = await find_dead_letters(self.broker, self.settings, [address])
+        return found[0] if found else None
+
+    def ledger_entry(self, dead_letter: DeadLetter) -> LedgerEntry | None:
+        entry = self.collector.state.ledger_entry(dead_letter.coords)
+        return entry if entry is not None and entry.applies_to(dead_letter.record) else None
+
+    def select_dead_letters(self, selector: DeadLetterFilter) -> list[DeadLetter]:
+        """The held dead letters `selector` keeps, newest first (the snapshot's order)."""
+        rows = self.snapshot().dead_letters
+        held = (self.collector.dead_letter(row.coords) for row in rows)
+        return [dl for dl in held if dl is not None and selector.matches(dl)]
+
+    # ---- retries -------------------------------------------------------------------------
+
+    async def plan(
+        self,
+        coords: Sequence[str],
+        selector: DeadLetterFilter | None,
+        *,
+        force: bool,
+    ) -> tuple[RedrivePlan, RetryPlanDoc, dict[str, str]]:
+        """The plan for the dead letters at `coords` and those `selector` keeps (held ones).
+        Raises ValueError for a malformed address; BrokerError when reading fails."""
+        for address in coords:
+            parse_coords(address)
+        ledger_error: str | None = None
+        try:
+            await self.retries.refresh_ledger()
+        except BrokerError as exc:
+            ledger_error = f"retry ledger not read, retry status may be stale: {exc}"
+        chosen: dict[str, DeadLetter] = {}
+        problems: dict[str, str] = {}
+        missing: list[str] = []
+        for address in coords:
+            held = self.collector.dead_letter(address)
+            if held is not None:
+                chosen[held.coords] = held
+            else:
+                missing.append(address)
+        if missing:
+            found, problems = await find_dead_letters(self.broker, self.settings, missing)
+            for dl in found:
+                chosen[dl.coords] = dl
+        if selector is not None:
+            for dl in self.select_dead_letters(selector):
+                chosen.setdefault(dl.coords, dl)
+        plan = self.retries.plan(chosen.values(), force=force)
+        doc = docs.plan_doc(
+            plan,
+            problems,
+            rate=self.retries.rate,
+            read_only=self.retries.read_only,
+            ledger_error=ledger_error,
+        )
+        return plan, doc, problems
+
+    async def start_retry(
+        self,
+        coords: Sequence[str],
+        selector: DeadLetterFilter | None,
+        *,
+        force: bool,
+        stop_on_failure: bool,
+    ) -> RetryJob:
+        """Plan and start a retry job. Raises ReadOnly, Busy, ValueError, BrokerError."""
+        if self.retries.read_only:
+            raise ReadOnly("the service is read-only (read_only = true / --read-only): no retry")
+        async with self._starting:
+            if any(job.state == "running" for job in self._jobs.values()):
+                raise Busy("a retry is already running on this service: wait for it or cancel it")
+            plan, doc, problems = await self.plan(coords, selector, force=force)
+            job = RetryJob(
+                id=f"r{next(self._ids)}",
+                plan=plan,
+                plan_doc=doc,
+                problems=problems,
+                started_at=time.time(),
+                started_mono=time.monotonic(),
+                total=len(plan.to_send),
+            )
+            job.task = asyncio.create_task(self._run(job, stop_on_failure), name=f"retry-{job.id}")
+            self._jobs[job.id] = job
+            self._trim()
+            return job
+
+    async def _run(self, job: RetryJob, stop_on_failure: bool) -> None:
+        def progress(done: int, total: int) -> None:
+            job.done = done
+
+        try:
+            job.summary = await self.retries.execute(
+                job.plan, stop_on_failure=stop_on_failure, progress=progress, cancel=job.cancel
+            )
+            job.state = "cancelled" if job.cancel.is_set() else "done"
+        except asyncio.CancelledError:
+            job.state, job.error = "cancelled", "the service stopped"
+            raise
+        except Exception as exc:
+            log.exception("retry job %s failed", job.id)
+            job.state, job.error = "error", f"internal error: {type(exc).__name__}"
+
+    def job(self, job_id: str) -> RetryJob | None:
+        return self._jobs.get(job_id)
+
+    def cancel(self, job: RetryJob) -> None:
+        """Stop `job` after the record being sent (nothing happens to a finished job)."""
+        job.cancel.set()
+
+    def _trim(self) -> None:
+        finished = [key for key, job in self._jobs.items() if job.state != "running"]
+        for key in finished[: max(0, len(self._jobs) - JOBS_KEPT)]:
+            del self._jobs[key]
+
+    async def close(self) -> None:
+        """Cancel running jobs (the service stops)."""
+        for job in self._jobs.values():
+            if job.task is not None and not job.task.done():
+                job.task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await job.task
