@@ -92,7 +92,8 @@ class Redriver:
 
     def plan(self, dead_letters: Iterable[DeadLetter], *, force: bool = False) -> RedrivePlan:
         """Decide per dead letter (repeats of the same coordinates dropped): send, skip (already
-        retried, unless `force`) or refuse (no target)."""
+        retried, unless `force`) or refuse (no target, or one `TargetRules` forbids: internal,
+        the ledger, a DLQ, outside dlq.allowed_targets)."""
         rules = self.targets
         items: list[PlanItem] = []
         seen: set[str] = set()

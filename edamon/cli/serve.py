@@ -230,7 +230,9 @@ def _embedded_broker(
         broker = MemoryBroker(
             clock=clock.now, max_records_per_partition=MEMORY_RECORDS_PER_PARTITION
         )
-    system = DemoSystem(broker, settings.demo, clock=clock)
+    system = DemoSystem(
+        broker, settings.demo, clock=clock, read_only=demo == "kafka" and settings.read_only
+    )
 
     async def simulate() -> None:
         await broker.start()

@@ -131,17 +131,18 @@ class Backend:
         return Ready(not reason, reason, connection, snap.catchup)
 
     async def dead_letter(self, coords: str) -> DeadLetter | None:
-        """The dead letter at `coords`: held by the collector, else read from Kafka. Raises
-        ValueError (malformed), BrokerError."""
+        """The dead letter at `coords`: held by the collector with its body, else read from
+        Kafka (also when the collector let its body go: retention.dead_letter_memory_mb).
+        Raises ValueError (malformed), BrokerError."""
         topic, partition, offset = parse_coords(coords)
         address = f"{topic}/{partition}/{offset}"
         held = self.collector.dead_letter(address)
-        if held is not None:
+        if held is not None and not held.dropped:
             return held
-        if not self.collector.state.rules.is_dlq(topic):
+        if held is None and not self.collector.state.rules.is_dlq(topic):
             return None
         found, _ = await find_dead_letters(self.broker, self.settings, [address])
-        return found[0] if found else None
+        return found[0] if found else held
 
     def ledger_entry(self, dead_letter: DeadLetter) -> LedgerEntry | None:
         entry = self.collector.state.ledger_entry(dead_letter.coords)
