@@ -46,7 +46,7 @@ from edamon.decode.locations import (
 from edamon.decode.parsing import _fast_object, _parse_object, _schema_version, parse_traceparent
 from edamon.decode.timeparse import MS_THRESHOLD, parse_int, parse_time
 from edamon.model.envelope import Envelope, EnvelopeFormat, Undecodable
-from edamon.model.records import RawRecord
+from edamon.model.records import FlawedRecord, RawRecord
 
 __all__ = ["EnvelopeDecoder", "parse_traceparent"]
 
@@ -86,6 +86,8 @@ class EnvelopeDecoder(RecordKeeper):
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
+        if type(record) is FlawedRecord:  # e.g. a header name that is not UTF-8
+            return self._undecodable(record, record.flaw)
         value = record.value
         size = len(value) if value else 0
         if size > self._max_bytes:
