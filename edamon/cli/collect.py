@@ -15,7 +15,7 @@ from edamon.cli import EXIT_USAGE, config_options, duration_option, fail, settin
 from edamon.config import Settings
 
 IDLE_S = 2.0
-_RETRYING = re.compile(r" \(retrying in [0-9]+s\)$")
+_RETRYING = re.compile(r" \(retrying in [0-9.]+s\)$")
 """The retry the collector announces after a failed attempt."""
 POLL_S = 0.1
 
