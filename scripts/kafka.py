@@ -8,6 +8,10 @@ Stdlib only: importable as a module (the pytest fixtures load it by path) and us
     python scripts/kafka.py status      # exit 0 if the `up` broker answers, 1 otherwise
     python scripts/kafka.py down
 
+``up`` records its broker in ``.kafka-run/run.json`` of this checkout (``run_dir()``):
+``status`` and ``down`` act on that broker only, so two checkouts (or a checkout and a test
+run) never stop or reuse each other's broker.
+
 Version: Kafka 4.1.1 (``scripts/kafka-pom.xml``; ``EDAMON_KAFKA_VERSION`` overrides it). aiokafka
 0.14.0 was verified against it (produce/consume with headers, manual assign, group commit,
 admin list/describe groups and list_consumer_group_offsets, end_offsets, offsets_for_times,
@@ -125,8 +129,20 @@ def cache_root() -> Path:
     return base / "edamon" / "kafka"
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def run_dir() -> Path:
+    """Where ``up`` records the broker it started: ``$EDAMON_KAFKA_RUN_DIR``, else
+    ``.kafka-run/`` at the root of this checkout (git-ignored). A broker belongs to the
+    checkout that started it: ``down`` and ``status`` elsewhere don't see it, ``up`` elsewhere
+    starts another one."""
+    env = os.environ.get("EDAMON_KAFKA_RUN_DIR")
+    return Path(env).expanduser() if env else CHECKOUT / ".kafka-run"
+
+
 def state_file() -> Path:
-    return cache_root() / "run.json"
+    return run_dir() / "run.json"
 
 
 @contextlib.contextmanager
@@ -942,7 +958,7 @@ def _cmd_provision(_: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    with _file_lock(cache_root() / ".run.lock"):
+    with _file_lock(run_dir() / ".lock"):
         state = _read_state()
         if state and _state_alive(state):
             print(f"Kafka already running (pid {state['pid']}): {state['bootstrap']}")
@@ -999,7 +1015,7 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    with _file_lock(cache_root() / ".run.lock"):
+    with _file_lock(run_dir() / ".lock"):
         state = _read_state()
         if not state:
             print("Kafka: not running (no state file)")
