@@ -504,15 +504,22 @@ def _terminate(pid: int, data_dir: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _cleanup_stale_data_dirs() -> None:
-    """Remove data dirs of brokers that died without cleaning up (e.g. after ``kill -9``)."""
+def cleanup_stale_data_dirs() -> None:
+    """Remove data dirs of brokers that died without cleaning up (e.g. after ``kill -9``).
+
+    A data dir whose owner (the process that started an in-process broker, ``owner.pid``) is
+    alive is never stale: its broker may be down on purpose, between the two halves of a
+    ``restart()``, and other processes start brokers meanwhile (parallel test runs)."""
     now = time.time()
     for path in Path(tempfile.gettempdir()).glob(DATA_DIR_PREFIX + "*"):
         try:
             if not path.is_dir():
                 continue
             pid_file = path / "broker.pid"
-            if pid_file.is_file():
+            owner_file = path / "owner.pid"
+            if owner_file.is_file() and _pid_alive(int(owner_file.read_text().strip())):
+                stale = False
+            elif pid_file.is_file():
                 stale = not _is_our_broker(int(pid_file.read_text().strip()), path)
             else:  # being formatted right now, or died before the JVM started
                 stale = now - path.stat().st_mtime > 600
@@ -682,7 +689,7 @@ class KafkaBroker:
         if jar is not None:  # the real version, e.g. with KAFKA_HOME
             self.version = jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
         java = _java()
-        _cleanup_stale_data_dirs()
+        cleanup_stale_data_dirs()
         deadline = time.monotonic() + timeout
         attempts = 1 if self._fixed_port or self._fixed_sasl_port else 3
         for attempt in range(1, attempts + 1):
@@ -794,6 +801,8 @@ class KafkaBroker:
         self._choose_ports()
         data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
         self.data_dir = data_dir
+        if not self.detached:  # `up`'s broker outlives the CLI: its JVM alone says it is used
+            (data_dir / "owner.pid").write_text(f"{os.getpid()}\n")
         config = self._write_config(data_dir)
         cluster_id = _cluster_id()
         fmt = self._jvm(
@@ -875,6 +884,10 @@ class KafkaBroker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        # While down, the data dir must not look like a dead broker's to another process's
+        # cleanup_stale_data_dirs(): no pid file is "being formatted" (kept), and the owner's
+        # pid says it is still used.
+        (self.data_dir / "broker.pid").unlink(missing_ok=True)
         time.sleep(down_s)
         t0 = time.monotonic()
         self._launch(

@@ -209,11 +209,6 @@ class _Flaws:
     looks for flawed records in what it fetched (otherwise it need not look)."""
 
 
-def flawed_batches() -> int:
-    """How many record batches were decoded here (because aiokafka could not) so far."""
-    return _Flaws.batches
-
-
 def _has_bad_name(record: Any) -> bool:
     return any(isinstance(name, BadHeaderName) for name, _ in record.headers)
 

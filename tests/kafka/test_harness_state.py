@@ -4,19 +4,25 @@ other's broker and its `up` never reuses it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from outage_helpers import own_broker, take_down
 
-from kafka_helpers import REPO
+from kafka_helpers import REPO, load_harness
 
 pytestmark = pytest.mark.kafka
+
+__all__ = ["own_broker"]  # the fixture, imported for the test below
 
 
 def checkout(root: Path) -> Path:
@@ -82,3 +88,21 @@ def test_each_checkout_owns_the_broker_it_started(two_checkouts: tuple[Path, Pat
     assert not pid_alive(state_a["pid"])
     assert pid_alive(state_b["pid"]), "a's down stopped b's broker"
     assert harness(b, "status").returncode == 0
+
+
+async def test_a_broker_down_for_a_restart_keeps_its_data(own_broker: Any) -> None:
+    """Another process starting a broker cleans up the data dirs of dead brokers; one whose
+    JVM is down only for a restart() of its live owner is not dead (it used to be removed,
+    and the restart then failed in parallel test runs)."""
+    data_dir = own_broker.data_dir
+    jvm = own_broker.pid
+    back = await take_down(own_broker, 4.0)
+    deadline = time.monotonic() + 20
+    while pid_alive(jvm):  # the JVM gone, as a dead broker's would be
+        assert time.monotonic() < deadline, "the broker's JVM did not exit"
+        await asyncio.sleep(0.05)
+    assert not back.done(), "the broker came back before the check"
+    load_harness().cleanup_stale_data_dirs()  # what any other broker's start() runs first
+    assert data_dir.is_dir(), "the data dir of a broker being restarted was removed"
+    await back
+    assert load_harness().is_ready(own_broker.port)

@@ -237,6 +237,11 @@ async def test_dlq_commands_on_a_partition_with_such_a_record(
     assert [r["coords"] for r in rows] == [f"{dlq}/0/0", f"{dlq}/0/1", f"{dlq}/0/2"]
     assert [r["decode_error"] for r in rows] == [None, "header name not UTF-8: \\xff\\xfeid", None]
 
+    table = await edamon("list", "-b", kafka_bootstrap, "--topic", dlq)
+    assert table.code == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith(f"{dlq}/0/1"))
+    assert "header name not UTF-8" in row, table.stdout
+
     shown = await edamon("show", f"{dlq}/0/1", "-b", kafka_bootstrap)
     assert shown.code == 0, shown.stderr
     assert "\\xff\\xfeid: v" in shown.stdout
