@@ -877,6 +877,11 @@ class KafkaBroker:
             raise KafkaHarnessError("broker not started")
         proc, self.proc = self.proc, None
         _RUNNING.discard(self)
+        # While down, the data dir must not look like a dead broker's to another process's
+        # cleanup_stale_data_dirs(): without a pid file it is "being formatted" (kept), and
+        # the owner's pid says it is used. Before the SIGTERM: a stopping JVM's command line
+        # reads empty once its main thread has ended, which looks dead.
+        (self.data_dir / "broker.pid").unlink(missing_ok=True)
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
         try:
@@ -884,10 +889,6 @@ class KafkaBroker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-        # While down, the data dir must not look like a dead broker's to another process's
-        # cleanup_stale_data_dirs(): no pid file is "being formatted" (kept), and the owner's
-        # pid says it is still used.
-        (self.data_dir / "broker.pid").unlink(missing_ok=True)
         time.sleep(down_s)
         t0 = time.monotonic()
         self._launch(
