@@ -49,25 +49,32 @@ def _check_patterns(patterns: list[str]) -> list[str]:
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?")
+"""A host name or an IPv4 address (IPv6 goes in brackets)."""
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?\]")
+"""A bracketed IPv6 address, optionally with a zone (`[fe80::1%eth0]`)."""
+
+
 def _check_bootstrap(value: str) -> str:
-    """At least one host; each port a number from 1 to 65535. Hosts are left to the client
-    (names, IPv4, IPv6 with or without brackets and zone); empty entries are skipped, as the
-    client skips them."""
-    hosts = [entry.strip() for entry in value.split(",") if entry.strip()]
-    if not hosts:
-        raise ValueError("no broker given (expected host:port,...)")
-    for host in hosts:
-        if host.startswith("["):
-            _, _, port = host.partition("]")
-            port = port.removeprefix(":")
-        elif host.count(":") == 1:
-            name, _, port = host.partition(":")
-            if not name:
-                port = "none"  # `:9092`: no host
-        else:
-            port = ""  # a name, or an IPv6 address without brackets: the default port
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
-            raise ValueError(f"not a host:port list (comma-separated): {value!r}")
+    """A comma-separated list of host:port: each host a name, an IPv4 address or a bracketed
+    IPv6 address, each port a number from 1 to 65535. Anything else (no port, a URL, an empty
+    entry, spaces in a name) is refused here, at load, rather than at connect time."""
+    if not value.strip():
+        raise ValueError("no broker given (expected host:port, e.g. localhost:9092)")
+    for raw in value.split(","):
+        entry = raw.strip()
+        if not entry:
+            raise ValueError(f"an empty entry in {value!r} (expected host:port,host:port)")
+        if "://" in entry:
+            raise ValueError(f"{entry!r} is a URL: give host:port without a scheme")
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"{entry!r} is not host:port (a port is required, e.g. :9092)")
+        if not (_HOST_NAME.fullmatch(host) or _IPV6.fullmatch(host)):
+            shown = "an IPv6 address goes in brackets, [::1]:9092" if ":" in host else "a name"
+            raise ValueError(f"{entry!r}: {host!r} is not a host name or address ({shown})")
+        if not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
     return value
 
 

@@ -8,6 +8,10 @@ Stdlib only: importable as a module (the pytest fixtures load it by path) and us
     python scripts/kafka.py status      # exit 0 if the `up` broker answers, 1 otherwise
     python scripts/kafka.py down
 
+``up`` records its broker in ``.kafka-run/run.json`` of this checkout (``run_dir()``):
+``status`` and ``down`` act on that broker only, so two checkouts (or a checkout and a test
+run) never stop or reuse each other's broker.
+
 Version: Kafka 4.1.1 (``scripts/kafka-pom.xml``; ``EDAMON_KAFKA_VERSION`` overrides it). aiokafka
 0.14.0 was verified against it (produce/consume with headers, manual assign, group commit,
 admin list/describe groups and list_consumer_group_offsets, end_offsets, offsets_for_times,
@@ -21,7 +25,10 @@ pom. ``KAFKA_HOME`` (an unpacked Kafka distribution) short-cuts Maven: ``$KAFKA_
 
 Broker: a temp data dir (``edamon-kafka-*`` under $TMPDIR), combined broker+controller on
 127.0.0.1, PLAINTEXT + CONTROLLER listeners and optionally SASL_PLAINTEXT (SCRAM-SHA-256 and
-SCRAM-SHA-512, user ``edamon``/``edamon-secret`` created at format time). Logs at WARN go to
+SCRAM-SHA-512, user ``edamon``/``edamon-secret`` created at format time). With ``tls=True``
+(the test fixtures and ``up``) also SSL, SASL_SSL and an SSL listener with an expired
+certificate; the CA and certificates are PEM files (Kafka reads them directly) that openssl makes
+once into ``<cache>/tls`` (``tls_files()``, ~0.2 s). Logs at WARN go to
 ``<data dir>/server.log``, JVM stdout/stderr to ``<data dir>/jvm.log``.
 
 No orphan JVMs: an in-process broker's JVM gets PR_SET_PDEATHSIG=SIGKILL (Linux), so it dies
@@ -122,8 +129,20 @@ def cache_root() -> Path:
     return base / "edamon" / "kafka"
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def run_dir() -> Path:
+    """Where ``up`` records the broker it started: ``$EDAMON_KAFKA_RUN_DIR``, else
+    ``.kafka-run/`` at the root of this checkout (git-ignored). A broker belongs to the
+    checkout that started it: ``down`` and ``status`` elsewhere don't see it, ``up`` elsewhere
+    starts another one."""
+    env = os.environ.get("EDAMON_KAFKA_RUN_DIR")
+    return Path(env).expanduser() if env else CHECKOUT / ".kafka-run"
+
+
 def state_file() -> Path:
-    return cache_root() / "run.json"
+    return run_dir() / "run.json"
 
 
 @contextlib.contextmanager
@@ -200,6 +219,107 @@ def _java() -> str:
             "Java is not installed: apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME)"
         )
     return java
+
+
+# --------------------------------------------------------------------------------------------
+# TLS material (openssl), made once and kept in the cache
+
+
+TLS_RECIPE = "1"
+"""Bump to make every cache generate its certificates again (when what is made here changes)."""
+
+
+class TlsFiles:
+    """PEM files of a test CA and the broker's certificates, in ``directory``:
+
+    - ``ca.pem``: the CA that signed the broker's certificates (clients trust it);
+    - ``other-ca.pem``: a CA that signed nothing here (a client trusting only it must fail);
+    - ``server-keystore.pem``: key + certificate for ``IP:127.0.0.1`` only, so a client that
+      connects to ``localhost`` sees a hostname mismatch;
+    - ``expired-keystore.pem``: the same, expired a day before it was made.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def other_ca(self) -> Path:
+        return self.directory / "other-ca.pem"
+
+    @property
+    def server_keystore(self) -> Path:
+        return self.directory / "server-keystore.pem"
+
+    @property
+    def expired_keystore(self) -> Path:
+        return self.directory / "expired-keystore.pem"
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise KafkaHarnessError("openssl is not installed: apt-get install -y openssl")
+    proc = subprocess.run(
+        [openssl, *args], cwd=cwd, capture_output=True, text=True, check=False,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise KafkaHarnessError(f"openssl {args[0]} failed: {proc.stderr.strip()[-400:]}")
+
+
+_EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
+def _make_tls(directory: Path) -> None:
+    for ca in ("ca", "other-ca"):
+        _openssl(
+            "req", "-x509", *_EC_KEY, "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+            "-days", "3650", "-subj", f"/CN=edamon test {ca}",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            cwd=directory,
+        )  # fmt: skip
+    (directory / "san.ext").write_text(f"subjectAltName=IP:{HOST}\nextendedKeyUsage=serverAuth\n")
+    for name, days in (("server", "3650"), ("expired", "-1")):
+        _openssl(
+            "req", "-new", *_EC_KEY, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+            "-subj", f"/CN=edamon test broker ({name})",
+            cwd=directory,
+        )  # fmt: skip
+        _openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", days, "-extfile", "san.ext", "-out", f"{name}.pem",
+            cwd=directory,
+        )  # fmt: skip
+        keystore = (directory / f"{name}.key").read_text() + (directory / f"{name}.pem").read_text()
+        (directory / f"{name}-keystore.pem").write_text(keystore)
+
+
+def tls_files() -> TlsFiles:
+    """The TLS material in ``<cache>/tls``, made on first use (about 0.2 s) and then reused."""
+    directory = cache_root() / "tls"
+    files = TlsFiles(directory)
+    marker = directory / MARKER
+    if marker.is_file() and marker.read_text() == TLS_RECIPE:
+        return files
+    with _file_lock(cache_root() / ".tls.lock"):
+        if marker.is_file() and marker.read_text() == TLS_RECIPE:
+            return files
+        tmp = cache_root() / f"tls.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            _make_tls(tmp)
+            (tmp / MARKER).write_text(TLS_RECIPE)
+            shutil.rmtree(directory, ignore_errors=True)
+            tmp.rename(directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return files
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,15 +504,22 @@ def _terminate(pid: int, data_dir: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _cleanup_stale_data_dirs() -> None:
-    """Remove data dirs of brokers that died without cleaning up (e.g. after ``kill -9``)."""
+def cleanup_stale_data_dirs() -> None:
+    """Remove data dirs of brokers that died without cleaning up (e.g. after ``kill -9``).
+
+    A data dir whose owner (the process that started an in-process broker, ``owner.pid``) is
+    alive is never stale: its broker may be down on purpose, between the two halves of a
+    ``restart()``, and other processes start brokers meanwhile (parallel test runs)."""
     now = time.time()
     for path in Path(tempfile.gettempdir()).glob(DATA_DIR_PREFIX + "*"):
         try:
             if not path.is_dir():
                 continue
             pid_file = path / "broker.pid"
-            if pid_file.is_file():
+            owner_file = path / "owner.pid"
+            if owner_file.is_file() and _pid_alive(int(owner_file.read_text().strip())):
+                stale = False
+            elif pid_file.is_file():
                 stale = not _is_our_broker(int(pid_file.read_text().strip()), path)
             else:  # being formatted right now, or died before the JVM started
                 stale = now - path.stat().st_mtime > 600
@@ -453,7 +580,9 @@ class KafkaBroker:
     >>> broker.stop()           # SIGTERM, SIGKILL fallback, removes the data dir
 
     ``port`` / ``sasl_port`` pin the listener ports (free ones otherwise); ``sasl=False`` drops
-    the SASL_PLAINTEXT listener. ``detached=True`` lets the JVM outlive this process (CLI ``up``).
+    the SASL_PLAINTEXT listener. ``tls=True`` adds three TLS listeners (``tls_files()``): SSL,
+    SASL_SSL (with SASL) and, for tests of a bad certificate, SSL with an expired certificate
+    (``expired_bootstrap``). ``detached=True`` lets the JVM outlive this process (CLI ``up``).
     """
 
     def __init__(
@@ -464,10 +593,16 @@ class KafkaBroker:
         sasl_port: int | None = None,
         libs: Path | None = None,
         detached: bool = False,
+        tls: bool = False,
     ) -> None:
         self._fixed_port = port
         self._fixed_sasl_port = sasl_port
         self.sasl = sasl
+        self.tls = tls
+        self.tls_files: TlsFiles | None = None
+        self.ssl_port = 0
+        self.sasl_ssl_port = 0
+        self.expired_port = 0
         self._libs = libs
         self.detached = detached
         self.port = 0
@@ -492,6 +627,27 @@ class KafkaBroker:
         if not self.sasl:
             raise KafkaHarnessError("this broker was started without a SASL listener")
         return f"{HOST}:{self.sasl_port}"
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """The SSL listener (certificate for IP 127.0.0.1, signed by ``tls_files().ca``)."""
+        if not self.tls:
+            raise KafkaHarnessError("this broker was started without TLS listeners")
+        return f"{HOST}:{self.ssl_port}"
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """The SASL_SSL listener (SCRAM, same certificate as the SSL one)."""
+        if not (self.tls and self.sasl):
+            raise KafkaHarnessError("this broker was started without a SASL_SSL listener")
+        return f"{HOST}:{self.sasl_ssl_port}"
+
+    @property
+    def expired_bootstrap(self) -> str:
+        """An SSL listener whose certificate has expired."""
+        if not self.tls:
+            raise KafkaHarnessError("this broker was started without TLS listeners")
+        return f"{HOST}:{self.expired_port}"
 
     @property
     def sasl_user(self) -> str:
@@ -533,7 +689,7 @@ class KafkaBroker:
         if jar is not None:  # the real version, e.g. with KAFKA_HOME
             self.version = jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
         java = _java()
-        _cleanup_stale_data_dirs()
+        cleanup_stale_data_dirs()
         deadline = time.monotonic() + timeout
         attempts = 1 if self._fixed_port or self._fixed_sasl_port else 3
         for attempt in range(1, attempts + 1):
@@ -552,10 +708,13 @@ class KafkaBroker:
                 raise
 
     def _choose_ports(self) -> None:
-        ports = _free_ports(3)
+        ports = _free_ports(6)
         self.controller_port = ports[0]
         self.port = self._fixed_port or ports[1]
         self.sasl_port = (self._fixed_sasl_port or ports[2]) if self.sasl else 0
+        self.ssl_port = ports[3] if self.tls else 0
+        self.sasl_ssl_port = ports[4] if self.tls and self.sasl else 0
+        self.expired_port = ports[5] if self.tls else 0
         for name, port in (("port", self._fixed_port), ("sasl_port", self._fixed_sasl_port)):
             if port and not _port_free(port):
                 raise KafkaHarnessError(f"{name} {port} on {HOST} is already in use")
@@ -575,6 +734,25 @@ class KafkaBroker:
                     f"listener.name.sasl_plaintext.{mech.lower()}.sasl.jaas.config="
                     "org.apache.kafka.common.security.scram.ScramLoginModule required;"
                 )
+        if self.tls:
+            files = self.tls_files = tls_files()
+            tls_listeners = [("SSL", "SSL", self.ssl_port, files.server_keystore)]
+            if self.sasl:
+                tls_listeners.append(
+                    ("SASL_SSL", "SASL_SSL", self.sasl_ssl_port, files.server_keystore)
+                )
+                for mech in SCRAM_MECHANISMS:
+                    extra.append(
+                        f"listener.name.sasl_ssl.{mech.lower()}.sasl.jaas.config="
+                        "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                    )
+            tls_listeners.append(("EXPIRED", "SSL", self.expired_port, files.expired_keystore))
+            for name, protocol, port, keystore in tls_listeners:
+                listeners.append(f"{name}://{HOST}:{port}")
+                advertised.append(f"{name}://{HOST}:{port}")
+                protocols.append(f"{name}:{protocol}")
+                prefix = f"listener.name.{name.lower()}.ssl"
+                extra += [f"{prefix}.keystore.type=PEM", f"{prefix}.keystore.location={keystore}"]
         listeners.append(f"CONTROLLER://{HOST}:{self.controller_port}")
         props = [
             "process.roles=broker,controller",
@@ -623,6 +801,8 @@ class KafkaBroker:
         self._choose_ports()
         data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
         self.data_dir = data_dir
+        if not self.detached:  # `up`'s broker outlives the CLI: its JVM alone says it is used
+            (data_dir / "owner.pid").write_text(f"{os.getpid()}\n")
         config = self._write_config(data_dir)
         cluster_id = _cluster_id()
         fmt = self._jvm(
@@ -676,8 +856,9 @@ class KafkaBroker:
                 )
             try:
                 probe(self.port)
-                if self.sasl:
-                    socket.create_connection((HOST, self.sasl_port), timeout=2).close()
+                for port in (self.sasl_port, self.ssl_port, self.sasl_ssl_port, self.expired_port):
+                    if port:
+                        socket.create_connection((HOST, port), timeout=2).close()
                 break
             except (_NotReady, OSError) as exc:
                 last = str(exc)
@@ -696,6 +877,11 @@ class KafkaBroker:
             raise KafkaHarnessError("broker not started")
         proc, self.proc = self.proc, None
         _RUNNING.discard(self)
+        # While down, the data dir must not look like a dead broker's to another process's
+        # cleanup_stale_data_dirs(): without a pid file it is "being formatted" (kept), and
+        # the owner's pid says it is used. Before the SIGTERM: a stopping JVM's command line
+        # reads empty once its main thread has ended, which looks dead.
+        (self.data_dir / "broker.pid").unlink(missing_ok=True)
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
         try:
@@ -736,6 +922,11 @@ class KafkaBroker:
             "sasl_user": SCRAM_USER if self.sasl else None,
             "sasl_password": SCRAM_PASSWORD if self.sasl else None,
             "sasl_mechanisms": list(SCRAM_MECHANISMS) if self.sasl else [],
+            "ssl_bootstrap": self.ssl_bootstrap if self.tls else None,
+            "sasl_ssl_bootstrap": self.sasl_ssl_bootstrap if self.tls and self.sasl else None,
+            "expired_bootstrap": self.expired_bootstrap if self.tls else None,
+            "ssl_cafile": str(self.tls_files.ca) if self.tls_files else None,
+            "ssl_other_cafile": str(self.tls_files.other_ca) if self.tls_files else None,
             "controller_port": self.controller_port,
             "data_dir": str(self.data_dir),
             "started_at": time.time(),
@@ -764,6 +955,12 @@ def _print_env(state: dict[str, Any]) -> None:
         print(f"export EDAMON_TEST_SASL_BOOTSTRAP={state['sasl_bootstrap']}")
         print(f"export EDAMON_TEST_SASL_USERNAME={state['sasl_user']}")
         print(f"export EDAMON_TEST_SASL_PASSWORD={state['sasl_password']}")
+    if state.get("ssl_bootstrap"):
+        print(f"export EDAMON_TEST_SSL_BOOTSTRAP={state['ssl_bootstrap']}")
+        print(f"export EDAMON_TEST_SASL_SSL_BOOTSTRAP={state['sasl_ssl_bootstrap']}")
+        print(f"export EDAMON_TEST_EXPIRED_BOOTSTRAP={state['expired_bootstrap']}")
+        print(f"export EDAMON_TEST_SSL_CAFILE={state['ssl_cafile']}")
+        print(f"export EDAMON_TEST_SSL_OTHER_CAFILE={state['ssl_other_cafile']}")
 
 
 def _cmd_provision(_: argparse.Namespace) -> int:
@@ -775,7 +972,7 @@ def _cmd_provision(_: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    with _file_lock(cache_root() / ".run.lock"):
+    with _file_lock(run_dir() / ".lock"):
         state = _read_state()
         if state and _state_alive(state):
             print(f"Kafka already running (pid {state['pid']}): {state['bootstrap']}")
@@ -786,7 +983,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         provisioned = time.monotonic() - t0
         broker = KafkaBroker(
             port=args.port, sasl=not args.no_sasl, sasl_port=args.sasl_port, libs=libs,
-            detached=True,
+            detached=True, tls=not args.no_tls,
         )  # fmt: skip
         broker.start(timeout=args.timeout)
         state = broker.state()
@@ -800,6 +997,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(
             f"SASL_PLAINTEXT {broker.sasl_bootstrap} SCRAM-SHA-256/512 "
             f"user={SCRAM_USER} password={SCRAM_PASSWORD}"
+        )
+    if broker.tls:
+        sasl_ssl = f", SASL_SSL {broker.sasl_ssl_bootstrap}" if broker.sasl else ""
+        print(
+            f"SSL {broker.ssl_bootstrap}{sasl_ssl}, expired certificate "
+            f"{broker.expired_bootstrap}; CA {state['ssl_cafile']}"
         )
     print(f"data dir {broker.data_dir}; state {state_file()}")
     _print_env(state)
@@ -826,7 +1029,7 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    with _file_lock(cache_root() / ".run.lock"):
+    with _file_lock(run_dir() / ".lock"):
         state = _read_state()
         if not state:
             print("Kafka: not running (no state file)")
@@ -848,6 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=None, help="PLAINTEXT port (default: free)")
     up.add_argument("--sasl-port", type=int, default=None, help="SASL port (default: free)")
     up.add_argument("--no-sasl", action="store_true", help="no SASL_PLAINTEXT listener")
+    up.add_argument("--no-tls", action="store_true", help="no SSL/SASL_SSL listeners")
     up.add_argument("--timeout", type=float, default=60.0)
     sub.add_parser("status", help="is the `up` broker running? (exit 0 if so)")
     down = sub.add_parser("down", help="stop the `up` broker")

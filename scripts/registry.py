@@ -182,10 +182,16 @@ def provision(version: str | None = None, *, quiet: bool = True) -> Path:
             f"{DEPENDENCY_PLUGIN}:unpack",
             f"-Dartifact=io.apicurio:apicurio-registry-app:{version}:tar.gz:all",
             f"-DoutputDirectory={tmp}",
+            # without a pom, the plugin's markers go to ./${project.basedir}: keep them here
+            f"-DmarkersDirectory={cache_root() / 'markers'}",
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        cwd = cache_root()
+        cwd.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cwd)
         if proc.returncode != 0:  # once more with -U: Maven caches failed downloads for a day
-            proc = subprocess.run([*cmd, "-U"], capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                [*cmd, "-U"], capture_output=True, text=True, check=False, cwd=cwd
+            )
         if proc.returncode != 0 or _runnable_jar(tmp) is None:
             shutil.rmtree(tmp, ignore_errors=True)
             out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).strip().splitlines()

@@ -22,12 +22,16 @@ from kafka_helpers import (
     CommitOffsets,
     KafkaSasl,
     KafkaTestClients,
+    KafkaTls,
     MakeTopic,
     Produce,
     UniqueName,
     load_harness,
     sasl_from_env,
+    tls_from_env,
 )
+
+Session = tuple[str, KafkaSasl | None, KafkaTls | None]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,13 +49,13 @@ def _ledger_secret_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 
 
 @pytest.fixture(scope="session")
-def _kafka_session() -> Iterator[tuple[str, KafkaSasl | None]]:
+def _kafka_session() -> Iterator[Session]:
     external = os.environ.get("EDAMON_TEST_BOOTSTRAP")
     if external:
-        yield external, sasl_from_env()
+        yield external, sasl_from_env(), tls_from_env()
         return
     harness = load_harness()
-    broker = harness.KafkaBroker()
+    broker = harness.KafkaBroker(tls=True)
     error: str | None = None
     try:
         broker.start()
@@ -65,7 +69,17 @@ def _kafka_session() -> Iterator[tuple[str, KafkaSasl | None]]:
         pytest.fail(f"could not start the Kafka test broker: {error}", pytrace=False)
     try:
         sasl = KafkaSasl(broker.sasl_bootstrap, broker.sasl_user, broker.sasl_password)
-        yield broker.bootstrap, sasl
+        files = broker.tls_files
+        tls = KafkaTls(
+            broker.ssl_bootstrap,
+            broker.sasl_ssl_bootstrap,
+            broker.expired_bootstrap,
+            str(files.ca),
+            str(files.other_ca),
+            broker.sasl_user,
+            broker.sasl_password,
+        )
+        yield broker.bootstrap, sasl, tls
     finally:
         broker.stop()
 
@@ -106,13 +120,13 @@ def schema_registry_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(_kafka_session: tuple[str, KafkaSasl | None]) -> str:
+def kafka_bootstrap(_kafka_session: Session) -> str:
     """``host:port`` of a real Kafka broker (PLAINTEXT)."""
     return _kafka_session[0]
 
 
 @pytest.fixture(scope="session")
-def kafka_sasl(_kafka_session: tuple[str, KafkaSasl | None]) -> KafkaSasl:
+def kafka_sasl(_kafka_session: Session) -> KafkaSasl:
     """The broker's SASL_PLAINTEXT/SCRAM listener and credentials."""
     sasl = _kafka_session[1]
     if sasl is None:
@@ -123,6 +137,19 @@ def kafka_sasl(_kafka_session: tuple[str, KafkaSasl | None]) -> KafkaSasl:
             pytrace=False,
         )
     return sasl
+
+
+@pytest.fixture(scope="session")
+def kafka_tls(_kafka_session: Session) -> KafkaTls:
+    """The broker's SSL and SASL_SSL listeners, one with an expired certificate, and CAs."""
+    tls = _kafka_session[2]
+    if tls is None:
+        pytest.fail(
+            "EDAMON_TEST_BOOTSTRAP is set but not the TLS listeners: set EDAMON_TEST_SSL_*"
+            " as `python scripts/kafka.py up` prints them, or unset EDAMON_TEST_BOOTSTRAP",
+            pytrace=False,
+        )
+    return tls
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 The broker comes from ``scripts/kafka.py`` (loaded by path: ``scripts`` is not a package), or
 from ``EDAMON_TEST_BOOTSTRAP`` (+ ``EDAMON_TEST_SASL_BOOTSTRAP``, ``EDAMON_TEST_SASL_USERNAME``,
-``EDAMON_TEST_SASL_PASSWORD``, ``EDAMON_TEST_SASL_MECHANISM``) for an already running one, e.g.
-``python scripts/kafka.py up``, which prints those exports.
+``EDAMON_TEST_SASL_PASSWORD``, ``EDAMON_TEST_SASL_MECHANISM``, and for the TLS listeners
+``EDAMON_TEST_SSL_BOOTSTRAP``, ``EDAMON_TEST_SASL_SSL_BOOTSTRAP``,
+``EDAMON_TEST_EXPIRED_BOOTSTRAP``, ``EDAMON_TEST_SSL_CAFILE``, ``EDAMON_TEST_SSL_OTHER_CAFILE``)
+for an already running one, e.g. ``python scripts/kafka.py up``, which prints those exports.
 """
 
 from __future__ import annotations
@@ -48,6 +50,37 @@ class KafkaSasl:
             "sasl_plain_username": self.username,
             "sasl_plain_password": self.password if password is None else password,
         }
+
+
+@dataclass(frozen=True)
+class KafkaTls:
+    """The broker's TLS listeners (scripts/kafka.py ``tls=True``) and the CA files."""
+
+    ssl_bootstrap: str
+    sasl_ssl_bootstrap: str
+    expired_bootstrap: str
+    """An SSL listener whose certificate has expired."""
+    cafile: str
+    """The CA that signed the listeners' certificates (for IP 127.0.0.1 only)."""
+    other_cafile: str
+    """A CA that signed nothing the broker serves."""
+    username: str = "edamon"
+    password: str = "edamon-secret"
+    mechanism: str = "SCRAM-SHA-256"
+
+
+def tls_from_env() -> KafkaTls | None:
+    names = (
+        "EDAMON_TEST_SSL_BOOTSTRAP",
+        "EDAMON_TEST_SASL_SSL_BOOTSTRAP",
+        "EDAMON_TEST_EXPIRED_BOOTSTRAP",
+        "EDAMON_TEST_SSL_CAFILE",
+        "EDAMON_TEST_SSL_OTHER_CAFILE",
+    )
+    values = [os.environ.get(name) for name in names]
+    if not all(values):
+        return None
+    return KafkaTls(*values)  # type: ignore[arg-type]
 
 
 def load_harness() -> ModuleType:

@@ -5,7 +5,8 @@
 - `plan`: the plan shown before a redrive and the summary after it (pure data);
 - `redrive`: `Redriver.plan()` / `Redriver.execute()`;
 - `headers`: which headers a redriven record keeps, and the retry trail it gets;
-- `ledger`: every attempt, in a compacted topic; `decode_ledger_record` for readers;
+- `ledger`: every attempt, in a compacted topic, signed (`LedgerSigner`: readers ignore what
+  edamon did not write); `decode_ledger_record` for readers;
 - `ratelimit`: the bulk retry rate limit;
 - `report`: plain-data views of dead letters for JSON and text output.
 

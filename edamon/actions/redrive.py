@@ -41,7 +41,7 @@ from edamon.actions.scan import RecordReader
 from edamon.broker.base import Broker, BrokerError
 from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter
-from edamon.model.records import RawRecord
+from edamon.model.records import FlawedRecord, RawRecord
 
 __all__ = [
     "Action",
@@ -92,7 +92,8 @@ class Redriver:
 
     def plan(self, dead_letters: Iterable[DeadLetter], *, force: bool = False) -> RedrivePlan:
         """Decide per dead letter (repeats of the same coordinates dropped): send, skip (already
-        retried, unless `force`) or refuse (no target)."""
+        retried, unless `force`) or refuse (no target, or one `TargetRules` forbids: internal,
+        the ledger, a DLQ, outside dlq.allowed_targets)."""
         rules = self.targets
         items: list[PlanItem] = []
         seen: set[str] = set()
@@ -107,6 +108,9 @@ class Redriver:
             strip = self.policy.stripped(dead_letter.record.headers)
             if resolution.target is None:
                 action, reason = Action.REFUSE, resolution.refusal
+            elif isinstance(dead_letter.record, FlawedRecord):  # its bytes can't be resent
+                action = Action.REFUSE
+                reason = f"{dead_letter.record.flaw}: cannot be resent as it was written"
             elif previous is not None and previous.retried and not force:
                 action = Action.SKIP
                 reason = f"already retried (attempt {previous.attempt}); use force to resend"
@@ -255,6 +259,13 @@ class Redriver:
                 target,
                 reason="the record at this address is not the selected dead letter "
                 "(key or timestamp differ: was the topic recreated?)",
+            )
+        if isinstance(record, FlawedRecord):  # e.g. a header name that is not UTF-8
+            return ItemResult(
+                item.coords,
+                Outcome.REFUSED,
+                target,
+                reason=f"{record.flaw}: cannot be resent as it was written",
             )
         if target not in topics:
             return await self._failed(item, attempt, f"target topic {target} does not exist")

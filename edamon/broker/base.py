@@ -25,6 +25,11 @@ class BrokerAuthError(BrokerError):
     """Authentication or authorisation failed."""
 
 
+class BrokerTlsError(BrokerAuthError):
+    """The broker's TLS certificate was refused (unknown CA, expired, another host's): like
+    refused credentials, trying again does not help until the configuration changes."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterInfo:
     cluster_id: str | None

@@ -29,6 +29,7 @@ from edamon.broker.base import (
 from edamon.broker.kafka_client import abandon_producer, client_options, guarded, map_error
 from edamon.broker.kafka_describe import DescribeGroups, parse_describe_groups
 from edamon.broker.kafka_groups import KafkaGroupConsumer, KafkaTailer, header_list
+from edamon.broker.kafka_records import KafkaRecordTailer
 from edamon.config import KafkaSettings
 from edamon.model.records import TP, Header
 
@@ -352,8 +353,9 @@ class KafkaBroker:
     # -- readers and writers ---------------------------------------------------------------
 
     def tailer(self) -> KafkaTailer:
-        """A new reader with no group id (its consumer starts on the first `assign()`)."""
-        tailer = KafkaTailer(self._settings)
+        """A new reader with no group id (its consumer starts on the first `assign()`); a
+        record with a header name that is not UTF-8 comes out as a FlawedRecord."""
+        tailer = KafkaRecordTailer(self._settings)
         self._children.add(tailer)
         return tailer
 

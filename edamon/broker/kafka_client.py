@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kerr
 from aiokafka.helpers import create_ssl_context
 
-from edamon.broker.base import BrokerAuthError, BrokerError, BrokerUnavailable
+from edamon.broker.base import BrokerAuthError, BrokerError, BrokerTlsError, BrokerUnavailable
 from edamon.config import KafkaSettings
 
 T = TypeVar("T")
@@ -100,6 +100,22 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _tls_reason(exc: ssl.SSLCertVerificationError, settings: KafkaSettings) -> str:
+    """What a refused certificate means, in the operator's terms (OpenSSL's own words after)."""
+    detail = str(exc.verify_message or exc.reason or exc).strip().rstrip(".")
+    code = exc.verify_code
+    if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+        return f"the broker's certificate has expired ({detail})"
+    if code == 9:  # X509_V_ERR_CERT_NOT_YET_VALID
+        return f"the broker's certificate is not valid yet ({detail})"
+    if code == 62 or "hostname mismatch" in detail.lower():  # X509_V_ERR_HOSTNAME_MISMATCH
+        return f"the broker's certificate is for another host name ({detail})"
+    if code in (2, 18, 19, 20, 21):  # unknown issuer, self-signed, untrusted chain
+        trusted = settings.ssl_cafile or "the system's CAs"
+        return f"the broker's certificate is not signed by a CA in {trusted} ({detail})"
+    return f"the broker's certificate was refused ({detail})"
+
+
 def map_error(
     exc: BaseException, settings: KafkaSettings, what: str, timeout_s: float | None = None
 ) -> BrokerError:
@@ -107,6 +123,17 @@ def map_error(
     if isinstance(exc, BrokerError):
         return exc
     servers = settings.bootstrap_servers
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return BrokerTlsError(f"TLS failed at {servers}: {_tls_reason(exc, settings)}")
+    tls = settings.security_protocol in ("SSL", "SASL_SSL")
+    if tls and (
+        isinstance(exc, ssl.SSLError)
+        or (what == "connect" and isinstance(exc, ConnectionResetError))
+    ):  # a plaintext listener resets a TLS hello
+        return BrokerUnavailable(
+            f"TLS handshake failed at {servers}: {_reason(exc)} (is this a TLS listener? "
+            f"check kafka.security_protocol {settings.security_protocol})"
+        )
     if isinstance(exc, TimeoutError) and timeout_s is not None:
         return BrokerUnavailable(
             f"cannot reach kafka at {servers}: {what} got no answer within {timeout_s:g}s"

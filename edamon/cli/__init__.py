@@ -84,11 +84,12 @@ def settings_from(
     if ctx is not None:
         root = ctx.find_root().params
         config_path = config_path or root.get("config_path")
-        bootstrap = bootstrap or root.get("bootstrap")
+        if bootstrap is None:  # `-b ''` is an error to report, not "no flag"
+            bootstrap = root.get("bootstrap")
         read_only = read_only or root.get("read_only")
         if root.get("start_from") is not None:  # `edamon --from X collect`
             flags["topics"] = {"start_from": root["start_from"]}
-    if bootstrap:
+    if bootstrap is not None:
         flags["kafka"] = {"bootstrap_servers": bootstrap}
     if read_only:
         flags["read_only"] = True

@@ -16,7 +16,7 @@ from edamon.cli.attach import attach_options
 from edamon.config import Settings
 
 IDLE_S = 2.0
-_RETRYING = re.compile(r" \(retrying in [0-9]+s\)$")
+_RETRYING = re.compile(r" \(retrying in [0-9.]+s\)$")
 """The retry the collector announces after a failed attempt."""
 POLL_S = 0.1
 

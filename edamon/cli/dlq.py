@@ -195,7 +195,7 @@ def list_command(
                 dl.info.consumer_group or UNKNOWN,
                 _short_class(dl.info.failure_class) or "-",
                 retry_text(ledger.entry_for(dl.record)),
-                dl.info.exception_message or dl.decode_error or "-",
+                _flaw(dl) or dl.info.exception_message or dl.decode_error or "-",
             ]
             for dl in dead
         ]
@@ -205,6 +205,13 @@ def list_command(
         return EXIT_OK
 
     sys.exit(_run(settings, body))
+
+
+def _flaw(dl: DeadLetter) -> str | None:
+    """What makes the record unreadable as written (a header name not UTF-8), if anything."""
+    from edamon.model.records import FlawedRecord
+
+    return dl.record.flaw if isinstance(dl.record, FlawedRecord) else None
 
 
 def _show_text(dl: DeadLetter, entry: LedgerEntry | None) -> None:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, SecretStr
+
 from edamon.cli.serve import EMBEDDED_PARENT_ENV, EMBEDDED_TOKEN_ENV
 from edamon.config import Settings
 
@@ -80,13 +82,23 @@ class Embedded:
 
 
 def settings_line(settings: Settings) -> bytes:
-    """`settings` as one JSON line, secrets included (the pipe is private to the child)."""
+    """`settings` as one JSON line, secrets included (the pipe is private to the child): the
+    Kafka and registry credentials, the retry ledger's key; not the service's tokens."""
     data: dict[str, Any] = settings.model_dump(mode="json")
-    password = settings.kafka.password
-    data["kafka"]["password"] = password.get_secret_value() if password else None
+    _reveal(settings, data)
     data["service"]["viewer_token"] = None
     data["service"]["operator_token"] = None
     return json.dumps(data).encode("utf-8") + b"\n"
+
+
+def _reveal(model: BaseModel, data: dict[str, Any]) -> None:
+    """Put every secret of `model` in clear into `data` (its model_dump, which masks them)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            data[name] = value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            _reveal(value, data[name])
 
 
 def spawn_embedded(

@@ -247,7 +247,9 @@ def _embedded_broker(
         broker = MemoryBroker(
             clock=clock.now, max_records_per_partition=MEMORY_RECORDS_PER_PARTITION
         )
-    system = DemoSystem(broker, settings.demo, clock=clock)
+    system = DemoSystem(
+        broker, settings.demo, clock=clock, read_only=demo == "kafka" and settings.read_only
+    )
     registry: SchemaRegistry | None = None
     codec_registry: SchemaRegistry | None = None
     if demo_format == "avro":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -30,12 +31,25 @@ INGEST_SLICE = 500
 """Records ingested between two turns of the event loop (~8 ms of work): a key press in the
 dashboard waits for one slice at most, not for a whole fetch."""
 FETCH_TIMEOUT_MS = 200
-BACKOFF_MAX_S = 30.0
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 3.0
+"""Reconnect attempts after an outage: 0.5 s, 1 s, 2 s, then every 3 s, each ±20 % (jitter, so
+that many collectors do not knock at once): a broker back after an outage of any length is
+seen within ~3.6 s."""
+AUTH_RETRY_S = 30.0
+"""Refused credentials or certificate: tried again this much later (the state says "error")."""
 READ_RECORD_TIMEOUT_S = 10.0
 NO_ANSWER_S = 4.0
 """A lag sample unanswered this long shows the connection as "no answer" until it returns."""
 REGISTRY_PROBE_S = 30.0
 """How often the schema registry is asked for its subjects (its state in the connection view)."""
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next connection attempt after `failures` failed ones in a row:
+    doubling from BACKOFF_FIRST_S up to BACKOFF_MAX_S, ±20 % jitter."""
+    base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(failures, 16))
+    return float(base * random.uniform(0.8, 1.2))
 
 
 class Collector(StateView):
@@ -63,6 +77,8 @@ class Collector(StateView):
         self._catchup_target: dict[TP, int] = {}
         self._caught_up = False
         self._tailer: Tailer | None = None
+        self._session_up = False
+        """The current session reached the cluster (resets the reconnect backoff)."""
         self.records_read = 0
 
     @property
@@ -103,26 +119,30 @@ class Collector(StateView):
             self.state.set_connection(ConnectionState.STOPPED, "stopped", self._clock())
 
     async def _run_forever(self) -> None:
-        backoff = 1.0
+        failures = 0
         while True:
+            self._session_up = False
             try:
                 self.state.set_connection(ConnectionState.CONNECTING, "connecting…", self._clock())
                 await self._broker.start()
                 await self._session()
-                backoff = 1.0
-            except BrokerAuthError as exc:
+                delay = retry_delay(0)
+            except BrokerAuthError as exc:  # refused credentials or certificate
                 self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
                 self.state.notice(str(exc))
-                backoff = BACKOFF_MAX_S
-            except BrokerError as exc:
+                delay = AUTH_RETRY_S
+            except BrokerError as exc:  # an outage: "connecting…", never "error"
+                if self._session_up:  # the cluster answered: a new outage starts here
+                    failures = 0
+                delay = retry_delay(failures)
+                failures += 1
                 self.state.set_connection(
                     ConnectionState.CONNECTING,
-                    f"{exc} (retrying in {backoff:.0f}s)",
+                    f"{exc} (retrying in {delay:.1f}s)",
                     self._clock(),
                 )
             await self._close_tailer()  # the broker's own clients reconnect by themselves
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            await asyncio.sleep(delay)
 
     async def _close_tailer(self) -> None:
         if self._tailer is not None:
@@ -135,6 +155,7 @@ class Collector(StateView):
         self.state.set_connection(
             ConnectionState.CONNECTED, "", self._clock(), brokers=len(info.brokers)
         )
+        self._session_up = True
         self._tailer = self._broker.tailer()
         await self._refresh_topics(assign=True)  # a new tailer, even if no topic changed
         tasks = [
@@ -267,8 +288,13 @@ class Collector(StateView):
         while True:
             try:
                 groups, ends = await self._sample_lag()
-            except BrokerError as exc:
-                self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
+            except BrokerError as exc:  # "error" only for refused credentials, else an outage
+                state = (
+                    ConnectionState.ERROR
+                    if isinstance(exc, BrokerAuthError)
+                    else ConnectionState.CONNECTING
+                )
+                self.state.set_connection(state, str(exc), self._clock())
             else:
                 self.state.lag = groups
                 self.state.collector_lag = sum(

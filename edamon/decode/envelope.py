@@ -56,7 +56,7 @@ from edamon.decode.schemas import SchemaStore
 from edamon.decode.timeparse import MS_THRESHOLD, parse_int, parse_time
 from edamon.decode.wire import JsonSchema, WireError, jsonable, schema_id_of
 from edamon.model.envelope import Envelope, EnvelopeFormat, SchemaRef, Undecodable
-from edamon.model.records import RawRecord
+from edamon.model.records import FlawedRecord, RawRecord
 
 __all__ = ["EnvelopeDecoder", "parse_traceparent"]
 
@@ -111,6 +111,8 @@ class EnvelopeDecoder(RecordKeeper):
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
+        if type(record) is FlawedRecord:  # e.g. a header name that is not UTF-8
+            return self._undecodable(record, record.flaw)
         value = record.value
         size = len(value) if value else 0
         if size > self._max_bytes:

@@ -55,6 +55,16 @@ class RawRecord:
         return value.decode("utf-8", errors="replace")
 
 
+@dataclass(frozen=True, slots=True)
+class FlawedRecord(RawRecord):
+    """A record read whole whose form no decoder may trust, e.g. a header name that is not
+    UTF-8 (Go and librdkafka clients can write one). Such a name is kept as its bytes shown
+    escaped (`\\xff` for a byte that is not printable ASCII, `\\\\` for a backslash); `flaw` says
+    what is wrong, e.g. `header name not UTF-8: \\xffid`. Counted as undecodable, never resent."""
+
+    flaw: str = ""
+
+
 def parse_coords(text: str) -> tuple[str, int, int]:
     """Parse `topic/partition/offset` (topic may itself contain '/'). Raises ValueError."""
     topic, sep1, rest = text.rpartition("/")

@@ -4,6 +4,7 @@ record twice. Uses a broker of its own (the session broker is shared by other te
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from outage_helpers import own_broker
+from outage_helpers import own_broker, take_down
 
 from builders import event_value
 from edamon.broker.kafka import KafkaBroker
@@ -136,3 +137,53 @@ async def test_a_session_lost_in_an_outage_resumes_when_the_broker_is_back(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_after_a_10s_outage_it_reconnects_within_seconds_and_never_shows_error(
+    own_broker: Any,
+) -> None:
+    """The reconnect backoff is capped (3 s ±20 %), so a broker back after 10 s down is seen
+    within a few seconds, and the outage reads "connecting…" throughout: "error" is for
+    refused credentials only. Default client timeouts, as a user runs it."""
+    bootstrap = own_broker.bootstrap
+    collector = await ticks_and_collector(bootstrap, 10, timeout_s=10.0, refresh_s=0.5)
+    seen: list[tuple[float, ConnectionState, str]] = []
+
+    async def watch() -> None:
+        while True:
+            connection = collector.snapshot().connection
+            if not seen or seen[-1][1:] != (connection.state, connection.message):
+                seen.append((time.monotonic(), connection.state, connection.message))
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(collector.run())
+    watcher = asyncio.create_task(watch())
+    try:
+        await until(lambda: collector.snapshot().totals.events == 10, 30, "the first 10 events")
+        down = await take_down(own_broker, 10.0)
+        went_down = time.monotonic()
+        await until(
+            lambda: collector.snapshot().connection.state == ConnectionState.CONNECTING,
+            20,
+            "the outage to show as connecting",
+        )
+        await down  # the broker serves clients again
+        back = time.monotonic()
+        await until(
+            lambda: collector.snapshot().connection.state == ConnectionState.CONNECTED,
+            30,
+            "the collector to reconnect",
+        )
+        reconnect_s = time.monotonic() - back
+        await produce(bootstrap, "restart.Ticks", 10, 5)
+        await until(lambda: collector.snapshot().totals.events == 15, 30, "the 5 new events")
+    finally:
+        watcher.cancel()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    during = [(state, message) for t, state, message in seen if t >= went_down]
+    assert ConnectionState.ERROR not in {state for state, _ in during}, during
+    delays = [float(d) for _, m in during for d in re.findall(r"retrying in ([0-9.]+)s", m)]
+    assert delays and max(delays) <= 3.6, during
+    assert reconnect_s < 3.6 + 3.0, f"reconnected {reconnect_s:.1f}s after the broker was back"

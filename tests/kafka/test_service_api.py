@@ -107,12 +107,16 @@ def service(
     kafka_bootstrap: str, seeded: Seeded, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("serve")
-    # every record's bytes dropped from memory: events are re-read from Kafka when asked for
+    # every record's bytes and every dead letter's body dropped from memory: they are re-read
+    # from Kafka when asked for
     running = start_service(
         kafka_bootstrap,
         seeded.prefix,
         tmp,
-        env={"EDAMON_RETENTION__RECORD_MEMORY_MB": "0"},
+        env={
+            "EDAMON_RETENTION__RECORD_MEMORY_MB": "0",
+            "EDAMON_RETENTION__DEAD_LETTER_MEMORY_MB": "0",
+        },
     )
     try:
         with running.client() as http:

@@ -165,7 +165,7 @@ async def test_a_running_sagas_step_is_named_in_full_in_the_chain_head(
         view.main, summary=dataclasses.replace(view.main.summary, saga_state=SagaState.RUNNING)
     )
     instances = tuple(
-        dataclasses.replace(i, state=SagaState.RUNNING, step=2, step_name="charge-payment")
+        dataclasses.replace(i, state=SagaState.RUNNING, step=3, step_name="charge-payment")
         if i.correlation_id == cid
         else i
         for i in view.snap.saga_instances

@@ -282,16 +282,37 @@ def test_wrong_type_or_value_names_the_key(tmp_path: Path, toml: str, key: str) 
 @pytest.mark.parametrize(
     "servers",
     [
-        "kafka-1:9092, kafka-2,[::1]:9093,10.0.0.7:19092",
-        "127.0.0.1:9092,",  # a trailing comma: the client skips empty entries
+        "kafka-1:9092, kafka-2:9092,[::1]:9093,10.0.0.7:19092",
         "kafka_1:9092",
-        "::1",
         "[fe80::1%eth0]:9092",
     ],
 )
 def test_bootstrap_forms_that_are_fine(servers: str) -> None:
     loaded = load_settings(None, {"kafka": {"bootstrap_servers": servers}}, use_default_path=False)
     assert loaded.kafka.bootstrap_servers == servers
+
+
+@pytest.mark.parametrize(
+    ("servers", "reason"),
+    [
+        ("localhost", "a port is required"),
+        ("kafka-1:9092,kafka-2", "'kafka-2' is not host:port"),
+        ("::1", "an IPv6 address goes in brackets"),
+        ("::1:9092", "an IPv6 address goes in brackets"),
+        ("http://host:9092", "is a URL"),
+        ("", "no broker given"),
+        ("   ", "no broker given"),
+        ("a:1,,b:2", "an empty entry"),
+        ("127.0.0.1:9092,", "an empty entry"),
+        ("not a host", "a port is required"),
+        ("not a host:9092", "'not a host' is not a host name"),
+        ("host:0", "from 1 to 65535"),
+    ],
+)
+def test_bootstrap_forms_that_are_refused(servers: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(reason)) as err:
+        load_settings(None, {"kafka": {"bootstrap_servers": servers}}, use_default_path=False)
+    assert "kafka.bootstrap_servers" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_cloudevents_only_needs_no_envelope_locations() -> None:
