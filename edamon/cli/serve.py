@@ -209,7 +209,7 @@ def _embedded(socket_path: Path, demo: str | None, demo_format: str = "json") ->
     from edamon.service.server import Bind
 
     tokens = Tokens(viewer=None, operator=token, source="environment")
-    broker, background, registry = _embedded_broker(settings, demo, demo_format)
+    broker, background, registry = embedded_broker(settings, demo, demo_format)
 
     def listening(url: str) -> None:
         click.echo(f"edamon serve: listening on {url}")
@@ -221,7 +221,7 @@ def _embedded(socket_path: Path, demo: str | None, demo_format: str = "json") ->
     )
 
 
-def _embedded_broker(
+def embedded_broker(
     settings: Settings, demo: str | None, demo_format: str = "json"
 ) -> tuple[Broker, tuple[Callable[[], Awaitable[None]], ...], SchemaRegistry | None]:
     """The broker to watch, what runs beside the collector and the schema registry the

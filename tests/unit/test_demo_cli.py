@@ -1,5 +1,7 @@
-"""`edamon demo`: options, the packaged config, headless runs, and the hand-over to the
-dashboard (replaced by a recorder here; the dashboard itself is tested elsewhere)."""
+"""`edamon demo`: options, the packaged config, headless runs, the hand-over to the dashboard
+(replaced by a recorder here; the dashboard itself is tested elsewhere) and what its embedded
+collector process runs beside the collector (the simulation, built by `edamon serve`'s
+embedded mode: `embedded_broker`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import edamon.cli.dashboard
 from edamon.broker.base import Broker
 from edamon.broker.memory import MemoryBroker
 from edamon.cli.demo import command
+from edamon.cli.serve import embedded_broker
 from edamon.config import Settings
 from edamon.decode.registry import MemorySchemaRegistry
 
@@ -38,27 +41,29 @@ def test_bad_duration_is_a_usage_error() -> None:
 
 
 class Recorder:
+    """Stands in for `run_dashboard`: what the demo hands the dashboard."""
+
     def __init__(self) -> None:
-        self.calls: list[tuple[Settings, Broker | None, int]] = []
+        self.calls: list[tuple[Settings, str | None, str]] = []
 
     def __call__(
-        self,
-        settings: Settings,
-        broker: Broker | None = None,
-        background: Sequence[Callable[[], Awaitable[None]]] = (),
+        self, settings: Settings, demo: str | None = None, demo_format: str = "json"
     ) -> int:
-        assert broker is not None
-        self.calls.append((settings, broker, len(background)))
-
-        async def briefly() -> None:  # what the app does with `background`: run, then cancel
-            tasks = [asyncio.create_task(job()) for job in background]
-            await asyncio.sleep(0.3)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run(briefly())
+        self.calls.append((settings, demo, demo_format))
         return 0
+
+
+def simulate_briefly(background: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    """What the embedded service does with its background jobs: run, then cancel."""
+
+    async def briefly() -> None:
+        tasks = [asyncio.create_task(job()) for job in background]
+        await asyncio.sleep(0.3)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(briefly())
 
 
 def test_without_headless_it_opens_the_dashboard_on_the_demo_broker(
@@ -68,16 +73,19 @@ def test_without_headless_it_opens_the_dashboard_on_the_demo_broker(
     monkeypatch.setattr(edamon.cli.dashboard, "run_dashboard", recorder)
     result = CliRunner().invoke(command, ["--seed", "9", "--prefix", "shop.", "--rate", "50"])
     assert result.exit_code == 0, result.output
-    [(settings, broker, jobs)] = recorder.calls
-    assert isinstance(broker, MemoryBroker) and jobs == 1
+    [(settings, demo, demo_format)] = recorder.calls
+    assert (demo, demo_format) == ("memory", "json")  # the simulation runs in the child
     assert (settings.demo.seed, settings.demo.prefix, settings.demo.rate) == (9, "shop.", 50.0)
     assert settings.topics.start_from == "earliest"  # the packaged demo config
     assert [s.name for s in settings.sagas.definitions] == ["order-fulfilment", "checkout"]
+    broker, background, registry = embedded_broker(settings, demo, demo_format)
+    assert isinstance(broker, MemoryBroker) and len(background) == 1 and registry is None
+    simulate_briefly(background)
     topics = asyncio.run(_topic_names(broker))
     assert "shop.orders.OrderPlaced" in topics  # the background job ran the simulation
 
 
-async def _topic_names(broker: MemoryBroker) -> set[str]:
+async def _topic_names(broker: Broker) -> set[str]:
     return {t.name for t in await broker.list_topics()}
 
 
@@ -90,32 +98,24 @@ def test_an_explicit_config_replaces_the_packaged_one(
     monkeypatch.setattr(edamon.cli.dashboard, "run_dashboard", recorder)
     result = CliRunner().invoke(command, ["--config", str(config)])
     assert result.exit_code == 0, result.output
-    [(settings, _broker, _jobs)] = recorder.calls
+    [(settings, demo, _format)] = recorder.calls
     assert (settings.demo.prefix, settings.demo.rate) == ("mine.", 2.0)
     assert settings.sagas.definitions == []
-    assert isinstance(_broker, MemoryBroker)
+    assert demo == "memory"
 
 
 def test_format_avro_writes_avro_through_the_in_process_registry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[tuple[MemoryBroker, MemorySchemaRegistry]] = []
-
-    def dashboard(
-        settings: Settings,
-        broker: Broker | None = None,
-        background: Sequence[Callable[[], Awaitable[None]]] = (),
-        registry: object = None,
-    ) -> int:
-        assert isinstance(broker, MemoryBroker) and isinstance(registry, MemorySchemaRegistry)
-        seen.append((broker, registry))
-        Recorder()(settings, broker, background)
-        return 0
-
-    monkeypatch.setattr(edamon.cli.dashboard, "run_dashboard", dashboard)
+    recorder = Recorder()
+    monkeypatch.setattr(edamon.cli.dashboard, "run_dashboard", recorder)
     result = CliRunner().invoke(command, ["--seed", "9", "--format", "avro", "--rate", "50"])
     assert result.exit_code == 0, result.output
-    [(broker, registry)] = seen
+    [(settings, demo, demo_format)] = recorder.calls
+    assert (demo, demo_format) == ("memory", "avro")
+    broker, background, registry = embedded_broker(settings, demo, demo_format)
+    assert isinstance(broker, MemoryBroker) and isinstance(registry, MemorySchemaRegistry)
+    simulate_briefly(background)
     subjects = asyncio.run(registry.subjects())
     assert "demo.orders.OrderPlaced-value" in subjects
     values = asyncio.run(_values(broker, "demo.orders.OrderPlaced"))
