@@ -8,6 +8,7 @@ import pytest
 from fakes import FakeView, make_app
 
 from edamon.ui.screens.deadletters import PIN_ROWS, DeadLettersScreen
+from edamon.ui.source import OVERVIEW_ROWS
 from edamon.ui.widgets.table import LiveTable, plain
 
 SIZE = (120, 40)
@@ -93,3 +94,24 @@ async def test_a_storm_of_newer_dead_letters_sends_the_cursor_back_to_the_newest
         await app.refresh_now()
         await pilot.pause()
         assert table.cursor_key == moved_to and table.cursor_row == PIN_ROWS
+
+
+async def test_more_dead_letters_than_the_overview_carries_come_as_a_page() -> None:
+    view = FakeView()
+    template = view.snap.dead_letters[0]
+    many = tuple(
+        dataclasses.replace(template, coords=f"shipping.DLT/0/{5000 - i}", time=template.time - i)
+        for i in range(OVERVIEW_ROWS + 100)
+    )
+    view.snap = dataclasses.replace(view.snap, dead_letters=many)
+    app = make_app(view)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, DeadLettersScreen)
+        table = screen.query_one(LiveTable)
+        assert len(table.all_keys) == OVERVIEW_ROWS  # the overview's rows, at once
+        await app.refresh_now()  # the screen asks for its page
+        await pilot.pause()
+        assert len(table.all_keys) == len(many)
+        assert table.all_keys[-1] == many[-1].coords

@@ -281,8 +281,13 @@ class DeadLettersScreen(DashboardScreen):
             self.refresh_bindings()
 
     async def fetch(self) -> None:
-        """A page of dead letters: more than the overview's rows."""
-        await self.edamon.source.refresh_dead_letters(MAX_ROWS)
+        """A page of dead letters, when there are more than the overview carries."""
+        source = self.edamon.source
+        counts = source.counts
+        if counts is None or counts.dead_letters <= source.rows:
+            source.dead_letter_page = None  # the overview has them all
+            return
+        await source.refresh_dead_letters(MAX_ROWS)
 
     def _set_title(self) -> None:
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
