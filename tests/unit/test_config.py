@@ -364,6 +364,10 @@ def test_schema_registry_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert registry.url == "https://sr:8081"
     assert registry.password is not None and registry.password.get_secret_value() == SECRET
     assert SECRET not in repr(registry)
+    monkeypatch.delenv("EDAMON_SCHEMA_REGISTRY__PASSWORD")
+    path = write(tmp_path, '[schema_registry]\nurl = "https://sr"\nssl_cafile = "/nope/ca.pem"\n')
+    with pytest.raises(ConfigError, match=r"schema_registry\.ssl_cafile: no such file"):
+        load_settings(path)
 
 
 def test_bad_group_regex(tmp_path: Path) -> None:
