@@ -183,9 +183,13 @@ def provision(version: str | None = None, *, quiet: bool = True) -> Path:
             f"-Dartifact=io.apicurio:apicurio-registry-app:{version}:tar.gz:all",
             f"-DoutputDirectory={tmp}",
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # no pom: the plugin writes its marker files under `./${project.basedir}/target`, so
+        # run it in the cache, never in the caller's directory
+        where = cache_root()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=where)
         if proc.returncode != 0:  # once more with -U: Maven caches failed downloads for a day
-            proc = subprocess.run([*cmd, "-U"], capture_output=True, text=True, check=False)
+            cmd.append("-U")
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=where)
         if proc.returncode != 0 or _runnable_jar(tmp) is None:
             shutil.rmtree(tmp, ignore_errors=True)
             out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).strip().splitlines()
