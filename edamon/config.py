@@ -183,6 +183,11 @@ class SchemaRegistrySettings(Section):
     def _complete(self) -> SchemaRegistrySettings:
         if (self.username is None) != (self.password is None):
             raise ValueError("schema_registry: username and password go together")
+        if self.url is not None and self.url.startswith("https://"):
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                path = getattr(self, name)
+                if path is not None and not path.is_file():
+                    raise ValueError(f"schema_registry.{name}: no such file: {path}")
         return self
 
 
