@@ -32,12 +32,14 @@ from aiokafka.protocol.types import (
     Boolean,
     CompactArray,
     CompactString,
+    Int8,
+    Int16,
     Int32,
     Schema,
     TaggedFields,
 )
 
-from edamon.broker.base import BrokerError, GroupInfo
+from edamon.broker.base import BrokerError, BrokerUnavailable, GroupInfo
 from edamon.broker.kafka_client import client_options, guarded, map_error
 from edamon.broker.kafka_describe import DescribeGroups, parse_describe_groups
 from edamon.config import KafkaSettings
@@ -123,6 +125,52 @@ class OffsetFetchGroups(Request[_OffsetFetchV8]):  # type: ignore[misc]
     def build(self, request_struct_class: type[Any]) -> Any:
         """The v8 struct: (group, null topics, no tags) per group, require_stable false."""
         return request_struct_class([(g, None, {}) for g in self.groups], False, {})
+
+
+class _FindCoordinatorsV4Response(Response):  # type: ignore[misc]
+    API_KEY = 10
+    API_VERSION = 4
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "coordinators",
+            CompactArray(
+                ("key", CompactString("utf-8")),
+                ("node_id", Int32),
+                ("host", CompactString("utf-8")),
+                ("port", Int32),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _FindCoordinatorsV4(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 10
+    API_VERSION = 4
+    RESPONSE_TYPE = _FindCoordinatorsV4Response
+    SCHEMA = Schema(
+        ("key_type", Int8),
+        ("coordinator_keys", CompactArray(CompactString("utf-8"))),
+        ("tags", TaggedFields),
+    )
+
+
+class FindCoordinators(Request[_FindCoordinatorsV4]):  # type: ignore[misc]
+    """FindCoordinator v4 (KIP-699): the coordinators of several groups in one request."""
+
+    API_KEY = 10
+
+    def __init__(self, groups: Sequence[str]) -> None:
+        self.groups = list(groups)
+
+    def build(self, request_struct_class: type[Any]) -> Any:
+        """The v4 struct: key type 0 (group) and the group ids."""
+        return request_struct_class(0, self.groups, {})
 
 
 class _Reader:
@@ -226,6 +274,8 @@ class GroupReader:
         self._sizes: dict[str, int] = {}
         self._multi_fetch = True
         """False once a broker refused OffsetFetch v8: one group per request from then on."""
+        self._multi_find = True
+        """False once a broker refused FindCoordinator v4."""
         self.requests = 0
 
     async def start(self) -> None:
@@ -303,15 +353,45 @@ class GroupReader:
         self._coordinators[group] = node
         return node
 
+    async def find(self, groups: Sequence[str]) -> None:
+        """Find the coordinators of groups not in the cache: one FindCoordinator v4 for all
+        of them (one request per group on a broker older than Kafka 2.8). A group whose
+        coordinator cannot be found is left out of the cache."""
+        missing = [g for g in dict.fromkeys(groups) if g not in self._coordinators]
+        if not missing:
+            return
+        if len(missing) == 1 or not self._multi_find:
+            for group in missing:
+                await self.coordinator(group)
+            return
+        target = self._require().get_random_node()
+        if target is None:
+            raise BrokerError("find coordinators failed: no broker known")
+        try:
+            answer = await self._send(target, FindCoordinators(missing), "find coordinators")
+        except (NotImplementedError, kerr.IncompatibleBrokerVersion):
+            self._multi_find = False
+            await self.find(missing)
+            return
+        for key, node, _host, _port, error, message in (c[:6] for c in answer.coordinators):
+            if error:
+                log.info("find coordinator of %s: %s", key, message or kerr.for_code(error))
+            else:
+                self._coordinators[key] = node
+
     def forget(self, group: str) -> None:
         """Drop a cached coordinator (it answered NOT_COORDINATOR or is unavailable)."""
         self._coordinators.pop(group, None)
 
     async def _by_coordinator(self, groups: Sequence[str]) -> dict[int, list[str]]:
-        nodes = await asyncio.gather(*(self.coordinator(g) for g in groups))
+        """Groups by coordinator (found first where not cached); groups whose coordinator
+        cannot be found are left out."""
+        await self.find(groups)
         by_node: dict[int, list[str]] = {}
-        for group, node in zip(groups, nodes, strict=True):
-            by_node.setdefault(node, []).append(group)
+        for group in groups:
+            node = self._coordinators.get(group)
+            if node is not None:
+                by_node.setdefault(node, []).append(group)
         return by_node
 
     # -- committed offsets --
@@ -381,6 +461,10 @@ class GroupReader:
             except (NotImplementedError, kerr.IncompatibleBrokerVersion):
                 log.info("the broker has no OffsetFetch v8: one group per request")
                 self._multi_fetch = False
+            except BrokerUnavailable as exc:  # the coordinator went away: find the new one
+                log.info("committed offsets at node %s: %s", node, exc)
+                errors.update(dict.fromkeys(groups, kerr.CoordinatorNotAvailableError.errno))
+                return
             else:
                 parsed: dict[str, dict[TP, int]] = {}
                 try:

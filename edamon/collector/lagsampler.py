@@ -53,6 +53,7 @@ class LagSampler:
         self._tables = EndTables(settings.table_points)
         self._trackers: dict[str, GroupLagTracker] = {}
         self._described: dict[str, GroupInfo] = {}
+        self._views: dict[str, GroupLag] = {}
         self._cycles: deque[float] = deque(maxlen=CYCLES_KEPT)
         self._samples = 0
         self._late = 0
@@ -129,7 +130,11 @@ class LagSampler:
         clock = _Slicer()
         for group in groups:
             group_offsets = committed.get(group)
-            if group_offsets is None:
+            if group_offsets is None:  # not read this time (its coordinator did not answer)
+                last = self._views.get(group)
+                if last is not None:
+                    views.append(last)
+                    tracked += len(self._trackers[group])
                 continue
             tracker = self._trackers.get(group)
             if tracker is None:
@@ -158,8 +163,10 @@ class LagSampler:
                 )
             )
             await clock.maybe_yield()
-        for gone in set(self._trackers) - set(committed):
+        listed = set(groups)
+        for gone in [g for g in self._trackers if g not in listed]:
             del self._trackers[gone]
+        self._views = {view.group: view for view in views}
         self._tracked = tracked
         views.sort(key=_severity)
         return tuple(views)
