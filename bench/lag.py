@@ -169,9 +169,13 @@ class _Requests:
         conn.AIOKafkaConnection.send = send  # type: ignore[method-assign]
 
 
-async def _probe(longest: list[float], stop: asyncio.Event) -> None:
+async def _probe(longest: list[float], stop: asyncio.Event, tick: Any) -> None:
     loop = asyncio.get_running_loop()
+    last_tick = loop.time()
     while not stop.is_set():
+        if loop.time() - last_tick >= 1.0:  # the collector's tick loop
+            tick()
+            last_tick = loop.time()
         t0 = loop.time()
         await asyncio.sleep(PROBE_S)
         late = loop.time() - t0 - PROBE_S
@@ -179,8 +183,12 @@ async def _probe(longest: list[float], stop: asyncio.Event) -> None:
             longest[0] = late
 
 
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
 async def measure(bootstrap: str, interval: float, seconds: float) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, os.environ.get("EDAMON_SRC", str(ROOT)))
     from edamon.broker.kafka import KafkaBroker
     from edamon.collector import lagsampler
     from edamon.config import load_settings
@@ -193,27 +201,32 @@ async def measure(bootstrap: str, interval: float, seconds: float) -> dict[str, 
         },
         use_default_path=False,
     )
+    from edamon.collector.runtime import freeze_survivors, tune_gc
+
+    tune_gc()  # as the edamon command does, with the collector's once-a-second freeze below
     broker = KafkaBroker(settings.kafka)
     await broker.start()
     topics = await broker.list_topics()
     partitions = {t.name: t.partitions for t in topics if t.name.startswith(PREFIX)}
     requests = _Requests()
     cycles: list[float] = []
+    cpu: list[float] = []  # CPU time of the process during each cycle: contention aside
     original = lagsampler.LagSampler.sample
 
     async def timed(self: Any, *a: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return await original(self, *a, **kw)
         finally:
             cycles.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
 
     lagsampler.LagSampler.sample = timed  # type: ignore[method-assign]
     sampler = lagsampler.LagSampler(broker, settings.lag)
     baseline = _rss_bytes()
     stop = asyncio.Event()
     longest = [0.0]
-    probe = asyncio.create_task(_probe(longest, stop))
+    probe = asyncio.create_task(_probe(longest, stop, freeze_survivors))
     result: list[Any] = []
     warmup = [0]
 
@@ -254,14 +267,19 @@ async def measure(bootstrap: str, interval: float, seconds: float) -> dict[str, 
     health = sampler.health() if hasattr(sampler, "health") else None
     await broker.close()
     steady = sorted(cycles[first:]) or [0.0]
+    steady_cpu = sorted(cpu[first:]) or [0.0]
     return {
         "api": "clock" if new_api else "pause",
         "groups": len(views),
         "rows": rows,
         "committed_group_partitions": committed,
         "cycle_p50_ms": 1000 * statistics.median(steady),
-        "cycle_p99_ms": 1000 * steady[min(len(steady) - 1, int(0.99 * len(steady)))],
+        "cycle_p99_ms": 1000 * _p99(steady),
         "cycle_max_ms": 1000 * steady[-1],
+        "cycle_cpu_p50_ms": 1000 * statistics.median(steady_cpu),
+        "cycle_cpu_p99_ms": 1000
+        * steady_cpu[min(len(steady_cpu) - 1, int(0.99 * len(steady_cpu)))],
+        "load_average": os.getloadavg(),
         "samples": samples,
         "seconds": elapsed,
         "samples_per_min": 60 * samples / elapsed,
@@ -291,7 +309,10 @@ def _print(
     print(f"sampler loop: {r['api']}, interval {args.interval:g}s, {r['seconds']:.0f}s measured")
     print(
         f"cycle p50 {r['cycle_p50_ms']:.0f} ms, p99 {r['cycle_p99_ms']:.0f} ms "
-        f"(max {r['cycle_max_ms']:.0f} ms)"
+        f"(max {r['cycle_max_ms']:.0f} ms); CPU per cycle p50 {r['cycle_cpu_p50_ms']:.0f} ms, "
+        f"p99 {r['cycle_cpu_p99_ms']:.0f} ms; load average at the end "
+        + "/".join(f"{x:.1f}" for x in r["load_average"])
+        + f" on {os.cpu_count()} cores"
     )
     ratio = r["samples_per_min"] / r["expected_per_min"]
     print(
@@ -344,7 +365,8 @@ def main() -> int:
             child = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--measure", "--bootstrap", args.bootstrap,
                 "--interval", str(args.interval), "--seconds", str(args.seconds),
-                stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": os.environ.get("EDAMON_SRC", str(ROOT))},
             )  # fmt: skip
             out, _ = await child.communicate()
             stop.set()

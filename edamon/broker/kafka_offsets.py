@@ -276,6 +276,7 @@ class GroupReader:
         """False once a broker refused OffsetFetch v8: one group per request from then on."""
         self._multi_find = True
         """False once a broker refused FindCoordinator v4."""
+        self._unreadable: set[str] = set()
         self.requests = 0
 
     async def start(self) -> None:
@@ -375,7 +376,7 @@ class GroupReader:
             return
         for key, node, _host, _port, error, message in (c[:6] for c in answer.coordinators):
             if error:
-                log.info("find coordinator of %s: %s", key, message or kerr.for_code(error))
+                log.debug("find coordinator of %s: %s", key, message or kerr.for_code(error))
             else:
                 self._coordinators[key] = node
 
@@ -405,6 +406,7 @@ class GroupReader:
         """
         result: dict[str, dict[TP, int]] = {}
         pending = list(dict.fromkeys(groups))
+        unreadable: dict[str, str] = {}
         for attempt in range(2):
             if not pending:
                 break
@@ -423,14 +425,29 @@ class GroupReader:
                     self.forget(group)
                     pending.append(group)
                 else:
-                    log.info("committed offsets of %s: %s", group, kerr.for_code(code).__name__)
+                    unreadable[group] = kerr.for_code(code).__name__
             if pending and attempt == 0:
-                log.info("coordinator moved for %d group(s): finding it again", len(pending))
-        for group in pending:
-            log.info("committed offsets of %s: its coordinator did not answer", group)
+                log.debug("coordinator moved for %d group(s): finding it again", len(pending))
+        unreadable.update(dict.fromkeys(pending, "its coordinator did not answer"))
+        self._report(unreadable)
         for group, offsets in result.items():
             self._sizes[group] = len(offsets)
         return result
+
+    def _report(self, unreadable: dict[str, str]) -> None:
+        """One INFO line when the set of groups that could not be read changes (DEBUG lines
+        per group): a log at INFO stays small with hundreds of groups sampled every second."""
+        for group, reason in unreadable.items():
+            log.debug("committed offsets of %s: %s", group, reason)
+        if set(unreadable) == self._unreadable:
+            return
+        self._unreadable = set(unreadable)
+        if unreadable:
+            shown = ", ".join(f"{g} ({r})" for g, r in sorted(unreadable.items())[:5])
+            more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+            log.info("committed offsets not readable for %s%s", shown, more)
+        else:
+            log.info("committed offsets readable for every group again")
 
     def _chunks(self, groups: list[str]) -> Iterator[list[str]]:
         if not self._multi_fetch:

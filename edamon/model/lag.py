@@ -36,15 +36,19 @@ class OffsetTimeTable:
     Points are kept oldest first, at most `max_points`; offsets never decrease and times always
     increase. A committed offset is turned into the time at which the log end was at that offset
     by linear interpolation between neighbouring points (or extrapolation over the whole table).
+    Points live in two arrays (16 bytes a point), not in objects.
     """
 
-    __slots__ = ("__weakref__", "_offsets", "_times")
+    __slots__ = ("__weakref__", "_max", "_offsets", "_times", "tp")
 
-    def __init__(self, max_points: int = 60) -> None:
+    def __init__(self, max_points: int = 60, tp: TP | None = None) -> None:
         if max_points < 2:
             raise ValueError("an offset/time table needs at least 2 points")
-        self._offsets: deque[int] = deque(maxlen=max_points)
-        self._times: deque[float] = deque(maxlen=max_points)
+        self._max = max_points
+        self._offsets = array("q")
+        self._times = array("d")
+        self.tp = tp
+        """The partition (one key object shared by every group's tracker of it)."""
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -67,6 +71,9 @@ class OffsetTimeTable:
             if len(offsets) > 1 and offset == offsets[-1] == offsets[-2]:
                 times[-1] = t
                 return
+            if len(offsets) >= self._max:
+                del offsets[0]
+                del times[0]
         offsets.append(offset)
         times.append(t)
 
@@ -130,7 +137,9 @@ class BurrowWindow:
       consumer that commits less often than we sample is not called STALL right after start-up.
 
     Everything lives in one preallocated array of doubles (offsets are exact below 2**53), not
-    in objects per sample: 8 bytes a number, about 0.5 KB for a window of 10.
+    in objects per sample: 8 bytes a number, 416 bytes for a window of 10. `PartitionLagTracker`
+    keeps its window inside its own array (the module functions take the array and where the
+    window starts in it).
 
     Outcomes: a group that keeps up is OK; one that commits steadily but falls behind is WARN;
     one that stops moving while the topic grows becomes STOP once it has stood still for longer
@@ -139,14 +148,12 @@ class BurrowWindow:
     """
 
     __slots__ = ("_d", "size")
-    # _d: [entries, samples, then `size` entries of (offset, time, end), then `size` samples
-    # of (time, end)], oldest first.
 
     def __init__(self, size: int = 10) -> None:
         if size < 2:
             raise ValueError("a Burrow window needs at least 2 entries")
         self.size = size
-        self._d = array("d", bytes(8 * (2 + 5 * size)))
+        self._d = array("d", bytes(8 * _window_len(size)))
 
     def __len__(self) -> int:
         return int(self._d[0])
@@ -158,26 +165,7 @@ class BurrowWindow:
 
     def add(self, committed: int, end: int, t: float) -> None:
         """Record one sample: the committed offset and the end offset at time `t`."""
-        d, size = self._d, self.size
-        samples = 2 + 3 * size
-        n = int(d[1])
-        if n == size:
-            d[samples : samples + 2 * (size - 1)] = d[samples + 2 : samples + 2 * size]
-            n -= 1
-        d[samples + 2 * n] = t
-        d[samples + 2 * n + 1] = end
-        d[1] = n + 1
-        n = int(d[0])
-        if n and d[2 + 3 * (n - 1)] == committed:
-            return
-        if n == size:
-            d[2 : 2 + 3 * (size - 1)] = d[5 : 2 + 3 * size]
-            n -= 1
-        i = 2 + 3 * n
-        d[i] = committed
-        d[i + 1] = t
-        d[i + 2] = end
-        d[0] = n + 1
+        _window_add(self._d, 0, self.size, committed, end, t)
 
     def evaluate(self, now: float, current_lag: int, allowed_lag: int = 0) -> PartitionStatus:
         """The partition's status by Burrow's rules, in this order.
@@ -190,24 +178,58 @@ class BurrowWindow:
            lag never decreases from one entry to the next.
         5. OK.
         """
-        if current_lag <= allowed_lag:
-            return PartitionStatus.OK
-        d, size = self._d, self.size
-        entries, samples = int(d[0]), int(d[1])
-        base = 2 + 3 * size
-        recent_ends = d[base + 1 : base + 2 * samples : 2]
-        offsets: Sequence[float]
-        if entries == 1:
-            if samples < size:
-                return PartitionStatus.UNKNOWN
-            offsets = [d[2]] * samples
-            times = d[base : base + 2 * samples : 2]
-            ends = recent_ends
-        else:
-            offsets = d[2 : 2 + 3 * entries : 3]
-            times = d[3 : 3 + 3 * entries : 3]
-            ends = d[4 : 4 + 3 * entries : 3]
-        return _evaluate(offsets, times, ends, now, current_lag, allowed_lag, recent_ends)
+        return _window_evaluate(self._d, 0, self.size, now, current_lag, allowed_lag)
+
+
+def _window_len(size: int) -> int:
+    """Numbers a window of `size` takes: [entries, samples, `size` entries of (offset, time,
+    end), `size` samples of (time, end)], oldest first."""
+    return 2 + 5 * size
+
+
+def _window_add(d: array[float], b: int, size: int, committed: int, end: int, t: float) -> None:
+    samples = b + 2 + 3 * size
+    n = int(d[b + 1])
+    if n == size:
+        d[samples : samples + 2 * (size - 1)] = d[samples + 2 : samples + 2 * size]
+        n -= 1
+    d[samples + 2 * n] = t
+    d[samples + 2 * n + 1] = end
+    d[b + 1] = n + 1
+    n = int(d[b])
+    if n and d[b + 2 + 3 * (n - 1)] == committed:
+        return
+    if n == size:
+        d[b + 2 : b + 2 + 3 * (size - 1)] = d[b + 5 : b + 2 + 3 * size]
+        n -= 1
+    i = b + 2 + 3 * n
+    d[i] = committed
+    d[i + 1] = t
+    d[i + 2] = end
+    d[b] = n + 1
+
+
+def _window_evaluate(
+    d: array[float], b: int, size: int, now: float, current_lag: int, allowed_lag: int
+) -> PartitionStatus:
+    if current_lag <= allowed_lag:
+        return PartitionStatus.OK
+    entries, samples = int(d[b]), int(d[b + 1])
+    base = b + 2 + 3 * size
+    recent_ends = d[base + 1 : base + 2 * samples : 2]
+    offsets: Sequence[float]
+    if entries == 1:
+        if samples < size:
+            return PartitionStatus.UNKNOWN
+        offsets = [d[b + 2]] * samples
+        times = d[base : base + 2 * samples : 2]
+        ends = recent_ends
+    else:
+        e = b + 2
+        offsets = d[e : e + 3 * entries : 3]
+        times = d[e + 1 : e + 1 + 3 * entries : 3]
+        ends = d[e + 2 : e + 2 + 3 * entries : 3]
+    return _evaluate(offsets, times, ends, now, current_lag, allowed_lag, recent_ends)
 
 
 def _evaluate(
@@ -309,16 +331,24 @@ class EndTables:
         """The partition's table, created on first use."""
         table = self._tables.get(tp)
         if table is None:
-            table = self._tables[tp] = OffsetTimeTable(self._points)
+            table = self._tables[tp] = OffsetTimeTable(self._points, tp)
         return table
 
 
-class PartitionLagTracker:
-    """Everything edamon keeps about one group's position on one partition: its Burrow window
-    and its lag trend (compact arrays), and the partition's end-offset table (shared through
-    `EndTables` when one is given)."""
+_NONE = -1.0
+"""No committed (or end) offset: Kafka's offsets are never negative."""
+_COMMITTED, _END, _TREND_N, _TREND_HEAD, _WINDOW = 0, 1, 2, 3, 4
+"""Layout of a PartitionLagTracker's array: committed and end offset at the last sample,
+points in the trend ring and where its oldest point is, then the Burrow window."""
 
-    __slots__ = ("_committed", "_end", "_table", "_trend", "_trend_points", "_window")
+
+class PartitionLagTracker:
+    """Everything edamon keeps about one group's position on one partition, in two
+    preallocated arrays (about 0.7 KB with a window of 10 and 60 trend points): the committed
+    and end offsets, the Burrow window, the ring of lag trend points (32-bit). The partition's
+    end-offset table is shared through `EndTables` when one is given."""
+
+    __slots__ = ("_d", "_size", "_table", "_trend")
 
     def __init__(
         self,
@@ -327,33 +357,51 @@ class PartitionLagTracker:
         trend_points: int = 60,
         table: OffsetTimeTable | None = None,
     ) -> None:
+        if window < 2:
+            raise ValueError("a Burrow window needs at least 2 entries")
         self._table = table if table is not None else OffsetTimeTable(table_points)
-        self._window = BurrowWindow(window)
-        self._trend = array("i")
-        self._trend_points = trend_points
-        self._committed: int | None = None
-        self._end: int | None = None
+        self._size = window
+        self._d = array("d", bytes(8 * (_WINDOW + _window_len(window))))
+        self._d[_COMMITTED] = self._d[_END] = _NONE
+        self._trend = array("i", bytes(4 * trend_points))
 
     @property
     def lag(self) -> int | None:
         """Offset lag at the last sample (end - committed, floored at 0); None: no commit."""
-        if self._committed is None or self._end is None:
+        d = self._d
+        committed, end = d[_COMMITTED], d[_END]
+        if committed < 0 or end < 0:
             return None
-        return max(0, self._end - self._committed)
+        return max(0, int(end - committed))
 
     def observe(self, committed: int | None, end: int, t: float) -> None:
         """One sample. `committed` None (or negative, Kafka's "no offset") means no commit."""
-        if committed is not None and committed < 0:
-            committed = None
         self._table.add(end, t)
-        self._committed = committed
-        self._end = end
-        if committed is not None:
-            self._window.add(committed, end, t)
-            trend = self._trend
-            if len(trend) >= self._trend_points:
-                del trend[0]
-            trend.append(min(_TREND_MAX, max(0, end - committed)))
+        d = self._d
+        d[_END] = end
+        if committed is None or committed < 0:
+            d[_COMMITTED] = _NONE
+            return
+        d[_COMMITTED] = committed
+        _window_add(d, _WINDOW, self._size, committed, end, t)
+        trend = self._trend
+        size = len(trend)
+        n, head = int(d[_TREND_N]), int(d[_TREND_HEAD])
+        value = min(_TREND_MAX, max(0, end - committed))
+        if n < size:
+            trend[n] = value
+            d[_TREND_N] = n + 1
+        else:
+            trend[head] = value
+            d[_TREND_HEAD] = (head + 1) % size
+
+    def trend(self) -> tuple[int, ...]:
+        """Offset lag at the last samples, oldest first."""
+        trend, d = self._trend, self._d
+        n, head = int(d[_TREND_N]), int(d[_TREND_HEAD])
+        if n < len(trend):
+            return tuple(trend[:n])
+        return tuple(trend[head:]) + tuple(trend[:head])
 
     def view(
         self,
@@ -364,23 +412,32 @@ class PartitionLagTracker:
         member: str | None = None,
     ) -> PartitionLag:
         """The partition as of `now`."""
-        committed = self._committed
-        lag = self.lag
-        if committed is None or lag is None:
-            status = PartitionStatus.NO_COMMIT
-            seconds = None
-        else:
-            status = self._window.evaluate(now, lag, allowed_lag)
-            seconds = self._table.lag_seconds(committed, now)
+        d = self._d
+        raw_committed, raw_end = d[_COMMITTED], d[_END]
+        end = None if raw_end < 0 else int(raw_end)
+        if raw_committed < 0 or end is None:
+            return PartitionLag(
+                topic=topic,
+                partition=partition,
+                committed=None,
+                end=end,
+                lag=None,
+                lag_seconds=None,
+                status=PartitionStatus.NO_COMMIT,
+                trend=self.trend(),
+                member=member,
+            )
+        committed = int(raw_committed)
+        lag = max(0, end - committed)
         return PartitionLag(
             topic=topic,
             partition=partition,
             committed=committed,
-            end=self._end,
+            end=end,
             lag=lag,
-            lag_seconds=seconds,
-            status=status,
-            trend=tuple(self._trend),
+            lag_seconds=self._table.lag_seconds(committed, now),
+            status=_window_evaluate(d, _WINDOW, self._size, now, lag, allowed_lag),
+            trend=self.trend(),
             member=member,
         )
 
@@ -452,9 +509,11 @@ class GroupLagTracker:
                     total += tracker.lag or 0
                 continue
             if tracker is None:
-                tracker = trackers[tp] = PartitionLagTracker(
-                    self._window, self._table_points, self._trend_points, tables.table(tp)
+                table = tables.table(tp)
+                tracker = PartitionLagTracker(
+                    self._window, self._table_points, self._trend_points, table
                 )
+                trackers[table.tp or tp] = tracker  # one key object per partition, shared
             tracker.observe(offset, end, t)
             total += tracker.lag or 0
         uncommitted: dict[TP, int | None] = {}
