@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from edamon.broker.base import Broker, BrokerError, GroupInfo
 from edamon.config import LagSettings
@@ -43,11 +43,13 @@ class LagSampler:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._broker = broker
         self._settings = settings
         self._clock = clock
         self._monotonic = monotonic
+        self._sleep = sleep
         self._include = [re.compile(p) for p in settings.groups_include]
         self._exclude = [re.compile(p) for p in settings.groups_exclude]
         self._tables = EndTables(settings.table_points)
@@ -193,7 +195,7 @@ class LagSampler:
             log.info("lag sampling keeps up again (interval %gs)", interval)
         self._behind = behind
         self._next = due
-        await asyncio.sleep(max(0.0, due - now))
+        await self._sleep(max(0.0, due - now))
 
     def health(self) -> LagHealth:
         """The sampler's own health: samples, cycle times, requests, what it tracks."""
