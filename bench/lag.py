@@ -183,11 +183,74 @@ async def _probe(longest: list[float], stop: asyncio.Event, tick: Any) -> None:
             longest[0] = late
 
 
+async def read_offsets_topic(bootstrap: str) -> dict[str, Any]:
+    """Burrow's way, measured: read `__consumer_offsets` from the beginning with a group-less
+    consumer and decode every offset-commit record (key v0/v1: group, topic, partition;
+    value: offset). Returns records, commits decoded, and CPU per record."""
+    import struct as st
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        exclude_internal_topics=False,
+        fetch_max_bytes=16 * 2**20, max_partition_fetch_bytes=16 * 2**20,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        described = await admin.describe_topics(["__consumer_offsets"])
+        await admin.close()
+        parts = [p["partition"] for p in described[0]["partitions"]]
+        tps = [TopicPartition("__consumer_offsets", p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        latest: dict[tuple[str, str, int], int] = {}
+        records = commits = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=50_000)
+            for messages in batches.values():
+                for m in messages:
+                    records += 1
+                    key = m.key
+                    if key is None or m.value is None:
+                        continue
+                    (version,) = st.unpack_from(">h", key, 0)
+                    if version > 1:
+                        continue  # group metadata, not a commit
+                    n = st.unpack_from(">h", key, 2)[0]
+                    group = key[4 : 4 + n].decode()
+                    pos = 4 + n
+                    n = st.unpack_from(">h", key, pos)[0]
+                    topic = key[pos + 2 : pos + 2 + n].decode()
+                    (partition,) = st.unpack_from(">i", key, pos + 2 + n)
+                    (offset,) = st.unpack_from(">q", m.value, 2)
+                    latest[(group, topic, partition)] = offset
+                    commits += 1
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        await consumer.stop()
+    return {
+        "records": records,
+        "commits": commits,
+        "group_partitions": len(latest),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_us_per_record": 1e6 * cpu / max(1, records),
+    }
+
+
 def _p99(ordered: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-async def measure(bootstrap: str, interval: float, seconds: float) -> dict[str, Any]:
+async def measure(
+    bootstrap: str, interval: float, seconds: float, read_topic: bool
+) -> dict[str, Any]:
     sys.path.insert(0, os.environ.get("EDAMON_SRC", str(ROOT)))
     from edamon.broker.kafka import KafkaBroker
     from edamon.collector import lagsampler
@@ -266,6 +329,7 @@ async def measure(bootstrap: str, interval: float, seconds: float) -> dict[str, 
     committed = sum(1 for v in views for p in v.partitions if p.committed is not None)
     health = sampler.health() if hasattr(sampler, "health") else None
     await broker.close()
+    offsets_topic = await read_offsets_topic(bootstrap) if read_topic else None
     steady = sorted(cycles[first:]) or [0.0]
     steady_cpu = sorted(cpu[first:]) or [0.0]
     return {
@@ -291,6 +355,7 @@ async def measure(bootstrap: str, interval: float, seconds: float) -> dict[str, 
         "rss_per_committed_gp_bytes": (rss - baseline) / max(1, committed),
         "rss_total_mb": rss / 2**20,
         "health": None if health is None else dataclasses.asdict(health),
+        "offsets_topic": offsets_topic,
     }
 
 
@@ -327,6 +392,13 @@ def _print(
     )
     if r.get("health"):
         print(f"sampler health: {r['health']}")
+    if r.get("offsets_topic"):
+        o = r["offsets_topic"]
+        print(
+            f"__consumer_offsets read whole: {o['records']:,} records ({o['commits']:,} commits, "
+            f"{o['group_partitions']:,} group-partitions) in {o['wall_s']:.1f}s, CPU "
+            f"{o['cpu_us_per_record']:.1f} us per record"
+        )
 
 
 def main() -> int:
@@ -341,13 +413,21 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--bootstrap")
     parser.add_argument("--skip-setup", action="store_true")
+    parser.add_argument(
+        "--offsets-topic",
+        action="store_true",
+        help="then read __consumer_offsets whole, as Burrow does, and time it",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the producer's retries on new topics
 
     if args.measure:
-        print(json.dumps(asyncio.run(measure(args.bootstrap, args.interval, args.seconds))))
+        result = asyncio.run(
+            measure(args.bootstrap, args.interval, args.seconds, args.offsets_topic)
+        )
+        print(json.dumps(result))
         return 0
 
     broker = None
@@ -365,6 +445,7 @@ def main() -> int:
             child = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--measure", "--bootstrap", args.bootstrap,
                 "--interval", str(args.interval), "--seconds", str(args.seconds),
+                *(["--offsets-topic"] if args.offsets_topic else []),
                 stdout=subprocess.PIPE,
                 env={**os.environ, "PYTHONPATH": os.environ.get("EDAMON_SRC", str(ROOT))},
             )  # fmt: skip

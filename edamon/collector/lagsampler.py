@@ -27,7 +27,7 @@ from edamon.model.status import GroupStatus, PartitionStatus
 log = logging.getLogger(__name__)
 
 _GROUP_ORDER = {GroupStatus.ERR: 0, GroupStatus.WARN: 1, GroupStatus.UNKNOWN: 2, GroupStatus.OK: 3}
-SLICE_S = 0.008
+SLICE_S = 0.005
 """Evaluation yields to the event loop after this much work (a group is never split)."""
 CYCLES_KEPT = 300
 """Cycle times kept for the p50/p99 in the sampler's health."""
