@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -90,10 +91,11 @@ class OffsetTimeTable:
         n = len(offsets)
         if n < 2:
             return None
-        for i in range(n - 1, 0, -1):
-            if offsets[i - 1] <= committed <= offsets[i]:
-                l_off, l_t, r_off, r_t = offsets[i - 1], times[i - 1], offsets[i], times[i]
-                break
+        # offsets never decrease: the newest pair holding `committed` ends at the first point
+        # past it (or at the newest point when `committed` equals it)
+        i = min(bisect_right(offsets, committed), n - 1)
+        if i >= 1 and offsets[i - 1] <= committed <= offsets[i]:
+            l_off, l_t, r_off, r_t = offsets[i - 1], times[i - 1], offsets[i], times[i]
         else:
             l_off, l_t, r_off, r_t = offsets[0], times[0], offsets[-1], times[-1]
         if r_off == l_off:
