@@ -241,25 +241,28 @@ def _evaluate(
     now: float,
     current_lag: int,
     allowed_lag: int,
-    recent_ends: Iterable[float],
+    recent_ends: Sequence[float],
 ) -> PartitionStatus:
-    """Burrow's rules (see `BurrowWindow.evaluate`) over a window, oldest entry first."""
+    """Burrow's rules (see `BurrowWindow.evaluate`) over a window, oldest entry first.
+
+    Written with min/max/sort over the few numbers of a window (C loops, not Python ones):
+    it runs for every group-partition at every sample."""
     if current_lag <= allowed_lag:
         return PartitionStatus.OK
-    n = len(offsets)
-    if n < 2:
+    if len(offsets) < 2:
         return PartitionStatus.UNKNOWN
     last = offsets[-1]
     first_t, last_t = times[0], times[-1]
-    if now - last_t > last_t - first_t and not any(end <= last for end in recent_ends):
+    if now - last_t > last_t - first_t and not (recent_ends and min(recent_ends) <= last):
         return PartitionStatus.STOP
     if _unrecovered_rewind(offsets):
         return PartitionStatus.REWIND
-    lags = [max(0.0, e - o) for e, o in zip(ends, offsets, strict=True)]
-    if all(lag > allowed_lag for lag in lags):
-        if all(o == offsets[0] for o in offsets):
+    # lags floored at 0 compare with allowed_lag (>= 0) as the raw differences do
+    lags = [e - o for e, o in zip(ends, offsets, strict=True)]
+    if min(lags) > allowed_lag:
+        if min(offsets) == last:  # no rewind: the last offset is the highest, so all equal
             return PartitionStatus.STALL
-        if all(lags[i] >= lags[i - 1] for i in range(1, n)):
+        if lags == sorted(lags):
             return PartitionStatus.WARN
     return PartitionStatus.OK
 
@@ -450,6 +453,7 @@ class GroupLagTracker:
     the last sample's end offsets without keeping any history for them."""
 
     __slots__ = (
+        "_counts",
         "_partitions",
         "_table_points",
         "_tables",
@@ -473,6 +477,7 @@ class GroupLagTracker:
         self._tables = tables if tables is not None else EndTables(table_points)
         self._partitions: dict[TP, PartitionLagTracker] = {}
         self._uncommitted: dict[TP, int | None] = {}
+        self._counts: dict[str, int] = {}
         self._topics: tuple[str, ...] = ()
         self._trend: deque[int] = deque(maxlen=trend_points)
 
@@ -499,8 +504,10 @@ class GroupLagTracker:
         topics = {tp.topic for tp in committed}
         self._topics = tuple(sorted(topics))
         trackers = self._partitions
-        for tp in [tp for tp in trackers if tp not in committed]:
+        gone = [tp for tp in trackers if tp not in committed]
+        for tp in gone:
             del trackers[tp]
+        changed = bool(gone)
         total = 0
         tables = self._tables
         for tp, offset in committed.items():
@@ -509,6 +516,8 @@ class GroupLagTracker:
             if end is None:
                 if tracker is not None:
                     total += tracker.lag or 0
+                else:
+                    changed = True  # committed, yet no row: the partitions differ
                 continue
             if tracker is None:
                 table = tables.table(tp)
@@ -516,6 +525,7 @@ class GroupLagTracker:
                     self._window, self._table_points, self._trend_points, table
                 )
                 trackers[table.tp or tp] = tracker  # one key object per partition, shared
+                changed = True
             tracker.observe(offset, end, t)
             total += tracker.lag or 0
         uncommitted: dict[TP, int | None] = {}
@@ -523,7 +533,11 @@ class GroupLagTracker:
             for tp, end in ends.items():
                 if tp.topic in topics and tp not in committed:
                     uncommitted[tp] = end
+        elif not changed and self._counts == {t: partitions.get(t, 0) for t in topics}:
+            # the same partitions as last time: only their end offsets are new
+            uncommitted = {tp: ends.get(tp) for tp in self._uncommitted}
         else:
+            self._counts = {t: partitions.get(t, 0) for t in topics}
             for topic in topics:
                 for p in range(partitions.get(topic, 0)):
                     tp = TP(topic, p)
