@@ -488,6 +488,9 @@ class Settings(BaseSettings):
     read_only: bool = False
     """Disable every action that writes to Kafka (DLQ retry, the retry ledger, the demo on a
     cluster), in the UI and the CLI."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Level of the log written to $EDAMON_LOG_FILE (when set). DEBUG adds the client
+    library's per-request and per-partition lines: tens of MB a minute on a large cluster."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)

@@ -82,6 +82,7 @@ async def _collect(
     settings: Settings, seconds: float | None, until_idle: bool, as_json: bool, max_trees: int
 ) -> str:
     from edamon.broker.kafka import KafkaBroker
+    from edamon.collector.cancelling import cancel_and_wait
     from edamon.collector.collector import Collector
     from edamon.collector.jsonout import build_document, document_json
     from edamon.model.status import ConnectionState
@@ -113,9 +114,10 @@ async def _collect(
         collector.state.tick(time.time())
         document = build_document(collector, max_trees)  # its connection: as it is now
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task])  # again if a broker call swallowed the first one
+        if task.done():
+            with suppress(asyncio.CancelledError):
+                await task
         await broker.close()
     if as_json:
         return document_json(document)

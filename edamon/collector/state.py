@@ -30,6 +30,7 @@ from edamon.model.snapshot import (
     ChainView,
     ConnectionView,
     GroupLag,
+    LagHealth,
     Snapshot,
     TimelineRow,
     Totals,
@@ -111,6 +112,7 @@ class CollectorState:
         self._evicted = 0
         self.partitions: dict[str, int] = {}
         self.lag: tuple[GroupLag, ...] = ()
+        self.lag_health = LagHealth()
         self.connection = ConnectionView(ConnectionState.CONNECTING, cluster, "starting")
         self.catchup = CatchUpView(caught_up=False, records_behind=0, percent=0.0)
         self.collector_lag = 0
@@ -495,6 +497,7 @@ class CollectorState:
                 evicted_chains=self._evicted,
             ),
             collector_lag=self.collector_lag,
+            lag_health=self.lag_health,
             notices=tuple(self._notices),
             ordering=self._ordering.view() if self._ordering is not None else None,
         )

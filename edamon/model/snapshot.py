@@ -132,6 +132,29 @@ class GroupLag:
 
 
 @dataclass(frozen=True, slots=True)
+class LagHealth:
+    """The lag sampler's own health."""
+
+    interval_s: float = 0.0
+    """The configured sampling interval (lag.interval_s)."""
+    samples: int = 0
+    """Samples taken since the collector started."""
+    cycle_p50_s: float | None = None
+    """Median time one sample took (recent samples); None before the first."""
+    cycle_p99_s: float | None = None
+    requests_per_sample: int | None = None
+    """Requests the last sample sent (groups, offsets, descriptions, end offsets)."""
+    groups: int = 0
+    """Consumer groups tracked."""
+    partitions: int = 0
+    """Group-partitions tracked (those with a commit)."""
+    late: int = 0
+    """Samples that could not start on time because the one before took too long."""
+    keeping_up: bool = True
+    """False while samples take longer than the interval."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetterRow:
     coords: str
     dlq_topic: str
@@ -312,6 +335,8 @@ class Snapshot:
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
     ordering: OrderingView | None = None
     """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
+    lag_health: LagHealth = LagHealth()
+    """The lag sampler's own health."""
 
 
 @dataclass(frozen=True, slots=True)
