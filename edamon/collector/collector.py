@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from edamon.actions.scan import RecordReader
 from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
+from edamon.broker.reading import RecordReader
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.lagsampler import LagSampler
 from edamon.collector.runtime import freeze_survivors

@@ -10,12 +10,12 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from edamon.actions.ledger import LedgerEntry, LedgerSigner
 from edamon.collector.budget import RecordBudget
 from edamon.collector.deadletters import DeadLetterStore
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
+from edamon.decode.ledger import LedgerEntry, LedgerSigner
 from edamon.decode.schemas import SchemaStore
 from edamon.model.chain import Chain
 from edamon.model.deadletter import DeadLetter
