@@ -165,6 +165,8 @@ class Search:
             query.until_ms if query.until_ms is not None else round(self._started * 1000)
         )
         self._passes: list[_Pass] = []
+        self._totals: dict[str, int] = {}
+        self._ranges: dict[TP, tuple[int, int]] | None = None
         self._scanned = 0
         self._cancelled = False
         self._stopped: str | None = None
@@ -245,7 +247,11 @@ class Search:
             self._state = "done"
         return self.doc()
 
-    async def _run(self) -> None:
+    async def prepare(self) -> None:
+        """Resolve the topics and bound every partition (quick; `run()` does it when not
+        done). SearchError for an unknown topic or none to search, BrokerError."""
+        if self._ranges is not None:
+            return
         query = self.query
         totals = await self._topics()
         tps = [TP(t, p) for t, n in totals.items() for p in range(n)]
@@ -256,9 +262,14 @@ class Search:
             ends = await self._broker.end_offsets(tps)
         ranges = {tp: (starts[tp], max(starts[tp], ends[tp])) for tp in tps}
         first = self._first_ranges(ranges, totals)
-        found = _Pass(query.by, (query.value,), first, totals)
-        self._passes.append(found)
-        await self._scan(found, self._matcher(), widened=False)
+        self._passes.append(_Pass(query.by, (query.value,), first, totals))
+        self._totals, self._ranges = totals, ranges
+
+    async def _run(self) -> None:
+        await self.prepare()
+        assert self._ranges is not None
+        query = self.query
+        await self._scan(self._passes[0], self._matcher(), widened=False)
         if self._stopped is not None or not query.widen or query.by == "correlation_id":
             return
         flows = tuple(self._chains)
@@ -267,7 +278,7 @@ class Search:
         self._notes.append(
             f"widened to the whole flow of {len(flows)} correlation id(s) over the same range"
         )
-        wide = _Pass("correlation_id", flows, dict(ranges), totals)
+        wide = _Pass("correlation_id", flows, dict(self._ranges), self._totals)
         self._passes.append(wide)
         await self._scan(wide, self._flow_matcher(flows), widened=True)
 
