@@ -75,6 +75,11 @@ _FIELDS = {
     help="Search for at most this long.",
 )
 @click.option(
+    "--rate",
+    type=click.FloatRange(min=1),
+    help="Read at most this many records per second (spares a busy cluster; default: no limit).",
+)
+@click.option(
     "--max-flows", type=click.IntRange(min=1), default=20, show_default=True, help="Flows kept."
 )
 @click.option(
@@ -102,6 +107,7 @@ def command(
     no_widen: bool,
     budget_records: int,
     budget_seconds: float,
+    rate: float | None,
     max_flows: int,
     as_json: bool,
     attach: str | None,
@@ -135,6 +141,7 @@ def command(
             budget_records=budget_records,
             budget_seconds=budget_seconds,
             max_flows=max_flows,
+            rate=rate,
         )
     except SearchError as exc:
         fail(str(exc), EXIT_USAGE)

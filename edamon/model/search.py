@@ -57,6 +57,9 @@ class SearchQuery:
     budget_seconds: float = 120.0
     max_flows: int = 20
     """Flows kept (and widened); more matches are counted, not kept."""
+    rate: float | None = None
+    """Records read per second at most (None: as fast as the broker gives them), to spare a
+    busy cluster."""
 
 
 @dataclass(frozen=True, slots=True)

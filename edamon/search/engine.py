@@ -170,7 +170,8 @@ class Search:
         self._scanned = 0
         self._cancelled = False
         self._stopped: str | None = None
-        self._deadline = time.monotonic() + query.budget_seconds
+        self._begun = time.monotonic()
+        self._deadline = self._begun + query.budget_seconds
         self._undecodable: Counter[str] = Counter()
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._seen: set[tuple[str, int, int]] = set()
@@ -473,6 +474,8 @@ class Search:
                     continue
                 last_record = time.monotonic()
                 self._take(scan, records[:left], ends, matches, widened)
+                if query.rate is not None:
+                    await self._pace(query.rate)
                 positions = tailer.positions()
                 finished = [tp for tp in active if positions.get(tp, 0) >= ends[tp]]
                 if finished:
@@ -484,6 +487,14 @@ class Search:
             scan.complete = True
         finally:
             await tailer.close()
+
+    async def _pace(self, rate: float) -> None:
+        """Sleep until the records read so far fit `rate` per second (cancel, budget: at once)."""
+        due = self._begun + self._scanned / rate
+        while not self._cancelled and (wait := due - time.monotonic()) > 0:
+            if time.monotonic() + min(wait, 0.1) >= self._deadline:
+                return
+            await asyncio.sleep(min(wait, 0.1))
 
     def _take(
         self,

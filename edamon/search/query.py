@@ -112,4 +112,6 @@ def build_query(
     query = SearchQuery(by, value, from_ms, until_ms, topics, **options)
     if query.budget_records < 1 or query.budget_seconds <= 0 or query.max_flows < 1:
         raise SearchError("budgets and max flows must be positive")
+    if query.rate is not None and query.rate <= 0:
+        raise SearchError("the rate must be positive")
     return query

@@ -132,6 +132,8 @@ class SearchRequest(BaseModel):
     budget_records: int = Field(default=5_000_000, ge=1, le=1_000_000_000)
     budget_seconds: float = Field(default=120.0, gt=0, le=3600)
     max_flows: int = Field(default=20, ge=1, le=200)
+    rate: float | None = Field(default=None, gt=0)
+    """Records read per second at most (default: unlimited)."""
 
 
 class BodyLimit:
@@ -537,6 +539,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
                 budget_records=body.budget_records,
                 budget_seconds=body.budget_seconds,
                 max_flows=body.max_flows,
+                rate=body.rate,
             )
             search = await backend.searches.start(query)
         except SearchError as exc:

@@ -515,3 +515,13 @@ def test_cli_find_attached(service: Service, world: World, tmp_path: Path) -> No
         env=env,
     )
     assert missing.returncode == 1, missing.stderr
+
+
+async def test_rate_limit_spaces_the_reads(kafka_bootstrap: str, world: World) -> None:
+    started = time.monotonic()
+    doc = await search(
+        kafka_bootstrap, world, "correlation_id", "nope", rate=4000, budget_records=6000
+    )
+    took = time.monotonic() - started
+    assert doc.scanned == 6000
+    assert took >= 6000 / 4000 - 0.2  # ~1.5 s at 4,000/s; unlimited it reads 6,000 in far less
