@@ -131,9 +131,9 @@ def cli(
 
 
 def _register() -> None:
-    from edamon.cli import check, collect, demo, dlq, serve
+    from edamon.cli import check, collect, demo, dlq, find, serve
 
-    for module in (check, collect, demo, dlq, serve):
+    for module in (check, collect, demo, dlq, find, serve):
         cli.add_command(module.command)
 
 

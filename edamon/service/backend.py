@@ -30,6 +30,7 @@ from edamon.model.records import parse_coords
 from edamon.model.snapshot import Snapshot
 from edamon.model.status import ConnectionState
 from edamon.service import docs
+from edamon.service.searches import Searches
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Backend:
         self._jobs: OrderedDict[str, RetryJob] = OrderedDict()
         self._ids = itertools.count(1)
         self._starting = asyncio.Lock()
+        self.searches = Searches(broker, settings)
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -256,7 +258,8 @@ class Backend:
             del self._jobs[key]
 
     async def close(self) -> None:
-        """Cancel running jobs (the service stops)."""
+        """Cancel running jobs and searches (the service stops)."""
+        await self.searches.close()
         for job in self._jobs.values():
             if job.task is not None and not job.task.done():
                 job.task.cancel()
