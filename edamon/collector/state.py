@@ -15,6 +15,7 @@ from edamon.collector.deadletters import DeadLetterStore
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
+from edamon.model.alerts import AlertView
 from edamon.model.chain import Chain
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, Undecodable
@@ -61,7 +62,8 @@ class CollectorState:
         retention = settings.retention
         self._max_events = retention.max_events
         self._max_age = retention.max_age_s
-        self._budget = RecordBudget(int(retention.record_memory_mb * 1024 * 1024))
+        self._budget_limit = int(retention.record_memory_mb * 1024 * 1024)
+        self._budget = RecordBudget(self._budget_limit)
         self._hold = self._budget.hold
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._viewed: Chain | None = None
@@ -88,6 +90,8 @@ class CollectorState:
         self.catchup = CatchUpView(caught_up=False, records_behind=0, percent=0.0)
         self.collector_lag = 0
         self.last_record_at: float | None = None
+        self.alerts: tuple[AlertView, ...] = ()
+        """The active alerts, as the alert engine last published them."""
 
     # ---- ingest (hot path) -------------------------------------------------------------
 
@@ -332,7 +336,12 @@ class CollectorState:
             ),
             collector_lag=self.collector_lag,
             notices=tuple(self._notices),
+            alerts=self.alerts,
         )
+
+    def record_memory(self) -> tuple[int, int]:
+        """Bytes of record data held, and the budget (retention.record_memory_mb)."""
+        return self._budget.held_bytes, self._budget_limit
 
     def _chain_summaries(self) -> tuple[ChainSummary, ...]:
         out: list[ChainSummary] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edamon.model.alerts import AlertView
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -299,6 +300,8 @@ class Snapshot:
     """Records between the collector's positions and the log ends."""
     notices: tuple[str, ...] = field(default=())
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
+    alerts: tuple[AlertView, ...] = field(default=())
+    """Active alerts of the configured rules (firing first, then pending)."""
 
 
 @dataclass(frozen=True, slots=True)

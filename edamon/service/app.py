@@ -14,15 +14,17 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edamon import __version__
 from edamon.actions.filters import DeadLetterFilter, FilterError, parse_filters
 from edamon.broker.base import BrokerError
 from edamon.collector.jsonout import build_document
+from edamon.model.alerts import AlertsDoc
 from edamon.model.api import (
     ROLE_OPERATOR,
     DeadLetterDoc,
@@ -473,6 +475,32 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             raise ApiError(404, "not_found", "no such retry job")
         backend.cancel(job)
         return docs.json_response(RetryJobDoc, job.doc())
+
+    # ---- operations --------------------------------------------------------------------------
+
+    @app.get(f"{PREFIX}/alerts", response_model=AlertsDoc, tags=["state"])
+    def alerts(who: Role) -> Response:
+        """Active alerts (firing first, then pending) and each receiver's deliveries."""
+        return docs.json_response(AlertsDoc, backend.alerts_doc())
+
+    scrape: list[CollectorRegistry] = []
+
+    @app.get(
+        "/metrics",
+        tags=["state"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, 404: {"model": ErrorDoc}},
+    )
+    def metrics(who: Role) -> Response:
+        """Prometheus metrics (text format), read from the collector at each scrape
+        (README, "Operations"); 404 when settings.metrics.enabled is false."""
+        if not backend.settings.metrics.enabled:
+            raise ApiError(404, "not_found", "metrics are disabled (metrics.enabled = false)")
+        if not scrape:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(backend.metrics())
+            scrape.append(registry)
+        return Response(generate_latest(scrape[0]), media_type=CONTENT_TYPE_LATEST)
 
     # ---- the document ------------------------------------------------------------------------
 

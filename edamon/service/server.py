@@ -23,9 +23,11 @@ from pathlib import Path
 import uvicorn
 
 from edamon.actions.service import RetryService
+from edamon.alerts import Alerting
 from edamon.broker.base import Broker
 from edamon.collector.collector import Collector
 from edamon.config import Settings
+from edamon.model.alerts import AlertView
 from edamon.model.api import parse_listen
 from edamon.service.app import create_app
 from edamon.service.auth import Tokens
@@ -154,6 +156,7 @@ async def serve(
     collector = Collector(broker, settings)
     retries = RetryService(broker, settings)
     backend = Backend(collector, retries, broker, settings)
+    backend.alerting = alerting_for(collector, settings)
     config = uvicorn.Config(
         create_app(backend, tokens, max_body_bytes=service.max_body_bytes),
         log_config=None,
@@ -173,6 +176,7 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
     tasks = [asyncio.create_task(collector.run(), name="edamon-collector")]
+    tasks.append(asyncio.create_task(_guard(backend.alerting.run()), name="edamon-alerts"))
     tasks += [asyncio.create_task(_guard(make()), name="edamon-background") for make in background]
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="edamon-http")
     stopping = asyncio.create_task(stop.wait())
@@ -204,6 +208,17 @@ async def serve(
         failure = serving.exception()
         if isinstance(failure, SystemExit):  # uvicorn's startup failure
             raise ServeError("the HTTP server could not start (see the log)")
+
+
+def alerting_for(collector: Collector, settings: Settings) -> Alerting:
+    """The alert rules over `collector`: active alerts go into its snapshots, undeliverable
+    notifications into its notices."""
+    state = collector.state
+
+    def publish(alerts: tuple[AlertView, ...]) -> None:
+        state.alerts = alerts
+
+    return Alerting(settings.alerts, collector.snapshot, publish, state.notice)
 
 
 async def _guard(work: Awaitable[None]) -> None:
