@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from edamon.cli import EXIT_USAGE, config_options, duration_option, fail, settings_from
+from edamon.cli.attach import attach_options
 from edamon.config import Settings
 
 IDLE_S = 2.0
@@ -38,6 +39,7 @@ POLL_S = 0.1
     help="Chain trees in the JSON.",
 )
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of --json output and exit.")
+@attach_options
 def command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -48,6 +50,8 @@ def command(
     as_json: bool,
     max_trees: int,
     schema: bool,
+    attach: str | None,
+    token_file: Path | None,
 ) -> None:
     """Collect headless for a while and print the snapshot (JSON schema: `--schema`, also in
     docs/collect-json.schema.json)."""
@@ -59,9 +63,11 @@ def command(
         click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
         return
 
+    seconds = duration_option(duration)
+    if attach is not None:
+        sys.exit(_collect_attached(attach, token_file, seconds, until_idle, as_json, max_trees))
     if duration is None and not until_idle:
         fail("give --duration or --until-idle", EXIT_USAGE)
-    seconds = duration_option(duration)
     extra = {"topics": {"start_from": start_from}} if start_from is not None else {}
     settings = settings_from(config_path, bootstrap, read_only, extra)
     try:
@@ -114,6 +120,47 @@ async def _collect(
     if as_json:
         return document_json(document)
     return _summary(document.snapshot)
+
+
+def _collect_attached(
+    url: str,
+    token_file: Path | None,
+    seconds: float | None,
+    until_idle: bool,
+    as_json: bool,
+    max_trees: int,
+) -> int:
+    """The document from a running service: now, after --duration, or (--until-idle) once the
+    service says it is ready (connected and caught up)."""
+    import json
+
+    from edamon.cli.attach import run_client, token_for
+    from edamon.client import EdamonClient
+
+    token = token_for(token_file, operator=False)
+
+    async def body(client: EdamonClient) -> int:
+        started = time.monotonic()
+        if seconds is not None:
+            await asyncio.sleep(seconds)
+        while until_idle:
+            ready = await client.ready()
+            if ready.ready:
+                break
+            if time.monotonic() - started > ATTACH_READY_S:
+                fail(f"the service is not ready after {ATTACH_READY_S:.0f}s: {ready.reason}")
+            await asyncio.sleep(POLL_S)
+        if as_json:
+            click.echo(json.dumps(await client.collect(max_trees), indent=2, ensure_ascii=True))
+        else:
+            click.echo(_summary((await client.collect_document(max_trees)).snapshot))
+        return 0
+
+    return run_client(url, token, body)
+
+
+ATTACH_READY_S = 60.0
+"""How long `collect --attach --until-idle` waits for the service to be ready."""
 
 
 def _summary(snapshot: object) -> str:

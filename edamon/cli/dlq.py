@@ -15,12 +15,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from edamon.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_options, fail, settings_from
+from edamon.cli.attach import attach_options
 from edamon.config import Settings
 
 if TYPE_CHECKING:
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
     from edamon.actions.ledger import Ledger, LedgerEntry
     from edamon.actions.redrive import RedrivePlan, RedriveSummary
     from edamon.broker.base import Broker
+    from edamon.model.api import RetryPlanDoc
     from edamon.model.deadletter import DeadLetter
+    from edamon.model.snapshot import DeadLetterRow
 
 SAMPLE = 5
 """Dead letters shown in the retry preview."""
@@ -130,6 +134,7 @@ def command() -> None:
 @click.option("--topic", "-t", "topics", multiple=True, help="DLQ topic to read (repeatable).")
 @click.option("--filter", "-f", "filters", multiple=True, help="key=value, see `dlq retry`.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@attach_options
 def list_command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -137,8 +142,18 @@ def list_command(
     topics: tuple[str, ...],
     filters: tuple[str, ...],
     as_json: bool,
+    attach: str | None,
+    token_file: Path | None,
 ) -> None:
-    """List the dead letters on the DLQ topics, with their retry status from the ledger."""
+    """List the dead letters on the DLQ topics, with their retry status from the ledger.
+
+    With --attach: the dead letters the service holds (since it started, up to
+    retention.max_dead_letters), newest first; --json prints its rows (the API's
+    DeadLetterRow)."""
+    if attach is not None:
+        if topics:
+            filters = (*filters, *(f"dlq-topic={topic}" for topic in topics))
+        sys.exit(_list_attached(attach, token_file, filters, as_json))
     from edamon.actions.report import dead_letter_json, retry_text, when_text
     from edamon.actions.scan import read_dead_letters
 
@@ -202,12 +217,15 @@ def _show_text(dl: DeadLetter, entry: LedgerEntry | None) -> None:
 @config_options
 @click.argument("coords")
 @click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
+@attach_options
 def show_command(
     config_path: Path | None,
     bootstrap: str | None,
     read_only: bool | None,
     coords: str,
     as_json: bool,
+    attach: str | None,
+    token_file: Path | None,
 ) -> None:
     """Show one dead letter (TOPIC/PARTITION/OFFSET): decoded fields, headers in order, value."""
     from edamon.actions.report import dead_letter_json
@@ -218,6 +236,8 @@ def show_command(
         parse_coords(coords)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="COORDS") from None
+    if attach is not None:
+        sys.exit(_show_attached(attach, token_file, coords, as_json))
     settings = settings_from(config_path, bootstrap, read_only)
 
     async def body(broker: Broker) -> int:
@@ -339,6 +359,7 @@ def _confirm(count: int) -> bool:
 )
 @click.option("--continue-on-error", is_flag=True, help="Keep going after a failed send.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@attach_options
 def retry_command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -350,6 +371,8 @@ def retry_command(
     rate: float | None,
     continue_on_error: bool,
     yes: bool,
+    attach: str | None,
+    token_file: Path | None,
 ) -> None:
     """Send dead letters back to their original topic: by address (TOPIC/PARTITION/OFFSET...) or
     by --filter over every DLQ topic. Filter keys: dlq-topic, original-topic, group (names or
@@ -372,6 +395,11 @@ def retry_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="COORDS") from None
     selector = _filter(filters)
+    if attach is not None:
+        if rate is not None:
+            raise click.UsageError("--rate: a service retries at its own dlq.rate")
+        options = _AttachedRetry(coords, filters, dry_run, force, continue_on_error, yes)
+        sys.exit(_retry_attached(attach, token_file, options))
     settings = settings_from(config_path, bootstrap, read_only)
     if settings.read_only and not dry_run:
         fail("read-only mode (--read-only / read_only = true): retry is disabled", EXIT_USAGE)
@@ -424,3 +452,196 @@ def retry_command(
         return EXIT_OK if summary.ok and not problems else EXIT_FAILED
 
     sys.exit(_run(settings, body))
+
+
+# ---- through a running service (--attach) ------------------------------------------------
+
+
+def _list_attached(url: str, token_file: Path | None, filters: Sequence[str], as_json: bool) -> int:
+    from edamon.actions.report import when_text
+    from edamon.cli.attach import run_client, token_for
+    from edamon.client import EdamonClient
+    from edamon.model.snapshot import DeadLetterRow
+
+    token = token_for(token_file, operator=False)
+
+    async def body(client: EdamonClient) -> int:
+        from pydantic import TypeAdapter
+
+        rows: list[DeadLetterRow] = []
+        while True:
+            page = await client.dead_letters(offset=len(rows), limit=1000, select=filters)
+            rows += page.items
+            if not page.items or len(rows) >= page.total:
+                break
+        if as_json:
+            adapter = TypeAdapter(DeadLetterRow)
+            for row in rows:
+                click.echo(json.dumps(adapter.dump_python(row, mode="json")))
+            return EXIT_OK
+        if not rows:
+            click.echo("no dead letters")
+            return EXIT_OK
+        table = [
+            [
+                row.coords,
+                when_text(row.time),
+                row.original_coords or row.original_topic or "-",
+                row.consumer_group or "-",
+                _short_class(row.failure_class) or "-",
+                row.retry or "-"
+                if row.retried_at is None
+                else f"{row.retry} {when_text(row.retried_at)}",
+                row.message or "-",
+            ]
+            for row in rows
+        ]
+        header = ["DEAD LETTER", "TIME (UTC)", "ORIGINAL", "GROUP", "EXCEPTION", "RETRY"]
+        _table(table, [*header, "MESSAGE"])
+        click.echo(f"{len(rows)} dead letter(s)")
+        return EXIT_OK
+
+    return run_client(url, token, body)
+
+
+def _row_retry(row: DeadLetterRow) -> str:
+    from edamon.actions.report import when_text
+
+    if row.retry is None:
+        return "-"
+    return row.retry if row.retried_at is None else f"{row.retry} {when_text(row.retried_at)}"
+
+
+def _show_attached(url: str, token_file: Path | None, coords: str, as_json: bool) -> int:
+    from edamon.actions.ledger import LedgerEntry, RetryResult
+    from edamon.cli.attach import run_client, token_for
+    from edamon.client import EdamonClient, NotFound
+
+    token = token_for(token_file, operator=False)
+
+    async def body(client: EdamonClient) -> int:
+        try:
+            detail = await client.dead_letter(coords)
+        except NotFound as exc:
+            click.echo(f"edamon: {coords}: {exc}", err=True)
+            return EXIT_FAILED
+        if as_json:
+            click.echo(json.dumps(detail.doc, indent=2))  # ASCII: valid in any output encoding
+            return EXIT_OK
+        retry = detail.doc["retry"]
+        entry = None
+        if retry is not None:
+            entry = LedgerEntry(
+                dead_letter=retry["dead_letter"],
+                target_topic=retry["target_topic"],
+                target_partition=retry["target_partition"],
+                target_offset=retry["target_offset"],
+                result=RetryResult(retry["result"]),
+                reason=retry["reason"],
+                at=retry["at"],
+                by=retry["by"],
+                attempt=retry["attempt"],
+                sent_count=retry["sent_count"],
+                record_timestamp_ms=retry["record_timestamp_ms"],
+            )
+        _show_text(detail.dead_letter, entry)
+        return EXIT_OK
+
+    return run_client(url, token, body)
+
+
+@dataclass(frozen=True)
+class _AttachedRetry:
+    coords: tuple[str, ...]
+    filters: tuple[str, ...]
+    dry_run: bool
+    force: bool
+    continue_on_error: bool
+    yes: bool
+
+
+def _retry_attached(url: str, token_file: Path | None, options: _AttachedRetry) -> int:
+    """Retry through the service: its plan, its ledger, its read-only setting and its roles
+    (an operator token is needed to send)."""
+    from edamon.cli.attach import run_client, token_for
+    from edamon.client import EdamonClient
+
+    token = token_for(token_file, operator=True)
+
+    async def body(client: EdamonClient) -> int:
+        plan = await client.retry_preview(options.coords, options.filters, force=options.force)
+        _preview_doc(plan)
+        if options.dry_run:
+            click.echo("dry run: nothing sent")
+            return EXIT_OK
+        to_send = [item for item in plan.items if item.action == "send"]
+        if not to_send:
+            click.echo("nothing to send")
+            refused = any(item.action == "refuse" for item in plan.items) or plan.problems
+            return EXIT_FAILED if refused else EXIT_OK
+        if plan.read_only:
+            fail("the service is read-only: retry is disabled", EXIT_USAGE)
+        if not options.yes and not _confirm(len(to_send)):
+            click.echo("edamon: aborted, nothing sent (no confirmation; --yes skips it)", err=True)
+            return EXIT_USAGE
+        job = await client.retry(
+            options.coords,
+            options.filters,
+            force=options.force,
+            stop_on_failure=not options.continue_on_error,
+        )
+        show = _progress()
+        try:
+            while job.state == "running":
+                show(job.done, job.total)
+                await asyncio.sleep(0.2)
+                job = await client.retry_job(job.id)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            await client.retry_cancel(job.id)
+            raise
+        show(job.done, job.total)
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in job.counts if n or outcome == "sent")
+        click.echo(f"done in {job.elapsed_s:.1f}s: {counts}")
+        for result in job.results:
+            if result.outcome == "sent":
+                click.echo(
+                    f"  sent     {result.coords} -> {result.target_coords} "
+                    f"(attempt {result.attempt})"
+                )
+            elif result.outcome in ("failed", "refused"):
+                click.echo(f"  {result.outcome:<8} {result.coords}: {result.reason}")
+            if result.ledger_error:
+                click.echo(f"  ledger   {result.coords}: not recorded: {result.ledger_error}")
+        if job.aborted:
+            click.echo(f"edamon: {job.aborted}", err=True)
+        ok = all(r.outcome in ("sent", "skipped") and not r.ledger_error for r in job.results)
+        return EXIT_OK if ok and job.state == "done" else EXIT_FAILED
+
+    return run_client(url, token, body)
+
+
+def _preview_doc(plan: RetryPlanDoc) -> None:
+    send = [item for item in plan.items if item.action == "send"]
+    skipped = [item for item in plan.items if item.action == "skip"]
+    refused = [item for item in plan.items if item.action == "refuse"]
+    click.echo(f"retry plan: {len(plan.items) + len(plan.problems)} dead letter(s) selected")
+    targets = ", ".join(f"{topic} ({n})" for topic, n in plan.targets)
+    click.echo(f"  to send:  {len(send)}" + (f" -> {targets}" if targets else ""))
+    if skipped:
+        click.echo(f"  skipped:  {len(skipped)} already retried (--force to send again)")
+    if refused or plan.problems:
+        click.echo(f"  refused:  {len(refused) + len(plan.problems)}")
+        for item in refused[:SAMPLE]:
+            click.echo(f"    {item.coords}: {item.reason}")
+        for address, reason in plan.problems[:SAMPLE]:
+            click.echo(f"    {address}: {reason}")
+    if send:
+        names = ", ".join(f"{name} ({n})" for name, n in plan.stripped_headers) or "none"
+        click.echo(f"  headers stripped: {names}")
+        click.echo(f"  rate: {plan.rate:g}/s (the service's)")
+        click.echo("sample:")
+        for item in send[:SAMPLE]:
+            via = "headers" if item.source == "header" else "dlq.routes"
+            click.echo(f"  {item.coords} -> {item.target} (from {via}, attempt {item.attempt})")
+    if plan.ledger_error:
+        click.echo(f"edamon: warning: {plan.ledger_error}", err=True)

@@ -291,6 +291,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"not host:port (e.g. 127.0.0.1:8765): {text!r}")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"not host:port (e.g. 127.0.0.1:8765; port 0: any free one): {text!r}")
     return host, int(port)
