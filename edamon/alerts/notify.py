@@ -40,6 +40,30 @@ log = logging.getLogger(__name__)
 ERROR_TEXT_MAX = 200
 
 
+class _HideSecrets(logging.Filter):
+    """httpx logs each request's URL at INFO ("HTTP Request: POST <url>"): a webhook's URL is
+    replaced by its masked form before any handler sees it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            hidden = text
+            for secret in self.secrets:
+                hidden = hidden.replace(secret, mask_url(secret))
+            if hidden != text:
+                record.msg, record.args = hidden, None
+        return True
+
+
+_hide = _HideSecrets()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_hide)
+
+
 def mask_url(url: str | None) -> str:
     """`https://hooks.example.com/…`: scheme and host only (the path holds the secret)."""
     if not url:
@@ -193,6 +217,8 @@ class Receiver:
         self.config = config
         self.settings = settings
         self.url = config.target()
+        if self.url:
+            _hide.secrets.add(self.url)
         self.target = mask_url(self.url)
         self.queue: asyncio.Queue[Notification] = asyncio.Queue(settings.queue_size)
         self.sent = 0

@@ -14,7 +14,8 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import PlainTextResponse, Response
@@ -489,10 +490,10 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         "/metrics",
         tags=["state"],
         response_class=PlainTextResponse,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, 404: {"model": ErrorDoc}},
+        responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}}, 404: {"model": ErrorDoc}},
     )
     def metrics(who: Role) -> Response:
-        """Prometheus metrics (text format), read from the collector at each scrape
+        """Prometheus metrics (text format 0.0.4), read from the collector at each scrape
         (README, "Operations"); 404 when settings.metrics.enabled is false."""
         if not backend.settings.metrics.enabled:
             raise ApiError(404, "not_found", "metrics are disabled (metrics.enabled = false)")
@@ -500,7 +501,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             registry = CollectorRegistry(auto_describe=False)
             registry.register(backend.metrics())
             scrape.append(registry)
-        return Response(generate_latest(scrape[0]), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(scrape[0]), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     # ---- the document ------------------------------------------------------------------------
 
