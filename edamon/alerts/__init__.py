@@ -17,7 +17,8 @@ from contextlib import suppress
 
 from edamon.alerts.notify import Notifier
 from edamon.alerts.rules import AlertEngine
-from edamon.config import AlertsSettings
+from edamon.collector.collector import Collector
+from edamon.config import AlertsSettings, Settings
 from edamon.model.alerts import AlertsDoc, AlertView
 from edamon.model.snapshot import Snapshot
 
@@ -34,9 +35,12 @@ class Alerting:
         publish: Callable[[tuple[AlertView, ...]], None],
         notice: Callable[[str], None] | None = None,
         *,
+        notify: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`notify=False`: evaluate and publish only (`edamon collect`), send nothing."""
         self.settings = settings
+        self.notify = notify
         self.engine = AlertEngine(settings)
         self.notifier = Notifier(settings, on_undeliverable=notice, clock=clock)
         self._snapshot = snapshot
@@ -50,8 +54,9 @@ class Alerting:
         """One evaluation: update the alerts, publish them, queue the notifications."""
         notes = self.engine.evaluate(self._snapshot(), self._clock())
         self._publish(self.engine.alerts())
-        for note in notes:
-            self.notifier.submit(note)
+        if self.notify:
+            for note in notes:
+                self.notifier.submit(note)
 
     async def run(self) -> None:
         """Evaluate every interval and deliver, until cancelled. Nothing to do without rules."""
@@ -71,4 +76,15 @@ class Alerting:
                 await sending
 
 
-__all__ = ["Alerting"]
+def alerting_for(collector: Collector, settings: Settings) -> Alerting:
+    """The alert rules over `collector`: active alerts go into its snapshots, undeliverable
+    notifications into its notices."""
+    state = collector.state
+
+    def publish(alerts: tuple[AlertView, ...]) -> None:
+        state.alerts = alerts
+
+    return Alerting(settings.alerts, collector.snapshot, publish, state.notice)
+
+
+__all__ = ["Alerting", "alerting_for"]

@@ -84,6 +84,10 @@ def settings_line(settings: Settings) -> bytes:
     data: dict[str, Any] = settings.model_dump(mode="json")
     password = settings.kafka.password
     data["kafka"]["password"] = password.get_secret_value() if password else None
+    for receiver, config in zip(
+        data["alerts"]["receivers"], settings.alerts.receivers, strict=True
+    ):
+        receiver["url"] = config.url.get_secret_value() if config.url else None
     data["service"]["viewer_token"] = None
     data["service"]["operator_token"] = None
     return json.dumps(data).encode("utf-8") + b"\n"

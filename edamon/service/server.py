@@ -23,11 +23,10 @@ from pathlib import Path
 import uvicorn
 
 from edamon.actions.service import RetryService
-from edamon.alerts import Alerting
+from edamon.alerts import alerting_for
 from edamon.broker.base import Broker
 from edamon.collector.collector import Collector
 from edamon.config import Settings
-from edamon.model.alerts import AlertView
 from edamon.model.api import parse_listen
 from edamon.service.app import create_app
 from edamon.service.auth import Tokens
@@ -208,17 +207,6 @@ async def serve(
         failure = serving.exception()
         if isinstance(failure, SystemExit):  # uvicorn's startup failure
             raise ServeError("the HTTP server could not start (see the log)")
-
-
-def alerting_for(collector: Collector, settings: Settings) -> Alerting:
-    """The alert rules over `collector`: active alerts go into its snapshots, undeliverable
-    notifications into its notices."""
-    state = collector.state
-
-    def publish(alerts: tuple[AlertView, ...]) -> None:
-        state.alerts = alerts
-
-    return Alerting(settings.alerts, collector.snapshot, publish, state.notice)
 
 
 async def _guard(work: Awaitable[None]) -> None:
