@@ -521,6 +521,27 @@ class ServiceSettings(Section):
         return self
 
 
+class WebSettings(Section):
+    """`edamon web`: the dashboard in browsers, attached to one `edamon serve`."""
+
+    listen: str = "127.0.0.1:8766"
+    """host:port `edamon web` listens on (`--listen`). Loopback by default; any other address
+    needs `edamon web --insecure-bind` (it has no TLS: put a TLS reverse proxy in front)."""
+    service_url: str | None = None
+    """The `edamon serve` each browser session's dashboard attaches to (`--attach`); default:
+    http://<service.listen>."""
+    max_sessions: int = Field(default=8, ge=1)
+    """Browser sessions (each a dashboard process, ~60 MB) at once; more are refused."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        from edamon.model.api import parse_listen
+
+        parse_listen(value)
+        return value
+
+
 class Settings(BaseSettings):
     """All of edamon's settings."""
 
@@ -545,6 +566,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def default_config_path() -> Path | None:

@@ -127,9 +127,9 @@ def cli(
 
 
 def _register() -> None:
-    from edamon.cli import alerts, check, collect, demo, dlq, serve
+    from edamon.cli import alerts, check, collect, demo, dlq, serve, web
 
-    for module in (alerts, check, collect, demo, dlq, serve):
+    for module in (alerts, check, collect, demo, dlq, serve, web):
         cli.add_command(module.command)
 
 
