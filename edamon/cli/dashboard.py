@@ -20,7 +20,6 @@ def run_dashboard(
     (`r` on the dead-letters screen) goes through the same broker; settings.read_only disables it.
     """
     from edamon.actions.service import RetryService
-    from edamon.alerts import alerting_for
     from edamon.collector.collector import Collector
     from edamon.ui.app import EdamonApp
 
@@ -29,12 +28,11 @@ def run_dashboard(
 
         broker = KafkaBroker(settings.kafka)
     collector = Collector(broker, settings)
-    alerting = alerting_for(collector, settings)  # the rules run with the dashboard's collector
     app = EdamonApp(
         collector,
         settings,
         run=collector.run,
-        background=(*background, alerting.run),
+        background=background,
         redrive=RetryService(broker, settings),
     )
     code = app.run()  # the collector closes the broker's clients when its worker is cancelled
