@@ -337,7 +337,7 @@ class AlertReceiver(Section):
     url: SecretStr | None = None
     """The webhook URL. A secret: never logged, shown masked. Prefer url_env."""
     url_env: str | None = None
-    """Name of an environment variable holding the URL (instead of url)."""
+    """Name of an environment variable holding the URL; when set, it wins over url."""
     timeout_s: float = Field(default=10.0, gt=0)
     """One delivery attempt gives up after this long (a receiver that hangs)."""
     max_attempts: int = Field(default=5, ge=1)
@@ -345,16 +345,16 @@ class AlertReceiver(Section):
     as undeliverable (shown in /v1/alerts, the metrics and the dashboard's notices)."""
 
     @model_validator(mode="after")
-    def _one_url(self) -> AlertReceiver:
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError(f"receiver {self.name!r}: give url or url_env (one of them)")
+    def _a_url(self) -> AlertReceiver:
+        if self.url is None and self.url_env is None:
+            raise ValueError(f"receiver {self.name!r}: give url or url_env")
         return self
 
     def target(self) -> str | None:
-        """The URL (from url or the environment), or None when the variable is unset."""
-        if self.url is not None:
-            return self.url.get_secret_value()
-        return os.environ.get(self.url_env or "") or None
+        """The URL: url_env's variable when set, else url; None when neither gives one."""
+        if self.url_env and os.environ.get(self.url_env):
+            return os.environ[self.url_env]
+        return self.url.get_secret_value() if self.url is not None else None
 
 
 class AlertsSettings(Section):
