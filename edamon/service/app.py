@@ -1,5 +1,8 @@
 """The HTTP API (/v1) over a running collector: FastAPI routes, auth, errors, size limits.
 
+Every route is `async def`: it runs on the collector's loop, between two ingest slices (a plain
+`def` would run in FastAPI's thread pool, beside the collector mutating its state).
+
 Every request needs `Authorization: Bearer <token>`; `viewer` reads, `operator` also retries.
 Every error is a JSON `ErrorDoc` (never a traceback). Answers use the dataclasses of
 edamon.model.snapshot and edamon.model.api, serialised by pydantic TypeAdapter; the OpenAPI
@@ -122,42 +125,36 @@ class BodyLimit:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
                 await self._too_large(scope, receive, send)
                 return
+        # read the body first (bounded by the limit), then hand it to the app: an error raised
+        # while the app reads would be taken for a malformed body
+        messages: list[Message] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
                 await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"request body larger than {self.limit} bytes"
         await error_response(413, "too_large", message)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 _bearer = HTTPBearer(auto_error=False, description="A viewer or operator token")
 
 
-def role(
+async def role(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
@@ -170,7 +167,7 @@ def role(
     return found
 
 
-def operator(who: Annotated[str, Depends(role)]) -> str:
+async def operator(who: Annotated[str, Depends(role)]) -> str:
     """The operator role, else 403."""
     if who != ROLE_OPERATOR:
         raise ApiError(
@@ -264,20 +261,20 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     # ---- state -----------------------------------------------------------------------------
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["state"])
-    def health(who: Role) -> Response:
+    async def health(who: Role) -> Response:
         """The service answers (200 whatever the cluster does)."""
         body = Health("ok", __version__, who, backend.settings.read_only)
         return docs.json_response(Health, body)
 
     @app.get(f"{PREFIX}/ready", response_model=Ready, tags=["state"])
-    def ready(who: Role) -> Response:
+    async def ready(who: Role) -> Response:
         """Connected to the cluster and caught up with the log ends; 503 with the reason when
         not (same body)."""
         answer = backend.ready()
         return docs.json_response(Ready, answer, 200 if answer.ready else 503)
 
     @app.get(f"{PREFIX}/overview", response_model=Overview, tags=["state"])
-    def overview(
+    async def overview(
         who: Role,
         rows: OverviewRows = OVERVIEW_ROWS,
     ) -> Response:
@@ -285,20 +282,20 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         return docs.json_response(Overview, docs.overview(backend.snapshot(), rows))
 
     @app.get(f"{PREFIX}/collect", response_model=CollectDocument, tags=["state"])
-    def collect(who: Role, max_trees: Annotated[int, Query(ge=0, le=MAX_TREES)] = 200) -> Response:
+    async def collect(who: Role, max_trees: MaxTrees = 200) -> Response:
         """What `edamon collect --json` prints: the snapshot and the listed chains' trees."""
         document = build_document(backend.collector, max_trees)
         return docs.json_response(CollectDocument, document)
 
     @app.get(f"{PREFIX}/undecodable", response_model=UndecodableView, tags=["state"])
-    def undecodable(who: Role) -> Response:
+    async def undecodable(who: Role) -> Response:
         """Records that could not be decoded: count by reason and the latest samples."""
         return docs.json_response(UndecodableView, backend.snapshot().undecodable)
 
     # ---- pages -------------------------------------------------------------------------------
 
     def listing(path: str, kind: type, rows_of: Any, doc: str) -> None:
-        def endpoint(
+        async def endpoint(
             who: Role,
             offset: Offset = 0,
             limit: Limit = DEFAULT_LIMIT,
@@ -335,7 +332,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     )
 
     @app.get(f"{PREFIX}/dead-letters", response_model=Page[DeadLetterRow], tags=["pages"])
-    def dead_letters(
+    async def dead_letters(
         who: Role,
         offset: Offset = 0,
         limit: Limit = DEFAULT_LIMIT,
@@ -357,7 +354,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         tags=["pages"],
         responses={404: {"model": ErrorDoc}},
     )
-    def lag_partitions(
+    async def lag_partitions(
         group: str,
         who: Role,
         offset: Offset = 0,
@@ -374,7 +371,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     # ---- one thing ---------------------------------------------------------------------------
 
     @app.get(f"{PREFIX}/chains/{{correlation_id:path}}", response_model=ChainView, tags=["one"])
-    def chain(correlation_id: str, who: Role) -> Response:
+    async def chain(correlation_id: str, who: Role) -> Response:
         """One flow as a tree in waterfall order."""
         found = backend.collector.chain(correlation_id)
         if found is None:
@@ -456,7 +453,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         return docs.json_response(RetryJobDoc, job.doc(), 202)
 
     @app.get(f"{PREFIX}/retries/{{job_id}}", response_model=RetryJobDoc, tags=["retries"])
-    def retry_job(job_id: str, who: Role) -> Response:
+    async def retry_job(job_id: str, who: Role) -> Response:
         """A retry job's progress, then its summary."""
         job = backend.job(job_id)
         if job is None:
@@ -469,7 +466,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         tags=["retries"],
         responses={403: {"model": ErrorDoc}},
     )
-    def retry_cancel(job_id: str, who: Operator) -> Response:
+    async def retry_cancel(job_id: str, who: Operator) -> Response:
         """Cancel a running job: it stops after the record being sent (operator role)."""
         job = backend.job(job_id)
         if job is None:
@@ -506,7 +503,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     # ---- the document ------------------------------------------------------------------------
 
     @app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
-    def openapi_document(who: Role) -> Response:
+    async def openapi_document(who: Role) -> Response:
         return docs.json_response(dict[str, Any], app.openapi())
 
     return app

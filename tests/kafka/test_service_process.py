@@ -127,7 +127,10 @@ def test_the_embedded_child_dies_with_its_parent(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
-            parent.wait()
+        parent.wait()
+        for pipe in (parent.stdin, parent.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_a_public_bind_without_tls_is_refused(tmp_path: Path) -> None:
