@@ -64,12 +64,12 @@ class Alerting:
             return
         sending = asyncio.create_task(self.notifier.run(), name="edamon-notifier")
         try:
-            while True:
+            while True:  # the first evaluation after one interval: the collector starts
+                await asyncio.sleep(self.settings.evaluate_interval_s)
                 try:
                     self.evaluate()
                 except Exception:  # a bug in one evaluation must not end alerting
                     log.exception("alert evaluation failed")
-                await asyncio.sleep(self.settings.evaluate_interval_s)
         finally:
             sending.cancel()
             with suppress(asyncio.CancelledError):

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 COOKIE = "edamon_session"
 SESSION_TTL_S = 12 * 3600.0
 LOGIN_TIMEOUT_S = 10.0
+MAX_LOGINS = 1000
+"""Browser sessions remembered (logged in) at most; the oldest is forgotten first."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,12 @@ class WebServer:
         if role is None:
             return self._login_page("That token is not valid for this service.", 401)
         sid = secrets.token_urlsafe(32)
-        self.sessions[sid] = WebSession(token, role, time.time())
+        now = time.time()
+        for old in [k for k, v in self.sessions.items() if now - v.created > SESSION_TTL_S]:
+            del self.sessions[old]
+        while len(self.sessions) >= MAX_LOGINS:  # the oldest login goes first
+            del self.sessions[next(iter(self.sessions))]
+        self.sessions[sid] = WebSession(token, role, now)
         response = web.HTTPSeeOther("/")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/")
         return response
