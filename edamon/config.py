@@ -132,6 +132,53 @@ class KafkaSettings(Section):
         return self
 
 
+class SchemaRegistrySettings(Section):
+    """A Confluent-compatible schema registry (Confluent, Redpanda, Karapace, Apicurio's ccompat
+    API) for values and keys in the Confluent wire format."""
+
+    url: str | None = None
+    """Base URL of the registry's API; unset: Avro and Protobuf records stay undecodable
+    (JSON Schema ones need no registry)."""
+    username: str | None = None
+    """Basic auth user name."""
+    password: SecretStr | None = None
+    """Basic auth password. Never logged or shown; prefer EDAMON_SCHEMA_REGISTRY__PASSWORD."""
+    token: SecretStr | None = None
+    """Bearer token; used instead of basic auth when both are set. Never logged or shown; prefer
+    EDAMON_SCHEMA_REGISTRY__TOKEN."""
+    ssl_cafile: Path | None = None
+    """CA bundle (PEM) to verify the registry's certificate; system CAs when unset."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of the client certificate."""
+    ssl_verify: bool = True
+    """Verify the registry's certificate (turn off only for a test registry)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one request to the registry."""
+    retry_s: float = Field(default=5.0, gt=0)
+    """While records wait for a schema the registry did not give (down, or not found), ask
+    again this often."""
+    hold_records: int = Field(default=1000, ge=0)
+    """Records held per unknown schema id while it is fetched (the oldest go beyond it)."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SchemaRegistrySettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("schema_registry: username and password go together")
+        return self
+
+
 class TopicsSettings(Section):
     include: list[str] = Field(default_factory=lambda: [".*"])
     """Regexes (re.match, anchored at the start) of topics to tail."""
@@ -263,6 +310,10 @@ class RetentionSettings(Section):
     max_age_s: float = Field(default=1800.0, gt=0)
     """Flows with no event for longer than this are evicted."""
     max_dead_letters: int = Field(default=20_000, gt=0)
+    dead_letter_memory_mb: float = Field(default=64.0, ge=0)
+    """Memory for the bodies (value, headers, stack trace, message beyond its first line) of the
+    newest retained dead letters. Older ones keep what their rows show; their record is read
+    again from Kafka when shown in detail."""
     record_memory_mb: float = Field(default=64.0, ge=0)
     """Memory for the key, value and headers of the newest retained events. Older events keep
     their decoded fields and coordinates; their record is read again from Kafka when shown."""
@@ -270,6 +321,18 @@ class RetentionSettings(Section):
     """Seconds of 1-second buckets kept for throughput history."""
     timeline: int = Field(default=500, gt=0)
     """Events kept for the live timeline."""
+
+
+class OrderingSettings(Section):
+    enabled: bool = True
+    """Check partition-key ordering: keys that are not the aggregate id, aggregates split
+    across partitions, events out of order within a partition."""
+    tolerance_ms: int = Field(default=1000, ge=0)
+    """Within one partition, an aggregate's event whose occurred-at is earlier than the
+    previous one's by more than this is out of order (producers' clocks differ a little)."""
+    max_aggregates: int = Field(default=100_000, ge=1)
+    """Aggregates whose ordering state is kept (least recently seen dropped first, ~250 bytes
+    each); findings about a dropped aggregate go unseen, and the numbers say how many."""
 
 
 class UiSettings(Section):
@@ -437,8 +500,18 @@ class DlqSettings(Section):
     """Headers removed from a redriven record (besides every DLQ/error header)."""
     ledger_topic: str = "edamon.retries"
     """Compacted topic recording every retry; created when missing."""
+    ledger_secret: SecretStr | None = None
+    """Key of the signature every ledger entry carries; entries without a valid one (written by
+    anyone else) are ignored. Everyone who retries on one cluster must share it (prefer
+    EDAMON_DLQ__LEDGER_SECRET). None: a random key kept in $XDG_STATE_HOME/edamon/ledger.key,
+    valid for this user on this machine only."""
+    allowed_targets: list[str] = Field(default_factory=list)
+    """Regexes (whole name): a retry may only send to a matching topic; empty: any topic that is
+    not internal (`__*`), the ledger or a DLQ (a DLQ only when dlq.routes names it)."""
     rate: float = Field(default=100.0, gt=0)
     """Bulk retry rate limit, records per second."""
+
+    _targets = field_validator("allowed_targets")(_check_patterns)
 
     @field_validator("ledger_topic")
     @classmethod
@@ -478,6 +551,12 @@ class DemoSettings(Section):
     """A consumer group that lags (grows, then drains); "" disables."""
     stopped_group: str = "analytics"
     """A consumer group that stops committing after a while; "" disables."""
+    wrong_key_rate: float = Field(default=0.2, ge=0, le=1)
+    """Share of the shipping service's events published keyed by their event id instead of
+    their aggregate id: a bug that splits an order's replies across partitions."""
+    grow_partitions_after_s: float = Field(default=60.0, ge=0)
+    """Simulated seconds after which the replies topic gets two more partitions (keys then
+    map to other partitions, as after a real resize); 0 disables."""
 
 
 class ServiceSettings(Section):
@@ -502,9 +581,10 @@ class ServiceSettings(Section):
     """TLS private key (PEM) of tls_certfile."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request body accepted; larger ones get 413."""
-    snapshot_max_age_s: float = Field(default=0.1, ge=0, le=5)
-    """Requests within this many seconds share one snapshot of the collector's state, so many
-    dashboards polling at 4 Hz cost about one."""
+    snapshot_max_age_s: float = Field(default=0.2, ge=0, le=5)
+    """Requests within this many seconds share one snapshot of the collector's state (~20 ms to
+    take under the demo's load), so any number of dashboards polling at 4 Hz cost at most one
+    snapshot per 0.2 s."""
 
     @field_validator("listen")
     @classmethod
@@ -553,13 +633,16 @@ class Settings(BaseSettings):
     )
 
     read_only: bool = False
-    """Disable every action that writes to Kafka (DLQ retry), in the UI and the CLI."""
+    """Disable every action that writes to Kafka (DLQ retry, the retry ledger, the demo on a
+    cluster), in the UI and the CLI."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     sagas: SagasSettings = Field(default_factory=SagasSettings)
     lag: LagSettings = Field(default_factory=LagSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    ordering: OrderingSettings = Field(default_factory=OrderingSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dlq: DlqSettings = Field(default_factory=DlqSettings)

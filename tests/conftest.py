@@ -1,14 +1,19 @@
-"""Shared fixtures: a real Kafka broker per test session (never skipped) and helpers.
+"""Shared fixtures: a real Kafka broker and a real schema registry per test session (never
+skipped) and helpers.
 
 ``kafka_bootstrap`` starts a KRaft broker from scripts/kafka.py on first use (or uses
-``EDAMON_TEST_BOOTSTRAP``); if it cannot start, the tests that need it FAIL. Helpers live in
-tests/kafka_helpers.py.
+``EDAMON_TEST_BOOTSTRAP``); ``schema_registry_url`` starts Apicurio Registry from
+scripts/registry.py on first use (or uses ``EDAMON_TEST_SCHEMA_REGISTRY``). If either cannot
+start, the tests that need it FAIL. Helpers live in tests/kafka_helpers.py.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +28,20 @@ from kafka_helpers import (
     load_harness,
     sasl_from_env,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ledger_secret_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The retry ledger's generated secret ($XDG_STATE_HOME/edamon/ledger.key) goes to a
+    directory of this test session (shared with the processes the tests start), never to the
+    user's own."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +68,41 @@ def _kafka_session() -> Iterator[tuple[str, KafkaSasl | None]]:
         yield broker.bootstrap, sasl
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url() -> Iterator[str]:
+    """Base URL of a real Confluent-compatible registry API (Apicurio's ccompat v7), empty
+    (in-memory storage) when the harness starts it."""
+    external = os.environ.get("EDAMON_TEST_SCHEMA_REGISTRY")
+    if external:
+        yield external.rstrip("/")
+        return
+    name = "edamon_registry_harness"
+    harness = sys.modules.get(name)
+    if harness is None:
+        path = Path(__file__).resolve().parents[1] / "scripts" / "registry.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        harness = importlib.util.module_from_spec(spec)
+        sys.modules[name] = harness
+        spec.loader.exec_module(harness)
+    registry = harness.SchemaRegistry()
+    error: str | None = None
+    try:
+        registry.start()
+    except Exception as exc:  # noqa: BLE001 - any failure must fail the tests, with the reason
+        error = str(exc)
+    except BaseException:  # Ctrl-C while starting: no JVM left behind
+        registry.stop()
+        raise
+    if error is not None:
+        registry.stop()
+        pytest.fail(f"could not start the schema registry: {error}", pytrace=False)
+    try:
+        yield registry.url
+    finally:
+        registry.stop()
 
 
 @pytest.fixture(scope="session")

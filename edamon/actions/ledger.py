@@ -14,34 +14,162 @@ letter's own timestamp) tells the record that was retried from a newer one at th
 after its DLQ topic was deleted and recreated (`LedgerEntry.applies_to`).
 
 `decode_ledger_record` never raises; the collector uses it to show retry status live.
+
+**Only edamon's own entries count.** Anyone who can write to the ledger topic could otherwise
+make an untouched dead letter look retried (shown "sent", skipped by the next retry), or make a
+retried one look untouched (retried twice). Every entry edamon writes carries an HMAC-SHA256 of
+(ledger topic, key, value) in the header `edamon-ledger-sig` (`LedgerSigner`), keyed with a
+secret the cluster's other writers don't have; readers (`Ledger.load`, the collector) drop
+every record whose signature is missing or wrong, tombstones included.
+
+Why a signature and not the writer's producer or transactional id: those are visible to every
+client and any producer may claim one (a transactional id is just a string), and edamon's
+records as read by its clients carry neither; an HMAC cannot be forged without the secret, and
+it survives compaction and a copy of the topic. The secret (`LedgerSigner.from_settings`) is
+`dlq.ledger_secret` (shared by everyone who retries on one cluster: set the same value
+everywhere, e.g. EDAMON_DLQ__LEDGER_SECRET), else a random one generated on first use and kept
+in `$XDG_STATE_HOME/edamon/ledger.key` (mode 0600), enough for one operator's machine.
+
+A replayed genuine entry cannot roll a dead letter back either: for one record, an entry
+replaces the one held only with a higher attempt number (`supersedes`).
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
+import hmac
 import json
 import math
+import os
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from edamon.actions.scan import read_to_end
 from edamon.broker.base import Broker, BrokerError
+from edamon.config import DlqSettings, Settings
 from edamon.model.records import TP, RawRecord
 
 __all__ = [
     "DEFAULT_LEDGER_TOPIC",
+    "SIGNATURE_HEADER",
     "Ledger",
     "LedgerEntry",
+    "LedgerSigner",
+    "ReadOnlyError",
     "RetryResult",
     "current_user",
     "decode_ledger_record",
+    "supersedes",
 ]
 
 DEFAULT_LEDGER_TOPIC = "edamon.retries"
 LEDGER_TOPIC_CONFIG: Mapping[str, str] = {"cleanup.policy": "compact"}
+SIGNATURE_HEADER = "edamon-ledger-sig"
+_SIGNATURE_VERSION = b"v1:"
+KEY_FILE = "ledger.key"
+"""The generated secret's file name, in $XDG_STATE_HOME/edamon (~/.local/state when unset)."""
+
+
+class ReadOnlyError(Exception):
+    """A write (a retry, the ledger topic) was asked for while edamon runs read-only."""
+
+
+class LedgerSigner:
+    """Signs ledger records and tells edamon's own from anyone else's (see the module doc).
+
+    The secret is read (or generated) on first use, not at construction."""
+
+    def __init__(self, secret: bytes | None = None, *, key_file: Path | None = None) -> None:
+        self._secret = secret
+        self._key_file = key_file
+
+    @classmethod
+    def from_settings(cls, dlq: DlqSettings) -> LedgerSigner:
+        """`dlq.ledger_secret` when set, else the generated per-user secret."""
+        if dlq.ledger_secret is not None:
+            return cls(dlq.ledger_secret.get_secret_value().encode("utf-8"))
+        return cls()
+
+    @property
+    def secret(self) -> bytes:
+        """Raises BrokerError when the generated secret can be neither read nor created."""
+        if self._secret is None:
+            path = self._key_file or default_key_file()
+            try:
+                self._secret = _local_secret(path)
+            except (OSError, ValueError) as exc:
+                raise BrokerError(
+                    f"cannot read or create the retry ledger secret {path}: {exc} "
+                    "(set dlq.ledger_secret)"
+                ) from None
+        return self._secret
+
+    def signature(self, topic: str, key: bytes | None, value: bytes | None) -> bytes:
+        """The `edamon-ledger-sig` header value of a record of `topic`."""
+        mac = hmac.new(self.secret, b"edamon-ledger\0", hashlib.sha256)
+        for part in (topic.encode("utf-8"), key, value):
+            if part is None:
+                mac.update(b"-")
+            else:
+                mac.update(b"%d:" % len(part))
+                mac.update(part)
+        return _SIGNATURE_VERSION + mac.hexdigest().encode("ascii")
+
+    def verify(self, record: RawRecord) -> bool:
+        """True if `record` was written by an edamon holding this secret, unchanged."""
+        found = [value for name, value in record.headers if name == SIGNATURE_HEADER]
+        if len(found) != 1 or not isinstance(found[0], bytes):
+            return False
+        try:
+            expected = self.signature(record.topic, record.key, record.value)
+        except BrokerError:  # no secret: nothing can be told to be edamon's
+            return False
+        return hmac.compare_digest(found[0], expected)
+
+
+def default_key_file() -> Path:
+    """$XDG_STATE_HOME/edamon/ledger.key (~/.local/state when unset)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "edamon" / KEY_FILE
+
+
+def _local_secret(path: Path) -> bytes:
+    """The secret in `path`, created (32 random bytes, hex, mode 0600) when missing. Two
+    processes creating it at once agree: the file appears whole (a link), and the first wins.
+    Raises OSError when it can neither be read nor created."""
+    try:
+        return bytes.fromhex(path.read_text("ascii").strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        with suppress(FileExistsError):  # another process was first: its secret it is
+            os.link(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return bytes.fromhex(path.read_text("ascii").strip())
+
+
+def supersedes(new: LedgerEntry, held: LedgerEntry | None) -> bool:
+    """Whether `new` replaces `held` as the latest attempt on a dead letter: a higher attempt
+    on the same record (an older genuine entry written again cannot roll it back), or an
+    entry about another record at that address (the DLQ was recreated) written later."""
+    if held is None:
+        return True
+    if new.record_timestamp_ms != held.record_timestamp_ms:
+        return new.at >= held.at
+    return new.attempt > held.attempt or (new.attempt == held.attempt and new.at >= held.at)
 
 
 class RetryResult(StrEnum):
@@ -207,13 +335,34 @@ class Ledger:
     """
 
     def __init__(
-        self, topic: str = DEFAULT_LEDGER_TOPIC, *, clock: Callable[[], float] = time.time
+        self,
+        topic: str = DEFAULT_LEDGER_TOPIC,
+        *,
+        clock: Callable[[], float] = time.time,
+        signer: LedgerSigner | None = None,
+        read_only: bool = False,
     ) -> None:
         self.topic = topic
+        self.signer = signer or LedgerSigner()
+        self.read_only = read_only
+        """Writes (the topic, entries) raise ReadOnlyError."""
         self._clock = clock
         self._entries: dict[str, LedgerEntry] = {}
         self._broker: Broker | None = None
         self._ensured = False
+        self.ignored = 0
+        """Records of the topic dropped by `load` as not written by edamon (no or a wrong
+        signature): forged, or signed with another secret."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Ledger:
+        """The ledger `settings` name (`dlq.ledger_topic`, its secret, `read_only`)."""
+        return cls(
+            settings.dlq.ledger_topic,
+            clock=clock,
+            signer=LedgerSigner.from_settings(settings.dlq),
+            read_only=settings.read_only,
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -228,6 +377,7 @@ class Ledger:
     async def load(self, broker: Broker, *, timeout_s: float = 30.0) -> int:
         """Read the ledger topic from beginning to its current end (a missing topic is an empty
         ledger) and bind `broker` for writes. Returns the number of dead letters with an entry.
+        Records edamon did not write (see the module doc) are counted in `ignored`, not read.
 
         Raises BrokerError (including a timeout reading the topic).
         """
@@ -238,7 +388,11 @@ class Ledger:
             return len(self._entries)
         self._ensured = True
         tps = [TP(self.topic, p) for p in range(info.partitions)]
+        verify = self.signer.verify
         for record in await read_to_end(broker, tps, timeout_s=timeout_s):
+            if not verify(record):
+                self.ignored += 1
+                continue
             if record.value is None:
                 if record.key is not None:
                     self._entries.pop(record.key.decode("utf-8", errors="replace"), None)
@@ -252,6 +406,8 @@ class Ledger:
         """Create the ledger topic (one partition, cleanup.policy=compact) when missing."""
         if self._ensured:
             return
+        if self.read_only:
+            raise ReadOnlyError(f"read-only: the retry ledger topic {self.topic} is not created")
         broker = self._require_broker()
         await broker.create_topic(self.topic, 1, LEDGER_TOPIC_CONFIG)
         self._ensured = True
@@ -269,8 +425,9 @@ class Ledger:
         return entry if entry is not None and entry.applies_to(record) else None
 
     def apply(self, entry: LedgerEntry) -> None:
-        """Take `entry` into the in-memory view (the latest entry per dead letter wins)."""
-        self._entries[entry.dead_letter] = entry
+        """Take `entry` into the in-memory view, unless the entry held supersedes it."""
+        if supersedes(entry, self._entries.get(entry.dead_letter)):
+            self._entries[entry.dead_letter] = entry
 
     def next_attempt(self, record: RawRecord) -> int:
         """The attempt number the next retry of the dead letter `record` will carry."""
@@ -313,11 +470,16 @@ class Ledger:
     async def record(self, entry: LedgerEntry) -> None:
         """Write `entry` to the ledger topic (creating it if needed) and apply it.
 
-        Raises BrokerError if it cannot be written; the in-memory view is then unchanged.
+        Raises BrokerError if it cannot be written, ReadOnlyError when read-only; the in-memory
+        view is then unchanged.
         """
+        if self.read_only:
+            raise ReadOnlyError("read-only: nothing is written to the retry ledger")
         broker = self._require_broker()
         await self.ensure_topic()
-        await broker.produce(self.topic, entry.key(), entry.encode())
+        key, value = entry.key(), entry.encode()
+        signature = self.signer.signature(self.topic, key, value)
+        await broker.produce(self.topic, key, value, [(SIGNATURE_HEADER, signature)])
         self.apply(entry)
 
     def _require_broker(self) -> Broker:

@@ -12,8 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from edamon.actions.ledger import LedgerEntry
+from edamon.actions.ledger import DEFAULT_LEDGER_TOPIC, LedgerEntry
+from edamon.config import Settings, TopicsSettings
 from edamon.model.deadletter import DeadLetter
+from edamon.model.topics import TopicRules
 
 __all__ = [
     "Action",
@@ -23,6 +25,7 @@ __all__ = [
     "RedrivePlan",
     "RedriveSummary",
     "Resolution",
+    "TargetRules",
     "resolve_target",
     "summarize",
 ]
@@ -37,7 +40,7 @@ class Action(StrEnum):
     SKIP = "skip"
     """Already retried successfully (per the ledger), and not forced."""
     REFUSE = "refuse"
-    """No usable target topic."""
+    """No usable target topic (none, or one a retry must never write to: `TargetRules`)."""
 
 
 class Outcome(StrEnum):
@@ -67,16 +70,64 @@ def _topic_problem(name: str) -> str | None:
     return None
 
 
-def resolve_target(dead_letter: DeadLetter, routes: Mapping[str, str]) -> Resolution:
+@dataclass(frozen=True, slots=True)
+class TargetRules:
+    """Where a retry may send. The original-topic header is written by whoever wrote the dead
+    letter, so it is not trusted: a retry never goes to an internal topic (`__*`), the retry
+    ledger, or a topic edamon treats as a DLQ (unless `routes` sends this DLQ there), nor
+    outside `allowed` when that is set."""
+
+    routes: Mapping[str, str] = field(default_factory=dict)
+    """`dlq.routes`: DLQ topic -> target topic."""
+    ledger_topic: str = DEFAULT_LEDGER_TOPIC
+    dlq_rules: TopicRules = field(default_factory=lambda: TopicRules(TopicsSettings()))
+    """Which topics are DLQs (`topics.dlq`, and every DLQ named in dlq.routes)."""
+    allowed: tuple[re.Pattern[str], ...] = ()
+    """`dlq.allowed_targets` (whole-name regexes); empty: no restriction."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TargetRules:
+        dlq = settings.dlq
+        return cls(
+            routes=dict(dlq.routes),
+            ledger_topic=dlq.ledger_topic,
+            dlq_rules=TopicRules(
+                settings.topics, ledger_topic=dlq.ledger_topic, dlq_routes=dlq.routes
+            ),
+            allowed=tuple(re.compile(pattern) for pattern in dlq.allowed_targets),
+        )
+
+    def refusal(self, target: str, dlq_topic: str) -> str | None:
+        """Why a dead letter of `dlq_topic` may not be sent to `target`, or None."""
+        problem = _topic_problem(target)
+        if problem is not None:
+            return problem
+        if target == dlq_topic:
+            return f"target {target} is the DLQ itself"
+        if target.startswith("__"):
+            return f"target {target} is an internal topic (__*): never a retry target"
+        if target == self.ledger_topic:
+            return f"target {target} is edamon's retry ledger (dlq.ledger_topic)"
+        if self.dlq_rules.is_dlq(target) and self.routes.get(dlq_topic) != target:
+            return (
+                f"target {target} is a DLQ topic (topics.dlq); "
+                f"a dlq.routes entry {dlq_topic} = {target} allows it"
+            )
+        if self.allowed and not any(pattern.fullmatch(target) for pattern in self.allowed):
+            return f"target {target} is outside dlq.allowed_targets"
+        return None
+
+
+def resolve_target(dead_letter: DeadLetter, rules: TargetRules) -> Resolution:
     """The topic to redrive `dead_letter` to: the original topic its DLQ headers name (any
-    convention), else `routes[<its DLQ topic>]`; refused when neither gives a valid topic other
-    than the DLQ itself."""
+    convention), else `rules.routes[<its DLQ topic>]`; refused when neither gives a topic
+    `rules` allows."""
     dlq_topic = dead_letter.record.topic
     original = dead_letter.info.original_topic
     if original:
         target, source = original, "header"
-    elif dlq_topic in routes:
-        target, source = routes[dlq_topic], "route"
+    elif dlq_topic in rules.routes:
+        target, source = rules.routes[dlq_topic], "route"
     else:
         return Resolution(
             None,
@@ -87,8 +138,9 @@ def resolve_target(dead_letter: DeadLetter, routes: Mapping[str, str]) -> Resolu
     problem = _topic_problem(target)
     if problem is not None:
         return Resolution(None, source, f"target from {source}: {problem}")
-    if target == dlq_topic:
-        return Resolution(None, source, f"target {target} is the DLQ itself")
+    refusal = rules.refusal(target, dlq_topic)
+    if refusal is not None:
+        return Resolution(None, source, refusal)
     return Resolution(target, source)
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from edamon.actions.headers import HeaderPolicy
-from edamon.actions.ledger import Ledger, LedgerEntry, RetryResult, current_user
+from edamon.actions.ledger import Ledger, LedgerEntry, ReadOnlyError, RetryResult, current_user
 from edamon.actions.plan import (
     Action,
     ItemResult,
@@ -32,6 +32,7 @@ from edamon.actions.plan import (
     RedrivePlan,
     RedriveSummary,
     Resolution,
+    TargetRules,
     resolve_target,
     summarize,
 )
@@ -54,10 +55,6 @@ __all__ = [
     "Resolution",
     "resolve_target",
 ]
-
-
-class ReadOnlyError(Exception):
-    """A redrive was asked for while edamon runs read-only."""
 
 
 def _same_record(selected: RawRecord, current: RawRecord) -> bool:
@@ -85,6 +82,7 @@ class Redriver:
         self.settings = settings
         self.ledger = ledger
         self.policy = HeaderPolicy(settings.dlq.strip_headers)
+        self.targets = TargetRules.from_settings(settings)
         self._clock = clock
         self._user = user
         self._reread_timeout_s = reread_timeout_s
@@ -95,7 +93,7 @@ class Redriver:
     def plan(self, dead_letters: Iterable[DeadLetter], *, force: bool = False) -> RedrivePlan:
         """Decide per dead letter (repeats of the same coordinates dropped): send, skip (already
         retried, unless `force`) or refuse (no target)."""
-        routes = self.settings.dlq.routes
+        rules = self.targets
         items: list[PlanItem] = []
         seen: set[str] = set()
         for dead_letter in dead_letters:
@@ -105,7 +103,7 @@ class Redriver:
             seen.add(coords)
             previous = self.ledger.entry_for(dead_letter.record)
             attempt = 1 if previous is None else previous.attempt + 1
-            resolution = resolve_target(dead_letter, routes)
+            resolution = resolve_target(dead_letter, rules)
             strip = self.policy.stripped(dead_letter.record.headers)
             if resolution.target is None:
                 action, reason = Action.REFUSE, resolution.refusal
@@ -227,6 +225,9 @@ class Redriver:
         target = item.target
         if target is None:  # not from plan(): SEND items always have a target
             return ItemResult(item.coords, Outcome.REFUSED, reason="no target topic")
+        refusal = self.targets.refusal(target, selected.topic)
+        if refusal is not None:  # not from this redriver's plan(): checked again
+            return ItemResult(item.coords, Outcome.REFUSED, target, reason=refusal)
         current = self.ledger.entry_for(selected)
         if current is not None and current.retried and not force:
             return ItemResult(

@@ -51,14 +51,16 @@ def header_display(value: bytes) -> str:
 
 
 def value_display(value: bytes | None) -> str:
-    """A record value for people: pretty JSON, text, or a hex dump line for binary."""
+    """A record value for people: pretty JSON, text, or a hex dump line for binary (named
+    `Java-serialized` for Java's serialization stream, magic AC ED)."""
     if value is None:
         return "(null)"
     text = printable_text(value)
     if text is None:
         head = value[:64].hex(" ")
         more = f" ... ({len(value)} bytes)" if len(value) > 64 else ""
-        return f"binary: {head}{more}"
+        kind = "Java-serialized" if value[:2] == b"\xac\xed" else "binary"
+        return f"{kind}: {head}{more}"
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):

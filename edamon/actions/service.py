@@ -44,7 +44,7 @@ class RetryService:
     ) -> None:
         self.broker = broker
         self.settings = settings
-        self.ledger = Ledger(settings.dlq.ledger_topic, clock=clock)
+        self.ledger = Ledger.from_settings(settings, clock=clock)
         self.redriver = Redriver(broker, settings, self.ledger, clock=clock, user=user)
         self._ledger_timeout_s = ledger_timeout_s
         self._loaded = False

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.protocol.metadata import MetadataRequest
 
@@ -213,6 +213,15 @@ class KafkaBroker:
             detail = item.get("error_message") or error.description
             raise map_error(error(detail), self._settings, f"create topic {name}")
         return True
+
+    async def add_partitions(self, name: str, total: int) -> None:
+        """Raise `name`'s partition count to `total` (admin CreatePartitions)."""
+        admin, _ = self._clients()
+        await guarded(
+            admin.create_partitions({name: NewPartitions(total)}),
+            self._settings,
+            f"add partitions to {name}",
+        )
 
     # -- offsets ---------------------------------------------------------------------------
 

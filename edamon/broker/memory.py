@@ -159,6 +159,21 @@ class MemoryBroker:
                 self._rebalance(group)
         return True
 
+    async def add_partitions(self, name: str, total: int) -> None:
+        """Raise `name`'s partition count to `total`; its groups rebalance onto the new ones."""
+        self._check_open()
+        topic = self._topics.get(name)
+        if topic is None:
+            raise BrokerError(f"cannot add partitions to {name!r}: the topic does not exist")
+        if total <= len(topic.partitions):
+            raise BrokerError(
+                f"cannot add partitions to {name!r}: it has {len(topic.partitions)} already"
+            )
+        topic.partitions.extend(_Partition() for _ in range(total - len(topic.partitions)))
+        for group in self._groups.values():
+            if any(name in m.topics for m in group.members):
+                self._rebalance(group)
+
     def _partition(self, tp: TP) -> _Partition | None:
         topic = self._topics.get(tp.topic)
         if topic is None or not 0 <= tp.partition < len(topic.partitions):

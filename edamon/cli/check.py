@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from edamon.cli import config_options, fail, settings_from
+from edamon.cli import EXIT_FAILED, config_options, fail, settings_from
 from edamon.config import Settings
 
 LIST_LIMIT = 40
@@ -34,6 +35,11 @@ class CheckReport:
     dead_letter: tuple[tuple[str, bool], ...]
     """(topic, tailed) for every topic matched by topics.dlq."""
     read_only: bool
+    registry: str | None = None
+    """The schema registry's URL (None: none configured)."""
+    registry_subjects: int | None = None
+    """Its subject count; None when it did not answer (`registry_error` says why)."""
+    registry_error: str | None = None
 
 
 def _security(settings: Settings) -> str:
@@ -65,6 +71,7 @@ async def inspect_cluster(settings: Settings) -> CheckReport:
     names = [t.name for t in topics if not t.internal]
     tailed = tuple(rules.select(names))
     tailed_set = set(tailed)
+    registry, subjects, error = await inspect_registry(settings)
     return CheckReport(
         bootstrap=settings.kafka.bootstrap_servers,
         security=_security(settings),
@@ -77,7 +84,27 @@ async def inspect_cluster(settings: Settings) -> CheckReport:
         tailed=tailed,
         dead_letter=tuple((n, n in tailed_set) for n in sorted(names) if rules.is_dlq(n)),
         read_only=settings.read_only,
+        registry=registry,
+        registry_subjects=subjects,
+        registry_error=error,
     )
+
+
+async def inspect_registry(settings: Settings) -> tuple[str | None, int | None, str | None]:
+    """(URL without credentials, subject count, error) of the configured schema registry."""
+    from edamon.decode.registry import HttpSchemaRegistry, RegistryError
+
+    if settings.schema_registry.url is None:
+        return None, None, None
+    try:
+        registry = HttpSchemaRegistry(settings.schema_registry)
+    except ValueError as exc:
+        return settings.schema_registry.url, None, str(exc)
+    async with registry:
+        try:
+            return registry.name, len(await registry.subjects()), None
+        except RegistryError as exc:
+            return registry.name, None, str(exc)
 
 
 def render(report: CheckReport, *, show_all: bool = False) -> str:
@@ -108,6 +135,13 @@ def render(report: CheckReport, *, show_all: bool = False) -> str:
         f"    {name}" if tailed else f"    {name}  (not tailed: topics.include/exclude)"
         for name, tailed in report.dead_letter
     )
+    if report.registry is None:
+        lines.append(row("schema registry", "none (Avro and Protobuf stay undecodable)"))
+    elif report.registry_error is not None:
+        lines.append(f"schema registry at {report.registry}: {report.registry_error}")
+    else:
+        lines.append(f"schema registry at {report.registry}: reachable")
+        lines.append(row("subjects", report.registry_subjects))
     return "\n".join(lines)
 
 
@@ -146,7 +180,11 @@ def command(
     """Connect to the cluster and show what edamon sees: cluster id, brokers, topics,
     consumer groups, tailed topics and dead-letter topics.
 
-    Exit status: 0 reachable, 1 unreachable or refused, 2 bad configuration.
+    With a schema registry configured ([schema_registry] url), whether it answers and how
+    many subjects it has.
+
+    Exit status: 0 reachable, 1 unreachable or refused (Kafka or the schema registry), 2 bad
+    configuration.
     """
     from edamon.broker.base import BrokerError, BrokerUnavailable
 
@@ -179,3 +217,5 @@ def command(
             fail("interrupted", 130)
             return
     click.echo(render(report, show_all=show_all))
+    if report.registry_error is not None:
+        sys.exit(EXIT_FAILED)

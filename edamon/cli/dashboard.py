@@ -6,18 +6,21 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from edamon.broker.base import Broker
 from edamon.config import Settings
+from edamon.decode.registry import SchemaRegistry
 
 
 def run_dashboard(
     settings: Settings,
     broker: Broker | None = None,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
+    registry: SchemaRegistry | None = None,
 ) -> int:
     """Open the dashboard and return the exit code.
 
     `broker`: the broker to watch (default: Kafka from settings). `background`: extra coroutines
     run for the app's lifetime on its loop (the demo's simulation), cancelled on exit. DLQ retry
     (`r` on the dead-letters screen) goes through the same broker; settings.read_only disables it.
+    `registry`: the schema registry (default: the configured one; the demo's in-process one).
     """
     from edamon.actions.service import RetryService
     from edamon.collector.collector import Collector
@@ -27,7 +30,7 @@ def run_dashboard(
         from edamon.broker.kafka import KafkaBroker
 
         broker = KafkaBroker(settings.kafka)
-    collector = Collector(broker, settings)
+    collector = Collector(broker, settings, registry=registry)
     app = EdamonApp(
         collector,
         settings,

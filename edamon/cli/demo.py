@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edamon.cli import EXIT_FAILED, duration_option, fail, settings_from
+from edamon.cli import EXIT_FAILED, EXIT_USAGE, duration_option, fail, settings_from
 
 if TYPE_CHECKING:
     from edamon.broker.base import Broker
+    from edamon.decode.registry import SchemaRegistry
     from edamon.demo.runner import DemoSystem
 
 STATS_EVERY_S = 5.0
@@ -41,6 +42,26 @@ MEMORY_RECORDS_PER_PARTITION = 200_000
 @click.option("--prefix", help="Topic and group prefix (default demo.).")
 @click.option("--headless", is_flag=True, help="Only the simulation; print stats lines.")
 @click.option("--duration", help="Stop the simulation after this long (e.g. 60s, 5m).")
+@click.option(
+    "--read-only",
+    is_flag=True,
+    default=None,
+    help="Write nothing to Kafka: refused with --bootstrap (the demo writes there).",
+)
+@click.option(
+    "--format",
+    "wire_format",
+    type=click.Choice(["json", "avro"]),
+    default="json",
+    show_default=True,
+    help="How the services write their events: JSON, or Avro through a schema registry.",
+)
+@click.option(
+    "--schema-registry",
+    metavar="URL",
+    help="With -b and --format avro: the schema registry (Confluent-compatible API) to use; "
+    "in memory, an in-process registry.",
+)
 def command(
     config_path: Path | None,
     bootstrap: str | None,
@@ -49,22 +70,36 @@ def command(
     prefix: str | None,
     headless: bool,
     duration: str | None,
+    read_only: bool | None,
+    wire_format: str,
+    schema_registry: str | None,
 ) -> None:
     """Run the demo system: choreographed orders, an orchestrated checkout saga, schema
-    evolution, duplicates, poison records, dead letters, a slow and a stopped group."""
+    evolution, duplicates, poison records, dead letters, a slow and a stopped group.
+
+    On a cluster (--bootstrap) it creates its topics and writes records: read-only mode
+    (--read-only, read_only = true) refuses that with exit code 2. In memory nothing reaches
+    Kafka: it runs, and read-only there only disables retries in the dashboard."""
     from edamon.demo.sagas import packaged_config
 
     seconds = duration_option(duration)
     demo: dict[str, Any] = {"rate": rate, "seed": seed, "prefix": prefix}
-    extra = {"demo": {k: v for k, v in demo.items() if v is not None}}
+    extra: dict[str, Any] = {"demo": {k: v for k, v in demo.items() if v is not None}}
+    if wire_format == "avro" and bootstrap and not schema_registry:
+        fail("--format avro on a cluster needs --schema-registry URL", 2)
+    if schema_registry:
+        extra["schema_registry"] = {"url": schema_registry}
     if config_path is None:
         with resources.as_file(packaged_config()) as packaged:
-            settings = settings_from(packaged, bootstrap, None, extra)
+            settings = settings_from(packaged, bootstrap, read_only, extra)
     else:
-        settings = settings_from(config_path, bootstrap, None, extra)
+        settings = settings_from(config_path, bootstrap, read_only, extra)
 
     from edamon.demo.clock import DemoClock
-    from edamon.demo.runner import DemoSystem
+    from edamon.demo.runner import READ_ONLY, DemoSystem
+
+    if bootstrap and settings.read_only:
+        fail(READ_ONLY, EXIT_USAGE)
 
     broker: Broker
     clock = DemoClock()
@@ -78,29 +113,50 @@ def command(
         broker = MemoryBroker(
             clock=clock.now, max_records_per_partition=MEMORY_RECORDS_PER_PARTITION
         )
-    system = DemoSystem(broker, settings.demo, clock=clock)
+    system = DemoSystem(
+        broker, settings.demo, clock=clock, read_only=bool(bootstrap) and settings.read_only
+    )
+    registry: SchemaRegistry | None = None
+    if wire_format == "avro":
+        from edamon.decode.registry import HttpSchemaRegistry, MemorySchemaRegistry
+        from edamon.demo.wire import AvroCodec
+
+        if bootstrap:
+            registry = HttpSchemaRegistry(settings.schema_registry)
+        else:
+            registry = MemorySchemaRegistry()
+        system.bus.codec = AvroCodec(registry)
 
     if headless:
         sys.exit(_run_headless(broker, system, seconds))
+    codec_registry = registry
+    if bootstrap:
+        registry = None  # the collector opens its own client to the configured URL
 
     from edamon.cli.dashboard import run_dashboard
 
     async def simulate() -> None:
         await broker.start()
-        await system.run(seconds)
+        try:
+            await system.run(seconds)
+        finally:
+            if bootstrap and codec_registry is not None:
+                await codec_registry.aclose()  # the collector has a client of its own
 
-    sys.exit(run_dashboard(settings, broker=broker, background=[simulate]))
+    watch: dict[str, Any] = {"registry": registry} if registry is not None else {}
+    sys.exit(run_dashboard(settings, broker=broker, background=[simulate], **watch))
 
 
 def _run_headless(broker: Broker, system: DemoSystem, seconds: float | None) -> int:
     from edamon.broker.base import BrokerError
+    from edamon.decode.registry import RegistryError
 
     click.echo(f"edamon demo on {broker.name}, seed {system.seed} (Ctrl-C stops)")
     try:
         asyncio.run(_headless(broker, system, seconds))
     except KeyboardInterrupt:
         pass
-    except BrokerError as exc:
+    except (BrokerError, RegistryError) as exc:
         fail(str(exc), EXIT_FAILED)
     click.echo(system.stats().line())
     return 0
@@ -120,3 +176,6 @@ async def _headless(broker: Broker, system: DemoSystem, seconds: float | None) -
         with suppress(asyncio.CancelledError):
             await task
         await broker.close()
+        registry = getattr(system.bus.codec, "registry", None)
+        if registry is not None:
+            await registry.aclose()

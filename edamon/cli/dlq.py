@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import sys
@@ -83,7 +84,7 @@ async def _load_ledger(broker: Broker, settings: Settings) -> Ledger:
     from edamon.actions.ledger import Ledger
     from edamon.broker.base import BrokerError
 
-    ledger = Ledger(settings.dlq.ledger_topic)
+    ledger = Ledger.from_settings(settings)
     try:
         await ledger.load(broker)
     except BrokerError as exc:
@@ -109,11 +110,23 @@ def _short_class(name: str | None) -> str | None:
     return name.rsplit(".", 1)[-1] if name else name
 
 
+def _output_width() -> int | None:
+    """Columns to fit the table in: $COLUMNS when set, else the terminal's; None (no limit:
+    full values) when stdout is not a terminal, e.g. piped to a file or another command."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((160, 24)).columns
+
+
 def _table(rows: list[list[str]], header: list[str]) -> None:
-    width = shutil.get_terminal_size((160, 24)).columns
+    width = _output_width()
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fixed = sum(widths[:-1]) + 2 * (len(widths) - 1)
-    widths[-1] = max(10, min(widths[-1], width - fixed))
+    if width is not None:
+        widths[-1] = max(10, min(widths[-1], width - fixed))
     for row in [header, *rows]:
         cells = [_clip(cell, w).ljust(w) for cell, w in zip(row, widths, strict=True)]
         click.echo("  ".join(cells).rstrip())

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from edamon.cli.serve import EMBEDDED_TOKEN_ENV
+from edamon.cli.serve import EMBEDDED_PARENT_ENV, EMBEDDED_TOKEN_ENV
 from edamon.config import Settings
 
 STOP_TIMEOUT_S = 5.0
@@ -109,6 +109,7 @@ def spawn_embedded(
     token = new_token()
     env = dict(os.environ)
     env[EMBEDDED_TOKEN_ENV] = token
+    env[EMBEDDED_PARENT_ENV] = str(os.getpid())
     args = [sys.executable, "-m", "edamon", "serve", "--embedded-socket", str(socket_path)]
     if demo is not None:
         args += ["--demo", demo]

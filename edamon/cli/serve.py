@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 EMBEDDED_TOKEN_ENV = "EDAMON_EMBEDDED_TOKEN"
 """The embedded child's token, passed by its parent through the environment (never on disk)."""
+EMBEDDED_PARENT_ENV = "EDAMON_EMBEDDED_PARENT"
+"""The parent's pid: the child checks it still has that parent once its death signal is set."""
 PR_SET_PDEATHSIG = 1
 
 
@@ -178,8 +180,8 @@ def _embedded(socket_path: Path, demo: str | None) -> int:
     """The embedded child: settings as one JSON line on stdin (from the parent, exactly its
     own), the token from the environment, a Unix socket in the parent's private directory."""
     _die_with_parent()
-    if os.getppid() == 1:
-        return EXIT_FAILED  # the parent is already gone
+    if str(os.getppid()) != os.environ.pop(EMBEDDED_PARENT_ENV, ""):
+        return EXIT_FAILED  # the parent is already gone (before the death signal was set)
     token = os.environ.pop(EMBEDDED_TOKEN_ENV, "")
     if not token:
         fail(f"{EMBEDDED_TOKEN_ENV} is not set", EXIT_USAGE)

@@ -14,7 +14,8 @@ edamon.model.envelope/deadletter/records), decoded with pydantic TypeAdapter fro
 types the service serialises. Methods (all `async`):
 
 - state: `health()` -> Health, `ready()` -> Ready (also when not ready: `.ready` False and
-  `.reason`), `overview(rows=50)` -> Overview, `collect(max_trees=200)` -> dict (the
+  `.reason`), `overview(rows=50, history=None)` -> Overview (`history`: seconds of throughput
+  history kept per series, e.g. a sparkline's width), `collect(max_trees=200)` -> dict (the
   `collect --json` document as parsed JSON), `collect_document()` -> CollectDocument,
   `undecodable()` -> UndecodableView;
 - pages (`offset=0, limit=100, filter=None, order=None`; returns Page[T] with `total`, `offset`,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -183,6 +184,24 @@ def dead_letter_from(doc: DeadLetterDoc) -> DeadLetter:
     return DeadLetter(record, info, envelope, doc["decode_error"])
 
 
+def decode(kind: Any, body: bytes, source: str = "the edamon service") -> Any:
+    """A JSON `body` as a `kind` (a model dataclass, Page[...], a TypedDict): pydantic parses
+    and validates in one pass; a document with a lone surrogate escape (`\\ud800`, text from a
+    record) goes through the json module. Raises ServerError when it is not a `kind`."""
+    adapter = _adapter(kind)
+    try:
+        try:
+            return adapter.validate_json(body)
+        except ValidationError as exc:
+            if not any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise
+            return adapter.validate_python(json.loads(body))
+    except ValueError as exc:  # ValidationError included
+        raise ServerError(
+            f"{source}: unexpected answer ({exc}; is it another version of edamon?)"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetterDetail:
     """One dead letter: as model data, and the `dlq show --json` document it came from (which
@@ -205,8 +224,9 @@ _ERRORS: dict[int, type[ClientError]] = {
 
 
 class EdamonClient:
-    """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`.
-    Use as `async with`, or call `aclose()`."""
+    """An async client of one edamon service. `url`: `http(s)://host:port` or `unix:/path`;
+    `verify`: TLS verification (an `ssl.SSLContext` trusting a private CA, or False). Use as
+    `async with`, or call `aclose()`."""
 
     def __init__(
         self,
@@ -214,7 +234,7 @@ class EdamonClient:
         token: str,
         *,
         timeout: httpx.Timeout | float = TIMEOUT,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.url = url
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -255,8 +275,8 @@ class EdamonClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
         ok: tuple[int, ...] = (200,),
-    ) -> Any:
-        """The parsed JSON answer of `method path`; raises a ClientError subclass."""
+    ) -> bytes:
+        """The JSON body of a successful `method path`; raises a ClientError subclass."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = await self._http.request(
@@ -267,17 +287,13 @@ class EdamonClient:
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
             raise Unreachable(f"cannot reach the edamon service at {self.url}: {reason}") from None
+        if response.status_code in ok:
+            return response.content
+        error = message = None
         try:
             data = json.loads(response.content) if response.content else None
         except ValueError:
             data = None
-        if response.status_code in ok:
-            if data is None:
-                raise ServerError(
-                    f"edamon service at {self.url}: answer is not JSON", status=response.status_code
-                )
-            return data
-        error = message = None
         if isinstance(data, dict):
             error, message = data.get("error"), data.get("message")
         kind = _ERRORS.get(response.status_code, ServerError)
@@ -291,14 +307,8 @@ class EdamonClient:
     async def _get(self, kind: Any, path: str, **params: Any) -> Any:
         return self._decode(kind, await self._request("GET", path, params=params))
 
-    def _decode(self, kind: Any, data: Any) -> Any:
-        try:
-            return _adapter(kind).validate_python(data)
-        except ValidationError as exc:
-            raise ServerError(
-                f"edamon service at {self.url}: unexpected answer ({exc.error_count()} "
-                "problems; is it another version of edamon?)"
-            ) from None
+    def _decode(self, kind: Any, body: bytes) -> Any:
+        return decode(kind, body, self.url)
 
     # ---- state ---------------------------------------------------------------------------
 
@@ -312,19 +322,23 @@ class EdamonClient:
         result: Ready = self._decode(Ready, data)
         return result
 
-    async def overview(self, rows: int = 50) -> Overview:
-        result: Overview = await self._get(Overview, "overview", rows=rows)
+    async def overview(self, rows: int = 50, history: int | None = None) -> Overview:
+        """`history`: seconds of throughput history per series (default: the whole window)."""
+        result: Overview = await self._get(Overview, "overview", rows=rows, history=history)
         return result
 
     async def collect(self, max_trees: int = 200) -> dict[str, Any]:
         """The `collect --json` document, as parsed JSON."""
-        data: dict[str, Any] = await self._request(
-            "GET", "collect", params={"max_trees": max_trees}
-        )
+        body = await self._request("GET", "collect", params={"max_trees": max_trees})
+        try:
+            data: dict[str, Any] = json.loads(body)
+        except ValueError:
+            raise ServerError(f"edamon service at {self.url}: answer is not JSON") from None
         return data
 
     async def collect_document(self, max_trees: int = 200) -> CollectDocument:
-        result: CollectDocument = self._decode(CollectDocument, await self.collect(max_trees))
+        body = await self._request("GET", "collect", params={"max_trees": max_trees})
+        result: CollectDocument = self._decode(CollectDocument, body)
         return result
 
     async def undecodable(self) -> UndecodableView:

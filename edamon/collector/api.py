@@ -39,5 +39,12 @@ class CollectorView(Protocol):
         ...
 
     def dead_letter(self, coords: str) -> DeadLetter | None:
-        """One retained dead letter by its `topic/partition/offset`."""
+        """One retained dead letter by its `topic/partition/offset` (when it says `dropped`,
+        without its body: see `read_dead_letter`)."""
+        ...
+
+    async def read_dead_letter(self, coords: str) -> DeadLetter | None:
+        """The dead letter at `coords` read again from the broker and decoded whole, or None
+        when it no longer exists there (or there is no broker to ask). Raises BrokerError when
+        the broker can't answer."""
         ...

@@ -16,6 +16,8 @@ from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.collector.view import StateView
 from edamon.config import Settings
+from edamon.decode.registry import HttpSchemaRegistry, RegistryError, SchemaRegistry
+from edamon.decode.schemas import SchemaStore
 from edamon.model.records import TP, RawRecord, parse_coords
 from edamon.model.snapshot import CatchUpView, GroupLag
 from edamon.model.status import ConnectionState
@@ -32,17 +34,29 @@ BACKOFF_MAX_S = 30.0
 READ_RECORD_TIMEOUT_S = 10.0
 NO_ANSWER_S = 4.0
 """A lag sample unanswered this long shows the connection as "no answer" until it returns."""
+REGISTRY_PROBE_S = 30.0
+"""How often the schema registry is asked for its subjects (its state in the connection view)."""
 
 
 class Collector(StateView):
     """Implements `CollectorView`; `run()` until cancelled."""
 
     def __init__(
-        self, broker: Broker, settings: Settings, *, clock: Callable[[], float] = time.time
+        self,
+        broker: Broker,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        registry: SchemaRegistry | None = None,
     ) -> None:
+        """`registry`: the schema registry (default: the configured one, if any)."""
         self._broker = broker
         self._settings = settings
-        super().__init__(CollectorState(settings, cluster=broker.name), clock)
+        if registry is None and settings.schema_registry.url is not None:
+            registry = HttpSchemaRegistry(settings.schema_registry)
+        schemas = SchemaStore(registry, retry_s=settings.schema_registry.retry_s)
+        super().__init__(CollectorState(settings, cluster=broker.name, schemas=schemas), clock)
+        schemas.on_resolved = self._schema_resolved
         self._lag = LagSampler(broker, settings.lag)
         self._positions: dict[TP, int] = {}
         self._catchup_start: dict[TP, int] = {}
@@ -72,9 +86,17 @@ class Collector(StateView):
 
         On cancellation the tailer and the broker's clients are closed before returning.
         """
+        probe = None
+        if self.state.schemas.registry is not None:
+            probe = asyncio.create_task(self._registry_loop(), name="edamon-registry")
         try:
             await self._run_forever()
         finally:
+            if probe is not None:
+                probe.cancel()
+                with suppress(asyncio.CancelledError):
+                    await probe
+            await self.state.schemas.aclose()
             await self._close_tailer()
             with suppress(BrokerError):
                 await self._broker.close()
@@ -139,7 +161,7 @@ class Collector(StateView):
         topics = await self._broker.list_topics()
         rules = self.state.rules
         selected = {t.name: t.partitions for t in topics if not t.internal and rules.tailed(t.name)}
-        self.state.set_partitions(selected)
+        self.state.set_partitions(selected, self._clock())
         wanted = [TP(name, p) for name, count in selected.items() for p in range(count)]
         current = set(self._positions)
         new = [tp for tp in wanted if tp not in current]
@@ -278,6 +300,16 @@ class Collector(StateView):
         except asyncio.CancelledError:  # the session ends: the sample goes with it
             sample.cancel()
             raise
+
+    def _schema_resolved(self, schema_id: int, reason: str | None) -> None:
+        self.state.schema_resolved(schema_id, reason, self._clock())
+
+    async def _registry_loop(self) -> None:
+        """Ask the registry for its subjects now and then: its state for the connection view."""
+        while True:
+            with suppress(RegistryError):
+                await self.state.schemas.probe()
+            await asyncio.sleep(REGISTRY_PROBE_S)
 
     async def _tick_loop(self) -> None:
         while True:

@@ -1,14 +1,20 @@
-"""The dead letters the collector holds: bounded by count, grouped by source topic, consumer
-group and exception, joined with the retry ledger, and the snapshot rows made from them."""
+"""The dead letters the collector holds: bounded by count, their bodies bounded in bytes,
+grouped by source topic, consumer group and exception, joined with the retry ledger (edamon's
+own signed entries only), and the snapshot rows made from them."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from edamon.actions.ledger import LedgerEntry, decode_ledger_record
-from edamon.model.deadletter import DeadLetter
+from edamon.actions.ledger import LedgerEntry, LedgerSigner, decode_ledger_record, supersedes
+from edamon.model.deadletter import (
+    DeadLetter,
+    dead_letter_size,
+    drop_dead_letter_body,
+    message_head,
+)
 from edamon.model.records import RawRecord
 from edamon.model.snapshot import DeadLetterGroup, DeadLetterRow
 
@@ -24,17 +30,42 @@ class _Group:
 
 
 class DeadLetterStore:
-    """The newest `limit` dead letters by DLQ coordinates, their groups, and the ledger."""
+    """The newest `limit` dead letters by DLQ coordinates, their groups, and the ledger.
 
-    def __init__(self, limit: int) -> None:
+    The newest keep their bodies (value, headers, stack trace, whole message) within
+    `memory_bytes`; beyond it the oldest bodies are dropped (`DeadLetter.dropped`) and a view
+    reads the record again when it shows one in detail. Ledger records count only when
+    `verify` says edamon wrote them (`LedgerSigner.verify`)."""
+
+    def __init__(
+        self,
+        limit: int,
+        memory_bytes: int = 64 * 1024 * 1024,
+        *,
+        verify: Callable[[RawRecord], bool] | None = None,
+    ) -> None:
         self._limit = limit
+        self._memory = max(0, memory_bytes)
+        self._verify = verify or LedgerSigner().verify
         self._dead: OrderedDict[str, DeadLetter] = OrderedDict()
+        self._bodies: deque[tuple[DeadLetter, int]] = deque()
+        """Dead letters holding their body, oldest first, with its size."""
+        self._body_bytes = 0
         self._rows: dict[str, DeadLetterRow] = {}
         """Snapshot rows by coords, made once and dropped when the ledger changes them."""
         self._groups: dict[tuple[str | None, str | None, str | None], _Group] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         self.total = 0
         """Dead letters seen (each DLQ record once), evicted ones included."""
+        self.dropped = 0
+        """Dead letters whose body was let go so far."""
+        self.ignored_ledger_records = 0
+        """Ledger records not written by edamon (no or a wrong signature)."""
+
+    @property
+    def body_bytes(self) -> int:
+        """About the bytes the bodies held take (see `dead_letter_size`)."""
+        return self._body_bytes
 
     def add(self, dl: DeadLetter) -> bool:
         """Keep a dead letter; False when its DLQ record was already seen."""
@@ -44,24 +75,47 @@ class DeadLetterStore:
         self.total += 1
         self._dead[coords] = dl
         if len(self._dead) > self._limit:
-            old, _ = self._dead.popitem(last=False)
-            self._rows.pop(old, None)
+            old_coords, old = self._dead.popitem(last=False)
+            self._rows.pop(old_coords, None)
+            bodies = self._bodies
+            if bodies and bodies[0][0] is old:  # both are oldest first
+                self._body_bytes -= bodies.popleft()[1]
+                drop_dead_letter_body(old)  # a chain may still hold it
+        if not dl.dropped:
+            size = dead_letter_size(dl)
+            self._bodies.append((dl, size))
+            self._body_bytes += size
+            if self._body_bytes > self._memory:
+                self._shrink()
         info = dl.info
         key = (info.original_topic, info.consumer_group, info.failure_class)
         group = self._groups.get(key)
         seen = dl.record.timestamp_ms / 1000.0
+        sample = message_head(info.exception_message)
         if group is None:
-            self._groups[key] = _Group(1, seen, info.exception_message)
+            self._groups[key] = _Group(1, seen, sample)
         else:
             group.count += 1
             group.last_seen = max(group.last_seen, seen)
-            group.sample = info.exception_message or group.sample
+            group.sample = sample or group.sample
         return True
+
+    def _shrink(self) -> None:
+        bodies = self._bodies
+        while self._body_bytes > self._memory and bodies:
+            old, size = bodies.popleft()
+            self._body_bytes -= size
+            drop_dead_letter_body(old)
+            self._rows.pop(old.coords, None)  # its row held the whole message
+            self.dropped += 1
 
     def apply_ledger(self, record: RawRecord) -> None:
         """A record of the retry ledger: what was retried, when, by whom, with what result."""
+        if not self._verify(record):
+            self.ignored_ledger_records += 1
+            return
         entry = decode_ledger_record(record)
-        if entry is None:
+        if entry is None or not supersedes(entry, self._ledger.get(entry.dead_letter)):
             return
         self._ledger[entry.dead_letter] = entry
         self._rows.pop(entry.dead_letter, None)

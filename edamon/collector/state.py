@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from edamon.actions.ledger import LedgerEntry
+from edamon.actions.ledger import LedgerEntry, LedgerSigner
 from edamon.collector.budget import RecordBudget
 from edamon.collector.deadletters import DeadLetterStore
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
+from edamon.decode.schemas import SchemaStore
 from edamon.model.alerts import AlertView
 from edamon.model.chain import Chain
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, Undecodable
+from edamon.model.ordering import OrderingTracker
 from edamon.model.records import RawRecord
 from edamon.model.saga import SagaTracker
 from edamon.model.snapshot import (
@@ -43,6 +46,9 @@ SNAPSHOT_SAGA_INSTANCES = 1000
 UNDECODABLE_SAMPLES = 50
 NOTICES = 20
 
+HOLD_BYTES = 16 * 1024 * 1024
+"""Most value bytes held per schema id while it is fetched (besides hold_records)."""
+
 _EVENTS, _DLQ, _LEDGER = "events", "dlq", "ledger"
 """How `ingest` handles the records of a topic."""
 
@@ -50,14 +56,22 @@ _EVENTS, _DLQ, _LEDGER = "events", "dlq", "ledger"
 class CollectorState:
     """Owns chains, sagas, dead letters, throughput and lag; hands out immutable snapshots."""
 
-    def __init__(self, settings: Settings, *, cluster: str) -> None:
+    def __init__(
+        self, settings: Settings, *, cluster: str, schemas: SchemaStore | None = None
+    ) -> None:
         self._settings = settings
         self.rules = TopicRules(
             settings.topics,
             ledger_topic=settings.dlq.ledger_topic,
             dlq_routes=settings.dlq.routes,
         )
-        self._envelopes = EnvelopeDecoder(settings.envelope)
+        self.schemas = schemas if schemas is not None else SchemaStore(None)
+        self.schemas.waiting = self._awaited
+        self._waiting: dict[int, deque[list[object]]] = {}
+        """Records waiting for their schema, per id: [record, reason counted or None, DLQ?]."""
+        self._waiting_bytes: dict[int, int] = {}
+        self._hold_records = settings.schema_registry.hold_records
+        self._envelopes = EnvelopeDecoder(settings.envelope, self.schemas)
         self._dead_decoder = DeadLetterDecoder(self._envelopes)
         retention = settings.retention
         self._max_events = retention.max_events
@@ -68,7 +82,11 @@ class CollectorState:
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._viewed: Chain | None = None
         """The chain asked for last: where `event()` looks first."""
-        self._dead = DeadLetterStore(retention.max_dead_letters)
+        self._dead = DeadLetterStore(
+            retention.max_dead_letters,
+            int(retention.dead_letter_memory_mb * 1024 * 1024),
+            verify=LedgerSigner.from_settings(settings.dlq).verify,
+        )
         self._undecodable: Counter[str] = Counter()
         self._undecodable_samples: deque[UndecodableSample] = deque(maxlen=UNDECODABLE_SAMPLES)
         self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
@@ -78,6 +96,14 @@ class CollectorState:
         """Dead-letter times per flow, to replay sagas in time order."""
         self._saga_starts = {t for d in settings.sagas.definitions for t in d.start}
         self._has_sagas = bool(settings.sagas.definitions)
+        ordering = settings.ordering
+        self._ordering = (
+            OrderingTracker(
+                max_aggregates=ordering.max_aggregates, tolerance_ms=ordering.tolerance_ms
+            )
+            if ordering.enabled
+            else None
+        )
         self._loops_reported: set[str] = set()
         self._notices: deque[str] = deque(maxlen=NOTICES)
         self._retained = 0
@@ -117,12 +143,18 @@ class CollectorState:
             if route is _EVENTS:
                 result = decode(record)
                 if isinstance(result, Undecodable):
-                    self._add_undecodable(result, now)
+                    if result.awaiting is None:
+                        self._add_undecodable(result, now)
+                    else:
+                        self._await_schema(result, now)
                 else:
                     append(result)
                     add_event(result, now)
             elif route is _DLQ:
-                self._add_dead_letter(self._dead_decoder.decode(record), now)
+                dead = self._dead_decoder.decode(record)
+                if dead.envelope is None and self._dead_letter_waits(record):
+                    continue
+                self._add_dead_letter(dead, now)
             else:
                 self._dead.apply_ledger(record)
         if events:
@@ -148,6 +180,20 @@ class CollectorState:
         self._events_total += 1
         self._retained += 1
         self._hold(env)
+        if self._ordering is not None:
+            record = env.record
+            self._ordering.observe(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                env.aggregate_id,
+                env.version,
+                env.occurred_at,
+                env.event_id,
+                env.event_type,
+                env.correlation_id,
+            )
         if self._has_sagas:
             if late:
                 # an event older than one already applied (topics are read in parallel, so
@@ -231,6 +277,104 @@ class CollectorState:
             )
         )
 
+    # ---- records waiting for their schema ----------------------------------------------
+
+    def _awaited(self, schema_id: int) -> bool:
+        return bool(self._waiting.get(schema_id))
+
+    def _await_schema(self, bad: Undecodable, now: float) -> None:
+        """Hold a record whose schema is being fetched (counted as undecodable with the
+        registry's reason once a fetch failed); beyond `hold_records` per id the oldest goes."""
+        schema_id = bad.awaiting
+        assert schema_id is not None
+        counted: str | None = None
+        if self.schemas.failure(schema_id) is not None or not self._hold_records:
+            self._add_undecodable(bad, now)
+            counted = bad.reason
+        if not self._hold_records:
+            return
+        queue = self._waiting.setdefault(schema_id, deque())
+        queue.append([bad.record, counted, False])
+        size = self._waiting_bytes.get(schema_id, 0) + len(bad.record.value or b"")
+        while len(queue) > self._hold_records or (size > HOLD_BYTES and len(queue) > 1):
+            record, reason, dead = queue.popleft()
+            assert isinstance(record, RawRecord)
+            size -= len(record.value or b"")
+            if dead:
+                self._add_dead_letter(self._dead_decoder.decode(record), now)
+            elif reason is None:
+                self._add_undecodable(
+                    Undecodable(record, f"schema {schema_id}: too many records waiting"), now
+                )
+        self._waiting_bytes[schema_id] = size
+
+    def _dead_letter_waits(self, record: RawRecord) -> bool:
+        """Hold a dead letter whose value's schema is being fetched for the first time."""
+        result = self._envelopes.decode(record)
+        if not isinstance(result, Undecodable) or result.awaiting is None:
+            return False
+        schema_id = result.awaiting
+        if not self._hold_records or not self.schemas.fetching(schema_id):
+            return False
+        if self.schemas.failure(schema_id) is not None:
+            return False
+        self._waiting.setdefault(schema_id, deque()).append([record, None, True])
+        self._waiting_bytes[schema_id] = self._waiting_bytes.get(schema_id, 0) + len(
+            record.value or b""
+        )
+        return True
+
+    def schema_resolved(self, schema_id: int, reason: str | None, now: float) -> None:
+        """The fetch of `schema_id` ended: arrived (`reason` None), the records held for it are
+        decoded now (no longer undecodable); failed, they count as undecodable for `reason`."""
+        queue = self._waiting.get(schema_id)
+        if not queue:
+            return
+        if reason is None:
+            del self._waiting[schema_id]
+            self._waiting_bytes.pop(schema_id, None)
+            events: list[RawRecord] = []
+            for record, counted, dead in queue:
+                assert isinstance(record, RawRecord)
+                if dead:
+                    self._add_dead_letter(self._dead_decoder.decode(record), now)
+                    continue
+                if isinstance(counted, str):
+                    self._uncount(record, counted)
+                events.append(record)
+            self.ingest(events, now)
+            return
+        kept: deque[list[object]] = deque()
+        for entry in queue:
+            record, counted, dead = entry
+            assert isinstance(record, RawRecord)
+            if dead:  # a dead letter waits for the first answer only
+                self._add_dead_letter(self._dead_decoder.decode(record), now)
+                continue
+            if counted != reason:
+                if isinstance(counted, str):
+                    self._uncount(record, counted)
+                self._add_undecodable(Undecodable(record, reason), now)
+                entry[1] = reason
+            kept.append(entry)
+        self._waiting[schema_id] = kept
+        self._waiting_bytes[schema_id] = sum(
+            len(record.value or b"") for record, _, _ in kept if isinstance(record, RawRecord)
+        )
+
+    def _uncount(self, record: RawRecord, reason: str) -> None:
+        left = self._undecodable[reason] - 1
+        if left > 0:
+            self._undecodable[reason] = left
+        else:
+            del self._undecodable[reason]
+        coords = record.coords
+        samples = self._undecodable_samples
+        if any(sample.coords == coords for sample in samples):
+            kept = [sample for sample in samples if sample.coords != coords]
+            samples.clear()
+            samples.extend(kept)
+
     def _evict(self, now: float) -> None:
         horizon = now - self._max_age
         chains = self._chains
@@ -253,8 +397,19 @@ class CollectorState:
         self._sagas.tick(now)
         self._evict(now)
 
-    def set_partitions(self, partitions: dict[str, int]) -> None:
+    def set_partitions(self, partitions: dict[str, int], now: float | None = None) -> None:
+        """The tailed topics' partition counts; a count that changed is noted (it moves keys
+        to other partitions: see the ordering findings)."""
         self.partitions = partitions
+        if self._ordering is None or now is None:
+            return
+        for topic, count in partitions.items():
+            change = self._ordering.topic_partitions(topic, count, now)
+            if change is not None:
+                self.notice(
+                    f"topic {topic}: partitions {change.old} → {change.new} (keys now map to "
+                    "other partitions: an aggregate's events may be split)"
+                )
 
     def set_connection(
         self, state: ConnectionState, message: str, now: float, brokers: int | None = None
@@ -298,6 +453,10 @@ class CollectorState:
     def dead_letter(self, coords: str) -> DeadLetter | None:
         return self._dead.get(coords)
 
+    def decode_dead_letter(self, record: RawRecord) -> DeadLetter:
+        """A DLQ record (read again) decoded as the collector decodes dead letters."""
+        return self._dead_decoder.decode(record)
+
     def dead_letters(self) -> Iterable[DeadLetter]:
         return iter(self._dead)
 
@@ -308,9 +467,14 @@ class CollectorState:
 
     def snapshot(self, now: float) -> Snapshot:
         dlq_topics = [t for t in self.partitions if self.rules.is_dlq(t)]
+        connection = self.connection
+        if self.schemas.registry is not None:
+            connection = replace(
+                connection, registry=self.schemas.state, registry_message=self.schemas.message
+            )
         return Snapshot(
             taken_at=now,
-            connection=self.connection,
+            connection=connection,
             catchup=self.catchup,
             throughput=self._throughput.view(now, self.partitions, dlq_topics),
             lag=self.lag,
@@ -336,6 +500,7 @@ class CollectorState:
             ),
             collector_lag=self.collector_lag,
             notices=tuple(self._notices),
+            ordering=self._ordering.view() if self._ordering is not None else None,
             alerts=self.alerts,
         )
 

@@ -41,3 +41,9 @@ class StateView:
     async def read_record(self, coords: str) -> RawRecord | None:
         """A bare state has no broker to read from: None."""
         return None
+
+    async def read_dead_letter(self, coords: str) -> DeadLetter | None:
+        """The dead letter at `coords` read again (`read_record`) and decoded whole, or None
+        when the record is gone. Raises as `read_record` does."""
+        record = await self.read_record(coords)
+        return None if record is None else self.state.decode_dead_letter(record)

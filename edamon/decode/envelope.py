@@ -9,6 +9,11 @@ Recognised in this order (conventions §1):
 3. The configured locations (`EnvelopeSettings`): per field, dotted JSON paths into the value,
    `header:NAME` (UTF-8 header, last one wins) or `key:` (the record key), tried in order.
 
+A value (or key) in the Confluent wire format (Avro, Protobuf, JSON Schema through a schema
+registry: `wire`, `schemas`) is decoded first; the locations then read the decoded object as they
+read a JSON one, and CloudEvents binary mode takes it as its data. A record whose schema is not
+known yet comes back as Undecodable with `awaiting` set: the schema is being fetched.
+
 `decode()` never raises, whatever the bytes and headers.
 
 Speed and memory (the collector decodes every record it reads): values are parsed with orjson
@@ -25,7 +30,9 @@ and `parse_traceparent`.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+import uuid
 from typing import Any
 
 from edamon.config import EnvelopeSettings
@@ -39,13 +46,16 @@ from edamon.decode.locations import (
     _compile,
     _first,
     _Inexact,
+    _json_roots,
     _lead,
     _text,
     _then,
 )
 from edamon.decode.parsing import _fast_object, _parse_object, _schema_version, parse_traceparent
+from edamon.decode.schemas import SchemaStore
 from edamon.decode.timeparse import MS_THRESHOLD, parse_int, parse_time
-from edamon.model.envelope import Envelope, EnvelopeFormat, Undecodable
+from edamon.decode.wire import JsonSchema, WireError, jsonable, schema_id_of
+from edamon.model.envelope import Envelope, EnvelopeFormat, SchemaRef, Undecodable
 from edamon.model.records import RawRecord
 
 __all__ = ["EnvelopeDecoder", "parse_traceparent"]
@@ -59,7 +69,7 @@ _CE_PREFIX = b"application/cloudevents"
 class EnvelopeDecoder(RecordKeeper):
     """Turns records into Envelopes. Build once (locations are compiled here), call often."""
 
-    def __init__(self, settings: EnvelopeSettings) -> None:
+    def __init__(self, settings: EnvelopeSettings, schemas: SchemaStore | None = None) -> None:
         self._event_id = _compile(settings.event_id)
         self._event_type = _compile(settings.event_type)
         self._correlation = _compile(settings.correlation_id)
@@ -83,6 +93,21 @@ class EnvelopeDecoder(RecordKeeper):
         )
         super().__init__(settings.keep_value_bytes)
         self._max_bytes = settings.max_value_bytes
+        self.schemas = schemas if schemas is not None else SchemaStore(None)
+        self._wire_keys = self.schemas.registry is not None
+        """Keys are read in the wire format only with a registry (Avro/Protobuf keys)."""
+        self._json_schemas: dict[int, JsonSchema] = {}
+        self._roots = _json_roots(
+            self._event_id,
+            self._event_type,
+            self._correlation,
+            self._causation,
+            self._aggregate,
+            self._occurred,
+            self._version,
+            self._source,
+        )
+        """The top-level fields the locations read: all a Protobuf payload needs converted."""
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
@@ -91,6 +116,11 @@ class EnvelopeDecoder(RecordKeeper):
         if size > self._max_bytes:
             return self._undecodable(record, f"too large ({size} bytes)")
         headers: HeaderMap = dict(record.headers) if record.headers else _NO_HEADERS
+        key = record.key
+        if (size > 4 and value[0] == 0) or (  # type: ignore[index]
+            self._wire_keys and key and len(key) > 4 and key[0] == 0
+        ):
+            return self._wire(record, headers)
         if "ce_specversion" in headers:
             return self._binary(record, headers)
         if not value:
@@ -114,7 +144,11 @@ class EnvelopeDecoder(RecordKeeper):
         return self._exact(record, headers, value)
 
     def _fast(
-        self, record: RawRecord, headers: HeaderMap, obj: dict[Any, Any]
+        self,
+        record: RawRecord,
+        headers: HeaderMap,
+        obj: dict[Any, Any],
+        schema: SchemaRef | None = None,
     ) -> Envelope | Undecodable:
         """`_exact` for an object orjson read: each field's lead location read inline and a
         value of the usual type taken as is; anything else goes through `_then`."""
@@ -188,6 +222,8 @@ class EnvelopeDecoder(RecordKeeper):
             source = _intern(found)
         else:
             source = _then(found, _as_name, rest, obj, headers, key)
+        if version is None and schema is not None:  # the registry's version
+            version = schema.version
         return self._build(
             record,
             headers,
@@ -201,6 +237,7 @@ class EnvelopeDecoder(RecordKeeper):
             source,
             EnvelopeFormat.SEED,
             None,
+            schema,
         )
 
     def _exact(self, record: RawRecord, headers: HeaderMap, value: bytes) -> Envelope | Undecodable:
@@ -233,18 +270,30 @@ class EnvelopeDecoder(RecordKeeper):
             None,
         )
 
-    def _binary(self, record: RawRecord, headers: HeaderMap) -> Envelope | Undecodable:
+    def _binary(
+        self,
+        record: RawRecord,
+        headers: HeaderMap,
+        wire: tuple[JsonObject | None, bytes | None, SchemaRef | None] | None = None,
+    ) -> Envelope | Undecodable:
+        """`wire`: the data, key and schema already decoded from the wire format."""
         event_id = _text(headers.get("ce_id"))
         if event_id is None:
             return self._undecodable(record, "no event id")
         event_type = _text(headers.get("ce_type"))
         if event_type is None:
             return self._undecodable(record, "no event type")
-        data = self._data_object(record.value)
-        key = record.key
+        schema: SchemaRef | None = None
+        if wire is None:
+            data = self._data_object(record.value)
+            key = record.key
+        else:
+            data, key, schema = wire
         version = _first(self._version, data, _NO_HEADERS, None, parse_int)
         if version is None:
             version = _schema_version(_text(headers.get("ce_dataschema")))
+        if version is None and schema is not None:
+            version = schema.version
         correlation = _text(headers.get("ce_correlationid"))
         if correlation is None:
             correlation = _first(self._correlation, data, headers, key, _as_id)
@@ -264,6 +313,7 @@ class EnvelopeDecoder(RecordKeeper):
             _as_name(_text(headers.get("ce_source"))),
             EnvelopeFormat.CLOUDEVENTS_BINARY,
             None,
+            schema,
         )
 
     def _structured(
@@ -310,6 +360,116 @@ class EnvelopeDecoder(RecordKeeper):
             trace_id,
         )
 
+    # -- the Confluent wire format -----------------------------------------------------------
+
+    def _wire(self, record: RawRecord, headers: HeaderMap) -> Envelope | Undecodable:
+        """A record whose value or key is in the wire format: both decoded (or the reason, or
+        the schema awaited), then read like JSON (or as CloudEvents binary data)."""
+        value = record.value
+        key = record.key
+        if self._wire_keys and key and len(key) > 4 and key[0] == 0:
+            found = self._wire_read(key)
+            if not isinstance(found, tuple):
+                return self._wire_failed(record, headers, found, "key ")
+            key = _key_bytes(found[0])
+        schema: SchemaRef | None = None
+        error: str | None = None
+        obj: Any = None
+        if value and len(value) > 4 and value[0] == 0:
+            found = self._wire_read(value)
+            if not isinstance(found, tuple):
+                return self._wire_failed(record, headers, found, "")
+            obj, schema, plain = found
+            if type(obj) is not dict:
+                obj, error = None, f"schema {schema.schema_id}: not a record"
+            elif plain and key is record.key and "ce_specversion" not in headers:
+                try:  # JSON types only, the record key as it is: JSON's fast path
+                    return self._fast(record, headers, obj, schema)
+                except _Inexact:
+                    pass
+        elif "ce_specversion" in headers:
+            obj = self._data_object(value)
+        elif not value:
+            return self._undecodable(record, "empty value")
+        else:
+            parsed = _parse_object(value)
+            obj, error = (None, parsed) if isinstance(parsed, str) else (parsed, None)
+        if "ce_specversion" in headers:
+            return self._binary(record, headers, (obj, key, schema))
+        return self._object(record, headers, obj, key, schema, error)
+
+    def _wire_read(self, data: bytes) -> tuple[Any, SchemaRef, bool] | int | str:
+        """(payload, schema, whether the payload holds JSON types only); else the schema id to
+        wait for, or the reason it can't decode."""
+        schema_id = schema_id_of(data)
+        if schema_id is None:
+            return "not in the wire format (shorter than 5 bytes)"
+        store = self.schemas
+        compiled = store.get(schema_id)
+        try:
+            if compiled is not None:
+                return (*compiled.decode(data, self._roots), compiled.plain)
+            if data[5:6] == b"{":  # JSON Schema: plain JSON, no schema needed to read it
+                generic = self._json_schemas.get(schema_id)
+                if generic is None:
+                    generic = self._json_schemas[schema_id] = JsonSchema(schema_id)
+                    if store.registry is not None:
+                        store.want(schema_id)  # for its subject and version, later
+                return (*generic.decode(data), True)
+        except WireError as exc:
+            return f"schema {schema_id}: {exc}"
+        return schema_id
+
+    def _wire_failed(
+        self, record: RawRecord, headers: HeaderMap, found: int | str, part: str
+    ) -> Envelope | Undecodable:
+        """The reason, or (an unknown schema id) the record awaiting its schema."""
+        if isinstance(found, str):
+            return self._undecodable(record, part + found)
+        schema_id = int(found)
+        reason = part + self.schemas.want(schema_id)
+        if self.schemas.registry is None:  # never known: the headers may still say enough
+            result = self._object(record, headers, None, record.key, None, reason)
+            if isinstance(result, Undecodable) or not part:
+                return result
+            return self._undecodable(record, reason)
+        return self._undecodable(record, reason, awaiting=schema_id)
+
+    def _object(
+        self,
+        record: RawRecord,
+        headers: HeaderMap,
+        obj: JsonObject | None,
+        key: bytes | None,
+        schema: SchemaRef | None,
+        error: str | None,
+    ) -> Envelope | Undecodable:
+        """`_exact` on a decoded object (Avro/Protobuf values may hold times and UUIDs)."""
+        event_id = _first(self._event_id, obj, headers, key, _any_id)
+        if event_id is None:
+            return self._undecodable(record, error or "no event id")
+        event_type = _first(self._event_type, obj, headers, key, _as_name)
+        if event_type is None:
+            return self._undecodable(record, error or "no event type")
+        version = _first(self._version, obj, headers, key, parse_int)
+        if version is None and schema is not None:
+            version = schema.version
+        return self._build(
+            record,
+            headers,
+            event_id,
+            event_type,
+            _first(self._correlation, obj, headers, key, _any_id),
+            _first(self._causation, obj, headers, key, _any_id),
+            _first(self._aggregate, obj, headers, key, _any_id),
+            _first(self._occurred, obj, headers, key, _any_time),
+            version,
+            _first(self._source, obj, headers, key, _as_name),
+            EnvelopeFormat.SEED,
+            None,
+            schema,
+        )
+
     # -- helpers ----------------------------------------------------------------------------
 
     @staticmethod
@@ -319,3 +479,31 @@ class EnvelopeDecoder(RecordKeeper):
             return None
         parsed = _parse_object(value)
         return parsed if type(parsed) is dict else None
+
+
+def _any_id(value: object) -> str | None:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return _as_id(value)
+
+
+def _any_time(value: object) -> float | None:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.timestamp()
+    return parse_time(value)
+
+
+def _key_bytes(key: object) -> bytes:
+    """A decoded key as the text `key:` reads: a string or number as it is, a record with one
+    field as that field, anything else as JSON."""
+    if isinstance(key, dict) and len(key) == 1:
+        key = next(iter(key.values()))
+    if isinstance(key, str):
+        return key.encode("utf-8", "replace")
+    if isinstance(key, int | float | uuid.UUID):
+        return str(key).encode("ascii")
+    import json
+
+    return json.dumps(jsonable(key), sort_keys=True).encode("utf-8")

@@ -16,7 +16,7 @@ import sys
 
 from edamon.decode.locations import HeaderMap
 from edamon.decode.parsing import parse_traceparent
-from edamon.model.envelope import Envelope, EnvelopeFormat, Undecodable
+from edamon.model.envelope import Envelope, EnvelopeFormat, SchemaRef, Undecodable
 from edamon.model.records import RECORD_SETTERS, Header, RawRecord, slot_setters
 
 __all__ = ["RecordKeeper"]
@@ -45,6 +45,7 @@ _new = object.__new__
     _set_record,
     _set_truncated,
     _set_dropped,
+    _set_schema,
 ) = slot_setters(
     Envelope,
     (
@@ -61,6 +62,7 @@ _new = object.__new__
         "record",
         "truncated",
         "dropped",
+        "schema",
     ),
 )
 _set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
@@ -91,6 +93,7 @@ class RecordKeeper:
         source: str | None,
         fmt: EnvelopeFormat,
         trace_id: str | None,
+        schema: SchemaRef | None = None,
     ) -> Envelope:
         """The envelope (trace id from `traceparent`, which also stands in for a missing
         correlation id), its ids shared with earlier envelopes', its record kept."""
@@ -125,6 +128,7 @@ class RecordKeeper:
         _set_record(env, kept)
         _set_truncated(env, truncated)
         _set_dropped(env, False)
+        _set_schema(env, schema)
         return env
 
     def _keep(self, record: RawRecord) -> tuple[RawRecord, bool]:
@@ -179,7 +183,12 @@ class RecordKeeper:
             out.append(shared)
         return tuple(out) if changed else headers
 
-    def _undecodable(self, record: RawRecord, reason: str) -> Undecodable:
+    def _undecodable(
+        self, record: RawRecord, reason: str, awaiting: int | None = None
+    ) -> Undecodable:
         """Undecodable keeps the record with its value cut to keep_value_bytes (enough for a
-        preview; the reason carries the real size when it was too large)."""
+        preview; the reason carries the real size when it was too large). A record `awaiting`
+        a schema is kept whole: it is decoded again when the schema arrives."""
+        if awaiting is not None:
+            return Undecodable(record=record, reason=reason, awaiting=awaiting)
         return Undecodable(record=self._keep(record)[0], reason=reason)

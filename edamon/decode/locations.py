@@ -137,6 +137,18 @@ def _first(
     return None
 
 
+def _json_roots(*fields: tuple[Location, ...]) -> frozenset[str]:
+    """The top-level JSON keys the fields' locations read."""
+    roots: set[str] = set()
+    for locations in fields:
+        for kind, arg in locations:
+            if kind == _JSON1:
+                roots.add(arg)
+            elif kind in (_JSON2, _JSON):
+                roots.add(arg[0])
+    return frozenset(roots)
+
+
 Lead = tuple[str | None, str | None, tuple[Location, ...]]
 
 

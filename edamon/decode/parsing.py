@@ -21,7 +21,14 @@ from orjson import loads as _fast_loads
 
 from edamon.decode.locations import JsonObject
 
-__all__ = ["parse_traceparent"]
+__all__ = ["JAVA_SERIALIZED", "NESTED_TOO_DEEP", "parse_traceparent"]
+
+JAVA_SERIALIZED = "Java-serialized (binary)"
+"""The Undecodable reason of a value in Java's serialization format (stream magic AC ED): a
+view shows such a value as hex, not as text."""
+NESTED_TOO_DEEP = "nested too deep"
+"""The Undecodable reason of JSON nested deeper than the parser goes (about 1,000 levels)."""
+_JAVA_MAGIC = b"\xac\xed"
 
 _loads = json.loads
 # typeshed types make_scanner's argument as the scanner class itself; it takes a decoder.
@@ -56,6 +63,8 @@ def _fast_object(value: bytes) -> JsonObject | None:
 
 def _parse_object(value: bytes) -> JsonObject | str:
     """The value as a JSON object, or the Undecodable reason."""
+    if value[:2] == _JAVA_MAGIC:
+        return JAVA_SERIALIZED
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
@@ -65,13 +74,17 @@ def _parse_object(value: bytes) -> JsonObject | str:
         if text[:1] != "{":  # not an object; tell "not JSON" from "some other JSON value"
             try:
                 _loads(text)
-            except (ValueError, RecursionError):
+            except RecursionError:
+                return NESTED_TOO_DEEP
+            except ValueError:
                 return "not JSON"
             return "not a JSON object"
     try:
         # The scanner behind json.loads, called directly: saves a third of the parse time.
         obj, end = _scan(text, 0)
-    except (StopIteration, ValueError, RecursionError):
+    except RecursionError:
+        return NESTED_TOO_DEEP
+    except (StopIteration, ValueError):
         return "not JSON"
     if end != len(text) and text[end:].strip(_JSON_SPACE):
         return "not JSON"

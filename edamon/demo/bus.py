@@ -16,6 +16,7 @@ from edamon.config import DemoSettings
 from edamon.demo.clock import DemoClock
 from edamon.demo.events import Dice, Event, PoisonMessage, Topics, upcast
 from edamon.demo.faults import MAX_ATTEMPTS, Failure, Faults, HandlerError
+from edamon.demo.wire import Codec, JsonCodec
 from edamon.model.records import TP, RawRecord
 
 FETCH_TIMEOUT_MS = 200
@@ -58,11 +59,14 @@ class EventBus:
         self.counters: Counter[str] = Counter()
         """System-wide counts: published, duplicates_published, poison_published, outcomes."""
         self.started_at = started_at
+        self.codec: Codec = JsonCodec()
+        """How events are written and read (JSON, or Avro through a schema registry)."""
 
     async def publish(self, topic: str, event: Event, service: str) -> None:
         """Produce `event` to `topic`; raises BrokerError if the broker refuses."""
-        key = event.aggregate_id.encode()
-        value = event.to_json()
+        wrong = self.faults.wrong_key(service, event.event_id)
+        key = (event.event_id if wrong else event.aggregate_id).encode()
+        value = self.codec.encode(topic, event)
         headers = event.headers(service)
         timestamp_ms = self.now_ms()
         produce = self.broker.produce
@@ -222,7 +226,7 @@ class Service:
 
     async def _process(self, record: RawRecord) -> None:
         try:
-            event, upcasted = upcast(Event.from_json(record.value))
+            event, upcasted = upcast(self.bus.codec.decode(record.value))
         except PoisonMessage as exc:
             self.stats["poison"] += 1
             await self._give_up(record, self.poison_failure(record, str(exc)), 1)

@@ -10,6 +10,8 @@ from edamon.config import DemoSettings
 from edamon.demo.events import RETRY_HEADER, Dice, Event
 from edamon.model.records import Header, RawRecord
 
+WRONG_KEY_SERVICE = "shipping"
+"""The service that sometimes keys its events by event id (see Faults.wrong_key)."""
 MAX_ATTEMPTS = 3
 """In-process attempts per record before it is dead-lettered."""
 
@@ -64,6 +66,12 @@ class Faults:
         if rate <= 0 or is_redriven(record):
             return False
         return self._dice.chance("stuck", service, event_id) < rate
+
+    def wrong_key(self, service: str, event_id: str) -> bool:
+        """Whether `service` keys this event by its event id instead of its aggregate id (the
+        shipping service's bug, at wrong_key_rate)."""
+        rate = self._settings.wrong_key_rate
+        return service == WRONG_KEY_SERVICE and self._dice.chance("key", event_id) < rate
 
     def duplicate(self, event_id: str) -> bool:
         """Whether this event is delivered twice (a producer retry after a lost ack)."""

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from edamon.actions.ledger import ReadOnlyError
 from edamon.broker.base import Broker, BrokerError
 from edamon.config import DemoSettings
 from edamon.demo.bus import EventBus, Service
@@ -26,6 +27,8 @@ from edamon.demo.services import (
 PARTITIONS = 3
 """Partitions of every business topic (and of the Spring DLTs, which mirror them)."""
 DLQ_PARTITIONS = 1
+GROWN_BY = 2
+"""Partitions added to the replies topic mid-run (DemoSettings.grow_partitions_after_s)."""
 CURRENCIES = ("EUR", "USD", "GBP")
 CREATE_ATTEMPTS = 10
 RETRY_PAUSE_S = 1.0
@@ -66,12 +69,19 @@ class DemoStats:
         )
 
 
+READ_ONLY = (
+    "read-only (--read-only / read_only = true): the demo creates topics and writes records, "
+    "nothing was written"
+)
+
+
 class DemoSystem:
     """The simulated event-driven system on `broker`.
 
     `clock` (default: the wall clock) gives simulated time; the same clock should feed a
     MemoryBroker. `max_flows` stops the generator after that many flows (tests). The seed is
-    `settings.seed`, or a random one (see `seed`) when None.
+    `settings.seed`, or a random one (see `seed`) when None. `read_only` (edamon's read_only on
+    a real cluster): `run` raises ReadOnlyError before creating a topic or writing a record.
     """
 
     def __init__(
@@ -81,7 +91,9 @@ class DemoSystem:
         *,
         clock: DemoClock | None = None,
         max_flows: int | None = None,
+        read_only: bool = False,
     ) -> None:
+        self.read_only = read_only
         self.broker = broker
         self.settings = settings
         self.clock = clock or DemoClock()
@@ -134,9 +146,14 @@ class DemoSystem:
         """Create the topics, then run the generator and the services until cancelled or for
         `duration_s` simulated seconds. A failing task stops the run and its error propagates;
         every task is cancelled and awaited on the way out."""
+        if self.read_only:
+            raise ReadOnlyError(READ_ONLY)
         await self.create_topics()
+        await self.bus.codec.prepare(self.bus.topics.business())
         self.bus.started_at = self.clock.now()
         tasks = [asyncio.create_task(self._generate(), name="demo-generator")]
+        if self.settings.grow_partitions_after_s > 0:
+            tasks.append(asyncio.create_task(self._grow_partitions(), name="demo-resize"))
         tasks += [asyncio.create_task(s.run(), name=f"demo-{s.name}") for s in self.services]
         timeout = None if duration_s is None else self.clock.real(duration_s)
         try:
@@ -149,6 +166,18 @@ class DemoSystem:
                     raise error
         finally:
             await _cancel_all(tasks)
+
+    async def _grow_partitions(self) -> None:
+        """After grow_partitions_after_s, give the replies topic GROWN_BY more partitions:
+        an order's later replies then go to another partition than its earlier ones."""
+        await self.clock.sleep(self.settings.grow_partitions_after_s)
+        topic = self.bus.topics.replies
+        try:
+            await self.broker.add_partitions(topic, PARTITIONS + GROWN_BY)
+        except BrokerError:  # a resize that fails is a fault the demo can live without
+            self.bus.counters["resize_errors"] += 1
+        else:
+            self.bus.counters["partitions_added"] += GROWN_BY
 
     async def _generate(self) -> None:
         rng = self._rng

@@ -178,6 +178,7 @@ class Chain(ChainStore):
         ):
             return row
         record = dl.record if dl is not None else env.record if env is not None else None
+        schema = env.schema if env is not None else None
         return ChainNode(
             event_id=node.id,
             event_type=env.event_type if env is not None else "",
@@ -194,4 +195,6 @@ class Chain(ChainStore):
             critical=critical,
             dead_letter=dl.coords if dl is not None else None,
             detail=detail,
+            wire_format=schema.format.value if schema is not None else None,
+            schema_id=schema.schema_id if schema is not None else None,
         )

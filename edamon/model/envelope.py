@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from edamon.model.records import RECORD_SETTERS, RawRecord
@@ -13,6 +14,53 @@ class EnvelopeFormat(StrEnum):
     """edamon's default JSON envelope (eventId, eventType, metadata.correlationId...)."""
     CLOUDEVENTS_BINARY = "cloudevents-binary"
     CLOUDEVENTS_STRUCTURED = "cloudevents-structured"
+
+
+class WireFormat(StrEnum):
+    """How a record written in the Confluent wire format (a zero byte, a 4-byte schema id,
+    the payload) encodes its payload."""
+
+    AVRO = "avro"
+    PROTOBUF = "protobuf"
+    JSON_SCHEMA = "json-schema"
+
+
+_WIRE_NAMES = {
+    WireFormat.AVRO: "Avro",
+    WireFormat.PROTOBUF: "Protobuf",
+    WireFormat.JSON_SCHEMA: "JSON Schema",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRef:
+    """The registry schema a record's value was written with. One object per schema (and
+    Protobuf message), shared by every envelope written with it."""
+
+    format: WireFormat
+    schema_id: int
+    subject: str | None = None
+    version: int | None = None
+    """The subject's version of this schema, from the registry (None when not known)."""
+    message: str | None = None
+    """Protobuf: the full name of the message type."""
+    read: Callable[[bytes], object] | None = field(default=None, compare=False, repr=False)
+    """The whole record value (wire format) -> the payload as JSON-able data (raises
+    ValueError when it does not decode, e.g. a truncated value)."""
+
+    @property
+    def label(self) -> str:
+        """`Avro · schema 42 · subject orders-value v3` (Protobuf adds the message name)."""
+        parts = [_WIRE_NAMES[self.format]]
+        if self.message:
+            parts.append(self.message)
+        parts.append(f"schema {self.schema_id}")
+        if self.subject:
+            subject = f"subject {self.subject}"
+            if self.version is not None:
+                subject += f" v{self.version}"
+            parts.append(subject)
+        return " · ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +89,9 @@ class Envelope:
     truncated: bool = False
     dropped: bool = False
     """The record's key, value and headers are no longer in memory (read them by coordinates)."""
+    schema: SchemaRef | None = None
+    """The registry schema of a value in the Confluent wire format (Avro, Protobuf, JSON
+    Schema); None for plain JSON."""
 
     @property
     def time(self) -> float:
@@ -88,6 +139,8 @@ class Undecodable:
 
     record: RawRecord
     reason: str
+    awaiting: int | None = None
+    """A schema id the decoder does not know yet: the record decodes once it is fetched."""
 
 
 _new = object.__new__

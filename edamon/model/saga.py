@@ -318,7 +318,7 @@ class SagaTracker:
                 correlation_id=inst.cid,
                 saga=inst.defn.name,
                 state=inst.state,
-                step=inst.step,
+                step=min(inst.step + 1, len(steps)),
                 step_name=steps[inst.step] if inst.step < len(steps) else "",
                 started=inst.started,
                 updated=inst.updated,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edamon.model.alerts import AlertView
+from edamon.model.ordering import OrderingView
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -29,6 +30,10 @@ class ConnectionView:
     """Why we are not connected, or the last error; empty when all is well."""
     brokers: int = 0
     since: float = 0.0
+    registry: ConnectionState | None = None
+    """The schema registry's state (None: no registry configured)."""
+    registry_message: str = ""
+    """Why the registry is not answering; empty when all is well."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +179,8 @@ class SagaInstance:
     saga: str
     state: SagaState
     step: int
-    """Index of the current step (0-based); for COMPLETED the number of steps."""
+    """Number of the current step, counted from 1 as the dashboard shows it (the step running,
+    compensating, failed or stuck); for COMPLETED the number of steps."""
     step_name: str
     started: float
     updated: float
@@ -230,6 +236,11 @@ class ChainNode:
     """Coords of the DLQ record when this node is a failed handler."""
     detail: str | None = None
     """Short explanation (exception message, loop note)."""
+    wire_format: str | None = None
+    """`avro`, `protobuf` or `json-schema` for a value in the Confluent wire format (schema
+    registry); None for plain JSON."""
+    schema_id: int | None = None
+    """The registry schema id of such a value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +311,8 @@ class Snapshot:
     """Records between the collector's positions and the log ends."""
     notices: tuple[str, ...] = field(default=())
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
+    ordering: OrderingView | None = None
+    """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
     alerts: tuple[AlertView, ...] = field(default=())
     """Active alerts of the configured rules (firing first, then pending)."""
 

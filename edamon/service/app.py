@@ -190,6 +190,10 @@ Order = Annotated[
 ]
 OverviewRows = Annotated[int, Query(ge=0, le=MAX_OVERVIEW_ROWS)]
 MaxTrees = Annotated[int, Query(ge=0, le=MAX_TREES)]
+History = Annotated[
+    int | None,
+    Query(ge=0, le=86_400, description="Seconds of throughput history kept (default: all)."),
+]
 Select = Annotated[
     list[str],
     Query(
@@ -277,9 +281,12 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     async def overview(
         who: Role,
         rows: OverviewRows = OVERVIEW_ROWS,
+        history: History = None,
     ) -> Response:
-        """The snapshot with each row list cut to `rows`, plus each list's full count."""
-        return docs.json_response(Overview, docs.overview(backend.snapshot(), rows))
+        """The snapshot with each row list cut to `rows`, plus each list's full count; with
+        `history`, throughput series keep only their newest `history` 1-second buckets."""
+        answer = docs.overview(backend.snapshot(), rows, history)
+        return docs.json_response(Overview, answer)
 
     @app.get(f"{PREFIX}/collect", response_model=CollectDocument, tags=["state"])
     async def collect(who: Role, max_trees: MaxTrees = 200) -> Response:

@@ -7,6 +7,7 @@ They are compared in constant time and never logged, printed or put in an error 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -50,13 +51,18 @@ class Tokens:
         scheme, _, given = authorization.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             return None
-        presented = given.strip().encode("utf-8", "surrogateescape")
+        # digests first: equal lengths, so not even a token's length shows in the timing
+        presented = _digest(given.strip().encode("utf-8", "surrogateescape"))
         role: str | None = None
         for name, token in ((ROLE_OPERATOR, self.operator), (ROLE_VIEWER, self.viewer)):
-            expected = (token or "").encode("utf-8")
+            expected = _digest((token or "").encode("utf-8"))
             if hmac.compare_digest(presented, expected) and token and role is None:
                 role = name
         return role
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 def default_token_file() -> Path:

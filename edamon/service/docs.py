@@ -31,7 +31,7 @@ from edamon.model.api import (
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
 from edamon.model.records import RawRecord
-from edamon.model.snapshot import Snapshot
+from edamon.model.snapshot import RateSeries, Snapshot, ThroughputView
 
 
 @cache
@@ -142,9 +142,12 @@ def result_docs(summary: RedriveSummary, problems: dict[str, str]) -> tuple[Retr
     return tuple(results)
 
 
-def overview(snapshot: Snapshot, rows: int) -> Overview:
-    """`snapshot` with every row list cut to `rows`, and the full counts."""
-    throughput = snapshot.throughput
+def overview(snapshot: Snapshot, rows: int, history: int | None = None) -> Overview:
+    """`snapshot` with every row list cut to `rows`, and the full counts; with `history`, each
+    throughput series keeps only its newest `history` seconds (a sparkline's width)."""
+    throughput = (
+        _recent(snapshot.throughput, history) if history is not None else snapshot.throughput
+    )
     undecodable = snapshot.undecodable
     counts = ListCounts(
         lag=len(snapshot.lag),
@@ -173,3 +176,34 @@ def overview(snapshot: Snapshot, rows: int) -> Overview:
         undecodable=replace(undecodable, samples=undecodable.samples[:rows]),
     )
     return Overview(snapshot=capped, counts=counts, rows=rows)
+
+
+def _series(series: RateSeries, seconds: int) -> RateSeries:
+    return replace(series, history=series.history[-seconds:] if seconds else ())
+
+
+def _recent(view: ThroughputView, seconds: int) -> ThroughputView:
+    """`view` with every series' history cut to its newest `seconds` buckets."""
+    return replace(
+        view,
+        events=_series(view.events, seconds),
+        dead_letters=_series(view.dead_letters, seconds),
+        events_by_timestamp=_series(view.events_by_timestamp, seconds),
+        dead_letters_by_timestamp=_series(view.dead_letters_by_timestamp, seconds),
+        topics=tuple(
+            replace(
+                topic,
+                by_arrival=_series(topic.by_arrival, seconds),
+                by_timestamp=_series(topic.by_timestamp, seconds),
+            )
+            for topic in view.topics
+        ),
+        event_types=tuple(
+            replace(
+                kind,
+                series=_series(kind.series, seconds),
+                by_timestamp=_series(kind.by_timestamp, seconds),
+            )
+            for kind in view.event_types
+        ),
+    )

@@ -183,8 +183,10 @@ async def serve(
         on_listening(url_of(sock, bind, tls))
     try:
         await asyncio.wait({serving, stopping, tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
-        if tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception() is not None:
-            log.error("the collector stopped", exc_info=tasks[0].exception())
+        collector_failure = None
+        if tasks[0].done() and not tasks[0].cancelled():
+            collector_failure = tasks[0].exception()
+            log.error("the collector stopped", exc_info=collector_failure)
     finally:
         server.should_exit = True
         with suppress(asyncio.CancelledError):
@@ -203,10 +205,9 @@ async def serve(
         if bind.uds is not None:
             with suppress(OSError):
                 bind.uds.unlink()
-    if serving.done() and not serving.cancelled():
-        failure = serving.exception()
-        if isinstance(failure, SystemExit):  # uvicorn's startup failure
-            raise ServeError("the HTTP server could not start (see the log)")
+    if collector_failure is not None:
+        kind = type(collector_failure).__name__
+        raise ServeError(f"the collector stopped on an internal error ({kind}; see the log)")
 
 
 async def _guard(work: Awaitable[None]) -> None:

@@ -17,6 +17,7 @@ import pytest
 from edamon.broker.kafka import KafkaBroker
 from edamon.config import KafkaSettings
 from kafka_helpers import CommitOffsets, KafkaSasl, MakeTopic, UniqueName
+from registry_helpers import register, subjects
 
 pytestmark = pytest.mark.kafka
 
@@ -206,3 +207,38 @@ async def test_check_bad_config_exits_2_naming_key_and_file(
     assert "kafka.retries: unknown setting" in line
     assert str(config) in line
     assert run.stdout == ""
+
+
+async def test_check_reports_the_schema_registry(
+    kafka_bootstrap: str, schema_registry_url: str, unique_name: UniqueName, tmp_path: Path
+) -> None:
+    register(schema_registry_url, unique_name("check") + "-value", {"type": "string"})
+    listed = subjects(schema_registry_url)
+    secret = "registry-Pa55-913"
+    env = {
+        "EDAMON_SCHEMA_REGISTRY__URL": schema_registry_url,
+        "EDAMON_SCHEMA_REGISTRY__TOKEN": secret,  # Apicurio ignores it (no auth configured)
+    }
+    run = await edamon("check", "-b", kafka_bootstrap, cwd=tmp_path, env=env)
+    assert run.code == 0, run.stderr
+    assert f"schema registry at {schema_registry_url}: reachable" in run.stdout
+    found = re.search(r"^  subjects +(\d+)$", run.stdout, re.M)
+    assert found is not None, run.stdout
+    assert int(found.group(1)) >= len(listed) >= 1
+    assert secret not in run.stdout + run.stderr
+
+
+async def test_check_with_the_registry_down_says_so_and_exits_1(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {"EDAMON_SCHEMA_REGISTRY__URL": f"http://127.0.0.1:{port}"}
+    run = await edamon("check", "-b", kafka_bootstrap, cwd=tmp_path, env=env)
+    assert run.code == 1
+    assert f"kafka at {kafka_bootstrap}: reachable" in run.stdout
+    assert (
+        f"schema registry at http://127.0.0.1:{port}: registry unreachable (ConnectError)"
+        in run.stdout
+    )

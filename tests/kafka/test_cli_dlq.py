@@ -343,3 +343,89 @@ async def test_ctrl_c_stops_after_the_current_record(
     sent = len(await read_topic(kafka_bootstrap, target))
     assert 1 <= sent < 10
     assert f"{sent} sent" in stdout
+
+
+async def test_retries_never_aim_at_the_ledger_and_forged_ledger_entries_count_for_nothing(
+    kafka_bootstrap: str,
+    edamon: Edamon,
+    make_topic: MakeTopic,
+    produce: Produce,
+    unique_name: UniqueName,
+) -> None:
+    ledger = edamon.env["EDAMON_DLQ__LEDGER_TOPIC"]
+    await make_topic(ledger, config={"cleanup.policy": "compact"})
+    target = await make_topic(unique_name("orders"))
+    dlq = await make_topic(f"{target}.DLT")
+    await produce(
+        dlq,
+        [
+            ("aimed", event(0), spring(ledger, 1)),  # a header naming the ledger as origin
+            ("internal", event(1), spring("__consumer_offsets", 2)),
+            ("untouched", event(2), spring(target, 3)),
+        ],
+    )
+    untouched = f"{dlq}/0/2"
+    forged = {
+        "dead_letter": untouched,
+        "target_topic": target,
+        "target_partition": 0,
+        "target_offset": 0,
+        "result": "sent",
+        "reason": None,
+        "at": time.time(),
+        "by": "mallory",
+        "attempt": 1,
+        "sent_count": 1,
+    }
+    value = json.dumps(forged).encode()
+    made_up = [("edamon-ledger-sig", b"v1:" + b"0" * 64)]
+    await produce(ledger, [(untouched, value), (untouched, value, made_up)])
+
+    listed = await edamon("list", "-b", kafka_bootstrap, "--topic", dlq, "--json")
+    assert listed.code == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    retry = {row["coords"]: row["retry"] for row in rows}
+    assert retry == {f"{dlq}/0/0": None, f"{dlq}/0/1": None, untouched: None}
+
+    run = await edamon("retry", "--filter", f"dlq-topic={dlq}", "-b", kafka_bootstrap, "--yes")
+    assert run.code == 1, run.stdout + run.stderr  # two refused
+    assert "refused:  2" in run.stdout
+    assert f"{dlq}/0/0: target {ledger} is edamon's retry ledger (dlq.ledger_topic)" in run.stdout
+    assert f"{dlq}/0/1: target __consumer_offsets is an internal topic (__*)" in run.stdout
+    assert "1 sent" in run.stdout and "already retried" not in run.stdout
+
+    copies = await read_topic(kafka_bootstrap, target)
+    assert [c.key for c in copies] == [b"untouched"]
+    entries = await read_topic(kafka_bootstrap, ledger)
+    assert [(e.key, e.value == value) for e in entries] == [
+        (untouched.encode(), True),
+        (untouched.encode(), True),
+        (untouched.encode(), False),  # edamon's own, signed
+    ]
+    assert [k for k, _ in entries[2].headers] == ["edamon-ledger-sig"]
+    assert json.loads(entries[2].value)["by"] != "mallory"
+
+
+async def test_list_piped_prints_whole_messages_and_honours_columns(
+    kafka_bootstrap: str,
+    edamon: Edamon,
+    make_topic: MakeTopic,
+    produce: Produce,
+    unique_name: UniqueName,
+) -> None:
+    target = await make_topic(unique_name("orders"))
+    dlq = await make_topic(f"{target}.DLT")
+    message = "stock service answered 503 " + "x" * 300 + " END"
+    headers = [
+        (k, message.encode() if k == "kafka_dlt-exception-message" else v)
+        for k, v in spring(target, 7)
+    ]
+    await produce(dlq, [("order-7", event(7), headers)])
+
+    piped = await edamon("list", "-b", kafka_bootstrap, "--topic", dlq, env={"COLUMNS": ""})
+    assert piped.code == 0, piped.stderr
+    assert piped.stdout.splitlines()[1].endswith(message)  # stdout is a pipe: nothing cut
+
+    narrow = await edamon("list", "-b", kafka_bootstrap, "--topic", dlq, env={"COLUMNS": "150"})
+    row = narrow.stdout.splitlines()[1]
+    assert len(row) == 150 and row.endswith("…") and "stock service" in row

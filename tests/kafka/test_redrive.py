@@ -433,3 +433,47 @@ async def test_reading_a_transactional_dlq_completes(
         f"v{b}{i}".encode() for b in range(2) for i in range(3)
     )
     assert elapsed < 15, elapsed
+
+
+async def test_sent_then_a_failed_forced_retry_is_still_skipped_after_a_restart(
+    kafka_bootstrap: str,
+    settings: Settings,
+    broker: KafkaBroker,
+    make_topic: MakeTopic,
+    produce: Produce,
+    unique_name: UniqueName,
+) -> None:
+    """The ledger's latest entry says "failed" (a forced retry that failed), an earlier one
+    "sent": read back from Kafka, the dead letter is skipped by the plan and by the send."""
+    target = await make_topic(unique_name("orders"))
+    dlq = await make_topic(f"{target}.DLT")
+    await produce(dlq, [(b"k1", b"v1", spring_headers(target))])
+    ledger = Ledger.from_settings(settings)
+    await ledger.load(broker)
+    redriver = Redriver(broker, settings, ledger)
+    dead = await read_dead_letters(broker, settings, [dlq])
+    stale_plan = redriver.plan(dead)
+    first = await redriver.execute(redriver.plan(dead), rate=100)
+    assert [r.outcome for r in first.results] == [Outcome.SENT]
+    # A forced retry that failed, recorded as the redrive records one.
+    await ledger.record(
+        ledger.new_entry(dead[0].record, RetryResult.FAILED, target_topic=target, reason="timeout")
+    )
+
+    client = KafkaBroker(settings.kafka)
+    await client.start()
+    try:
+        fresh = Ledger.from_settings(settings)
+        await fresh.load(client)
+        latest = fresh.entry_for(dead[0].record)
+        assert latest is not None and (latest.attempt, latest.sent) == (2, False)
+        again = Redriver(client, settings, fresh)
+        plan = again.plan(dead)
+        assert [(i.action, i.reason) for i in plan.items] == [
+            (Action.SKIP, "already retried (attempt 2); use force to resend")
+        ]
+        summary = await again.execute(stale_plan, rate=100)  # planned before any retry
+        assert [r.outcome for r in summary.results] == [Outcome.SKIPPED]
+    finally:
+        await client.close()
+    assert [c.value for c in await read_topic(kafka_bootstrap, target)] == [b"v1"]

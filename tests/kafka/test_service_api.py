@@ -183,6 +183,16 @@ class TestState:
         assert len(full["snapshot"]["chains"]) == full["counts"]["chains"]
         assert http.get("/v1/overview", params={"rows": 501}).status_code == 400
 
+    def test_overview_history_keeps_the_newest_seconds(self, http: httpx.Client) -> None:
+        full = http.get("/v1/overview").json()["snapshot"]["throughput"]
+        short = http.get("/v1/overview", params={"history": 5}).json()["snapshot"]["throughput"]
+        assert len(full["events"]["history"]) > 5
+        assert len(short["events"]["history"]) == 5
+        assert short["events"]["total"] == full["events"]["total"]
+        for topic in short["topics"]:
+            assert len(topic["by_arrival"]["history"]) == len(topic["by_timestamp"]["history"]) == 5
+        assert http.get("/v1/overview", params={"history": -1}).status_code == 400
+
     def test_undecodable(self, http: httpx.Client, seeded: Seeded) -> None:
         body = http.get("/v1/undecodable").json()
         assert body["count"] == 1
@@ -409,6 +419,13 @@ class TestAttachedCommands:
         )  # fmt: skip
         assert dry.returncode == 0, dry.stderr
         assert "dry run: nothing sent" in dry.stdout.decode()
+        sent = run_edamon(
+            "dlq", "retry", "--attach", service.url, "--yes", "--force", seeded.dead_letter,
+            service=service, tmp=tmp_path, token=service.operator,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        out = sent.stdout.decode()
+        assert "1 sent" in out and f"sent     {seeded.dead_letter} -> {seeded.orders}/0/" in out
 
 
 class TestTokens:

@@ -146,3 +146,134 @@ def test_a_public_bind_without_tls_is_refused(tmp_path: Path) -> None:
     assert "--insecure-bind" in run.stderr.decode()
     assert not (tmp_path / "xdg" / "edamon" / "service-tokens.toml").exists()
     assert str(REPO)  # the helper's checkout is the one the subprocess imports
+
+
+async def test_it_answers_many_clients_while_it_ingests(tmp_path: Path) -> None:
+    """Requests run on the collector's loop, between ingest slices: under the demo's load and
+    many concurrent requests, no answer is an error (a route in a thread pool raced the
+    collector's state: 'deque mutated during iteration')."""
+    import asyncio
+
+    from edamon.cli.embedded import spawn_embedded
+    from edamon.client import EdamonClient
+    from edamon.config import load_settings
+
+    settings = load_settings(use_default_path=False, overrides={"demo": {"rate": 40}})
+    child = spawn_embedded(settings, demo="memory", log_file=tmp_path / "child.log")
+    try:
+        assert child.wait_ready(30), (tmp_path / "child.log").read_text()
+        async with EdamonClient(child.url, child.token) as client:
+            await asyncio.wait_for(_until_flows(client), 30)
+
+            async def poll(n: int) -> int:
+                done = 0
+                for i in range(n):
+                    if i % 3 == 0:
+                        await client.overview(rows=50)
+                    elif i % 3 == 1:
+                        await client.chains(limit=100, order="-last_update")
+                    else:
+                        await client.timeline(limit=100, filter="order")
+                    done += 1
+                return done
+
+            answered = await asyncio.gather(*(poll(30) for _ in range(6)))
+        assert answered == [30] * 6
+    finally:
+        assert child.stop() == 0
+    assert not child.socket_path.parent.exists()
+
+
+async def _until_flows(client: object) -> None:
+    import asyncio
+
+    from edamon.client import EdamonClient, Unreachable
+
+    assert isinstance(client, EdamonClient)
+    while True:
+        try:
+            if (await client.overview(rows=0)).counts.chains >= 20:
+                return
+        except Unreachable:
+            pass
+        await asyncio.sleep(0.1)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "service.pem", directory / "service.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_serves_https_and_allows_a_public_bind(
+    kafka_bootstrap: str, unique_name: UniqueName, tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = {"EDAMON_SERVICE__TLS_CERTFILE": str(cert), "EDAMON_SERVICE__TLS_KEYFILE": str(key)}
+    service = start_service(kafka_bootstrap, unique_name("tls"), tmp_path, env=tls)
+    try:
+        assert service.url.startswith("https://127.0.0.1:")
+        import ssl
+
+        trusted = ssl.create_default_context(cafile=str(cert))
+        with service.client("viewer", verify=trusted) as http:
+            assert http.get("/v1/health").status_code == 200
+        plain = service.url.replace("https://", "http://")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{plain}/v1/health", timeout=5)
+    finally:
+        code, _, err = service.stop()
+    assert code == 0, err
+    # with TLS, a non-loopback address needs no --insecure-bind
+    public = start_service(
+        kafka_bootstrap, unique_name("tls"), tmp_path, "--listen", "0.0.0.0:0", env=tls
+    )
+    assert public.stop()[0] == 0
+
+
+def test_insecure_bind_allows_a_public_bind_in_clear(
+    kafka_bootstrap: str, unique_name: UniqueName, tmp_path: Path
+) -> None:
+    service = start_service(
+        kafka_bootstrap, unique_name("open"), tmp_path, "--listen", "0.0.0.0:0", "--insecure-bind"
+    )
+    try:
+        assert service.url.startswith("http://0.0.0.0:")
+        port = urlsplit(service.url).port
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            assert http.get("/v1/health").status_code == 401
+    finally:
+        code, _, err = service.stop()
+    assert code == 0, err
+
+
+def test_without_a_cluster_it_runs_and_says_why_it_is_not_ready(
+    unique_name: UniqueName, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    service = start_service(f"127.0.0.1:{free}", unique_name("down"), tmp_path)
+    try:
+        with service.client("viewer") as http:
+            assert http.get("/v1/health").status_code == 200
+            answer = wait_for(
+                lambda: (r := http.get("/v1/ready")).json()["connection"]["message"] and r,
+                "a reason from the collector",
+            )
+            assert answer.status_code == 503
+            assert answer.json()["ready"] is False
+            assert answer.json()["reason"].startswith("not connected to the cluster")
+            assert http.get("/v1/overview").status_code == 200
+    finally:
+        code, _, err = service.stop()
+    assert code == 0, err

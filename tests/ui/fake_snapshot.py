@@ -228,7 +228,7 @@ def make_snapshot(now: float = NOW, *, extra_chain: str | None = None) -> Snapsh
             correlation_id=c.correlation_id,
             saga="order-fulfilment",
             state=c.saga_state or SagaState.RUNNING,
-            step=3 if c.saga_state is SagaState.COMPLETED else i % 3,
+            step=3 if c.saga_state is SagaState.COMPLETED else i % 3 + 1,
             step_name="" if c.saga_state is SagaState.COMPLETED else _STEPS[i % 3],
             started=c.start,
             updated=c.last_update,

@@ -67,7 +67,7 @@ async def test_a_stuck_sagas_chain_says_where_it_stopped_and_for_how_long() -> N
 
     view = FakeView()
     stuck = SagaInstance(
-        MAIN_CHAIN, "order-fulfilment", SagaState.STUCK, 1, "payment", NOW - 200, NOW - 120, 80.0
+        MAIN_CHAIN, "order-fulfilment", SagaState.STUCK, 2, "payment", NOW - 200, NOW - 120, 80.0
     )
     view.snap = dataclasses.replace(view.snap, saga_instances=(stuck, *view.snap.saga_instances))
     app = make_app(view)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
+import struct
+from decimal import Decimal
 
 from fakes import NOW, make_snapshot
+from fastavro import parse_schema, schemaless_writer
 from rich.console import Console, RenderableType
 
+from edamon.decode.registry import RegisteredSchema
+from edamon.decode.wire import compile_schema
 from edamon.model.snapshot import CatchUpView, ConnectionView, Totals, UndecodableView
 from edamon.model.status import ConnectionState, GroupStatus, PartitionStatus, SagaState
 from edamon.ui.alerts import AlertTracker
@@ -116,6 +122,29 @@ def test_payload_is_pretty_json_raw_text_or_hex() -> None:
     assert "truncated to 10 bytes" in cut and '{"a": "abc' in cut
     assert "0x ff 00" in text(payload_view(b"\xff\x00"))
     assert "tombstone" in text(payload_view(None))
+
+
+def test_an_avro_payload_is_shown_as_json_with_its_schema() -> None:
+    schema = {
+        "type": "record",
+        "name": "Paid",
+        "fields": [
+            {"name": "eventId", "type": "string"},
+            {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal",
+                                        "precision": 9, "scale": 2}},
+        ],
+    }  # fmt: skip
+    compiled = compile_schema(
+        42, RegisteredSchema(json.dumps(schema)), {}, subject="payments-value", version=3
+    )
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, parse_schema(schema), {"eventId": "e-1", "amount": Decimal("9.5")})
+    value = b"\x00" + struct.pack(">I", 42) + buffer.getvalue()
+    shown = text(payload_view(value, schema=compiled.ref))
+    assert "Avro · schema 42 · subject payments-value v3" in shown
+    assert '"eventId": "e-1"' in shown and '"amount": "9.50"' in shown
+    broken = text(payload_view(value[:-2], schema=compiled.ref))
+    assert "not decoded: corrupt Avro payload" in broken
 
 
 def test_a_long_json_value_folds_onto_the_next_line_instead_of_being_cut() -> None:

@@ -4,6 +4,7 @@ and widths, absolute times in the topics panel, the palette's topic jump."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 from fake_chain import DLQ_COORDS
 from fakes import NOW, FakeView, make_app, make_snapshot, settings
@@ -12,7 +13,6 @@ from uitools import wait_for
 
 from edamon.model.snapshot import DeadLetterGroup, Snapshot
 from edamon.ui.app import EdamonApp
-from edamon.ui.format import clock_time
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.overview import OverviewScreen
@@ -20,6 +20,15 @@ from edamon.ui.screens.overview_panels import FAILED_COLUMNS, share_surplus
 from edamon.ui.widgets.table import Column, LiveTable, plain
 
 SIZE = (120, 40)
+
+
+def local_time_of_day(t: float, *, millis: bool = False) -> str:
+    """The absolute time a cell should show, computed here with datetime (not with the
+    dashboard's own formatter): `10:00:01`, or `10:00:01.123` rounded to the millisecond."""
+    if not millis:
+        return datetime.fromtimestamp(t).strftime("%H:%M:%S")
+    moment = datetime.fromtimestamp(round(t, 3))
+    return f"{moment:%H:%M:%S}.{round(moment.microsecond / 1000):03d}"
 
 
 class Clock:
@@ -83,7 +92,7 @@ async def test_a_paused_timeline_keeps_its_rows_but_their_times_move() -> None:
         assert timeline.keys == rows
         event = view.snap.timeline[5]  # the newest event when paused
         assert event.coords == first
-        assert plain(timeline.get_cell(first, "time")) == clock_time(event.time, millis=True)
+        assert plain(timeline.get_cell(first, "time")) == local_time_of_day(event.time, millis=True)
 
         await pilot.press("p")  # resumed: the newer events come in
         await pilot.pause()
@@ -182,7 +191,7 @@ async def test_absolute_times_fit_the_topics_last_column() -> None:
         await pilot.pause()
         topics = overview(app).query_one("#topics", LiveTable)
         seen = {t.topic: t.last_seen for t in app.view.snapshot().throughput.topics}
-        expected = [clock_time(seen[key] or 0) for key in topics.keys]
+        expected = [local_time_of_day(seen[key] or 0) for key in topics.keys]
         assert expected and cells(topics, "last") == expected
 
 

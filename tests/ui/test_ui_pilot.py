@@ -290,6 +290,29 @@ async def test_errors_notify_once_and_show_in_the_status_line() -> None:
         assert "broker unreachable" in status and "loop in x" in status
 
 
+async def test_the_schema_registry_state_shows_next_to_kafka_s() -> None:
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=SIZE):
+        down = ConnectionView(
+            ConnectionState.CONNECTED,
+            "localhost:9092",
+            registry=ConnectionState.ERROR,
+            registry_message="registry unreachable (ConnectError)",
+        )
+        view.snap = dataclasses.replace(make_snapshot(), connection=down)
+        app.refresh_now()
+        status = text_of(app.screen.query_one("StatusLine", Static))
+        assert "schema registry: registry unreachable (ConnectError)" in status
+        head = text_of(app.screen.query_one("#head"))
+        assert "registry error registry unreachable (ConnectError)" in head
+        up = dataclasses.replace(down, registry=ConnectionState.CONNECTED, registry_message="")
+        view.snap = dataclasses.replace(make_snapshot(), connection=up)
+        app.refresh_now()
+        assert "schema registry" not in text_of(app.screen.query_one("StatusLine", Static))
+        assert "registry connected" in text_of(app.screen.query_one("#head"))
+
+
 async def test_a_crashing_background_task_notifies_and_the_app_keeps_running() -> None:
     cancelled = asyncio.Event()
 

@@ -170,6 +170,33 @@ async def test_the_modal_shows_count_targets_refusals_and_stripped_headers() -> 
     assert await read_all(broker, TARGET) == []
 
 
+async def test_the_modal_says_why_a_target_is_refused() -> None:
+    """A header naming the ledger, an internal topic or a DLQ: refused, with the reason."""
+    broker = await dlq_broker(1)
+    for target in (LEDGER, "__consumer_offsets", "payments.DLT"):
+        value = event_value(f"e-{target}", "OrderPlaced", "c-x")
+        await broker.produce(DLQ, target.encode(), value, spring_dlt_headers(target, 0, 1))
+    config = make_settings()
+    dead = await read_dead_letters(broker, config, [DLQ])
+    app = EdamonApp(
+        BrokerView(dead), config, clock=clock, refresh=False, redrive=RetryService(broker, config)
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen, modal = await open_modal(pilot, 4)
+        summary = text_of(modal.query_one("#retry-summary", Static))
+        assert "Refused   3  (not sent)" in summary
+        for offset, reason in (
+            (1, f"target {LEDGER} is edamon's retry ledger (dlq.ledger_topic)"),
+            (2, "target __consumer_offsets is an internal topic (__*): never a retry target"),
+            (3, "target payments.DLT is a DLQ topic (topics.dlq); a dlq.routes entry"),
+        ):
+            assert f"{DLQ}/0/{offset}  {reason}" in summary
+        assert str(modal.query_one("#retry-confirm", Button).label) == "Retry 1"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.retrying)
+    assert await read_all(broker, LEDGER) == []
+
+
 async def test_the_cursor_stays_on_the_record_read_while_newer_ones_arrive() -> None:
     """A newer dead letter arriving above the cursor's row (the first) must not move the
     cursor, the detail or what `r` retries to the newcomer."""

@@ -6,6 +6,7 @@ import itertools
 import json
 
 from builders import BASE_MS, event_record, event_value, spring_dlt_headers
+from edamon.actions.ledger import SIGNATURE_HEADER, LedgerSigner
 from edamon.collector.state import CollectorState
 from edamon.config import Settings
 from edamon.demo.sagas import demo_sagas
@@ -185,8 +186,13 @@ def test_ledger_record_marks_dead_letter_retried() -> None:
         "by": "alice",
         "attempt": 1,
     }
+    key, value = b"payments.DLT/0/0", json.dumps(entry).encode()
+    forged = RawRecord("edamon.retries", 0, 0, BASE_MS, key, value, ())
+    state.ingest([forged], NOW)  # not written by edamon: no signature
+    assert state.snapshot(NOW).dead_letters[0].retry is None
+    signature = LedgerSigner().signature("edamon.retries", key, value)
     ledger = RawRecord(
-        "edamon.retries", 0, 0, BASE_MS, b"payments.DLT/0/0", json.dumps(entry).encode(), ()
+        "edamon.retries", 0, 1, BASE_MS, key, value, ((SIGNATURE_HEADER, signature),)
     )
     state.ingest([ledger], NOW)
     row = state.snapshot(NOW).dead_letters[0]
@@ -252,3 +258,19 @@ def test_records_read_while_catching_up_count_when_they_were_written() -> None:
     state.ingest([late], NOW)
     orders = next(t for t in state.snapshot(NOW).throughput.topics if t.topic == "orders")
     assert orders.by_arrival.history[-1] == 1 and orders.last_seen == NOW
+
+
+def test_collect_json_numbers_saga_steps_from_one_as_the_dashboard_does() -> None:
+    from edamon.collector.jsonout import build_document, document_json
+    from edamon.collector.view import StateView
+
+    state = make_state()
+    state.ingest(flow("s1")[:1], NOW)  # OrderPlaced: waiting for the first step
+    state.ingest(flow("s2")[:2], NOW)  # StockReserved: the second step now
+    document = json.loads(document_json(build_document(StateView(state, clock=lambda: NOW))))
+    steps = {
+        i["correlation_id"]: (i["state"], i["step"], i["step_name"])
+        for i in document["snapshot"]["saga_instances"]
+    }
+    first, second = (step.name for step in SAGA.steps[:2])
+    assert steps == {"s1": ("RUNNING", 1, first), "s2": ("RUNNING", 2, second)}

@@ -228,6 +228,39 @@ def test_kafka_streams_kip_1034() -> None:
     assert info.stacktrace == STACK
 
 
+@pytest.mark.parametrize(
+    ("exception", "expected"),
+    [
+        # `exception.toString()`: the class, then the message
+        (
+            b"org.apache.kafka.common.errors.SerializationException: bad: x",
+            "org.apache.kafka.common.errors.SerializationException",
+        ),
+        # text before ": " with spaces is no class name: kept whole, not cut there
+        (b"Error deserializing key/value: offset 12", "Error deserializing key/value: offset 12"),
+        (b"java.lang.IllegalStateException", "java.lang.IllegalStateException"),
+    ],
+)
+def test_kafka_streams_exception_header_is_cut_only_after_a_class_name(
+    exception: bytes, expected: str
+) -> None:
+    info = parse_dead_letter_headers([("__streams.errors.exception", exception)])
+    assert info.exception_class == expected
+
+
+@pytest.mark.parametrize(
+    ("partition", "offset"),
+    [(i32(-1), i64(-1)), (i32(-(2**31)), i64(-(2**63))), (b"\xff\xff\xff\xfe", i64(-42))],
+)
+def test_spring_binary_numbers_are_signed(partition: bytes, offset: bytes) -> None:
+    """Java ints and longs are signed: -1 (no partition, e.g. a record never consumed) must not
+    read as 4294967295 or 2**64 - 1."""
+    info = parse_dead_letter_headers(spring_dlt("orders", partition, offset, "boom"))
+    assert info.original_partition == int.from_bytes(partition, "big", signed=True) < 0
+    assert info.original_offset == struct.unpack(">q", offset)[0] < 0
+    assert info.problems == ()
+
+
 @pytest.mark.parametrize("prefix", ["source", "original"])
 def test_karafka(prefix: str) -> None:
     headers = [

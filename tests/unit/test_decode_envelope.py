@@ -403,7 +403,12 @@ def test_version_falls_through_to_the_next_location() -> None:
         (b"\xff\xfe{}", "not UTF-8"),
         (b"{oops", "not JSON"),
         (b'{"eventId": "a", "eventType": "B"} trailing', "not JSON"),
-        (b"[" * 100_000, "not JSON"),
+        (b"[" * 100_000, "nested too deep"),
+        (b'{"a": ' * 10_000 + b"1" + b"}" * 10_000, "nested too deep"),
+        (b"[" * 10_000 + b"]" * 10_000, "nested too deep"),
+        (b' {"payload": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested too deep"),
+        (b"\xac\xed\x00\x05sr\x00\x11java.util.HashMap", "Java-serialized (binary)"),
+        (b"\xac\xed\x00\x05t\x00\x05hello", "Java-serialized (binary)"),
         (b"[1, 2]", "not a JSON object"),
         (b'"OrderPlaced"', "not a JSON object"),
         (b"  42  ", "not a JSON object"),
@@ -468,3 +473,18 @@ def test_repeated_strings_are_interned() -> None:
     assert a.event_type is b.event_type is sys.intern("OrderPlaced")
     assert a.record.topic is canonical_topic
     assert a.record.value == value and a.record.coords == "orders.OrderPlaced-intern-test/3/1207"
+
+
+def test_a_value_of_exactly_max_value_bytes_is_decoded_one_more_is_too_large() -> None:
+    limit = 400
+    decoder = EnvelopeDecoder(EnvelopeSettings(max_value_bytes=limit, keep_value_bytes=50))
+    base = js(seed(payload={"pad": ""}))
+    exact = base.replace(b'"pad": ""', b'"pad": "' + b"x" * (limit - len(base)) + b'"')
+    assert len(exact) == limit
+    decoded = decoder.decode(record(exact))
+    assert isinstance(decoded, Envelope) and decoded.event_id == EVENT_ID
+    over = exact.replace(b'"pad": "', b'"pad": "x')
+    assert len(over) == limit + 1
+    too_large = decoder.decode(record(over))
+    assert isinstance(too_large, Undecodable)
+    assert too_large.reason == f"too large ({limit + 1} bytes)"

@@ -21,6 +21,8 @@ REASONS = {
     "not UTF-8",
     "not JSON",
     "not a JSON object",
+    "nested too deep",
+    "Java-serialized (binary)",
     "no event id",
     "no event type",
 }

@@ -15,6 +15,7 @@ from edamon.broker.base import Broker
 from edamon.broker.memory import MemoryBroker
 from edamon.cli.demo import command
 from edamon.config import Settings
+from edamon.decode.registry import MemorySchemaRegistry
 
 
 def test_headless_runs_for_the_duration_and_prints_stats() -> None:
@@ -93,3 +94,47 @@ def test_an_explicit_config_replaces_the_packaged_one(
     assert (settings.demo.prefix, settings.demo.rate) == ("mine.", 2.0)
     assert settings.sagas.definitions == []
     assert isinstance(_broker, MemoryBroker)
+
+
+def test_format_avro_writes_avro_through_the_in_process_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[MemoryBroker, MemorySchemaRegistry]] = []
+
+    def dashboard(
+        settings: Settings,
+        broker: Broker | None = None,
+        background: Sequence[Callable[[], Awaitable[None]]] = (),
+        registry: object = None,
+    ) -> int:
+        assert isinstance(broker, MemoryBroker) and isinstance(registry, MemorySchemaRegistry)
+        seen.append((broker, registry))
+        Recorder()(settings, broker, background)
+        return 0
+
+    monkeypatch.setattr(edamon.cli.dashboard, "run_dashboard", dashboard)
+    result = CliRunner().invoke(command, ["--seed", "9", "--format", "avro", "--rate", "50"])
+    assert result.exit_code == 0, result.output
+    [(broker, registry)] = seen
+    subjects = asyncio.run(registry.subjects())
+    assert "demo.orders.OrderPlaced-value" in subjects
+    values = asyncio.run(_values(broker, "demo.orders.OrderPlaced"))
+    wire = [v for v in values if v[:1] == b"\x00"]  # the Confluent wire format
+    poison = [v for v in values if v[:1] in (b"{", b"\xac")]  # the demo's poison records
+    assert wire and len(wire) + len(poison) == len(values)
+
+
+async def _values(broker: MemoryBroker, topic: str) -> list[bytes]:
+    from edamon.model.records import TP
+
+    tailer = broker.tailer()
+    await tailer.assign({TP(topic, p): 0 for p in range(3)})
+    records = await tailer.fetch(1000, 100)
+    await tailer.close()
+    return [r.value for r in records if r.value is not None]
+
+
+def test_format_avro_on_a_cluster_needs_the_registry() -> None:
+    result = CliRunner().invoke(command, ["-b", "localhost:1", "--format", "avro"])
+    assert result.exit_code == 2
+    assert "--schema-registry" in result.output

@@ -27,10 +27,13 @@ def envelopes(count: int) -> list[Envelope]:
 
 
 def test_record_size_counts_key_value_and_headers() -> None:
-    record = event_record("orders.OrderPlaced", 0, "e0", "OrderPlaced", "c0")
-    expected = len(record.value or b"") + len(record.key or b"")
-    expected += HEADER_BYTES * len(record.headers)
-    assert record_size(record) == expected > 0
+    headers = (("event-type", b"OrderPlaced"), ("a", b""), ("correlation-id", b"c" * 36))
+    record = RawRecord("orders.OrderPlaced", 0, 0, BASE_MS, b"k" * 10, b"v" * 100, headers)
+    # 100 value bytes + 10 key bytes + a flat 48 per header (names and short values are shared)
+    assert HEADER_BYTES == 48
+    assert record_size(record) == 254
+    assert record_size(RawRecord("t", 0, 0, 0, None, None)) == 0
+    assert record_size(RawRecord("t", 0, 0, 0, b"", b"x" * 7, (("h", b"y" * 1000),))) == 55
 
 
 def test_drop_keeps_coordinates_and_fields_and_is_idempotent() -> None:
@@ -49,7 +52,10 @@ def test_drop_keeps_coordinates_and_fields_and_is_idempotent() -> None:
 
 def test_budget_drops_the_oldest_records_beyond_the_limit() -> None:
     events = envelopes(10)
-    per_event = record_size(events[0].record) + RECORD_OVERHEAD
+    record = events[0].record
+    assert RECORD_OVERHEAD == 100
+    # what one held event counts: its value, key, 48 per header, and 100 for the objects
+    per_event = len(record.value or b"") + len(record.key or b"") + 48 * len(record.headers) + 100
     budget = RecordBudget(per_event * 4)
     for env in events:
         budget.hold(env)

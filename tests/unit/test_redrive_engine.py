@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from edamon.actions.ledger import Ledger, RetryResult
-from edamon.actions.plan import Outcome
+from edamon.actions.plan import Action, Outcome
 from edamon.actions.redrive import ReadOnlyError, Redriver
 from edamon.actions.scan import read_dead_letters
 from edamon.broker.memory import MemoryBroker
@@ -233,3 +233,57 @@ async def test_overlapping_runs_of_one_plan_send_once() -> None:
     outcomes = sorted(r.outcome.value for r in (*first.results, *second.results))
     assert outcomes == ["sent"] * 3 + ["skipped"] * 3
     assert len(await records(broker, TARGET)) == 3
+
+
+async def _sent_then_forced_failure() -> tuple[MemoryBroker, Redriver, list[DeadLetter]]:
+    """A dead letter retried once (sent), then forced again and failed (target deleted): the
+    ledger's latest entry for it is a failure, but it was retried."""
+    broker, redriver, dead = await setup(1)
+    first = await redriver.execute(redriver.plan(dead), rate=1000)
+    assert [r.outcome for r in first.results] == [Outcome.SENT]
+    broker.fail_produce(TARGET)
+    again = await redriver.execute(redriver.plan(dead, force=True), rate=1000)
+    assert [(r.outcome, r.attempt) for r in again.results] == [(Outcome.FAILED, 2)]
+    broker.clear_produce_failures()
+    latest = redriver.ledger.entry_for(dead[0].record)
+    assert latest is not None and not latest.sent and latest.sent_count == 1
+    return broker, redriver, dead
+
+
+async def test_the_plan_skips_a_dead_letter_sent_before_a_failed_forced_retry() -> None:
+    """Skip on `retried` (ever sent), not on `sent` (the latest attempt): else a dead letter
+    already redriven is sent a second time."""
+    broker, redriver, dead = await _sent_then_forced_failure()
+    plan = redriver.plan(dead)
+    assert [item.action for item in plan.items] == [Action.SKIP]
+    assert plan.items[0].reason == "already retried (attempt 2); use force to resend"
+    summary = await redriver.execute(plan, rate=1000)
+    assert [r.outcome for r in summary.results] == [Outcome.SKIPPED]
+    assert len(await records(broker, TARGET)) == 1  # the first retry's copy, no other
+
+
+async def test_the_send_decision_skips_it_too_when_the_ledger_learnt_it_after_planning() -> None:
+    """The redrive decides again per record (another run may have retried it since the plan):
+    the same rule there."""
+    broker, redriver, dead = await setup(1)
+    stale_plan = redriver.plan(dead)  # made before any retry: SEND
+    assert [item.action for item in stale_plan.items] == [Action.SEND]
+    await redriver.execute(redriver.plan(dead), rate=1000)
+    broker.fail_produce(TARGET)
+    await redriver.execute(redriver.plan(dead, force=True), rate=1000)
+    broker.clear_produce_failures()
+    summary = await redriver.execute(stale_plan, rate=1000)
+    assert [(r.outcome, r.reason) for r in summary.results] == [
+        (Outcome.SKIPPED, "already retried (attempt 2); use force to resend")
+    ]
+    assert len(await records(broker, TARGET)) == 1
+
+
+async def test_a_plan_made_elsewhere_cannot_send_to_a_refused_target() -> None:
+    _broker, redriver, dead = await setup(1)
+    plan = redriver.plan(dead)
+    aimed = dataclasses.replace(plan.items[0], target=LEDGER)
+    summary = await redriver.execute(dataclasses.replace(plan, items=(aimed,)), rate=1000)
+    assert [(r.outcome, r.reason) for r in summary.results] == [
+        (Outcome.REFUSED, f"target {LEDGER} is edamon's retry ledger (dlq.ledger_topic)")
+    ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from edamon.actions.ledger import (
+    SIGNATURE_HEADER,
     Ledger,
     LedgerEntry,
+    LedgerSigner,
     RetryResult,
     current_user,
     decode_ledger_record,
@@ -117,8 +120,19 @@ def test_retried_survives_a_later_failed_attempt() -> None:
     assert decoded is not None and decoded.retried
 
 
-def test_current_user_is_never_empty() -> None:
-    assert current_user()
+def test_current_user_is_the_login_name_else_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "alice")
+    assert current_user() == "alice"
+    monkeypatch.setattr(getpass, "getuser", lambda: "")
+    assert current_user() == "unknown"
+
+    def no_user() -> str:
+        raise OSError("no username set in the environment")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    assert current_user() == "unknown"
 
 
 async def test_load_record_and_tombstone_on_memory_broker() -> None:
@@ -129,14 +143,74 @@ async def test_load_record_and_tombstone_on_memory_broker() -> None:
     await ledger.record(ENTRY)
     other = LedgerEntry("b.DLT/0/1", None, None, None, RetryResult.FAILED, "r", 1.0, "u", 1)
     await ledger.record(other)
-    await broker.produce("ledger", b"junk", b"not json")
-    await broker.produce("ledger", other.key(), None)  # tombstone: forgotten
+    signer = ledger.signer
+    junk = signer.signature("ledger", b"junk", b"not json")
+    await broker.produce("ledger", b"junk", b"not json", [(SIGNATURE_HEADER, junk)])
+    await broker.produce("ledger", ENTRY.key(), None)  # a tombstone edamon did not write
+    tombstone = signer.signature("ledger", other.key(), None)
+    await broker.produce("ledger", other.key(), None, [(SIGNATURE_HEADER, tombstone)])
 
     again = Ledger("ledger")
     assert await again.load(broker) == 1
-    assert again.get(ENTRY.dead_letter) == ENTRY
-    assert again.get("b.DLT/0/1") is None
+    assert again.get(ENTRY.dead_letter) == ENTRY  # the unsigned tombstone changed nothing
+    assert again.get("b.DLT/0/1") is None  # the signed one forgot it
+    assert again.ignored == 1
     await broker.close()
+
+
+FORGED = LedgerEntry("orders.DLT/0/5", "orders", 0, 1, RetryResult.SENT, None, 9e9, "mallory", 9)
+
+
+async def test_entries_edamon_did_not_sign_are_ignored(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    writer = Ledger("ledger", signer=LedgerSigner(b"team secret"))
+    await writer.load(broker)
+    await writer.record(ENTRY)
+    # Anyone else: no signature, a signature with another key, a copied signature on a changed
+    # value, and two signature headers.
+    stolen = writer.signer.signature("ledger", ENTRY.key(), ENTRY.encode())
+    other_key = LedgerSigner(b"guess").signature("ledger", FORGED.key(), FORGED.encode())
+    for headers in ([], [(SIGNATURE_HEADER, other_key)], [(SIGNATURE_HEADER, stolen)]):
+        await broker.produce("ledger", FORGED.key(), FORGED.encode(), headers)
+    good = writer.signer.signature("ledger", FORGED.key(), FORGED.encode())
+    await broker.produce("ledger", FORGED.key(), FORGED.encode(), [(SIGNATURE_HEADER, good)] * 2)
+
+    reader = Ledger("ledger", signer=LedgerSigner(b"team secret"))
+    assert await reader.load(broker) == 1
+    assert reader.get(ENTRY.dead_letter) == ENTRY and reader.ignored == 4
+    # The same entries signed by an edamon with another secret count for nothing.
+    stranger = Ledger("ledger", signer=LedgerSigner(key_file=tmp_path / "ledger.key"))
+    assert await stranger.load(broker) == 0 and stranger.ignored == 5
+    await broker.close()
+
+
+async def test_a_replayed_older_entry_does_not_roll_a_retry_back() -> None:
+    broker = MemoryBroker()
+    ledger = Ledger("ledger", signer=LedgerSigner(b"k"), clock=lambda: 100.0)
+    await ledger.load(broker)
+    first = ledger.new_entry(DEAD, RetryResult.FAILED, target_topic="orders", by="a")
+    await ledger.record(first)
+    second = ledger.new_entry(DEAD, RetryResult.SENT, target_topic="orders", by="a")
+    await ledger.record(second)
+    # The first (genuine, signed) record written again, e.g. copied by someone.
+    signature = ledger.signer.signature("ledger", first.key(), first.encode())
+    await broker.produce("ledger", first.key(), first.encode(), [(SIGNATURE_HEADER, signature)])
+    again = Ledger("ledger", signer=LedgerSigner(b"k"))
+    await again.load(broker)
+    assert again.entry_for(DEAD) == second
+    await broker.close()
+
+
+def test_the_generated_secret_is_made_once_private_and_shared(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "edamon" / "ledger.key"
+    one = LedgerSigner(key_file=path).signature("t", b"k", b"v")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert LedgerSigner(key_file=path).signature("t", b"k", b"v") == one
+    assert LedgerSigner(key_file=tmp_path / "other.key").signature("t", b"k", b"v") != one
+    # Over the topic, the key and the value: each changes it.
+    signer = LedgerSigner(key_file=path)
+    assert len({one, signer.signature("u", b"k", b"v"), signer.signature("t", b"K", b"v")}) == 3
+    assert signer.signature("t", b"k", None) != signer.signature("t", b"k", b"")
 
 
 async def test_record_without_broker_raises_broker_error() -> None:

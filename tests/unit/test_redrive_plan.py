@@ -9,7 +9,7 @@ import pytest
 
 from edamon.actions.filters import DeadLetterFilter, FilterError, parse_filters
 from edamon.actions.ledger import Ledger, RetryResult
-from edamon.actions.plan import Action, resolve_target
+from edamon.actions.plan import Action, TargetRules, resolve_target
 from edamon.actions.redrive import Redriver
 from edamon.broker.memory import MemoryBroker
 from edamon.config import EnvelopeSettings, Settings
@@ -49,37 +49,83 @@ X_ORIGINAL = [("x-original-topic", b"shipping"), ("x-exception-fqcn", b"TimeoutE
 # -- targets -------------------------------------------------------------------------------
 
 
+def rules(routes: dict[str, str], **dlq: object) -> TargetRules:
+    return TargetRules.from_settings(Settings(dlq={"routes": routes, **dlq}))
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [(spring("orders"), "orders"), (CONNECT, "payments"), (X_ORIGINAL, "shipping")],
 )
 def test_target_from_headers_of_each_convention(headers: list[Header], expected: str) -> None:
-    resolution = resolve_target(dead_letter("any.DLT", 0, headers), {"any.DLT": "elsewhere"})
+    resolution = resolve_target(dead_letter("any.DLT", 0, headers), rules({"any.DLT": "elsewhere"}))
     assert (resolution.target, resolution.source, resolution.refusal) == (expected, "header", None)
 
 
 def test_target_from_route_when_headers_name_none() -> None:
-    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), {"orders.DLQ": "orders"})
+    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), rules({"orders.DLQ": "orders"}))
     assert (resolution.target, resolution.source) == ("orders", "route")
 
 
 def test_refused_without_header_or_route() -> None:
-    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), {"other.DLQ": "x"})
+    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), rules({"other.DLQ": "x"}))
     assert resolution.target is None
     assert resolution.refusal is not None and "orders.DLQ" in resolution.refusal
 
 
 @pytest.mark.parametrize("bad", ["has space", "..", "a/b", "x" * 250, "ünïcode"])
 def test_refused_for_invalid_topic_names(bad: str) -> None:
-    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), {"orders.DLQ": bad})
+    resolution = resolve_target(dead_letter("orders.DLQ", 0, []), rules({"orders.DLQ": bad}))
     assert resolution.target is None
     assert resolution.refusal is not None and "not a valid topic name" in resolution.refusal
 
 
 def test_refused_when_target_is_the_dlq_itself() -> None:
-    resolution = resolve_target(dead_letter("orders.DLT", 0, spring("orders.DLT")), {})
+    resolution = resolve_target(dead_letter("orders.DLT", 0, spring("orders.DLT")), rules({}))
     assert resolution.target is None
     assert resolution.refusal == "target orders.DLT is the DLQ itself"
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("__consumer_offsets", "target __consumer_offsets is an internal topic (__*)"),
+        ("__cluster_metadata", "target __cluster_metadata is an internal topic (__*)"),
+        ("edamon.retries", "target edamon.retries is edamon's retry ledger (dlq.ledger_topic)"),
+        ("payments.DLT", "target payments.DLT is a DLQ topic (topics.dlq)"),
+        ("dlq.audit", "target dlq.audit is a DLQ topic (topics.dlq)"),
+        ("parked", "target parked is a DLQ topic (topics.dlq)"),  # a DLQ by its dlq.routes entry
+    ],
+)
+def test_refused_targets_named_by_a_header(target: str, why: str) -> None:
+    """The original-topic header is written by whoever wrote the dead letter: it cannot aim a
+    retry at Kafka's internals, edamon's ledger or another DLQ."""
+    letter = dead_letter("orders.DLT", 0, spring(target))
+    resolution = resolve_target(letter, rules({"parked": "orders"}))
+    assert resolution.target is None
+    assert resolution.refusal is not None and resolution.refusal.startswith(why)
+
+
+def test_a_route_may_send_a_dlq_to_another_dlq_and_nothing_else_may() -> None:
+    letter = dead_letter("orders.retry.DLQ", 0, [])
+    allowed = resolve_target(letter, rules({"orders.retry.DLQ": "orders.final.DLQ"}))
+    assert (allowed.target, allowed.source) == ("orders.final.DLQ", "route")
+    by_header = dead_letter("orders.retry.DLQ", 1, spring("orders.final.DLQ"))
+    refused = resolve_target(by_header, rules({"orders.retry.DLQ": "orders"}))
+    assert refused.target is None
+    # The ledger and internal topics stay refused even when a route names them.
+    for target in ("edamon.retries", "__consumer_offsets"):
+        assert resolve_target(letter, rules({"orders.retry.DLQ": target})).target is None
+
+
+def test_allowed_targets_limits_where_retries_go() -> None:
+    letters = [dead_letter("x.DLT", i, spring(t)) for i, t in enumerate(["orders", "billing"])]
+    only_orders = rules({}, allowed_targets=[r"orders(\..*)?"])
+    results = [resolve_target(dl, only_orders) for dl in letters]
+    assert [r.target for r in results] == ["orders", None]
+    assert results[1].refusal == "target billing is outside dlq.allowed_targets"
+    # Whole names: a prefix is not enough.
+    assert resolve_target(dead_letter("x.DLT", 5, spring("orders2")), only_orders).target is None
 
 
 # -- filters -------------------------------------------------------------------------------

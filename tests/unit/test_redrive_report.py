@@ -42,6 +42,8 @@ def test_value_display() -> None:
     assert value_display(b"plain text") == "plain text"
     shown = value_display(bytes(range(100)))
     assert shown.startswith("binary: 00 01 02") and shown.endswith("(100 bytes)")
+    java = b"\xac\xed\x00\x05t\x00\x05hello"
+    assert value_display(java) == "Java-serialized: ac ed 00 05 74 00 05 68 65 6c 6c 6f"
 
 
 def test_dead_letter_json_and_fields() -> None:

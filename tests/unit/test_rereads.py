@@ -10,10 +10,20 @@ import pytest
 from builders import event_record
 from edamon.broker.base import BrokerUnavailable
 from edamon.config import Settings
+from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
+from edamon.model.deadletter import DeadLetter, drop_dead_letter_body
 from edamon.model.envelope import Envelope, drop_record_data
 from edamon.model.records import RawRecord
-from edamon.ui.rereads import GONE, KEPT, READING, REPLACED, Rereads
+from edamon.ui.rereads import (
+    DEAD_READING,
+    GONE,
+    KEPT,
+    READING,
+    REPLACED,
+    DeadLetterRereads,
+    Rereads,
+)
 
 
 def dropped(offset: int = 0) -> tuple[Envelope, RawRecord]:
@@ -126,3 +136,63 @@ async def test_keeps_only_the_last_records_read() -> None:
         await rereads.read(env)
     assert rereads.lookup(pairs[-1][0])[1] is None  # still known
     assert rereads.lookup(pairs[0][0])[2]  # forgotten: read again
+
+
+# -- dead letters ------------------------------------------------------------------------
+
+
+def dead_letter_pair(offset: int = 3) -> tuple[DeadLetter, DeadLetter]:
+    """(the dead letter with its body dropped, the same one decoded whole)."""
+    from builders import spring_dlt_headers
+
+    decoder = DeadLetterDecoder(EnvelopeDecoder(Settings().envelope))
+    base = event_record("orders.OrderPlaced.DLT", offset, f"e{offset}", "OrderPlaced", "c")
+    record = dataclasses.replace(base, headers=tuple(spring_dlt_headers("orders", 0, offset)))
+    held = decoder.decode(record)
+    drop_dead_letter_body(held)
+    return held, decoder.decode(record)
+
+
+async def test_a_dropped_dead_letter_is_shown_whole_once_read() -> None:
+    held, whole = dead_letter_pair()
+    assert held.dropped and held.info.stacktrace is None and held.record.value is None
+    asked: list[str] = []
+
+    async def read(coords: str) -> DeadLetter | None:
+        asked.append(coords)
+        return whole
+
+    rereads = DeadLetterRereads(read)
+    shown, note, start = rereads.lookup(held)
+    assert (shown, note, start) == (held, DEAD_READING, True)
+    assert rereads.lookup(held) == (held, DEAD_READING, False)  # one read at a time
+    await rereads.read(held)
+    assert rereads.lookup(held) == (whole, None, False)
+    assert asked == [held.coords]
+    assert rereads.lookup(whole) == (whole, None, False)  # a kept one is never read
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [(None, GONE), ("replaced", REPLACED), (BrokerUnavailable("broker down"), "broker down")],
+)
+async def test_a_dead_letter_read_that_fails_says_why_and_is_asked_again(
+    answer: object, expected: str
+) -> None:
+    held, whole = dead_letter_pair()
+
+    async def read(coords: str) -> DeadLetter | None:
+        if isinstance(answer, Exception):
+            raise answer
+        if answer == "replaced":
+            later = dataclasses.replace(whole.record, timestamp_ms=whole.record.timestamp_ms + 1)
+            return dataclasses.replace(whole, record=later)
+        return None
+
+    rereads = DeadLetterRereads(read)
+    rereads.lookup(held)
+    await rereads.read(held)
+    _shown, note, start = rereads.lookup(held)
+    assert note is not None and expected in note and not start
+    rereads.forget_failures()
+    assert rereads.lookup(held)[2] is isinstance(answer, Exception)  # only failures again

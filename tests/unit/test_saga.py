@@ -83,9 +83,9 @@ def counts(sagas: SagaTracker, name: str) -> dict[SagaState, int]:
 def test_choreographed_happy_path() -> None:
     sagas = tracker()
     feed(sagas, "c1", "OrderPlaced")
-    assert state(sagas, "c1") == (SagaState.RUNNING, 0, "reserve-stock")
+    assert state(sagas, "c1") == (SagaState.RUNNING, 1, "reserve-stock")
     feed(sagas, "c1", "StockReserved", start=1)
-    assert state(sagas, "c1") == (SagaState.RUNNING, 1, "payment")
+    assert state(sagas, "c1") == (SagaState.RUNNING, 2, "payment")
     feed(sagas, "c1", "PaymentProcessed", "ShipmentScheduled", start=2)
     inst = sagas.instance("c1")
     assert inst is not None
@@ -101,24 +101,24 @@ def test_choreographed_happy_path() -> None:
 def test_choreographed_compensation_failure_and_failure_while_compensating() -> None:
     sagas = tracker()
     feed(sagas, "comp", "OrderPlaced", "StockReserved", "PaymentFailed")
-    assert state(sagas, "comp") == (SagaState.COMPENSATING, 0, "reserve-stock")
+    assert state(sagas, "comp") == (SagaState.COMPENSATING, 1, "reserve-stock")
     feed(sagas, "comp", "StockReleased", start=3)
-    assert state(sagas, "comp") == (SagaState.COMPENSATED, 1, "payment")  # where it failed
+    assert state(sagas, "comp") == (SagaState.COMPENSATED, 2, "payment")  # where it failed
 
     feed(sagas, "nocomp", "OrderPlaced", "StockReservationFailed")
-    assert state(sagas, "nocomp") == (SagaState.FAILED, 0, "reserve-stock")
+    assert state(sagas, "nocomp") == (SagaState.FAILED, 1, "reserve-stock")
 
     # shipping fails: payment is undone first (reverse order), then stock
     feed(sagas, "ship", "OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentFailed")
-    assert state(sagas, "ship") == (SagaState.COMPENSATING, 1, "payment")
+    assert state(sagas, "ship") == (SagaState.COMPENSATING, 2, "payment")
     feed(sagas, "ship", "PaymentRefunded", start=4)
-    assert state(sagas, "ship") == (SagaState.COMPENSATING, 0, "reserve-stock")
+    assert state(sagas, "ship") == (SagaState.COMPENSATING, 1, "reserve-stock")
     feed(sagas, "ship", "StockReleased", start=5)
     assert state(sagas, "ship")[0] is SagaState.COMPENSATED
 
     feed(sagas, "broken", "OrderPlaced", "StockReserved", "PaymentProcessed", "ShipmentFailed")
     feed(sagas, "broken", "PaymentFailed", start=4)  # the refund fails while compensating
-    assert state(sagas, "broken") == (SagaState.FAILED, 1, "payment")
+    assert state(sagas, "broken") == (SagaState.FAILED, 2, "payment")
     feed(sagas, "broken", "PaymentRefunded", "StockReleased", start=5)
     assert state(sagas, "broken")[0] is SagaState.FAILED  # compensations noted, still failed
 
@@ -136,25 +136,25 @@ def test_failure_repeated_while_compensating_is_not_a_new_failure() -> None:
 def test_orchestrated_every_path() -> None:
     sagas = tracker()
     feed(sagas, "ok", "CheckoutStarted", "ReserveStock")
-    assert state(sagas, "ok") == (SagaState.RUNNING, 0, "reserve-stock")
+    assert state(sagas, "ok") == (SagaState.RUNNING, 1, "reserve-stock")
     feed(sagas, "ok", "StockReserved", "ChargePayment", start=2)
-    assert state(sagas, "ok") == (SagaState.RUNNING, 1, "charge-payment")
+    assert state(sagas, "ok") == (SagaState.RUNNING, 2, "charge-payment")
     feed(sagas, "ok", "PaymentCharged", "ScheduleShipment", "ShipmentScheduled", start=4)
     assert state(sagas, "ok")[0] is SagaState.COMPLETED
 
     feed(sagas, "undo", "CheckoutStarted", "ReserveStock", "StockReserved", "ChargePayment")
     feed(sagas, "undo", "PaymentCharged", "ScheduleShipment", "ShipmentFailed", start=4)
-    assert state(sagas, "undo") == (SagaState.COMPENSATING, 1, "charge-payment")
+    assert state(sagas, "undo") == (SagaState.COMPENSATING, 2, "charge-payment")
     feed(sagas, "undo", "RefundPayment", start=7)  # the command alone does not undo the step
-    assert state(sagas, "undo") == (SagaState.COMPENSATING, 1, "charge-payment")
+    assert state(sagas, "undo") == (SagaState.COMPENSATING, 2, "charge-payment")
     feed(sagas, "undo", "PaymentRefunded", "ReleaseStock", start=8)
-    assert state(sagas, "undo") == (SagaState.COMPENSATING, 0, "reserve-stock")
+    assert state(sagas, "undo") == (SagaState.COMPENSATING, 1, "reserve-stock")
     feed(sagas, "undo", "StockReleased", start=10)
-    assert state(sagas, "undo") == (SagaState.COMPENSATED, 2, "schedule-shipment")
+    assert state(sagas, "undo") == (SagaState.COMPENSATED, 3, "schedule-shipment")
 
     feed(sagas, "declined", "CheckoutStarted", "ReserveStock", "StockReserved")
     feed(sagas, "declined", "ChargePayment", "PaymentDeclined", start=3)
-    assert state(sagas, "declined") == (SagaState.COMPENSATING, 0, "reserve-stock")
+    assert state(sagas, "declined") == (SagaState.COMPENSATING, 1, "reserve-stock")
     feed(sagas, "declined", "ReleaseStock", "StockReleased", start=5)
     assert state(sagas, "declined")[0] is SagaState.COMPENSATED
 
@@ -171,23 +171,23 @@ def test_out_of_order_events_jump_forward() -> None:
     sagas = tracker()
     feed(sagas, "c", "OrderPlaced")
     feed(sagas, "c", "PaymentProcessed", start=2)  # StockReserved not seen yet
-    assert state(sagas, "c") == (SagaState.RUNNING, 2, "shipping")
+    assert state(sagas, "c") == (SagaState.RUNNING, 3, "shipping")
     sagas.observe("c", "StockReserved", T0 + 1)  # late: no going back
-    assert state(sagas, "c") == (SagaState.RUNNING, 2, "shipping")
+    assert state(sagas, "c") == (SagaState.RUNNING, 3, "shipping")
     feed(sagas, "c", "ShipmentFailed", start=3)  # both earlier steps are implied done
-    assert state(sagas, "c") == (SagaState.COMPENSATING, 1, "payment")
+    assert state(sagas, "c") == (SagaState.COMPENSATING, 2, "payment")
 
     # a compensation before the failure that caused it
     feed(sagas, "o", "CheckoutStarted", "ReserveStock", "StockReserved", "ChargePayment")
     feed(sagas, "o", "StockReleased", start=4)
-    assert state(sagas, "o") == (SagaState.COMPENSATED, 0, "reserve-stock")
+    assert state(sagas, "o") == (SagaState.COMPENSATED, 1, "reserve-stock")
     feed(sagas, "o", "PaymentDeclined", start=5)  # late failure: finished, ignored
     assert state(sagas, "o")[0] is SagaState.COMPENSATED
     assert sagas.instance("o") is not None
 
     # a command for a later step implies the earlier ones succeeded
     feed(sagas, "cmd", "CheckoutStarted", "ChargePayment", "PaymentDeclined")
-    assert state(sagas, "cmd") == (SagaState.COMPENSATING, 0, "reserve-stock")
+    assert state(sagas, "cmd") == (SagaState.COMPENSATING, 1, "reserve-stock")
 
 
 def test_unknown_flows_and_finished_instances_ignore_events() -> None:
@@ -206,14 +206,14 @@ def test_dead_lettered_then_recovery_after_retry() -> None:
     sagas = tracker()
     feed(sagas, "d", "OrderPlaced", "StockReserved")
     sagas.dead_lettered("d", T0 + 2)
-    assert state(sagas, "d") == (SagaState.DEAD_LETTERED, 1, "payment")
+    assert state(sagas, "d") == (SagaState.DEAD_LETTERED, 2, "payment")
     assert counts(sagas, "order-fulfilment")[SagaState.DEAD_LETTERED] == 1
     sagas.observe("d", "StockReserved", T0 + 3)  # the redriven copy: no progress by itself
     assert state(sagas, "d")[0] is SagaState.DEAD_LETTERED
     sagas.tick(T0 + 1_000)  # a dead-lettered saga is not turned into STUCK
     assert state(sagas, "d")[0] is SagaState.DEAD_LETTERED
     feed(sagas, "d", "PaymentProcessed", start=4)  # the retry worked
-    assert state(sagas, "d") == (SagaState.RUNNING, 2, "shipping")
+    assert state(sagas, "d") == (SagaState.RUNNING, 3, "shipping")
     got = counts(sagas, "order-fulfilment")
     assert (got[SagaState.DEAD_LETTERED], got[SagaState.RUNNING]) == (0, 1)
 
@@ -231,11 +231,11 @@ def test_stuck_via_tick_then_resume() -> None:
     sagas.tick(T0 + 31)
     assert state(sagas, "s")[0] is SagaState.RUNNING  # exactly 30 s is not longer than 30 s
     sagas.tick(T0 + 31.5)
-    assert state(sagas, "s") == (SagaState.STUCK, 1, "payment")
+    assert state(sagas, "s") == (SagaState.STUCK, 2, "payment")
     assert state(sagas, "o")[0] is SagaState.RUNNING
     assert counts(sagas, "order-fulfilment")[SagaState.STUCK] == 1
     feed(sagas, "s", "PaymentProcessed", start=40)
-    assert state(sagas, "s") == (SagaState.RUNNING, 2, "shipping")
+    assert state(sagas, "s") == (SagaState.RUNNING, 3, "shipping")
     sagas.tick(T0 + 60)
     assert state(sagas, "s")[0] is SagaState.RUNNING
     sagas.tick(T0 + 71)
@@ -249,7 +249,7 @@ def test_stuck_via_tick_then_resume() -> None:
     # compensating sagas get stuck too
     feed(sagas, "c", "OrderPlaced", "StockReserved", "PaymentFailed", start=100)
     sagas.tick(T0 + 200)
-    assert state(sagas, "c") == (SagaState.STUCK, 0, "reserve-stock")
+    assert state(sagas, "c") == (SagaState.STUCK, 1, "reserve-stock")
     feed(sagas, "c", "StockReleased", start=201)
     assert state(sagas, "c")[0] is SagaState.COMPENSATED
 
@@ -272,7 +272,7 @@ def test_instances_order_limit_evict_and_caching() -> None:
     assert [i.correlation_id for i in sagas.instances()] == ["c", "b"]
     feed(sagas, "b", "StockReserved", start=9)
     assert [i.correlation_id for i in sagas.instances()] == ["b", "c"]
-    assert [i.step for i in sagas.instances(1)] == [1]
+    assert [i.step for i in sagas.instances(1)] == [2]
 
 
 def test_percentiles_of_finished_durations() -> None:
@@ -383,3 +383,18 @@ def test_every_state_is_reached(saga: str) -> None:
     assert dict(next(s for s in sagas.summaries() if s.saga == saga).counts) == dict.fromkeys(
         SagaState, 1
     )
+
+
+def test_compensating_a_step_that_never_succeeded_changes_nothing() -> None:
+    """Only steps that succeeded can be undone: a refund of a payment that never went through
+    (the step the saga is at) neither starts compensation nor counts as compensated."""
+    sagas = tracker()
+    feed(sagas, "c", "OrderPlaced", "StockReserved")
+    feed(sagas, "c", "PaymentRefunded", start=2)
+    assert state(sagas, "c") == (SagaState.RUNNING, 2, "payment")
+    feed(sagas, "c", "PaymentFailed", start=3)  # now it fails: stock is to be released
+    assert state(sagas, "c") == (SagaState.COMPENSATING, 1, "reserve-stock")
+    feed(sagas, "c", "PaymentRefunded", start=4)  # still not a step that succeeded
+    assert state(sagas, "c") == (SagaState.COMPENSATING, 1, "reserve-stock")
+    feed(sagas, "c", "StockReleased", start=5)
+    assert state(sagas, "c") == (SagaState.COMPENSATED, 2, "payment")  # where it failed

@@ -131,3 +131,17 @@ def test_critical_path_on_index_tree() -> None:
     # 4 ends last; before it starts (7): 2 (ends 6); before 2 starts (2): nothing (1 ends at 4)
     assert critical_path(0, starts, ends, parent, children) == {0, 4, 2, 3}
     assert critical_path(1, starts, ends, parent, children) == {1}
+
+
+def test_a_child_ending_exactly_when_the_next_starts_is_not_before_it() -> None:
+    """Jaeger's rule (findLastFinishingChildSpan: end < the returning child's start): a sibling
+    that ends at the very moment the critical one starts did not hold it up."""
+    # 0 [0..10] with children 1 [0..4], 2 [4..10], 3 [1..3.999]
+    starts = [0.0, 0.0, 4.0, 1.0]
+    ends = [10.0, 4.0, 10.0, 3.999]
+    parent = [-1, 0, 0, 0]
+    children: list[list[int]] = [[1, 2, 3], [], [], []]
+    # 2 ends last; before it starts (4): not 1 (ends at 4), but 3 (ends just before)
+    assert critical_path(0, starts, ends, parent, children) == {0, 2, 3}
+    ends[3] = 4.0  # now both end as 2 starts: neither came before it
+    assert critical_path(0, starts, ends, parent, children) == {0, 2}

@@ -18,8 +18,10 @@ from textual.worker import Worker, WorkerState
 
 from edamon.actions.plan import Outcome, RedriveSummary
 from edamon.actions.service import ReadOnlyError, RetryService
+from edamon.model.deadletter import DeadLetter
 from edamon.model.snapshot import DeadLetterRow, Snapshot
 from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
+from edamon.ui.rereads import DeadLetterRereads
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -158,6 +160,8 @@ class DeadLettersScreen(DashboardScreen):
         self._rows: dict[str, DeadLetterRow] = {}
         self._cells = RowMemo(dead_letter_cells)
         self._detail_key: object = None
+        self._rereads: DeadLetterRereads | None = None
+        """Dead letters whose body the collector let go, read again (made on first use)."""
         self._count = "0"
         """The title's count: all dead letters, or how many match of them."""
         self._retry_busy = False
@@ -276,14 +280,30 @@ class DeadLettersScreen(DashboardScreen):
     def _show_detail(self, coords: str | None) -> None:
         row = self._rows.get(coords) if coords else None
         dead = self.edamon.view.dead_letter(coords) if coords else None
+        note = None
+        if dead is not None and dead.dropped:  # read again from Kafka (one read at a time)
+            if self._rereads is None:
+                self._rereads = DeadLetterRereads(self.edamon.view.read_dead_letter)
+            wanted = dead
+            dead, note, start = self._rereads.lookup(dead)
+            if start:
+                self.run_worker(
+                    self._reread(wanted), group="reread", exclusive=True, exit_on_error=False
+                )
         times = self.edamon.times
-        key = (coords, row, dead is None, times.absolute, detail_epoch(times))
+        key = (coords, row, dead is None, times.absolute, detail_epoch(times), note, id(dead))
         if key == self._detail_key:
             return
         self._detail_key = key
-        self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times))
+        self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times, note))
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
         scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
+
+    async def _reread(self, dead: DeadLetter) -> None:
+        assert self._rereads is not None
+        await self._rereads.read(dead)
+        table = self.query_one(LiveTable)
+        self._show_detail(table.cursor_key)
 
     def _search_text(self, coords: str) -> str:
         row = self._rows.get(coords)

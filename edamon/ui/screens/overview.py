@@ -170,6 +170,10 @@ class OverviewScreen(DashboardScreen):
         message = conn.message if conn.state is not ConnectionState.CONNECTED else ""
         if message and message.lower() != str(conn.state).lower():  # not "stopped · stopped"
             parts.append(f"[{style}]{escape(message)}[/]")
+        if conn.registry is not None:  # the schema registry, next to Kafka
+            registry = status_style(conn.registry)
+            note = f" {escape(conn.registry_message)}" if conn.registry_message else ""
+            parts.append(f"[{registry}]registry {conn.registry}{note}[/]")
         if snap.catchup.caught_up:
             parts.append("[dim]caught up[/]")
         else:

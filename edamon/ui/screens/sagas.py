@@ -100,11 +100,7 @@ def step_text(instance: SagaInstance) -> str:
     """`2: payment` for a running saga; the number of steps once it is over."""
     if instance.state is SagaState.COMPLETED:
         return f"{instance.step} steps"
-    return (
-        f"{instance.step + 1}: {instance.step_name}"
-        if instance.step_name
-        else str(instance.step + 1)
-    )
+    return f"{instance.step}: {instance.step_name}" if instance.step_name else str(instance.step)
 
 
 def instance_cells(instance: SagaInstance) -> Row:

@@ -106,6 +106,9 @@ class StatusLine(Line):
         """Redraw from the snapshot and the most recent alert."""
         parts: list[Content | tuple[str, str] | str] = []
         conn = snap.connection
+        if conn.registry is ConnectionState.ERROR:
+            message = conn.registry_message or "unreachable"
+            parts.append((f"✖ schema registry: {message}", "bold $text-error"))
         if conn.state is ConnectionState.ERROR:
             parts.append((f"✖ {conn.message or 'connection error'}", "bold $text-error"))
         elif not snap.catchup.caught_up:

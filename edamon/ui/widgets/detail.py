@@ -16,7 +16,7 @@ from rich.text import Text
 
 from edamon.actions.headers import RETRY_ATTEMPT, RETRY_OF
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope, EnvelopeFormat
+from edamon.model.envelope import Envelope, EnvelopeFormat, SchemaRef
 from edamon.model.records import Header, RawRecord
 from edamon.model.snapshot import ChainNode, DeadLetterRow
 from edamon.model.status import NodeStatus
@@ -76,13 +76,24 @@ def headers_table(headers: Sequence[Header]) -> RenderableType:
     return grid
 
 
-def payload_view(value: bytes | None, truncated: bool = False) -> RenderableType:
-    """The value as highlighted JSON when it parses, else as raw text (or hex when binary)."""
+def payload_view(
+    value: bytes | None, truncated: bool = False, schema: SchemaRef | None = None
+) -> RenderableType:
+    """The value as highlighted JSON when it parses, else as raw text (or hex when binary).
+    A value written with a registry `schema` (Avro, Protobuf) is decoded with it first."""
     if value is None:
         return Text("(null value: tombstone)", style=DIM)
     parts: list[RenderableType] = []
     if truncated:
         parts.append(Text(f"(value truncated to {len(value):,} bytes)", style="italic " + DIM))
+    if schema is not None and schema.read is not None:
+        parts.append(Text(schema.label, style="italic " + DIM))
+        try:
+            data = schema.read(value)
+        except ValueError as exc:
+            parts.append(Text(f"(not decoded: {exc})", style="italic " + DIM))
+        else:
+            value = json.dumps(data, ensure_ascii=False, default=str).encode()
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
@@ -150,6 +161,7 @@ def event_detail(
                 ("source", env.source),
                 ("trace id", env.trace_id),
                 ("format", FORMAT_NAMES.get(env.format, str(env.format))),
+                *([("schema", Text(env.schema.label))] if env.schema else []),
             ]
         ),
     ]
@@ -174,15 +186,16 @@ def event_detail(
         _section(f"Headers ({len(env.record.headers)})"),
         headers_table(env.record.headers),
         _section("Payload"),
-        payload_view(env.record.value, env.truncated),
+        payload_view(env.record.value, env.truncated, env.schema),
     ]
     return Group(*parts)
 
 
 def dead_letter_detail(
-    dead: DeadLetter | None, row: DeadLetterRow | None, times: Times
+    dead: DeadLetter | None, row: DeadLetterRow | None, times: Times, note: str | None = None
 ) -> RenderableType:
-    """What the DLQ headers say (message, stack trace), the headers and the payload."""
+    """What the DLQ headers say (message, stack trace), the headers and the payload; for a
+    dead letter whose body is not in memory (`dropped`), `note` instead of them."""
     if dead is None:
         if row is None:
             return Text("Select a dead letter.", style=DIM)
@@ -212,6 +225,10 @@ def dead_letter_detail(
         parts.append(Text("header problems: " + "; ".join(info.problems), style=DIM))
     if dead.decode_error:
         parts.append(Text(f"payload not decoded: {dead.decode_error}", style=DIM))
+    if dead.dropped:
+        parts += [_section("Kafka"), _record_fields(dead.record, times)]
+        parts.append(Text(note or "The body is not kept in memory.", style=DIM))
+        return Group(*parts)
     if info.stacktrace:
         parts += [_section("Stack trace"), Text(info.stacktrace, style=DIM)]
     parts += [
@@ -220,7 +237,11 @@ def dead_letter_detail(
         _section(f"Headers ({len(dead.record.headers)})"),
         headers_table(dead.record.headers),
         _section("Payload"),
-        payload_view(dead.record.value, dead.envelope.truncated if dead.envelope else False),
+        payload_view(
+            dead.record.value,
+            dead.envelope.truncated if dead.envelope else False,
+            dead.envelope.schema if dead.envelope else None,
+        ),
     ]
     return Group(*parts)
 
@@ -276,7 +297,7 @@ def redrive_detail(
         _section(f"Headers ({len(record.headers)})"),
         headers_table(record.headers),
         _section("Payload"),
-        payload_view(record.value, copy.truncated),
+        payload_view(record.value, copy.truncated, copy.schema),
     ]
     return Group(*parts)
 
