@@ -204,11 +204,9 @@ class AlertEngine:
                 return [Condition((), f"not connected to {conn.cluster} ({conn.state}){why}", None)]
             return []
         if kind == "registry_unreachable":
-            # The schema registry's state joins the connection view with the registry work
-            # (ConnectionView.registry: None when no registry is configured).
-            state = getattr(snap.connection, "registry", None)
+            state = snap.connection.registry  # None: no registry configured
             if state is not None and state != ConnectionState.CONNECTED:
-                message = getattr(snap.connection, "registry_message", "") or str(state)
+                message = snap.connection.registry_message or str(state)
                 return [Condition((), f"schema registry unreachable: {message}", None)]
             return []
         raise AssertionError(f"unknown rule kind {kind}")

@@ -271,9 +271,7 @@ class EdamonMetrics(PromCollector):
         for state in ConnectionState:
             conn.add_metric([state.value], 1.0 if snap.connection.state == state else 0.0)
         yield conn
-        # The schema registry's state joins the connection view with the registry work
-        # (ConnectionView.registry: None when no registry is configured): exported when there.
-        registry = getattr(snap.connection, "registry", None)
+        registry = snap.connection.registry  # None: no registry configured, no series
         if registry is not None:
             reg = GaugeMetricFamily(
                 "edamon_collector_registry_state",

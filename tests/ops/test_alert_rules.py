@@ -4,7 +4,6 @@ over snapshots of a real collector state."""
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 from typing import Any
 
 from edamon.alerts.rules import AlertEngine
@@ -155,12 +154,13 @@ def test_registry_unreachable_reads_the_connection_views_registry_state() -> Non
     rules = engine({"name": "registry", "kind": "registry_unreachable"})
     snap = empty_snapshot(T0)
     assert rules.evaluate(snap, T0) == []  # no registry configured: never fires
-    conn = SimpleNamespace(
-        state=ConnectionState.CONNECTED,
-        cluster="x",
-        message="",
+    conn = dataclasses.replace(
+        snap.connection,
         registry=ConnectionState.ERROR,
         registry_message="HTTP 503 from the registry",
     )
     (note,) = rules.evaluate(dataclasses.replace(snap, connection=conn), T0 + 1)
     assert "HTTP 503" in note.alert.summary
+    healthy = dataclasses.replace(conn, registry=ConnectionState.CONNECTED)
+    (resolved,) = rules.evaluate(dataclasses.replace(snap, connection=healthy), T0 + 2)
+    assert resolved.status == "resolved"

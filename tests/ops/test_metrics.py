@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edamon.config import MetricsSettings
 from edamon.model.snapshot import DeadLetterGroup, RateSeries, Snapshot, TopicThroughput
-from edamon.model.status import GroupStatus
+from edamon.model.status import ConnectionState, GroupStatus
 from edamon.service.metrics import EdamonMetrics, Health, LabelCap
 from ops_helpers import empty_snapshot, group_lag
 
@@ -130,6 +130,15 @@ def test_health_and_names_follow_prometheus_conventions() -> None:
             assert all(s.name.endswith("_total") for s in family.samples)
     # no registry configured: no registry series (the connection view has none)
     assert "edamon_collector_registry_state" not in families
+
+
+def test_the_registry_state_is_exported_when_one_is_configured() -> None:
+    snap = empty_snapshot()
+    conn = dataclasses.replace(snap.connection, registry=ConnectionState.ERROR)
+    _, registry = scrape(dataclasses.replace(snap, connection=conn))
+    states = values(parse(registry)["edamon_collector_registry_state"])
+    assert states[(("state", "error"),)] == 1 and states[(("state", "connected"),)] == 0
+    assert sum(states.values()) == 1
 
 
 def test_partition_series_can_be_turned_off() -> None:
