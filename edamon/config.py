@@ -487,6 +487,9 @@ class MetricsSettings(Section):
     """Undecodable reasons named in labels at most."""
     partitions: bool = True
     """Also export lag per partition (group, topic, partition), not only per group."""
+    max_partitions: int = Field(default=1000, ge=0)
+    """Partitions exported per scrape at most (worst groups first); the rest only in their
+    group's series."""
 
     _regexes = field_validator("topics", "groups", "event_types")(_check_patterns)
 
@@ -611,7 +614,7 @@ class WebSettings(Section):
     """The `edamon serve` each browser session's dashboard attaches to (`--attach`); default:
     http://<service.listen>."""
     max_sessions: int = Field(default=8, ge=1)
-    """Browser sessions (each a dashboard process, ~60 MB) at once; more are refused."""
+    """Browser sessions (each a dashboard process, ~75 MB) at once; more are refused."""
 
     @field_validator("listen")
     @classmethod

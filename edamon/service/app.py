@@ -484,7 +484,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     # ---- operations --------------------------------------------------------------------------
 
     @app.get(f"{PREFIX}/alerts", response_model=AlertsDoc, tags=["state"])
-    def alerts(who: Role) -> Response:
+    async def alerts(who: Role) -> Response:
         """Active alerts (firing first, then pending) and each receiver's deliveries."""
         return docs.json_response(AlertsDoc, backend.alerts_doc())
 
@@ -496,9 +496,11 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         response_class=PlainTextResponse,
         responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}}, 404: {"model": ErrorDoc}},
     )
-    def metrics(who: Role) -> Response:
+    async def metrics(who: Role) -> Response:
         """Prometheus metrics (text format 0.0.4), read from the collector at each scrape
         (README, "Operations"); 404 when settings.metrics.enabled is false."""
+        # On the event loop (async), like the collector: its state is read between two
+        # ingest slices, never from a worker thread while it changes.
         if not backend.settings.metrics.enabled:
             raise ApiError(404, "not_found", "metrics are disabled (metrics.enabled = false)")
         if not scrape:

@@ -25,7 +25,7 @@ from edamon import __version__
 from edamon.config import MetricsSettings
 from edamon.model.alerts import AlertsDoc
 from edamon.model.snapshot import Snapshot
-from edamon.model.status import ConnectionState, GroupStatus, PartitionStatus, SagaState
+from edamon.model.status import ConnectionState, GroupStatus, SagaState
 
 OTHER = "other"
 """The label value of everything over a cap or outside the patterns."""
@@ -134,9 +134,11 @@ class EdamonMetrics(PromCollector):
         )
         p_status = GaugeMetricFamily(
             "edamon_consumergroup_partition_status",
-            "Burrow's evaluation of the partition (1 for the current status).",
+            "Burrow's evaluation of the partition: one series, the current status, at 1 "
+            "(per partition, the other statuses are left out to keep the series few).",
             labels=["group", "topic", "partition", "status"],
         )
+        partitions_left = self.settings.max_partitions
         other_lag = 0
         other_seconds: float | None = None
         other_members = 0
@@ -158,19 +160,17 @@ class EdamonMetrics(PromCollector):
                 status.add_metric([name, value.value], 1.0 if group.status == value else 0.0)
             if not self.settings.partitions:
                 continue
-            for part in group.partitions:
+            for part in group.partitions:  # worst groups first: they keep their partitions
                 topic = self.topics.value(part.topic)
-                if topic == OTHER:
+                if topic == OTHER or partitions_left <= 0:
                     continue  # the group's own series count it
+                partitions_left -= 1
                 labels = [name, topic, str(part.partition)]
                 if part.lag is not None:
                     p_lag.add_metric(labels, part.lag)
                 if part.lag_seconds is not None:
                     p_seconds.add_metric(labels, part.lag_seconds)
-                for pvalue in PartitionStatus:
-                    p_status.add_metric(
-                        [*labels, pvalue.value], 1.0 if part.status == pvalue else 0.0
-                    )
+                p_status.add_metric([*labels, part.status.value], 1.0)
         if others:
             lag.add_metric([OTHER], other_lag)
             members.add_metric([OTHER], other_members)

@@ -9,8 +9,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edamon.config import MetricsSettings
-from edamon.model.snapshot import DeadLetterGroup, RateSeries, Snapshot, TopicThroughput
-from edamon.model.status import ConnectionState, GroupStatus
+from edamon.model.snapshot import (
+    DeadLetterGroup,
+    PartitionLag,
+    RateSeries,
+    Snapshot,
+    TopicThroughput,
+)
+from edamon.model.status import ConnectionState, GroupStatus, PartitionStatus
 from edamon.service.metrics import EdamonMetrics, Health, LabelCap
 from ops_helpers import empty_snapshot, group_lag
 
@@ -139,6 +145,29 @@ def test_the_registry_state_is_exported_when_one_is_configured() -> None:
     states = values(parse(registry)["edamon_collector_registry_state"])
     assert states[(("state", "error"),)] == 1 and states[(("state", "connected"),)] == 0
     assert sum(states.values()) == 1
+
+
+def test_partition_series_are_capped_and_carry_only_the_current_status() -> None:
+    part = PartitionLag("orders", 0, 5, 10, 5, 3.0, PartitionStatus.STALL, ())
+    lag = tuple(
+        dataclasses.replace(
+            group_lag(f"g{i}", seconds=1),
+            partitions=tuple(dataclasses.replace(part, partition=p) for p in range(3)),
+        )
+        for i in range(3)
+    )
+    _, registry = scrape(empty_snapshot(lag=lag), max_partitions=4)
+    families = parse(registry)
+    offsets = values(families["edamon_consumergroup_partition_lag_offsets"])
+    assert sorted(dict(k)["group"] + "/" + dict(k)["partition"] for k in offsets) == [
+        "g0/0",
+        "g0/1",
+        "g0/2",
+        "g1/0",
+    ]  # the first (worst) groups keep their partitions
+    status = values(families["edamon_consumergroup_partition_status"])
+    assert {dict(k)["status"] for k in status} == {"STALL"} and len(status) == 4
+    assert len(values(families["edamon_consumergroup_lag_offsets"])) == 3  # every group
 
 
 def test_partition_series_can_be_turned_off() -> None:
