@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from browser_helpers import ENTER, Browser
 
@@ -118,12 +119,15 @@ def web(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     line = read_line(process, 30)
     assert "listening on http://127.0.0.1:" in line, line
     running = Web(process, line.split("listening on ", 1)[1].split()[0])
+    dashboards: set[psutil.Process] = set()
     try:
         yield running
+        dashboards.update(psutil.Process(process.pid).children(recursive=True))
     finally:
         stderr = running.stop()
-        assert service.operator not in stderr and service.viewer not in stderr
-        assert running.process.returncode == 0, stderr
+    assert service.operator not in stderr and service.viewer not in stderr
+    assert running.process.returncode == 0, stderr
+    wait_for(lambda: not any(p.is_running() for p in dashboards), "no dashboard left", 15)
 
 
 @pytest.fixture
