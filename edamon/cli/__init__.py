@@ -13,12 +13,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
 from edamon import __version__
 from edamon.config import ConfigError, Settings, load_settings, merge_overrides
+from edamon.model.safetext import sanitize
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -148,13 +149,56 @@ def configure_logging() -> None:
     root.addHandler(handler)
 
 
+class SafeOutput(io.TextIOBase):
+    """A text stream that writes record text safely: every control character (but newlines
+    and tabs) is written as a visible escape (edamon.model.safetext.sanitize), so that an
+    exception message or an event type read from a record cannot move the cursor, clear the
+    screen or set the terminal's title. A carriage return opening a write stays (a progress
+    line redrawn in place)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # typeshed: an attribute
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]  # typeshed: an attribute
+        return self._stream.errors
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lead = "\r" if text.startswith("\r") else ""
+        self._stream.write(lead + sanitize(text[len(lead) :], multiline=True))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
 def printable_output() -> None:
-    """Text that can't be encoded (a lone surrogate, read from a JSON `\\ud800` escape in a
-    record, or any non-ASCII text on an ASCII terminal) is written as its backslash escape
-    instead of ending the command with a UnicodeEncodeError. (JSON output is ASCII anyway.)"""
+    """What the commands print is safe and printable: record text reaches the terminal with
+    its control characters escaped (`SafeOutput`: every command prints through it, whatever
+    it prints), and text that can't be encoded (a lone surrogate, read from a JSON `\\ud800`
+    escape in a record, or any non-ASCII text on an ASCII terminal) is written as its
+    backslash escape instead of ending the command with a UnicodeEncodeError. (JSON output
+    is ASCII anyway.) The dashboard writes to the terminal itself (Textual uses the original
+    streams) and sanitizes what it shows where data enters it (edamon.ui.safe)."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
+    sys.stdout = SafeOutput(sys.stdout)
+    sys.stderr = SafeOutput(sys.stderr)
 
 
 def main() -> None:

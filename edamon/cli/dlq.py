@@ -25,6 +25,7 @@ import click
 from edamon.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_options, fail, settings_from
 from edamon.cli.attach import attach_options
 from edamon.config import Settings
+from edamon.model.safetext import UNKNOWN
 
 if TYPE_CHECKING:
     from edamon.actions.filters import DeadLetterFilter
@@ -191,7 +192,7 @@ def list_command(
                 dl.coords,
                 when_text(dl.record.timestamp_ms / 1000),
                 dl.info.original_coords or dl.info.original_topic or "-",
-                dl.info.consumer_group or "-",
+                dl.info.consumer_group or UNKNOWN,
                 _short_class(dl.info.failure_class) or "-",
                 retry_text(ledger.entry_for(dl.record)),
                 dl.info.exception_message or dl.decode_error or "-",

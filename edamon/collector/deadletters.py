@@ -144,6 +144,7 @@ class DeadLetterStore:
             rows.append(row)
             if len(rows) >= SNAPSHOT_DEAD_LETTERS:
                 break
+        rows.sort(key=_newest_first)  # arrival order interleaves partitions; time does not
         return tuple(rows)
 
     def groups(self) -> tuple[DeadLetterGroup, ...]:
@@ -154,6 +155,10 @@ class DeadLetterStore:
         ]
         groups.sort(key=lambda g: (-g.count, -g.last_seen))
         return tuple(groups)
+
+
+def _newest_first(row: DeadLetterRow) -> float:
+    return -row.time
 
 
 def dead_letter_row(dl: DeadLetter, entry: LedgerEntry | None = None) -> DeadLetterRow:

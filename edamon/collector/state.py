@@ -23,6 +23,7 @@ from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, Undecodable
 from edamon.model.ordering import OrderingTracker
 from edamon.model.records import RawRecord
+from edamon.model.safetext import preview_text
 from edamon.model.saga import SagaTracker
 from edamon.model.snapshot import (
     CatchUpView,
@@ -267,13 +268,12 @@ class CollectorState:
             record.topic, None, None, self._arrival(written, now), written, False
         )
         self._undecodable[bad.reason] += 1
-        preview = (record.value or b"")[:80]
         self._undecodable_samples.append(
             UndecodableSample(
                 coords=record.coords,
                 reason=bad.reason,
                 time=record.timestamp_ms / 1000.0,
-                preview=preview.decode("utf-8", errors="replace"),
+                preview=preview_text(record.value or b""),
             )
         )
 

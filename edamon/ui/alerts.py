@@ -74,6 +74,8 @@ class AlertTracker:
         self.last: Alert | None = None
         """The most recent alert, for the status line."""
         self._connection: tuple[ConnectionState, str] | None = None
+        self._error_told: str | None = None
+        """The connection error last notified, until the next successful connection."""
         self._notices: deque[str] = deque(maxlen=256)
         self._dead = _Counter()
         self._undecodable = _Counter()
@@ -93,13 +95,16 @@ class AlertTracker:
         previous = self._connection
         if current != previous:
             if conn.state is ConnectionState.ERROR:
-                add(f"Kafka {conn.cluster}: {conn.message or 'connection error'}", "error")
-            elif (
-                conn.state is ConnectionState.CONNECTED
-                and previous is not None
-                and previous[0] is ConnectionState.ERROR
-            ):
-                add(f"Kafka {conn.cluster}: connected again", "information")
+                # Retrying goes error → connecting → error: the same refusal is told once,
+                # until a connection succeeds (then it is news again).
+                message = f"Kafka {conn.cluster}: {conn.message or 'connection error'}"
+                if message != self._error_told:
+                    add(message, "error")
+                    self._error_told = message
+            elif conn.state is ConnectionState.CONNECTED:
+                if self._error_told is not None:
+                    add(f"Kafka {conn.cluster}: connected again", "information")
+                self._error_told = None
             self._connection = current
 
         fresh = [notice for notice in snap.notices if notice not in self._notices]

@@ -11,7 +11,8 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.errors import NoWidget
-from textual.screen import Screen
+from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
@@ -19,11 +20,13 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 from edamon.actions.service import RetryService
 from edamon.collector.api import CollectorView
 from edamon.config import Settings
+from edamon.model.safetext import sanitize
 from edamon.model.snapshot import Snapshot
 from edamon.ui import stripfix
-from edamon.ui.alerts import DEAD_LETTERS, UNDECODABLE, AlertTracker
+from edamon.ui.alerts import UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
+from edamon.ui.safe import SafeRetry, SafeView
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
@@ -55,15 +58,22 @@ _HELD_MOUSE_EVENTS = (
 """Mouse events held like keys until their frame (not moves: they come by the hundred)."""
 
 
-def _shows(screen: Screen[object], about: str) -> bool:
-    """Whether `screen` lists what an alert `about` counts."""
-    if about == DEAD_LETTERS:
-        return isinstance(screen, DeadLettersScreen)
-    return about == UNDECODABLE and isinstance(screen, UndecodableScreen)
+def _shows(stack: Sequence[Screen[object]], about: str) -> bool:
+    """Whether the screen on show lists what an alert `about` counts: the top screen, or the
+    dashboard screen under a modal on top (help, the retry confirmation, the palette)."""
+    for screen in reversed(stack):
+        if isinstance(screen, DashboardScreen):
+            return about == screen.LISTS
+        if isinstance(screen, UndecodableScreen):
+            return about == UNDECODABLE
+        if not isinstance(screen, ModalScreen):
+            return False
+    return False
 
 
 class EdamonApp(App[int]):
-    """The dashboard. Reads only immutable snapshots through `CollectorView`.
+    """The dashboard. Reads only immutable snapshots through `CollectorView`, wrapped in a
+    `SafeView` (and the retry service in a `SafeRetry`): screens see only sanitized text.
 
     `run` (the collector's loop) and every `background` coroutine run as async workers on the
     app's loop for its lifetime; a crash shows a notification and the app keeps running.
@@ -106,9 +116,10 @@ class EdamonApp(App[int]):
         redrive: RetryService | None = None,
     ) -> None:
         super().__init__()
-        self.view = view
+        # The one door data comes in by: every string is sanitized (edamon.ui.safe).
+        self.view = SafeView(view)
         self.settings = settings
-        self.redrive = redrive
+        self.redrive = None if redrive is None else SafeRetry(redrive, view, self.view)
         self.clock = clock
         self.times = Times(clock, settings.ui.absolute_times)
         self.alerts = AlertTracker(
@@ -232,6 +243,25 @@ class EdamonApp(App[int]):
         bindings = self.screen.active_bindings
         return any(alias in bindings for alias in key.aliases)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notification with its text sanitized (an error's message can quote a
+        record) and without markup unless asked (a `[` in an id is not a style)."""
+        super().notify(
+            sanitize(message, multiline=True),
+            title=sanitize(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+
     # --- drawing -------------------------------------------------------------------------
 
     def _tick(self) -> None:
@@ -258,7 +288,9 @@ class EdamonApp(App[int]):
         for alert in self.alerts.check(snap):
             if alert.about is None:
                 self.notify(alert.message, severity=alert.severity, timeout=8)
-            elif not _shows(screen, alert.about):  # the screen on show lists them already
+            elif not _shows(
+                self.screen_stack, alert.about
+            ):  # the screen on show lists them already
                 self.notify(alert.message, severity=alert.severity, timeout=ALERT_TIMEOUT_S)
         if isinstance(screen, DashboardScreen) and screen.ready:
             with self.batch_update():

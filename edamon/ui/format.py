@@ -6,6 +6,7 @@ formatted against a clock the caller passes in), so the views and their tests ag
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -13,6 +14,7 @@ from functools import lru_cache
 
 from rich.text import Text
 
+from edamon.model.safetext import UNKNOWN, bytes_text
 from edamon.model.status import (
     ConnectionState,
     GroupStatus,
@@ -75,16 +77,39 @@ def status_style(status: StrEnum | None) -> str:
     return STATUS_STYLES.get(status, "")
 
 
+STATUS_LABELS: dict[StrEnum, str] = {
+    GroupStatus.UNKNOWN: "sampling",
+    PartitionStatus.UNKNOWN: "sampling",
+}
+"""Words shown instead of a status value: a lag status is UNKNOWN until the sampler has a few
+commits to judge (the first seconds after start)."""
+
+
 def status_text(status: StrEnum | None, label: str | None = None) -> Text:
-    """A status as coloured text; `label` overrides the enum's value."""
+    """A status as coloured text; `label` overrides the enum's value (or its STATUS_LABELS
+    word)."""
     if status is None:
         return Text(DASH, style=DIM)
-    return Text(label if label is not None else str(status), style=status_style(status))
+    if label is None:
+        label = STATUS_LABELS.get(status, str(status))
+    return Text(label, style=status_style(status))
 
 
 def thousands(n: int | None) -> str:
     """`1234567` -> `1,234,567`; None -> a dash."""
     return DASH if n is None else f"{n:,}"
+
+
+def or_unknown(name: str | None) -> str:
+    """A consumer group or original topic, or `unknown` when the dead letter names none (the
+    same word everywhere, explained in help)."""
+    return name or UNKNOWN
+
+
+UNKNOWN_NOTE = (
+    f"{UNKNOWN}: the dead letter's headers name no consumer group (or no original topic)."
+)
+"""The help's explanation of `or_unknown`."""
 
 
 def short_class(name: str | None, missing: str = "?") -> str:
@@ -217,13 +242,20 @@ def shorten(text: str | None, width: int) -> str:
 
 
 def shorten_middle(text: str, width: int) -> str:
-    """Cut the middle of `text` to fit `width`, keeping both ends (topic names end in `.DLT`)."""
+    """Cut `text` to fit `width`, keeping a short start and as much of the end as fits.
+
+    Topic names share their starts (`demo.commands.`) and differ at their ends (the event
+    type, `.DLT`): `demo…ChargePayment` and `demo…RefundPayment` stay apart where a cut in
+    the middle made both `demo.co…Payment`. The start kept is at most a quarter of the width
+    and at most the first dotted part of the name."""
     if len(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
-    tail = (width - 1) // 2
-    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+    first = len(re.split(r"[.\-_]", text, maxsplit=1)[0])
+    head = max(1, min(width // 4, first))
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[len(text) - tail :] if tail > 0 else "")
 
 
 def short_id(identifier: str | None, width: int = 8) -> str:
@@ -234,17 +266,6 @@ def short_id(identifier: str | None, width: int = 8) -> str:
 
 
 def header_value(value: bytes) -> str:
-    """A header value as text when it is printable UTF-8, else as hex bytes."""
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return hexdump(value)
-    if text.isprintable():
-        return text
-    return hexdump(value)
-
-
-def hexdump(value: bytes, limit: int = 64) -> str:
-    """`00 00 00 03` (at most `limit` bytes, then an ellipsis)."""
-    shown = value[:limit].hex(" ")
-    return f"0x {shown}" + (" …" if len(value) > limit else "")
+    """A header value (or a key) as one safe line: text when it is printable UTF-8, else hex
+    (named when the format is known: a Java serialized object)."""
+    return bytes_text(value)

@@ -8,6 +8,7 @@ import json
 import struct
 from decimal import Decimal
 
+import pytest
 from fakes import NOW, make_snapshot
 from fastavro import parse_schema, schemaless_writer
 from rich.console import Console, RenderableType
@@ -94,7 +95,22 @@ def test_shortening_keeps_what_matters() -> None:
     assert shorten("abcdefghij", 5) == "abcd…"
     topic = "shipping.ShipmentScheduled.DLT"
     cut = shorten_middle(topic, 16)
-    assert len(cut) == 16 and cut.endswith(".DLT") and cut.startswith("shipping")
+    assert cut == "ship…heduled.DLT"
+
+
+@pytest.mark.parametrize("width", range(14, 30))
+def test_topic_names_cut_to_any_width_stay_distinct(width: int) -> None:
+    topics = [
+        "nc.demo.commands.ChargePayment",
+        "nc.demo.commands.RefundPayment",
+        "nc.demo.checkout.CheckoutStarted",
+        "nc.demo.checkout.replies",
+        "orders.OrderPlaced",
+        "orders.OrderPlaced.DLT",
+    ]
+    cuts = [shorten_middle(topic, width) for topic in topics]
+    assert all(len(cut) <= width for cut in cuts)
+    assert len(set(cuts)) == len(topics), cuts
 
 
 def test_header_values_are_text_or_hex() -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from fake_chain import DLQ_COORDS
 from fakes import NOW, FakeView, make_app, make_snapshot, settings
 from rich.text import Text
-from uitools import wait_for
+from uitools import palette_run, wait_for
 
 from edamon.model.snapshot import DeadLetterGroup, Snapshot
 from edamon.ui.app import EdamonApp
@@ -248,9 +248,7 @@ async def test_the_palettes_topic_jump_focuses_the_filtered_live_events() -> Non
         screen = overview(app)
         await pilot.press("tab")  # focus on the topics panel
         assert screen.focused is screen.query_one("#topics", LiveTable)
-        await pilot.press("colon", *"topic inventory.StockReserved")
-        await pilot.pause(0.3)  # the palette searches asynchronously
-        await pilot.press("enter")
+        await palette_run(pilot, "topic inventory.StockReserved", "topic inventory.StockReserved")
         timeline = screen.query_one("#timeline", LiveTable)
         await wait_for(pilot, lambda: app.screen is screen and screen.focused is timeline)
         assert timeline.filter_text == "inventory.StockReserved"

@@ -8,7 +8,7 @@ import re
 
 from fakes import MAIN_CHAIN, NOW, FakeView, make_app, make_snapshot, settings
 from textual.widgets import Static, Tree
-from uitools import record_notifications, text_of, wait_for
+from uitools import palette_run, record_notifications, text_of, wait_for
 
 from edamon.model.snapshot import ConnectionView
 from edamon.model.status import ConnectionState, SagaState
@@ -86,9 +86,7 @@ async def test_filter_narrows_the_table_and_esc_clears_it() -> None:
 async def test_command_palette_jumps_to_a_chain() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("colon", *"chain c0ffee")
-        await pilot.pause(0.3)  # the palette searches asynchronously
-        await pilot.press("enter")
+        await palette_run(pilot, "chain c0ffee", f"chain {MAIN_CHAIN}")
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
         assert isinstance(app.screen, ChainScreen)
         assert app.screen.correlation_id == MAIN_CHAIN
@@ -97,9 +95,7 @@ async def test_command_palette_jumps_to_a_chain() -> None:
 async def test_command_palette_jumps_to_a_screen() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("colon", *"screen lag")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette_run(pilot, "screen lag", "screen Lag")
         await wait_for(pilot, lambda: isinstance(app.screen, LagScreen))
 
 
@@ -476,7 +472,5 @@ async def test_the_palette_offers_edamons_help_not_textuals_keys_panel() -> None
     async with app.run_test(size=SIZE) as pilot:
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert titles == ["Help", "Theme", "Quit", "Screenshot"]
-        await pilot.press("colon", *"help")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette_run(pilot, "help", "Help")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))

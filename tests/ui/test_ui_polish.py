@@ -102,7 +102,7 @@ async def test_most_rows_replaced_at_once_rebuilds_and_keeps_the_cursor_row() ->
 
 
 def test_cells_wider_than_a_fixed_width_are_cut_with_an_ellipsis() -> None:
-    assert fit_cell("demo.commands.ChargePayment.DLT", 16, "middle") == "demo.com…ent.DLT"
+    assert fit_cell("demo.commands.ChargePayment.DLT", 16, "middle") == "demo…Payment.DLT"
     assert fit_cell("demo.commands.ChargePayment.DLT", 16) == "demo.commands.C…"
     cut = fit_cell(Text("ListenerExecutionFailedException", style="red"), 10)
     assert isinstance(cut, Text) and cut.plain == "ListenerE…" and cut.style == "red"

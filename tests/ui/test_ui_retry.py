@@ -112,18 +112,20 @@ async def dlq_broker(count: int = 2, *, orphan: bool = False, untraced: int = 0)
 async def setup(
     count: int = 2, *, orphan: bool = False, untraced: int = 0, **settings: Any
 ) -> tuple[MemoryBroker, EdamonApp, list[tuple[str, str]]]:
+    broker, app, _ = await setup_with_view(count, orphan=orphan, untraced=untraced, **settings)
+    return broker, app, record_notifications(app)
+
+
+async def setup_with_view(
+    count: int = 2, *, orphan: bool = False, untraced: int = 0, **settings: Any
+) -> tuple[MemoryBroker, EdamonApp, BrokerView]:
+    """As `setup`, with the view the app was given (the app keeps it wrapped)."""
     broker = await dlq_broker(count, orphan=orphan, untraced=untraced)
     config = make_settings(**settings)
     topics = [DLQ, ORPHAN_DLQ] if orphan else [DLQ]
-    dead = await read_dead_letters(broker, config, topics)
-    app = EdamonApp(
-        BrokerView(dead),
-        config,
-        clock=clock,
-        refresh=False,
-        redrive=RetryService(broker, config),
-    )
-    return broker, app, record_notifications(app)
+    view = BrokerView(await read_dead_letters(broker, config, topics))
+    app = EdamonApp(view, config, clock=clock, refresh=False, redrive=RetryService(broker, config))
+    return broker, app, view
 
 
 async def open_modal(pilot: Pilot[Any], marks: int) -> tuple[DeadLettersScreen, RetryModal]:
@@ -200,9 +202,7 @@ async def test_the_modal_says_why_a_target_is_refused() -> None:
 async def test_the_cursor_stays_on_the_record_read_while_newer_ones_arrive() -> None:
     """A newer dead letter arriving above the cursor's row (the first) must not move the
     cursor, the detail or what `r` retries to the newcomer."""
-    broker, app, _ = await setup(2)
-    view = app.view
-    assert isinstance(view, BrokerView)
+    broker, app, view = await setup_with_view(2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         screen = app.screen

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fakes import NOW, FakeView, make_app, make_snapshot
 from textual.pilot import Pilot
-from uitools import text_of, wait_for
+from uitools import palette_run, text_of, wait_for
 
 from edamon.model.snapshot import CatchUpView, RateSeries, Snapshot
 from edamon.ui.app import EdamonApp
@@ -267,9 +267,7 @@ async def test_six_shows_throughput_from_every_screen(start: list[str]) -> None:
 async def test_the_palette_offers_the_screen() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("colon", *"screen throughput")
-        await pilot.pause(0.3)  # the palette searches asynchronously
-        await pilot.press("enter")
+        await palette_run(pilot, "screen throughput", "screen Throughput")
         await wait_for(pilot, lambda: isinstance(app.screen, ThroughputScreen))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -46,3 +47,17 @@ def record_notifications(app: EdamonApp) -> list[tuple[str, str]]:
 
     app.notify = record  # type: ignore[method-assign]
     return shown
+
+
+async def palette_run(pilot: Pilot[Any], query: str, command: str, timeout: float = 5.0) -> None:
+    """Open the `:` palette, type `query`, wait until `command` is the highlighted result
+    (the palette searches asynchronously and shows results in batches), press Enter."""
+    await pilot.press("colon", *query)
+
+    def ready() -> bool:
+        lists = pilot.app.screen.query(CommandList)
+        option = lists.first().highlighted_option if lists else None
+        return option is not None and str(option.prompt).startswith(command)
+
+    await wait_for(pilot, ready, timeout)
+    await pilot.press("enter")

@@ -25,6 +25,11 @@ class DashboardScreen(Screen[None]):
 
     NAME: ClassVar[str] = ""
     """The screen's name in the nav bar (one of bars.SCREENS), or empty for drill-in screens."""
+    HELP_NOTES: ClassVar[tuple[str, ...]] = ()
+    """Lines the help (`?`) adds under the keys: what the screen's words mean."""
+    LISTS: ClassVar[str | None] = None
+    """What the screen lists that an alert counts (alerts.DEAD_LETTERS): news of it is left
+    out of the notifications and the status line while the screen is shown."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -65,7 +70,9 @@ class DashboardScreen(Screen[None]):
     def draw(self, snap: Snapshot) -> None:
         """Redraw everything from `snap` (called inside app.batch_update())."""
         self.query_one(NavBar).show(snap)
-        self.query_one(StatusLine).show(snap, self.edamon.alerts.last, self.edamon.times)
+        self.query_one(StatusLine).show(
+            snap, self.edamon.alerts.last, self.edamon.times, self.LISTS
+        )
         self.draw_body(snap)
         self._apply_pending()
         self._drawn = snap

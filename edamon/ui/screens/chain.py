@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode
 from edamon.model.chainnodes import DLQ_PREFIX, RETRY_HEADER, RETRY_PREFIX
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import RawRecord, parse_coords
+from edamon.model.safetext import bytes_text
 from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
 from edamon.model.status import NodeStatus, SagaState
 from edamon.model.waterfall import bar, frac, human_duration, time_axis
@@ -125,7 +126,8 @@ def _retry_of(node: ChainNode, copy: Envelope | None) -> str | None:
     if node.parent_id is not None and node.parent_id.startswith(DLQ_PREFIX):
         return node.parent_id.removeprefix(DLQ_PREFIX)
     if copy is not None and not copy.dropped:
-        return copy.record.header_text(RETRY_HEADER)
+        value = copy.record.header(RETRY_HEADER)
+        return None if value is None else bytes_text(value)
     return None
 
 
@@ -165,11 +167,12 @@ class ChainScreen(DashboardScreen):
     def action_export(self) -> None:
         """Write the flow (tree, envelopes, records held) to a JSON file in the working
         directory, for an incident ticket."""
-        if self.chain is None:
+        flow = self.edamon.view.export(self.correlation_id) if self.chain is not None else None
+        if flow is None:
             self.notify("This flow is not retained any more.", severity="warning")
             return
         try:
-            path = export_chain(self.edamon.view, self.chain, Path.cwd())
+            path = export_chain(flow, self.correlation_id, Path.cwd())
         except OSError as exc:
             self.notify(f"Could not write the flow: {exc}", severity="error", timeout=10)
             return
@@ -220,29 +223,23 @@ class ChainScreen(DashboardScreen):
         chain = self.edamon.view.chain(self.correlation_id)
         head = self.query_one("#chain-head", Line)
         if chain is None:
-            head.set(f"[b]{escape(self.correlation_id)}[/]  [dim]no longer retained[/]")
+            head.set(
+                Content.assemble((self.correlation_id, "bold"), "  ", ("no longer retained", "dim"))
+            )
             return
         changed = chain != self.chain
         self.chain = chain
         s = chain.summary
-        text = Text.assemble(
-            (s.correlation_id, "bold"),
-            "  ",
-            (s.root_type, "bold"),
-            f"  {s.events} events  {human_duration(s.duration_s)}",
-        )
-        issues = chain_issues(s)
-        if issues.plain != DASH:
-            text.append("  ")
-            text.append_text(issues)
         where = self._saga_progress(snap) if s.saga else ""
-        if s.saga:
-            text.append(f"  saga {s.saga} ")
-            text.append_text(status_text(s.saga_state))
-            text.append(where)
-        if chain.loops:
-            text.append(f"  {len(chain.loops)} causation loop(s)", style=RED)
-        head.set(text, key=(s, len(chain.loops), where))
+        room = (head.size.width or self.app.size.width) - 2  # before layout: the terminal
+        # In a narrow terminal the id shrinks to its first 8 characters (the nav bar names the
+        # chain so), then the saga's name goes, then the counts (the waterfall has them): the
+        # saga's state and step stay.
+        for level in range(4):
+            text = self._head_text(chain, where, level)
+            if text.cell_len <= room:
+                break
+        head.set(text, key=(s, len(chain.loops), where, room))
         if changed:
             self._draw_tree(chain)
         self._draw_waterfall(chain)
@@ -250,6 +247,29 @@ class ChainScreen(DashboardScreen):
             self._select(chain.nodes[0].event_id)
         else:
             self._show_detail()
+
+    @staticmethod
+    def _head_text(chain: ChainView, where: str, level: int) -> Text:
+        """The head line, shorter for each `level` (0: all)."""
+        s = chain.summary
+        text = Text.assemble(
+            (s.correlation_id if level == 0 else short_id(s.correlation_id), "bold"),
+            "  ",
+            (s.root_type, "bold"),
+        )
+        if level < 3:
+            text.append(f"  {s.events} events  {human_duration(s.duration_s)}")
+        issues = chain_issues(s)
+        if issues.plain != DASH:
+            text.append("  ")
+            text.append_text(issues)
+        if s.saga:
+            text.append(f"  saga {s.saga} " if level < 2 else "  saga ")
+            text.append_text(status_text(s.saga_state))
+            text.append(where)
+        if chain.loops:
+            text.append(f"  {len(chain.loops)} causation loop(s)", style=RED)
+        return text
 
     def _saga_progress(self, snap: Snapshot) -> str:
         """Where a saga in progress is (` at step 2: payment`), and for a stuck one how long
@@ -385,14 +405,16 @@ class ChainScreen(DashboardScreen):
         if redrive and node is not None:
             note = REDRIVE_READING if note == READING else note
             detail.update(redrive_detail(node, dead, row, envelope, times, note))
-            scroll.border_title = f"Redriven copy  [dim]{escape(node.coords or '')}[/]"
+            scroll.border_title = Content.assemble("Redriven copy  ", (node.coords or "", "dim"))
             return
         if dead is not None:
             detail.update(dead_letter_detail(dead, row, times))
-            scroll.border_title = f"Dead letter  [dim]{escape(dead.coords)}[/]"
+            scroll.border_title = Content.assemble("Dead letter  ", (dead.coords, "dim"))
             return
         detail.update(event_detail(envelope, node, times, note))
-        scroll.border_title = "Event" if node is None else f"Event  [dim]{escape(node.event_id)}[/]"
+        scroll.border_title = (
+            "Event" if node is None else Content.assemble("Event  ", (node.event_id, "dim"))
+        )
 
     def _ledger_row(self, coords: str | None) -> DeadLetterRow | None:
         """The snapshot's row of the dead letter at `coords` (its retry status in the ledger),

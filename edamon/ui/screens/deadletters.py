@@ -11,17 +11,29 @@ from rich.text import Text
 from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from edamon.actions.plan import Outcome, RedriveSummary
-from edamon.actions.service import ReadOnlyError, RetryService
+from edamon.actions.service import ReadOnlyError
 from edamon.model.deadletter import DeadLetter
 from edamon.model.snapshot import DeadLetterRow, Snapshot
-from edamon.ui.format import BLUE, DASH, DIM, RED, YELLOW, short_class, shorten
+from edamon.ui.alerts import DEAD_LETTERS
+from edamon.ui.format import (
+    BLUE,
+    DASH,
+    DIM,
+    RED,
+    UNKNOWN_NOTE,
+    YELLOW,
+    or_unknown,
+    short_class,
+    shorten,
+)
 from edamon.ui.rereads import DeadLetterRereads
+from edamon.ui.safe import SafeRetry
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -66,8 +78,8 @@ def dead_letter_cells(row: DeadLetterRow) -> Row:
     exception = short_class(row.failure_class)
     return (  # cut to each column's width by the table (see COLUMNS and the layouts)
         row.dlq_topic,
-        Text(row.original_topic) if row.original_topic else Text("?", DIM),
-        Text(row.consumer_group) if row.consumer_group else Text("?", DIM),
+        Text(or_unknown(row.original_topic), "" if row.original_topic else DIM),
+        Text(or_unknown(row.consumer_group), "" if row.consumer_group else DIM),
         Text(exception, style=RED),
         Text(DASH if row.attempts is None else str(row.attempts), justify="right"),
         retry_text(row),
@@ -143,6 +155,8 @@ class DeadLettersScreen(DashboardScreen):
     """
 
     NAME = "deadletters"
+    LISTS = DEAD_LETTERS
+    HELP_NOTES = (UNKNOWN_NOTE,)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", key_display="space"),
         Binding("c", "chain", "Chain"),
@@ -255,19 +269,17 @@ class DeadLettersScreen(DashboardScreen):
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
         cursor (it stays on its record as new ones arrive)."""
         table = self.query_one(LiveTable)
-        title = f"Dead letters [dim]({self._count})[/]"
+        parts: list[str | tuple[str, str]] = ["Dead letters ", (f"({self._count})", "dim")]
         handler = self.handler
         if handler is not None:
             topic, group, exception = handler
-            where = " · ".join(
-                escape(part) for part in (topic or "?", group or "?", short_class(exception))
-            )
-            title += f"  failed handler [b]{where}[/] [dim](esc: all)[/]"
+            where = " · ".join((or_unknown(topic), or_unknown(group), short_class(exception)))
+            parts += ["  failed handler ", (where, "bold"), " ", ("(esc: all)", "dim")]
         if self.marked:
-            title += f"  [b {YELLOW}]{len(self.marked)} marked[/]"
+            parts += ["  ", (f"{len(self.marked)} marked", f"bold {YELLOW}")]
         if table.cursor_row > 0:
-            title += f"  [dim]↑ {table.cursor_row:,} newer (home)[/]"
-        table.set_title(title)
+            parts += ["  ", (f"↑ {table.cursor_row:,} newer (home)", "dim")]
+        table.set_title(Content.assemble(*parts))
 
     def _row_cells(self, row: DeadLetterRow) -> Row:
         cells = self._cells(row)
@@ -297,7 +309,9 @@ class DeadLettersScreen(DashboardScreen):
         self._detail_key = key
         self.query_one("#dl-detail", Static).update(dead_letter_detail(dead, row, times, note))
         scroll = self.query_one("#dl-detail-scroll", VerticalScroll)
-        scroll.border_title = f"Dead letter  [dim]{coords}[/]" if coords else "Dead letter"
+        scroll.border_title = (
+            Content.assemble("Dead letter  ", (coords, "dim")) if coords else "Dead letter"
+        )
 
     async def _reread(self, dead: DeadLetter) -> None:
         assert self._rereads is not None
@@ -397,12 +411,12 @@ class DeadLettersScreen(DashboardScreen):
             self.notify("Stopping the retry after the current record…", timeout=4)
 
     @work(exclusive=True, group="redrive", exit_on_error=False)
-    async def _retry(self, service: RetryService, coords: list[str]) -> None:
+    async def _retry(self, service: SafeRetry, coords: list[str]) -> None:
         progress = self.query_one(RetryProgress)
         try:
             progress.waiting("Reading the retry ledger…")
             try:
-                request = await prepare_retry(service, self.edamon.view, coords)
+                request = await prepare_retry(service, coords)
             finally:
                 progress.hide()
             choice = await self.app.push_screen_wait(RetryModal(request, self.edamon.times))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -104,13 +105,14 @@ def _section_table(rows: list[tuple[str, str, str]]) -> Table:
     return table
 
 
-def help_table(rows: list[tuple[str, str, str]]) -> Table:
+def help_table(rows: list[tuple[str, str, str]], notes: Sequence[str] = ()) -> Table:
     """The rows in two columns: this screen's and the focused widget's keys on the left,
-    the app's keys on the right."""
+    the app's keys on the right; then the screen's `notes` (what its words mean)."""
     left = [row for row in rows if row[0] != "Everywhere"]
     right = [row for row in rows if row[0] == "Everywhere"]
     outer = Table.grid(padding=(0, 3))
-    outer.caption = Text("\nClick the nav bar or a row with the mouse.", style=DIM)
+    caption = "\n".join(["", *notes, "Click the nav bar or a row with the mouse."])
+    outer.caption = Text(caption, style=DIM)
     outer.caption_justify = "left"
     outer.add_column(vertical="top")
     outer.add_column(vertical="top")
@@ -130,7 +132,8 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, screen: Screen[Any]) -> None:
         super().__init__()
         self.rows = binding_rows(screen)
-        self.table = help_table(self.rows)
+        notes: Sequence[str] = getattr(screen, "HELP_NOTES", ())
+        self.table = help_table(self.rows, notes)
         self.for_screen = screen
 
     def compose(self) -> ComposeResult:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual import on
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
@@ -33,7 +34,8 @@ BURROW = (
     "[red3]STALL[/] committing, offset not moving  "
     "[red3]STOP[/] no commits for longer than the window  "
     "[red3]REWIND[/] offset went back  "
-    "[grey50]NO COMMIT[/] never committed   group [red3]ERR[/] = worst of STOP/STALL/REWIND"
+    "[grey50]NO COMMIT[/] never committed  "
+    "[grey50]sampling[/] too few samples yet   group [red3]ERR[/] = worst of STOP/STALL/REWIND"
 )
 
 
@@ -54,7 +56,7 @@ GROUP_COLUMNS = (
 GROUPS_NARROW = (
     (
         GROUP_COLUMNS[0],
-        Column("status", "status", 6),
+        Column("status", "status", 8),  # "sampling"
         Column("lag", _right("lag"), 7),
         Column("lag_s", _right("lag s"), 6),
         Column("trend", "trend", NARROW_TREND),
@@ -171,10 +173,13 @@ class LagScreen(DashboardScreen):
             table.sync([])
             return
         bad = sum(1 for p in group.partitions if p.status not in _FINE)
-        title = f"Partitions of [b]{group.group}[/]"
-        if bad:
-            title += f"  [red3]{bad} not OK[/]"
-        table.set_title(title)
+        table.set_title(
+            Content.assemble(
+                "Partitions of ",
+                (group.group, "bold"),
+                (f"  {bad} not OK" if bad else "", "red3"),
+            )
+        )
         table.sync([(f"{p.topic}/{p.partition}", partition_row(p)) for p in group.partitions])
 
     @on(DataTable.RowHighlighted, "#lag-groups")

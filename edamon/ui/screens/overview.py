@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Sparkline
 
@@ -18,9 +18,11 @@ from edamon.model.status import ConnectionState
 from edamon.ui.format import (
     DIM,
     RED,
+    UNKNOWN_NOTE,
     Times,
     compact,
     duration,
+    or_unknown,
     rate,
     short_class,
     spark,
@@ -67,6 +69,7 @@ class OverviewScreen(DashboardScreen):
     """Everything at a glance; Enter on a panel's row drills into its screen."""
 
     NAME = "overview"
+    HELP_NOTES = (UNKNOWN_NOTE,)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "Pause"),
         Binding("c", "chain", "Chain"),
@@ -164,34 +167,40 @@ class OverviewScreen(DashboardScreen):
     def _draw_head(self, snap: Snapshot) -> None:
         conn = snap.connection
         style = status_style(conn.state)
-        parts = [f"[b]{escape(conn.cluster)}[/b]", f"[{style}]● {conn.state}[/]"]
+        # The state first: a long bootstrap list must not push it off a narrow terminal.
+        # Record and broker text (cluster, message) in Content, never in markup.
+        parts = [Content.styled(f"● {conn.state}", style), Content.styled(conn.cluster, "bold")]
         if conn.state is ConnectionState.CONNECTED and conn.brokers:
-            parts[-1] += f" [dim]({conn.brokers} broker{'s' if conn.brokers != 1 else ''})[/]"
+            brokers = f" ({conn.brokers} broker{'s' if conn.brokers != 1 else ''})"
+            parts[-1] = Content.assemble(parts[-1], (brokers, "dim"))
         message = conn.message if conn.state is not ConnectionState.CONNECTED else ""
         if message and message.lower() != str(conn.state).lower():  # not "stopped · stopped"
-            parts.append(f"[{style}]{escape(message)}[/]")
+            parts.append(Content.styled(message, style))
         if conn.registry is not None:  # the schema registry, next to Kafka
-            registry = status_style(conn.registry)
-            note = f" {escape(conn.registry_message)}" if conn.registry_message else ""
-            parts.append(f"[{registry}]registry {conn.registry}{note}[/]")
+            note = f" {conn.registry_message}" if conn.registry_message else ""
+            parts.append(
+                Content.styled(f"registry {conn.registry}{note}", status_style(conn.registry))
+            )
         if snap.catchup.caught_up:
-            parts.append("[dim]caught up[/]")
+            parts.append(Content.styled("caught up", "dim"))
         else:
             parts.append(
-                f"[yellow]catching up {snap.catchup.percent:.0f}%[/] "
-                f"[dim]({snap.catchup.records_behind:,} behind)[/]"
+                Content.assemble(
+                    (f"catching up {snap.catchup.percent:.0f}%", "yellow"),
+                    (f" ({snap.catchup.records_behind:,} behind)", "dim"),
+                )
             )
         if snap.collector_lag:
-            parts.append(f"[dim]collector lag {snap.collector_lag:,}[/]")
+            parts.append(Content.styled(f"collector lag {snap.collector_lag:,}", "dim"))
         totals = snap.totals
-        extra = (
-            f"[dim]{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
-            f"events retained · {thousands(totals.duplicates)} duplicates[/]"
+        extra = Content.styled(
+            f"{thousands(totals.chains)} flows · {thousands(totals.retained_events)} "
+            f"events retained · {thousands(totals.duplicates)} duplicates",
+            "dim",
         )
-        line = "  ·  ".join(parts)
-        room = self.size.width - 2
-        if Text.from_markup(f"{line}  ·  {extra}").cell_len <= room:
-            line = f"{line}  ·  {extra}"
+        line = Content("  ·  ").join(parts)
+        if line.cell_length + 5 + extra.cell_length <= self.size.width - 2:
+            line = Content("  ·  ").join([line, extra])
         self.query_one("#head", Line).set(line)
 
     @staticmethod
@@ -238,8 +247,8 @@ class OverviewScreen(DashboardScreen):
                 (
                     key,
                     (
-                        g.original_topic or "?",
-                        g.consumer_group or "?",
+                        or_unknown(g.original_topic),
+                        or_unknown(g.consumer_group),
                         Text(exception, style=RED),
                         _num(thousands(g.count)),
                         times(g.last_seen),

@@ -10,7 +10,15 @@ from rich.text import Text
 
 from edamon.model.snapshot import DeadLetterGroup, Snapshot, TimelineRow
 from edamon.model.status import SagaState
-from edamon.ui.format import DIM, RED, compact, short_class, short_id, status_style
+from edamon.ui.format import (
+    DIM,
+    RED,
+    compact,
+    or_unknown,
+    short_class,
+    short_id,
+    status_style,
+)
 from edamon.ui.widgets.table import Column, Row
 
 TREND_WIDTH = 10
@@ -38,7 +46,7 @@ GROUP_COLUMNS = (
     Column("group", "group"),
     Column("lag", Text("lag", justify="right"), 7),
     Column("lag_s", Text("lag s", justify="right"), 6),
-    Column("status", "status", 6),
+    Column("status", "status", 8),  # "sampling"
     Column("trend", "trend", TREND_WIDTH),
 )
 FAILED_COLUMNS = (
@@ -60,7 +68,7 @@ NARROW_TREND = 6
 
 NARROW_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
     "topics": ((*TOPIC_COLUMNS[:2], Column("trend", "trend", NARROW_TREND)), "topic"),
-    "groups": ((*GROUP_COLUMNS[:3], Column("status", "status", 4)), "group"),
+    "groups": ((*GROUP_COLUMNS[:3], Column("status", "status", 8)), "group"),
     "failed": (FAILED_COLUMNS, "topic"),
     "timeline": (
         (
@@ -131,8 +139,8 @@ def failed_needs(snap: Snapshot) -> dict[str, int]:
     needs = {"topic": 0, "group": 0, "exception": 0}
     for g in snap.dead_letter_groups:
         for key, value in (
-            ("topic", g.original_topic or "?"),
-            ("group", g.consumer_group or "?"),
+            ("topic", or_unknown(g.original_topic)),
+            ("group", or_unknown(g.consumer_group)),
             ("exception", short_class(g.exception_class)),
         ):
             needs[key] = max(needs[key], cell_len(value))

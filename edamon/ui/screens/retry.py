@@ -6,7 +6,8 @@
 - `RetryProgress`: the progress line shown on the dead-letters screen while a run sends;
 - `outcome_cell`, `summary_messages`: the results, for the table and the notifications.
 
-The sending itself is `edamon.actions.service.RetryService` (no textual there).
+The sending itself is `edamon.actions.service.RetryService` (no textual there), reached
+through `edamon.ui.safe.SafeRetry`: what the modal shows is sanitized.
 """
 
 from __future__ import annotations
@@ -23,18 +24,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, ProgressBar, Static
 
 from edamon.actions.headers import RETRY_AT, RETRY_ATTEMPT, RETRY_OF
 from edamon.actions.plan import ItemResult, Outcome, PlanItem, RedrivePlan, RedriveSummary
-from edamon.actions.service import RetryService
 from edamon.broker.base import BrokerError
-from edamon.collector.api import CollectorView
 from edamon.decode.dlq import is_dlq_header
-from edamon.model.deadletter import DeadLetter
+from edamon.model.safetext import sanitize
 from edamon.ui.format import BLUE, DIM, RED, YELLOW, clock_time, plural, short_class, shorten
+from edamon.ui.safe import SafeRetry
 
 SAMPLE = 5
 """Dead letters listed by name per section of the modal (the rest are counted)."""
@@ -67,9 +68,7 @@ class RetryChoice:
     stop_on_failure: bool = True
 
 
-async def prepare_retry(
-    service: RetryService, view: CollectorView, coords: Sequence[str]
-) -> RetryRequest:
+async def prepare_retry(service: SafeRetry, coords: Sequence[str]) -> RetryRequest:
     """Refresh the ledger (a failure becomes the request's warning) and plan `coords`, with the
     dead letters as the collector holds them (the run re-reads each one from the DLQ)."""
     warning = None
@@ -77,19 +76,13 @@ async def prepare_retry(
         await service.refresh_ledger()
     except BrokerError as exc:
         warning = f"the retry ledger could not be read ({exc}): earlier retries are unknown"
-    dead: list[DeadLetter] = []
-    missing: list[tuple[str, str]] = []
-    for address in coords:
-        found = view.dead_letter(address)
-        if found is None:
-            missing.append((address, NOT_RETAINED))
-        else:
-            dead.append(found)
+    plan, missing = service.plan(coords)
+    forced, _ = service.plan(coords, force=True)
     return RetryRequest(
-        plan=service.plan(dead),
-        forced=service.plan(dead, force=True),
-        missing=tuple(missing),
-        warning=warning,
+        plan=plan,
+        forced=forced,
+        missing=tuple((address, NOT_RETAINED) for address in missing),
+        warning=sanitize(warning) if warning else None,
         rate=service.rate,
     )
 
@@ -312,7 +305,7 @@ class RetryProgress(Horizontal):
 
     def start(self, total: int, targets: str) -> None:
         """A run of `total` records to `targets` begins."""
-        self.query_one("#retry-target", Label).update(f"→ {targets}   x stops")
+        self.query_one("#retry-target", Label).update(Content(f"→ {targets}   x stops"))
         self.advance(0, total)
         self.add_class("-shown")
 

@@ -25,7 +25,7 @@ def undecodable_report(view: UndecodableView, times: Times) -> RenderableType:
     reasons.add_column(justify="right", style="bold")
     reasons.add_column()
     for reason, count in view.by_reason:
-        reasons.add_row(f"{count:,}", reason)
+        reasons.add_row(f"{count:,}", Text(reason))  # Text: a str cell would be markup
     samples = Table(box=None, padding=(0, 1), header_style="bold", expand=True)
     samples.add_column("record", no_wrap=True)
     samples.add_column("reason")
@@ -33,7 +33,10 @@ def undecodable_report(view: UndecodableView, times: Times) -> RenderableType:
     samples.add_column("preview", style=DIM, overflow="fold")
     for sample in view.samples:
         samples.add_row(
-            sample.coords, sample.reason, times(sample.time), shorten(sample.preview, 80)
+            Text(sample.coords),
+            Text(sample.reason),
+            times(sample.time),
+            Text(shorten(sample.preview, 80)),
         )
     return Group(
         Text(f"{view.count:,} undecodable records", style="bold"),

@@ -63,36 +63,46 @@ class NavBar(Line):
         self.show(self._snap)
 
     def show(self, snap: Snapshot | None) -> None:
-        """Redraw, with the connection state from `snap` on the right."""
+        """Redraw, with the connection state from `snap` on the right (the overview has it in
+        its head line). In a narrow terminal the other screens' names shrink to their numbers
+        first, then the cluster goes: the state itself always stays."""
         self._snap = snap
+        room = self.size.width - 2
+        states: tuple[Content, ...] = (Content(""),)
+        if snap is not None and self.current != "overview":
+            conn = snap.connection
+            dot = ("● ", status_style(conn.state))
+            states = (
+                Content.assemble(dot, (f"{conn.state}  ", ""), (conn.cluster, "$text-muted")),
+                Content.assemble(dot, str(conn.state)),
+            )
+        left = right = Content("")
+        for compact in (False, True):
+            left = self._screens(compact)
+            right = next(
+                (r for r in states if left.cell_length + 1 + r.cell_length <= room), Content("")
+            )
+            if right.cell_length or not states[-1].cell_length:
+                break
+        if not right.cell_length:
+            right = states[-1]  # cut the title rather than the state
+            left = left[: max(0, room - 1 - right.cell_length)]
+        gap = max(1, room - left.cell_length - right.cell_length)
+        self.set(Content.assemble(left, " " * gap, right))
+
+    def _screens(self, compact: bool) -> Content:
+        """` edamon  1 Overview  2 Chains …` (compact: ` edamon  1  2  3 Dead letters …`, only
+        the current screen named)."""
         parts = [Content.styled(" edamon ", "bold $text-accent")]
         for index, (name, label) in enumerate(SCREENS, start=1):
-            text = f" {index} {label} "
             if name == self.current:
-                parts.append(Content.styled(text, "bold reverse $text-primary"))
+                parts.append(Content.styled(f" {index} {label} ", "bold reverse $text-primary"))
             else:
+                text = f" {index} " if compact else f" {index} {label} "
                 parts.append(Content.from_markup(f"[@click=app.go('{name}')]$text[/]", text=text))
         if self.title:
             parts.append(Content.styled(f" › {self.title}", "bold $text"))
-        left = Content("").join(parts)
-        right = Content("")
-        room = self.size.width - 2
-        if snap is not None and self.current != "overview":  # the overview has it in full
-            conn = snap.connection
-            # In a narrow terminal the cluster goes first, then the state: never half of it.
-            for right in (
-                Content.assemble(
-                    ("● ", status_style(conn.state)),
-                    (f"{conn.state}  ", ""),
-                    (conn.cluster, "$text-muted"),
-                ),
-                Content.assemble(("● ", status_style(conn.state)), str(conn.state)),
-                Content(""),
-            ):
-                if left.cell_length + 1 + right.cell_length <= room:
-                    break
-        gap = max(1, room - left.cell_length - right.cell_length)
-        self.set(Content.assemble(left, " " * gap, right))
+        return Content("").join(parts)
 
 
 class StatusLine(Line):
@@ -102,8 +112,11 @@ class StatusLine(Line):
     StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
     """
 
-    def show(self, snap: Snapshot, last: Alert | None, times: Times) -> None:
-        """Redraw from the snapshot and the most recent alert."""
+    def show(
+        self, snap: Snapshot, last: Alert | None, times: Times, listed: str | None = None
+    ) -> None:
+        """Redraw from the snapshot and the most recent alert (left out when it is about
+        what the screen lists, `listed`: no "new dead letters (press 3)" on screen 3)."""
         parts: list[Content | tuple[str, str] | str] = []
         conn = snap.connection
         if conn.registry is ConnectionState.ERROR:
@@ -111,6 +124,8 @@ class StatusLine(Line):
             parts.append((f"✖ schema registry: {message}", "bold $text-error"))
         if conn.state is ConnectionState.ERROR:
             parts.append((f"✖ {conn.message or 'connection error'}", "bold $text-error"))
+        elif conn.state is ConnectionState.CONNECTING:
+            parts.append((f"◌ {conn.message or 'connecting…'}", "$text-warning"))
         elif not snap.catchup.caught_up:
             parts.append(
                 (
@@ -126,7 +141,7 @@ class StatusLine(Line):
                     n=f"{snap.undecodable.count:,}",
                 )
             )
-        if last is not None:
+        if last is not None and (last.about is None or last.about != listed):
             style = {"error": "$text-error", "warning": "$text-warning"}.get(last.severity, "")
             parts.append((f"{times(last.time)}: {last.message}", style))
         if not parts:

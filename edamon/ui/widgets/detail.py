@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +18,7 @@ from edamon.actions.headers import RETRY_ATTEMPT, RETRY_OF
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, EnvelopeFormat, SchemaRef
 from edamon.model.records import Header, RawRecord
+from edamon.model.safetext import bytes_text, payload_text
 from edamon.model.snapshot import ChainNode, DeadLetterRow
 from edamon.model.status import NodeStatus
 from edamon.ui.format import (
@@ -28,6 +29,7 @@ from edamon.ui.format import (
     Times,
     duration,
     header_value,
+    or_unknown,
     status_text,
 )
 
@@ -55,8 +57,8 @@ def _fields(rows: Sequence[tuple[str, str | Text | None]]) -> Table:
     for name, value in rows:
         if value is None or value == "":
             grid.add_row(name, Text(DASH, style=DIM))
-        else:
-            grid.add_row(name, value)
+        else:  # Text: Rich reads a str cell as markup, and record text is never markup
+            grid.add_row(name, Text(value) if isinstance(value, str) else value)
     return grid
 
 
@@ -72,15 +74,16 @@ def headers_table(headers: Sequence[Header]) -> RenderableType:
     grid.add_column(style="cyan", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in headers:
-        grid.add_row(key, header_value(value))
+        grid.add_row(Text(key), Text(header_value(value)))
     return grid
 
 
 def payload_view(
     value: bytes | None, truncated: bool = False, schema: SchemaRef | None = None
 ) -> RenderableType:
-    """The value as highlighted JSON when it parses, else as raw text (or hex when binary).
-    A value written with a registry `schema` (Avro, Protobuf) is decoded with it first."""
+    """The value as highlighted JSON when it parses, else as text (or hex when binary, with
+    its format named when known); control characters shown as escapes. A value written with a
+    registry `schema` (Avro, Protobuf) is decoded with it first."""
     if value is None:
         return Text("(null value: tombstone)", style=DIM)
     parts: list[RenderableType] = []
@@ -94,22 +97,16 @@ def payload_view(
             parts.append(Text(f"(not decoded: {exc})", style="italic " + DIM))
         else:
             value = json.dumps(data, ensure_ascii=False, default=str).encode()
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        parts.append(Text(header_value(value)))
-        return Group(*parts)
-    try:
-        json.loads(text)
-    except ValueError:
-        if not truncated:
-            parts.append(Text("(not JSON: raw text)", style="italic " + DIM))
-        parts.append(Text(text[:MAX_PAYLOAD_CHARS]))
-    else:
-        highlighted = JSON(text, indent=2).text
-        highlighted.no_wrap = False  # Rich's JSON never wraps: long values were cut at the
-        highlighted.overflow = "fold"  # pane's edge; fold them onto the next lines instead
+    kind, text = payload_text(value, MAX_PAYLOAD_CHARS)
+    if kind == "json":
+        highlighted = JSONHighlighter()(text)
+        highlighted.no_wrap = False  # long values fold onto the next lines, not cut
+        highlighted.overflow = "fold"
         parts.append(highlighted)
+    else:
+        if kind == "text" and not truncated:
+            parts.append(Text("(not JSON: raw text)", style="italic " + DIM))
+        parts.append(Text(text))
     return Group(*parts)
 
 
@@ -211,7 +208,7 @@ def dead_letter_detail(
         _fields(
             [
                 ("original", info.original_coords or info.original_topic),
-                ("group", info.consumer_group),
+                ("group", or_unknown(info.consumer_group)),
                 ("attempts", None if info.attempts is None else str(info.attempts)),
                 ("cause", info.cause_class),
                 ("handler", info.handler),
@@ -261,8 +258,8 @@ def redrive_detail(
     record = None if copy is None or copy.dropped else copy.record
     retry_of = dead.coords if dead is not None else None
     if retry_of is None and record is not None:
-        retry_of = record.header_text(RETRY_OF)
-    attempt = record.header_text(RETRY_ATTEMPT) if record is not None else None
+        retry_of = _header(record, RETRY_OF)
+    attempt = _header(record, RETRY_ATTEMPT) if record is not None else None
     info = dead.info if dead is not None else None
     failure = None
     if info is not None:
@@ -300,6 +297,11 @@ def redrive_detail(
         payload_view(record.value, copy.truncated, copy.schema),
     ]
     return Group(*parts)
+
+
+def _header(record: RawRecord, name: str) -> str | None:
+    value = record.header(name)
+    return None if value is None else bytes_text(value)
 
 
 def _retry_text(row: DeadLetterRow, times: Times) -> str | None:

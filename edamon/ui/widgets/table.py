@@ -8,8 +8,8 @@ from typing import ClassVar
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.coordinate import Coordinate
-from textual.markup import escape
 from textual.widgets.data_table import ColumnKey
 
 from edamon.ui.widgets.cells import (
@@ -110,7 +110,7 @@ class LiveTable(FastTable):
             cursor_foreground_priority="renderable",
         )
         self.spec = tuple(columns)
-        self.title = title
+        self.title: str | Content = title
         self.follow_head = follow_head
         self.pin_limit = pin_limit
         self._pushed = 0
@@ -162,8 +162,9 @@ class LiveTable(FastTable):
         """The columns on screen, with the widths they have."""
         return self._shown
 
-    def set_title(self, title: str) -> None:
-        """Set the border title (markup allowed); the active filter is shown after it."""
+    def set_title(self, title: str | Content) -> None:
+        """Set the border title (a str is markup: record text goes in a Content, never in
+        markup); the active filter is shown after it."""
         if title != self.title:
             self.title = title
             self._update_title()
@@ -253,9 +254,10 @@ class LiveTable(FastTable):
 
     def _update_title(self) -> None:
         title = self.title
+        shown = Content.from_markup(title) if isinstance(title, str) else title
         if self.filter_text:
-            title = f"{title}  [b]/{escape(self.filter_text)}[/b]"
-        self.border_title = title
+            shown = Content.assemble(shown, "  ", ("/" + self.filter_text, "bold"))
+        self.border_title = shown
 
     def _page(self) -> int:
         """Rows in a screenful of the table (before it is laid out: of the terminal)."""
@@ -441,7 +443,10 @@ class LiveTable(FastTable):
 
     @staticmethod
     def _display(column: Column, cell: Cell) -> Cell:
-        return cell if column.width is None else fit_cell(cell, column.width, column.trim)
+        """The cell as shown: cut to its column, and always a Text (DataTable reads a str as
+        markup, and record text is never markup: `[link=…]` would make a terminal link)."""
+        shown = cell if column.width is None else fit_cell(cell, column.width, column.trim)
+        return Text(shown) if isinstance(shown, str) else shown
 
     def _wider(self, column: Column, value: Cell) -> bool:
         """Whether `value` is wider than its auto-sized column: then the column grows (it never
