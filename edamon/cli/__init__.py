@@ -131,9 +131,9 @@ def cli(
 
 
 def _register() -> None:
-    from edamon.cli import check, collect, demo, dlq, find, serve
+    from edamon.cli import alerts, check, collect, demo, dlq, find, serve, web
 
-    for module in (check, collect, demo, dlq, find, serve):
+    for module in (alerts, check, collect, demo, dlq, find, serve, web):
         cli.add_command(module.command)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edamon.model.alerts import AlertView
 from edamon.model.ordering import OrderingView
 from edamon.model.status import (
     ConnectionState,
@@ -337,6 +338,8 @@ class Snapshot:
     """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
     lag_health: LagHealth = LagHealth()
     """The lag sampler's own health."""
+    alerts: tuple[AlertView, ...] = field(default=())
+    """Active alerts of the configured rules (firing first, then pending)."""
 
 
 @dataclass(frozen=True, slots=True)

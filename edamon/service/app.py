@@ -18,15 +18,18 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edamon import __version__
 from edamon.actions.filters import DeadLetterFilter, FilterError, parse_filters
 from edamon.broker.base import BrokerError
 from edamon.collector.jsonout import build_document
+from edamon.model.alerts import AlertsDoc
 from edamon.model.api import (
     ROLE_OPERATOR,
     DeadLetterDoc,
@@ -567,6 +570,34 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         if found is None:
             raise ApiError(404, "not_found", "no such search")
         return docs.json_response(SearchDoc, found)
+
+    # ---- operations --------------------------------------------------------------------------
+
+    @app.get(f"{PREFIX}/alerts", response_model=AlertsDoc, tags=["state"])
+    async def alerts(who: Role) -> Response:
+        """Active alerts (firing first, then pending) and each receiver's deliveries."""
+        return docs.json_response(AlertsDoc, backend.alerts_doc())
+
+    scrape: list[CollectorRegistry] = []
+
+    @app.get(
+        "/metrics",
+        tags=["state"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}}, 404: {"model": ErrorDoc}},
+    )
+    async def metrics(who: Role) -> Response:
+        """Prometheus metrics (text format 0.0.4), read from the collector at each scrape
+        (README, "Operations"); 404 when settings.metrics.enabled is false."""
+        # On the event loop (async), like the collector: its state is read between two
+        # ingest slices, never from a worker thread while it changes.
+        if not backend.settings.metrics.enabled:
+            raise ApiError(404, "not_found", "metrics are disabled (metrics.enabled = false)")
+        if not scrape:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(backend.metrics())
+            scrape.append(registry)
+        return Response(generate_latest(scrape[0]), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     # ---- the document ------------------------------------------------------------------------
 
