@@ -96,6 +96,7 @@ class EdamonMetrics(PromCollector):
         yield from self._dead_letters(snap)
         yield from self._sagas(snap)
         yield from self._undecodable(snap)
+        yield from self._ordering(snap)
         yield from self._collector(snap, self._health())
         if self._alerts is not None:
             yield from self._alerting(self._alerts())
@@ -226,6 +227,60 @@ class EdamonMetrics(PromCollector):
         for key, count in counts.items():
             family.add_metric(list(key), count)
         yield family
+
+    def _ordering(self, snap: Snapshot) -> Iterator[Metric]:
+        """Partition-key ordering findings per topic (README, "Ordering"); nothing when the
+        checks are off."""
+        view = snap.ordering
+        if view is None:
+            return
+        checked = CounterMetricFamily(
+            "edamon_ordering_checked_events",
+            "Events whose key, partition, version and time were checked for ordering.",
+            labels=["topic"],
+        )
+        findings = CounterMetricFamily(
+            "edamon_ordering_findings",
+            "Ordering findings by kind: key-mismatch (the key is not the aggregate id), "
+            "missing-key, split-aggregate (one aggregate on several partitions of a topic), "
+            "out-of-order (within a partition).",
+            labels=["topic", "kind"],
+        )
+        totals: dict[str, list[int]] = {}
+        for topic in view.topics:
+            counts = totals.setdefault(self.topics.value(topic.topic), [0, 0, 0, 0, 0])
+            for index, value in enumerate(
+                (
+                    topic.checked,
+                    topic.key_mismatches,
+                    topic.missing_keys,
+                    topic.split_aggregates,
+                    topic.out_of_order,
+                )
+            ):
+                counts[index] += value
+        kinds = ("key-mismatch", "missing-key", "split-aggregate", "out-of-order")
+        for name, counts in totals.items():
+            checked.add_metric([name], counts[0])
+            for kind, value in zip(kinds, counts[1:], strict=True):
+                findings.add_metric([name, kind], value)
+        yield checked
+        yield findings
+        yield GaugeMetricFamily(
+            "edamon_ordering_tracked_aggregates",
+            "Aggregates whose ordering state is held (at most ordering.max_aggregates).",
+            value=view.tracked,
+        )
+        yield CounterMetricFamily(
+            "edamon_ordering_forgotten_aggregates",
+            "Aggregates dropped from the ordering state: their later findings go unseen.",
+            value=view.forgotten,
+        )
+        yield CounterMetricFamily(
+            "edamon_topic_partition_count_changes",
+            "Changes of a tailed topic's partition count seen in the cluster's metadata.",
+            value=len(view.partition_changes),
+        )
 
     def _sagas(self, snap: Snapshot) -> Iterator[Metric]:
         family = GaugeMetricFamily(

@@ -173,3 +173,34 @@ def test_partition_series_are_capped_and_carry_only_the_current_status() -> None
 def test_partition_series_can_be_turned_off() -> None:
     _, registry = scrape(empty_snapshot(lag=(group_lag("a", seconds=1),)), partitions=False)
     assert "edamon_consumergroup_partition_lag_offsets" not in parse(registry)
+
+
+def test_ordering_findings_per_topic_and_kind() -> None:
+    from edamon.model.ordering import OrderingTracker
+
+    tracker = OrderingTracker(max_aggregates=100, tolerance_ms=0)
+    tracker.topic_partitions("payments", 3, 0.0)
+    tracker.observe("payments", 0, 0, b"p-1", "p-1", 1, 1.0, "e1", "Paid", None)
+    tracker.observe("payments", 2, 0, b"evt-2", "p-1", 2, 2.0, "e2", "Paid", None)
+    tracker.observe("payments", 0, 1, None, "p-2", 1, 1.0, "e3", "Paid", None)
+    tracker.observe("orders", 0, 0, b"o-1", "o-1", 1, 1.0, "e4", "Placed", None)
+    tracker.topic_partitions("payments", 5, 9.0)
+    _, registry = scrape(empty_snapshot(ordering=tracker.view()))
+    families = parse(registry)
+    assert values(families["edamon_ordering_checked_events"]) == {
+        (("topic", "payments"),): 3,
+        (("topic", "orders"),): 1,
+    }
+    findings = values(families["edamon_ordering_findings"])
+    assert findings[(("kind", "key-mismatch"), ("topic", "payments"))] == 1
+    assert findings[(("kind", "missing-key"), ("topic", "payments"))] == 1
+    assert findings[(("kind", "split-aggregate"), ("topic", "payments"))] == 1
+    assert findings[(("kind", "out-of-order"), ("topic", "payments"))] == 0
+    assert findings[(("kind", "split-aggregate"), ("topic", "orders"))] == 0
+    assert values(families["edamon_ordering_tracked_aggregates"]) == {(): 3}
+    assert values(families["edamon_topic_partition_count_changes"]) == {(): 1}
+
+
+def test_no_ordering_series_when_the_checks_are_off() -> None:
+    _, registry = scrape(empty_snapshot(ordering=None))
+    assert not any(name.startswith("edamon_ordering") for name in parse(registry))
