@@ -119,6 +119,11 @@ class _Topic:
         kept.append(example)
 
 
+_First = tuple[int, int, str, int | None, float | None, bool]
+"""An aggregate seen once: `_Part`'s arguments (partition, offset, event type, version, time,
+key ok)."""
+
+
 class _Part:
     """What one partition has shown of one aggregate. The first partition's `_Part` is the
     aggregate's entry; `others` holds the rest once the aggregate is split (rare)."""
@@ -164,10 +169,10 @@ class OrderingTracker:
         self._tolerance_ms = tolerance_ms
         self._tolerance = tolerance_ms / 1000.0
         self._half = max(1, max_aggregates // 2)
-        self._young: dict[str, dict[str, _Part]] = {}
+        self._young: dict[str, dict[str, _Part | _First]] = {}
         """topic -> aggregate id -> its state, for aggregates seen since the last rotation."""
         self._young_count = 0
-        self._old: dict[str, dict[str, _Part]] = {}
+        self._old: dict[str, dict[str, _Part | _First]] = {}
         """The generation before: an aggregate seen again moves back to the young one."""
         self._topics: dict[str, _Topic] = {}
         self._partitions: dict[str, int] = {}
@@ -243,20 +248,21 @@ class OrderingTracker:
         young = self._young.get(topic)
         if young is None:
             young = self._young[topic] = {}
-        first = young.get(aggregate_id)
-        if first is None:
+        held = young.get(aggregate_id)
+        if held is None:
             old = self._old.get(topic)
             if old is not None:
-                first = old.pop(aggregate_id, None)
-            created = first is None
-            if first is None:
-                first = _Part(partition, offset, event_type, version, occurred_at, key_ok)
-            young[aggregate_id] = first
-            self._young_count += 1
-            if self._young_count >= self._half:
-                self._rotate()
-            if created:
+                held = old.pop(aggregate_id, None)
+            if held is None:  # a new aggregate: a tuple (a _Part costs 5x more to make)
+                young[aggregate_id] = (partition, offset, event_type, version, occurred_at, key_ok)
+                self._held()
                 return
+            young[aggregate_id] = held
+            self._held()
+        if isinstance(held, tuple):  # its second event: now it needs state that changes
+            first = young[aggregate_id] = _Part(*held)
+        else:
+            first = held
         if first.partition == partition:
             part = first
         else:
@@ -320,6 +326,12 @@ class OrderingTracker:
                     detail,
                 )
             )
+
+    def _held(self) -> None:
+        """One more aggregate in the young generation (rotate when it is full)."""
+        self._young_count += 1
+        if self._young_count >= self._half:
+            self._rotate()
 
     def _rotate(self) -> None:
         """The young generation becomes the old one; what was still old is forgotten. Between
