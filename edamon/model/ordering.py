@@ -101,6 +101,24 @@ class OrderingView:
     tolerance_ms: int
 
 
+_Where = tuple[str, int, int, str, str, str, str | None]
+"""topic, partition, offset, aggregate id, event id, event type, correlation id."""
+
+
+def _example(kind: Finding, where: _Where, detail: str) -> OrderingExample:
+    topic, partition, offset, aggregate_id, event_id, event_type, correlation_id = where
+    return OrderingExample(
+        kind,
+        topic,
+        aggregate_id,
+        f"{topic}/{partition}/{offset}",
+        event_id,
+        event_type,
+        correlation_id,
+        detail,
+    )
+
+
 class _Topic:
     __slots__ = ("checked", "examples", "key_mismatches", "missing_keys", "out_of_order", "split")
 
@@ -216,33 +234,33 @@ class OrderingTracker:
             key_ok = False
             stats.missing_keys += 1
             if stats.missing_keys <= EXAMPLES_PER_TOPIC or stats.missing_keys % 100 == 0:
-                stats.example(
-                    OrderingExample(
-                        Finding.MISSING_KEY,
-                        topic,
-                        aggregate_id,
-                        f"{topic}/{partition}/{offset}",
-                        event_id,
-                        event_type,
-                        correlation_id,
-                        "no key",
-                    )
+                where = (
+                    topic,
+                    partition,
+                    offset,
+                    aggregate_id,
+                    event_id,
+                    event_type,
+                    correlation_id,
                 )
+                stats.example(_example(Finding.MISSING_KEY, where, "no key"))
         else:
             key_ok = key == aggregate_id.encode("utf-8", "surrogatepass")
             if not key_ok:
                 stats.key_mismatches += 1
                 if stats.key_mismatches <= EXAMPLES_PER_TOPIC or stats.key_mismatches % 100 == 0:
+                    where = (
+                        topic,
+                        partition,
+                        offset,
+                        aggregate_id,
+                        event_id,
+                        event_type,
+                        correlation_id,
+                    )
                     stats.example(
-                        OrderingExample(
-                            Finding.KEY_MISMATCH,
-                            topic,
-                            aggregate_id,
-                            f"{topic}/{partition}/{offset}",
-                            event_id,
-                            event_type,
-                            correlation_id,
-                            f"key {key.decode('utf-8', 'replace')!r}",
+                        _example(
+                            Finding.KEY_MISMATCH, where, f"key {key.decode('utf-8', 'replace')!r}"
                         )
                     )
         young = self._young.get(topic)
@@ -276,18 +294,16 @@ class OrderingTracker:
                 )
                 if len(others) == 1:
                     stats.split += 1
-                stats.example(
-                    OrderingExample(
-                        Finding.SPLIT,
-                        topic,
-                        aggregate_id,
-                        f"{topic}/{partition}/{offset}",
-                        event_id,
-                        event_type,
-                        correlation_id,
-                        self._split_detail(topic, first),
-                    )
+                where = (
+                    topic,
+                    partition,
+                    offset,
+                    aggregate_id,
+                    event_id,
+                    event_type,
+                    correlation_id,
                 )
+                stats.example(_example(Finding.SPLIT, where, self._split_detail(topic, first)))
                 return
             part = found
         detail = None
@@ -314,18 +330,8 @@ class OrderingTracker:
             part.time = occurred_at
         if detail is not None:
             stats.out_of_order += 1
-            stats.example(
-                OrderingExample(
-                    Finding.OUT_OF_ORDER,
-                    topic,
-                    aggregate_id,
-                    f"{topic}/{partition}/{offset}",
-                    event_id,
-                    event_type,
-                    correlation_id,
-                    detail,
-                )
-            )
+            where = (topic, partition, offset, aggregate_id, event_id, event_type, correlation_id)
+            stats.example(_example(Finding.OUT_OF_ORDER, where, detail))
 
     def _held(self) -> None:
         """One more aggregate in the young generation (rotate when it is full)."""
