@@ -183,6 +183,11 @@ class SchemaRegistrySettings(Section):
     def _complete(self) -> SchemaRegistrySettings:
         if (self.username is None) != (self.password is None):
             raise ValueError("schema_registry: username and password go together")
+        if self.url is not None and self.url.startswith("https://"):
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                path = getattr(self, name)
+                if path is not None and not path.is_file():
+                    raise ValueError(f"schema_registry.{name}: no such file: {path}")
         return self
 
 
@@ -351,6 +356,82 @@ class UiSettings(Section):
     """Show absolute clock times instead of relative ones (toggle with `t`)."""
 
 
+AlertKind = Literal[
+    "group_status",
+    "lag_seconds",
+    "dead_letters_rate",
+    "stuck_sagas",
+    "undecodable_rate",
+    "disconnected",
+    "registry_unreachable",
+]
+"""The kinds of alert rule (README, "Alerts"): a group's status ERR; a group's lag in seconds
+above `threshold`; dead letters per minute above `threshold`; stuck sagas above `threshold`;
+undecodable records per minute above `threshold`; the collector not connected; the schema
+registry not answering. Each must hold for `for_s` before it fires."""
+
+
+class AlertRule(Section):
+    """One alerting rule (`[[alerts.rules]]`)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    """The alert's name in notifications and /v1/alerts; unique."""
+    kind: AlertKind
+    threshold: float = Field(default=0.0, ge=0)
+    """lag_seconds: seconds; dead_letters_rate, undecodable_rate: records per minute;
+    stuck_sagas: instances. The alert holds while the value is above it. Unused by the others."""
+    for_s: float = Field(default=0.0, ge=0)
+    """How long the condition must hold before the alert fires (pending until then)."""
+    severity: Literal["critical", "warning", "info"] = "warning"
+    groups: list[str] = Field(default_factory=lambda: [".*"])
+    """group_status, lag_seconds: regexes (re.fullmatch) of the consumer groups watched; one
+    alert per matching group."""
+    topics: list[str] = Field(default_factory=lambda: [".*"])
+    """dead_letters_rate: regexes (re.fullmatch) of the dead letters' source topics counted."""
+    exceptions: list[str] = Field(default_factory=lambda: [".*"])
+    """dead_letters_rate: regexes (re.fullmatch) of the exception (or cause) classes counted."""
+    by: list[Literal["topic", "group", "exception"]] = Field(default_factory=list)
+    """dead_letters_rate: one alert per source topic, consumer group and/or exception instead of
+    one over all the dead letters counted."""
+    sagas: list[str] = Field(default_factory=lambda: [".*"])
+    """stuck_sagas: regexes (re.fullmatch) of the saga definitions counted."""
+    receivers: list[str] = Field(default_factory=list)
+    """Names of the receivers notified; empty: all of them."""
+
+    _regexes = field_validator("groups", "topics", "exceptions", "sagas")(_check_patterns)
+
+
+class AlertReceiver(Section):
+    """Where notifications go (`[[alerts.receivers]]`)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    """The receiver's name (in rules, logs and /v1/alerts); unique."""
+    kind: Literal["webhook", "slack", "teams"]
+    """webhook: a JSON body like Alertmanager's webhook; slack: a Slack incoming webhook
+    (`{"text": ...}`); teams: a Microsoft Teams workflow webhook (an Adaptive Card)."""
+    url: SecretStr | None = None
+    """The webhook URL. A secret: never logged, shown masked. Prefer url_env."""
+    url_env: str | None = None
+    """Name of an environment variable holding the URL; when set, it wins over url."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """One delivery attempt gives up after this long (a receiver that hangs)."""
+    max_attempts: int = Field(default=5, ge=1)
+    """Attempts per notification, with exponential backoff between them; then it is counted
+    as undeliverable (shown in /v1/alerts, the metrics and the dashboard's notices)."""
+
+    @model_validator(mode="after")
+    def _a_url(self) -> AlertReceiver:
+        if self.url is None and self.url_env is None:
+            raise ValueError(f"receiver {self.name!r}: give url or url_env")
+        return self
+
+    def target(self) -> str | None:
+        """The URL: url_env's variable when set, else url; None when neither gives one."""
+        if self.url_env and os.environ.get(self.url_env):
+            return os.environ[self.url_env]
+        return self.url.get_secret_value() if self.url is not None else None
+
+
 class AlertsSettings(Section):
     notify_dead_letters: bool = True
     """Pop a notification when new dead letters arrive."""
@@ -358,6 +439,71 @@ class AlertsSettings(Section):
     """Highlight groups whose lag in seconds exceeds this."""
     dlq_rate_warn: float = Field(default=1.0, ge=0)
     """Highlight DLQ arrivals above this many per second."""
+    rules: list[AlertRule] = Field(default_factory=list)
+    """Alerting rules, evaluated continuously by `edamon serve` and the dashboard's collector."""
+    receivers: list[AlertReceiver] = Field(default_factory=list)
+    """Where firing and resolved alerts are sent."""
+    evaluate_interval_s: float = Field(default=5.0, gt=0)
+    """How often the rules are evaluated."""
+    repeat_interval_s: float = Field(default=3600.0, gt=0)
+    """A firing alert is sent again this often, never more often."""
+    send_resolved: bool = True
+    """Send a notification when a firing alert clears."""
+    retry_backoff_s: float = Field(default=1.0, gt=0)
+    """First wait before a failed delivery is tried again; doubles each time."""
+    retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    """Longest wait between two attempts (a Retry-After above it is cut to it)."""
+    queue_size: int = Field(default=1000, ge=1)
+    """Notifications waiting per receiver; beyond it they are counted as undeliverable."""
+
+    @model_validator(mode="after")
+    def _names(self) -> AlertsSettings:
+        for what, names in (
+            ("rule", [r.name for r in self.rules]),
+            ("receiver", [r.name for r in self.receivers]),
+        ):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"alert {what} names must be unique: {', '.join(twice)}")
+        known = {r.name for r in self.receivers}
+        for rule in self.rules:
+            unknown = sorted(set(rule.receivers) - known)
+            if unknown:
+                raise ValueError(f"rule {rule.name!r}: unknown receivers {', '.join(unknown)}")
+        return self
+
+
+class MetricsSettings(Section):
+    """`GET /metrics` on `edamon serve` (Prometheus text format; same tokens as the API).
+    Label values are bounded: a topic, group, event type, exception or reason gets its own
+    series when it matches the patterns and fewer than the cap have been seen; the rest are
+    counted together under `other`."""
+
+    enabled: bool = True
+    """Serve /metrics."""
+    topics: list[str] = Field(default_factory=lambda: [".*"])
+    """Regexes (re.fullmatch) of topics named in labels."""
+    groups: list[str] = Field(default_factory=lambda: [".*"])
+    """Regexes (re.fullmatch) of consumer groups named in labels."""
+    event_types: list[str] = Field(default_factory=lambda: [".*"])
+    """Regexes (re.fullmatch) of event types named in labels."""
+    max_topics: int = Field(default=200, ge=1)
+    """Topics named in labels at most (first seen first); the rest are `other`."""
+    max_groups: int = Field(default=200, ge=1)
+    """Consumer groups named in labels at most."""
+    max_event_types: int = Field(default=200, ge=1)
+    """Event types named in labels at most."""
+    max_exceptions: int = Field(default=100, ge=1)
+    """Exception classes named in dead-letter labels at most."""
+    max_reasons: int = Field(default=50, ge=1)
+    """Undecodable reasons named in labels at most."""
+    partitions: bool = True
+    """Also export lag per partition (group, topic, partition), not only per group."""
+    max_partitions: int = Field(default=1000, ge=0)
+    """Partitions exported per scrape at most (worst groups first); the rest only in their
+    group's series."""
+
+    _regexes = field_validator("topics", "groups", "event_types")(_check_patterns)
 
 
 class DlqSettings(Section):
@@ -470,6 +616,27 @@ class ServiceSettings(Section):
         return self
 
 
+class WebSettings(Section):
+    """`edamon web`: the dashboard in browsers, attached to one `edamon serve`."""
+
+    listen: str = "127.0.0.1:8766"
+    """host:port `edamon web` listens on (`--listen`). Loopback by default; any other address
+    needs `edamon web --insecure-bind` (it has no TLS: put a TLS reverse proxy in front)."""
+    service_url: str | None = None
+    """The `edamon serve` each browser session's dashboard attaches to (`--attach`); default:
+    http://<service.listen>."""
+    max_sessions: int = Field(default=8, ge=1)
+    """Browser sessions (each a dashboard process, ~75 MB) at once; more are refused."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        from edamon.model.api import parse_listen
+
+        parse_listen(value)
+        return value
+
+
 class Settings(BaseSettings):
     """All of edamon's settings."""
 
@@ -483,6 +650,9 @@ class Settings(BaseSettings):
     read_only: bool = False
     """Disable every action that writes to Kafka (DLQ retry, the retry ledger, the demo on a
     cluster), in the UI and the CLI."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Level of the log written to $EDAMON_LOG_FILE (when set). DEBUG adds the client
+    library's per-request and per-partition lines: tens of MB a minute on a large cluster."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)
@@ -496,6 +666,8 @@ class Settings(BaseSettings):
     dlq: DlqSettings = Field(default_factory=DlqSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def default_config_path() -> Path | None:

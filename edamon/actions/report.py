@@ -5,7 +5,6 @@ No markup and no terminal formatting: the CLI and the UI decide how to show thes
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -13,11 +12,13 @@ from typing import Any
 from edamon.actions.headers import iso_utc
 from edamon.actions.ledger import LedgerEntry
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope
+from edamon.model.recordjson import bytes_json, envelope_json, printable_text
 
 __all__ = [
+    "bytes_json",
     "dead_letter_json",
     "describe_fields",
+    "envelope_json",
     "header_display",
     "ledger_json",
     "printable_text",
@@ -25,17 +26,6 @@ __all__ = [
     "value_display",
     "when_text",
 ]
-
-
-def printable_text(data: bytes) -> str | None:
-    """`data` as text when it is UTF-8 without control characters (tab and newlines allowed)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if any((ch < " " and ch not in "\t\r\n") or ch == "\x7f" for ch in text):
-        return None
-    return text
 
 
 def header_display(value: bytes) -> str:
@@ -67,17 +57,6 @@ def value_display(value: bytes | None) -> str:
         return text
 
 
-def bytes_json(data: bytes | None) -> dict[str, Any] | None:
-    """Record bytes as JSON-able data: `{"text": ...}` when printable UTF-8, else
-    `{"base64": ...}`; None stays None."""
-    if data is None:
-        return None
-    text = printable_text(data)
-    if text is not None:
-        return {"text": text}
-    return {"base64": base64.b64encode(data).decode("ascii")}
-
-
 def ledger_json(entry: LedgerEntry | None) -> dict[str, Any] | None:
     """The ledger entry as JSON-able data (None: never retried)."""
     if entry is None:
@@ -87,20 +66,6 @@ def ledger_json(entry: LedgerEntry | None) -> dict[str, Any] | None:
     data["retried"] = entry.retried
     data["at_iso"] = iso_utc(entry.at)
     return data
-
-
-def envelope_json(envelope: Envelope) -> dict[str, Any]:
-    """An event's decoded envelope fields as JSON-able data."""
-    return {
-        "event_id": envelope.event_id,
-        "event_type": envelope.event_type,
-        "correlation_id": envelope.correlation_id,
-        "causation_id": envelope.causation_id,
-        "aggregate_id": envelope.aggregate_id,
-        "version": envelope.version,
-        "source": envelope.source,
-        "format": envelope.format.value,
-    }
 
 
 def dead_letter_json(

@@ -138,6 +138,15 @@ class Broker(Protocol):
         """Committed next-offsets of one group; partitions without a commit are absent."""
         ...
 
+    async def committed_offsets_many(self, groups: Sequence[str]) -> dict[str, dict[TP, int]]:
+        """Committed next-offsets of many groups at once (as few requests as the cluster
+        allows); a group that cannot be read (gone, not authorised) is absent."""
+        ...
+
+    def request_count(self) -> int:
+        """Requests sent so far for consumer groups and end offsets (the lag sampler's cost)."""
+        ...
+
     def tailer(self) -> Tailer:
         """A new reader with no group id."""
         ...

@@ -27,8 +27,8 @@ from edamon.broker.base import (
     TopicInfo,
 )
 from edamon.broker.kafka_client import abandon_producer, client_options, guarded, map_error
-from edamon.broker.kafka_describe import DescribeGroups, parse_describe_groups
 from edamon.broker.kafka_groups import KafkaGroupConsumer, KafkaTailer, header_list
+from edamon.broker.kafka_offsets import GroupReader, committed_of
 from edamon.broker.kafka_records import KafkaRecordTailer
 from edamon.config import KafkaSettings
 from edamon.model.records import TP, Header
@@ -49,6 +49,8 @@ class KafkaBroker:
         self._settings = settings
         self._admin: AIOKafkaAdminClient | None = None
         self._helper: AIOKafkaConsumer | None = None
+        self._groups = GroupReader(settings)
+        self._end_requests = 0
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         self._children: weakref.WeakSet[KafkaTailer | KafkaGroupConsumer] = weakref.WeakSet()
@@ -96,6 +98,7 @@ class KafkaBroker:
         try:
             await self._admin.start()
             await self._helper.start()
+            await self._groups.start()
         except (kerr.KafkaError, OSError) as exc:
             if isinstance(exc, kerr.KafkaConnectionError):
                 await self._diagnose(hosts)
@@ -154,6 +157,7 @@ class KafkaBroker:
             await helper.stop()
         if admin is not None:
             await admin.close()
+        await self._groups.close()
 
     def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._helper is None:
@@ -263,6 +267,7 @@ class KafkaBroker:
         if not tps:
             return {}
         helper = await self._require_partitions(tps)
+        self._end_requests += len(self._groups.brokers())  # one ListOffsets per leader
         result = await guarded(helper.end_offsets(_tp_list(tps)), self._settings, "end offsets")
         return {TP(tp.topic, tp.partition): int(o) for tp, o in result.items()}
 
@@ -298,10 +303,10 @@ class KafkaBroker:
     # -- consumer groups -------------------------------------------------------------------
 
     async def list_groups(self) -> list[str]:
-        """Ids of all consumer groups known to the cluster, sorted."""
-        admin, _ = self._clients()
-        listed = await guarded(admin.list_consumer_groups(), self._settings, "list groups")
-        return sorted({str(item[0]) for item in listed})
+        """Ids of all consumer groups known to the cluster, sorted (ListGroups to each broker;
+        no metadata request)."""
+        self._clients()
+        return await self._groups.list_groups()
 
     async def describe_groups(self, groups: Sequence[str]) -> list[GroupInfo]:
         """State, protocol type and members (with decoded assignments) per group, in the
@@ -311,44 +316,22 @@ class KafkaBroker:
         """
         if not groups:
             return []
-        admin, _ = self._clients()
-        nodes = await asyncio.gather(
-            *(
-                guarded(admin.find_coordinator(g), self._settings, f"find coordinator of {g}")
-                for g in groups
-            )
-        )
-        by_node: dict[int, list[str]] = {}
-        for group, node in zip(groups, nodes, strict=True):
-            by_node.setdefault(node, []).append(group)
-        responses = await asyncio.gather(
-            *(
-                guarded(
-                    admin._client.send(node, DescribeGroups(members)),
-                    self._settings,
-                    "describe groups",
-                )
-                for node, members in by_node.items()
-            )
-        )
-        described = parse_describe_groups(responses)
-        order = {g: i for i, g in enumerate(groups)}
-        described.sort(key=lambda g: order.get(g.group, len(order)))
-        return described
+        self._clients()
+        return await self._groups.describe(groups)
 
     async def committed_offsets(self, group: str) -> dict[TP, int]:
         """Committed next-offsets of one group; partitions without a commit are absent."""
-        admin, _ = self._clients()
-        offsets = await guarded(
-            admin.list_consumer_group_offsets(group),
-            self._settings,
-            f"committed offsets of {group}",
-        )
-        return {
-            TP(tp.topic, tp.partition): int(meta.offset)
-            for tp, meta in offsets.items()
-            if meta.offset >= 0
-        }
+        return committed_of(await self.committed_offsets_many([group]), group)
+
+    async def committed_offsets_many(self, groups: Sequence[str]) -> dict[str, dict[TP, int]]:
+        """Committed next-offsets of many groups (OffsetFetch v8: several groups a request);
+        a group that cannot be read (gone, not authorised) is absent."""
+        self._clients()
+        return await self._groups.committed(groups)
+
+    def request_count(self) -> int:
+        """Requests sent so far for consumer groups and end offsets (the lag sampler's)."""
+        return self._groups.requests + self._end_requests
 
     # -- readers and writers ---------------------------------------------------------------
 

@@ -153,10 +153,15 @@ def map_error(
 async def guarded(
     call: Awaitable[T], settings: KafkaSettings, what: str, timeout_s: float | None = None
 ) -> T:
-    """Await `call` within the request timeout, mapping every failure to a BrokerError."""
+    """Await `call` within the request timeout, mapping every failure to a BrokerError.
+
+    `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 wait_for returns the answer
+    instead of raising when a cancellation arrives in the same turn of the loop as the answer
+    (CPython gh-86296), and the cancelled task runs on (`collect --duration` hung on it)."""
     limit = settings.request_timeout_s if timeout_s is None else timeout_s
     try:
-        return await asyncio.wait_for(call, limit)
+        async with asyncio.timeout(limit):
+            return await call
     except kerr.ConsumerStoppedError:
         raise BrokerError(f"{what} failed: the client was closed") from None
     except (kerr.KafkaError, OSError, ValueError) as exc:  # TimeoutError is an OSError

@@ -238,6 +238,15 @@ class MemoryBroker:
         state = self._groups.get(group)
         return dict(state.committed) if state else {}
 
+    async def committed_offsets_many(self, groups: Sequence[str]) -> dict[str, dict[TP, int]]:
+        """Committed next-offsets of each known group (unknown ones absent)."""
+        self._check_open()
+        return {g: dict(self._groups[g].committed) for g in groups if g in self._groups}
+
+    def request_count(self) -> int:
+        """Always 0: nothing goes over a network."""
+        return 0
+
     def _join(self, member: MemoryGroupConsumer) -> None:
         group = self._groups.setdefault(member.group, _Group())
         group.members.append(member)

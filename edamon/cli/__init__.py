@@ -94,10 +94,12 @@ def settings_from(
     if read_only:
         flags["read_only"] = True
     try:
-        return load_settings(config_path, merge_overrides(flags, extra or {}))
+        settings = load_settings(config_path, merge_overrides(flags, extra or {}))
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
         raise  # unreachable; keeps type checkers happy
+    logging.getLogger().setLevel(settings.log_level)
+    return settings
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,22 +151,22 @@ def cli(
 
 
 def _register() -> None:
-    from edamon.cli import check, collect, demo, dlq, serve
+    from edamon.cli import alerts, check, collect, demo, dlq, find, serve, web
 
-    for module in (check, collect, demo, dlq, serve):
+    for module in (alerts, check, collect, demo, dlq, find, serve, web):
         cli.add_command(module.command)
 
 
 def configure_logging() -> None:
     """Library logs never reach the terminal (they would tear the dashboard): they go to
-    $EDAMON_LOG_FILE at DEBUG when set, else nowhere. Errors reach the operator through
-    edamon's own messages instead."""
+    $EDAMON_LOG_FILE when set (at INFO until the settings say otherwise: `log_level`), else
+    nowhere. Errors reach the operator through edamon's own messages instead."""
     path = os.environ.get("EDAMON_LOG_FILE")
     root = logging.getLogger()
     if path:
         handler: logging.Handler = logging.FileHandler(path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.setLevel(logging.DEBUG)
+        root.setLevel(logging.INFO)
     else:
         handler = logging.NullHandler()
     root.addHandler(handler)

@@ -84,13 +84,25 @@ def command(
 async def _collect(
     settings: Settings, seconds: float | None, until_idle: bool, as_json: bool, max_trees: int
 ) -> str:
+    from edamon.alerts import Alerting
     from edamon.broker.kafka import KafkaBroker
+    from edamon.collector.cancelling import cancel_and_wait
     from edamon.collector.collector import Collector
     from edamon.collector.jsonout import build_document, document_json
     from edamon.model.status import ConnectionState
 
     broker = KafkaBroker(settings.kafka)
     collector = Collector(broker, settings)
+    state = collector.state
+    # The rules are evaluated over the run (the document shows their alerts); collect sends
+    # no notification: `edamon serve` does.
+    alerting = Alerting(
+        settings.alerts,
+        collector.snapshot,
+        lambda alerts: setattr(state, "alerts", alerts),
+        notify=False,
+    )
+    evaluated = 0.0
     task = asyncio.create_task(collector.run())
     started = time.monotonic()
     connected = False
@@ -98,6 +110,9 @@ async def _collect(
         while True:  # ends with the document, taken while the collector still runs
             await asyncio.sleep(POLL_S)
             elapsed = time.monotonic() - started
+            if settings.alerts.rules and elapsed - evaluated >= settings.alerts.evaluate_interval_s:
+                alerting.evaluate()
+                evaluated = elapsed
             connection = collector.state.connection
             connected = connected or connection.state == ConnectionState.CONNECTED
             if not connected and connection.state == ConnectionState.ERROR:
@@ -114,11 +129,14 @@ async def _collect(
                 if last is None or time.time() - last >= IDLE_S:
                     break
         collector.state.tick(time.time())
+        if settings.alerts.rules:
+            alerting.evaluate()
         document = build_document(collector, max_trees)  # its connection: as it is now
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task])  # again if a broker call swallowed the first one
+        if task.done():
+            with suppress(asyncio.CancelledError):
+                await task
         await broker.close()
     if as_json:
         return document_json(document)

@@ -51,16 +51,17 @@ MEMORY_RECORDS_PER_PARTITION = 200_000
 @click.option(
     "--format",
     "wire_format",
-    type=click.Choice(["json", "avro"]),
+    type=click.Choice(["json", "avro", "protobuf"]),
     default="json",
     show_default=True,
-    help="How the services write their events: JSON, or Avro through a schema registry.",
+    help="How the services write their events: JSON, or Avro or Protobuf through a schema "
+    "registry.",
 )
 @click.option(
     "--schema-registry",
     metavar="URL",
-    help="With -b and --format avro: the schema registry (Confluent-compatible API) to use; "
-    "in memory, an in-process registry.",
+    help="With -b and --format avro|protobuf: the schema registry (Confluent-compatible API) "
+    "to use; in memory, an in-process registry.",
 )
 def command(
     config_path: Path | None,
@@ -85,8 +86,8 @@ def command(
     seconds = duration_option(duration)
     demo: dict[str, Any] = {"rate": rate, "seed": seed, "prefix": prefix}
     extra: dict[str, Any] = {"demo": {k: v for k, v in demo.items() if v is not None}}
-    if wire_format == "avro" and bootstrap and not schema_registry:
-        fail("--format avro on a cluster needs --schema-registry URL", 2)
+    if wire_format != "json" and bootstrap and not schema_registry:
+        fail(f"--format {wire_format} on a cluster needs --schema-registry URL", 2)
     if schema_registry:
         extra["schema_registry"] = {"url": schema_registry}
     if config_path is None:
@@ -127,15 +128,16 @@ def command(
         broker, settings.demo, clock=clock, read_only=bool(bootstrap) and settings.read_only
     )
     registry: SchemaRegistry | None = None
-    if wire_format == "avro":
+    if wire_format != "json":
         from edamon.decode.registry import HttpSchemaRegistry, MemorySchemaRegistry
-        from edamon.demo.wire import AvroCodec
+        from edamon.demo.wire import AvroCodec, ProtobufCodec
 
         if bootstrap:
             registry = HttpSchemaRegistry(settings.schema_registry)
         else:
             registry = MemorySchemaRegistry()
-        system.bus.codec = AvroCodec(registry)
+        codec = AvroCodec if wire_format == "avro" else ProtobufCodec
+        system.bus.codec = codec(registry)
 
     sys.exit(_run_headless(broker, system, seconds))
 

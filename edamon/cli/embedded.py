@@ -99,6 +99,10 @@ def _reveal(model: BaseModel, data: dict[str, Any]) -> None:
             data[name] = value.get_secret_value()
         elif isinstance(value, BaseModel):
             _reveal(value, data[name])
+        elif isinstance(value, list):  # e.g. alerts.receivers (their webhook URLs)
+            for item, dumped in zip(value, data[name], strict=True):
+                if isinstance(item, BaseModel):
+                    _reveal(item, dumped)
 
 
 def spawn_embedded(

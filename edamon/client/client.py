@@ -6,7 +6,7 @@ import base64
 import json
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from types import TracebackType
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from edamon.model.api import (
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.records import RawRecord, parse_coords
+from edamon.model.search import SearchDoc, SearchQuery
 from edamon.model.snapshot import (
     ChainSummary,
     ChainView,
@@ -512,3 +513,31 @@ class EdamonClient:
         data = await self._request("DELETE", f"retries/{quote(job_id, safe='')}")
         result: RetryJobDoc = self._decode(RetryJobDoc, data)
         return result
+
+    # ---- searches (issue 16) -------------------------------------------------------------
+
+    async def search(self, query: SearchQuery) -> SearchDoc:
+        """Start a search of Kafka's history on the service (202: running; poll
+        `search_status`). BadRequest for a malformed JSON path, a future range or an unknown
+        topic; BadRequest (409) when the service holds too many searches."""
+        body = asdict(query)
+        body["topics"] = list(query.topics)
+        data = await self._request("POST", "searches", body=body, ok=(202,))
+        result: SearchDoc = self._decode(SearchDoc, data)
+        return result
+
+    async def search_status(self, search_id: str) -> SearchDoc:
+        """A search's progress (records scanned of an estimate per topic), then its result."""
+        result: SearchDoc = await self._get(SearchDoc, f"searches/{quote(search_id, safe='')}")
+        return result
+
+    async def search_cancel(self, search_id: str) -> SearchDoc:
+        """Cancel a running search (it keeps what it found, state `cancelled`); a finished
+        one is dismissed. Same request as `search_dismiss`."""
+        data = await self._request("DELETE", f"searches/{quote(search_id, safe='')}")
+        result: SearchDoc = self._decode(SearchDoc, data)
+        return result
+
+    async def search_dismiss(self, search_id: str) -> SearchDoc:
+        """Forget a finished search's result (a running one is cancelled instead)."""
+        return await self.search_cancel(search_id)

@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from edamon.actions.scan import RecordReader
 from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
+from edamon.broker.reading import RecordReader
+from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.lagsampler import LagSampler
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
@@ -71,7 +72,7 @@ class Collector(StateView):
         schemas = SchemaStore(registry, retry_s=settings.schema_registry.retry_s)
         super().__init__(CollectorState(settings, cluster=broker.name, schemas=schemas), clock)
         schemas.on_resolved = self._schema_resolved
-        self._lag = LagSampler(broker, settings.lag)
+        self._lag = LagSampler(broker, settings.lag, clock=clock)
         self._positions: dict[TP, int] = {}
         self._catchup_start: dict[TP, int] = {}
         self._catchup_target: dict[TP, int] = {}
@@ -169,11 +170,11 @@ class Collector(StateView):
             for task in done:
                 task.result()  # re-raise the failure that ended the session
         finally:
+            await cancel_and_wait(tasks)  # again and again: a library may swallow one
             for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with suppress(asyncio.CancelledError, BrokerError):
-                    await task
+                if task.done():
+                    with suppress(asyncio.CancelledError, BrokerError):
+                        await task
 
     async def _refresh_topics(self, *, assign: bool = False) -> None:
         """Assign new matching topics, drop deleted ones; resume known partitions. With
@@ -284,7 +285,6 @@ class Collector(StateView):
             await self._refresh_topics()
 
     async def _lag_loop(self) -> None:
-        interval = self._settings.lag.interval_s
         while True:
             try:
                 groups, ends = await self._sample_lag()
@@ -304,14 +304,15 @@ class Collector(StateView):
                 )
                 if self.state.connection.state != ConnectionState.CONNECTED:
                     self.state.set_connection(ConnectionState.CONNECTED, "", self._clock())
-            await asyncio.sleep(interval)
+            self.state.lag_health = self._lag.health()
+            await self._lag.wait_next()  # samples start on a clock, not after a pause
 
     async def _sample_lag(self) -> tuple[tuple[GroupLag, ...], dict[TP, int]]:
         """One lag sample; while the cluster takes longer than NO_ANSWER_S to answer it, the
         connection shows "no answer" (a hung broker fails the request only after the request
         timeout). Waiting only: the request itself is never cancelled from here."""
         sample = asyncio.ensure_future(
-            self._lag.sample(self._clock(), self.state.partitions, list(self._positions))
+            self._lag.sample(self.state.partitions, list(self._positions))
         )
         try:
             done, _ = await asyncio.wait({sample}, timeout=NO_ANSWER_S)

@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from edamon.actions.ledger import LedgerEntry, LedgerSigner, decode_ledger_record, supersedes
+from edamon.decode.ledger import LedgerEntry, LedgerSigner, decode_ledger_record, supersedes
 from edamon.model.deadletter import (
     DeadLetter,
     dead_letter_size,

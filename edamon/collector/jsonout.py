@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from edamon.actions.report import bytes_json, envelope_json
 from edamon.collector.api import CollectorView
+from edamon.model.recordjson import bytes_json, envelope_json
 from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION, ChainView, CollectDocument
 
 __all__ = ["CollectDocument", "build_document", "chain_export", "document_json", "json_schema"]

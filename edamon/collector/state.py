@@ -10,13 +10,14 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from edamon.actions.ledger import LedgerEntry, LedgerSigner
 from edamon.collector.budget import RecordBudget
 from edamon.collector.deadletters import DeadLetterStore
 from edamon.config import Settings
 from edamon.decode.dlq import DeadLetterDecoder
 from edamon.decode.envelope import EnvelopeDecoder
+from edamon.decode.ledger import LedgerEntry, LedgerSigner
 from edamon.decode.schemas import SchemaStore
+from edamon.model.alerts import AlertView
 from edamon.model.chain import Chain
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, Undecodable
@@ -30,6 +31,7 @@ from edamon.model.snapshot import (
     ChainView,
     ConnectionView,
     GroupLag,
+    LagHealth,
     Snapshot,
     TimelineRow,
     Totals,
@@ -76,7 +78,8 @@ class CollectorState:
         retention = settings.retention
         self._max_events = retention.max_events
         self._max_age = retention.max_age_s
-        self._budget = RecordBudget(int(retention.record_memory_mb * 1024 * 1024))
+        self._budget_limit = int(retention.record_memory_mb * 1024 * 1024)
+        self._budget = RecordBudget(self._budget_limit)
         self._hold = self._budget.hold
         self._chains: OrderedDict[str, Chain] = OrderedDict()
         self._viewed: Chain | None = None
@@ -111,10 +114,13 @@ class CollectorState:
         self._evicted = 0
         self.partitions: dict[str, int] = {}
         self.lag: tuple[GroupLag, ...] = ()
+        self.lag_health = LagHealth()
         self.connection = ConnectionView(ConnectionState.CONNECTING, cluster, "starting")
         self.catchup = CatchUpView(caught_up=False, records_behind=0, percent=0.0)
         self.collector_lag = 0
         self.last_record_at: float | None = None
+        self.alerts: tuple[AlertView, ...] = ()
+        """The active alerts, as the alert engine last published them."""
 
     # ---- ingest (hot path) -------------------------------------------------------------
 
@@ -495,9 +501,15 @@ class CollectorState:
                 evicted_chains=self._evicted,
             ),
             collector_lag=self.collector_lag,
+            lag_health=self.lag_health,
             notices=tuple(self._notices),
             ordering=self._ordering.view() if self._ordering is not None else None,
+            alerts=self.alerts,
         )
+
+    def record_memory(self) -> tuple[int, int]:
+        """Bytes of record data held, and the budget (retention.record_memory_mb)."""
+        return self._budget.held_bytes, self._budget_limit
 
     def _chain_summaries(self) -> tuple[ChainSummary, ...]:
         out: list[ChainSummary] = []

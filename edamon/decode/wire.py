@@ -352,6 +352,7 @@ class ProtobufSchema:
         self._subject = subject
         self._version = version
         self._types: dict[tuple[int, ...], tuple[Callable[[bytes], Message], SchemaRef]] = {}
+        self._classes: dict[tuple[int, ...], type[Message]] = {}
         self._picks: dict[tuple[tuple[int, ...], frozenset[str]], list[_Pick]] = {}
 
     def _type(self, indexes: tuple[int, ...]) -> tuple[Callable[[bytes], Message], SchemaRef]:
@@ -367,6 +368,7 @@ class ProtobufSchema:
             level = level[index].nested_type
         descriptor: Descriptor = self._pool.FindMessageTypeByName(".".join(names))
         cls = message_factory.GetMessageClass(descriptor)
+        self._classes[indexes] = cls
         ref = SchemaRef(
             WireFormat.PROTOBUF,
             self._id,
@@ -381,6 +383,11 @@ class ProtobufSchema:
     @property
     def ref(self) -> SchemaRef:
         return self._type((0,))[1]
+
+    def message_class(self, indexes: tuple[int, ...] = (0,)) -> type[Message]:
+        """The class of the message at `indexes` (a producer writes with it: the demo)."""
+        self._type(indexes)
+        return self._classes[indexes]
 
     def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
         """With `keys`, only those top-level fields (by JSON or proto name) are converted:

@@ -1,11 +1,14 @@
-"""How the demo's services write and read their events: JSON (the default) or Avro through a
-schema registry, in the Confluent wire format (a zero byte, the 4-byte schema id, the payload).
+"""How the demo's services write and read their events: JSON (the default), or Avro or Protobuf
+through a schema registry, in the Confluent wire format (a zero byte, the 4-byte schema id, the
+payload; Protobuf adds its message index, here the single byte 0).
 
 The Avro envelope has the JSON one's fields; the payload is a record of optional fields (the
 demo's payloads differ by event type), with what it does not name kept as JSON text in `extra`.
 Subjects follow Confluent's TopicNameStrategy (`<topic>-value`). OrderPlaced v1 events (no
 `currency`) are written with the schema's first version and v2 events with the second, so two
-registry versions are in flight, as in a real schema evolution.
+registry versions are in flight, as in a real schema evolution. The Protobuf envelope
+(`edamon/demo/event.proto` below, registered as `.proto` text) has one version: `currency` is
+an optional field.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import struct
 from typing import Any, Protocol
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from google.protobuf.message import DecodeError
 
 from edamon.decode.registry import RegisteredSchema, RegistryError, SchemaRegistry
+from edamon.decode.wire import WireError, compile_schema, proto_dict
 from edamon.demo.events import Event, PoisonMessage, iso_time, parse_iso
 
-__all__ = ["AvroCodec", "Codec", "JsonCodec", "avro_schema"]
+__all__ = ["PROTO", "AvroCodec", "Codec", "JsonCodec", "ProtobufCodec", "avro_schema"]
 
 _ID = struct.Struct(">I")
 _OPTIONAL_TEXT = ("orderId", "customerId", "reservationId", "paymentId", "refundId")
@@ -203,4 +208,136 @@ class AvroCodec:
             correlation_id=meta["correlationId"],
             causation_id=meta["causationId"],
             user_id=meta["userId"],
+        )
+
+
+PROTO = """syntax = "proto3";
+package edamon.demo;
+import "google/protobuf/timestamp.proto";
+
+message DemoEvent {
+  string event_id = 1;
+  string event_type = 2;
+  string aggregate_id = 3;
+  google.protobuf.Timestamp occurred_at = 4;
+  int32 version = 5;
+  message Item { string sku = 1; int32 qty = 2; double price = 3; }
+  message Payload {
+    optional string order_id = 1;
+    optional string customer_id = 2;
+    optional string reservation_id = 3;
+    optional string payment_id = 4;
+    optional string refund_id = 5;
+    repeated Item items = 6;
+    optional double total = 7;
+    optional string currency = 8;
+    optional string tracking_id = 9;
+    optional string carrier = 10;
+    optional string reason = 11;
+    map<string, string> extra = 12;  // other payload fields, as JSON text
+  }
+  Payload payload = 6;
+  message Metadata { string correlation_id = 1; string causation_id = 2; string user_id = 3; }
+  Metadata metadata = 7;
+}
+"""
+_PROTO_KNOWN = frozenset({*_OPTIONAL_TEXT, *_MORE_TEXT, "items", "total", "currency"})
+_PROTO_FIELDS = {
+    "orderId": "order_id",
+    "customerId": "customer_id",
+    "reservationId": "reservation_id",
+    "paymentId": "payment_id",
+    "refundId": "refund_id",
+    "trackingId": "tracking_id",
+    "carrier": "carrier",
+    "reason": "reason",
+    "currency": "currency",
+}
+
+
+class ProtobufCodec:
+    """Protobuf in the Confluent wire format (message index 0: DemoEvent), the `.proto` text
+    registered in `registry` and compiled here at run time (no generated classes)."""
+
+    name = "protobuf"
+
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+        self._ids: dict[str, int] = {}
+        self._classes: dict[int, Any] = {}
+
+    async def prepare(self, topics: list[str]) -> None:
+        register = getattr(self.registry, "register_schema", None)
+        if register is None:
+            raise RegistryError(f"{self.registry.name} does not take new schemas")
+        for topic in topics:
+            schema_id = await register(f"{topic}-value", RegisteredSchema(PROTO, "PROTOBUF"))
+            self._ids[topic] = schema_id
+            if schema_id not in self._classes:
+                try:
+                    compiled = compile_schema(schema_id, RegisteredSchema(PROTO, "PROTOBUF"), {})
+                except WireError as exc:
+                    raise RegistryError(str(exc)) from None
+                assert hasattr(compiled, "message_class")
+                self._classes[schema_id] = compiled.message_class()
+
+    def encode(self, topic: str, event: Event) -> bytes:
+        schema_id = self._ids[topic]
+        message = self._classes[schema_id](
+            event_id=event.event_id,
+            event_type=event.event_type,
+            aggregate_id=event.aggregate_id,
+            version=event.version,
+        )
+        message.occurred_at.FromMilliseconds(round(event.occurred_at * 1000))
+        payload = message.payload
+        for key, value in event.payload.items():
+            field = _PROTO_FIELDS.get(key)
+            if field is not None:
+                setattr(payload, field, str(value))
+            elif key == "total":
+                payload.total = float(value)
+            elif key == "items":
+                for item in value:
+                    payload.items.add(
+                        sku=str(item["sku"]), qty=int(item["qty"]), price=float(item["price"])
+                    )
+            else:
+                payload.extra[key] = json.dumps(value)
+        metadata = message.metadata
+        metadata.correlation_id = event.correlation_id
+        metadata.causation_id = event.causation_id
+        metadata.user_id = event.user_id
+        body: bytes = message.SerializeToString()
+        return b"\x00" + _ID.pack(schema_id) + b"\x00" + body
+
+    def decode(self, value: bytes | None) -> Event:
+        if value is None:
+            raise PoisonMessage("the record has no value")
+        if len(value) < 6 or value[0] != 0 or value[5] != 0:
+            raise PoisonMessage("not in the Confluent wire format")
+        cls = self._classes.get(_ID.unpack_from(value, 1)[0])
+        if cls is None:
+            raise PoisonMessage("unknown schema id")
+        try:
+            message = cls.FromString(value[6:])
+        except DecodeError as exc:
+            raise PoisonMessage(f"invalid Protobuf: {exc}") from None
+        shown = proto_dict(message.payload)
+        assert isinstance(shown, dict)
+        extra = shown.pop("extra", {})
+        try:
+            shown.update((key, json.loads(text)) for key, text in extra.items())
+        except ValueError as exc:
+            raise PoisonMessage(f"invalid Protobuf: extra payload field: {exc}") from None
+        return Event(
+            event_id=message.event_id,
+            event_type=message.event_type,
+            aggregate_id=message.aggregate_id,
+            occurred_at=message.occurred_at.ToMilliseconds() / 1000,
+            version=message.version,
+            payload=shown,
+            correlation_id=message.metadata.correlation_id,
+            causation_id=message.metadata.causation_id,
+            user_id=message.metadata.user_id,
         )

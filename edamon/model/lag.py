@@ -10,8 +10,11 @@ and the partitions' end offsets and calls `GroupLagTracker.observe`; views are b
 
 from __future__ import annotations
 
+import weakref
+from array import array
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from edamon.model.records import TP
 from edamon.model.snapshot import GroupLag, PartitionLag
@@ -20,6 +23,7 @@ from edamon.model.status import GroupStatus, PartitionStatus
 __all__ = [
     "SEVERITY",
     "BurrowWindow",
+    "EndTables",
     "GroupLagTracker",
     "OffsetTimeTable",
     "PartitionLagTracker",
@@ -33,15 +37,19 @@ class OffsetTimeTable:
     Points are kept oldest first, at most `max_points`; offsets never decrease and times always
     increase. A committed offset is turned into the time at which the log end was at that offset
     by linear interpolation between neighbouring points (or extrapolation over the whole table).
+    Points live in two arrays (16 bytes a point), not in objects.
     """
 
-    __slots__ = ("_offsets", "_times")
+    __slots__ = ("__weakref__", "_max", "_offsets", "_times", "tp")
 
-    def __init__(self, max_points: int = 60) -> None:
+    def __init__(self, max_points: int = 60, tp: TP | None = None) -> None:
         if max_points < 2:
             raise ValueError("an offset/time table needs at least 2 points")
-        self._offsets: deque[int] = deque(maxlen=max_points)
-        self._times: deque[float] = deque(maxlen=max_points)
+        self._max = max_points
+        self._offsets = array("q")
+        self._times = array("d")
+        self.tp = tp
+        """The partition (one key object shared by every group's tracker of it)."""
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -64,6 +72,9 @@ class OffsetTimeTable:
             if len(offsets) > 1 and offset == offsets[-1] == offsets[-2]:
                 times[-1] = t
                 return
+            if len(offsets) >= self._max:
+                del offsets[0]
+                del times[0]
         offsets.append(offset)
         times.append(t)
 
@@ -80,10 +91,11 @@ class OffsetTimeTable:
         n = len(offsets)
         if n < 2:
             return None
-        for i in range(n - 1, 0, -1):
-            if offsets[i - 1] <= committed <= offsets[i]:
-                l_off, l_t, r_off, r_t = offsets[i - 1], times[i - 1], offsets[i], times[i]
-                break
+        # offsets never decrease: the newest pair holding `committed` ends at the first point
+        # past it (or at the newest point when `committed` equals it)
+        i = min(bisect_right(offsets, committed), n - 1)
+        if i >= 1 and offsets[i - 1] <= committed <= offsets[i]:
+            l_off, l_t, r_off, r_t = offsets[i - 1], times[i - 1], offsets[i], times[i]
         else:
             l_off, l_t, r_off, r_t = offsets[0], times[0], offsets[-1], times[-1]
         if r_off == l_off:
@@ -106,18 +118,6 @@ class OffsetTimeTable:
         return max(0.0, now - t)
 
 
-class _Entry:
-    """One committed offset of a Burrow window: when it was first seen, and the lag then."""
-
-    __slots__ = ("end", "lag", "offset", "time")
-
-    def __init__(self, offset: int, time: float, end: int, lag: int) -> None:
-        self.offset = offset
-        self.time = time
-        self.end = end
-        self.lag = lag
-
-
 class BurrowWindow:
     """Burrow's per-partition window, fed with sampled (committed, end) offsets.
 
@@ -127,16 +127,21 @@ class BurrowWindow:
 
     - The window holds the last `size` *distinct* committed offsets (an entry is appended when
       the offset differs from the previous entry), each with the time it was first seen and the
-      end offset and lag at that sample. An unchanged offset adds nothing, so the STOP rule
-      measures how long the offset has stood still against the span of the last commits, which
-      does not depend on how often the consumer commits or how often we sample.
-    - The last `size` samples are kept too. Their end offsets are Burrow's ring of recent broker
-      offsets for "caught up recently" (the entries' own end offsets can be arbitrarily old for
-      a stopped consumer, and would suppress STOP forever).
+      end offset at that sample (its lag is end - offset). An unchanged offset adds nothing, so
+      the STOP rule measures how long the offset has stood still against the span of the last
+      commits, which does not depend on how often the consumer commits or how often we sample.
+    - The last `size` samples are kept too (time and end offset). Their end offsets are
+      Burrow's ring of recent broker offsets for "caught up recently" (the entries' own end
+      offsets can be arbitrarily old for a stopped consumer, and would suppress STOP forever).
     - While the consumer has shown a single offset since we started watching, the window is the
       last `size` samples, each taken as a re-commit of that offset (exactly Burrow's ring for a
       consumer committing one offset again and again). It is evaluated only once it is full, so a
       consumer that commits less often than we sample is not called STALL right after start-up.
+
+    Everything lives in one preallocated array of doubles (offsets are exact below 2**53), not
+    in objects per sample: 8 bytes a number, 416 bytes for a window of 10. `PartitionLagTracker`
+    keeps its window inside its own array (the module functions take the array and where the
+    window starts in it).
 
     Outcomes: a group that keeps up is OK; one that commits steadily but falls behind is WARN;
     one that stops moving while the topic grows becomes STOP once it has stood still for longer
@@ -144,29 +149,25 @@ class BurrowWindow:
     back and has not returned is REWIND.
     """
 
-    __slots__ = ("_entries", "_samples", "size")
+    __slots__ = ("_d", "size")
 
     def __init__(self, size: int = 10) -> None:
         if size < 2:
             raise ValueError("a Burrow window needs at least 2 entries")
         self.size = size
-        self._entries: deque[_Entry] = deque(maxlen=size)
-        self._samples: deque[_Entry] = deque(maxlen=size)
+        self._d = array("d", bytes(8 * _window_len(size)))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return int(self._d[0])
 
     def offsets(self) -> tuple[int, ...]:
         """The distinct committed offsets in the window, oldest first."""
-        return tuple(e.offset for e in self._entries)
+        d = self._d
+        return tuple(int(d[2 + 3 * i]) for i in range(int(d[0])))
 
     def add(self, committed: int, end: int, t: float) -> None:
         """Record one sample: the committed offset and the end offset at time `t`."""
-        entry = _Entry(committed, t, end, max(0, end - committed))
-        self._samples.append(entry)
-        entries = self._entries
-        if not entries or entries[-1].offset != committed:
-            entries.append(entry)
+        _window_add(self._d, 0, self.size, committed, end, t)
 
     def evaluate(self, now: float, current_lag: int, allowed_lag: int = 0) -> PartitionStatus:
         """The partition's status by Burrow's rules, in this order.
@@ -179,56 +180,101 @@ class BurrowWindow:
            lag never decreases from one entry to the next.
         5. OK.
         """
-        if current_lag <= allowed_lag:
-            return PartitionStatus.OK
-        entries = self._entries
-        if len(entries) == 1:
-            if len(self._samples) < self.size:
-                return PartitionStatus.UNKNOWN
-            window: Iterable[_Entry] = self._samples
-        else:
-            window = entries
-        return _evaluate(
-            tuple(window), now, current_lag, allowed_lag, [s.end for s in self._samples]
-        )
+        return _window_evaluate(self._d, 0, self.size, now, current_lag, allowed_lag)
+
+
+def _window_len(size: int) -> int:
+    """Numbers a window of `size` takes: [entries, samples, `size` entries of (offset, time,
+    end), `size` samples of (time, end)], oldest first."""
+    return 2 + 5 * size
+
+
+def _window_add(d: array[float], b: int, size: int, committed: int, end: int, t: float) -> None:
+    samples = b + 2 + 3 * size
+    n = int(d[b + 1])
+    if n == size:
+        d[samples : samples + 2 * (size - 1)] = d[samples + 2 : samples + 2 * size]
+        n -= 1
+    d[samples + 2 * n] = t
+    d[samples + 2 * n + 1] = end
+    d[b + 1] = n + 1
+    n = int(d[b])
+    if n and d[b + 2 + 3 * (n - 1)] == committed:
+        return
+    if n == size:
+        d[b + 2 : b + 2 + 3 * (size - 1)] = d[b + 5 : b + 2 + 3 * size]
+        n -= 1
+    i = b + 2 + 3 * n
+    d[i] = committed
+    d[i + 1] = t
+    d[i + 2] = end
+    d[b] = n + 1
+
+
+def _window_evaluate(
+    d: array[float], b: int, size: int, now: float, current_lag: int, allowed_lag: int
+) -> PartitionStatus:
+    if current_lag <= allowed_lag:
+        return PartitionStatus.OK
+    entries, samples = int(d[b]), int(d[b + 1])
+    base = b + 2 + 3 * size
+    recent_ends = d[base + 1 : base + 2 * samples : 2]
+    offsets: Sequence[float]
+    if entries == 1:
+        if samples < size:
+            return PartitionStatus.UNKNOWN
+        offsets = [d[b + 2]] * samples
+        times = d[base : base + 2 * samples : 2]
+        ends = recent_ends
+    else:
+        e = b + 2
+        offsets = d[e : e + 3 * entries : 3]
+        times = d[e + 1 : e + 1 + 3 * entries : 3]
+        ends = d[e + 2 : e + 2 + 3 * entries : 3]
+    return _evaluate(offsets, times, ends, now, current_lag, allowed_lag, recent_ends)
 
 
 def _evaluate(
-    entries: tuple[_Entry, ...],
+    offsets: Sequence[float],
+    times: Sequence[float],
+    ends: Sequence[float],
     now: float,
     current_lag: int,
     allowed_lag: int,
-    recent_ends: Iterable[int],
+    recent_ends: Sequence[float],
 ) -> PartitionStatus:
-    """Burrow's rules (see `BurrowWindow.evaluate`) over a window, oldest entry first."""
+    """Burrow's rules (see `BurrowWindow.evaluate`) over a window, oldest entry first.
+
+    Written with min/max/sort over the few numbers of a window (C loops, not Python ones):
+    it runs for every group-partition at every sample."""
     if current_lag <= allowed_lag:
         return PartitionStatus.OK
-    if len(entries) < 2:
+    if len(offsets) < 2:
         return PartitionStatus.UNKNOWN
-    first, last = entries[0], entries[-1]
-    if now - last.time > last.time - first.time and not any(
-        end <= last.offset for end in recent_ends
-    ):
+    last = offsets[-1]
+    first_t, last_t = times[0], times[-1]
+    if now - last_t > last_t - first_t and not (recent_ends and min(recent_ends) <= last):
         return PartitionStatus.STOP
-    if _unrecovered_rewind(entries):
+    if _unrecovered_rewind(offsets):
         return PartitionStatus.REWIND
-    if all(e.lag > allowed_lag for e in entries):
-        if all(e.offset == first.offset for e in entries):
+    # lags floored at 0 compare with allowed_lag (>= 0) as the raw differences do
+    lags = [e - o for e, o in zip(ends, offsets, strict=True)]
+    if min(lags) > allowed_lag:
+        if min(offsets) == last:  # no rewind: the last offset is the highest, so all equal
             return PartitionStatus.STALL
-        if all(entries[i].lag >= entries[i - 1].lag for i in range(1, len(entries))):
+        if lags == sorted(lags):
             return PartitionStatus.WARN
     return PartitionStatus.OK
 
 
-def _unrecovered_rewind(entries: tuple[_Entry, ...]) -> bool:
+def _unrecovered_rewind(offsets: Sequence[float]) -> bool:
     """Some offset drops below its predecessor and nothing from there on reaches it again.
 
     That is the same as: the last offset is below the highest offset in the window (a drop
     that was recovered leaves the last offset at or above every earlier one, and going down
     from the highest offset to a lower last one needs a drop nothing later makes up for).
     """
-    last = entries[-1].offset
-    return any(e.offset > last for e in entries)
+    return max(offsets) > offsets[-1]
 
 
 SEVERITY: tuple[PartitionStatus, ...] = (
@@ -266,35 +312,101 @@ def group_status(statuses: Iterable[PartitionStatus]) -> tuple[GroupStatus, Part
     return _GROUP[worst], worst
 
 
+_TREND_MAX = 2**31 - 1
+"""Trend points are 32-bit (a sparkline does not need more); a larger lag shows as this."""
+
+
+class EndTables:
+    """The (end offset, time) table of every partition, shared by all groups that read it: the
+    log end belongs to the partition, not to a group, so 500 groups on one partition keep one
+    table, not 500. A table lives as long as some group's tracker holds it."""
+
+    __slots__ = ("_points", "_tables")
+
+    def __init__(self, points: int = 60) -> None:
+        self._points = points
+        self._tables: weakref.WeakValueDictionary[TP, OffsetTimeTable] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def table(self, tp: TP) -> OffsetTimeTable:
+        """The partition's table, created on first use."""
+        table = self._tables.get(tp)
+        if table is None:
+            table = self._tables[tp] = OffsetTimeTable(self._points, tp)
+        return table
+
+
+_NONE = -1.0
+"""No committed (or end) offset: Kafka's offsets are never negative."""
+_COMMITTED, _END, _TREND_N, _TREND_HEAD, _WINDOW = 0, 1, 2, 3, 4
+"""Layout of a PartitionLagTracker's array: committed and end offset at the last sample,
+points in the trend ring and where its oldest point is, then the Burrow window."""
+
+
 class PartitionLagTracker:
-    """Everything edamon keeps about one group's position on one partition."""
+    """Everything edamon keeps about one group's position on one partition, in two
+    preallocated arrays (about 0.7 KB with a window of 10 and 60 trend points): the committed
+    and end offsets, the Burrow window, the ring of lag trend points (32-bit). The partition's
+    end-offset table is shared through `EndTables` when one is given."""
 
-    __slots__ = ("_committed", "_end", "_table", "_trend", "_window")
+    __slots__ = ("_d", "_size", "_table", "_trend")
 
-    def __init__(self, window: int = 10, table_points: int = 60, trend_points: int = 60) -> None:
-        self._table = OffsetTimeTable(table_points)
-        self._window = BurrowWindow(window)
-        self._trend: deque[int] = deque(maxlen=trend_points)
-        self._committed: int | None = None
-        self._end: int | None = None
+    def __init__(
+        self,
+        window: int = 10,
+        table_points: int = 60,
+        trend_points: int = 60,
+        table: OffsetTimeTable | None = None,
+    ) -> None:
+        if window < 2:
+            raise ValueError("a Burrow window needs at least 2 entries")
+        self._table = table if table is not None else OffsetTimeTable(table_points)
+        self._size = window
+        self._d = array("d", bytes(8 * (_WINDOW + _window_len(window))))
+        self._d[_COMMITTED] = self._d[_END] = _NONE
+        self._trend = array("i", bytes(4 * trend_points))
 
     @property
     def lag(self) -> int | None:
         """Offset lag at the last sample (end - committed, floored at 0); None: no commit."""
-        if self._committed is None or self._end is None:
+        d = self._d
+        committed, end = d[_COMMITTED], d[_END]
+        if committed < 0 or end < 0:
             return None
-        return max(0, self._end - self._committed)
+        return max(0, int(end - committed))
 
     def observe(self, committed: int | None, end: int, t: float) -> None:
         """One sample. `committed` None (or negative, Kafka's "no offset") means no commit."""
-        if committed is not None and committed < 0:
-            committed = None
         self._table.add(end, t)
-        self._committed = committed
-        self._end = end
-        if committed is not None:
-            self._window.add(committed, end, t)
-            self._trend.append(max(0, end - committed))
+        d = self._d
+        d[_END] = end
+        if committed is None or committed < 0:
+            d[_COMMITTED] = _NONE
+            return
+        d[_COMMITTED] = committed
+        _window_add(d, _WINDOW, self._size, committed, end, t)
+        trend = self._trend
+        size = len(trend)
+        n, head = int(d[_TREND_N]), int(d[_TREND_HEAD])
+        value = min(_TREND_MAX, max(0, end - committed))
+        if n < size:
+            trend[n] = value
+            d[_TREND_N] = n + 1
+        else:
+            trend[head] = value
+            d[_TREND_HEAD] = (head + 1) % size
+
+    def trend(self) -> tuple[int, ...]:
+        """Offset lag at the last samples, oldest first."""
+        trend, d = self._trend, self._d
+        n, head = int(d[_TREND_N]), int(d[_TREND_HEAD])
+        if n < len(trend):
+            return tuple(trend[:n])
+        return tuple(trend[head:]) + tuple(trend[:head])
 
     def view(
         self,
@@ -305,64 +417,133 @@ class PartitionLagTracker:
         member: str | None = None,
     ) -> PartitionLag:
         """The partition as of `now`."""
-        committed = self._committed
-        lag = self.lag
-        if committed is None or lag is None:
-            status = PartitionStatus.NO_COMMIT
-            seconds = None
-        else:
-            status = self._window.evaluate(now, lag, allowed_lag)
-            seconds = self._table.lag_seconds(committed, now)
+        d = self._d
+        raw_committed, raw_end = d[_COMMITTED], d[_END]
+        end = None if raw_end < 0 else int(raw_end)
+        if raw_committed < 0 or end is None:
+            return PartitionLag(
+                topic=topic,
+                partition=partition,
+                committed=None,
+                end=end,
+                lag=None,
+                lag_seconds=None,
+                status=PartitionStatus.NO_COMMIT,
+                trend=self.trend(),
+                member=member,
+            )
+        committed = int(raw_committed)
+        lag = max(0, end - committed)
         return PartitionLag(
             topic=topic,
             partition=partition,
             committed=committed,
-            end=self._end,
+            end=end,
             lag=lag,
-            lag_seconds=seconds,
-            status=status,
-            trend=tuple(self._trend),
+            lag_seconds=self._table.lag_seconds(committed, now),
+            status=_window_evaluate(d, _WINDOW, self._size, now, lag, allowed_lag),
+            trend=self.trend(),
             member=member,
         )
 
 
 class GroupLagTracker:
-    """One consumer group: a `PartitionLagTracker` per partition and a trend of total lag."""
+    """One consumer group: a `PartitionLagTracker` per partition it has a commit on, and a trend
+    of its total lag. The other partitions of its topics show as "no commit" rows, built from
+    the last sample's end offsets without keeping any history for them."""
 
-    __slots__ = ("_partitions", "_table_points", "_topics", "_trend", "_trend_points", "_window")
+    __slots__ = (
+        "_counts",
+        "_partitions",
+        "_table_points",
+        "_tables",
+        "_topics",
+        "_trend",
+        "_trend_points",
+        "_uncommitted",
+        "_window",
+    )
 
-    def __init__(self, window: int = 10, table_points: int = 60, trend_points: int = 60) -> None:
+    def __init__(
+        self,
+        window: int = 10,
+        table_points: int = 60,
+        trend_points: int = 60,
+        tables: EndTables | None = None,
+    ) -> None:
         self._window = window
         self._table_points = table_points
         self._trend_points = trend_points
+        self._tables = tables if tables is not None else EndTables(table_points)
         self._partitions: dict[TP, PartitionLagTracker] = {}
+        self._uncommitted: dict[TP, int | None] = {}
+        self._counts: dict[str, int] = {}
         self._topics: tuple[str, ...] = ()
         self._trend: deque[int] = deque(maxlen=trend_points)
 
-    def observe(self, committed: Mapping[TP, int], ends: Mapping[TP, int], t: float) -> None:
-        """One sample of the group's committed offsets and the partitions' end offsets.
+    def __len__(self) -> int:
+        """Partitions tracked (those with a commit)."""
+        return len(self._partitions)
 
-        The group's partitions are all partitions (keys of `ends`) of the topics it has commits
-        on; a partition of those topics without a commit is "no commit". A committed partition
-        missing from `ends` keeps its previous state this round. Topics the group no longer has
-        commits on are dropped with their history.
+    def observe(
+        self,
+        committed: Mapping[TP, int],
+        ends: Mapping[TP, int],
+        t: float,
+        partitions: Mapping[str, int] | None = None,
+    ) -> None:
+        """One sample of the group's committed offsets and the partitions' end offsets, read
+        at `t`.
+
+        The group's partitions are all partitions of the topics it has commits on: those of
+        `partitions` (topic -> partition count) when given, else the keys of `ends`. One
+        without a commit is "no commit". A committed partition missing from `ends` keeps its
+        previous state this round. Partitions whose commit is gone are dropped with their
+        history.
         """
         topics = {tp.topic for tp in committed}
         self._topics = tuple(sorted(topics))
-        partitions = self._partitions
-        for tp in [tp for tp in partitions if tp.topic not in topics]:
-            del partitions[tp]
+        trackers = self._partitions
+        gone = [tp for tp in trackers if tp not in committed]
+        for tp in gone:
+            del trackers[tp]
+        changed = bool(gone)
         total = 0
-        for tp, end in ends.items():
-            if tp.topic not in topics:
+        tables = self._tables
+        for tp, offset in committed.items():
+            tracker = trackers.get(tp)
+            end = ends.get(tp)
+            if end is None:
+                if tracker is not None:
+                    total += tracker.lag or 0
+                else:
+                    changed = True  # committed, yet no row: the partitions differ
                 continue
-            tracker = partitions.get(tp)
             if tracker is None:
-                tracker = partitions[tp] = PartitionLagTracker(
-                    self._window, self._table_points, self._trend_points
+                table = tables.table(tp)
+                tracker = PartitionLagTracker(
+                    self._window, self._table_points, self._trend_points, table
                 )
-            tracker.observe(committed.get(tp), end, t)
+                trackers[table.tp or tp] = tracker  # one key object per partition, shared
+                changed = True
+            tracker.observe(offset, end, t)
             total += tracker.lag or 0
+        uncommitted: dict[TP, int | None] = {}
+        if partitions is None:
+            for tp, end in ends.items():
+                if tp.topic in topics and tp not in committed:
+                    uncommitted[tp] = end
+        elif not changed and self._counts == {t: partitions.get(t, 0) for t in topics}:
+            # the same partitions as last time: only their end offsets are new
+            uncommitted = {tp: ends.get(tp) for tp in self._uncommitted}
+        else:
+            self._counts = {t: partitions.get(t, 0) for t in topics}
+            for topic in topics:
+                for p in range(partitions.get(topic, 0)):
+                    tp = TP(topic, p)
+                    if tp not in committed:
+                        uncommitted[tp] = ends.get(tp)
+        self._uncommitted = uncommitted
         self._trend.append(total)
 
     def view(
@@ -376,10 +557,25 @@ class GroupLagTracker:
     ) -> GroupLag:
         """The group as of `now`: partitions by topic and number, worst status, totals."""
         owners = member_of or {}
-        rows = tuple(
+        rows = [
             tracker.view(tp.topic, tp.partition, now, allowed_lag, owners.get(tp))
-            for tp, tracker in sorted(self._partitions.items(), key=lambda item: item[0])
+            for tp, tracker in self._partitions.items()
+        ]
+        rows.extend(
+            PartitionLag(
+                topic=tp.topic,
+                partition=tp.partition,
+                committed=None,
+                end=end,
+                lag=None,
+                lag_seconds=None,
+                status=PartitionStatus.NO_COMMIT,
+                trend=(),
+                member=owners.get(tp),
+            )
+            for tp, end in self._uncommitted.items()
         )
+        rows.sort(key=_row_key)
         status, worst = group_status(row.status for row in rows)
         seconds = [row.lag_seconds for row in rows if row.lag_seconds is not None]
         return GroupLag(
@@ -391,6 +587,10 @@ class GroupLagTracker:
             total_lag=sum(row.lag for row in rows if row.lag is not None),
             max_lag_seconds=max(seconds) if seconds else None,
             trend=tuple(self._trend),
-            partitions=rows,
+            partitions=tuple(rows),
             topics=self._topics,
         )
+
+
+def _row_key(row: PartitionLag) -> tuple[str, int]:
+    return (row.topic, row.partition)

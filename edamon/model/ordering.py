@@ -101,6 +101,24 @@ class OrderingView:
     tolerance_ms: int
 
 
+_Where = tuple[str, int, int, str, str, str, str | None]
+"""topic, partition, offset, aggregate id, event id, event type, correlation id."""
+
+
+def _example(kind: Finding, where: _Where, detail: str) -> OrderingExample:
+    topic, partition, offset, aggregate_id, event_id, event_type, correlation_id = where
+    return OrderingExample(
+        kind,
+        topic,
+        aggregate_id,
+        f"{topic}/{partition}/{offset}",
+        event_id,
+        event_type,
+        correlation_id,
+        detail,
+    )
+
+
 class _Topic:
     __slots__ = ("checked", "examples", "key_mismatches", "missing_keys", "out_of_order", "split")
 
@@ -117,6 +135,11 @@ class _Topic:
         if kept is None:
             kept = self.examples[example.kind] = deque(maxlen=EXAMPLES_PER_TOPIC)
         kept.append(example)
+
+
+_First = tuple[int, int, str, int | None, float | None, bool]
+"""An aggregate seen once: `_Part`'s arguments (partition, offset, event type, version, time,
+key ok)."""
 
 
 class _Part:
@@ -164,10 +187,10 @@ class OrderingTracker:
         self._tolerance_ms = tolerance_ms
         self._tolerance = tolerance_ms / 1000.0
         self._half = max(1, max_aggregates // 2)
-        self._young: dict[str, dict[str, _Part]] = {}
+        self._young: dict[str, dict[str, _Part | _First]] = {}
         """topic -> aggregate id -> its state, for aggregates seen since the last rotation."""
         self._young_count = 0
-        self._old: dict[str, dict[str, _Part]] = {}
+        self._old: dict[str, dict[str, _Part | _First]] = {}
         """The generation before: an aggregate seen again moves back to the young one."""
         self._topics: dict[str, _Topic] = {}
         self._partitions: dict[str, int] = {}
@@ -211,52 +234,53 @@ class OrderingTracker:
             key_ok = False
             stats.missing_keys += 1
             if stats.missing_keys <= EXAMPLES_PER_TOPIC or stats.missing_keys % 100 == 0:
-                stats.example(
-                    OrderingExample(
-                        Finding.MISSING_KEY,
-                        topic,
-                        aggregate_id,
-                        f"{topic}/{partition}/{offset}",
-                        event_id,
-                        event_type,
-                        correlation_id,
-                        "no key",
-                    )
+                where = (
+                    topic,
+                    partition,
+                    offset,
+                    aggregate_id,
+                    event_id,
+                    event_type,
+                    correlation_id,
                 )
+                stats.example(_example(Finding.MISSING_KEY, where, "no key"))
         else:
             key_ok = key == aggregate_id.encode("utf-8", "surrogatepass")
             if not key_ok:
                 stats.key_mismatches += 1
                 if stats.key_mismatches <= EXAMPLES_PER_TOPIC or stats.key_mismatches % 100 == 0:
+                    where = (
+                        topic,
+                        partition,
+                        offset,
+                        aggregate_id,
+                        event_id,
+                        event_type,
+                        correlation_id,
+                    )
                     stats.example(
-                        OrderingExample(
-                            Finding.KEY_MISMATCH,
-                            topic,
-                            aggregate_id,
-                            f"{topic}/{partition}/{offset}",
-                            event_id,
-                            event_type,
-                            correlation_id,
-                            f"key {key.decode('utf-8', 'replace')!r}",
+                        _example(
+                            Finding.KEY_MISMATCH, where, f"key {key.decode('utf-8', 'replace')!r}"
                         )
                     )
         young = self._young.get(topic)
         if young is None:
             young = self._young[topic] = {}
-        first = young.get(aggregate_id)
-        if first is None:
+        held = young.get(aggregate_id)
+        if held is None:
             old = self._old.get(topic)
             if old is not None:
-                first = old.pop(aggregate_id, None)
-            created = first is None
-            if first is None:
-                first = _Part(partition, offset, event_type, version, occurred_at, key_ok)
-            young[aggregate_id] = first
-            self._young_count += 1
-            if self._young_count >= self._half:
-                self._rotate()
-            if created:
+                held = old.pop(aggregate_id, None)
+            if held is None:  # a new aggregate: a tuple (a _Part costs 5x more to make)
+                young[aggregate_id] = (partition, offset, event_type, version, occurred_at, key_ok)
+                self._held()
                 return
+            young[aggregate_id] = held
+            self._held()
+        if isinstance(held, tuple):  # its second event: now it needs state that changes
+            first = young[aggregate_id] = _Part(*held)
+        else:
+            first = held
         if first.partition == partition:
             part = first
         else:
@@ -270,18 +294,16 @@ class OrderingTracker:
                 )
                 if len(others) == 1:
                     stats.split += 1
-                stats.example(
-                    OrderingExample(
-                        Finding.SPLIT,
-                        topic,
-                        aggregate_id,
-                        f"{topic}/{partition}/{offset}",
-                        event_id,
-                        event_type,
-                        correlation_id,
-                        self._split_detail(topic, first),
-                    )
+                where = (
+                    topic,
+                    partition,
+                    offset,
+                    aggregate_id,
+                    event_id,
+                    event_type,
+                    correlation_id,
                 )
+                stats.example(_example(Finding.SPLIT, where, self._split_detail(topic, first)))
                 return
             part = found
         detail = None
@@ -308,18 +330,14 @@ class OrderingTracker:
             part.time = occurred_at
         if detail is not None:
             stats.out_of_order += 1
-            stats.example(
-                OrderingExample(
-                    Finding.OUT_OF_ORDER,
-                    topic,
-                    aggregate_id,
-                    f"{topic}/{partition}/{offset}",
-                    event_id,
-                    event_type,
-                    correlation_id,
-                    detail,
-                )
-            )
+            where = (topic, partition, offset, aggregate_id, event_id, event_type, correlation_id)
+            stats.example(_example(Finding.OUT_OF_ORDER, where, detail))
+
+    def _held(self) -> None:
+        """One more aggregate in the young generation (rotate when it is full)."""
+        self._young_count += 1
+        if self._young_count >= self._half:
+            self._rotate()
 
     def _rotate(self) -> None:
         """The young generation becomes the old one; what was still old is forgotten. Between

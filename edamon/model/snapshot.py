@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edamon.model.alerts import AlertView
 from edamon.model.ordering import OrderingView
 from edamon.model.status import (
     ConnectionState,
@@ -129,6 +130,29 @@ class GroupLag:
     """Total lag at recent samples, oldest first."""
     partitions: tuple[PartitionLag, ...]
     topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LagHealth:
+    """The lag sampler's own health."""
+
+    interval_s: float = 0.0
+    """The configured sampling interval (lag.interval_s)."""
+    samples: int = 0
+    """Samples taken since the collector started."""
+    cycle_p50_s: float | None = None
+    """Median time one sample took (recent samples); None before the first."""
+    cycle_p99_s: float | None = None
+    requests_per_sample: int | None = None
+    """Requests the last sample sent (groups, offsets, descriptions, end offsets)."""
+    groups: int = 0
+    """Consumer groups tracked."""
+    partitions: int = 0
+    """Group-partitions tracked (those with a commit)."""
+    late: int = 0
+    """Samples that could not start on time because the one before took too long."""
+    keeping_up: bool = True
+    """False while samples take longer than the interval."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +336,10 @@ class Snapshot:
     """Recent warnings for the operator (e.g. a causation loop, an undecodable burst)."""
     ordering: OrderingView | None = None
     """Partition-key ordering findings per topic; None when `ordering.enabled` is false."""
+    lag_health: LagHealth = LagHealth()
+    """The lag sampler's own health."""
+    alerts: tuple[AlertView, ...] = field(default=())
+    """Active alerts of the configured rules (firing first, then pending)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,21 +12,25 @@ document (`GET /v1/openapi.json`, also docs/openapi.json) is generated from them
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edamon import __version__
 from edamon.actions.filters import DeadLetterFilter, FilterError, parse_filters
 from edamon.broker.base import BrokerError
 from edamon.collector.jsonout import build_document
+from edamon.model.alerts import AlertsDoc
 from edamon.model.api import (
     ROLE_OPERATOR,
     DeadLetterDoc,
@@ -40,6 +44,7 @@ from edamon.model.api import (
     RetryJobDoc,
     RetryPlanDoc,
 )
+from edamon.model.search import SearchDoc, SearchField
 from edamon.model.snapshot import (
     ChainSummary,
     ChainView,
@@ -55,10 +60,12 @@ from edamon.model.snapshot import (
     TopicThroughput,
     UndecodableView,
 )
+from edamon.search import SearchError, build_query
 from edamon.service import docs
 from edamon.service.auth import Tokens
 from edamon.service.backend import Backend, Busy, ReadOnly
 from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
+from edamon.service.searches import TooMany
 
 
 class AnythingConvertor(PathConvertor):
@@ -77,6 +84,7 @@ OVERVIEW_ROWS = 50
 """Rows of each list in `/v1/overview` by default."""
 MAX_OVERVIEW_ROWS = 500
 MAX_TREES = 1000
+MAX_SEARCH_VALUE = 1000
 MAX_COORDS = 10_000
 """Dead letters one retry request may name."""
 
@@ -115,6 +123,31 @@ class RetryRequest(BaseModel):
     """Send again what the ledger says was retried."""
     stop_on_failure: bool = True
     """Stop at the first failed send (POST /v1/retries only)."""
+
+
+class SearchRequest(BaseModel):
+    """A search of Kafka's history (`edamon find`): one field and its value over a range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: SearchField
+    value: str = Field(min_length=1, max_length=MAX_SEARCH_VALUE)
+    """The value; `name=value` for a header, `$.payload.orderId=8812` for a JSON path."""
+    from_ms: int = Field(ge=0)
+    """Start of the range, epoch milliseconds."""
+    until_ms: int | None = Field(default=None, ge=0)
+    """End of the range (default: now)."""
+    topics: list[Annotated[str, Field(max_length=249)]] = Field(
+        default_factory=list, max_length=500
+    )
+    """Topics to read (default: every tailed topic and DLQ)."""
+    full_scan: bool = False
+    widen: bool = True
+    budget_records: int = Field(default=5_000_000, ge=1, le=1_000_000_000)
+    budget_seconds: float = Field(default=120.0, gt=0, le=3600)
+    max_flows: int = Field(default=20, ge=1, le=200)
+    rate: float | None = Field(default=None, gt=0)
+    """Records read per second at most (default: unlimited)."""
 
 
 class BodyLimit:
@@ -490,6 +523,94 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             raise ApiError(404, "not_found", "no such retry job")
         backend.cancel(job)
         return docs.json_response(RetryJobDoc, job.doc())
+
+    # ---- searches (issue 16) ------------------------------------------------------------------
+
+    @app.post(
+        f"{PREFIX}/searches",
+        response_model=SearchDoc,
+        status_code=202,
+        tags=["searches"],
+        responses={409: {"model": ErrorDoc}, 503: {"model": ErrorDoc}},
+    )
+    async def search_start(body: SearchRequest, who: Role) -> Response:
+        """Start a search of a time range of Kafka (no consumer group, no commits); poll it
+        with GET. 400: a malformed JSON path, a range in the future, an unknown topic; 409:
+        too many searches held or running."""
+        now_ms = round(time.time() * 1000)
+        if body.from_ms > now_ms:
+            raise ApiError(400, "bad_request", "the range starts in the future")
+        if body.until_ms is not None and body.until_ms <= body.from_ms:
+            raise ApiError(400, "bad_request", "until_ms must be after from_ms")
+        until_ms = None if body.until_ms is None or body.until_ms > now_ms else body.until_ms
+        try:
+            query = build_query(
+                body.by,
+                body.value,
+                body.from_ms,
+                until_ms,
+                topics=tuple(body.topics),
+                full_scan=body.full_scan,
+                widen=body.widen,
+                budget_records=body.budget_records,
+                budget_seconds=body.budget_seconds,
+                max_flows=body.max_flows,
+                rate=body.rate,
+            )
+            search = await backend.searches.start(query)
+        except SearchError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        except TooMany as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        except BrokerError as exc:
+            raise ApiError(503, "unavailable", str(exc)) from None
+        return docs.json_response(SearchDoc, search.doc(), 202)
+
+    @app.get(f"{PREFIX}/searches/{{search_id}}", response_model=SearchDoc, tags=["searches"])
+    async def search_status(search_id: str, who: Role) -> Response:
+        """A search's progress (records scanned of an estimate, per topic), then its result:
+        the flows found as chain trees, what was not scanned. Kept until dismissed."""
+        found = backend.searches.get(search_id)
+        if found is None:
+            raise ApiError(404, "not_found", "no such search")
+        return docs.json_response(SearchDoc, found)
+
+    @app.delete(f"{PREFIX}/searches/{{search_id}}", response_model=SearchDoc, tags=["searches"])
+    async def search_delete(search_id: str, who: Role) -> Response:
+        """Cancel a running search (it keeps what it found: state `cancelled`), or dismiss a
+        finished one (its result is forgotten)."""
+        found = backend.searches.delete(search_id)
+        if found is None:
+            raise ApiError(404, "not_found", "no such search")
+        return docs.json_response(SearchDoc, found)
+
+    # ---- operations --------------------------------------------------------------------------
+
+    @app.get(f"{PREFIX}/alerts", response_model=AlertsDoc, tags=["state"])
+    async def alerts(who: Role) -> Response:
+        """Active alerts (firing first, then pending) and each receiver's deliveries."""
+        return docs.json_response(AlertsDoc, backend.alerts_doc())
+
+    scrape: list[CollectorRegistry] = []
+
+    @app.get(
+        "/metrics",
+        tags=["state"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}}, 404: {"model": ErrorDoc}},
+    )
+    async def metrics(who: Role) -> Response:
+        """Prometheus metrics (text format 0.0.4), read from the collector at each scrape
+        (README, "Operations"); 404 when settings.metrics.enabled is false."""
+        # On the event loop (async), like the collector: its state is read between two
+        # ingest slices, never from a worker thread while it changes.
+        if not backend.settings.metrics.enabled:
+            raise ApiError(404, "not_found", "metrics are disabled (metrics.enabled = false)")
+        if not scrape:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(backend.metrics())
+            scrape.append(registry)
+        return Response(generate_latest(scrape[0]), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     # ---- the document ------------------------------------------------------------------------
 

@@ -21,15 +21,20 @@ from edamon.actions.ledger import LedgerEntry
 from edamon.actions.plan import Outcome, RedrivePlan, RedriveSummary
 from edamon.actions.scan import find_dead_letters
 from edamon.actions.service import RetryService
+from edamon.alerts import Alerting
 from edamon.broker.base import Broker, BrokerError
 from edamon.collector.collector import Collector
 from edamon.config import Settings
+from edamon.model.alerts import AlertsDoc
 from edamon.model.api import Ready, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import parse_coords
 from edamon.model.snapshot import Snapshot
 from edamon.model.status import ConnectionState
 from edamon.service import docs
+from edamon.service.metrics import EdamonMetrics
+from edamon.service.metrics import Health as MetricsHealth
+from edamon.service.searches import Searches
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,9 @@ class Backend:
         self._jobs: OrderedDict[str, RetryJob] = OrderedDict()
         self._ids = itertools.count(1)
         self._starting = asyncio.Lock()
+        self.searches = Searches(broker, settings)
+        self.alerting: Alerting | None = None
+        """The alert rules' engine and notifier, when the service runs them."""
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -118,6 +126,23 @@ class Backend:
     @property
     def _max_age(self) -> float:
         return self.settings.service.snapshot_max_age_s
+
+    def alerts_doc(self) -> AlertsDoc:
+        if self.alerting is None:
+            return AlertsDoc((), (), 0)
+        return self.alerting.doc()
+
+    def metrics(self) -> EdamonMetrics:
+        """The Prometheus collector over this backend (one per registry: its label caps are
+        remembered between scrapes)."""
+        collector = self.collector
+
+        def health() -> MetricsHealth:
+            held, budget = collector.state.record_memory()
+            return MetricsHealth(collector.records_read, held, budget, collector.caught_up)
+
+        alerts = self.alerts_doc if self.alerting is not None else None
+        return EdamonMetrics(self.settings.metrics, self.snapshot, health, alerts)
 
     def ready(self) -> Ready:
         snap = self.snapshot()
@@ -261,7 +286,8 @@ class Backend:
             del self._jobs[key]
 
     async def close(self) -> None:
-        """Cancel running jobs (the service stops)."""
+        """Cancel running jobs and searches (the service stops)."""
+        await self.searches.close()
         for job in self._jobs.values():
             if job.task is not None and not job.task.done():
                 job.task.cancel()

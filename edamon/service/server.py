@@ -23,6 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from edamon.actions.service import RetryService
+from edamon.alerts import alerting_for
 from edamon.broker.base import Broker
 from edamon.collector.collector import Collector
 from edamon.config import Settings
@@ -157,6 +158,7 @@ async def serve(
     collector = Collector(broker, settings, registry=registry)
     retries = RetryService(broker, settings)
     backend = Backend(collector, retries, broker, settings)
+    backend.alerting = alerting_for(collector, settings)
     config = uvicorn.Config(
         create_app(backend, tokens, max_body_bytes=service.max_body_bytes),
         log_config=None,
@@ -176,6 +178,7 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
     tasks = [asyncio.create_task(collector.run(), name="edamon-collector")]
+    tasks.append(asyncio.create_task(_guard(backend.alerting.run()), name="edamon-alerts"))
     tasks += [asyncio.create_task(_guard(make()), name="edamon-background") for make in background]
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="edamon-http")
     stopping = asyncio.create_task(stop.wait())

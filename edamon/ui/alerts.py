@@ -79,6 +79,8 @@ class AlertTracker:
         self._notices: deque[str] = deque(maxlen=256)
         self._dead = _Counter()
         self._undecodable = _Counter()
+        self._firing: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        """Firing alerts of the configured rules already told, with their summary."""
 
     def check(self, snap: Snapshot) -> list[Alert]:
         """Alerts that `snap` raises which were not reported before."""
@@ -122,9 +124,22 @@ class AlertTracker:
         if count := self._dead.take(now, self.interval_s):
             add(f"{count:,} new dead letter{_s(count)} (press 3)", "error", DEAD_LETTERS)
 
+        self._rules(snap, add)
         if alerts:
             self.last = alerts[-1]
         return alerts
+
+    def _rules(self, snap: Snapshot, add: Callable[[str, Severity], None]) -> None:
+        """Alerts of the configured rules ([[alerts.rules]]): told when they start firing and
+        when they resolve."""
+        firing = {(a.rule, a.labels): a.summary for a in snap.alerts if a.state == "firing"}
+        for key, summary in firing.items():
+            if key not in self._firing:
+                add(f"ALERT {key[0]}: {summary}", "error")
+        for key, summary in self._firing.items():
+            if key not in firing:
+                add(f"resolved {key[0]}: {summary}", "information")
+        self._firing = firing
 
 
 def _s(count: int) -> str:

@@ -215,9 +215,10 @@ async def test_check_reports_the_schema_registry(
     register(schema_registry_url, unique_name("check") + "-value", {"type": "string"})
     listed = subjects(schema_registry_url)
     secret = "registry-Pa55-913"
-    env = {
-        "EDAMON_SCHEMA_REGISTRY__URL": schema_registry_url,
-        "EDAMON_SCHEMA_REGISTRY__TOKEN": secret,  # Apicurio ignores it (no auth configured)
+    with_user = schema_registry_url.replace("http://", f"http://ops:{secret}-url@")
+    env = {  # Apicurio ignores both (no auth configured); neither may show
+        "EDAMON_SCHEMA_REGISTRY__URL": with_user,
+        "EDAMON_SCHEMA_REGISTRY__TOKEN": secret,
     }
     run = await edamon("check", "-b", kafka_bootstrap, cwd=tmp_path, env=env)
     assert run.code == 0, run.stderr

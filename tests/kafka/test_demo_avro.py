@@ -1,7 +1,7 @@
-"""`edamon demo --format avro`: the demo's services write Avro through a schema registry and the
-collector sees the same flows as with JSON: in memory (an in-process registry) and on the real
-cluster with the real registry, as a user runs it (`demo -b --schema-registry`, then
-`collect --json`)."""
+"""`edamon demo --format avro|protobuf`: the demo's services write Avro or Protobuf through a
+schema registry and the collector sees the same flows as with JSON: in memory (an in-process
+registry) and on the real cluster with the real registry, as a user runs it (`demo -b
+--schema-registry`, then `collect --json`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from edamon.collector.collector import Collector
 from edamon.config import Settings, load_settings
 from edamon.decode.registry import MemorySchemaRegistry, SchemaRegistry
 from edamon.demo import DemoSystem
-from edamon.demo.wire import AvroCodec
+from edamon.demo.wire import AvroCodec, ProtobufCodec
 from edamon.model.snapshot import Snapshot
 from edamon.model.status import SagaState
 
@@ -54,13 +54,13 @@ def counts(snapshot: Snapshot) -> dict[SagaState, int]:
 
 
 async def settled(
-    settings: Settings, registry: SchemaRegistry | None
+    settings: Settings, registry: SchemaRegistry | None, codec: type[Any] = AvroCodec
 ) -> tuple[dict[SagaState, int], Collector]:
     """Saga counts once FLOWS flows of the demo have settled, in memory."""
     broker = MemoryBroker()
     system = DemoSystem(broker, settings.demo, max_flows=FLOWS)
     if registry is not None:
-        system.bus.codec = AvroCodec(registry)
+        system.bus.codec = codec(registry)
     collector = Collector(broker, settings, registry=registry)
     tasks = [asyncio.create_task(system.run()), asyncio.create_task(collector.run())]
     try:
@@ -87,7 +87,7 @@ async def settled(
                 await asyncio.wait_for(task, 60)
 
 
-async def test_the_avro_demo_in_memory_gives_the_json_demo_s_sagas(
+async def test_the_avro_and_protobuf_demos_in_memory_give_the_json_demo_s_sagas(
     unique_name: Callable[[str], str],
 ) -> None:
     prefix = unique_name("avro-demo") + "."
@@ -113,6 +113,14 @@ async def test_the_avro_demo_in_memory_gives_the_json_demo_s_sagas(
     assert all(not reason.startswith("schema") for reason, _ in snap.undecodable.by_reason)
     assert snap.connection.registry is not None
 
+    as_protobuf, collector = await settled(settings, MemorySchemaRegistry(), ProtobufCodec)
+    assert as_protobuf == as_json
+    snap = collector.snapshot()
+    view = collector.chain(next(c for c in snap.chains if c.events > 2).correlation_id)
+    assert view is not None
+    assert {n.wire_format for n in view.nodes if n.coords} == {"protobuf"}
+    assert all(not reason.startswith("schema") for reason, _ in snap.undecodable.by_reason)
+
 
 async def run_cli(*args: str, env: dict[str, str], limit: float = 120.0) -> tuple[int, str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("EDAMON_")}
@@ -137,16 +145,18 @@ async def run_cli(*args: str, env: dict[str, str], limit: float = 120.0) -> tupl
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_the_avro_demo_on_kafka_through_the_real_registry(
+@pytest.mark.parametrize("wire_format", ["avro", "protobuf"])
+async def test_the_demo_on_kafka_through_the_real_registry(
     kafka_bootstrap: str,
     schema_registry_url: str,
     unique_name: Callable[[str], str],
     tmp_path: Path,
+    wire_format: str,
 ) -> None:
-    prefix = unique_name("avro-cli")
+    prefix = unique_name(f"{wire_format}-cli")
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "EDAMON_DEMO__PREFIX": prefix + "."}
     code, out, err = await run_cli(
-        "demo", "-b", kafka_bootstrap, "--format", "avro",
+        "demo", "-b", kafka_bootstrap, "--format", wire_format,
         "--schema-registry", schema_registry_url, "--headless", "--duration", "8s",
         "--rate", "8", "--seed", "11",
         env=env,
@@ -163,7 +173,7 @@ async def test_the_avro_demo_on_kafka_through_the_real_registry(
     document = json.loads(out)
     nodes = [n for tree in document["chain_trees"] for n in tree["nodes"] if n["coords"]]
     assert nodes, "no events collected"
-    assert {n["wire_format"] for n in nodes} == {"avro"}
+    assert {n["wire_format"] for n in nodes} == {wire_format}
     assert all(isinstance(n["schema_id"], int) for n in nodes)
     reasons = dict(map(tuple, document["snapshot"]["undecodable"]["by_reason"]))
     assert not [r for r in reasons if r.startswith("schema")], reasons

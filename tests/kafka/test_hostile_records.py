@@ -8,6 +8,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -189,7 +190,7 @@ async def test_collect_until_idle_finishes_past_such_a_record(
     config.write_text(f'[topics]\ninclude = ["{prefix}\\\\..*"]\nstart_from = "earliest"\n')
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        "python", "-m", "edamon", "collect", "--config", str(config), "-b", kafka_bootstrap,
+        sys.executable, "-m", "edamon", "collect", "--config", str(config), "-b", kafka_bootstrap,
         "--until-idle", "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -174,7 +174,7 @@ async def test_lag_sampling_survives_an_outage_and_the_lag_table_recovers(
         nonlocal failures, successes
         while True:
             try:
-                await sampler.sample(time.time(), {"lag.Ticks": 1})
+                await sampler.sample({"lag.Ticks": 1})
                 successes += 1
             except BrokerError:
                 failures += 1

@@ -15,6 +15,7 @@ from edamon.model.snapshot import (
     DeadLetterRow,
     EventTypeThroughput,
     GroupLag,
+    LagHealth,
     PartitionLag,
     RateSeries,
     SagaInstance,
@@ -276,6 +277,15 @@ def make_snapshot(now: float = NOW, *, extra_chain: str | None = None) -> Snapsh
             dead_letters_by_timestamp=series(212, 0.4, 3),
         ),
         lag=_lag(),
+        lag_health=LagHealth(
+            interval_s=5.0,
+            samples=128,
+            cycle_p50_s=0.042,
+            cycle_p99_s=0.118,
+            requests_per_sample=6,
+            groups=4,
+            partitions=24,
+        ),
         dead_letters=dead,
         dead_letter_groups=(
             DeadLetterGroup(

@@ -175,3 +175,10 @@ async def test_a_running_sagas_step_is_named_in_full_in_the_chain_head(
     text = await shown(make_app(view), size, ("2", "enter"))
     head = text.splitlines()[2]
     assert "RUNNING at step 3: charge-payment" in head
+
+
+async def test_spare_width_goes_to_topic_names() -> None:
+    """At 160 columns the dead letters' exception column is at its widest: what is left
+    shows the original topics whole rather than blank cells beside them."""
+    text = await shown(make_app(), (160, 40), ("3",))
+    assert "shipping.ShipmentScheduled " in text

@@ -166,6 +166,7 @@ def test_example_secrets_are_commented_out() -> None:
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     assert "password" not in data["kafka"]
     assert "EDAMON_KAFKA__PASSWORD" in EXAMPLE.read_text(encoding="utf-8")
+    assert not {"password", "token"} & set(data["schema_registry"])
 
 
 # -- precedence ------------------------------------------------------------------------------
@@ -370,6 +371,24 @@ def test_bad_regex(tmp_path: Path) -> None:
         load_settings(path)
     assert "topics.dlq" in str(err.value)
     assert "invalid regular expression '(unclosed'" in str(err.value)
+
+
+def test_schema_registry_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[schema_registry]\nurl = "registry:8081"\n')
+    with pytest.raises(ConfigError, match=r"schema_registry\.url: not an http\(s\) URL"):
+        load_settings(path)
+    path = write(tmp_path, '[schema_registry]\nurl = "https://sr:8081/"\nusername = "u"\n')
+    with pytest.raises(ConfigError, match="username and password go together"):
+        load_settings(path)
+    monkeypatch.setenv("EDAMON_SCHEMA_REGISTRY__PASSWORD", SECRET)
+    registry = load_settings(path).schema_registry
+    assert registry.url == "https://sr:8081"
+    assert registry.password is not None and registry.password.get_secret_value() == SECRET
+    assert SECRET not in repr(registry)
+    monkeypatch.delenv("EDAMON_SCHEMA_REGISTRY__PASSWORD")
+    path = write(tmp_path, '[schema_registry]\nurl = "https://sr"\nssl_cafile = "/nope/ca.pem"\n')
+    with pytest.raises(ConfigError, match=r"schema_registry\.ssl_cafile: no such file"):
+        load_settings(path)
 
 
 def test_bad_group_regex(tmp_path: Path) -> None:

@@ -362,3 +362,23 @@ def test_group_tracker_keeps_a_partition_whose_end_is_missing_this_round() -> No
         (0, 12, 18, 6),
         (1, 20, 30, 10),
     ]
+
+
+def test_group_tracker_rows_follow_commits_on_known_topics() -> None:
+    counts = {"orders": 3}
+    g = GroupLagTracker(window=3, table_points=10, trend_points=10)
+    ends = {O0: 10, O1: 20, TP("orders", 2): 30}
+    g.observe({O0: 5}, ends, 0.0, counts)
+    g.observe({O0: 6}, ends, 1.0, counts)  # same partitions: only the ends are read again
+
+    def rows() -> list[tuple[int, int | None, int | None]]:
+        return [(r.partition, r.committed, r.end) for r in g.view("g", "Stable", 1, 2.0).partitions]
+
+    assert rows() == [(0, 6, 10), (1, None, 20), (2, None, 30)]
+    g.observe({O0: 6, O1: 15}, {**ends, O1: 25}, 2.0, counts)  # orders/1 gets a commit
+    assert rows() == [(0, 6, 10), (1, 15, 25), (2, None, 30)]
+    g.observe({O1: 16}, ends, 3.0, counts)  # orders/0's commit is gone
+    assert rows() == [(0, None, 10), (1, 16, 20), (2, None, 30)]
+    g.observe({O1: 16}, ends, 4.0, {"orders": 4})  # the topic grew
+    assert [r.partition for r in g.view("g", "Stable", 1, 4.0).partitions] == [0, 1, 2, 3]
+    assert len(g) == 1  # history kept only for the committed partition

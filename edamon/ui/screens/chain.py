@@ -67,6 +67,8 @@ def node_label(node: ChainNode) -> Text:
         label.append_text(status_text(node.status))
     if node.duplicates:
         label.append(f" ×{node.duplicates + 1}", style=DIM)
+    if node.hop_s is not None and node.hop_s < 0:  # occurred before the event that caused it
+        label.append(f" ⇠ {human_duration(-node.hop_s)} before its cause", style=RED)
     where = " · ".join(part for part in (node.topic, node.source) if part)
     if where:
         label.append(f"  {where}", style=DIM)

@@ -10,12 +10,13 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from edamon.model.snapshot import GroupLag, PartitionLag, Snapshot
+from edamon.model.snapshot import GroupLag, LagHealth, PartitionLag, Snapshot
 from edamon.model.status import PartitionStatus
 from edamon.ui.format import (
     DIM,
     YELLOW,
     duration,
+    plural,
     shorten,
     spark,
     status_style,
@@ -37,6 +38,25 @@ BURROW = (
     "[grey50]NO COMMIT[/] never committed  "
     "[grey50]sampling[/] too few samples yet   group [red3]ERR[/] = worst of STOP/STALL/REWIND"
 )
+
+
+def health_line(health: LagHealth) -> str:
+    """The lag sampler's own health, one line of markup for the footer: samples taken, cycle
+    p50/p99, requests per sample, groups and partitions tracked; in red when it can't keep
+    up with its interval."""
+    if not health.samples:
+        return "[b]Sampler[/]  no sample yet"
+    line = (
+        f"[b]Sampler[/]  {plural(health.samples, 'sample')} every {duration(health.interval_s)}"
+        f"  cycle p50 {duration(health.cycle_p50_s)} p99 {duration(health.cycle_p99_s)}"
+        f"  {thousands(health.requests_per_sample)} requests/sample"
+        f"  {plural(health.groups, 'group')}, {plural(health.partitions, 'partition')} tracked"
+    )
+    if not health.keeping_up:
+        line += f"  [red3]can't keep up: {plural(health.late, 'sample')} late[/]"
+    elif health.late:
+        line += f"  {plural(health.late, 'sample')} late"
+    return line
 
 
 def _right(value: str, style: str = "") -> Text:
@@ -144,6 +164,7 @@ class LagScreen(DashboardScreen):
             opens=False,  # a partition has nothing to open: Enter is not offered
         )
         yield Static(BURROW, id="burrow")
+        yield Static(id="lag-health")
 
     def on_resize(self) -> None:
         self.redraw()
@@ -164,6 +185,7 @@ class LagScreen(DashboardScreen):
         trend = NARROW_TREND if narrow else TREND_WIDTH
         groups.sync([(g.group, group_row(g, warn_s, trend)) for g in snap.lag])
         self._draw_partitions(groups.cursor_key)
+        self.query_one("#lag-health", Static).update(health_line(snap.lag_health))
 
     def _draw_partitions(self, group_name: str | None) -> None:
         table = self.query_one("#lag-partitions", LiveTable)

@@ -43,7 +43,7 @@ TOPIC_COLUMNS = (
     Column("last", "last", 7),
 )
 GROUP_COLUMNS = (
-    Column("group", "group"),
+    Column("group", "group", trim="middle"),  # names share a prefix (demo.*)
     Column("lag", Text("lag", justify="right"), 7),
     Column("lag_s", Text("lag s", justify="right"), 6),
     Column("status", "status", 8),  # "sampling"

@@ -16,9 +16,11 @@ from textual import on
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from edamon.model.ordering import OrderingExample, OrderingView, TopicOrdering
 from edamon.model.snapshot import EventTypeThroughput, Snapshot, TopicThroughput
 from edamon.ui.format import BLUE, DIM, RED, YELLOW, Times, rate, spark, thousands
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.ordering import OrderingScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.table import MIN_GROW_WIDTH, NARROW, Column, LiveTable, Row
@@ -56,6 +58,15 @@ TYPE_SPEC = (
     Column("read", _right("read/s"), 8),
     Column("total", _right("total"), 10),
     Column("versions", "schema versions"),
+)
+ORDERING_SPEC = (
+    Column("topic", "topic", trim="middle"),
+    Column("checked", _right("checked"), 9),
+    Column("mismatch", _right("key≠agg"), 8),
+    Column("nokey", _right("no key"), 7),
+    Column("split", _right("split"), 6),
+    Column("late", _right("out of order"), 12),
+    Column("partitions", _right("parts"), 5),
 )
 _TOPIC_WIDE: tuple[str, ...] = (
     "topic",
@@ -148,6 +159,37 @@ def type_cells(kind: EventTypeThroughput, trend: int, catching_up: bool = False)
     )
 
 
+def ordering_cells(topic: TopicOrdering) -> Row:
+    """A topic's ordering findings for every column of ORDERING_SPEC (counts in red when
+    there are some)."""
+
+    def count(value: int) -> Text:
+        return _right(thousands(value), RED if value else DIM)
+
+    return (
+        Text(topic.topic, style="bold" if topic.findings else ""),
+        _right(thousands(topic.checked), DIM),
+        count(topic.key_mismatches),
+        count(topic.missing_keys),
+        count(topic.split_aggregates),
+        count(topic.out_of_order),
+        _right(str(topic.partitions) if topic.partitions is not None else "–", DIM),
+    )
+
+
+def ordering_title(view: OrderingView) -> str:
+    """`Ordering (2 of 14 topics with findings; 1,200/100,000 aggregates tracked)`."""
+    found = sum(1 for t in view.topics if t.findings)
+    forgotten = f", {view.forgotten:,} forgotten" if view.forgotten else ""
+    changes = len(view.partition_changes)
+    resized = f"; {changes} partition count change{'s' * (changes != 1)}" if changes else ""
+    return (
+        f"Ordering [dim]({found} of {len(view.topics)} topics with findings; "
+        f"{view.tracked:,}/{view.max_aggregates:,} aggregates tracked{forgotten}{resized}; "
+        "Enter lists them)[/]"
+    )
+
+
 def layout(
     spec: Sequence[Column],
     keys: Sequence[str],
@@ -192,10 +234,13 @@ class ThroughputScreen(DashboardScreen):
     NAME = "throughput"
 
     def compose_body(self) -> Iterable[Widget]:
+        self._ordering: dict[str, TopicOrdering] = {}
+        """The ordering findings drawn last, by topic (what Enter opens)."""
         yield Line(id="tp-head")
         # Sorted by rate, rows move: the cursor stays on its row rather than on the first.
         yield LiveTable(TOPIC_SPEC, id="tp-topics", title="Topics", follow_head=False)
         yield LiveTable(TYPE_SPEC, id="tp-types", title="Event types", follow_head=False)
+        yield LiveTable(ORDERING_SPEC, id="tp-ordering", title="Ordering", follow_head=False)
 
     def on_mount(self) -> None:
         self.query_one("#tp-topics", LiveTable).focus()
@@ -238,6 +283,22 @@ class ThroughputScreen(DashboardScreen):
         )
         types.sync([(k.event_type, type_cells(k, trend, catching_up)) for k in kinds])
 
+        ordering = self.query_one("#tp-ordering", LiveTable)
+        view = snap.ordering
+        ordering.display = view is not None
+        if view is not None:
+            self._ordering = {t.topic: t for t in view.topics}
+            fixed = {"topic": _name_width(self._ordering, "topic")}
+            room = self._room(ordering) - sum(c.width or 0 for c in ORDERING_SPEC[1:])
+            fixed["topic"] = max(NAME_MIN, min(fixed["topic"], room - 2 * len(ORDERING_SPEC)))
+            ordering.show_columns(
+                tuple(
+                    Column(c.key, c.label, fixed.get(c.key, c.width), c.trim) for c in ORDERING_SPEC
+                )
+            )
+            ordering.set_title(ordering_title(view))
+            ordering.sync([(t.topic, ordering_cells(t)) for t in view.topics])
+
     def _room(self, table: LiveTable) -> int:
         """The cells `table` has for its columns: inside its border, less one kept for the
         vertical scrollbar (as LiveTable.show_columns counts)."""
@@ -267,13 +328,21 @@ class ThroughputScreen(DashboardScreen):
         key = event.row_key.value
         if key is None:
             return
-        if event.data_table.id == "tp-topics":
+        if event.data_table.id == "tp-ordering":
+            found = self._ordering.get(key)
+            if found is not None:
+                self.app.push_screen(OrderingScreen(found), self._open_example)
+        elif event.data_table.id == "tp-topics":
             self.edamon.focus_topic(key)  # as the palette's topic jump: DLQ topics list there
         elif event.data_table.id == "tp-types":
             self.edamon.go("overview")
             overview = self.edamon.main_screens["overview"]
             if isinstance(overview, OverviewScreen):
                 overview.focus_topic(key)  # filters the live events by any text: the type
+
+    def _open_example(self, example: OrderingExample | None) -> None:
+        if example is not None:
+            self.edamon.open_chain(example.correlation_id, example.event_id)
 
 
 def _width(columns: Sequence[Column], key: str) -> int:

@@ -209,8 +209,17 @@ class LiveTable(FastTable):
                 (c.width or cell_len(plain(c.label))) + pad for c in columns if c.key != grow
             )
             width = max(MIN_GROW_WIDTH, room - used - pad)
+            # What the growing column leaves (it is at most its own width) goes to the names
+            # cut in the middle (topics): a name shown whole says more than blank cells.
+            grown = min(width, next((c.width for c in columns if c.key == grow), None) or width)
+            names = [c.key for c in columns if c.trim == "middle" and c.width and c.key != grow]
+            share = (width - grown) // len(names) if names else 0
             columns = tuple(
-                Column(c.key, c.label, min(width, c.width or width), c.trim) if c.key == grow else c
+                Column(c.key, c.label, grown, c.trim)
+                if c.key == grow
+                else Column(c.key, c.label, (c.width or 0) + share, c.trim)
+                if c.key in names
+                else c
                 for c in columns
             )
         self._set_shown(columns)
