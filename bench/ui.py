@@ -345,7 +345,7 @@ async def run_dashboard(args: argparse.Namespace, directory: str) -> Run:
     from edamon.ui.screens.sagas import SagasScreen
     from edamon.ui.screens.throughput import ThroughputScreen
     from edamon.ui.source import DataSource
-    from edamon.ui.widgets.table import LiveTable
+    from edamon.ui.widgets.snapshot_table import SnapshotTable
 
     screens: dict[str, type[Screen[Any]]] = {
         "1": OverviewScreen,
@@ -379,7 +379,7 @@ async def run_dashboard(args: argparse.Namespace, directory: str) -> Run:
         assert driver is not None
         overview = app.main_screens["overview"]
         assert isinstance(overview, OverviewScreen)
-        timeline = overview.query_one("#timeline", LiveTable)
+        timeline = overview.query_one("#timeline", SnapshotTable)
         page_task = asyncio.create_task(pages(service.url, stop))
         service.go()
         done = asyncio.create_task(service.result())

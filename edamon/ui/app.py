@@ -12,14 +12,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
-from textual.theme import Theme
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from edamon.client import ClientError
 from edamon.config import Settings
 from edamon.model.safetext import sanitize
 from edamon.model.snapshot import Snapshot
-from edamon.ui import stripfix
 from edamon.ui.alerts import UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
@@ -35,8 +33,6 @@ from edamon.ui.screens.throughput import ThroughputScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.source import DataSource, Link
 from edamon.ui.widgets.bars import SCREENS
-
-stripfix.install()
 
 WORKER_GROUP = "edamon"
 ALERT_INTERVAL_S = 30.0
@@ -143,7 +139,6 @@ class EdamonApp(App[int]):
                 # pushed and popped again before anything is drawn.
                 self.push_screen(screen)
                 self.pop_screen()
-        self.theme_changed_signal.subscribe(self, self._theme_changed, immediate=True)
         self._apply_theme(self.settings.ui.theme)
         for index, work in enumerate(self._background):
             self._start(work, f"background-{index}")
@@ -162,12 +157,6 @@ class EdamonApp(App[int]):
                 title="Settings",
                 severity="warning",
             )
-
-    def _theme_changed(self, _theme: Theme) -> None:
-        # Published after Textual restyled the screens on the stack: the others restyle when
-        # next shown (a screen switch otherwise keeps the styles a screen had).
-        for screen in self.main_screens.values():
-            screen.restyle_on_resume()
 
     def _start(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         async def runner() -> None:

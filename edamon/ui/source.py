@@ -70,6 +70,128 @@ class Lookup(Generic[T]):
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+PAGE_ROWS = 100
+"""Rows of a remote list fetched at once (a page of the service's)."""
+
+
+class RemoteList(Generic[T]):
+    """One of the service's lists (newest first), read by pages: only the pages of the rows
+    asked for are fetched and held, so what the dashboard holds and draws does not grow with
+    the list. `query` (a filter text and `key=value` selections) is asked of the service.
+
+    `item(i)` answers at once from the pages held; a row not held answers None and its page
+    is fetched in the background (`on_change` then redraws). `refresh()` (on the clock)
+    fetches again the pages asked for since the last refresh, so that the rows in view stay
+    current; the others are let go."""
+
+    def __init__(
+        self,
+        source: DataSource,
+        fetch: Callable[[int, int, str | None, Sequence[str]], Coroutine[Any, Any, Page[T]]],
+        page_rows: int = PAGE_ROWS,
+    ) -> None:
+        self.source = source
+        self.fetch = fetch
+        self.page_rows = page_rows
+        self.filter = ""
+        self.select: tuple[str, ...] = ()
+        self.total: int | None = None
+        """How many rows match the query (None: not asked yet)."""
+        self.pages: dict[int, tuple[T, ...]] = {}
+        self.asked: set[int] = {0}
+        """Pages asked for since the last refresh."""
+        self.loading: set[int] = set()
+        self.error: str | None = None
+        self.generation = 0
+        """Counts query changes: an answer to an older query is dropped."""
+
+    def set_query(self, filter: str, select: Sequence[str] = ()) -> None:
+        """Ask for the rows that match `filter` and `select` from now on."""
+        if (filter, tuple(select)) == (self.filter, self.select):
+            return
+        self.filter, self.select = filter, tuple(select)
+        self.generation += 1
+        self.total = None
+        self.pages.clear()
+        self.asked = {0}
+
+    def set_filter(self, filter: str) -> None:
+        """Ask for the rows that match `filter` (and the selection) from now on."""
+        self.set_query(filter, self.select)
+
+    def __len__(self) -> int:
+        if self.total is not None:
+            return self.total
+        return sum(len(items) for items in self.pages.values())
+
+    def held(self) -> list[tuple[int, T]]:
+        """(position, row) of every row held, in order."""
+        size = self.page_rows
+        return [
+            (page * size + i, item)
+            for page in sorted(self.pages)
+            for i, item in enumerate(self.pages[page])
+        ]
+
+    def item(self, index: int) -> T | None:
+        """Row `index`, or None when its page is not held (it is then fetched)."""
+        page, at = divmod(index, self.page_rows)
+        self.asked.add(page)
+        items = self.pages.get(page)
+        if items is None:
+            self._load_soon(page)
+            return None
+        return items[at] if at < len(items) else None
+
+    async def refresh(self) -> None:
+        """Fetch again the pages asked for since the last refresh (the first page always);
+        let the others go. On failure what is held stays (the poll says what is wrong)."""
+        wanted = sorted(self.asked | {0})
+        self.asked = set()
+        generation = self.generation
+        fetched: dict[int, tuple[T, ...]] = {}
+        total = self.total
+        for page in wanted:
+            try:
+                answer = await self._fetch(page)
+            except ClientError as exc:
+                self.error = str(exc)
+                return
+            if generation != self.generation:
+                return
+            fetched[page] = answer.items
+            total = answer.total
+        self.error = None
+        self.pages = fetched
+        self.total = total
+
+    async def _fetch(self, page: int) -> Page[T]:
+        return await self.fetch(
+            page * self.page_rows, self.page_rows, self.filter or None, self.select
+        )
+
+    def _load_soon(self, page: int) -> None:
+        if page in self.loading:
+            return
+        self.loading.add(page)
+        generation = self.generation
+
+        async def load() -> None:
+            try:
+                answer = await self._fetch(page)
+            except ClientError as exc:
+                self.error = str(exc)
+            else:
+                if generation == self.generation:
+                    self.pages[page] = answer.items
+                    self.total = answer.total
+            finally:
+                self.loading.discard(page)
+            self.source.on_change()
+
+        self.source._spawn(load())
+
+
 class DataSource:
     """The dashboard's view of one edamon service (see the module doc)."""
 
@@ -100,8 +222,9 @@ class DataSource:
         self.answered_at: float | None = None
         """When the service last answered a poll (monotonic)."""
         self.polls = 0
-        self.dead_letter_page: Page[DeadLetterRow] | None = None
-        """The dead letters screen's page (newest first), while it is shown."""
+        self.dead_letter_pages: RemoteList[DeadLetterRow] = RemoteList(self, self._dead_letter_page)
+        """The dead letters (newest first), read by pages: for the screen, when there are more
+        than the overview carries."""
         self._chains: OrderedDict[str, Lookup[ChainView]] = OrderedDict()
         self._events: OrderedDict[str, Lookup[Envelope]] = OrderedDict()
         self._dead: OrderedDict[str, Lookup[DeadLetter]] = OrderedDict()
@@ -134,11 +257,13 @@ class DataSource:
         self.answered_at = self._monotonic()
         return self.snapshot
 
-    async def refresh_dead_letters(self, limit: int) -> None:
-        """Fetch the newest `limit` dead letters (one page: more than the overview carries);
-        on failure the last page stays (the poll says what is wrong)."""
-        with suppress(ClientError):
-            self.dead_letter_page = self.clean(await self.client.dead_letters(limit=limit))
+    async def _dead_letter_page(
+        self, offset: int, limit: int, filter: str | None, select: Sequence[str]
+    ) -> Page[DeadLetterRow]:
+        page: Page[DeadLetterRow] = self.clean(
+            await self.client.dead_letters(offset=offset, limit=limit, filter=filter, select=select)
+        )
+        return page
 
     def stale_for(self) -> float | None:
         """Seconds since the service last answered, when it does not now."""

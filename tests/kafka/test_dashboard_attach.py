@@ -21,7 +21,7 @@ from edamon.ui.app import EdamonApp
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.source import Link
-from edamon.ui.widgets.table import LiveTable
+from edamon.ui.widgets.snapshot_table import SnapshotTable
 from kafka_helpers import MakeTopic, Produce, UniqueName
 from service_helpers import Service, start_service
 
@@ -92,7 +92,7 @@ async def test_two_dashboards_attach_to_one_service_at_once(
             await second.press("3")
             assert isinstance(operator.screen, ChainsScreen)
             assert not isinstance(viewer.screen, ChainsScreen)
-            table = operator.screen.query_one(LiveTable)
+            table = operator.screen.query_one(SnapshotTable)
             await wait_for(first, lambda: correlation in table.keys, "the flow's row")
             table.move_cursor(row=table.get_row_index(correlation))
             await first.press("enter")

@@ -19,7 +19,7 @@ from builders import event_value
 from edamon.config import Settings, load_settings
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 pytestmark = pytest.mark.kafka
 
@@ -102,7 +102,7 @@ async def check_flow(
         await pilot.press("2")
         chains = app.screen
         assert isinstance(chains, ChainsScreen)
-        table = chains.query_one(LiveTable)
+        table = chains.query_one(SnapshotTable)
         await wait_for(pilot, lambda: correlation in table.keys, "the flow in the chains table")
         await wait_for(
             pilot,
@@ -126,7 +126,7 @@ async def check_flow(
             [step, f"+{i * HOP_MS}ms"] for i, step in enumerate(STEPS)
         ]
 
-        waterfall = screen.query_one("#waterfall", LiveTable)
+        waterfall = screen.query_one("#waterfall", SnapshotTable)
         await wait_for(pilot, lambda: waterfall.keys == ids, "the waterfall rows")
         offsets = [plain(waterfall.get_cell(event_id, "offset")).strip() for event_id in ids]
         assert offsets == ["+0ms", "+150ms", "+300ms", "+450ms"]

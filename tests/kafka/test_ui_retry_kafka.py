@@ -27,7 +27,7 @@ from edamon.model.status import NodeStatus
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.retry import RetryModal
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 from kafka_helpers import MakeTopic, Produce, UniqueName
 
 pytestmark = pytest.mark.kafka
@@ -146,7 +146,7 @@ async def retry_both(app: EdamonApp, prefix: str, dlq: str, target: str) -> None
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
+        table = screen.query_one(SnapshotTable)
         await wait_for(pilot, lambda: len(table.keys) == 2)
         await pilot.press("space", "space")
         assert screen.marked == {f"{dlq}/0/0", f"{dlq}/0/1"}

@@ -10,7 +10,7 @@ from uitools import wait_for
 from edamon.model.snapshot import SagaInstance
 from edamon.model.status import SagaState
 from edamon.ui.screens.chain import ChainScreen
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 SIZE = (120, 40)
 
@@ -21,14 +21,14 @@ async def test_a_flow_without_problems_shows_no_green_ok_next_to_its_saga_state(
     async with app.run_test(size=SIZE) as pilot:
         await app.refresh_now()
         await pilot.press("2")
-        table = app.screen.query_one(LiveTable)
+        table = app.screen.query_one(SnapshotTable)
         issues = {key: plain(table.get_cell(key, "issues")) for key in table.keys}
         clean = [c for c in view.snap.chains if not (c.dead_letters or c.orphans or c.has_loop)]
         assert clean and all(issues[c.correlation_id] == "–" for c in clean)
         assert "ok" not in issues.values()
         troubled = next(c for c in view.snap.chains if c.dead_letters)
         assert issues[troubled.correlation_id].startswith(f"{troubled.dead_letters} DLQ")
-        shown = [str(c.label) for c in table.columns.values()]
+        shown = [str(c.label) for c in table.shown_columns]
         assert "saga" in shown and "saga state" in shown  # the fake flows have sagas
 
 
@@ -40,8 +40,8 @@ async def test_without_sagas_the_saga_columns_are_left_out() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.refresh_now()
         await pilot.press("2")
-        table = app.screen.query_one(LiveTable)
-        shown = [str(c.label) for c in table.columns.values()]
+        table = app.screen.query_one(SnapshotTable)
+        shown = [str(c.label) for c in table.shown_columns]
         assert "saga" not in shown and "saga state" not in shown
         assert "issues" in shown and "updated" in shown
 
@@ -52,7 +52,7 @@ async def test_a_filtered_list_says_how_many_flows_match() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.refresh_now()
         await pilot.press("2")
-        table = app.screen.query_one(LiveTable)
+        table = app.screen.query_one(SnapshotTable)
         retained = f"{view.snap.totals.chains:,} retained"
         assert retained in plain(table.border_title or "")
         troubled = next(c for c in view.snap.chains if c.dead_letters)
@@ -86,7 +86,7 @@ async def test_o_orders_the_flows_by_duration_then_events_then_last_update() -> 
     async with app.run_test(size=SIZE) as pilot:
         await app.refresh_now()
         await pilot.press("2")
-        table = app.screen.query_one(LiveTable)
+        table = app.screen.query_one(SnapshotTable)
         assert table.keys == [c.correlation_id for c in chains]
         await pilot.press("o")
         longest = sorted(chains, key=lambda c: -c.duration_s)

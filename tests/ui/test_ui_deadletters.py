@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 from fakes import FakeView, make_app
+from uitools import settle
 
-from edamon.ui.screens.deadletters import PIN_ROWS, DeadLettersScreen
-from edamon.ui.source import OVERVIEW_ROWS
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.screens.deadletters import DeadLettersScreen
+from edamon.ui.source import OVERVIEW_ROWS, PAGE_ROWS
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 SIZE = (120, 40)
 
@@ -26,7 +27,7 @@ async def test_a_filtered_list_says_how_many_dead_letters_match() -> None:
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
+        table = screen.query_one(SnapshotTable)
         assert f"({len(rows):,})" in plain(table.border_title or "")
         await pilot.press("slash", *word, "enter")
         await app.refresh_now()
@@ -52,16 +53,16 @@ async def test_the_exception_is_shown_whole_at_every_size(
     async with app.run_test(size=size) as pilot:
         await app.refresh_now()
         await pilot.press("3")
-        table = app.screen.query_one(LiveTable)
-        labels = [plain(column.label).strip() for column in table.columns.values()]
+        table = app.screen.query_one(SnapshotTable)
+        labels = [plain(column.label).strip() for column in table.shown_columns]
         assert all(label in labels for label in shown) and not set(left_out) & set(labels)
         exceptions = [plain(table.get_cell(key, "exception")) for key in table.keys]
         assert "AddressInvalidException" in exceptions  # not cut
 
 
-async def test_a_storm_of_newer_dead_letters_sends_the_cursor_back_to_the_newest() -> None:
-    """The cursor stays on its record while newer ones arrive above, up to PIN_ROWS of them
-    since it last moved (each row above it is held and redrawn); then back to the newest."""
+async def test_the_cursor_stays_on_its_dead_letter_however_many_newer_arrive() -> None:
+    """The record the operator reads (and may retry) stays under the cursor, also on the first
+    row, while newer dead letters arrive above it; the title counts the newer ones."""
     view = FakeView()
     first = view.snap.dead_letters[0]
 
@@ -78,40 +79,49 @@ async def test_a_storm_of_newer_dead_letters_sends_the_cursor_back_to_the_newest
     async with app.run_test(size=(120, 40)) as pilot:
         await app.refresh_now()
         await pilot.press("3")
-        table = app.screen.query_one(LiveTable)
+        table = app.screen.query_one(SnapshotTable)
         read = table.cursor_key
         arrive(60, 0)
         await app.refresh_now()
         await pilot.pause()
-        assert table.cursor_key == read and table.cursor_row == 60  # pinned
-        arrive(PIN_ROWS - 60 + 1, 100)  # pushed by PIN_ROWS + 1 in all
+        assert table.cursor_key == read and table.cursor_row == 60
+        assert "↑ 60 newer (home)" in plain(table.border_title or "")
+        arrive(150, 100)
         await app.refresh_now()
         await pilot.pause()
-        assert table.cursor_row == 0 and table.cursor_key == table.keys[0]
-        await pilot.press("down")  # the operator moves: pinned again, the count starts over
-        moved_to = table.cursor_key
-        arrive(PIN_ROWS - 1, 1000)
-        await app.refresh_now()
-        await pilot.pause()
-        assert table.cursor_key == moved_to and table.cursor_row == PIN_ROWS
+        assert table.cursor_key == read and table.cursor_row == 210
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.cursor_key == "storm.DLT/0/249"
 
 
-async def test_more_dead_letters_than_the_overview_carries_come_as_a_page() -> None:
+async def test_more_dead_letters_than_the_overview_carries_are_read_by_pages() -> None:
+    """Only the pages in view are asked of the service and held; End reaches the last one,
+    and a filter is the service's query."""
     view = FakeView()
     template = view.snap.dead_letters[0]
     many = tuple(
         dataclasses.replace(template, coords=f"shipping.DLT/0/{5000 - i}", time=template.time - i)
-        for i in range(OVERVIEW_ROWS + 100)
+        for i in range(OVERVIEW_ROWS + 1000)
     )
     view.snap = dataclasses.replace(view.snap, dead_letters=many)
     app = make_app(view)
     async with app.run_test(size=(120, 40)) as pilot:
+        await app.refresh_now()
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
-        assert len(table.all_keys) == OVERVIEW_ROWS  # the overview's rows, at once
-        await app.refresh_now()  # the screen asks for its page
-        await pilot.pause()
-        assert len(table.all_keys) == len(many)
-        assert table.all_keys[-1] == many[-1].coords
+        table = screen.query_one(SnapshotTable)
+        await app.refresh_now()  # the screen asks for the pages in view
+        await settle(pilot)
+        assert table.row_count == len(many)
+        assert table.keys == [row.coords for row in many[:PAGE_ROWS]]  # one page held
+        assert f"({len(many):,})" in plain(table.border_title or "")
+        await pilot.press("end")
+        await settle(pilot)  # its page comes in the background
+        assert table.cursor_key == many[-1].coords
+        assert len(table.keys) <= 3 * PAGE_ROWS  # the first page, the last, no more
+        await pilot.press("slash", *"dlt/0/4321", "enter")
+        await app.refresh_now()
+        await settle(pilot)
+        assert table.keys == ["shipping.DLT/0/4321"]
+        assert f"(1 match · {len(many):,})" in plain(table.border_title or "")

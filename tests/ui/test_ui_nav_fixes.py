@@ -27,32 +27,32 @@ from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.help import HelpScreen, binding_rows
 from edamon.ui.screens.lag import LagScreen
 from edamon.ui.screens.overview import OverviewScreen
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.snapshot_table import Column, Row, SnapshotTable
 
 SIZE = (120, 40)
 
 # --- Home/End (and g/G) on row tables -----------------------------------------------------------
 
 
-class LazyApp(App[None]):
+class RowsApp(App[None]):
     COLUMNS: ClassVar[list[Column]] = [Column("name", "name", 20), Column("n", "n", 6)]
 
     def compose(self) -> ComposeResult:
-        yield LiveTable(self.COLUMNS, id="table", lazy=True, max_rows=300)
+        yield SnapshotTable(self.COLUMNS, id="table", max_rows=300)
 
 
 def _rows(n: int) -> list[tuple[str, Row]]:
     return [(f"k{i}", (f"row k{i}", str(i))) for i in range(n)]
 
 
-async def test_home_and_end_go_to_the_first_and_last_row_of_a_lazy_table() -> None:
-    app = LazyApp()
+async def test_home_and_end_go_to_the_first_and_last_row_of_a_long_table() -> None:
+    app = RowsApp()
     async with app.run_test(size=(60, 22)) as pilot:
-        table = app.query_one(LiveTable)
+        table = app.query_one(SnapshotTable)
         table.focus()
         table.sync(_rows(400))
         await pilot.pause()
-        assert table.row_count < 300  # the last row is not held yet
+        assert table.row_count == 300
         for last, first in (("end", "home"), ("G", "g")):
             await pilot.press(last)
             await pilot.pause()
@@ -70,10 +70,10 @@ async def test_home_and_end_move_through_the_waterfall_and_the_causation_tree() 
         screen = app.screen
         assert isinstance(screen, ChainScreen)
         await wait_for(pilot, lambda: screen.selected == "e-root")
-        first, last = "e-root", screen.query_one("#waterfall", LiveTable).keys[-1]
+        first, last = "e-root", screen.query_one("#waterfall", SnapshotTable).keys[-1]
         assert last != first
         tree = screen.query_one("#tree", Tree)
-        waterfall = screen.query_one("#waterfall", LiveTable)
+        waterfall = screen.query_one("#waterfall", SnapshotTable)
         for widget in (tree, waterfall):
             widget.focus()
             for key, wanted in (("end", last), ("home", first), ("G", last), ("g", first)):
@@ -115,8 +115,8 @@ async def test_lag_partitions_offer_no_enter_and_esc_goes_back_to_the_groups_fir
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, LagScreen)
-        groups = screen.query_one("#lag-groups", LiveTable)
-        partitions = screen.query_one("#lag-partitions", LiveTable)
+        groups = screen.query_one("#lag-groups", SnapshotTable)
+        partitions = screen.query_one("#lag-partitions", SnapshotTable)
         assert screen.focused is groups and "enter" in screen.active_bindings
         await pilot.press("enter")  # a group opens its partitions
         assert screen.focused is partitions
@@ -137,12 +137,12 @@ async def test_esc_on_filtered_partitions_clears_the_filter_first() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5", "enter", "slash", "x", "enter")
         screen = app.screen
-        partitions = screen.query_one("#lag-partitions", LiveTable)
+        partitions = screen.query_one("#lag-partitions", SnapshotTable)
         assert screen.focused is partitions and partitions.filter_text == "x"
         await pilot.press("escape")
         assert partitions.filter_text == "" and screen.focused is partitions
         await pilot.press("escape")
-        assert screen.focused is screen.query_one("#lag-groups", LiveTable)
+        assert screen.focused is screen.query_one("#lag-groups", SnapshotTable)
 
 
 # --- the help names every widget that can have focus ------------------------------------------
@@ -168,7 +168,7 @@ async def test_the_help_names_every_focusable_widget_of_every_screen() -> None:
                 headings.setdefault(type(widget).__name__, set()).update(sections)
             await pilot.press("escape", "escape", "1")
         assert "Waterfall" in headings["WaterfallTable"]
-        assert "Table" in headings["LiveTable"]
+        assert "Table" in headings["SnapshotTable"]
         assert "Pane" in headings["VerticalScroll"]
 
 
@@ -177,7 +177,7 @@ async def test_help_on_the_waterfall_lists_its_keys_under_a_human_heading() -> N
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
-        app.screen.query_one("#waterfall", LiveTable).focus()
+        app.screen.query_one("#waterfall", SnapshotTable).focus()
         await pilot.press("question_mark")
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
@@ -282,7 +282,7 @@ async def test_a_retried_dead_letter_in_a_chain_shows_the_ledger_as_the_dead_let
         await pilot.press("3")
         dead_letters = app.screen
         assert isinstance(dead_letters, DeadLettersScreen)
-        assert dead_letters.query_one(LiveTable).select_key(RETRIED_DLQ)
+        assert dead_letters.query_one(SnapshotTable).select_key(RETRIED_DLQ)
         await pilot.pause()
         on_screen_3 = _field(text_of(dead_letters.query_one("#dl-detail", Static)), "retried")
         assert on_screen_3 == "sent 20s ago by alice"

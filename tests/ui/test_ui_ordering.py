@@ -14,7 +14,7 @@ from edamon.model.ordering import OrderingTracker, OrderingView
 from edamon.ui.screens.chain import ChainScreen, node_label
 from edamon.ui.screens.ordering import OrderingScreen
 from edamon.ui.screens.throughput import ThroughputScreen
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 SIZE = (120, 40)
 
@@ -45,7 +45,7 @@ async def test_the_panel_counts_findings_per_topic_worst_first() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
         await wait_for(pilot, lambda: isinstance(app.screen, ThroughputScreen))
-        table = app.screen.query_one("#tp-ordering", LiveTable)
+        table = app.screen.query_one("#tp-ordering", SnapshotTable)
         await wait_for(pilot, lambda: table.row_count == 2)
         assert table.keys == ["payments.events", "orders.events"]
         row = [plain(table.get_cell("payments.events", c.key)) for c in table.shown_columns]
@@ -60,7 +60,7 @@ async def test_enter_lists_the_examples_and_c_opens_the_chain() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
         await wait_for(pilot, lambda: isinstance(app.screen, ThroughputScreen))
-        table = app.screen.query_one("#tp-ordering", LiveTable)
+        table = app.screen.query_one("#tp-ordering", SnapshotTable)
         await wait_for(pilot, lambda: table.row_count == 2)
         table.focus()
         table.move_cursor(row=0)
@@ -90,9 +90,9 @@ async def test_the_panel_fits_the_terminal(size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:
         await pilot.press("6")
         await wait_for(pilot, lambda: isinstance(app.screen, ThroughputScreen))
-        table = app.screen.query_one("#tp-ordering", LiveTable)
+        table = app.screen.query_one("#tp-ordering", SnapshotTable)
         await wait_for(pilot, lambda: table.row_count == 2)
-        used = sum(c.get_render_width(table) for c in table.columns.values())
+        used = table.virtual_size.width
         assert 0 < used <= table.scrollable_content_region.width
         assert table.region.height >= 4  # title, header and both rows
 
@@ -103,7 +103,7 @@ async def test_without_ordering_checks_the_panel_is_hidden() -> None:
         await pilot.press("6")
         await wait_for(pilot, lambda: isinstance(app.screen, ThroughputScreen))
         await pilot.pause()
-        assert not app.screen.query_one("#tp-ordering", LiveTable).display
+        assert not app.screen.query_one("#tp-ordering", SnapshotTable).display
 
 
 def test_a_chain_event_that_occurred_before_its_cause_is_marked() -> None:

@@ -17,7 +17,7 @@ from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.overview_panels import FAILED_COLUMNS, share_surplus
-from edamon.ui.widgets.table import Column, LiveTable, plain
+from edamon.ui.widgets.snapshot_table import Column, SnapshotTable, plain
 
 SIZE = (120, 40)
 
@@ -57,7 +57,7 @@ def overview(app: EdamonApp) -> OverviewScreen:
     return screen
 
 
-def cells(table: LiveTable, key: str) -> list[str]:
+def cells(table: SnapshotTable, key: str) -> list[str]:
     """The plain text of one column, in display order."""
     return [plain(table.get_cell(row, key)) for row in table.keys]
 
@@ -73,7 +73,7 @@ async def test_a_paused_timeline_keeps_its_rows_but_their_times_move() -> None:
     app = make_app(view, settings(), clock=clock, refresh=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        timeline = overview(app).query_one("#timeline", LiveTable)
+        timeline = overview(app).query_one("#timeline", SnapshotTable)
         await pilot.press("p")
         rows = timeline.keys
         first = rows[0]
@@ -105,11 +105,11 @@ async def test_chain_key_acts_on_the_live_events_only() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = overview(app)
-        timeline = screen.query_one("#timeline", LiveTable)
+        timeline = screen.query_one("#timeline", SnapshotTable)
         assert screen.focused is timeline and shows_chain_key(app)
 
         await pilot.press("tab")  # the topics panel: no flow under its cursor
-        assert screen.focused is screen.query_one("#topics", LiveTable)
+        assert screen.focused is screen.query_one("#topics", SnapshotTable)
         await pilot.pause()
         assert not shows_chain_key(app)
         await pilot.press("c")
@@ -118,7 +118,7 @@ async def test_chain_key_acts_on_the_live_events_only() -> None:
 
         for name in ("groups", "failed", "sagas"):
             await pilot.press("tab")
-            assert screen.focused is screen.query_one(f"#{name}", LiveTable)
+            assert screen.focused is screen.query_one(f"#{name}", SnapshotTable)
             await pilot.press("c")
             await pilot.pause()
             assert app.screen is screen and not shows_chain_key(app)
@@ -167,7 +167,7 @@ async def test_a_failed_handler_opens_exactly_its_dead_letters() -> None:
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        failed = overview(app).query_one("#failed", LiveTable)
+        failed = overview(app).query_one("#failed", SnapshotTable)
         failed.focus()
         key = "shipping.ShipmentScheduled|shipping|java.util.concurrent.TimeoutException"
         assert failed.select_key(key)
@@ -175,7 +175,7 @@ async def test_a_failed_handler_opens_exactly_its_dead_letters() -> None:
         screen = app.main_screens["deadletters"]
         await wait_for(pilot, lambda: app.screen is screen and screen.ready)
         assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
+        table = screen.query_one(SnapshotTable)
         # The group's two rows (DLQ_COORDS and the third one), not the look-alikes.
         assert set(table.all_keys) == {DLQ_COORDS, "shipping.ShipmentScheduled.DLT/0/15"}
         title = Text.from_markup(str(table.border_title)).plain
@@ -191,7 +191,7 @@ async def test_absolute_times_fit_the_topics_last_column() -> None:
         await pilot.pause()
         await pilot.press("t")
         await pilot.pause()
-        topics = overview(app).query_one("#topics", LiveTable)
+        topics = overview(app).query_one("#topics", SnapshotTable)
         snap = app.last_snapshot
         assert snap is not None
         seen = {t.topic: t.last_seen for t in snap.throughput.topics}
@@ -215,7 +215,7 @@ async def test_a_wide_failed_handlers_panel_shows_group_and_exception_in_full() 
         await pilot.pause()
         await app.refresh_now()  # laid out: the panel's width is known
         await pilot.pause()
-        failed = overview(app).query_one("#failed", LiveTable)
+        failed = overview(app).query_one("#failed", SnapshotTable)
         groups = sorted(view.snap.dead_letter_groups, key=lambda g: -g.last_seen)
         assert cells(failed, "group") == ["shipping-service-consumers"] * len(groups)
         exceptions = [(g.exception_class or "?").rsplit(".", 1)[-1] for g in groups]
@@ -251,9 +251,9 @@ async def test_the_palettes_topic_jump_focuses_the_filtered_live_events() -> Non
         await pilot.pause()
         screen = overview(app)
         await pilot.press("tab")  # focus on the topics panel
-        assert screen.focused is screen.query_one("#topics", LiveTable)
+        assert screen.focused is screen.query_one("#topics", SnapshotTable)
         await palette_run(pilot, "topic inventory.StockReserved", "topic inventory.StockReserved")
-        timeline = screen.query_one("#timeline", LiveTable)
+        timeline = screen.query_one("#timeline", SnapshotTable)
         await wait_for(pilot, lambda: app.screen is screen and screen.focused is timeline)
         assert timeline.filter_text == "inventory.StockReserved"
         await pilot.press("escape")  # clears the filter of the focused live events
@@ -282,7 +282,7 @@ async def test_rates_and_last_seen_are_by_arrival() -> None:
     app = make_app(FakeView(dataclasses.replace(snap, throughput=throughput)))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        topics = overview(app).query_one("#topics", LiveTable)
+        topics = overview(app).query_one("#topics", SnapshotTable)
         assert plain(topics.get_cell(first.topic, "rate")).strip() == "100.0/s"
         assert plain(topics.get_cell(first.topic, "last")).strip() == "1s ago"
         label = overview(app).query_one("#events-label")

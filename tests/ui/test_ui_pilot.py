@@ -24,12 +24,12 @@ from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.source import DataSource, Link
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 SIZE = (120, 40)
 
 
-def column(table: LiveTable, key: str) -> list[str]:
+def column(table: SnapshotTable, key: str) -> list[str]:
     """The plain text of one column, in display order."""
     return [plain(table.get_cell(row, key)) for row in table.keys]
 
@@ -58,7 +58,7 @@ async def test_navigate_to_a_chain_select_an_event_and_back() -> None:
         assert headers == ["event-type", "correlation-id", "retry", "retry", "schema-id"]
         assert "0x 00 00 00 07" in detail
         assert '"currency": "EUR"' in detail  # the payload, parsed and pretty-printed
-        waterfall = screen.query_one("#waterfall", LiveTable)
+        waterfall = screen.query_one("#waterfall", SnapshotTable)
         assert waterfall.cursor_key == "e-stock"  # the waterfall follows the tree
 
         await pilot.press("escape")
@@ -73,7 +73,7 @@ async def test_filter_narrows_the_table_and_esc_clears_it() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
-        table = app.screen.query_one(LiveTable)
+        table = app.screen.query_one(SnapshotTable)
         assert table.row_count == 9
         await pilot.press("slash", *"00000003-aaaa")
         await wait_for(pilot, lambda: table.row_count == 1)
@@ -125,7 +125,7 @@ async def test_pause_freezes_the_timeline() -> None:
     view = FakeView()
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
-        timeline = app.screen.query_one("#timeline", LiveTable)
+        timeline = app.screen.query_one("#timeline", SnapshotTable)
         before = timeline.keys
         await pilot.press("p")
         assert "PAUSED" in str(timeline.border_title)
@@ -139,25 +139,20 @@ async def test_pause_freezes_the_timeline() -> None:
         assert "PAUSED" not in str(timeline.border_title)
 
 
-async def test_a_new_snapshot_updates_the_table_in_place_and_keeps_the_cursor() -> None:
+async def test_a_new_snapshot_keeps_the_cursor_on_its_row() -> None:
     view = FakeView()
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "down", "down")
-        table = app.screen.query_one(LiveTable)
+        table = app.screen.query_one(SnapshotTable)
         chosen = table.cursor_key
         assert chosen is not None and table.cursor_row == 2
-        kept_cell = table.get_cell(chosen, "correlation")
-
-        def no_clear(*_: object, **__: object) -> None:
-            raise AssertionError("a live table must not be cleared")
-
-        table.clear = no_clear  # type: ignore[method-assign]
+        kept_cell = plain(table.get_cell(chosen, "correlation"))
         view.snap = make_snapshot(extra_chain="fresh-flow-0001")
         await app.refresh_now()
         assert table.keys[0] == "fresh-flow-0001"
         assert table.cursor_key == chosen and table.cursor_row == 3
-        assert table.get_cell(chosen, "correlation") is kept_cell  # untouched, not re-added
+        assert plain(table.get_cell(chosen, "correlation")) == kept_cell
 
         view.snap = make_snapshot()  # the fresh flow is gone again
         await app.refresh_now()
@@ -182,7 +177,7 @@ async def test_c_jumps_from_a_dead_letter_and_from_the_timeline_to_the_chain() -
         await pilot.pause()  # let queued highlight messages arrive: they must not move it
         assert tree.cursor_node is not None and tree.cursor_node.data == "e-ship"
         assert screen.selected == "e-ship"
-        assert screen.query_one("#waterfall", LiveTable).cursor_key == "e-ship"
+        assert screen.query_one("#waterfall", SnapshotTable).cursor_key == "e-ship"
         detail = text_of(screen.query_one("#detail", Static))
         assert "dead-lettered" in detail and "shipping.ShipmentScheduled.DLT/0/17" in detail
 
@@ -193,7 +188,7 @@ async def test_space_marks_dead_letters() -> None:
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
+        table = screen.query_one(SnapshotTable)
         first = table.cursor_key
         assert first is not None and screen.targets() == [first]
         await pilot.press("space")
@@ -221,16 +216,16 @@ async def test_dead_letter_detail_shows_message_stack_trace_and_headers() -> Non
 async def test_enter_on_overview_panels_drills_in() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        groups = app.screen.query_one("#groups", LiveTable)
+        groups = app.screen.query_one("#groups", SnapshotTable)
         groups.focus()
         await pilot.press("down", "enter")  # the second-worst group: shipping
         await wait_for(pilot, lambda: isinstance(app.screen, LagScreen))
         screen = app.screen
         assert isinstance(screen, LagScreen)
         await wait_for(
-            pilot, lambda: screen.query_one("#lag-groups", LiveTable).cursor_key == "shipping"
+            pilot, lambda: screen.query_one("#lag-groups", SnapshotTable).cursor_key == "shipping"
         )
-        partitions = screen.query_one("#lag-partitions", LiveTable)
+        partitions = screen.query_one("#lag-partitions", SnapshotTable)
         assert column(partitions, "committed")[-1] == "no commit"
         assert "shipping" in str(partitions.border_title)
 
@@ -241,7 +236,7 @@ async def test_sagas_state_filter_shows_only_that_state() -> None:
         await pilot.press("4")
         screen = app.screen
         assert isinstance(screen, SagasScreen)
-        instances = screen.query_one("#instances", LiveTable)
+        instances = screen.query_one("#instances", SnapshotTable)
         while screen.state_filter is not SagaState.STUCK:
             await pilot.press("s")
         assert set(column(instances, "state")) == {"STUCK"}
@@ -252,7 +247,7 @@ async def test_sagas_state_filter_shows_only_that_state() -> None:
 async def test_time_toggle_switches_to_clock_times() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        timeline = app.screen.query_one("#timeline", LiveTable)
+        timeline = app.screen.query_one("#timeline", SnapshotTable)
         assert column(timeline, "time")[0] == "now"
         await pilot.press("t")
         assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", column(timeline, "time")[0])
@@ -397,7 +392,7 @@ async def test_a_growing_chain_updates_the_tree_in_place_and_relinks_orphans() -
         assert screen._tree_nodes["e-late"].parent is tree_nodes["e-stock"]
         assert [c.data for c in tree_nodes["e-stock"].children] == ["e-notify", "e-late"]
         assert all(screen._tree_nodes[k] is v for k, v in tree_nodes.items())
-        assert "e-late" in screen.query_one("#waterfall", LiveTable).keys
+        assert "e-late" in screen.query_one("#waterfall", SnapshotTable).keys
 
         # the orphan's cause turns up: the tree is rebuilt with it under PaymentAuthorized
         relinked = tuple(
@@ -448,15 +443,17 @@ async def test_jumping_to_a_topic_filters_the_right_table() -> None:
         app.focus_topic("shipping.ShipmentScheduled.DLT")  # what the palette's hit calls
         screen = app.main_screens["deadletters"]
         await wait_for(pilot, lambda: app.screen is screen and screen.ready)
-        dead = screen.query_one(LiveTable)
+        dead = screen.query_one(SnapshotTable)
         assert dead.filter_text == "shipping.ShipmentScheduled.DLT"
         assert dead.row_count == 4
         app.focus_topic("inventory.StockReserved")
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
-        timeline = app.screen.query_one("#timeline", LiveTable)
+        timeline = app.screen.query_one("#timeline", SnapshotTable)
         assert timeline.filter_text == "inventory.StockReserved"
         assert set(column(timeline, "topic")) == {"inventory.StockReserved"}
-        assert app.screen.query_one("#topics", LiveTable).cursor_key == "inventory.StockReserved"
+        assert (
+            app.screen.query_one("#topics", SnapshotTable).cursor_key == "inventory.StockReserved"
+        )
 
 
 async def test_a_failed_handler_node_shows_its_dead_letter() -> None:

@@ -39,7 +39,7 @@ from edamon.ui.screens.deadletters import READ_ONLY, DeadLettersScreen
 from edamon.ui.screens.deadletters import VIEWER as VIEWER_ONLY
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.retry import RetryModal, RetryProgress, outcome_cell, summary_messages
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 SIZE = (120, 40)
 TARGET = "orders.OrderPlaced"
@@ -145,7 +145,7 @@ async def open_modal(pilot: Pilot[Any], marks: int) -> tuple[DeadLettersScreen, 
 
 
 def retried_cells(screen: DeadLettersScreen) -> dict[str, str]:
-    table = screen.query_one(LiveTable)
+    table = screen.query_one(SnapshotTable)
     return {key: plain(table.get_cell(key, "retried")) for key in table.keys}
 
 
@@ -208,7 +208,7 @@ async def test_the_cursor_stays_on_the_record_read_while_newer_ones_arrive() -> 
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
+        table = screen.query_one(SnapshotTable)
         read = table.cursor_key
         assert read is not None and table.cursor_row == 0
         first = view.snap.dead_letters[0]
@@ -241,7 +241,7 @@ async def test_cancel_sends_nothing() -> None:
         await open_modal(pilot, 0)  # the marks are still there: r again, then n
         await pilot.press("n")
         await wait_for(pilot, lambda: not screen.retrying)
-        assert screen.marked == set(screen.query_one(LiveTable).keys)
+        assert screen.marked == set(screen.query_one(SnapshotTable).keys)
         assert set(retried_cells(screen).values()) == {"–"}
     assert await read_all(broker, TARGET) == []
     assert LEDGER not in {t.name for t in await broker.list_topics()}
@@ -333,7 +333,7 @@ async def test_read_only_refuses_and_shows_retry_disabled() -> None:
         assert isinstance(help_screen, HelpScreen)
         assert ("This screen", "r", "Retry (off: read-only)") in help_screen.rows
         await pilot.press("escape", "slash", "r")  # typing r in the filter is just typing
-        assert screen.query_one(LiveTable).filter_text == "r"
+        assert screen.query_one(SnapshotTable).filter_text == "r"
         assert [m for m, _ in shown].count(READ_ONLY) == 1
     assert await read_all(broker, TARGET) == []
     assert LEDGER not in {t.name for t in await broker.list_topics()}
@@ -465,12 +465,12 @@ async def test_the_ledger_status_and_the_chain_come_from_the_collector() -> None
         await pilot.press("3")
         screen = app.screen
         assert isinstance(screen, DeadLettersScreen)
-        await wait_for(pilot, lambda: len(screen.query_one(LiveTable).keys) == 1)
+        await wait_for(pilot, lambda: len(screen.query_one(SnapshotTable).keys) == 1)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, RetryModal))
         await pilot.press("y")
         await wait_for(pilot, lambda: not screen.retrying)
-        (coords,) = screen.query_one(LiveTable).keys
+        (coords,) = screen.query_one(SnapshotTable).keys
         await wait_for(pilot, lambda: collector.snapshot().dead_letters[0].retry == "sent")
         await wait_for(pilot, lambda: not screen.outcomes)  # the ledger's word replaces ours
         assert retried_cells(screen)[coords] == "✓ retried"

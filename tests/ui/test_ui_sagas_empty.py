@@ -9,7 +9,7 @@ from fakes import FakeView, make_app
 from uitools import text_of
 
 from edamon.ui.screens.sagas import SagasScreen
-from edamon.ui.widgets.table import LiveTable
+from edamon.ui.widgets.snapshot_table import SnapshotTable
 
 SIZE = (120, 40)
 
@@ -24,7 +24,7 @@ async def test_no_definitions_shows_how_to_define_a_saga() -> None:
         screen = app.screen
         assert isinstance(screen, SagasScreen)
         hint = screen.query_one("#saga-empty")
-        assert hint.display and all(not t.display for t in screen.query(LiveTable))
+        assert hint.display and all(not t.display for t in screen.query(SnapshotTable))
         text = text_of(hint, width=110)
         assert "No sagas are defined." in text and "[[sagas.definitions]]" in text
         assert "config/demo.toml" in text
@@ -37,4 +37,4 @@ async def test_with_definitions_the_tables_are_shown() -> None:
         await pilot.press("4")
         screen = app.screen
         assert not screen.query_one("#saga-empty").display
-        assert all(t.display for t in screen.query(LiveTable))
+        assert all(t.display for t in screen.query(SnapshotTable))

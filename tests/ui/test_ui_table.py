@@ -1,280 +1,306 @@
-"""LiveTable's internals: the fast cell rendering, caches that leave no cyclic garbage, lazy
-tables of hundreds of rows; the footer that is rebuilt only when its keys change; what a screen
-switch draws from memory."""
+"""SnapshotTable: a table on Textual's Line API that draws only the rows in view, from a row
+source; keys, mouse, cursor, filter and strip cache. Also the footer that is rebuilt only when
+its keys change, and what a screen switch draws from memory."""
 
 from __future__ import annotations
 
-import dataclasses
-import gc
-import itertools
-import weakref
+from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
 from fakes import NOW, FakeView, make_app, make_snapshot, settings
-from rich.console import Console, JustifyMethod
-from rich.padding import Padding
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.dom import DOMNode
 from textual.geometry import Region
-from textual.renderables.styled import Styled
 from textual.widgets._footer import FooterKey
 from uitools import wait_for
 
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ChainsScreen
-from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.widgets.bars import StableFooter
-from edamon.ui.widgets.cells import LazyRows, Row, render_text_cell
-from edamon.ui.widgets.fasttable import RinglessCache
-from edamon.ui.widgets.table import Column, LiveTable
+from edamon.ui.widgets.snapshot_table import Column, ListRows, Row, RowSource, SnapshotTable
 
-# --- the fast path for cells ------------------------------------------------------------------
-
-CONSOLE = Console(width=200, color_system="truecolor")
+COLUMNS = [Column("name", "name", 20), Column("n", Text("n", justify="right"), 6)]
 
 
-def _rich_line(cell: Text, width: int, padding: int, pre: Style, post: Style) -> list[Segment]:
-    """What DataTable renders for a one-line cell (Rich's general path)."""
-    options = CONSOLE.options.update_dimensions(width, 1).update(no_wrap=True)
-    styled = Styled(Padding(cell, (0, padding)), pre_style=pre, post_style=post)
-    return CONSOLE.render_lines(styled, options)[0]
-
-
-def _looks(segments: list[Segment]) -> list[tuple[str, Style | None]]:
-    """Segments as they look on screen: empty ones dropped, neighbours of one style merged."""
-    return [(s.text, s.style) for s in Segment.simplify(s for s in segments if s.text)]
-
-
-JUSTIFY: list[JustifyMethod | None] = [None, "default", "left", "right", "center"]
-
-
-def _cells() -> list[Text]:
-    cells = []
-    for text, style, justify in itertools.product(
-        ["", "ok", "  x", "日本語", "order-123"], ["", "bold", "red on blue"], JUSTIFY
-    ):
-        cell = Text(text, style=style, justify=justify)
-        cells.append(cell)
-        if text:
-            spanned = cell.copy()
-            spanned.stylize("italic", 0, 1)
-            spanned.append(" z", style="green")
-            cells.append(spanned)
-    return cells
-
-
-@pytest.mark.parametrize("padding", [0, 1, 2])
-@pytest.mark.parametrize("width", [3, 8, 16])
-def test_fast_cells_look_as_rich_renders_them(width: int, padding: int) -> None:
-    meta = Style.from_meta({"row": 3, "column": 1})
-    pres = [Style(bgcolor="black") + meta, Style(color="white", bold=True) + meta]
-    posts = [Style.null(), Style(color="yellow"), Style(bgcolor="red")]
-    fast_ones = 0
-    for cell, pre, post in itertools.product(_cells(), pres, posts):
-        fast = render_text_cell(CONSOLE, cell, width, padding, pre, post)
-        if fast is None:
-            continue
-        fast_ones += 1
-        assert _looks(fast) == _looks(_rich_line(cell, width, padding, pre, post)), repr(cell)
-    assert fast_ones > 0 or width - 2 * padding < 1
-
-
-def test_cells_the_fast_path_does_not_take() -> None:
-    plain, style = Style.null(), Style(bold=True)
-    assert render_text_cell(CONSOLE, Text("too wide for it"), 8, 1, style, plain) is None
-    assert render_text_cell(CONSOLE, Text("two\nlines"), 20, 1, style, plain) is None
-    assert render_text_cell(CONSOLE, Text("a\tb"), 20, 1, style, plain) is None
-    assert render_text_cell(CONSOLE, Text("full", justify="full"), 20, 1, style, plain) is None
-    assert render_text_cell(CONSOLE, Text("ok  ", justify="right"), 20, 1, style, plain) is None
-    assert render_text_cell(CONSOLE, "a str", 20, 1, style, plain) is None
-
-
-class CellsApp(App[None]):
-    COLUMNS: ClassVar[list[Column]] = [
-        Column("name", "name", 12),
-        Column("count", Text("count", justify="right"), 6),
-        Column("status", "status", 10),
-        Column("note", "note"),
-    ]
+class TableApp(App[None]):
+    COLUMNS: ClassVar[list[Column]] = COLUMNS
 
     def compose(self) -> ComposeResult:
-        yield LiveTable(self.COLUMNS, id="table")
-
-
-def _screen_lines(table: LiveTable) -> list[list[tuple[str, Style | None]]]:
-    width, height = table.size
-    return [_looks(list(strip)) for strip in table.render_lines(Region(0, 0, width, height))]
-
-
-async def test_a_table_looks_the_same_drawn_the_fast_way() -> None:
-    app = CellsApp()
-    async with app.run_test(size=(60, 12)) as pilot:
-        table = app.query_one(LiveTable)
-        status = [Text("OK", style="green"), Text("ERR: STALL", style="bold red"), "n/a"]
-        rows: list[tuple[str, Row]] = []
-        for i in range(9):
-            name = Text(f"group-{i}", style="bold")
-            name.stylize("italic", 0, 5)
-            cells = (name, Text(str(i * 7), justify="right"), status[i % 3], f"note {i}")
-            rows.append((f"k{i}", cells))
-        table.sync(rows)
-        table.move_cursor(row=2)
-        table.focus()
-        await pilot.pause()
-        fast = _screen_lines(table)
-        table.fast_render = False
-        table._clear_caches()
-        assert _screen_lines(table) == fast
-
-
-# --- caches -----------------------------------------------------------------------------------
-
-
-class Value:
-    """A cached value we can watch die."""
-
-
-def test_a_cleared_cache_leaves_nothing_for_the_gc() -> None:
-    cache: RinglessCache[int, Value] = RinglessCache(10)
-    values = [Value() for _ in range(5)]
-    for i, value in enumerate(values):
-        cache[i] = value
-    watch = [weakref.ref(value) for value in values]
-    del values, value
-    gc.disable()
-    try:
-        cache.clear()
-        # Freed by reference counting alone: no ring of entries left for the cyclic GC.
-        assert [ref() for ref in watch] == [None] * 5
-    finally:
-        gc.enable()
-    cache[1] = Value()  # still a cache after clearing
-    assert isinstance(cache.get(1), Value) and len(cache) == 1
-
-
-# --- lazy tables ------------------------------------------------------------------------------
-
-
-class LazyApp(App[None]):
-    COLUMNS: ClassVar[list[Column]] = [Column("name", "name", 20), Column("n", "n", 6)]
-
-    def compose(self) -> ComposeResult:
-        yield LiveTable(self.COLUMNS, id="table", lazy=True, max_rows=300)
+        yield SnapshotTable(self.COLUMNS, id="table", title="Rows")
 
 
 def _rows(n: int, prefix: str = "k") -> list[tuple[str, Row]]:
     return [(f"{prefix}{i}", (f"row {prefix}{i}", str(i))) for i in range(n)]
 
 
-async def test_a_lazy_table_holds_the_rows_near_the_view_and_takes_more_as_it_moves() -> None:
-    app = LazyApp()
+def screen_text(table: SnapshotTable) -> list[str]:
+    """The table's lines as drawn (inside its border)."""
+    width, height = table.size
+    return [strip.text for strip in table.render_lines(Region(0, 0, width, height))]
+
+
+class CountingRows:
+    """A row source of `n` rows that counts the rows it is asked for and the queries."""
+
+    def __init__(self, n: int, prefix: str = "k") -> None:
+        self.n = n
+        self.prefix = prefix
+        self.asked = 0
+        self.queries: list[str] = []
+
+    def __len__(self) -> int:
+        return self.n
+
+    def rows(self, start: int, stop: int) -> Sequence[tuple[str, Row | None]]:
+        stop = min(stop, self.n)
+        self.asked += max(0, stop - start)
+        return [(f"{self.prefix}{i}", (f"row {i}", str(i))) for i in range(start, stop)]
+
+    def index(self, key: str) -> int | None:
+        number = key.removeprefix(self.prefix)
+        return int(number) if number.isdigit() and int(number) < self.n else None
+
+    def keys(self) -> list[str]:
+        return []
+
+    def query(self, text: str) -> RowSource:
+        self.queries.append(text)
+        if not text:
+            return self
+        wanted = [i for i in range(self.n) if text in f"row {i}"]
+        return ListRows.of_pairs([(f"{self.prefix}{i}", (f"row {i}", str(i))) for i in wanted])
+
+
+# --- drawing only what is visible ------------------------------------------------------------
+
+
+async def test_a_redraw_asks_for_the_rows_in_view_whatever_the_number_of_rows() -> None:
+    asked = {}
+    for n in (1_000, 1_000_000):
+        app = TableApp()
+        async with app.run_test(size=(60, 22)) as pilot:
+            table = app.query_one(SnapshotTable)
+            source = CountingRows(n)
+            table.sync(source)
+            await pilot.pause()
+            source.asked = 0
+            table.refresh()
+            await pilot.pause()
+            asked[n] = source.asked
+            lines = screen_text(table)
+            assert "row 0" in lines[1] and f"row {table.page_height() - 1}" in lines[-1]
+    page = 22 - 1  # the terminal, less the header
+    assert asked[1_000] == asked[1_000_000]
+    assert 0 < asked[1_000_000] <= 2 * page  # the rows drawn (and the cursor's), not all
+
+
+async def test_rows_are_drawn_aligned_and_cut_to_their_columns() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one(SnapshotTable)
+        right = Text("7", justify="right")
+        table.sync([("a", ("a name much longer than twenty", right)), ("b", ("short", "1234"))])
+        await pilot.pause()
+        lines = screen_text(table)
+        assert lines[0].startswith(" " + "name".ljust(20) + "  " + "n".rjust(6) + " ")
+        assert lines[1].startswith(" a name much longer … " + " " + "7".rjust(6) + " ")
+        assert lines[2].startswith(" " + "short".ljust(20) + "  " + "1234".ljust(6) + " ")
+
+
+async def test_the_cursor_on_the_first_row_follows_the_newest_elsewhere_keeps_its_row() -> None:
+    app = TableApp()
     async with app.run_test(size=(60, 22)) as pilot:
-        table = app.query_one(LiveTable)
-        table.focus()
-        table.sync(_rows(400))  # at most 300 shown
-        await pilot.pause()
-        page = table.scrollable_content_region.height - 1
-        held = table.row_count
-        assert page <= held < 300
-        assert len(table.all_keys) == 300 and table.all_keys[-1] == "k299"
-        assert Text.from_markup(str(table.border_subtitle)).plain == f"1–{page} of 300"
-        for _ in range(8):  # page down past the rows first held
-            await pilot.press("pagedown")
-        await pilot.pause()
-        assert table.cursor_row >= held and table.row_count > table.cursor_row + page // 2
-        assert table.cursor_key == f"k{table.cursor_row}"
-        await pilot.press("ctrl+end")
-        await pilot.pause()
-        assert table.row_count == 300 and table.cursor_key == "k299"
-        assert not table.border_subtitle  # every row held: the scrollbar tells the truth
-        await pilot.press("ctrl+home")
-        table.sync(_rows(400))
-        await pilot.pause()
-        assert table.cursor_row == 0 and table.row_count == held  # back to the view's rows
-
-
-async def test_a_lazy_table_filters_and_selects_rows_it_does_not_hold() -> None:
-    app = LazyApp()
-    async with app.run_test(size=(60, 22)) as pilot:
-        table = app.query_one(LiveTable)
-        table.sync(_rows(300))
-        await pilot.pause()
-        assert "k250" not in table.keys
-        assert table.select_key("k250")
-        await pilot.pause()
-        assert table.cursor_key == "k250"
-        assert not table.select_key("nope")
-        table.set_filter("row k27")  # k27, k270..k279: found among every row given
-        await pilot.pause()
-        assert table.keys == ["k27", *(f"k27{i}" for i in range(10))]
-
-
-async def test_a_lazy_table_keeps_a_chosen_row_far_down_as_rows_arrive_on_top() -> None:
-    app = LazyApp()
-    async with app.run_test(size=(60, 22)) as pilot:
-        table = app.query_one(LiveTable)
+        table = app.query_one(SnapshotTable)
         rows = _rows(300)
         table.sync(rows)
         await pilot.pause()
-        assert table.select_key("k60")
-        await pilot.pause()
-        newer = _rows(50, prefix="n")  # 50 newer rows push k60 down to row 110
+        assert table.cursor_key == "k0"
+        newer = _rows(5, prefix="n")
         table.sync(newer + rows)
-        await pilot.pause()
-        assert table.cursor_key == "k60" and table.cursor_row == 110
-        table.move_cursor(row=0)  # on the first row the cursor follows the newest
-        table.sync(_rows(3, prefix="m") + newer + rows)
-        await pilot.pause()
-        assert table.cursor_key == "m0"
+        assert table.cursor_key == "n0"  # on the first row: follows the newest
+        assert table.select_key("k60")
+        table.sync(_rows(50, prefix="m") + newer + rows)
+        assert table.cursor_key == "k60" and table.cursor_row == 115  # stays on its row
+        table.sync([row for row in rows if row[0] != "k60"])
+        assert table.cursor_row == 115 and table.cursor_key == "k116"  # gone: same place
 
 
-async def test_lazy_rows_build_cells_only_for_the_rows_held() -> None:
+async def test_a_table_that_does_not_follow_keeps_its_first_row() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 22)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.follow_head = False
+        table.sync(_rows(10))
+        await pilot.pause()
+        table.sync(_rows(3, prefix="n") + _rows(10))
+        assert table.cursor_key == "k0" and table.cursor_row == 3
+
+
+async def test_keys_move_the_cursor_home_end_g_and_capital_g() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 22)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.focus()
+        table.sync(_rows(300))
+        await pilot.press("down", "down")
+        assert table.cursor_key == "k2"
+        await pilot.press("end")
+        assert table.cursor_key == "k299"
+        assert table.scroll_y == table.max_scroll_y  # the last row is in view
+        assert "row k299" in screen_text(table)[-1]
+        await pilot.press("home")
+        assert table.cursor_key == "k0" and table.scroll_y == 0
+        await pilot.press("G")
+        assert table.cursor_key == "k299"
+        await pilot.press("g")
+        assert table.cursor_key == "k0"
+        await pilot.press("pagedown")
+        assert table.cursor_row == table.page_height()
+
+
+async def test_enter_and_a_click_on_the_cursor_row_open_it() -> None:
+    opened: list[str] = []
+
+    class Opening(TableApp):
+        def on_snapshot_table_row_selected(self, event: SnapshotTable.RowSelected) -> None:
+            opened.append(event.row_key)
+
+    app = Opening()
+    async with app.run_test(size=(60, 22)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.focus()
+        table.sync(_rows(30))
+        await pilot.pause()
+        await pilot.click(SnapshotTable, offset=(3, 3))  # the header, rows 0..2
+        assert table.cursor_key == "k2" and opened == []
+        await pilot.click(SnapshotTable, offset=(3, 3))
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert opened == ["k2", "k3"]
+
+
+async def test_the_mouse_wheel_scrolls_the_rows() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 22)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync(_rows(300))
+        await pilot.pause()
+        for _ in range(3):
+            table.post_message(events.MouseScrollDown(table, 5, 5, 0, 0, 0, False, False, False))
+        await wait_for(pilot, lambda: table.scroll_y > 0)
+        top = round(table.scroll_y)
+        assert f"row k{top} " in screen_text(table)[1]
+
+
+async def test_a_filter_is_a_query_on_the_source() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 22)) as pilot:
+        table = app.query_one(SnapshotTable)
+        source = CountingRows(1_000)
+        table.sync(source)
+        table.set_filter("row 27")
+        await pilot.pause()
+        assert source.queries[-1] == "row 27"
+        assert table.keys == ["k27", *(f"k27{i}" for i in range(10))]
+        assert "/row 27" in str(table.border_title)
+        table.set_filter("")
+        assert table.row_count == 1_000
+
+
+async def test_list_rows_build_cells_only_for_the_rows_drawn_and_filters_search_all() -> None:
     built: list[int] = []
 
     def cells(i: int) -> Row:
         built.append(i)
         return (f"row {i}", str(i))
 
-    app = LazyApp()
+    app = TableApp()
     async with app.run_test(size=(60, 22)) as pilot:
-        table = app.query_one(LiveTable)
-        table.sync(LazyRows(range(300), key=lambda i: f"k{i}", cells=cells))
+        table = app.query_one(SnapshotTable)
+        table.sync(ListRows(range(3000), key=lambda i: f"k{i}", cells=cells))
         await pilot.pause()
-        assert sorted(built) == list(range(table.row_count))
+        assert set(built) <= set(range(2 * table.page_height()))
         built.clear()
-        table.set_filter("row 29")  # a filter reads every row
-        assert set(built) == set(range(300))
-        assert table.keys == ["k29", *(f"k29{i}" for i in range(10))]
+        table.set_filter("row 2999")  # a filter reads every row
+        assert set(built) == set(range(3000))
+        assert table.keys == ["k2999"]
 
 
-async def test_marked_dead_letters_out_of_the_held_rows_are_still_targets() -> None:
-    snap = make_snapshot()
-    template = snap.dead_letters[0]
-    many = tuple(
-        dataclasses.replace(template, coords=f"shipping.DLT/0/{1000 - i}", time=NOW - i)
-        for i in range(200)
-    )
-    view = FakeView(dataclasses.replace(snap, dead_letters=many))
-    app = make_app(view, settings(), clock=lambda: NOW, refresh=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        screen = app.screen
-        assert isinstance(screen, DeadLettersScreen)
-        table = screen.query_one(LiveTable)
-        assert table.row_count < 200
-        await pilot.press("space", "ctrl+end", "space", "ctrl+home")
-        await app.refresh_now()
+async def test_max_rows_cuts_what_is_shown_not_what_is_searched() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 22)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.max_rows = 100
+        table.sync(_rows(300))
         await pilot.pause()
-        last = many[-1].coords
-        assert last not in table.keys  # not held any more, still marked
-        assert screen.targets() == [many[0].coords, last]
+        assert table.row_count == 100
+        table.set_filter("row k29")
+        assert table.keys == ["k29", "k290", "k291", "k292", "k293", "k294", "k295",
+                              "k296", "k297", "k298", "k299"]  # fmt: skip
+
+
+async def test_a_changed_row_is_drawn_again_an_unchanged_one_from_the_cache() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SnapshotTable)
+        same = (Text("kept"), "1")
+        table.sync([("a", same), ("b", ("before", "2"))])
+        await pilot.pause()
+        first = table.render_line(1)
+        table.sync([("a", same), ("b", ("after", "2"))])
+        assert table.render_line(1) is first  # the cached strip: same key, same cells
+        assert "after" in table.render_line(2).text
+        table.sync([("a", (Text("kept", style="red"), "1")), ("b", ("after", "2"))])
+        assert table.render_line(1) is not first  # a new colour is a change
+
+
+async def test_the_cached_rows_follow_the_theme() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync(_rows(3))
+        await pilot.pause()
+        dark = table.render_line(2)
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = table.render_line(2)
+        assert light.text == dark.text and list(light) != list(dark)
+
+
+async def test_column_layouts_per_width_and_a_growing_column() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync([("a", ("alpha", "1"))])
+        table.show_columns([Column("n", "n", 3), Column("name", "name")], grow="name")
+        await pilot.pause()
+        shown = {c.key: c.width for c in table.shown_columns}
+        # 60 - the room kept for the scrollbar (1) - padding (4) - n (3)
+        assert shown == {"n": 3, "name": 60 - 1 - 4 - 3}
+        assert screen_text(table)[1].startswith(" 1    alpha")
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause()
+        assert {c.key: c.width for c in table.shown_columns}["name"] == 40 - 1 - 4 - 3
+
+
+async def test_an_auto_width_column_grows_to_its_widest_cell_and_never_shrinks() -> None:
+    class Auto(TableApp):
+        COLUMNS: ClassVar[list[Column]] = [Column("name", "name"), Column("n", "n", 3)]
+
+    app = Auto()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync([("a", ("a-much-longer-name", "1"))])
+        await pilot.pause()
+        assert table.shown_columns[0].width == len("a-much-longer-name")
+        table.sync([("a", ("short", "1"))])
+        assert table.shown_columns[0].width == len("a-much-longer-name")
 
 
 # --- the footer -------------------------------------------------------------------------------
@@ -309,35 +335,10 @@ async def test_a_switch_draws_the_last_answer_without_asking_the_service() -> No
         app.go("chains")
         screen = app.screen
         assert isinstance(screen, ChainsScreen)
-        table = screen.query_one(LiveTable)
+        table = screen.query_one(SnapshotTable)
         assert table.row_count == len(view.snap.chains)  # drawn at once, from memory
         await pilot.pause()
         assert view.snapshots_taken == taken  # no request on the way
-
-
-async def test_a_screen_shown_again_keeps_its_styles_unless_the_theme_changed() -> None:
-    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("2", "1")
-        chains = app.main_screens["chains"]
-        table = chains.query_one(LiveTable)
-        dark = table.styles.background
-        refreshed: list[object] = []
-        original = app.update_styles  # count the style refreshes of whole nodes
-
-        def counting(node: DOMNode, animate: bool = True) -> None:
-            refreshed.append(node)
-            original(node, animate)
-
-        app.update_styles = counting  # type: ignore[method-assign]
-        await pilot.press("2", "1")
-        assert chains not in refreshed  # same theme, same size: the styles it had still hold
-        app.theme = "textual-light"  # while the chains screen is hidden
-        await pilot.pause()
-        await pilot.press("2")
-        await pilot.pause()
-        assert app.screen is chains and refreshed.count(chains) == 1
-        assert table.styles.background != dark  # the light theme's, not the one it left with
 
 
 def stale_nodes(app: EdamonApp, screen: DashboardScreen) -> list[DOMNode]:
@@ -388,7 +389,7 @@ async def test_main_screens_are_composed_before_their_first_visit() -> None:
         await wait_for(pilot, lambda: all(s.ready for s in app.main_screens.values()))
         assert app.screen_stack == [app.main_screens["overview"]]
         chains = app.main_screens["chains"]
-        assert chains.query_one(LiveTable).row_count  # drawn once, hidden
+        assert chains.query_one(SnapshotTable).row_count  # drawn once, hidden
         await pilot.press("2")
         assert app.screen is chains
 

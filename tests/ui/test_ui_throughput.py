@@ -27,13 +27,13 @@ from edamon.ui.screens.throughput import (
     window_text,
 )
 from edamon.ui.widgets.bars import Line, NavBar
-from edamon.ui.widgets.table import LiveTable, plain
+from edamon.ui.widgets.snapshot_table import SnapshotTable, plain
 
 SnapCompare = Callable[..., bool]
 SIZE = (120, 40)
 
 
-def column(table: LiveTable, key: str) -> list[str]:
+def column(table: SnapshotTable, key: str) -> list[str]:
     """The plain text of one column, in display order."""
     return [plain(table.get_cell(row, key)) for row in table.keys]
 
@@ -128,7 +128,7 @@ async def test_topics_show_rates_by_record_time_and_read_rates_aside() -> None:
     app = make_app(FakeView(snap))
     async with app.run_test(size=SIZE) as pilot:
         screen = await show(pilot, app)
-        topics = screen.query_one("#tp-topics", LiveTable)
+        topics = screen.query_one("#tp-topics", SnapshotTable)
         # By record time, busiest first; equal rates by name; by arrival it would be reversed.
         assert topics.keys == [
             "shipping.ShipmentScheduled",
@@ -168,7 +168,7 @@ async def test_event_types_by_record_time_with_schema_version_shares() -> None:
     app = make_app(FakeView(catching_up()))
     async with app.run_test(size=SIZE) as pilot:
         screen = await show(pilot, app)
-        types = screen.query_one("#tp-types", LiveTable)
+        types = screen.query_one("#tp-types", SnapshotTable)
         assert types.keys == [
             "OrderPlaced",
             "CustomerNotified",
@@ -201,11 +201,11 @@ async def test_enter_on_a_topic_shows_its_live_events() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await show(pilot, app)
-        topics = screen.query_one("#tp-topics", LiveTable)
+        topics = screen.query_one("#tp-topics", SnapshotTable)
         assert topics.select_key("inventory.StockReserved")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
-        timeline = app.screen.query_one("#timeline", LiveTable)
+        timeline = app.screen.query_one("#timeline", SnapshotTable)
         assert app.screen.focused is timeline
         assert timeline.filter_text == "inventory.StockReserved"
         assert set(column(timeline, "topic")) == {"inventory.StockReserved"}
@@ -215,11 +215,11 @@ async def test_enter_on_a_dead_letter_topic_lists_its_dead_letters() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await show(pilot, app)
-        topics = screen.query_one("#tp-topics", LiveTable)
+        topics = screen.query_one("#tp-topics", SnapshotTable)
         assert topics.select_key("shipping.ShipmentScheduled.DLT")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DeadLettersScreen))
-        dead = app.screen.query_one(LiveTable)
+        dead = app.screen.query_one(SnapshotTable)
         assert dead.filter_text == "shipping.ShipmentScheduled.DLT" and dead.row_count == 4
 
 
@@ -228,12 +228,12 @@ async def test_enter_on_an_event_type_shows_its_live_events() -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await show(pilot, app)
         await pilot.press("tab")  # to the event types
-        types = screen.query_one("#tp-types", LiveTable)
+        types = screen.query_one("#tp-types", SnapshotTable)
         assert screen.focused is types
         assert types.select_key("PaymentAuthorized")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
-        timeline = app.screen.query_one("#timeline", LiveTable)
+        timeline = app.screen.query_one("#timeline", SnapshotTable)
         assert timeline.filter_text == "PaymentAuthorized"
         assert timeline.row_count > 0
         assert set(column(timeline, "type")) == {"PaymentAuthorized"}
@@ -243,7 +243,7 @@ async def test_filter_narrows_the_focused_table() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await show(pilot, app)
-        topics = screen.query_one("#tp-topics", LiveTable)
+        topics = screen.query_one("#tp-topics", SnapshotTable)
         await pilot.press("slash", *"shipping")
         await wait_for(pilot, lambda: topics.row_count == 2)
         assert set(topics.keys) == {"shipping.ShipmentScheduled", "shipping.ShipmentScheduled.DLT"}
@@ -275,15 +275,15 @@ async def test_narrow_terminal_keeps_names_rates_and_versions() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await show(pilot, app)
-        topics = screen.query_one("#tp-topics", LiveTable)
-        types = screen.query_one("#tp-types", LiveTable)
+        topics = screen.query_one("#tp-topics", SnapshotTable)
+        types = screen.query_one("#tp-types", SnapshotTable)
         keys = [c.key for c in topics.shown_columns]
         assert keys == ["topic", "kind", "rate", "trend", "read", "written"]
         assert [c.key for c in types.shown_columns] == ["type", "rate", "trend", "versions"]
         assert column(topics, "topic") == topics.keys  # every name in full
         assert "v1 25% · v2 75%" in column(types, "versions")
         for table in (topics, types):
-            used = sum(c.get_render_width(table) for c in table.columns.values())
+            used = table.virtual_size.width
             assert used <= table.scrollable_content_region.width
         await pilot.resize_terminal(140, 40)
         await pilot.pause()
@@ -305,10 +305,10 @@ async def test_every_column_fits_the_terminal(size: tuple[int, int]) -> None:
     app = make_app(FakeView(catching_up()))
     async with app.run_test(size=size) as pilot:
         screen = await show(pilot, app)
-        for table in screen.query(LiveTable):
+        for table in screen.query(SnapshotTable):
             if not table.display:  # the ordering panel, without ordering checks
                 continue
-            used = sum(c.get_render_width(table) for c in table.columns.values())
+            used = table.virtual_size.width
             assert 0 < used <= table.scrollable_content_region.width, table.id
             trend = next(c.width for c in table.shown_columns if c.key == "trend")
             assert trend is not None and trend >= 10

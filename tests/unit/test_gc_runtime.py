@@ -8,11 +8,8 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-from rich.segment import Segment
-from textual.strip import Strip
 
 from edamon.collector import runtime
-from edamon.ui import stripfix
 
 
 @pytest.fixture
@@ -49,16 +46,3 @@ def test_frozen_cyclic_garbage_is_freed_at_the_next_defrost(
     monkeypatch.setattr(runtime, "_defrosted_at", runtime._defrosted_at - runtime.DEFROST_EVERY_S)
     runtime.freeze_survivors()
     assert watch() is None and freed == [True]
-
-
-def test_strips_at_their_own_width_do_not_refer_to_themselves() -> None:
-    stripfix.install()
-    gc.collect()
-    strip = Strip([Segment("hello "), Segment("world")], 11)
-    assert strip.extend_cell_length(11) is strip
-    assert strip.crop_extend(0, 11, None) is strip
-    assert list(strip.divide([11])) == [strip]
-    assert strip.extend_cell_length(13).cell_length == 13  # other cases: Textual's own code
-    assert [s.cell_length for s in strip.divide([5, 11])] == [5, 6]
-    del strip
-    assert gc.collect() == 0  # nothing was left for the cyclic GC

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -14,7 +14,7 @@ from textual.widgets import Input
 
 from edamon.model.snapshot import Snapshot
 from edamon.ui.widgets.bars import FilterBar, NavBar, StableFooter, StatusLine
-from edamon.ui.widgets.table import LiveTable
+from edamon.ui.widgets.snapshot_table import SnapshotTable
 
 if TYPE_CHECKING:
     from edamon.ui.app import EdamonApp
@@ -41,15 +41,13 @@ class DashboardScreen(Screen[None]):
     def __init__(self, title: str | None = None) -> None:
         super().__init__()
         self._nav_title = title
-        self._filter_target: LiveTable | None = None
+        self._filter_target: SnapshotTable | None = None
         self._pending_select: str | None = None
         self._pending_filter: str | None = None
         self.ready = False
         """True once composed and mounted: only then can it draw."""
         self._drawn: Snapshot | None = None
         """The snapshot of the last draw; None when the screen must draw again (`invalidate`)."""
-        self._styled_for: tuple[object, ...] | None = None
-        """What the screen's styles were last refreshed for (see `_on_screen_resume`)."""
 
     @property
     def edamon(self) -> EdamonApp:
@@ -119,26 +117,11 @@ class DashboardScreen(Screen[None]):
             self.show_waiting(self.edamon.link_text())
         self.show_latest()
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Textual calls this before Screen._on_screen_resume (with the same event), not
-        # instead of it. Textual refreshes every style of a screen it pushes (~6 ms here, and
-        # it throws away every widget's render cache): a hidden screen may have missed a theme
-        # change. Main screens are pushed again and again: refresh only when the theme
-        # changed since (the app calls `restyle_on_resume`) or the size did.
-        styled_for = (self.app.theme, self.app.size)
-        if event.refresh_styles and styled_for == self._styled_for:
-            event.refresh_styles = False
-        elif event.refresh_styles:
-            self._styled_for = styled_for
+    def on_screen_resume(self) -> None:
         # Going back down the stack resumes every screen on the way: only the one left
         # visible draws.
         if self.is_current:
             self.show_latest()
-
-    def restyle_on_resume(self) -> None:
-        """Refresh every style when next shown (the theme changed: Textual restyles only the
-        screens on the stack)."""
-        self._styled_for = None
 
     # --- selection and filter from elsewhere (drill-in, command palette) ------------------
 
@@ -161,9 +144,9 @@ class DashboardScreen(Screen[None]):
         else:
             self.redraw()
 
-    def main_table(self) -> LiveTable | None:
+    def main_table(self) -> SnapshotTable | None:
         """The table that `select()` and `apply_filter()` act on: the first one."""
-        tables = self.query(LiveTable)
+        tables = self.query(SnapshotTable)
         return tables.first() if tables else None
 
     def _apply_pending(self) -> None:
@@ -180,10 +163,10 @@ class DashboardScreen(Screen[None]):
 
     # --- the `/` filter -------------------------------------------------------------------
 
-    def filter_target(self) -> LiveTable | None:
+    def filter_target(self) -> SnapshotTable | None:
         """The table `/` filters: the focused one, else the screen's first table."""
         focused = self.focused
-        if isinstance(focused, LiveTable):
+        if isinstance(focused, SnapshotTable):
             return focused
         return self.main_table()
 
@@ -224,7 +207,7 @@ class DashboardScreen(Screen[None]):
             self._close_filter(clear=True)
             return
         focused = self.focused
-        if isinstance(focused, LiveTable) and focused.filter_text:
+        if isinstance(focused, SnapshotTable) and focused.filter_text:
             focused.set_filter("")
             return
         self.edamon.go_back()

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from edamon.client import ClientError
@@ -37,7 +37,7 @@ from edamon.ui.widgets.detail import (
     event_detail,
     redrive_detail,
 )
-from edamon.ui.widgets.table import Column, LiveTable, Row
+from edamon.ui.widgets.snapshot_table import Column, Row, SnapshotTable
 
 MARKS: dict[NodeStatus, str] = {
     NodeStatus.OK: "",
@@ -90,7 +90,7 @@ def waterfall_row(node: ChainNode, duration_s: float, width: int) -> Row:
     )
 
 
-class WaterfallTable(LiveTable):
+class WaterfallTable(SnapshotTable):
     """The waterfall: its bar column follows the table's width."""
 
     HELP_NAME = "Waterfall"
@@ -228,8 +228,8 @@ class ChainScreen(DashboardScreen):
         self.query_one("#tree", Tree).focus()
         super().on_mount()
 
-    def main_table(self) -> LiveTable | None:
-        return self.query_one("#waterfall", LiveTable)
+    def main_table(self) -> SnapshotTable | None:
+        return self.query_one("#waterfall", SnapshotTable)
 
     async def fetch(self) -> None:
         """The flow as it is now (it grows while shown)."""
@@ -345,7 +345,7 @@ class ChainScreen(DashboardScreen):
             self.call_after_refresh(tree.move_cursor, self._tree_nodes[self.selected])
 
     def _draw_waterfall(self, chain: ChainView) -> None:
-        table = self.query_one("#waterfall", LiveTable)
+        table = self.query_one("#waterfall", SnapshotTable)
         width = max(10, table.size.width - LABEL_WIDTH - OFFSET_WIDTH - 8)
         axis = time_axis(0.0, chain.summary.duration_s, width)
         if (width, axis) != (self._bar_width, self._axis):
@@ -355,7 +355,7 @@ class ChainScreen(DashboardScreen):
         table.sync([(n.event_id, waterfall_row(n, duration_s, width)) for n in chain.nodes])
         selected = self.selected
         if selected is not None and selected in table.keys and table.cursor_key != selected:
-            table.move_cursor(row=table.get_row_index(selected))
+            table.select_key(selected)
 
     def redraw_waterfall(self) -> None:
         """Redraw the bars for the waterfall's current width."""
@@ -372,9 +372,9 @@ class ChainScreen(DashboardScreen):
         node = self._tree_nodes.get(event_id)
         if node is not None and tree.cursor_node is not node:
             self.call_after_refresh(tree.move_cursor, node)
-        table = self.query_one("#waterfall", LiveTable)
+        table = self.query_one("#waterfall", SnapshotTable)
         if event_id in table.keys and table.cursor_key != event_id:
-            table.move_cursor(row=table.get_row_index(event_id))
+            table.select_key(event_id)
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -497,15 +497,15 @@ class ChainScreen(DashboardScreen):
         if event.node.data is not None and event.node.data != self.selected:
             self._select(event.node.data)
 
-    @on(DataTable.RowHighlighted, "#waterfall")
-    def _waterfall_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = event.row_key.value
-        if event.cursor_row != event.data_table.cursor_row:
+    @on(SnapshotTable.RowHighlighted, "#waterfall")
+    def _waterfall_highlighted(self, event: SnapshotTable.RowHighlighted) -> None:
+        key = event.row_key
+        if event.cursor_row != event.table.cursor_row:
             return
         if key is not None and key != self.selected:
             self._select(key)
 
-    @on(DataTable.RowSelected, "#waterfall")
+    @on(SnapshotTable.RowSelected, "#waterfall")
     @on(Tree.NodeSelected, "#tree")
     def _focus_detail(self) -> None:
         self.query_one("#detail-scroll", VerticalScroll).focus()

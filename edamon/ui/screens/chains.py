@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from edamon.model.snapshot import ChainSummary, Snapshot
 from edamon.ui.format import (
@@ -22,7 +21,7 @@ from edamon.ui.format import (
     status_text,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
+from edamon.ui.widgets.snapshot_table import NARROW, Column, ListRows, Row, RowMemo, SnapshotTable
 
 MAX_ROWS = 300
 """Flows in the table (the filter searches every flow of the snapshot). A screenful and more
@@ -117,18 +116,18 @@ class ChainsScreen(DashboardScreen):
         self.redraw()
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(COLUMNS, id="chains", title="Recent flows", max_rows=MAX_ROWS, lazy=True)
+        yield SnapshotTable(COLUMNS, id="chains", title="Recent flows", max_rows=MAX_ROWS)
 
     def on_resize(self) -> None:
         self.redraw()
 
     def on_mount(self) -> None:
-        self.query_one(LiveTable).focus()
+        self.query_one(SnapshotTable).focus()
         super().on_mount()
 
     def draw_body(self, snap: Snapshot) -> None:
         times = self.edamon.times
-        table = self.query_one(LiveTable)
+        table = self.query_one(SnapshotTable)
         layout, grow = NARROW_LAYOUT if self.size.width < NARROW else WIDE_LAYOUT
         columns: tuple[Column, ...] = layout
         if not (self.edamon.settings.sagas.definitions or any(c.saga for c in snap.chains)):
@@ -140,7 +139,7 @@ class ChainsScreen(DashboardScreen):
         name, order = ORDERS[self.order]
         if order is not None:
             chains = tuple(sorted(chains, key=order))
-        rows = LazyRows(
+        rows = ListRows(
             chains if table.filter_text else chains[:MAX_ROWS],
             key=chain_key,
             cells=lambda chain: (*memo(chain), times(chain.last_update)),
@@ -152,7 +151,7 @@ class ChainsScreen(DashboardScreen):
         table.set_title(f"Recent flows [dim]({retained}) · by {name} (o)[/]")
         memo.sweep()
 
-    @on(DataTable.RowSelected)
-    def _selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.edamon.open_chain(event.row_key.value)
+    @on(SnapshotTable.RowSelected)
+    def _selected(self, event: SnapshotTable.RowSelected) -> None:
+        if event.row_key is not None:
+            self.edamon.open_chain(event.row_key)

@@ -4,6 +4,7 @@ the marked ones (or the one under the cursor) after a confirmation."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import ClassVar
@@ -15,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from edamon.client import ClientError, Forbidden
@@ -43,14 +44,17 @@ from edamon.ui.screens.retry import (
 )
 from edamon.ui.widgets.bars import FilterBar
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
-from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
+from edamon.ui.widgets.snapshot_table import (
+    NARROW,
+    Column,
+    ListRows,
+    PagedRows,
+    Row,
+    RowMemo,
+    RowSource,
+    SnapshotTable,
+)
 
-MAX_ROWS = 1000
-"""Dead letters listed (newest first): one page of the service's (its largest)."""
-PIN_ROWS = 100
-"""Newer dead letters that may push the cursor down before it goes back to the newest: each
-row above the cursor is held and redrawn, and past a screenful or three the record is out of
-reach of a glance anyway."""
 MARK = "●"
 RETRY_WIDTH = 22
 """Longest text of a retried cell (the table cuts it to the column's width)."""
@@ -140,6 +144,27 @@ def handler_of(row: DeadLetterRow) -> Handler:
     return (row.original_topic, row.consumer_group, row.failure_class)
 
 
+def _glob_exact(name: str) -> str:
+    """A name as an fnmatch pattern that matches only itself."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def handler_selection(handler: Handler | None) -> tuple[str, ...]:
+    """The service's `key=value` selection for a failed handler's dead letters (parts the
+    dead letters do not name are left out: the selection is then wider than the handler)."""
+    if handler is None:
+        return ()
+    topic, group, exception = handler
+    parts = []
+    if topic:
+        parts.append(f"original-topic={_glob_exact(topic)}")
+    if group:
+        parts.append(f"group={_glob_exact(group)}")
+    if exception:
+        parts.append(f"exception=/^{re.escape(exception)}$/")
+    return tuple(parts)
+
+
 def dead_letter_key(row: DeadLetterRow) -> str:
     """A dead letter's row key: its coordinates (topic/partition/offset)."""
     return row.coords
@@ -190,16 +215,14 @@ class DeadLettersScreen(DashboardScreen):
         to: the overview's drill-in. Esc clears it."""
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(
+        yield SnapshotTable(
             COLUMNS,
             id="dead-letters",
             title="Dead letters",
-            lazy=True,
             # The cursor stays on the record the operator is reading (and may retry), also on
             # the first row when newer dead letters arrive above it; unless a storm of them
             # pushed it down by more than PIN_ROWS (the title counts the newer ones).
             follow_head=False,
-            pin_limit=PIN_ROWS,
         )
         with VerticalScroll(id="dl-detail-scroll"):
             yield Static(id="dl-detail")
@@ -209,7 +232,7 @@ class DeadLettersScreen(DashboardScreen):
         self.redraw()
 
     def on_mount(self) -> None:
-        self.query_one(LiveTable).focus()
+        self.query_one(SnapshotTable).focus()
         self.query_one("#dl-detail-scroll").border_title = "Dead letter"
         super().on_mount()
 
@@ -232,23 +255,22 @@ class DeadLettersScreen(DashboardScreen):
     def action_back(self) -> None:
         """Esc: the filter first (as on every screen), then the failed-handler narrowing, then
         back to the previous screen."""
-        table = self.query_one(LiveTable)
+        table = self.query_one(SnapshotTable)
         bar = self.query_one(FilterBar)
         if self.handler is not None and not table.filter_text and not bar.has_class("-shown"):
             self.show_failed_handler(None)
             return
         super().action_back()
 
+    def paged(self) -> bool:
+        """More dead letters than the overview carries: the list is read by pages from the
+        service (only the pages in view), else drawn from the overview's rows."""
+        source = self.edamon.source
+        counts = source.counts
+        return counts is not None and counts.dead_letters > source.rows
+
     def draw_body(self, snap: Snapshot) -> None:
-        page = self.edamon.source.dead_letter_page
-        listed = page.items if page is not None else snap.dead_letters
-        self._rows = {row.coords: row for row in listed[:MAX_ROWS]}
-        self.marked &= self._rows.keys()
-        handler = self.handler
-        shown = list(self._rows.values())
-        if handler is not None:
-            shown = [row for row in shown if handler_of(row) == handler]
-        table = self.query_one(LiveTable)
+        table = self.query_one(SnapshotTable)
         width = self.size.width
         table.show_columns(
             *(
@@ -259,18 +281,30 @@ class DeadLettersScreen(DashboardScreen):
                 else WIDE_LAYOUT
             )
         )
+        handler = self.handler
+        rows: RowSource
+        if self.paged():
+            pages = self.edamon.source.dead_letter_pages
+            pages.set_query(table.filter_text, handler_selection(handler))
+            self._rows = {row.coords: row for _, row in pages.held()}
+            rows = PagedRows(pages, key=dead_letter_key, cells=self._row_cells)
+            total = self.edamon.source.counts.dead_letters if self.edamon.source.counts else 0
+        else:
+            self._rows = {row.coords: row for row in snap.dead_letters}
+            self.marked &= self._rows.keys()
+            shown = list(self._rows.values())
+            if handler is not None:
+                shown = [row for row in shown if handler_of(row) == handler]
+            rows = ListRows(
+                shown, key=dead_letter_key, cells=self._row_cells, search=self._search_text
+            )
+            total = len(snap.dead_letters)
         if self.outcomes:
             self._expire_outcomes()
-        # Cells are built for the rows the table holds (a filter searches them all).
-        rows = LazyRows(shown, key=dead_letter_key, cells=self._row_cells)
-        table.sync(rows, search=self._search_text)
-        counts = self.edamon.source.counts
-        total = page.total if page is not None else len(snap.dead_letters)
-        if page is None and counts is not None:
-            total = max(total, counts.dead_letters)
-        count = f"{total:,}" if total <= len(self._rows) else f"{len(self._rows):,} of {total:,}"
+        table.sync(rows)
+        count = f"{total:,}"
         if table.filter_text or handler is not None:
-            count = f"{len(table.all_keys):,} match · {count}"
+            count = f"{table.row_count:,} match · {count}"
         self._count = count
         self._set_title()
         self._cells.sweep()
@@ -281,18 +315,17 @@ class DeadLettersScreen(DashboardScreen):
             self.refresh_bindings()
 
     async def fetch(self) -> None:
-        """A page of dead letters, when there are more than the overview carries."""
-        source = self.edamon.source
-        counts = source.counts
-        if counts is None or counts.dead_letters <= source.rows:
-            source.dead_letter_page = None  # the overview has them all
-            return
-        await source.refresh_dead_letters(MAX_ROWS)
+        """The pages of dead letters in view, when there are more than the overview carries."""
+        if self.paged():
+            table = self.query_one(SnapshotTable)
+            pages = self.edamon.source.dead_letter_pages
+            pages.set_query(table.filter_text, handler_selection(self.handler))
+            await pages.refresh()
 
     def _set_title(self) -> None:
         """Count, failed-handler narrowing, marks, and how many newer rows are above the
         cursor (it stays on its record as new ones arrive)."""
-        table = self.query_one(LiveTable)
+        table = self.query_one(SnapshotTable)
         parts: list[str | tuple[str, str]] = ["Dead letters ", (f"({self._count})", "dim")]
         handler = self.handler
         if handler is not None:
@@ -354,7 +387,7 @@ class DeadLettersScreen(DashboardScreen):
     def targets(self) -> list[str]:
         """Coordinates a bulk action should act on: the marked rows (in table order), else
         the row under the cursor."""
-        table = self.query_one(LiveTable)
+        table = self.query_one(SnapshotTable)
         if self.marked:
             shown = table.all_keys  # held by the table or not (it is lazy)
             return [key for key in shown if key in self.marked] + sorted(self.marked - set(shown))
@@ -363,7 +396,7 @@ class DeadLettersScreen(DashboardScreen):
 
     def action_mark(self) -> None:
         """Mark or unmark the row under the cursor, then move down."""
-        table = self.query_one(LiveTable)
+        table = self.query_one(SnapshotTable)
         key = table.cursor_key
         if key is None:
             return
@@ -543,18 +576,18 @@ class DeadLettersScreen(DashboardScreen):
 
     def action_chain(self) -> None:
         """Open the chain of the dead letter under the cursor."""
-        key = self.query_one(LiveTable).cursor_key
+        key = self.query_one(SnapshotTable).cursor_key
         row = self._rows.get(key) if key else None
         if row is None:
             return
         # Select the chain's node for this dead letter (else the original event).
         self.edamon.open_chain(row.correlation_id, row.event_id, dead_letter=key)
 
-    @on(DataTable.RowHighlighted, "#dead-letters")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_detail(event.row_key.value)
+    @on(SnapshotTable.RowHighlighted, "#dead-letters")
+    def _highlighted(self, event: SnapshotTable.RowHighlighted) -> None:
+        self._show_detail(event.row_key)
         self._set_title()
 
-    @on(DataTable.RowSelected, "#dead-letters")
+    @on(SnapshotTable.RowSelected, "#dead-letters")
     def _selected(self) -> None:
         self.action_chain()

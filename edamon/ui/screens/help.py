@@ -32,6 +32,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "scroll_end": ("ends", "First/last"),
     "scroll_top": ("ends", "First/last"),
     "scroll_bottom": ("ends", "First/last"),
+    "first_row": ("ends", "First/last"),
+    "last_row": ("ends", "First/last"),
     "app.focus_next": ("focus", "Next/previous panel"),
     "app.focus_previous": ("focus", "Next/previous panel"),
 }

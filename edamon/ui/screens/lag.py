@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from edamon.model.snapshot import GroupLag, LagHealth, PartitionLag, Snapshot
 from edamon.model.status import PartitionStatus
@@ -24,7 +24,7 @@ from edamon.ui.format import (
     thousands,
 )
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.widgets.table import NARROW, Column, LiveTable, Row
+from edamon.ui.widgets.snapshot_table import NARROW, Column, Row, SnapshotTable
 
 TREND_WIDTH = 16
 NARROW_TREND = 10
@@ -151,13 +151,13 @@ class LagScreen(DashboardScreen):
         self._shown: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
-        yield LiveTable(
+        yield SnapshotTable(
             GROUP_COLUMNS,
             id="lag-groups",
             title="Consumer groups",
             follow_head=False,  # the partitions below show the chosen group: don't switch it
         )
-        yield LiveTable(
+        yield SnapshotTable(
             PARTITION_COLUMNS,
             id="lag-partitions",
             title="Partitions",
@@ -170,16 +170,16 @@ class LagScreen(DashboardScreen):
         self.redraw()
 
     def on_mount(self) -> None:
-        self.query_one("#lag-groups", LiveTable).focus()
+        self.query_one("#lag-groups", SnapshotTable).focus()
         super().on_mount()
 
     def draw_body(self, snap: Snapshot) -> None:
         warn_s = self.edamon.settings.alerts.lag_seconds_warn
         self._groups = {group.group: group for group in snap.lag}
         narrow = self.size.width < NARROW
-        groups = self.query_one("#lag-groups", LiveTable)
+        groups = self.query_one("#lag-groups", SnapshotTable)
         groups.show_columns(*(GROUPS_NARROW if narrow else (GROUP_COLUMNS, None)))
-        partitions = self.query_one("#lag-partitions", LiveTable)
+        partitions = self.query_one("#lag-partitions", SnapshotTable)
         partitions.show_columns(*(PARTITIONS_NARROW if narrow else (PARTITION_COLUMNS, None)))
         groups.set_title(f"Consumer groups [dim]({len(snap.lag)}, worst first)[/]")
         trend = NARROW_TREND if narrow else TREND_WIDTH
@@ -188,7 +188,7 @@ class LagScreen(DashboardScreen):
         self.query_one("#lag-health", Static).update(health_line(snap.lag_health))
 
     def _draw_partitions(self, group_name: str | None) -> None:
-        table = self.query_one("#lag-partitions", LiveTable)
+        table = self.query_one("#lag-partitions", SnapshotTable)
         group = self._groups.get(group_name) if group_name else None
         if group is None:
             table.set_title("Partitions")
@@ -204,20 +204,20 @@ class LagScreen(DashboardScreen):
         )
         table.sync([(f"{p.topic}/{p.partition}", partition_row(p)) for p in group.partitions])
 
-    @on(DataTable.RowHighlighted, "#lag-groups")
-    def _group_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._draw_partitions(event.row_key.value)
+    @on(SnapshotTable.RowHighlighted, "#lag-groups")
+    def _group_highlighted(self, event: SnapshotTable.RowHighlighted) -> None:
+        self._draw_partitions(event.row_key)
 
-    @on(DataTable.RowSelected, "#lag-groups")
+    @on(SnapshotTable.RowSelected, "#lag-groups")
     def _drill(self) -> None:
-        self.query_one("#lag-partitions", LiveTable).focus()
+        self.query_one("#lag-partitions", SnapshotTable).focus()
 
     def action_back(self) -> None:
         """Esc: from the partitions (with no filter left to clear) back up to the groups,
         the way Enter came down; else as on every screen."""
-        partitions = self.query_one("#lag-partitions", LiveTable)
+        partitions = self.query_one("#lag-partitions", SnapshotTable)
         if self.focused is partitions and not partitions.filter_text:
-            self.query_one("#lag-groups", LiveTable).focus()
+            self.query_one("#lag-groups", SnapshotTable).focus()
             return
         super().action_back()
 

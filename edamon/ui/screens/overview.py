@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import DataTable, Sparkline
+from textual.widgets import Sparkline
 
 from edamon.model.snapshot import Snapshot, TimelineRow
 from edamon.model.status import ConnectionState
@@ -50,7 +50,7 @@ from edamon.ui.screens.overview_panels import (
     timeline_cells,
 )
 from edamon.ui.widgets.bars import Line
-from edamon.ui.widgets.table import Column, LiveTable, Row, RowMemo
+from edamon.ui.widgets.snapshot_table import Column, Row, RowMemo, SnapshotTable
 
 TIMELINE_ROWS = 100
 """Newest events in the timeline: a screenful and some scrollback (pause with p to read)."""
@@ -60,7 +60,7 @@ def _num(value: str, style: str = "") -> Text:
     return Text(value, style=style, justify="right")
 
 
-def _width(table: LiveTable, key: str) -> int:
+def _width(table: SnapshotTable, key: str) -> int:
     """The width of a shown column of `table` (0 when hidden)."""
     return next((c.width or 0 for c in table.shown_columns if c.key == key), 0)
 
@@ -93,22 +93,22 @@ class OverviewScreen(DashboardScreen):
                 yield Line(id="dlq-label", classes="rate-label")
                 yield Sparkline([], id="dlq-spark")
         with Horizontal(id="row1", classes="panels"):
-            yield LiveTable(TOPIC_COLUMNS, id="topics", title="Topics")
-            yield LiveTable(GROUP_COLUMNS, id="groups", title="Consumer lag")
+            yield SnapshotTable(TOPIC_COLUMNS, id="topics", title="Topics")
+            yield SnapshotTable(GROUP_COLUMNS, id="groups", title="Consumer lag")
         yield Line(id="summary")
         with Horizontal(id="row2", classes="panels"):
-            yield LiveTable(FAILED_COLUMNS, id="failed", title="Failed handlers")
-            yield LiveTable(
+            yield SnapshotTable(FAILED_COLUMNS, id="failed", title="Failed handlers")
+            yield SnapshotTable(
                 [Column("saga", "saga", 16)]
                 + [Column(str(state), label) for state, label in SAGA_COLUMNS],
                 id="sagas",
                 title="Sagas",
                 cell_padding=0,
             )
-        yield LiveTable(TIMELINE_COLUMNS, id="timeline", title="Live events")
+        yield SnapshotTable(TIMELINE_COLUMNS, id="timeline", title="Live events")
 
     def on_mount(self) -> None:
-        self.query_one("#timeline", LiveTable).focus()
+        self.query_one("#timeline", SnapshotTable).focus()
         super().on_mount()
 
     def draw_body(self, snap: Snapshot) -> None:
@@ -128,15 +128,15 @@ class OverviewScreen(DashboardScreen):
         self.query_one("#events-spark", Sparkline).data = list(events.history)
         self.query_one("#dlq-spark", Sparkline).data = list(dead.history)
         self._layout(times.absolute, snap)
-        topics = self.query_one("#topics", LiveTable)
+        topics = self.query_one("#topics", SnapshotTable)
         topics.sync(self._topic_rows(snap, times, _width(topics, "trend")))
-        groups = self.query_one("#groups", LiveTable)
+        groups = self.query_one("#groups", SnapshotTable)
         groups.sync(self._group_rows(snap, _width(groups, "trend")))
-        self.query_one("#failed", LiveTable).sync(self._failed_rows(snap, times))
-        self.query_one("#sagas", LiveTable).sync(self._saga_rows(snap))
+        self.query_one("#failed", SnapshotTable).sync(self._failed_rows(snap, times))
+        self.query_one("#sagas", SnapshotTable).sync(self._saga_rows(snap))
         summary = self.query_one("#summary", Line)
         summary.set(summary_line(snap, summary.content_region.width or 200))
-        timeline = self.query_one("#timeline", LiveTable)
+        timeline = self.query_one("#timeline", SnapshotTable)
         if self.paused:
             timeline.set_title("Live events  [b $text-warning]PAUSED[/] [dim](p resumes)[/]")
             shown = self._paused_rows
@@ -152,11 +152,11 @@ class OverviewScreen(DashboardScreen):
         self.set_class(width < COMPACT, "-compact")
         layouts = NARROW_LAYOUTS if width < NARROW else WIDE_LAYOUTS
         for name, (columns, grow) in layouts.items():
-            table = self.query_one(f"#{name}", LiveTable)
+            table = self.query_one(f"#{name}", SnapshotTable)
             if absolute:
                 columns = tuple(absolute_column(name, column) for column in columns)
             if name == "failed":
-                room = table.content_region.width - 1  # as LiveTable.show_columns counts
+                room = table.content_region.width - 1  # as SnapshotTable.show_columns counts
                 pad = 2 * table.cell_padding
                 columns = share_surplus(columns, grow, room, pad, failed_needs(snap))
             table.show_columns(columns, grow)
@@ -295,7 +295,7 @@ class OverviewScreen(DashboardScreen):
 
     def action_chain(self) -> None:
         """Open the chain of the event under the timeline's cursor."""
-        timeline = self.query_one("#timeline", LiveTable)
+        timeline = self.query_one("#timeline", SnapshotTable)
         key = timeline.cursor_key
         snap = self.edamon.last_snapshot
         if key is None or snap is None:
@@ -305,10 +305,10 @@ class OverviewScreen(DashboardScreen):
                 self.edamon.open_chain(event.correlation_id, event.event_id)
                 return
 
-    @on(DataTable.RowSelected)
-    def _drill(self, event: DataTable.RowSelected) -> None:
-        table = event.data_table
-        key = event.row_key.value
+    @on(SnapshotTable.RowSelected)
+    def _drill(self, event: SnapshotTable.RowSelected) -> None:
+        table = event.table
+        key = event.row_key
         if key is None:
             return
         if table.id == "timeline":
@@ -337,9 +337,9 @@ class OverviewScreen(DashboardScreen):
     def focus_topic(self, topic: str) -> None:
         """Select `topic` in the topics table, filter the timeline to it and focus the
         timeline (Esc clears the filter there, Enter opens a chain)."""
-        topics = self.query_one("#topics", LiveTable)
+        topics = self.query_one("#topics", SnapshotTable)
         if topic in topics.keys:
-            topics.move_cursor(row=topics.get_row_index(topic))
-        timeline = self.query_one("#timeline", LiveTable)
+            topics.select_key(topic)
+        timeline = self.query_one("#timeline", SnapshotTable)
         timeline.set_filter(topic)
         timeline.focus()

@@ -19,7 +19,7 @@ from edamon.ui.format import (
     short_id,
     status_style,
 )
-from edamon.ui.widgets.table import Column, Row
+from edamon.ui.widgets.snapshot_table import Column, Row
 
 TREND_WIDTH = 10
 
@@ -118,7 +118,7 @@ def share_surplus(
     out, a cell at a time, to the fixed-width columns cut short of what they need (e.g. a
     consumer group and an exception class cut while a wide panel shows the topic in full).
     `room` is the table's width for its columns and `pad` each column's padding (as in
-    `LiveTable.show_columns`, which gives the grow column what the others leave)."""
+    `SnapshotTable.show_columns`, which gives the grow column what the others leave)."""
     widths = {c.key: c.width or 0 for c in columns if c.key != grow}
     surplus = room - sum(w + pad for w in widths.values()) - pad - needs.get(grow, room)
     while surplus > 0:

@@ -9,14 +9,14 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from edamon.model.snapshot import SagaInstance, Snapshot
 from edamon.model.status import SagaState
 from edamon.ui.format import DIM, Times, duration, status_style, status_text
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
-from edamon.ui.widgets.table import NARROW, Column, LazyRows, LiveTable, Row, RowMemo
+from edamon.ui.widgets.snapshot_table import NARROW, Column, ListRows, Row, RowMemo, SnapshotTable
 
 NO_SAGAS = Text.assemble(
     ("No sagas are defined.", "bold"),
@@ -137,16 +137,14 @@ class SagasScreen(DashboardScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(NO_SAGAS, id="saga-empty")
-        yield LiveTable(SUMMARY_COLUMNS, id="saga-summary", title="Sagas")
-        yield LiveTable(
-            INSTANCE_COLUMNS, id="instances", title="Instances", max_rows=MAX_ROWS, lazy=True
-        )
+        yield SnapshotTable(SUMMARY_COLUMNS, id="saga-summary", title="Sagas")
+        yield SnapshotTable(INSTANCE_COLUMNS, id="instances", title="Instances", max_rows=MAX_ROWS)
 
     def on_resize(self) -> None:
         self.redraw()
 
     def on_mount(self) -> None:
-        self.query_one("#instances", LiveTable).focus()
+        self.query_one("#instances", SnapshotTable).focus()
         super().on_mount()
 
     def select(self, key: str) -> None:
@@ -168,7 +166,7 @@ class SagasScreen(DashboardScreen):
             cells.append(Text(duration(saga.p95_s), justify="right"))
             summary_rows.append((saga.saga, tuple(cells)))
         narrow = self.size.width < NARROW
-        summary = self.query_one("#saga-summary", LiveTable)
+        summary = self.query_one("#saga-summary", SnapshotTable)
         summary.show_columns(*(SUMMARY_NARROW if narrow else (SUMMARY_COLUMNS, None)))
         summary.sync(summary_rows)
 
@@ -178,7 +176,7 @@ class SagasScreen(DashboardScreen):
             if (self.state_filter is None or i.state is self.state_filter)
             and (self.saga_filter is None or i.saga == self.saga_filter)
         ]
-        table = self.query_one("#instances", LiveTable)
+        table = self.query_one("#instances", SnapshotTable)
         table.show_columns(*(INSTANCES_NARROW if narrow else INSTANCES_WIDE))
         title = f"Instances [dim]({len(instances):,})[/]"
         if self.saga_filter:
@@ -189,7 +187,7 @@ class SagasScreen(DashboardScreen):
         table.set_title(title + "  [dim](s: state filter)[/]")
         memo = self._cells
         table.sync(
-            LazyRows(
+            ListRows(
                 instances if table.filter_text else instances[:MAX_ROWS],
                 key=lambda i: i.correlation_id,
                 cells=lambda i: instance_row(i, memo(i), times),
@@ -208,17 +206,17 @@ class SagasScreen(DashboardScreen):
 
     def action_chain(self) -> None:
         """Open the chain of the instance under the cursor."""
-        key = self.query_one("#instances", LiveTable).cursor_key
+        key = self.query_one("#instances", SnapshotTable).cursor_key
         if key is not None:
             self.edamon.open_chain(key)
 
-    @on(DataTable.RowSelected, "#instances")
+    @on(SnapshotTable.RowSelected, "#instances")
     def _open(self) -> None:
         self.action_chain()
 
-    @on(DataTable.RowSelected, "#saga-summary")
-    def _filter_saga(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
+    @on(SnapshotTable.RowSelected, "#saga-summary")
+    def _filter_saga(self, event: SnapshotTable.RowSelected) -> None:
+        key = event.row_key
         self.saga_filter = None if key == self.saga_filter else key
         self.redraw()
-        self.query_one("#instances", LiveTable).focus()
+        self.query_one("#instances", SnapshotTable).focus()

@@ -14,7 +14,6 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from edamon.model.ordering import OrderingExample, OrderingView, TopicOrdering
 from edamon.model.snapshot import EventTypeThroughput, Snapshot, TopicThroughput
@@ -23,7 +22,7 @@ from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.ordering import OrderingScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.widgets.bars import Line
-from edamon.ui.widgets.table import MIN_GROW_WIDTH, NARROW, Column, LiveTable, Row
+from edamon.ui.widgets.snapshot_table import MIN_GROW_WIDTH, NARROW, Column, Row, SnapshotTable
 
 NAME_MIN = 12
 """The narrowest a topic or event type column gets (when every name is shorter)."""
@@ -238,12 +237,12 @@ class ThroughputScreen(DashboardScreen):
         """The ordering findings drawn last, by topic (what Enter opens)."""
         yield Line(id="tp-head")
         # Sorted by rate, rows move: the cursor stays on its row rather than on the first.
-        yield LiveTable(TOPIC_SPEC, id="tp-topics", title="Topics", follow_head=False)
-        yield LiveTable(TYPE_SPEC, id="tp-types", title="Event types", follow_head=False)
-        yield LiveTable(ORDERING_SPEC, id="tp-ordering", title="Ordering", follow_head=False)
+        yield SnapshotTable(TOPIC_SPEC, id="tp-topics", title="Topics", follow_head=False)
+        yield SnapshotTable(TYPE_SPEC, id="tp-types", title="Event types", follow_head=False)
+        yield SnapshotTable(ORDERING_SPEC, id="tp-ordering", title="Ordering", follow_head=False)
 
     def on_mount(self) -> None:
-        self.query_one("#tp-topics", LiveTable).focus()
+        self.query_one("#tp-topics", SnapshotTable).focus()
         super().on_mount()
 
     def on_resize(self) -> None:
@@ -256,7 +255,7 @@ class ThroughputScreen(DashboardScreen):
         narrow = self.size.width < NARROW
         window = window_text(tp.window_s)
 
-        topics = self.query_one("#tp-topics", LiveTable)
+        topics = self.query_one("#tp-topics", SnapshotTable)
         fixed = {"topic": _name_width((t.topic for t in tp.topics), "topic")}
         keys = _TOPIC_NARROW if narrow else _TOPIC_WIDE
         columns = layout(TOPIC_SPEC, keys, self._room(topics), fixed, narrow=narrow)
@@ -267,7 +266,7 @@ class ThroughputScreen(DashboardScreen):
         times = self.edamon.times
         topics.sync([(t.topic, topic_cells(t, times, trend, catching_up)) for t in ordered])
 
-        types = self.query_one("#tp-types", LiveTable)
+        types = self.query_one("#tp-types", SnapshotTable)
         cap = NARROW_VERSIONS_MAX if narrow else VERSIONS_MAX
         fixed = {
             "type": _name_width((k.event_type for k in tp.event_types), "event type"),
@@ -283,7 +282,7 @@ class ThroughputScreen(DashboardScreen):
         )
         types.sync([(k.event_type, type_cells(k, trend, catching_up)) for k in kinds])
 
-        ordering = self.query_one("#tp-ordering", LiveTable)
+        ordering = self.query_one("#tp-ordering", SnapshotTable)
         view = snap.ordering
         ordering.display = view is not None
         if view is not None:
@@ -299,9 +298,9 @@ class ThroughputScreen(DashboardScreen):
             ordering.set_title(ordering_title(view))
             ordering.sync([(t.topic, ordering_cells(t)) for t in view.topics])
 
-    def _room(self, table: LiveTable) -> int:
+    def _room(self, table: SnapshotTable) -> int:
         """The cells `table` has for its columns: inside its border, less one kept for the
-        vertical scrollbar (as LiveTable.show_columns counts)."""
+        vertical scrollbar (as SnapshotTable.show_columns counts)."""
         width = table.content_region.width or max(0, self.size.width - 2)
         return width - 1
 
@@ -323,18 +322,18 @@ class ThroughputScreen(DashboardScreen):
             line = f"{line}  ·  {extra}"
         self.query_one("#tp-head", Line).set(line)
 
-    @on(DataTable.RowSelected)
-    def _drill(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
+    @on(SnapshotTable.RowSelected)
+    def _drill(self, event: SnapshotTable.RowSelected) -> None:
+        key = event.row_key
         if key is None:
             return
-        if event.data_table.id == "tp-ordering":
+        if event.table.id == "tp-ordering":
             found = self._ordering.get(key)
             if found is not None:
                 self.app.push_screen(OrderingScreen(found), self._open_example)
-        elif event.data_table.id == "tp-topics":
+        elif event.table.id == "tp-topics":
             self.edamon.focus_topic(key)  # as the palette's topic jump: DLQ topics list there
-        elif event.data_table.id == "tp-types":
+        elif event.table.id == "tp-types":
             self.edamon.go("overview")
             overview = self.edamon.main_screens["overview"]
             if isinstance(overview, OverviewScreen):
