@@ -21,6 +21,7 @@ from edamon.model.snapshot import Snapshot
 from edamon.ui.alerts import UNDECODABLE, AlertTracker
 from edamon.ui.commands import EdamonCommands
 from edamon.ui.format import Times
+from edamon.ui.messages import FocusTopic, GoBack, OpenChain, ShowDeadLetters, ShowScreen
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
@@ -71,6 +72,17 @@ class EdamonApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "edamon"
+    # Each main screen is a mode with its own stack (drill-ins push onto it).
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
+        "overview": OverviewScreen,
+        "chains": ChainsScreen,
+        "deadletters": DeadLettersScreen,
+        "sagas": SagasScreen,
+        "lag": LagScreen,
+        "throughput": ThroughputScreen,
+    }
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {name: name for name in SCREENS}
+    DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {EdamonCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -119,26 +131,26 @@ class EdamonApp(App[int]):
         self._tasks: list[Worker[None]] = []
         self._redraw_due = False
         self._link_error: str | None = None
-        self.main_screens: dict[str, DashboardScreen] = {
-            "overview": OverviewScreen(),
-            "chains": ChainsScreen(),
-            "deadletters": DeadLettersScreen(),
-            "sagas": SagasScreen(),
-            "lag": LagScreen(),
-            "throughput": ThroughputScreen(),
-        }
+        self.history: list[str] = []
+        """Main screens (modes) left by a switch, most recent last: Esc on a main screen goes
+        back to the previous one, as down one stack."""
 
-    def get_default_screen(self) -> Screen[None]:
-        return self.main_screens["overview"]
+    @property
+    def main_screens(self) -> dict[str, DashboardScreen]:
+        """The base screen of each mode (made on first use, kept for the app's lifetime)."""
+        screens = {}
+        for name in self.MODES:
+            screen = self.get_screen(name)
+            assert isinstance(screen, DashboardScreen)
+            screens[name] = screen
+        return screens
 
     async def on_mount(self) -> None:
-        for name, screen in self.main_screens.items():
-            if name != "overview":
-                self.install_screen(screen, name)
-                # Compose and mount it now, hidden, rather than on its first visit (~50 ms):
-                # pushed and popped again before anything is drawn.
-                self.push_screen(screen)
-                self.pop_screen()
+        for name in self.MODES:
+            if name != self.DEFAULT_MODE:
+                # Compose and mount it now, hidden, rather than on its first visit (~50 ms).
+                await self.switch_mode(name)
+        await self.switch_mode(self.DEFAULT_MODE)
         self._apply_theme(self.settings.ui.theme)
         for index, work in enumerate(self._background):
             self._start(work, f"background-{index}")
@@ -297,18 +309,20 @@ class EdamonApp(App[int]):
     # --- navigation ----------------------------------------------------------------------
 
     def go(self, name: str, *, select: str | None = None, filter_text: str | None = None) -> None:
-        """Show a main screen: back down the stack if it is there, else push it.
-
-        Main screens live for the app's lifetime (hidden ones are not drawn); the one shown
-        draws the latest snapshot right away, once, rather than when its resume arrives."""
-        target = self.main_screens[name]
-        if self.screen is not target:
-            if target in self.screen_stack:
-                while self.screen is not target:
-                    self.pop_screen()
+        """Show the main screen `name` (its mode), itself: drill-ins left open on it close, as
+        they did when every screen was on one stack. The screen left is remembered for Esc
+        (going to a screen remembered drops what was remembered after it)."""
+        current = self.current_mode
+        if name != current:
+            if name in self.history:
+                del self.history[self.history.index(name) :]
             else:
-                self.push_screen(target)
-            target.show_latest()
+                self.history.append(current)
+            self.switch_mode(name)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        target = self.main_screens[name]
+        target.show_latest()
         if select is not None:
             target.select(select)
         if filter_text is not None:
@@ -316,7 +330,7 @@ class EdamonApp(App[int]):
 
     def action_go(self, name: str) -> None:
         """Number keys and the nav bar: switch to a main screen."""
-        if name in self.main_screens:
+        if name in self.MODES:
             self.go(name)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -327,9 +341,39 @@ class EdamonApp(App[int]):
         return True
 
     def go_back(self) -> None:
-        """Esc: back to the previous screen in the stack (the overview is the bottom)."""
+        """Esc: back to the previous screen in the mode's stack, else to the main screen
+        left before this one (with its stack as it was)."""
         if len(self.screen_stack) > 1:
             self.pop_screen()
+        elif self.history:
+            self.switch_mode(self.history.pop())
+
+    # --- what screens ask for (typed messages, see edamon.ui.messages) ---------------------
+
+    def on_show_screen(self, message: ShowScreen) -> None:
+        self.go(message.name, select=message.select)
+
+    def on_open_chain(self, message: OpenChain) -> None:
+        self.open_chain(message.correlation_id, message.event_id, dead_letter=message.dead_letter)
+
+    def on_show_dead_letters(self, message: ShowDeadLetters) -> None:
+        self.go("deadletters", filter_text=message.filter_text)
+        if message.handler is not None:
+            screen = self.main_screens["deadletters"]
+            assert isinstance(screen, DeadLettersScreen)
+            screen.show_failed_handler(message.handler)
+
+    def on_focus_topic(self, message: FocusTopic) -> None:
+        if message.timeline:
+            self.go("overview")
+            overview = self.main_screens["overview"]
+            assert isinstance(overview, OverviewScreen)
+            overview.focus_topic(message.topic)
+        else:
+            self.focus_topic(message.topic)
+
+    def on_go_back(self, message: GoBack) -> None:
+        self.go_back()
 
     def open_chain(
         self,

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from edamon.model.snapshot import Snapshot
+from edamon.ui.messages import GoBack
 from edamon.ui.widgets.bars import FilterBar, NavBar, StableFooter, StatusLine
 from edamon.ui.widgets.snapshot_table import SnapshotTable
 
@@ -210,4 +211,4 @@ class DashboardScreen(Screen[None]):
         if isinstance(focused, SnapshotTable) and focused.filter_text:
             focused.set_filter("")
             return
-        self.edamon.go_back()
+        self.post_message(GoBack())

@@ -20,6 +20,7 @@ from edamon.ui.format import (
     duration,
     status_text,
 )
+from edamon.ui.messages import OpenChain
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.widgets.snapshot_table import NARROW, Column, ListRows, Row, RowMemo, SnapshotTable
 
@@ -154,4 +155,4 @@ class ChainsScreen(DashboardScreen):
     @on(SnapshotTable.RowSelected)
     def _selected(self, event: SnapshotTable.RowSelected) -> None:
         if event.row_key is not None:
-            self.edamon.open_chain(event.row_key)
+            self.post_message(OpenChain(event.row_key))

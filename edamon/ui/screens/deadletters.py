@@ -34,6 +34,7 @@ from edamon.ui.format import (
     short_class,
     shorten,
 )
+from edamon.ui.messages import Handler, OpenChain
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.retry import (
     RetryModal,
@@ -133,10 +134,6 @@ NARROW_LAYOUT = (
     "exception",
 )
 """Under NARROW columns: what failed where, and whether it was retried."""
-
-
-Handler = tuple[str | None, str | None, str | None]
-"""A failed handler: source topic, consumer group, exception (the cause when there is one)."""
 
 
 def handler_of(row: DeadLetterRow) -> Handler:
@@ -581,7 +578,7 @@ class DeadLettersScreen(DashboardScreen):
         if row is None:
             return
         # Select the chain's node for this dead letter (else the original event).
-        self.edamon.open_chain(row.correlation_id, row.event_id, dead_letter=key)
+        self.post_message(OpenChain(row.correlation_id, row.event_id, dead_letter=key))
 
     @on(SnapshotTable.RowHighlighted, "#dead-letters")
     def _highlighted(self, event: SnapshotTable.RowHighlighted) -> None:

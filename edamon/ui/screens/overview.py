@@ -30,8 +30,8 @@ from edamon.ui.format import (
     status_text,
     thousands,
 )
+from edamon.ui.messages import OpenChain, ShowDeadLetters, ShowScreen
 from edamon.ui.screens.base import DashboardScreen
-from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.overview_panels import (
     COMPACT,
     FAILED_COLUMNS,
@@ -302,7 +302,7 @@ class OverviewScreen(DashboardScreen):
             return
         for event in (*self._paused_rows, *snap.timeline):
             if event.coords == key:
-                self.edamon.open_chain(event.correlation_id, event.event_id)
+                self.post_message(OpenChain(event.correlation_id, event.event_id))
                 return
 
     @on(SnapshotTable.RowSelected)
@@ -314,11 +314,11 @@ class OverviewScreen(DashboardScreen):
         if table.id == "timeline":
             self.action_chain()
         elif table.id == "groups":
-            self.edamon.go("lag", select=key)
+            self.post_message(ShowScreen("lag", select=key))
         elif table.id == "failed":
             self._drill_failed(key)
         elif table.id == "sagas":
-            self.edamon.go("sagas", select=key)
+            self.post_message(ShowScreen("sagas", select=key))
         elif table.id == "topics":
             self.focus_topic(key)
 
@@ -328,11 +328,8 @@ class OverviewScreen(DashboardScreen):
         groups = snap.dead_letter_groups if snap is not None else ()
         group = next((g for g in groups if failed_key(g) == key), None)
         if group is not None:
-            screen = self.edamon.main_screens["deadletters"]
-            assert isinstance(screen, DeadLettersScreen)
-            self.edamon.go("deadletters", filter_text="")
             handler = (group.original_topic, group.consumer_group, group.exception_class)
-            screen.show_failed_handler(handler)
+            self.post_message(ShowDeadLetters(handler=handler))
 
     def focus_topic(self, topic: str) -> None:
         """Select `topic` in the topics table, filter the timeline to it and focus the

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from edamon.model.snapshot import SagaInstance, Snapshot
 from edamon.model.status import SagaState
 from edamon.ui.format import DIM, Times, duration, status_style, status_text
+from edamon.ui.messages import OpenChain
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
 from edamon.ui.widgets.snapshot_table import NARROW, Column, ListRows, Row, RowMemo, SnapshotTable
@@ -208,7 +209,7 @@ class SagasScreen(DashboardScreen):
         """Open the chain of the instance under the cursor."""
         key = self.query_one("#instances", SnapshotTable).cursor_key
         if key is not None:
-            self.edamon.open_chain(key)
+            self.post_message(OpenChain(key))
 
     @on(SnapshotTable.RowSelected, "#instances")
     def _open(self) -> None:

@@ -18,9 +18,9 @@ from textual.widget import Widget
 from edamon.model.ordering import OrderingExample, OrderingView, TopicOrdering
 from edamon.model.snapshot import EventTypeThroughput, Snapshot, TopicThroughput
 from edamon.ui.format import BLUE, DIM, RED, YELLOW, Times, rate, spark, thousands
+from edamon.ui.messages import FocusTopic, OpenChain
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.ordering import OrderingScreen
-from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.snapshot_table import MIN_GROW_WIDTH, NARROW, Column, Row, SnapshotTable
 
@@ -332,16 +332,14 @@ class ThroughputScreen(DashboardScreen):
             if found is not None:
                 self.app.push_screen(OrderingScreen(found), self._open_example)
         elif event.table.id == "tp-topics":
-            self.edamon.focus_topic(key)  # as the palette's topic jump: DLQ topics list there
+            self.post_message(FocusTopic(key))  # as the palette's jump: DLQ topics list there
         elif event.table.id == "tp-types":
-            self.edamon.go("overview")
-            overview = self.edamon.main_screens["overview"]
-            if isinstance(overview, OverviewScreen):
-                overview.focus_topic(key)  # filters the live events by any text: the type
+            # The live events filtered by any text: the type.
+            self.post_message(FocusTopic(key, timeline=True))
 
     def _open_example(self, example: OrderingExample | None) -> None:
         if example is not None:
-            self.edamon.open_chain(example.correlation_id, example.event_id)
+            self.post_message(OpenChain(example.correlation_id, example.event_id))
 
 
 def _width(columns: Sequence[Column], key: str) -> int:
