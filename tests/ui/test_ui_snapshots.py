@@ -1,4 +1,5 @@
-"""SVG snapshots of every screen, from fixed data and a fixed clock (no timers run).
+"""SVG snapshots of every main screen at 120x40 and at 80x24 (and of drill-ins), grouped by
+screen, from fixed data and a fixed clock (no timers run).
 
 Regenerate with `pytest --snapshot-update tests/ui` (one Python version) and review the SVGs.
 """
@@ -8,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fakes import make_app
+from fakes import FakeView, make_app
+from test_ui_throughput import catching_up
 from textual.pilot import Pilot
 from uitools import settle
 
@@ -32,39 +34,77 @@ def pressing(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
     return run
 
 
-def test_overview(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), terminal_size=WIDE, run_before=_settle)
+SMALL = (80, 24)
 
 
-def test_overview_small_terminal(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_settle)
+class TestOverview:
+    def test_wide(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=_settle)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=_settle)
 
 
-def test_chains(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), run_before=pressing("2"), terminal_size=WIDE)
+class TestChains:
+    def test_wide(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("2"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("2"), terminal_size=SMALL)
 
 
-def test_one_chain(snap_compare: SnapCompare) -> None:
-    # Enter opens the first (most recent) flow: the one with a dead letter and an orphan.
-    assert snap_compare(make_app(), run_before=pressing("2", "enter"), terminal_size=WIDE)
+class TestOneChain:
+    def test_wide(self, snap_compare: SnapCompare) -> None:
+        # Enter opens the first (most recent) flow: the one with a dead letter and an orphan.
+        assert snap_compare(make_app(), run_before=pressing("2", "enter"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("2", "enter"), terminal_size=SMALL)
+
+    def test_event_selected(self, snap_compare: SnapCompare) -> None:
+        presses = ["2", "enter", "down", "down", "down", "down"]
+        assert snap_compare(make_app(), run_before=pressing(*presses), terminal_size=WIDE)
 
 
-def test_one_chain_event_selected(snap_compare: SnapCompare) -> None:
-    presses = ["2", "enter", "down", "down", "down", "down"]
-    assert snap_compare(make_app(), run_before=pressing(*presses), terminal_size=WIDE)
+class TestDeadLetters:
+    def test_wide_with_a_mark(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("3", "space"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("3"), terminal_size=SMALL)
+
+    def test_filtered(self, snap_compare: SnapCompare) -> None:
+        presses = ("3", "slash", *"Timeout", "enter")
+        assert snap_compare(make_app(), run_before=pressing(*presses), terminal_size=WIDE)
 
 
-def test_dead_letters(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), run_before=pressing("3", "space"), terminal_size=WIDE)
+class TestSagas:
+    def test_wide(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("4"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("4"), terminal_size=SMALL)
 
 
-def test_sagas(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), run_before=pressing("4"), terminal_size=WIDE)
+class TestLag:
+    def test_wide(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("5", "down"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("5", "down"), terminal_size=SMALL)
 
 
-def test_lag(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), run_before=pressing("5", "down"), terminal_size=WIDE)
+class TestThroughput:
+    def test_wide_catching_up(self, snap_compare: SnapCompare) -> None:
+        app = make_app(FakeView(catching_up()))
+        assert snap_compare(app, run_before=pressing("6"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        app = make_app(FakeView(catching_up()))
+        assert snap_compare(app, run_before=pressing("6"), terminal_size=SMALL)
 
 
-def test_help(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(), run_before=pressing("3", "question_mark"), terminal_size=WIDE)
+class TestHelp:
+    def test_on_the_dead_letters(self, snap_compare: SnapCompare) -> None:
+        presses = ("3", "question_mark")
+        assert snap_compare(make_app(), run_before=pressing(*presses), terminal_size=WIDE)

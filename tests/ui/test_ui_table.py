@@ -23,7 +23,15 @@ from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.widgets.bars import StableFooter
-from edamon.ui.widgets.snapshot_table import Column, ListRows, Row, RowSource, SnapshotTable
+from edamon.ui.widgets.snapshot_table import (
+    Column,
+    ListRows,
+    Row,
+    RowSource,
+    SnapshotTable,
+    fit_cell,
+    plain,
+)
 
 COLUMNS = [Column("name", "name", 20), Column("n", Text("n", justify="right"), 6)]
 
@@ -301,6 +309,51 @@ async def test_an_auto_width_column_grows_to_its_widest_cell_and_never_shrinks()
         assert table.shown_columns[0].width == len("a-much-longer-name")
         table.sync([("a", ("short", "1"))])
         assert table.shown_columns[0].width == len("a-much-longer-name")
+
+
+# --- moving rows and widths -------------------------------------------------------------------
+
+
+class TwoAutoColumns(App[None]):
+    COLUMNS: ClassVar[list[Column]] = [Column("name", "name"), Column("rate", "rate")]
+
+    def compose(self) -> ComposeResult:
+        yield SnapshotTable(self.COLUMNS, id="table")
+
+
+async def test_a_value_wider_than_its_column_widens_it() -> None:
+    app = TwoAutoColumns()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync([("a", ("topic-a", "0/s"))])
+        await pilot.pause()
+        table.sync([("a", ("topic-a", "12.3k/s"))])
+        await pilot.pause()
+        assert {c.key: c.width for c in table.shown_columns}["rate"] == len("12.3k/s")
+
+
+async def test_most_rows_replaced_at_once_keep_the_cursor_on_its_row() -> None:
+    app = TwoAutoColumns()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync([(f"k{i}", (f"row {i}", "1/s")) for i in range(50)])
+        await pilot.pause()
+        table.move_cursor(row=10)
+        kept = [("k10", ("row 10", "1/s"))]
+        fresh = [(f"n{i}", (f"new {i}", "2/s")) for i in range(40)]
+        table.sync(fresh[:5] + kept + fresh[5:])
+        await pilot.pause()
+        assert table.keys == [key for key, _ in fresh[:5] + kept + fresh[5:]]
+        assert table.cursor_key == "k10" and table.cursor_row == 5
+        assert plain(table.get_cell("n0", "name")) == "new 0"
+
+
+def test_cells_wider_than_a_fixed_width_are_cut_with_an_ellipsis() -> None:
+    assert fit_cell("demo.commands.ChargePayment.DLT", 16, "middle") == "demo…Payment.DLT"
+    assert fit_cell("demo.commands.ChargePayment.DLT", 16) == "demo.commands.C…"
+    cut = fit_cell(Text("ListenerExecutionFailedException", style="red"), 10)
+    assert isinstance(cut, Text) and cut.plain == "ListenerE…" and cut.style == "red"
+    assert fit_cell("short", 10) == "short"
 
 
 # --- the footer -------------------------------------------------------------------------------

@@ -293,13 +293,6 @@ async def test_narrow_terminal_keeps_names_rates_and_versions() -> None:
         assert {len(cell) for cell in column(topics, "trend")} == {width}
 
 
-# --- snapshot ------------------------------------------------------------------------------
-
-
-def test_throughput_snapshot(snap_compare: SnapCompare) -> None:
-    assert snap_compare(make_app(FakeView(catching_up())), press=["6"], terminal_size=SIZE)
-
-
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (119, 40), (120, 40), (160, 50)])
 async def test_every_column_fits_the_terminal(size: tuple[int, int]) -> None:
     app = make_app(FakeView(catching_up()))

@@ -1,5 +1,6 @@
-"""The overview after the user audit: paused times, `c` and focus, the failed handlers' drill
-and widths, absolute times in the topics panel, the palette's topic jump."""
+"""The overview: the live events follow the newest and their times stay current (also
+paused), `c` and focus, the failed handlers' drill and widths, absolute times in the topics
+panel, the palette's topic jump."""
 
 from __future__ import annotations
 
@@ -287,3 +288,44 @@ async def test_rates_and_last_seen_are_by_arrival() -> None:
         assert plain(topics.get_cell(first.topic, "last")).strip() == "1s ago"
         label = overview(app).query_one("#events-label")
         assert "events 100.0/s" in str(label.render())
+
+
+def newer_events(view: FakeView, count: int, at: float) -> None:
+    """`count` new events at the head of the timeline, at time `at`."""
+    snap = view.snap
+    head = snap.timeline[0]
+    fresh = tuple(
+        dataclasses.replace(head, coords=f"orders.OrderPlaced/0/{90_000 + i}", time=at)
+        for i in range(count)
+    )
+    view.snap = dataclasses.replace(snap, timeline=(*reversed(fresh), *snap.timeline))
+
+
+async def test_the_timeline_follows_new_events_and_its_times_stay_current() -> None:
+    view, clock = FakeView(), Clock()
+    app = make_app(view, settings(), clock=clock, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        timeline = app.screen.query_one("#timeline", SnapshotTable)
+        assert timeline.cursor_row == 0
+        for step in range(1, 4):  # events keep arriving while the operator watches
+            clock.now += 1
+            newer_events(view, 5, clock.now)
+            await app.refresh_now()
+            await pilot.pause()
+            newest = f"orders.OrderPlaced/0/{90_000 + 4}"
+            assert timeline.keys[0] == newest
+            assert timeline.cursor_row == 0 and timeline.cursor_key == newest
+            assert timeline.scroll_y == 0
+            assert plain(timeline.get_cell(newest, "time")) == "now"
+            del step
+        clock.now += 12  # nothing new: the shown times age with the clock
+        await app.refresh_now()
+        assert plain(timeline.get_cell(timeline.keys[0], "time")) == "12s ago"
+
+        await pilot.press("down")  # a chosen row sticks to its event
+        chosen = timeline.cursor_key
+        newer_events(view, 3, clock.now)
+        await app.refresh_now()
+        await pilot.pause()
+        assert timeline.cursor_key == chosen and timeline.cursor_row > 1
