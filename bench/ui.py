@@ -23,6 +23,17 @@ Runs, side by side:
 - pollers: `--pollers` more clients polling the overview at 4 Hz (what more dashboards cost the
   service: CPU per attached dashboard).
 Targets: ingest with a dashboard >= 0.95x without; key-to-screen p99 <= 50 ms; page p99 <= 20 ms.
+
+    python bench/ui.py --dead-letters [--redraws 40]
+
+The dead-letters screen (issue 14), no feed: a service holding 1,000, then 100,000 dead letters
+(ingested before the dashboard attaches) and a dashboard at 120x40 on the dead-letters screen,
+redrawn `--redraws` times (`refresh_now()`: the overview and the pages in view asked of the
+service, the screen drawn, until the compositor's next frame). Reported: wall and CPU time
+(this process: the dashboard) per redraw, and their ratio 100,000 : 1,000 (target <= 1.2).
+Then the memory of a dashboard process (a child of its own: RSS once the 100,000 dead letters
+are listed, and its peak); with `--baseline PATH` the same child runs PATH's edamon (e.g. main's
+checkout) against the same service, for the comparison.
 """
 
 from __future__ import annotations
@@ -43,7 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("EDAMON_ROOT") or Path(__file__).resolve().parent.parent)
+"""The edamon whose dashboard is measured (EDAMON_ROOT: another checkout, e.g. main's code,
+for the memory comparison; the service is always this one's)."""
 sys.path.insert(0, str(ROOT))
 
 from edamon.collector.collector import FETCH_MAX_RECORDS, INGEST_SLICE  # noqa: E402
@@ -430,6 +443,251 @@ async def run_dashboard(args: argparse.Namespace, directory: str) -> Run:
     return run
 
 
+# --- the dead-letters screen: redraw cost and memory by the number of dead letters ---------------
+
+DLT = f"{PREFIX}.Payments.DLT"
+
+
+def dead_letter_records(n: int, now_ms: int) -> list[RawRecord]:
+    """`n` Spring dead letters (each its own flow), offsets 0..n-1."""
+    out = []
+    for i in range(n):
+        cid = _id(i, -1)
+        value = (
+            f'{{"eventId":"{_id(i, 2)}","eventType":"PaymentProcessed",'
+            f'"aggregateId":"order-{i}","occurredAt":{now_ms},"version":2,"payload":{{}},'
+            f'"metadata":{{"correlationId":"{cid}","causationId":null}}}}'
+        ).encode()
+        headers = (
+            ("event-type", b"PaymentProcessed"),
+            ("kafka_dlt-original-topic", f"{PREFIX}.Payments".encode()),
+            ("kafka_dlt-original-partition", struct.pack(">i", i % PARTITIONS)),
+            ("kafka_dlt-original-offset", struct.pack(">q", i)),
+            ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+            ("kafka_dlt-exception-message", f"payment gateway timeout #{i}".encode()),
+        )
+        out.append(RawRecord(DLT, 0, i, now_ms - (n - i), f"order-{i}".encode(), value, headers))
+    return out
+
+
+def dead_letter_settings(n: int) -> Settings:
+    return load_settings(
+        None,
+        {
+            "topics": {"include": [rf"{PREFIX}\..*"]},
+            "ui": {"refresh_hz": POLL_HZ},
+            "retention": {"max_dead_letters": max(n, 1000)},
+        },
+        use_default_path=False,
+    )
+
+
+def serve_dead_letters(socket_path: str, n: int) -> None:
+    """`--serve-dead-letters SOCKET N`: the API over a state holding N dead letters; runs
+    until its stdin closes."""
+    import uvicorn
+
+    from edamon.actions.service import RetryService
+    from edamon.broker.memory import MemoryBroker
+    from edamon.collector import deadletters
+    from edamon.collector.view import StateView
+    from edamon.service.app import create_app
+    from edamon.service.auth import Tokens
+    from edamon.service.backend import Backend
+
+    # The service's lists carry the newest SNAPSHOT_DEAD_LETTERS (2,000) dead letters: raised
+    # here (bench only) so that the screen lists all N.
+    deadletters.SNAPSHOT_DEAD_LETTERS = max(n, deadletters.SNAPSHOT_DEAD_LETTERS)
+    config = dead_letter_settings(n)
+    state = CollectorState(config, cluster="bench")
+    state.set_connection(ConnectionState.CONNECTED, "", time.time(), brokers=1)
+    records = dead_letter_records(n, int(time.time() * 1000))
+    for first in range(0, n, INGEST_SLICE):
+        state.ingest(records[first : first + INGEST_SLICE], time.time())
+    del records
+    view: Any = StateView(state)
+    view.caught_up = True
+    broker = MemoryBroker()
+    backend = Backend(view, RetryService(broker, config), broker, config)
+    app = create_app(backend, Tokens(None, TOKEN, "bench"), max_body_bytes=1 << 20)
+    server = uvicorn.Server(
+        uvicorn.Config(app, uds=socket_path, log_config=None, access_log=False, lifespan="off")
+    )
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not os.path.exists(socket_path):  # noqa: ASYNC240 - a socket appearing
+            await asyncio.sleep(0.01)
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        server.should_exit = True
+        await serving
+
+    asyncio.run(main())
+
+
+def start_dead_letter_service(n: int, directory: str) -> Service:
+    socket_path = os.path.join(directory, f"dl-{n}.sock")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    env = {**os.environ, "EDAMON_ROOT": str(Path(__file__).resolve().parent.parent)}
+    args = [sys.executable, __file__, "--serve-dead-letters", socket_path, str(n)]
+    process = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != "ready":
+        raise SystemExit(f"the service did not start: {line!r}")
+    return Service(process, socket_path)
+
+
+async def show_dead_letters(app: Any, pilot: Any, n: int) -> Any:
+    """Switch to the dead-letters screen and wait until it lists the service's dead letters
+    (as many as the screen lists: all of them, or its page)."""
+    await pilot.press("3")
+    table = app.screen.query_one("#dead-letters")
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        await app.refresh_now()
+        await pilot.pause()
+        if table.row_count >= min(n, 1000) and app.screen.drawn is app.last_snapshot:
+            return table
+    raise SystemExit(f"the dead letters were not listed ({table.row_count} of {n})")
+
+
+async def redraws(url: str, n: int, count: int, profile: str | None = None) -> dict[str, float]:
+    """Wall and CPU time of `count` redraws of the dead-letters screen (median, p90)."""
+    from edamon.client import EdamonClient
+    from edamon.ui.app import EdamonApp
+    from edamon.ui.source import DataSource
+
+    app = EdamonApp(DataSource(EdamonClient(url, TOKEN)), dead_letter_settings(n), refresh=False)
+    # Instrumented (bench only, not the app): the compositor's updates of the headless screen.
+    frames: list[float] = []
+    display = app._display
+
+    def counting_display(screen: Any, renderable: Any) -> None:
+        display(screen, renderable)
+        if renderable is not None:
+            frames.append(time.perf_counter())
+
+    app._display = counting_display  # type: ignore[method-assign]
+    walls: list[float] = []
+    cpus: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await show_dead_letters(app, pilot, n)
+        rows = table.row_count
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        for i in range(count):
+            table.move_cursor(row=(i * 7) % 30)  # something changes on screen each time
+            frames.clear()
+            wall, cpu = time.perf_counter(), time.process_time()
+            await app.refresh_now()
+            while not frames:
+                await asyncio.sleep(0)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        if profiler is not None and profile:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}-{n}.prof")
+    return {
+        "rows": rows,
+        "wall_ms": statistics.median(walls) * 1000,
+        "wall_p90_ms": pct(walls, 0.9) * 1000,
+        "cpu_ms": statistics.median(cpus) * 1000,
+        "cpu_p90_ms": pct(cpus, 0.9) * 1000,
+    }
+
+
+def rss_kib(field_name: str = "VmRSS") -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory_child(url: str, n: int) -> None:
+    """`--memory-child URL N`: a dashboard process that lists the dead letters; prints its
+    memory as JSON (kB)."""
+    from edamon.client import EdamonClient
+    from edamon.ui.app import EdamonApp
+    from edamon.ui.source import DataSource
+
+    async def main() -> dict[str, int]:
+        app = EdamonApp(
+            DataSource(EdamonClient(url, TOKEN)), dead_letter_settings(n), refresh=False
+        )
+        before = rss_kib()
+        async with app.run_test(size=(120, 40)) as pilot:
+            started = rss_kib()
+            table = await show_dead_letters(app, pilot, n)
+            for _ in range(10):  # a few ticks on the screen, scrolling through it
+                await pilot.press("pagedown")
+                await app.refresh_now()
+                await pilot.pause()
+            return {
+                "rows_listed": table.row_count,
+                "rss_before_app_kb": before,
+                "rss_app_started_kb": started,
+                "rss_listed_kb": rss_kib(),
+                "peak_kb": rss_kib("VmHWM"),
+            }
+
+    print(json.dumps(asyncio.run(main())), flush=True)
+
+
+def measure_memory(url: str, n: int, root: str | None) -> dict[str, int]:
+    env = {**os.environ, "EDAMON_ROOT": root or str(Path(__file__).resolve().parent.parent)}
+    env["PYTHONPATH"] = env["EDAMON_ROOT"]
+    here = Path(__file__).resolve()
+    out = subprocess.run(
+        [sys.executable, str(here), "--memory-child", url, str(n)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(f"memory child failed:\n{out.stderr[-3000:]}")
+    data: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+async def bench_dead_letters(args: argparse.Namespace) -> None:
+    results: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="edamon-bench-") as directory:
+        for n in (1_000, 100_000):
+            started = time.perf_counter()
+            service = start_dead_letter_service(n, directory)
+            print(f"service with {n:,} dead letters ready in {time.perf_counter() - started:.1f} s")
+            try:
+                results[n] = await redraws(service.url, n, args.redraws, args.profile)
+                print(f"  redraw at {n:>7,} dead letters: {results[n]}")
+                if n == 100_000:
+                    mine = measure_memory(service.url, n, None)
+                    print(f"  dashboard memory, this code: {mine}")
+                    if args.baseline:
+                        base = measure_memory(service.url, n, args.baseline)
+                        print(f"  dashboard memory, {args.baseline}: {base}")
+            finally:
+                assert service.process.stdin is not None
+                service.process.stdin.close()
+                service.process.wait(timeout=30)
+    small, large = results[1_000], results[100_000]
+    print(
+        f"redraw 100,000 : 1,000 dead letters: wall {large['wall_ms'] / small['wall_ms']:.2f}, "
+        f"CPU {large['cpu_ms'] / small['cpu_ms']:.2f} (target <= 1.2); "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -519,10 +777,28 @@ def main() -> None:
         default=keys_option(KEYS),
         help=f"keys sent in turn, comma-separated: down, up, 1-6 (default {KEYS})",
     )
+    parser.add_argument(
+        "--dead-letters", action="store_true", help="the dead-letters screen: redraw, memory"
+    )
+    parser.add_argument("--redraws", type=int, default=40, help="redraws measured per size")
+    parser.add_argument("--baseline", metavar="PATH", help="another edamon checkout (memory)")
+    parser.add_argument("--profile", metavar="PREFIX", help="cProfile the redraws to PREFIX-N.prof")
     parser.add_argument("--serve", metavar="SOCKET", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-dead-letters", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve_feed(args.serve, args.rate or None, args.seconds)
+        return
+    if args.serve_dead_letters:
+        serve_dead_letters(args.serve_dead_letters[0], int(args.serve_dead_letters[1]))
+        return
+    if args.memory_child:
+        memory_child(args.memory_child[0], int(args.memory_child[1]))
+        return
+    if args.dead_letters:
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        asyncio.run(bench_dead_letters(args))
         return
     print(
         f"feed: {args.rate:,.0f} records/s for {args.seconds:.0f} s per run, fetches <= {BATCH} "
