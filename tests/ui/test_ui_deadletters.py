@@ -125,3 +125,32 @@ async def test_more_dead_letters_than_the_overview_carries_are_read_by_pages() -
         await settle(pilot)
         assert table.keys == ["shipping.DLT/0/4321"]
         assert f"(1 match · {len(many):,})" in plain(table.border_title or "")
+
+
+async def test_marks_on_pages_no_longer_held_are_still_retry_targets() -> None:
+    view = FakeView()
+    template = view.snap.dead_letters[0]
+    many = tuple(
+        dataclasses.replace(template, coords=f"shipping.DLT/0/{5000 - i}", time=template.time - i)
+        for i in range(OVERVIEW_ROWS + 1000)
+    )
+    view.snap = dataclasses.replace(view.snap, dead_letters=many)
+    app = make_app(view)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.refresh_now()
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, DeadLettersScreen)
+        table = screen.query_one(SnapshotTable)
+        await app.refresh_now()
+        await settle(pilot)
+        await pilot.press("space", "end")
+        await settle(pilot)
+        await pilot.press("space", "home")
+        for _ in range(2):  # the pages asked for since the last tick, then those in view
+            await app.refresh_now()
+            await settle(pilot)
+        last = many[-1].coords
+        assert last not in table.keys  # not held any more, still marked
+        assert screen.targets() == [many[0].coords, last]
+        assert "2 marked" in plain(table.border_title or "")
