@@ -94,7 +94,7 @@ async def test_two_dashboards_attach_to_one_service_at_once(
             assert not isinstance(viewer.screen, ChainsScreen)
             table = operator.screen.query_one(SnapshotTable)
             await wait_for(first, lambda: correlation in table.keys, "the flow's row")
-            table.move_cursor(row=table.get_row_index(correlation))
+            table.select_key(correlation)
             await first.press("enter")
             await wait_for(first, lambda: isinstance(operator.screen, ChainScreen), "the chain")
 

@@ -109,7 +109,7 @@ async def check_flow(
             lambda: plain(table.get_cell(correlation, "events")).strip() == str(len(STEPS)),
             "all four events in the flow's row",
         )
-        table.move_cursor(row=table.get_row_index(correlation))
+        table.select_key(correlation)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen), "the chain screen")
         screen = app.screen

@@ -217,8 +217,7 @@ class DeadLettersScreen(DashboardScreen):
             id="dead-letters",
             title="Dead letters",
             # The cursor stays on the record the operator is reading (and may retry), also on
-            # the first row when newer dead letters arrive above it; unless a storm of them
-            # pushed it down by more than PIN_ROWS (the title counts the newer ones).
+            # the first row when newer dead letters arrive above it (the title counts them).
             follow_head=False,
         )
         with VerticalScroll(id="dl-detail-scroll"):

@@ -517,9 +517,12 @@ class SnapshotTable(ScrollView, can_focus=True):
         found = self.view.rows(row, row + 1) if total else []
         self.cursor_key = found[0][0] if found else None
         if scroll or old_row != row:
+            top = round(self.scroll_y)
             self.scroll_cursor_into_view()
-        if old_row != row:
-            self.refresh()
+            if old_row != row and round(self.scroll_y) == top:
+                # Only the two rows change: redraw their lines, not the whole table.
+                for moved in (old_row, row):
+                    self.refresh_lines(moved - top + self.header_height)
         if self.cursor_key != self.highlighted:
             self.highlighted = self.cursor_key
             self.post_message(self.RowHighlighted(self, self.cursor_key, row))
