@@ -119,6 +119,12 @@ class DashboardScreen(Screen[None]):
         self.show_latest()
 
     def on_screen_resume(self) -> None:
+        # Textual refreshes every style of a screen it resumes (switch_mode posts
+        # ScreenResume() with refresh_styles=True), a few ms per switch; skipping that when
+        # neither the theme nor the size changed needs Textual's private resume handler, so we
+        # don't. Upstream: https://github.com/Textualize/textual/pull/6314 (the flag, set by
+        # the poster only) and https://github.com/Textualize/textual/pull/5211 ("could be
+        # improved upon … by avoiding a CSS refresh when not strictly required").
         # Going back down the stack resumes every screen on the way: only the one left
         # visible draws.
         if self.is_current:

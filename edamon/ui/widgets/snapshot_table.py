@@ -379,11 +379,13 @@ class SnapshotTable(ScrollView, can_focus=True):
         self.cursor_key: str | None = None
         """The key of the row under the cursor, or None when the table is empty."""
         self.shown: tuple[Column, ...] = self.spec
+        self.shown_index: tuple[int, ...] | None = None
+        """Where each shown column's cell is in a row (None: every column, in order)."""
         self.layout_spec: tuple[tuple[Column, ...], str | None] | None = None
         self.auto_widths: dict[str, int] = {}
         """Widths auto-width columns have grown to (never shrink)."""
         self.strips: LRUCache[tuple[object, ...], tuple[Row, Strip]] = LRUCache(STRIP_CACHE)
-        self.style_epoch = 0
+        """Rendered rows by (row key, width, cursor, focus, theme), with the cells drawn."""
         self.highlighted: str | None = None
         self.update_title()
 
@@ -436,13 +438,14 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def cells_shown(self, cells: Row) -> Row:
         """The cells of the shown columns, out of a row's cells for every column of the spec."""
-        if len(self.shown) == len(self.spec) and self.shown_keys_are_spec():
-            return cells
-        position = {c.key: i for i, c in enumerate(self.spec)}
-        return tuple(cells[position[c.key]] for c in self.shown)
+        index = self.shown_index
+        return cells if index is None else tuple(cells[i] for i in index)
 
-    def shown_keys_are_spec(self) -> bool:
-        return all(a.key == b.key for a, b in zip(self.shown, self.spec, strict=True))
+    def set_shown(self, columns: tuple[Column, ...]) -> None:
+        self.shown = columns
+        position = {c.key: i for i, c in enumerate(self.spec)}
+        index = tuple(position[c.key] for c in columns)
+        self.shown_index = None if index == tuple(range(len(self.spec))) else index
 
     def set_title(self, title: str | Content) -> None:
         """Set the border title (a str is markup: record text goes in a Content, never in
@@ -584,7 +587,7 @@ class SnapshotTable(ScrollView, can_focus=True):
                 for c in columns
             )
         if columns != self.shown:
-            self.shown = columns
+            self.set_shown(columns)
             self.strips.clear()
             self.measure_auto_columns()
             self.update_size()
@@ -595,8 +598,8 @@ class SnapshotTable(ScrollView, can_focus=True):
         resize); its cells are drawn anew from the next `sync()`."""
         last = self.shown[-1]
         column = Column(last.key, label, width, last.trim)
-        self.shown = (*self.shown[:-1], column)
         self.spec = tuple(column if c.key == last.key else c for c in self.spec)
+        self.set_shown((*self.shown[:-1], column))
         if self.layout_spec is not None:
             columns, grow = self.layout_spec
             self.layout_spec = (
@@ -650,7 +653,6 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self.style_epoch += 1
         self.strips.clear()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -671,6 +673,8 @@ class SnapshotTable(ScrollView, can_focus=True):
             key, cells = found[0]
             strip = self.row_strip(key, cells, index == self.cursor_row)
         if scroll_x == 0 and strip.cell_length == width:
+            # Nothing to crop; crop_extend would also cache the strip in itself (a cycle
+            # only the cyclic GC frees).
             return strip
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
