@@ -22,11 +22,13 @@ from dashboards import dashboard
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from builders import envelope, spring_dlt_headers
 from edamon.config import Settings, load_settings
 from edamon.model.status import NodeStatus
 from edamon.ui.app import EdamonApp
+from edamon.ui.screens.retry import RetryModal
 from edamon.ui.screens.search import FoundChainScreen, SearchScreen, found_commands
 from edamon.ui.widgets.bars import Line
 from kafka_helpers import KafkaTestClients, unique_name
@@ -217,6 +219,16 @@ def report_text(screen: SearchScreen) -> str:
     return text_of(screen.query_one("#search-report", Static), width=300)
 
 
+def all_nodes(tree: Tree[str]) -> list[TreeNode[str]]:
+    nodes: list[TreeNode[str]] = []
+    stack = list(tree.root.children)
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        stack.extend(node.children)
+    return nodes
+
+
 def tree_pairs(tree: Tree[str]) -> set[tuple[str, str | None]]:
     """(event id, parent event id) of every node under the hidden root."""
     pairs: set[tuple[str, str | None]] = set()
@@ -270,6 +282,23 @@ async def test_a_search_through_the_dashboard_opens_the_flow_as_a_chain(
             pilot,
             lambda: "payload-of-OrderPlaced" in text_of(detail),
             "the event's payload in the detail",
+        )
+        # r on the dead letter: the service's plan, the confirmation, then sent to its topic
+        dead_node = next(n for n in all_nodes(tree) if n.data == dead[0].event_id)
+        tree.move_cursor(dead_node)
+        await wait_for(pilot, lambda: chain.selected == dead[0].event_id, "the dead letter")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RetryModal), "the confirmation")
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: chain.retry_job is not None and chain.retry_job.state != "running",
+            "the retry job",
+        )
+        assert chain.retry_job is not None
+        assert [r.outcome for r in chain.retry_job.results] == ["sent"]
+        assert chain.retry_job.results[0].target_coords.startswith(
+            f"{world.prefix}.PaymentProcessed/"
         )
         # e: the flow written with its search and records
         await pilot.press("e")

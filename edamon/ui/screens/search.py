@@ -13,7 +13,8 @@ full scan offered.
 `FoundChainScreen`: the usual chain screen over a flow kept with its search by the service
 (outside the live window's eviction), marked "from search, <range>"; its events come from the
 live window when it still holds them, else their records are read from Kafka; `e` exports it
-with the search; `d` dismisses the search's result.
+with the search; `r` retries the selected dead letter (the service's plan and the confirmation
+first, as on the dead letters screen); `d` dismisses the search's result.
 
 Everything shown comes through the DataSource (sanitized there); messages of errors pass
 `sanitize` too (they can quote what was typed).
@@ -35,9 +36,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static, Tree
 
 from edamon.client import ClientError, NotFound
+from edamon.model.api import RetryJobDoc
 from edamon.model.envelope import Envelope
 from edamon.model.safetext import sanitize
 from edamon.model.search import SearchDoc, SearchField, SearchPass, SearchQuery
@@ -47,6 +49,7 @@ from edamon.model.waterfall import human_duration
 from edamon.ui.format import BLUE, DIM, GREEN, ORANGE, RED, YELLOW, plural, short_id
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chain import ChainScreen
+from edamon.ui.screens.retry import RetryModal, prepare_retry, summary_messages
 from edamon.ui.source import Lookup
 from edamon.ui.widgets.bars import Line
 
@@ -231,11 +234,12 @@ class SearchScreen(DashboardScreen):
     #search-form { height: auto; padding: 0 1; }
     .search-row { height: 1; }
     .search-label { width: 8; color: $text-muted; }
-    .search-word { width: auto; color: $text-muted; }
+    .search-word { width: auto; color: $text-muted; padding: 0 1; }
     #search-by { width: 18; }
     #search-value { width: 1fr; }
     #search-topics { width: 1fr; }
     .search-time { width: 1fr; }
+    #search-since { width: 10; }
     .search-number { width: 10; }
     #search-full-scan { width: auto; }
     #search-start { margin-right: 2; }
@@ -293,11 +297,11 @@ class SearchScreen(DashboardScreen):
             with Horizontal(classes="search-row"):
                 yield Label("since", classes="search-label")
                 yield Input(DEFAULT_SINCE, compact=True, id="search-since", classes="search-time")
-                yield Label(" or from", classes="search-word")
+                yield Label("or from", classes="search-word")
                 yield Input(
                     placeholder="time or 8h", compact=True, id="search-from", classes="search-time"
                 )
-                yield Label(" until", classes="search-word")
+                yield Label("until", classes="search-word")
                 yield Input(
                     placeholder="now", compact=True, id="search-until", classes="search-time"
                 )
@@ -316,21 +320,21 @@ class SearchScreen(DashboardScreen):
                     id="search-budget-records",
                     classes="search-number",
                 )
-                yield Label(" records", classes="search-word")
+                yield Label("records", classes="search-word")
                 yield Input(
                     f"{DEFAULT_BUDGET_SECONDS:g}",
                     compact=True,
                     id="search-budget-seconds",
                     classes="search-number",
                 )
-                yield Label(" s  rate", classes="search-word")
+                yield Label("s   rate", classes="search-word")
                 yield Input(
                     placeholder="no limit",
                     compact=True,
                     id="search-rate",
                     classes="search-number",
                 )
-                yield Label(" /s ", classes="search-word")
+                yield Label("/s", classes="search-word")
                 yield Checkbox("full scan", compact=True, id="search-full-scan")
             with Horizontal(classes="search-row"):
                 yield Button("Search", compact=True, id="search-start", variant="primary")
@@ -601,6 +605,7 @@ class FoundChainScreen(ChainScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "dismiss_result", "Dismiss result"),
+        Binding("r", "retry", "Retry dead letter"),
     ]
 
     def __init__(
@@ -609,6 +614,61 @@ class FoundChainScreen(ChainScreen):
         super().__init__(correlation_id, select=select)
         self.search_id = search_id
         self.range_text = range_text
+        self.retry_job: RetryJobDoc | None = None
+        """The last retry started here, as last answered (done when not running)."""
+
+    def _selected_dead_letter(self) -> str | None:
+        """The coordinates of the dead letter of the selected node, if it has one."""
+        chain = self.chain
+        if chain is None:
+            return None
+        node = next((n for n in chain.nodes if n.event_id == self.selected), None)
+        return None if node is None else node.dead_letter
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self._selected_dead_letter() is not None and self.edamon.source.may_retry
+        return True
+
+    @on(Tree.NodeHighlighted, "#tree")
+    @on(DataTable.RowHighlighted, "#waterfall")
+    def _offer_retry(self) -> None:
+        """The footer offers `r` on a dead letter only."""
+        self.call_after_refresh(self.refresh_bindings)
+
+    def action_retry(self) -> None:
+        """Retry the selected dead letter (the service's plan and a confirmation first), as
+        on the dead letters screen: a flow found by a search is mostly not listed there."""
+        coords = self._selected_dead_letter()
+        if coords is None or not self.edamon.source.may_retry:
+            return
+        self._retry(coords)
+
+    @work(exclusive=True, group="redrive", exit_on_error=False)
+    async def _retry(self, coords: str) -> None:
+        source = self.edamon.source
+        try:
+            request = await prepare_retry(source, [coords], {})
+        except ClientError as exc:
+            self.notify(str(exc), title="Retry failed", severity="error", timeout=20)
+            return
+        choice = await self.app.push_screen_wait(RetryModal(request, self.edamon.times))
+        if choice is None:
+            self.notify("Retry cancelled: nothing was sent.", timeout=4)
+            return
+        try:
+            job = await source.retry(
+                [coords], force=choice.force, stop_on_failure=choice.stop_on_failure
+            )
+            self.retry_job = job
+            while job.state == "running":
+                await asyncio.sleep(POLL_S)
+                job = self.retry_job = await source.retry_job(job.id)
+        except ClientError as exc:
+            self.notify(str(exc), title="Retry failed", severity="error", timeout=20)
+            return
+        for message, severity in summary_messages(job):
+            self.notify(message, title="Retry", severity=severity, timeout=8)
 
     def compose_body(self) -> Iterable[Widget]:
         yield Line(
