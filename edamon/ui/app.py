@@ -93,7 +93,8 @@ class EdamonApp(App[int]):
         Binding("6", "go('throughput')", "Throughput", show=False, priority=True),
         Binding("t", "toggle_times", "Relative/absolute times", show=False),
         Binding("u", "show_undecodable", "Undecodable records", show=False),
-        Binding("f", "search", "Find in Kafka"),  # overview and chains (check_action)
+        # overview and chains only (check_action); listed by `?`, not in the footer
+        Binding("f", "search", "Find in Kafka", show=False),
     ]
 
     def __init__(

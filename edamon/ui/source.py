@@ -30,6 +30,7 @@ from edamon.client import ClientError, EdamonClient, NotFound, Unreachable
 from edamon.model.api import DeadLetterDoc, Health, ListCounts, Page, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, EnvelopeFormat
+from edamon.model.recordjson import bytes_json
 from edamon.model.records import RawRecord
 from edamon.model.safetext import SafeWalk
 from edamon.model.search import SearchDoc, SearchQuery
@@ -457,11 +458,11 @@ class DataSource:
             events[node.event_id] = {
                 "coords": node.coords,
                 "timestamp_ms": record.timestamp_ms,
-                "key": _text_or_base64(record.key),
+                "key": bytes_json(record.key),
                 "headers": [
-                    {"key": key, **(_text_or_base64(value) or {})} for key, value in record.headers
+                    {"key": key, **(bytes_json(value) or {})} for key, value in record.headers
                 ],
-                "value": _text_or_base64(record.value),
+                "value": bytes_json(record.value),
             }
         search = asdict(doc)
         search.pop("flows")
@@ -485,15 +486,3 @@ class DataSource:
             with suppress(asyncio.CancelledError):
                 await task
         await self.client.aclose()
-
-
-def _text_or_base64(value: bytes | None) -> dict[str, str] | None:
-    """Record bytes as the API writes them: `{"text": ...}` when UTF-8, else base64."""
-    if value is None:
-        return None
-    try:
-        return {"text": value.decode("utf-8")}
-    except UnicodeDecodeError:
-        import base64
-
-        return {"base64": base64.b64encode(value).decode("ascii")}
