@@ -49,6 +49,8 @@ class World:
     ids: dict[str, str]
     dlq: str
     dead_coords: str
+    hostile: str
+    """The event id of a flow with escape sequences in its type, correlation id and payload."""
     total: int
 
 
@@ -103,6 +105,23 @@ async def _seed(bootstrap: str, prefix: str) -> World:
             headers=spring_dlt_headers(f"{prefix}.PaymentProcessed", partition, offset),
         )
         total += 1
+        # a flow whose text would drive the terminal if shown as it is
+        hostile = f"hostile-{uuid.uuid4()}"
+        evil = envelope(
+            hostile,
+            "Evil\x1b]0;PWNED\x07Type",
+            f"cid-\x1b[31mred-{uuid.uuid4()}",
+            aggregate_id="order-666",
+            at_ms=now - 2 * HOUR_MS,
+            payload={"note": "\x1b[2J wiped"},
+        )
+        await producer.send_and_wait(
+            f"{prefix}.OrderPlaced",
+            json.dumps(evil).encode(),
+            key=b"order-666",
+            timestamp_ms=now - 2 * HOUR_MS,
+        )
+        total += 1
         step = 4 * HOUR_MS // NOISE
         for i in range(NOISE):
             name = TOPICS[i % len(TOPICS)]
@@ -121,7 +140,7 @@ async def _seed(bootstrap: str, prefix: str) -> World:
             )
             total += 1
         await producer.flush()
-        return World(prefix, cid, ids, dlq, f"{dlq}/0/{dead.offset}", total)
+        return World(prefix, cid, ids, dlq, f"{dlq}/0/{dead.offset}", hostile, total)
     finally:
         await producer.stop()
         await clients.close()
@@ -419,3 +438,34 @@ async def test_budget_hit_says_what_was_found_and_not_scanned_and_offers_a_full_
         assert screen.doc is not None and screen.doc.query.full_scan
         assert "other partitions of" not in report_text(screen)
         assert not again.display
+
+
+async def test_record_text_of_a_found_flow_is_shown_escaped(
+    kafka_bootstrap: str, world: World, service: Service
+) -> None:
+    app = app_for(service, world, kafka_bootstrap)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_search(pilot)
+        screen.query_one("#search-by", Select).value = "event_id"
+        fill(screen, value=world.hostile)
+        await submit(pilot, screen)
+        await wait_for(pilot, lambda: isinstance(app.screen, FoundChainScreen), "the chain", 60)
+        chain = app.screen
+        assert isinstance(chain, FoundChainScreen)
+        await wait_for(pilot, lambda: chain.ready and chain.chain is not None, "the flow")
+        # the id shown is escaped, and the service is still asked about the real one
+        assert "\x1b" not in chain.correlation_id and "\\x1b" in chain.correlation_id
+        tree: Tree[str] = chain.query_one("#tree", Tree)
+        await wait_for(pilot, lambda: bool(all_nodes(tree)), "the tree")
+        labels = [str(node.label) for node in all_nodes(tree)]
+        assert labels and all("\x1b" not in label and "\x07" not in label for label in labels)
+        assert any("\\x1b]0;PWNED" in label for label in labels)
+        detail = chain.query_one("#detail", Static)
+        await wait_for(pilot, lambda: "wiped" in text_of(detail), "the payload in the detail")
+        shown = text_of(detail)
+        assert "\x1b" not in shown
+        assert "u001b[2J wiped" in shown  # the payload as JSON, its escape written out
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back on the search")
+        report = report_text(screen) + outcome_text(screen)
+        assert "\x1b" not in report
