@@ -10,7 +10,7 @@ from typing import Any
 from fakes import make_app
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
-from uitools import settle
+from uitools import palette_run, settle, wait_for
 
 from edamon.ui.screens.search import SearchScreen
 
@@ -54,3 +54,30 @@ class TestSearchScreen:
     ) -> None:
         run = searching(malformed_path)
         assert snap_compare(make_app(), run_before=run, terminal_size=(80, 24))
+
+
+class TestOpeningTheSearch:
+    async def test_the_palette_opens_it(self) -> None:
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await palette_run(pilot, "search kafka", "search Kafka")
+            await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+
+    async def test_f_opens_it_from_the_overview_and_the_chains_only(self) -> None:
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("f")
+            await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+            search = app.screen
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
+            await pilot.press("2", "f")
+            await wait_for(pilot, lambda: app.screen is search)  # the same screen, kept
+            await pilot.press("escape", "3")
+            await settle(pilot)
+            dead_letters = app.screen
+            await pilot.press("f")
+            await settle(pilot)
+            assert app.screen is dead_letters

@@ -281,6 +281,7 @@ class SearchScreen(DashboardScreen):
         self.error: str | None = None
         """Why the last search did not start (the service's word, or the form's)."""
         self._flows_key: object = None
+        self._shown: object = ()
 
     def compose_body(self) -> Iterable[Widget]:
         with Vertical(id="search-form"):
@@ -539,6 +540,9 @@ class SearchScreen(DashboardScreen):
             )
         else:
             outcome_line.set(outcome(doc, self.edamon.clock()))
+        if (doc, self.error) == self._shown:  # drawn on every tick: only the clock moved
+            return
+        self._shown = (doc, self.error)
         again.display = doc is not None and offers_full_scan(doc) and self.error is None
         self.refresh_bindings()
         if doc is None:
