@@ -396,8 +396,12 @@ async def test_esc_cancels_a_running_search_and_keeps_what_it_found(
         assert "Cancelled" in outcome_text(screen)
         assert screen.doc.scanned < world.total
         assert "not scanned: stopped by cancelled" in report_text(screen)
+        cancelled = screen.doc.id
         await pilot.press("escape")  # now esc goes back
         await wait_for(pilot, lambda: app.screen is not screen, "going back")
+    # the dashboard that quit left nothing held on the service (it holds at most 20)
+    with service.client("viewer") as http:
+        assert http.get(f"/v1/searches/{cancelled}").status_code == 404
 
 
 async def test_budget_hit_says_what_was_found_and_not_scanned_and_offers_a_full_scan(
