@@ -677,7 +677,7 @@ class FoundChainScreen(ChainScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield Line(
             Content.assemble(
-                ("from search", f"bold {ORANGE}"),
+                ("from search", "bold $warning"),
                 f", {self.range_text}  ",
                 ("kept until dismissed (d); not the live window", "dim"),
             ),
