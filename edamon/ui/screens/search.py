@@ -254,7 +254,7 @@ class SearchScreen(DashboardScreen):
 
     HELP_NOTES: ClassVar[tuple[str, ...]] = (
         "Enter in a field starts the search; esc cancels a running one (it keeps what it "
-        "found), else goes back.",
+        "found), a second esc or esc after it goes back.",
         "The range: since (8h, 30m) or from/until (a time like 2026-12-07T03:00Z, or a "
         "duration ago). Topics: names separated by commas; empty: every tailed topic and DLQ.",
         "A key search reads only the partition the key hashes to (Kafka's default murmur2 "
@@ -282,6 +282,8 @@ class SearchScreen(DashboardScreen):
         """Why the last search did not start (the service's word, or the form's)."""
         self._flows_key: object = None
         self._shown: object = ()
+        self._cancelled: str | None = None
+        """The search Esc asked the service to cancel."""
 
     def compose_body(self) -> Iterable[Widget]:
         with Vertical(id="search-form"):
@@ -472,9 +474,12 @@ class SearchScreen(DashboardScreen):
             self.query_one("#search-flows", DataTable).focus()
 
     def action_back(self) -> None:
-        """Esc: cancel the running search, else as everywhere (close the filter, go back)."""
-        if self.running and self.doc is not None:
-            self._cancel(self.doc.id)
+        """Esc: cancel the running search, else as everywhere (close the filter, go back). A
+        second Esc while it is being cancelled goes back (the result stays held)."""
+        doc = self.doc
+        if self.running and doc is not None and doc.id != self._cancelled:
+            self._cancelled = doc.id
+            self._cancel(doc.id)
             return
         super().action_back()
 
