@@ -11,6 +11,7 @@ event loop (and the dashboard's keys) never waits long for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -52,7 +53,7 @@ class LagSampler:
         self._sleep = sleep
         self._include = [re.compile(p) for p in settings.groups_include]
         self._exclude = [re.compile(p) for p in settings.groups_exclude]
-        self._tables = EndTables(settings.table_points)
+        self._tables = EndTables(settings.table_points, settings.window)
         self._trackers: dict[str, GroupLagTracker] = {}
         self._described: dict[str, GroupInfo] = {}
         self._views: dict[str, GroupLag] = {}
@@ -104,7 +105,13 @@ class LagSampler:
         wanted: set[TP] = set(extra)
         topics: set[str] = set()
         clock = _Slicer()
-        for offsets in committed.values():
+        for group, offsets in committed.items():
+            tracker = self._trackers.get(group)
+            if tracker is not None and tracker.knows(offsets):  # the same partitions again
+                mine = tracker.topic_set
+                if mine.issubset(partitions):
+                    topics.update(mine)
+                    continue
             for tp in offsets:
                 if tp.topic in partitions:
                     topics.add(tp.topic)
@@ -149,11 +156,6 @@ class LagSampler:
             tracker.observe(group_offsets, ends, read_at, partitions)
             tracked += len(tracker)
             info = self._described.get(group)
-            member_of = {
-                tp: member.client_id or member.member_id
-                for member in (info.members if info else ())
-                for tp in member.assignment
-            }
             views.append(
                 tracker.view(
                     group,
@@ -161,7 +163,7 @@ class LagSampler:
                     len(info.members) if info else 0,
                     read_at,
                     settings.allowed_lag,
-                    member_of,
+                    functools.partial(_members_of, info),  # when the rows are built
                 )
             )
             await clock.maybe_yield()
@@ -225,6 +227,15 @@ class _Slicer:
         if time.perf_counter() - self._start > SLICE_S:
             await asyncio.sleep(0)
             self._start = time.perf_counter()
+
+
+def _members_of(info: GroupInfo | None) -> dict[TP, str]:
+    """Which member (client id, else member id) is assigned each partition."""
+    return {
+        tp: member.client_id or member.member_id
+        for member in (info.members if info else ())
+        for tp in member.assignment
+    }
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float | None:
