@@ -10,12 +10,13 @@ and the partitions' end offsets and calls `GroupLagTracker.observe`; views are b
 
 from __future__ import annotations
 
+import operator
 import weakref
 from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from edamon.model.records import TP
 from edamon.model.snapshot import GroupLag, PartitionLag
@@ -52,6 +53,7 @@ class OffsetTimeTable:
         "recent_last",
         "recent_min",
         "tp",
+        "version",
     )
 
     def __init__(self, max_points: int = 60, tp: TP | None = None, recent: int = 2) -> None:
@@ -66,6 +68,9 @@ class OffsetTimeTable:
         self._recent_ends: deque[int] = deque(maxlen=max(1, recent))
         self.recent_first = self.recent_last = 0.0
         """Time of the oldest and the newest of the last `recent` samples."""
+        self.version = 0
+        """Counts points appended (a flat stretch's newest point moving later does not): the
+        time of an offset inside the table changes only with it."""
         self.recent_min = -1
         """The lowest end offset of the last `recent` samples (-1: none yet): Burrow's ring of
         recent broker offsets, kept once per partition (as Burrow does), not per group."""
@@ -102,6 +107,7 @@ class OffsetTimeTable:
                 del times[0]
         offsets.append(offset)
         times.append(t)
+        self.version += 1
 
     def time_of(self, committed: int) -> float | None:
         """When the log end was at `committed` (epoch seconds), or None with fewer than 2 points.
@@ -497,46 +503,73 @@ _NO_COMMIT = _RANK[PartitionStatus.NO_COMMIT]
 
 
 class _TrendRing:
-    """The offset-lag trend of every partition of a group: one ring column per sample in one
-    array of 32-bit numbers (slot-major, `size` points per slot). A view reads the points as of
-    its own sample (`seq`), so it can build its rows later without a copy of the trend."""
+    """The offset-lag trend of every partition of a group: a ring of `size` columns, one per
+    sample, each column the lags of all slots (32-bit), written at once. A view reads the
+    points as of its own sample (`seq`), so it can build its rows later without a copy."""
 
-    __slots__ = ("firsts", "points", "seq", "size")
+    __slots__ = ("firsts", "points", "seq", "size", "slots")
 
     def __init__(self, size: int, slots: int, seq: int) -> None:
         self.size = size
+        self.slots = slots
         self.points = array("i", bytes(4 * size * slots))
         self.firsts = array("q", [seq + 1]) * slots
         """Each slot's first sample."""
         self.seq = seq
         """The last sample written (samples count from 1)."""
 
+    def write(self, lags: list[int]) -> None:
+        """The next sample's column."""
+        self.seq += 1
+        n = self.slots
+        start = ((self.seq - 1) % self.size) * n
+        self.points[start : start + n] = array("i", lags)
+
     def row(self, slot: int, as_of: int) -> tuple[int, ...]:
         """The slot's points up to sample `as_of`, oldest first (those still in the ring)."""
-        size = self.size
+        size, n = self.size, self.slots
         low = max(self.firsts[slot], as_of - size + 1, self.seq - size + 1)
-        points, base = self.points, slot * size
-        return tuple(points[base + (s - 1) % size] for s in range(low, as_of + 1))
+        points = self.points
+        return tuple(points[((s - 1) % size) * n + slot] for s in range(low, as_of + 1))
+
+    def moved(self, slots: list[int | None]) -> _TrendRing:
+        """A ring for a new set of slots: slot j takes old slot `slots[j]` (None: a new one)."""
+        ring = _TrendRing(self.size, len(slots), self.seq)
+        n = self.slots
+        for column in range(self.size):
+            base = column * n
+            old = self.points
+            ring.points[column * ring.slots : (column + 1) * ring.slots] = array(
+                "i", [0 if i is None else old[base + i] for i in slots]
+            )
+        for j, i in enumerate(slots):
+            if i is not None:
+                ring.firsts[j] = self.firsts[i]
+        return ring
 
 
 class GroupLagTracker:
     """One consumer group, in arrays: per partition it has a commit on (a slot), its committed
-    and end offset, its Burrow window (`BurrowWindow`'s layout, without the ring of recent
-    samples: that one is the partition's, in its `OffsetTimeTable`) and its lag trend; a trend
-    of the group's total lag. The other partitions of its topics show as "no commit" rows, built
-    from the sample's end offsets without keeping any history for them.
+    and end offset, its Burrow window (`BurrowWindow`'s entries; the ring of recent end offsets
+    is the partition's, in its `OffsetTimeTable`) and its lag trend; a trend of the group's
+    total lag. The other partitions of its topics show as "no commit" rows, built from the
+    sample's end offsets without keeping any history for them.
 
-    About 0.6 KB a slot with a window of 10 and 60 trend points. `view` computes each slot's
-    status and lag in seconds (numbers, not objects) and returns a `GroupLag` whose partition
-    rows are built when first read: a sample of 125,000 group-partitions builds only the rows
-    someone looks at."""
+    About 0.6 KB a slot with a window of 10 and 60 trend points. A sample replaces the offset
+    arrays whole and writes the trend column at once; Burrow entries are added only where a
+    commit moved. `view` computes each slot's status and lag in seconds (numbers, not objects;
+    the time of a committed offset is kept while its partition's table keeps it) and returns a
+    `GroupLag` whose partition rows are built when first read: a sample of 125,000
+    group-partitions builds only the rows someone looks at."""
 
     __slots__ = (
         "_committed",
         "_counts",
         "_end",
+        "_lags",
         "_observed",
-        "_seq",
+        "_since",
+        "_since_of",
         "_size",
         "_slot_tables",
         "_table_points",
@@ -565,15 +598,18 @@ class GroupLagTracker:
         self._table_points = table_points
         self._trend_points = trend_points
         self._tables = tables if tables is not None else EndTables(table_points, window)
-        self._size = 2 + 3 * window
-        """Numbers per slot in `_win`: [entries, samples, `window` entries of (offset, time,
-        end)], oldest first."""
+        self._size = 1 + 3 * window
+        """Numbers per slot in `_win`: [entries, `window` entries of (offset, time, end)],
+        oldest first."""
         self._tps: list[TP] = []
         self._slot_tables: list[OffsetTimeTable] = []
         self._committed = array("q")
         self._end = array("q")
+        self._lags: list[int] = []
+        self._since = array("d")
+        self._since_of = array("q")
+        """The table version each slot's `_since` was found at (-1: none)."""
         self._win = array("d")
-        self._seq = 0
         self._trend = _TrendRing(max(1, trend_points), 0, 0)
         self._observed = 0
         self._uncommitted: list[TP] = []
@@ -600,13 +636,14 @@ class GroupLagTracker:
         partitions still committed, in the order `committed` gives)."""
         old = {tp: i for i, tp in enumerate(self._tps)}
         tps = list(committed)
-        n, size, tsize = len(tps), self._size, self._trend.size
+        n, size = len(tps), self._size
         cs, es = array("q", [-1]) * n, array("q", [-1]) * n
         win = array("d", bytes(8 * size * n))
-        ring = _TrendRing(tsize, n, self._seq)
-        old_ring, tables = self._trend, []
+        tables: list[OffsetTimeTable] = []
+        moved: list[int | None] = []
         for j, tp in enumerate(tps):
             i = old.get(tp)
+            moved.append(i)
             if i is None:
                 table = self._tables.table(tp)
                 end = ends.get(tp)
@@ -617,13 +654,11 @@ class GroupLagTracker:
                 table = self._slot_tables[i]
                 cs[j], es[j] = self._committed[i], self._end[i]
                 win[j * size : (j + 1) * size] = self._win[i * size : (i + 1) * size]
-                ring.points[j * tsize : (j + 1) * tsize] = old_ring.points[
-                    i * tsize : (i + 1) * tsize
-                ]
-                ring.firsts[j] = old_ring.firsts[i]
             tables.append(table)
         self._tps, self._slot_tables = tps, tables
-        self._committed, self._end, self._win, self._trend = cs, es, win, ring
+        self._committed, self._end, self._win = cs, es, win
+        self._since, self._since_of = array("d", bytes(8 * n)), array("q", [-1]) * n
+        self._trend = self._trend.moved(moved)
         self._topics = tuple(sorted({tp.topic for tp in tps}))
         self._counts = {}  # the "no commit" rows are found again
 
@@ -667,37 +702,41 @@ class GroupLagTracker:
             self._relayout(committed, ends, t)
         self._find_uncommitted(ends, partitions)
         self._unc_ends = list(map(ends.get, self._uncommitted))
-        self._seq = seq = self._seq + 1
-        ring = self._trend
-        ring.seq = seq
-        tsize = ring.size
-        points, column = ring.points, (seq - 1) % tsize
-        cs, es, win, size, window = self._committed, self._end, self._win, self._size, self._window
-        total = 0
-        for i, (c, e) in enumerate(zip(committed.values(), map(ends.get, self._tps), strict=True)):
-            if e is None or c < 0:  # not read this round: the slot keeps its state
-                lag = es[i] - cs[i] if cs[i] >= 0 else 0
-            else:
-                cs[i] = c
-                es[i] = e
-                lag = e - c
+        values = list(committed.values())
+        endv: list[int | None] = list(map(ends.get, self._tps))
+        old = self._committed
+        if None in endv or (values and min(values) < 0):  # some slots keep their state
+            cs, es = array("q", old), array("q", self._end)
+            for i, (c, e) in enumerate(zip(values, endv, strict=True)):
+                if e is not None and c >= 0:
+                    cs[i], es[i] = c, e
+        else:  # the usual case: whole arrays at once
+            cs, es = array("q", values), array("q", cast("list[int]", endv))
+        if cs != old:  # Burrow entries where a commit moved
+            win, size, window, since_of = self._win, self._size, self._window, self._since_of
+            for i in [i for i, (a, b) in enumerate(zip(old, cs, strict=True)) if a != b]:
+                c = cs[i]
+                since_of[i] = -1
                 b = i * size
-                if win[b + 1] < window:
-                    win[b + 1] += 1
                 n = int(win[b])
-                if n == 0 or win[b + 3 * n - 1] != c:
-                    if n == window:
-                        win[b + 2 : b + size - 3] = win[b + 5 : b + size]
-                        n -= 1
-                    j = b + 2 + 3 * n
-                    win[j] = c
-                    win[j + 1] = t
-                    win[j + 2] = e
-                    win[b] = n + 1
-            if lag < 0:
-                lag = 0
-            total += lag
-            points[i * tsize + column] = lag if lag < _TREND_MAX else _TREND_MAX
+                if n and win[b + 3 * n - 2] == c:
+                    continue
+                if n == window:
+                    win[b + 1 : b + size - 3] = win[b + 4 : b + size]
+                    n -= 1
+                j = b + 1 + 3 * n
+                win[j] = c
+                win[j + 1] = t
+                win[j + 2] = es[i]
+                win[b] = n + 1
+        lags = list(map(operator.sub, es, cs))  # 0 for a slot never read (-1 - -1)
+        if lags and min(lags) < 0:
+            lags = [lag if lag > 0 else 0 for lag in lags]
+        self._committed, self._end, self._lags = cs, es, lags
+        total = sum(lags)
+        if lags and max(lags) > _TREND_MAX:
+            lags = [min(lag, _TREND_MAX) for lag in lags]
+        self._trend.write(lags)
         self._trend_total.append(total)
 
     def _status(
@@ -707,14 +746,15 @@ class GroupLagTracker:
         win, b, window = self._win, i * self._size, self._window
         entries = int(win[b])
         if entries == 1:  # one offset since watched: the window is the last `window` samples
-            if win[b + 1] < window:
+            ring = self._trend
+            if ring.seq - ring.firsts[i] + 1 < window:
                 return _UNKNOWN
-            committed = win[b + 2]
+            committed = win[b + 1]
             first_t, last_t, lowest = table.recent_first, table.recent_last, table.recent_min
             if now - last_t > last_t - first_t and not lowest <= committed:
                 return _STOP
             return _STALL if lowest - committed > allowed_lag else _OK
-        e = b + 2
+        e = b + 1
         status = _evaluate(
             win[e : e + 3 * entries : 3],
             win[e + 1 : e + 1 + 3 * entries : 3],
@@ -740,38 +780,75 @@ class GroupLagTracker:
         n = len(self._tps)
         statuses = array("b", bytes(n))
         seconds = array("d", bytes(8 * n))
-        cs, es, tables = self._committed, self._end, self._slot_tables
+        cs, tables = self._committed, self._slot_tables
+        since, since_of = self._since, self._since_of
         worst = _NO_COMMIT if self._uncommitted else -1
-        total = 0
         most: float | None = None
         observed = 0
-        for i in range(n):
+        ring, win, size, window = self._trend, self._win, self._size, self._window
+        young = ring.seq - window + 1  # a slot first seen after this has too few samples
+        firsts = ring.firsts
+        for i, lag in enumerate(self._lags):
             c = cs[i]
             if c < 0:
                 statuses[i] = _NO_ROW
                 continue
             observed += 1
-            e = es[i]
-            lag = e - c if e > c else 0
-            total += lag
             table = tables[i]
             offsets = table._offsets
+            # `OffsetTimeTable.lag_seconds`, inlined (it runs for every slot), and the time of
+            # `c` kept while the table has no new point (and `c` is inside it)
             if not offsets:
-                seconds[i] = _SECONDS_NONE
-                secs = None
+                secs: float | None = None
             elif c >= offsets[-1]:
-                seconds[i] = secs = 0.0
-            else:  # `OffsetTimeTable.lag_seconds`, inlined: it runs for every slot
-                since = table.time_of(c)
-                if since is None:
-                    seconds[i] = _SECONDS_NONE
+                secs = 0.0
+            elif c < offsets[0]:  # older than the table: `time_of`'s extrapolation
+                if len(offsets) < 2:
                     secs = None
                 else:
-                    secs = now - since
-                    seconds[i] = secs = secs if secs > 0.0 else 0.0
-            if secs is not None and (most is None or secs > most):
-                most = secs
-            status = _OK if lag <= allowed_lag else self._status(i, now, lag, allowed_lag, table)
+                    times = table._times
+                    low, high = offsets[0], offsets[-1]
+                    at = (
+                        times[0]
+                        if high == low
+                        else times[-1] - (high - c) * (times[-1] - times[0]) / (high - low)
+                    )
+                    secs = now - at
+            elif since_of[i] == table.version:
+                secs = now - since[i]
+            else:
+                at_or_none = table.time_of(c)
+                if at_or_none is None:
+                    secs = None
+                else:
+                    secs = now - at_or_none
+                    since[i] = at_or_none
+                    since_of[i] = table.version
+            if secs is None:
+                seconds[i] = _SECONDS_NONE
+            else:
+                if secs < 0.0:
+                    secs = 0.0
+                seconds[i] = secs
+                if most is None or secs > most:
+                    most = secs
+            if lag <= allowed_lag:
+                status = _OK
+            elif win[i * size] == 1:  # `_status`'s first case, inlined: one offset so far
+                if firsts[i] > young:
+                    status = _UNKNOWN
+                else:
+                    first_t, last_t, lowest = (
+                        table.recent_first,
+                        table.recent_last,
+                        table.recent_min,
+                    )
+                    if now - last_t > last_t - first_t and not lowest <= c:
+                        status = _STOP
+                    else:
+                        status = _STALL if lowest - c > allowed_lag else _OK
+            else:
+                status = self._status(i, now, lag, allowed_lag, table)
             statuses[i] = status
             if status > worst:
                 worst = status
@@ -779,12 +856,12 @@ class GroupLagTracker:
         worst_status = SEVERITY[worst] if worst >= 0 else PartitionStatus.UNKNOWN
         rows = _Rows(
             self._tps,
-            array("q", cs),
-            array("q", es),
+            cs,
+            self._end,
             seconds,
             statuses,
             self._trend,
-            self._seq,
+            self._trend.seq,
             self._uncommitted,
             self._unc_ends,
             member_of,
@@ -796,7 +873,7 @@ class GroupLagTracker:
             members=members,
             status=_GROUP[worst_status],
             worst=worst_status,
-            total_lag=total,
+            total_lag=sum(self._lags),
             max_lag_seconds=most,
             trend=tuple(self._trend_total),
             topics=self._topics,
