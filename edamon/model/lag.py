@@ -53,7 +53,6 @@ class OffsetTimeTable:
         "recent_last",
         "recent_min",
         "tp",
-        "version",
     )
 
     def __init__(self, max_points: int = 60, tp: TP | None = None, recent: int = 2) -> None:
@@ -68,9 +67,6 @@ class OffsetTimeTable:
         self._recent_ends: deque[int] = deque(maxlen=max(1, recent))
         self.recent_first = self.recent_last = 0.0
         """Time of the oldest and the newest of the last `recent` samples."""
-        self.version = 0
-        """Counts points appended (a flat stretch's newest point moving later does not): the
-        time of an offset inside the table changes only with it."""
         self.recent_min = -1
         """The lowest end offset of the last `recent` samples (-1: none yet): Burrow's ring of
         recent broker offsets, kept once per partition (as Burrow does), not per group."""
@@ -107,7 +103,6 @@ class OffsetTimeTable:
                 del times[0]
         offsets.append(offset)
         times.append(t)
-        self.version += 1
 
     def time_of(self, committed: int) -> float | None:
         """When the log end was at `committed` (epoch seconds), or None with fewer than 2 points.
@@ -608,7 +603,8 @@ class GroupLagTracker:
         self._lags: list[int] = []
         self._since = array("d")
         self._since_of = array("q")
-        """The table version each slot's `_since` was found at (-1: none)."""
+        """1 where `_since` holds the time the partition's end was at the slot's committed
+        offset, -1 where it must be found again (the commit moved)."""
         self._win = array("d")
         self._trend = _TrendRing(max(1, trend_points), 0, 0)
         self._observed = 0
@@ -796,8 +792,11 @@ class GroupLagTracker:
             observed += 1
             table = tables[i]
             offsets = table._offsets
-            # `OffsetTimeTable.lag_seconds`, inlined (it runs for every slot), and the time of
-            # `c` kept while the table has no new point (and `c` is inside it)
+            # `OffsetTimeTable.lag_seconds`, inlined (it runs for every slot). The time of an
+            # offset inside the table is kept until the commit moves: points come at the end
+            # (above it), a flat stretch's newest point only moves when the offset is at the
+            # end, and once the points around it drop off the front, it is older than the
+            # table (the extrapolation, found again each time)
             if not offsets:
                 secs: float | None = None
             elif c >= offsets[-1]:
@@ -814,7 +813,7 @@ class GroupLagTracker:
                         else times[-1] - (high - c) * (times[-1] - times[0]) / (high - low)
                     )
                     secs = now - at
-            elif since_of[i] == table.version:
+            elif since_of[i] >= 0:
                 secs = now - since[i]
             else:
                 at_or_none = table.time_of(c)
@@ -823,7 +822,7 @@ class GroupLagTracker:
                 else:
                     secs = now - at_or_none
                     since[i] = at_or_none
-                    since_of[i] = table.version
+                    since_of[i] = 1
             if secs is None:
                 seconds[i] = _SECONDS_NONE
             else:
