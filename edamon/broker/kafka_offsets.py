@@ -64,7 +64,7 @@ PARTITIONS_PER_REQUEST = 5_000
 bounds the answer's size, and the time to parse it, while keeping requests few (125,000
 group-partitions take 25 requests)."""
 GROUPS_PER_DESCRIBE = 100
-PARSE_SLICE_S = 0.005
+PARSE_SLICE_S = 0.003
 """Parsing yields to the event loop after this much work."""
 UNKNOWN_GROUP_SIZE = 100
 """Assumed partitions of a group not fetched yet (for sizing requests)."""

@@ -28,7 +28,7 @@ from edamon.model.status import GroupStatus, PartitionStatus
 log = logging.getLogger(__name__)
 
 _GROUP_ORDER = {GroupStatus.ERR: 0, GroupStatus.WARN: 1, GroupStatus.UNKNOWN: 2, GroupStatus.OK: 3}
-SLICE_S = 0.005
+SLICE_S = 0.003
 """Evaluation yields to the event loop after this much work (a group is never split)."""
 CYCLES_KEPT = 300
 """Cycle times kept for the p50/p99 in the sampler's health."""
@@ -96,12 +96,15 @@ class LagSampler:
         self, partitions: Mapping[str, int], extra: Sequence[TP]
     ) -> tuple[tuple[GroupLag, ...], dict[TP, int]]:
         groups = [g for g in await self._broker.list_groups() if self._wanted(g)]
-        try:
-            described = await self._broker.describe_groups(groups) if groups else []
-            self._described = {info.group: info for info in described}
-        except BrokerError as exc:
-            log.info("describing groups: %s (state and members are best effort)", exc)
-        committed = await self._broker.committed_offsets_many(groups) if groups else {}
+        committed: dict[str, dict[TP, int]] = {}
+        if groups:  # descriptions and committed offsets asked for at once: one round trip
+            describing = asyncio.ensure_future(self._describe(groups))
+            try:
+                committed = await self._broker.committed_offsets_many(groups)
+            except BaseException:
+                describing.cancel()
+                raise
+            await describing
         wanted: set[TP] = set(extra)
         topics: set[str] = set()
         clock = _Slicer()
@@ -124,6 +127,14 @@ class LagSampler:
         read_at = self._clock()
         views = await self._evaluate(groups, committed, ends, partitions, read_at)
         return views, ends
+
+    async def _describe(self, groups: list[str]) -> None:
+        try:
+            described = await self._broker.describe_groups(groups)
+        except BrokerError as exc:
+            log.info("describing groups: %s (state and members are best effort)", exc)
+        else:
+            self._described = {info.group: info for info in described}
 
     async def _evaluate(
         self,
