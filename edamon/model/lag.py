@@ -388,10 +388,14 @@ points in the trend ring and where its oldest point is, then the Burrow window."
 
 
 class PartitionLagTracker:
-    """Everything edamon keeps about one group's position on one partition, in two
-    preallocated arrays (about 0.7 KB with a window of 10 and 60 trend points): the committed
-    and end offsets, the Burrow window, the ring of lag trend points (32-bit). The partition's
-    end-offset table is shared through `EndTables` when one is given."""
+    """One group's position on one partition, in two preallocated arrays (about 0.7 KB with a
+    window of 10 and 60 trend points): the committed and end offsets, the Burrow window, the
+    ring of lag trend points (32-bit). The partition's end-offset table is shared through
+    `EndTables` when one is given.
+
+    The sampler does not use it: `GroupLagTracker` keeps the same per partition in arrays per
+    group (one step per sample for all partitions). It stays as the one-partition reference
+    (tests check the group tracker against it)."""
 
     __slots__ = ("_d", "_size", "_table", "_trend")
 
@@ -513,7 +517,7 @@ class _TrendRing:
         self.seq = seq
         """The last sample written (samples count from 1)."""
 
-    def write(self, lags: list[int]) -> None:
+    def write(self, lags: Sequence[int]) -> None:
         """The next sample's column."""
         self.seq += 1
         n = self.slots
@@ -600,7 +604,7 @@ class GroupLagTracker:
         self._slot_tables: list[OffsetTimeTable] = []
         self._committed = array("q")
         self._end = array("q")
-        self._lags: list[int] = []
+        self._lags = array("q")
         self._since = array("d")
         self._since_of = array("q")
         """1 where `_since` holds the time the partition's end was at the slot's committed
@@ -725,14 +729,15 @@ class GroupLagTracker:
                 win[j + 1] = t
                 win[j + 2] = es[i]
                 win[b] = n + 1
-        lags = list(map(operator.sub, es, cs))  # 0 for a slot never read (-1 - -1)
+        lags = array("q", map(operator.sub, es, cs))  # 0 for a slot never read (-1 - -1)
         if lags and min(lags) < 0:
-            lags = [lag if lag > 0 else 0 for lag in lags]
+            lags = array("q", [lag if lag > 0 else 0 for lag in lags])
         self._committed, self._end, self._lags = cs, es, lags
         total = sum(lags)
         if lags and max(lags) > _TREND_MAX:
-            lags = [min(lag, _TREND_MAX) for lag in lags]
-        self._trend.write(lags)
+            self._trend.write([min(lag, _TREND_MAX) for lag in lags])
+        else:
+            self._trend.write(lags)
         self._trend_total.append(total)
 
     def _status(
