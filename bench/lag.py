@@ -20,18 +20,24 @@ group-partition. Without --bootstrap it starts the harness broker from scripts/k
 `EDAMON_SRC=DIR` measures the edamon package in DIR instead (e.g. `git archive` of an older
 commit); `--offsets-topic` then reads `__consumer_offsets` whole, as Burrow does, and times it.
 
-Measured 2026-12-07 on the shared 2-core machine (load average 11-14 from other work, so wall
-times are ~6x the CPU times; CPU per cycle is the figure that travels), 10 topics x 100
-partitions, 180 records/s, interval 1 s:
+Measured 2026-12-07 on the shared 2-core machine, 10 topics x 100 partitions, 200 records/s,
+interval 1 s, 30 s per run; "before" is main at 113ce5c (run as EDAMON_SRC), "after" this code,
+alternating, 3 runs each, medians shown (load average 6-11 from other work: wall times are 3-6x
+the CPU times, and CPU per cycle is the figure that travels). "block" is the probe's longest
+lateness, wall / the most CPU this process used in one probe wait:
 
-    scale                 code     cycle p50/p99   CPU p50  samples/min  requests  block   RSS/gp
-    53 x 250 (13,250)     before   1.27 / 3.80 s   268 ms   24.6 (0.41)   163      2.29 s  8.0 KB
-    53 x 250 (13,250)     after    1.21 / 1.89 s   203 ms   47.0 (0.78)     6      0.29 s  3.0 KB
-    500 x 250 (125,000)   before   12.1 / 13.0 s   1.83 s    4.7 (0.08)  1504     14.5 s  7.1 KB
-    500 x 250 (125,000)   after     8.3 / 12.5 s   1.39 s    6.7 (0.11)    32      0.26 s  1.9 KB
+    scale               code    cycle p50/p99  CPU p50  samples/min  requests  block        RSS/gp
+    53 x 250 (13,250)   before  0.59 / 1.17 s  189 ms   60 (1.00)      6       219 / 21 ms  2.7 KB
+    53 x 250 (13,250)   after   0.20 / 0.40 s   40 ms   60 (1.00)      6        83 / 13 ms  0.95 KB
+    500 x 250 (125k)    before  6.4 / 7.1 s    1.36 s    8 (0.13)     32       177 / 33 ms  1.8 KB
+    500 x 250 (125k)    after   1.14 / 1.63 s  225 ms   48 (0.80)     32       176 / 13 ms  0.76 KB
 
-RSS/gp counts everything the process grew by (the views of two samples included); the state
-kept per tracked group-partition with a full window is 1.1 KB (tracemalloc). Reading
+Where the CPU went before (cProfile, 53 groups): building a PartitionLag object per row for
+every group at every sample (~64%), per-partition observe with one tracker object each (~24%),
+parsing (~10%). After: rows are built only when read, trackers are arrays per group, the
+OffsetFetch answer is unpacked by runs (0.3 us a group-partition); what is left is one Python
+step per group-partition for lag seconds and status (~1 us) and one vectorised step per group.
+RSS/gp counts everything the process grew by (two samples' views included). Reading
 `__consumer_offsets`: 3.2 us of CPU per commit record (125,000 records in 2.0 s).
 """
 
