@@ -64,6 +64,9 @@ class LagSampler:
         self._requests: int | None = None
         self._tracked = 0
         self._next: float | None = None
+        self._last_wanted: list[TP] = []
+        """The partitions whose end offsets the last sample read (the collector's own
+        partitions aside): read again while committed offsets are fetched."""
 
     def _wanted(self, group: str) -> bool:
         if any(p.match(group) for p in self._exclude):
@@ -97,14 +100,21 @@ class LagSampler:
     ) -> tuple[tuple[GroupLag, ...], dict[TP, int]]:
         groups = [g for g in await self._broker.list_groups() if self._wanted(g)]
         committed: dict[str, dict[TP, int]] = {}
-        if groups:  # descriptions and committed offsets asked for at once: one round trip
-            describing = asyncio.ensure_future(self._describe(groups))
-            try:
+        # descriptions, committed offsets and the end offsets of the partitions the last
+        # sample needed are asked for at once: one round trip, not three
+        asked = sorted(set(self._last_wanted).union(extra))
+        ending = asyncio.ensure_future(self._ends(asked)) if asked else None
+        describing = asyncio.ensure_future(self._describe(groups)) if groups else None
+        try:
+            if groups:
                 committed = await self._broker.committed_offsets_many(groups)
-            except BaseException:
-                describing.cancel()
-                raise
-            await describing
+            if describing is not None:
+                await describing
+        except BaseException:
+            for task in (ending, describing):
+                if task is not None:
+                    task.cancel()
+            raise
         wanted: set[TP] = set(extra)
         topics: set[str] = set()
         clock = _Slicer()
@@ -123,10 +133,25 @@ class LagSampler:
             await clock.maybe_yield()
         for topic in topics:
             wanted.update(TP(topic, p) for p in range(partitions[topic]))
-        ends = await self._broker.end_offsets(sorted(wanted)) if wanted else {}
+        ends = await ending if ending is not None else None
+        if ends is None:
+            ends = await self._broker.end_offsets(sorted(wanted)) if wanted else {}
+        else:
+            missing = wanted.difference(ends)
+            if missing:  # a group committed on new partitions
+                ends.update(await self._broker.end_offsets(sorted(missing)))
+        self._last_wanted = sorted(wanted.difference(extra))
         read_at = self._clock()
         views = await self._evaluate(groups, committed, ends, partitions, read_at)
         return views, ends
+
+    async def _ends(self, tps: list[TP]) -> dict[TP, int] | None:
+        """End offsets of the partitions the last sample needed; None if one is gone."""
+        try:
+            return await self._broker.end_offsets(tps)
+        except BrokerError as exc:
+            log.debug("end offsets of the last sample's partitions: %s", exc)
+            return None
 
     async def _describe(self, groups: list[str]) -> None:
         try:

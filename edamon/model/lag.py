@@ -49,6 +49,7 @@ class OffsetTimeTable:
         "_recent_ends",
         "_recent_times",
         "_times",
+        "line",
         "recent_first",
         "recent_last",
         "recent_min",
@@ -63,6 +64,9 @@ class OffsetTimeTable:
         self._times = array("d")
         self.tp = tp
         """The partition (one key object shared by every group's tracker of it)."""
+        self.line: tuple[float, int, float] | None = None
+        """(time, offset, seconds per offset) of the line `time_of` extrapolates along for an
+        offset older than the table: time - (offset - committed) * seconds per offset."""
         self._recent_times: deque[float] = deque(maxlen=max(1, recent))
         self._recent_ends: deque[int] = deque(maxlen=max(1, recent))
         self.recent_first = self.recent_last = 0.0
@@ -97,12 +101,24 @@ class OffsetTimeTable:
                 return
             if len(offsets) > 1 and offset == offsets[-1] == offsets[-2]:
                 times[-1] = t
+                self._line()
                 return
             if len(offsets) >= self._max:
                 del offsets[0]
                 del times[0]
         offsets.append(offset)
         times.append(t)
+        self._line()
+
+    def _line(self) -> None:
+        offsets, times = self._offsets, self._times
+        if len(offsets) < 2:
+            self.line = None
+        elif offsets[-1] == offsets[0]:  # flat: the end was there since the oldest point
+            self.line = (times[0], offsets[-1], 0.0)
+        else:
+            slope = (times[-1] - times[0]) / (offsets[-1] - offsets[0])
+            self.line = (times[-1], offsets[-1], slope)
 
     def time_of(self, committed: int) -> float | None:
         """When the log end was at `committed` (epoch seconds), or None with fewer than 2 points.
@@ -807,17 +823,8 @@ class GroupLagTracker:
             elif c >= offsets[-1]:
                 secs = 0.0
             elif c < offsets[0]:  # older than the table: `time_of`'s extrapolation
-                if len(offsets) < 2:
-                    secs = None
-                else:
-                    times = table._times
-                    low, high = offsets[0], offsets[-1]
-                    at = (
-                        times[0]
-                        if high == low
-                        else times[-1] - (high - c) * (times[-1] - times[0]) / (high - low)
-                    )
-                    secs = now - at
+                line = table.line
+                secs = None if line is None else now - (line[0] - (line[1] - c) * line[2])
             elif since_of[i] >= 0:
                 secs = now - since[i]
             else:
