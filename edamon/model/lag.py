@@ -587,12 +587,10 @@ class GroupLagTracker:
         "_since_of",
         "_size",
         "_slot_tables",
-        "_table_points",
         "_tables",
         "_topics",
         "_tps",
         "_trend",
-        "_trend_points",
         "_trend_total",
         "_unc_ends",
         "_uncommitted",
@@ -610,8 +608,6 @@ class GroupLagTracker:
         if window < 2:
             raise ValueError("a Burrow window needs at least 2 entries")
         self._window = window
-        self._table_points = table_points
-        self._trend_points = trend_points
         self._tables = tables if tables is not None else EndTables(table_points, window)
         self._size = 1 + 3 * window
         """Numbers per slot in `_win`: [entries, `window` entries of (offset, time, end)],
