@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from edamon.model.lag import (
     BurrowWindow,
@@ -14,7 +17,9 @@ from edamon.model.lag import (
     group_status,
 )
 from edamon.model.records import TP
+from edamon.model.snapshot import GroupLag
 from edamon.model.status import GroupStatus, PartitionStatus
+from edamon.service.paging import page
 
 S = PartitionStatus
 
@@ -471,3 +476,20 @@ def test_a_views_rows_built_later_are_as_of_its_sample(
                 want.lag_seconds,
                 want.status,
             )
+
+
+def test_a_trackers_view_pages_and_serialises_like_any_group_row() -> None:
+    """The view's partition rows are built when first read; paging (filter, order), dataclass
+    JSON and the service's pydantic JSON read them like any GroupLag's."""
+    g = GroupLagTracker(window=3, table_points=10, trend_points=10)
+    g.observe({O0: 5}, {O0: 10, O1: 20}, 1.0)
+    view = g.view("billing", "Stable", 1, 1.0)
+    assert isinstance(view, GroupLag)
+    found = page([view], GroupLag, filter="BILL", order="-total_lag")
+    assert [row.group for row in found.items] == ["billing"]
+    assert page([view], GroupLag, filter="stable").total == 1
+    rows = asdict(view)["partitions"]
+    assert [(r["partition"], r["committed"], r["end"]) for r in rows] == [(0, 5, 10), (1, None, 20)]
+    dumped = TypeAdapter(GroupLag).dump_python(view, mode="json")
+    assert [p["lag"] for p in dumped["partitions"]] == [5, None]
+    assert view == g.view("billing", "Stable", 1, 1.0)
