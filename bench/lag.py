@@ -22,15 +22,15 @@ commit); `--offsets-topic` then reads `__consumer_offsets` whole, as Burrow does
 
 Measured 2026-12-07 on the shared 2-core machine, 10 topics x 100 partitions, 200 records/s,
 interval 1 s, 30 s per run; "before" is main at 113ce5c (run as EDAMON_SRC), "after" this code,
-alternating, 3 runs each, medians shown (load average 6-11 from other work: wall times are 3-6x
+alternating, 3 runs each, medians shown (load average 4-6 from other work: wall times are 2-4x
 the CPU times, and CPU per cycle is the figure that travels). "block" is the probe's longest
 lateness, wall / the most CPU this process used in one probe wait:
 
     scale               code    cycle p50/p99  CPU p50  samples/min  requests  block        RSS/gp
-    53 x 250 (13,250)   before  0.59 / 1.17 s  189 ms   60 (1.00)      6       219 / 21 ms  2.7 KB
-    53 x 250 (13,250)   after   0.20 / 0.40 s   40 ms   60 (1.00)      6        83 / 13 ms  0.95 KB
-    500 x 250 (125k)    before  6.4 / 7.1 s    1.36 s    8 (0.13)     32       177 / 33 ms  1.8 KB
-    500 x 250 (125k)    after   1.14 / 1.63 s  225 ms   48 (0.80)     32       176 / 13 ms  0.76 KB
+    53 x 250 (13,250)   before  428 / 723 ms   184 ms   60 (1.00)      6        95 / 31 ms  2.7 KB
+    53 x 250 (13,250)   after    84 / 205 ms    33 ms   60 (1.00)      6        65 / 13 ms  0.96 KB
+    500 x 250 (125k)    before  3.11 / 4.15 s  1.31 s   18 (0.30)     32       170 / 40 ms  1.9 KB
+    500 x 250 (125k)    after   0.52 / 0.72 s  208 ms   60 (1.00)     32       127 / 19 ms  0.76 KB
 
 Where the CPU went before (cProfile, 53 groups): building a PartitionLag object per row for
 every group at every sample (~64%), per-partition observe with one tracker object each (~24%),
