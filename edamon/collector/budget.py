@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from edamon.model.envelope import Envelope, drop_record_data, record_size
+from edamon.model.envelope import HEADER_BYTES, Envelope, drop_record_data, record_size
 
 RECORD_OVERHEAD = 100
 """Bytes counted per held record on top of its key, value and headers (the objects holding
@@ -40,6 +40,25 @@ class RecordBudget:
         self._held.append((env, size))
         self._bytes += size
         if self._bytes > self._limit:
+            self._shrink()
+
+    def hold_many(self, envs: Iterable[Envelope]) -> None:
+        """`hold` of each newly retained event, in order; the limit is enforced once."""
+        held = self._held.append
+        total = self._bytes
+        for env in envs:
+            record = env.record
+            value, key = record.value, record.key
+            size = (
+                (len(value) if value is not None else 0)
+                + (len(key) if key is not None else 0)
+                + HEADER_BYTES * len(record.headers)
+                + RECORD_OVERHEAD
+            )
+            held((env, size))
+            total += size
+        self._bytes = total
+        if total > self._limit:
             self._shrink()
 
     def release(self, envs: Iterable[Envelope]) -> None:

@@ -92,3 +92,40 @@ RECORD_SETTERS = slot_setters(
     RawRecord, ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
 )
 """RawRecord's slot setters: topic, partition, offset, timestamp_ms, key, value, headers."""
+
+
+def slot_builder(cls: type, names: tuple[str, ...]) -> Callable[..., Any]:
+    """A fast constructor of a frozen slots dataclass: `build(*values)` (every field, in the
+    order of `names`) makes the object the dataclass's __init__ would, in about a third of its
+    time and under half the time of `slot_setters` (checked by tests/unit/test_slot_builder.py).
+
+    A frozen dataclass's __init__ sets each field through object.__setattr__, and a slot
+    setter is a call per field; a plain class with the same slots sets them with ordinary
+    attribute stores, and CPython lets an object of it become `cls` by `__class__` assignment
+    (the two layouts are the same: same base, same slots in the same order). Raises if the
+    fields no longer match `names`."""
+    if getattr(cls, "__slots__", None) != names:
+        raise RuntimeError(f"{cls.__name__}'s fields changed: update the slot builders' callers")
+    params = ", ".join(names)
+    body = "\n".join(f"        self.{name} = {name}" for name in names) or "        pass"
+    namespace: dict[str, Any] = {"set_class": object.__setattr__, "cls": cls}
+    exec(
+        f"class Twin:\n    __slots__ = {names!r}\n"
+        f"    def __init__(self, {params}):\n{body}\n"
+        f"def build({params}):\n"
+        f"    obj = Twin({params})\n"
+        f"    set_class(obj, '__class__', cls)\n"
+        f"    return obj\n",
+        namespace,
+    )
+    build: Callable[..., Any] = namespace["build"]
+    return build
+
+
+build_record: Callable[
+    [str, int, int, int, bytes | None, bytes | None, tuple[Header, ...]], RawRecord
+]
+build_record = slot_builder(
+    RawRecord, ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
+)
+"""RawRecord(topic, partition, offset, timestamp_ms, key, value, headers), faster."""
