@@ -4,13 +4,17 @@ keep only what the chains need (decoded fields, coordinates) and are read again 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from edamon.model.envelope import HEADER_BYTES, Envelope, drop_record_data, record_size
 
 RECORD_OVERHEAD = 100
 """Bytes counted per held record on top of its key, value and headers (the objects holding
 them; short keys and headers are shared between records, so this is a middle figure)."""
+
+
+_RECORD = attrgetter("record")
 
 
 class RecordBudget:
@@ -42,23 +46,18 @@ class RecordBudget:
         if self._bytes > self._limit:
             self._shrink()
 
-    def hold_many(self, envs: Iterable[Envelope]) -> None:
+    def hold_many(self, envs: Sequence[Envelope]) -> None:
         """`hold` of each newly retained event, in order; the limit is enforced once."""
-        held = self._held.append
-        total = self._bytes
-        for env in envs:
-            record = env.record
-            value, key = record.value, record.key
-            size = (
-                (len(value) if value is not None else 0)
-                + (len(key) if key is not None else 0)
-                + HEADER_BYTES * len(record.headers)
-                + RECORD_OVERHEAD
-            )
-            held((env, size))
-            total += size
-        self._bytes = total
-        if total > self._limit:
+        sizes = [
+            (len(value) if (value := record.value) is not None else 0)
+            + (len(key) if (key := record.key) is not None else 0)
+            + HEADER_BYTES * len(record.headers)
+            + RECORD_OVERHEAD
+            for record in map(_RECORD, envs)
+        ]
+        self._held.extend(zip(envs, sizes, strict=True))
+        self._bytes += sum(sizes)
+        if self._bytes > self._limit:
             self._shrink()
 
     def release(self, envs: Iterable[Envelope]) -> None:
