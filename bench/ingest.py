@@ -11,7 +11,7 @@ keep every event). Prints both rates, their ratio, each drain's CPU time per rec
 RSS. With --repeat N the two drains take turns N times (bare, collector, bare, ...) on the same
 records, and each figure is given as the best and the spread of its N runs: on a shared machine
 one pair of runs says little. Without --bootstrap it starts the harness broker from
-scripts/kafka.py.
+scripts/kafka.py. EDAMON_BENCH_PROFILE=FILE writes each drain's cProfile stats to FILE.<drain>.
 """
 
 from __future__ import annotations
@@ -190,7 +190,15 @@ _CPU: list[float] = []
 
 def child(mode: str, bootstrap: str, prefix: str, events: int) -> None:
     runner = drain_bare if mode == "bare" else drain_collector
-    elapsed = asyncio.run(runner(bootstrap, prefix, events))
+    profile = os.environ.get("EDAMON_BENCH_PROFILE")
+    if profile:  # cProfile stats of this drain to that file (pstats reads them)
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            elapsed = asyncio.run(runner(bootstrap, prefix, events))
+        profiler.dump_stats(f"{profile}.{mode}")
+    else:
+        elapsed = asyncio.run(runner(bootstrap, prefix, events))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"elapsed": elapsed, "cpu": _CPU[-1], "peak_rss_mb": peak_kb / 1024}))
 

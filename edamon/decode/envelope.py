@@ -174,7 +174,7 @@ class EnvelopeDecoder(RecordKeeper):
         reader = self._reader
         if reader is None:
             return [self.decode(record) for record in records]
-        read = reader.read
+        parse, astuple = reader.parse, reader.astuple
         decode = self.decode
         max_bytes = self._max_bytes
         wire_keys = self._wire_keys
@@ -228,7 +228,7 @@ class EnvelopeDecoder(RecordKeeper):
                     append(decode(record))
                     continue
             try:
-                roots = read(value)
+                roots = astuple(parse(value))
             except ReadError:
                 append(decode(record))
                 continue

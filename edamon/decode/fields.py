@@ -90,13 +90,15 @@ class FieldReader:
             rename={f"f{index}": root for index, root in enumerate(roots)},
             gc=False,
         )
-        self._decode = msgspec.json.Decoder(root_struct).decode
-        self._astuple = msgspec.structs.astuple
+        self.parse: Callable[[bytes], msgspec.Struct] = msgspec.json.Decoder(root_struct).decode
+        """The value as a struct of the roots (`read` without the tuple; `astuple` makes it)."""
+
+    astuple = staticmethod(msgspec.structs.astuple)
 
     def read(self, value: bytes) -> tuple[Any, ...]:
         """The roots of a JSON object, in order (absent or null: None). Raises one of
         ReadError when the value is not an object, not JSON, or a root's type does not fit."""
-        return self._astuple(self._decode(value))
+        return self.astuple(self.parse(value))
 
     def lead(self, locations: tuple[Location, ...]) -> FieldLead:
         """Where a field's first location (a one- or two-key JSON path) is in `read`'s tuple.
