@@ -136,7 +136,7 @@ class EnvelopeDecoder(RecordKeeper):
         self._reader: FieldReader | None = FieldReader(fields)
         try:
             self._batch_leads = tuple(
-                (*self._reader.lead(locations), self._reader.rest(rest))
+                (self._reader.lead(locations), self._reader.rest(rest))
                 for locations, (_, _, rest) in zip(fields, self._leads, strict=True)
             )
         except LookupError:  # a two-key lead whose root is read deeper too: no batch path
@@ -174,19 +174,19 @@ class EnvelopeDecoder(RecordKeeper):
         reader = self._reader
         if reader is None:
             return [self.decode(record) for record in records]
-        parse, astuple = reader.parse, reader.astuple
+        parse = reader.parse
         decode = self.decode
         max_bytes = self._max_bytes
         wire_keys = self._wire_keys
         (
-            (i_id, c_id, a_id, r_id),
-            (i_type, c_type, a_type, r_type),
-            (i_corr, c_corr, a_corr, r_corr),
-            (i_cause, c_cause, a_cause, r_cause),
-            (i_agg, c_agg, a_agg, r_agg),
-            (i_at, c_at, a_at, r_at),
-            (i_ver, c_ver, a_ver, r_ver),
-            (i_src, c_src, a_src, r_src),
+            (g_id, r_id),
+            (g_type, r_type),
+            (g_corr, r_corr),
+            (g_cause, r_cause),
+            (g_agg, r_agg),
+            (g_at, r_at),
+            (g_ver, r_ver),
+            (g_src, r_src),
         ) = self._batch_leads
         ids = self._ids
         keys = self._keys
@@ -228,23 +228,19 @@ class EnvelopeDecoder(RecordKeeper):
                     append(decode(record))
                     continue
             try:
-                roots = astuple(parse(value))
+                roots = parse(value)
             except ReadError:
                 append(decode(record))
                 continue
             try:
-                found: Any = roots[i_id] if i_id >= 0 else None
-                if c_id is not None:
-                    found = getattr(found, a_id) if type(found) is c_id else None  # type: ignore[arg-type]
+                found: Any = g_id(roots)
                 event_id = found
                 if type(found) is not str or not found:
                     event_id = then(found, _as_id, r_id, roots, headers, key)
                     if event_id is None:
                         append(self._undecodable(record, "no event id"))
                         continue
-                found = roots[i_type] if i_type >= 0 else None
-                if c_type is not None:
-                    found = getattr(found, a_type) if type(found) is c_type else None  # type: ignore[arg-type]
+                found = g_type(roots)
                 if type(found) is str and found:
                     event_type = _intern(found)
                 else:
@@ -252,27 +248,19 @@ class EnvelopeDecoder(RecordKeeper):
                     if event_type is None:
                         append(self._undecodable(record, "no event type"))
                         continue
-                found = roots[i_corr] if i_corr >= 0 else None
-                if c_corr is not None:
-                    found = getattr(found, a_corr) if type(found) is c_corr else None  # type: ignore[arg-type]
+                found = g_corr(roots)
                 correlation = found
                 if type(found) is not str or not found:
                     correlation = then(found, _as_id, r_corr, roots, headers, key)
-                found = roots[i_cause] if i_cause >= 0 else None
-                if c_cause is not None:
-                    found = getattr(found, a_cause) if type(found) is c_cause else None  # type: ignore[arg-type]
+                found = g_cause(roots)
                 causation = found
                 if type(found) is not str or not found:
                     causation = then(found, _as_id, r_cause, roots, headers, key)
-                found = roots[i_agg] if i_agg >= 0 else None
-                if c_agg is not None:
-                    found = getattr(found, a_agg) if type(found) is c_agg else None  # type: ignore[arg-type]
+                found = g_agg(roots)
                 aggregate = found
                 if type(found) is not str or not found:
                     aggregate = then(found, _as_id, r_agg, roots, headers, key)
-                found = roots[i_at] if i_at >= 0 else None
-                if c_at is not None:
-                    found = getattr(found, a_at) if type(found) is c_at else None  # type: ignore[arg-type]
+                found = g_at(roots)
                 occurred = None
                 if type(found) is int and -_BIG < found < _BIG:  # epoch s or ms
                     occurred = float(found)
@@ -282,15 +270,11 @@ class EnvelopeDecoder(RecordKeeper):
                     occurred = parse_time(found)
                 if occurred is None:
                     occurred = then(found, parse_time, r_at, roots, headers, key)
-                found = roots[i_ver] if i_ver >= 0 else None
-                if c_ver is not None:
-                    found = getattr(found, a_ver) if type(found) is c_ver else None  # type: ignore[arg-type]
+                found = g_ver(roots)
                 version = found
                 if type(found) is not int:
                     version = then(found, parse_int, r_ver, roots, headers, key)
-                found = roots[i_src] if i_src >= 0 else None
-                if c_src is not None:
-                    found = getattr(found, a_src) if type(found) is c_src else None  # type: ignore[arg-type]
+                found = g_src(roots)
                 if type(found) is str and found:
                     source = _intern(found)
                 else:

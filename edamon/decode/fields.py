@@ -20,6 +20,7 @@ The underscored names are internal to `edamon.decode`: `envelope` imports them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -37,14 +38,18 @@ from edamon.decode.locations import (
     _walk,
 )
 
-__all__ = ["FieldReader", "ReadError", "RootLocation", "first", "then"]
+__all__ = ["FieldReader", "Getter", "ReadError", "RootLocation", "first", "then"]
 
 ReadError = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
-"""What `FieldReader.read` raises for a value it does not read (the exact path decides)."""
+"""What `FieldReader.parse` raises for a value it does not read (the exact path decides)."""
 
-FieldLead = tuple[int, type | None, str | None]
-"""Where a field's lead location is in `read`'s tuple: (root index, nested struct type or
-None, attribute of that struct or None); (-1, None, None) when the lead is no JSON key."""
+Getter = Callable[[Any], Any]
+"""A field's lead location read from the parsed struct (absent or null: None)."""
+
+
+def _nothing(_: object) -> None:
+    """The lead of a field whose first location is no JSON key (a header, the key)."""
+    return None
 
 
 class FieldReader:
@@ -69,12 +74,13 @@ class FieldReader:
                             subs.append(sub)
                 elif kind == _JSON:
                     roots[arg[0]] = None
-        self._names = tuple(roots)
-        self._nested: dict[str, tuple[type, tuple[str, ...]]] = {}
+        self._attrs: dict[str, str] = {}
+        """Root key -> its attribute; `root.sub` -> the attribute path of a nested subkey."""
         specs: list[tuple[str, Any, Any]] = []
         for index, (root, subs) in enumerate(roots.items()):
+            attr = self._attrs[root] = f"f{index}"
             if subs is None:
-                specs.append((f"f{index}", Any, None))
+                specs.append((attr, Any, None))
                 continue
             sub_struct = msgspec.defstruct(
                 f"Sub{index}",
@@ -82,90 +88,77 @@ class FieldReader:
                 rename={f"s{j}": sub for j, sub in enumerate(subs)},
                 gc=False,
             )
-            self._nested[root] = (sub_struct, tuple(subs))
-            specs.append((f"f{index}", sub_struct | None, None))
+            for j, sub in enumerate(subs):
+                self._attrs[f"{root}.{sub}"] = f"{attr}.s{j}"
+            specs.append((attr, sub_struct, msgspec.field(default_factory=sub_struct)))
         root_struct = msgspec.defstruct(
-            "Roots",
-            specs,
-            rename={f"f{index}": root for index, root in enumerate(roots)},
-            gc=False,
+            "Roots", specs, rename={attr: root for root, attr in self._attrs.items()}, gc=False
         )
-        self.parse: Callable[[bytes], msgspec.Struct] = msgspec.json.Decoder(root_struct).decode
-        """The value as a struct of the roots (`read` without the tuple; `astuple` makes it)."""
+        self.parse: Callable[[bytes], Any] = msgspec.json.Decoder(root_struct).decode
+        """The value as a struct of the roots. Raises one of ReadError when the value is not
+        an object, not JSON, or a root's type does not fit."""
 
-    astuple = staticmethod(msgspec.structs.astuple)
-
-    def read(self, value: bytes) -> tuple[Any, ...]:
-        """The roots of a JSON object, in order (absent or null: None). Raises one of
-        ReadError when the value is not an object, not JSON, or a root's type does not fit."""
-        return self.astuple(self.parse(value))
-
-    def lead(self, locations: tuple[Location, ...]) -> FieldLead:
-        """Where a field's first location (a one- or two-key JSON path) is in `read`'s tuple.
-        Raises LookupError for a two-key lead whose root another location reads deeper (the
-        decoder then leaves the batch path aside)."""
+    def lead(self, locations: tuple[Location, ...]) -> Getter:
+        """A field's first location as a getter of the parsed struct when it is a one- or
+        two-key JSON path, else `_nothing` (as `locations._lead`). Raises LookupError for a
+        two-key lead whose root another location reads deeper (the decoder then leaves the
+        batch path aside)."""
         if locations and locations[0][0] == _JSON1:
-            return self._names.index(locations[0][1]), None, None
+            return attrgetter(self._attrs[locations[0][1]])
         if locations and locations[0][0] == _JSON2:
-            root, sub = locations[0][1]
-            nested = self._nested.get(root)
-            if nested is None:  # read whole (another location reads it deeper)
-                raise LookupError(f"{root} is read whole")
-            sub_struct, subs = nested
-            return self._names.index(root), sub_struct, f"s{subs.index(sub)}"
-        return -1, None, None
+            path = ".".join(locations[0][1])
+            if path not in self._attrs:
+                raise LookupError(f"{path}: its root is read whole")
+            return attrgetter(self._attrs[path])
+        return _nothing  # no lead read inline: the field's rest is all of its locations
 
     def rest(self, locations: tuple[Location, ...]) -> tuple[RootLocation, ...]:
         """A field's locations after its lead, compiled for `first`."""
         out: list[RootLocation] = []
-        names = self._names
+        attrs = self._attrs
         for kind, arg in locations:
             if kind == _JSON1:
-                out.append((_ROOT, names.index(arg), None))
+                out.append((_ATTR, attrgetter(attrs[arg])))
             elif kind == _JSON2:
-                root, sub = arg
-                nested = self._nested.get(root)
-                if nested is None:
-                    out.append((_SUBDICT, names.index(root), sub))
-                else:
-                    out.append((_SUB, names.index(root), (nested[0], f"s{nested[1].index(sub)}")))
+                path = ".".join(arg)
+                if path in attrs:
+                    out.append((_ATTR, attrgetter(attrs[path])))
+                else:  # the root is read whole: a dict, or something else (skipped)
+                    out.append((_SUBDICT, (attrgetter(attrs[arg[0]]), arg[1])))
             elif kind == _JSON:
-                out.append((_DEEP, names.index(arg[0]), arg[1:]))
+                out.append((_DEEP, (attrgetter(attrs[arg[0]]), arg[1:])))
             elif kind == _HEADER:
-                out.append((_HEAD, -1, arg))
+                out.append((_HEAD, arg))
             else:
-                out.append((_RECORD_KEY, -1, None))
+                out.append((_RECORD_KEY, None))
         return tuple(out)
 
 
-RootLocation = tuple[int, int, Any]
-"""A location compiled against `read`'s tuple: (kind, root index, argument); see `first`."""
-_ROOT, _SUB, _SUBDICT, _DEEP, _HEAD, _RECORD_KEY = 0, 1, 2, 3, 4, 5
+RootLocation = tuple[int, Any]
+"""A location compiled against the parsed struct: (kind, argument); see `first`."""
+_ATTR, _SUBDICT, _DEEP, _HEAD, _RECORD_KEY = 0, 1, 2, 3, 4
 
 
 def first(
     rest: tuple[RootLocation, ...],
-    roots: tuple[Any, ...],
+    roots: Any,
     headers: HeaderMap,
     key: bytes | None,
     convert: Callable[[object], Any],
 ) -> Any:
-    """`locations._first` (orjson's variant) over `read`'s tuple: the first location whose
+    """`locations._first` (orjson's variant) over the parsed struct: the first location whose
     value converts to something. Raises _Inexact on a float beyond the exact integers."""
-    for kind, index, arg in rest:
-        if kind == _ROOT:
-            found: object = roots[index]
-        elif kind == _SUB:
-            found = roots[index]
-            found = getattr(found, arg[1]) if type(found) is arg[0] else None
+    for kind, arg in rest:
+        if kind == _ATTR:
+            found: object = arg(roots)
         elif kind == _SUBDICT:
-            found = roots[index]
+            found = arg[0](roots)
             if type(found) is not dict:
                 continue
-            found = found.get(arg)
+            found = found.get(arg[1])
         elif kind == _DEEP:
-            found = roots[index]
-            found = None if found is None else _walk(found, arg)
+            found = arg[0](roots)
+            found = None if found is None else _walk(found, arg[1])
         elif kind == _HEAD:
             found = _text(headers.get(arg))
         else:
@@ -183,11 +176,11 @@ def then(
     found: Any,
     convert: Callable[[object], Any],
     rest: tuple[RootLocation, ...],
-    roots: tuple[Any, ...],
+    roots: Any,
     headers: HeaderMap,
     key: bytes | None,
 ) -> Any:
-    """`locations._then` over `read`'s tuple: `found` (the lead's value) converted if it
+    """`locations._then` over the parsed struct: `found` (the lead's value) converted if it
     converts, else the first of the other locations."""
     if found is not None:
         if type(found) is float and not -_BIG < found < _BIG:
