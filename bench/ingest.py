@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -147,6 +148,15 @@ async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
     from edamon.config import load_settings
 
     tune_gc()  # as the edamon command does
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            _GC.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
 
     settings = load_settings(
         None,
@@ -186,6 +196,8 @@ async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
 
 _CPU: list[float] = []
 """The drain's CPU time (user and system, this process), set by the drain."""
+_GC: list[float] = []
+"""The collector's cyclic GC passes, in seconds each."""
 
 
 def child(mode: str, bootstrap: str, prefix: str, events: int) -> None:
@@ -200,7 +212,14 @@ def child(mode: str, bootstrap: str, prefix: str, events: int) -> None:
     else:
         elapsed = asyncio.run(runner(bootstrap, prefix, events))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"elapsed": elapsed, "cpu": _CPU[-1], "peak_rss_mb": peak_kb / 1024}))
+    out = {"elapsed": elapsed, "cpu": _CPU[-1], "peak_rss_mb": peak_kb / 1024}
+    if mode == "collector":
+        longest = max(_GC, default=0.0)
+        print(
+            f"cyclic GC: {len(_GC)} passes, {sum(_GC):.2f} s, longest {longest:.3f} s",
+            file=sys.stderr,
+        )
+    print(json.dumps(out))
 
 
 def run_child(
@@ -232,8 +251,8 @@ def run_child(
     )
     if out.returncode != 0:
         raise SystemExit(f"{mode} drain failed:\n{out.stderr[-3000:]}")
-    if out.stderr.strip():
-        print(f"  ({mode}) {out.stderr.strip().splitlines()[-1]}")
+    for line in out.stderr.strip().splitlines()[-2:]:  # what it retained; its GC passes
+        print(f"  ({mode}) {line}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
