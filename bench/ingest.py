@@ -7,8 +7,11 @@ Produces N seed-envelope events in realistic flows (5 events per flow over 5 top
 4 partitions, 2% dead-lettered to a DLT) to a fresh topic prefix, then drains them twice, each
 in its own subprocess so memory is measured cleanly: (a) a bare aiokafka getmany loop that does
 nothing else, (b) the full collector (decode, chains, sagas, throughput, retention sized to
-keep every event). Prints both rates, their ratio, and each drain's peak RSS.
-Without --bootstrap it starts the harness broker from scripts/kafka.py.
+keep every event). Prints both rates, their ratio, each drain's CPU time per record and peak
+RSS. With --repeat N the two drains take turns N times (bare, collector, bare, ...) on the same
+records, and each figure is given as the best and the spread of its N runs: on a shared machine
+one pair of runs says little. Without --bootstrap it starts the harness broker from
+scripts/kafka.py. EDAMON_BENCH_PROFILE=FILE writes each drain's cProfile stats to FILE.<drain>.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import json
+import os
 import resource
 import struct
 import subprocess
@@ -121,6 +126,7 @@ async def drain_bare(bootstrap: str, prefix: str, events: int, on_records: Any =
     await consumer.seek_to_beginning(*tps)
     count = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     while count < events:
         batch = await consumer.getmany(timeout_ms=500, max_records=2000)
         if on_records is None:
@@ -130,6 +136,7 @@ async def drain_bare(bootstrap: str, prefix: str, events: int, on_records: Any =
                 count += len(records)
                 on_records(records)
     elapsed = time.perf_counter() - started
+    _CPU.append(time.process_time() - cpu_started)
     await consumer.stop()
     return elapsed
 
@@ -141,6 +148,15 @@ async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
     from edamon.config import load_settings
 
     tune_gc()  # as the edamon command does
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            _GC.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
 
     settings = load_settings(
         None,
@@ -156,9 +172,11 @@ async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
     collector = Collector(broker, settings)
     task = asyncio.create_task(collector.run())
     started = time.perf_counter()
+    cpu_started = time.process_time()
     while collector.records_read < events:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
+    _CPU.append(time.process_time() - cpu_started)
     snap = collector.snapshot()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -176,14 +194,42 @@ async def drain_collector(bootstrap: str, prefix: str, events: int) -> float:
     return elapsed
 
 
+_CPU: list[float] = []
+"""The drain's CPU time (user and system, this process), set by the drain."""
+_GC: list[float] = []
+"""The collector's cyclic GC passes, in seconds each."""
+
+
 def child(mode: str, bootstrap: str, prefix: str, events: int) -> None:
     runner = drain_bare if mode == "bare" else drain_collector
-    elapsed = asyncio.run(runner(bootstrap, prefix, events))
+    profile = os.environ.get("EDAMON_BENCH_PROFILE")
+    if profile:  # cProfile stats of this drain to that file (pstats reads them)
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            elapsed = asyncio.run(runner(bootstrap, prefix, events))
+        profiler.dump_stats(f"{profile}.{mode}")
+    else:
+        elapsed = asyncio.run(runner(bootstrap, prefix, events))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"elapsed": elapsed, "peak_rss_mb": peak_kb / 1024}))
+    out = {"elapsed": elapsed, "cpu": _CPU[-1], "peak_rss_mb": peak_kb / 1024}
+    if mode == "collector":
+        longest = max(_GC, default=0.0)
+        print(
+            f"cyclic GC: {len(_GC)} passes, {sum(_GC):.2f} s, longest {longest:.3f} s",
+            file=sys.stderr,
+        )
+    print(json.dumps(out))
 
 
-def run_child(mode: str, bootstrap: str, prefix: str, events: int) -> dict[str, float]:
+def run_child(
+    mode: str, bootstrap: str, prefix: str, events: int, code: Path | None = None
+) -> dict[str, float]:
+    """One drain in a subprocess; `code`: the checkout whose edamon it imports (default: the
+    one on PYTHONPATH, or this one)."""
+    env = None
+    if code is not None:
+        env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run(
         [
             sys.executable,
@@ -201,13 +247,44 @@ def run_child(mode: str, bootstrap: str, prefix: str, events: int) -> dict[str, 
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
     )
     if out.returncode != 0:
         raise SystemExit(f"{mode} drain failed:\n{out.stderr[-3000:]}")
-    if out.stderr.strip():
-        print(f"  ({mode}) {out.stderr.strip().splitlines()[-1]}")
+    for line in out.stderr.strip().splitlines()[-2:]:  # what it retained; its GC passes
+        print(f"  ({mode}) {line}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """The best (first) of `values`, then all of them in the order they were measured."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(values[0], fmt)} ({', '.join(format(v, fmt) for v in values[1:])})"
+
+
+def report(runs: dict[str, list[dict[str, float]]], events: int) -> None:
+    """Rates, CPU per record and peak RSS of each drain; with repeats, best first."""
+    rate = {mode: [events / run["elapsed"] for run in got] for mode, got in runs.items()}
+    cpu = {mode: [run["cpu"] / events * 1e6 for run in got] for mode, got in runs.items()}
+    rss = {mode: [run["peak_rss_mb"] for run in got] for mode, got in runs.items()}
+    for mode, label in (("bare", "bare aiokafka drain "), ("collector", "full collector      ")):
+        print(
+            f"{label}: {_spread(sorted(rate[mode], reverse=True), ',.0f')} records/s  "
+            f"CPU {_spread(sorted(cpu[mode]), '.2f')} µs/record  "
+            f"peak RSS {_spread(sorted(rss[mode]), '.0f')} MB"
+        )
+    pairs = [c / b for b, c in zip(rate["bare"], rate["collector"], strict=True)]
+    cpu_pairs = [b / c for b, c in zip(cpu["bare"], cpu["collector"], strict=True)]
+    print(
+        f"ratio collector/bare: {_spread(sorted(pairs, reverse=True), '.2f')} by wall time, "
+        f"{_spread(sorted(cpu_pairs, reverse=True), '.2f')} by CPU time  (target >= 0.35)"
+    )
+    print(
+        f"collector peak RSS  : {min(rss['collector']):.0f} MB with {events:,} events retained "
+        "(target <= 500 MB)"
+    )
 
 
 def main() -> None:
@@ -216,6 +293,12 @@ def main() -> None:
     parser.add_argument("--bootstrap")
     parser.add_argument("--prefix")
     parser.add_argument("--child", choices=["bare", "collector"])
+    parser.add_argument("--repeat", type=int, default=1, help="pairs of drains, taking turns")
+    parser.add_argument(
+        "--also",
+        type=Path,
+        help="another checkout (e.g. main's) whose collector drains too, in the same turns",
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child, args.bootstrap, args.prefix, args.events)
@@ -231,23 +314,19 @@ def main() -> None:
         print(f"producing {args.events:,} events to {bootstrap} under {prefix}.* ...")
         took = asyncio.run(produce(bootstrap, prefix, args.events))
         print(f"  produced in {took:.1f}s ({args.events / took:,.0f}/s)")
-        bare = run_child("bare", bootstrap, prefix, args.events)
-        full = run_child("collector", bootstrap, prefix, args.events)
-        bare_rate = args.events / bare["elapsed"]
-        full_rate = args.events / full["elapsed"]
-        print(
-            f"bare aiokafka drain : {bare_rate:10,.0f} records/s  "
-            f"peak RSS {bare['peak_rss_mb']:.0f} MB"
-        )
-        print(
-            f"full collector      : {full_rate:10,.0f} records/s  "
-            f"peak RSS {full['peak_rss_mb']:.0f} MB"
-        )
-        print(f"ratio collector/bare: {full_rate / bare_rate:.2f}  (target >= 0.7)")
-        print(
-            f"collector peak RSS  : {full['peak_rss_mb']:.0f} MB with {args.events:,} "
-            "events retained (target < 1024 MB)"
-        )
+        runs: dict[str, list[dict[str, float]]] = {"bare": [], "collector": []}
+        other: dict[str, list[dict[str, float]]] = {"bare": runs["bare"], "collector": []}
+        for _ in range(args.repeat):
+            runs["bare"].append(run_child("bare", bootstrap, prefix, args.events))
+            runs["collector"].append(run_child("collector", bootstrap, prefix, args.events))
+            if args.also is not None:
+                other["collector"].append(
+                    run_child("collector", bootstrap, prefix, args.events, args.also)
+                )
+        report(runs, args.events)
+        if args.also is not None:
+            print(f"-- the collector of {args.also}, in the same turns:")
+            report(other, args.events)
     finally:
         if broker is not None:
             broker.stop()

@@ -4,13 +4,17 @@ keep only what the chains need (decoded fields, coordinates) and are read again 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
-from edamon.model.envelope import Envelope, drop_record_data, record_size
+from edamon.model.envelope import HEADER_BYTES, Envelope, drop_record_data, record_size
 
 RECORD_OVERHEAD = 100
 """Bytes counted per held record on top of its key, value and headers (the objects holding
 them; short keys and headers are shared between records, so this is a middle figure)."""
+
+
+_RECORD = attrgetter("record")
 
 
 class RecordBudget:
@@ -39,6 +43,20 @@ class RecordBudget:
         size = record_size(env.record) + RECORD_OVERHEAD
         self._held.append((env, size))
         self._bytes += size
+        if self._bytes > self._limit:
+            self._shrink()
+
+    def hold_many(self, envs: Sequence[Envelope]) -> None:
+        """`hold` of each newly retained event, in order; the limit is enforced once."""
+        sizes = [
+            (len(value) if (value := record.value) is not None else 0)
+            + (len(key) if (key := record.key) is not None else 0)
+            + HEADER_BYTES * len(record.headers)
+            + RECORD_OVERHEAD
+            for record in map(_RECORD, envs)
+        ]
+        self._held.extend(zip(envs, sizes, strict=True))
+        self._bytes += sum(sizes)
         if self._bytes > self._limit:
             self._shrink()
 

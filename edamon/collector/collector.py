@@ -32,6 +32,14 @@ INGEST_SLICE = 500
 """Records ingested between two turns of the event loop (~8 ms of work): a key press in the
 dashboard waits for one slice at most, not for a whole fetch."""
 FETCH_TIMEOUT_MS = 200
+FREEZE_EACH_FETCH = True
+"""After a fetch of at least INGEST_SLICE records, what it left alive is frozen at once
+(edamon.collector.runtime; otherwise once a second): the cyclic GC then seldom has a young
+generation to go through. Measured with bench/ingest.py: on 400,000 events, frozen once a
+second, 28 GC passes took 1.4 s (longest 0.17 s) and the collector 21.1 µs of CPU per record;
+frozen after each busy fetch, no pass and 19.5 µs. On 1,000,000 events, no pass instead of 53
+(2.9 to 3.0 s); the peak RSS was 895 and 899 MB (873 and 891 MB without this freeze, in other
+turns): cyclic garbage frozen by mistake waits for the next defrost (DEFROST_EVERY_S), as before."""
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 3.0
 """Reconnect attempts after an outage: 0.5 s, 1 s, 2 s, then every 3 s, each ±20 % (jitter, so
@@ -238,6 +246,8 @@ class Collector(StateView):
             if records:
                 await self._ingest_fetch(records, tailer)
                 self._update_catchup()
+                if FREEZE_EACH_FETCH and len(records) >= INGEST_SLICE:
+                    freeze_survivors()
             elif not self._caught_up:
                 self._positions.update(tailer.positions())
                 self._update_catchup()

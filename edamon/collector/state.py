@@ -92,6 +92,7 @@ class CollectorState:
         self._undecodable: Counter[str] = Counter()
         self._undecodable_samples: deque[UndecodableSample] = deque(maxlen=UNDECODABLE_SAMPLES)
         self._timeline: deque[Envelope | DeadLetter] = deque(maxlen=retention.timeline)
+        self._timeline_size = retention.timeline
         self._throughput = Throughput(retention.throughput_window_s)
         self._sagas = SagaTracker(settings.sagas.definitions)
         self._saga_dead_letters: dict[str, list[float]] = {}
@@ -125,15 +126,17 @@ class CollectorState:
     # ---- ingest (hot path) -------------------------------------------------------------
 
     def ingest(self, records: Sequence[RawRecord], now: float) -> None:
-        """Decode and apply a batch of records, then enforce retention."""
+        """Decode and apply a batch of records, then enforce retention.
+
+        The records of ordinary topics are decoded and applied run by run (records come in
+        runs of one partition): one `decode_many` call per run, the run's events added to their
+        chains in one loop, their record memory accounted once per run."""
         if not records:
             return
         rules = self.rules
         ledger_topic = rules.ledger_topic
-        decode = self._envelopes.decode
-        add_event = self._add_event
         events: list[Envelope] = []
-        append = events.append
+        run: list[RawRecord] = []
         last_topic: str | None = None
         route = _EVENTS
         for record in records:
@@ -144,22 +147,20 @@ class CollectorState:
                     _LEDGER if topic == ledger_topic else _DLQ if rules.is_dlq(topic) else _EVENTS
                 )
             if route is _EVENTS:
-                result = decode(record)
-                if isinstance(result, Undecodable):
-                    if result.awaiting is None:
-                        self._add_undecodable(result, now)
-                    else:
-                        self._await_schema(result, now)
-                else:
-                    append(result)
-                    add_event(result, now)
-            elif route is _DLQ:
+                run.append(record)
+                continue
+            if run:
+                self._ingest_events(run, now, events)
+                run = []
+            if route is _DLQ:
                 dead = self._dead_decoder.decode(record)
                 if dead.envelope is None and self._dead_letter_waits(record):
                     continue
                 self._add_dead_letter(dead, now)
             else:
                 self._dead.apply_ledger(record)
+        if run:
+            self._ingest_events(run, now, events)
         if events:
             if self.catchup.caught_up:
                 self._throughput.record_events(now, events)
@@ -167,6 +168,64 @@ class CollectorState:
                 self._throughput.record_history(now, events)
         self.last_record_at = now
         self._evict(now)
+
+    def _ingest_events(self, run: list[RawRecord], now: float, events: list[Envelope]) -> None:
+        """Decode a run of records from ordinary topics and apply them; the decoded events
+        (duplicates too) are appended to `events` for the throughput counts."""
+        added: list[Envelope] = []
+        if self._has_sagas:  # sagas are replayed per event: the one-by-one path
+            for result in self._envelopes.decode_many(run):
+                if type(result) is Undecodable:
+                    self._undecodable_result(result, now)
+                else:
+                    assert isinstance(result, Envelope)
+                    events.append(result)
+                    self._add_event(result, now)
+            return
+        chains = self._chains
+        get_chain = chains.get
+        to_end = chains.move_to_end
+        append = events.append
+        keep = added.append
+        duplicates = 0
+        loops: list[str] = []
+        for result in self._envelopes.decode_many(run):
+            if type(result) is Undecodable:
+                self._undecodable_result(result, now)
+                continue
+            env: Envelope = result  # type: ignore[assignment]
+            append(env)
+            cid = env.correlation_id or env.event_id
+            chain = get_chain(cid)
+            if chain is None:
+                chain = chains[cid] = Chain(cid)
+            else:
+                to_end(cid)
+            if not chain.add(env, now):
+                duplicates += 1
+                continue
+            keep(env)
+            if chain.has_loop:
+                loops.append(cid)
+        self._duplicates += duplicates
+        if not added:
+            return
+        self._events_total += len(added)
+        self._retained += len(added)
+        self._budget.hold_many(added)
+        if self._ordering is not None:
+            self._ordering.observe_events(added)
+        self._timeline.extend(added[-self._timeline_size :])
+        for cid in loops:
+            if cid not in self._loops_reported:
+                self._loops_reported.add(cid)
+                self._notices.append(f"causation loop in flow {cid}")
+
+    def _undecodable_result(self, result: Undecodable, now: float) -> None:
+        if result.awaiting is None:
+            self._add_undecodable(result, now)
+        else:
+            self._await_schema(result, now)
 
     def _add_event(self, env: Envelope, now: float) -> None:
         cid = env.correlation_id or env.event_id

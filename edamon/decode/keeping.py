@@ -171,17 +171,23 @@ class RecordKeeper:
         for header in headers:
             shared = memo.get(header)
             if shared is None:
-                name, value = header
-                interned = _intern(name) if type(name) is str else name
-                shared = header if interned is name else (interned, value)
-                if value is None or len(value) <= _SHARED_MAX:
-                    if len(memo) >= _MEMO_LIMIT:
-                        memo.clear()
-                    memo[shared] = shared
+                shared = self._share_header(header)
             if shared is not header:
                 changed = True
             out.append(shared)
         return tuple(out) if changed else headers
+
+    def _share_header(self, header: Header) -> Header:
+        """A header not in the memo yet: its name interned, kept in the memo when short."""
+        name, value = header
+        interned = _intern(name) if type(name) is str else name
+        shared = header if interned is name else (interned, value)
+        if value is None or len(value) <= _SHARED_MAX:
+            memo = self._headers
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[shared] = shared
+        return shared
 
     def _undecodable(
         self, record: RawRecord, reason: str, awaiting: int | None = None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from edamon.model.records import RECORD_SETTERS, RawRecord
+from edamon.model.records import RawRecord, build_record, slot_builder
 
 
 class EnvelopeFormat(StrEnum):
@@ -111,15 +111,12 @@ def drop_record_data(env: Envelope) -> None:
     if env.dropped:
         return
     record = env.record
-    bare: RawRecord = _new(RawRecord)
-    _set_topic(bare, record.topic)
-    _set_partition(bare, record.partition)
-    _set_offset(bare, record.offset)
-    _set_timestamp(bare, record.timestamp_ms)
-    _set_key(bare, None)
-    _set_value(bare, None)
-    _set_headers(bare, ())
-    _set_env_record(env, bare)
+    _set_env_record(
+        env,
+        build_record(
+            record.topic, record.partition, record.offset, record.timestamp_ms, None, None, ()
+        ),
+    )
     _set_env_dropped(env, True)
 
 
@@ -143,9 +140,45 @@ class Undecodable:
     """A schema id the decoder does not know yet: the record decodes once it is fetched."""
 
 
-_new = object.__new__
-_set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
-    RECORD_SETTERS
-)
 _set_env_record = vars(Envelope)["record"].__set__
 _set_env_dropped = vars(Envelope)["dropped"].__set__
+
+build_envelope: Callable[
+    [
+        str,
+        str,
+        str | None,
+        str | None,
+        str | None,
+        float | None,
+        int | None,
+        str | None,
+        str | None,
+        EnvelopeFormat,
+        RawRecord,
+        bool,
+        bool,
+        SchemaRef | None,
+    ],
+    Envelope,
+]
+build_envelope = slot_builder(
+    Envelope,
+    (
+        "event_id",
+        "event_type",
+        "correlation_id",
+        "causation_id",
+        "aggregate_id",
+        "occurred_at",
+        "version",
+        "source",
+        "trace_id",
+        "format",
+        "record",
+        "truncated",
+        "dropped",
+        "schema",
+    ),
+)
+"""Envelope(...) with every field given in order, faster (the decoder's batch path)."""

@@ -18,8 +18,11 @@ Pure: no I/O, no clock of its own.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from edamon.model.envelope import Envelope
 
 EXAMPLES_PER_TOPIC = 20
 """Examples kept per topic and kind of finding (the newest)."""
@@ -332,6 +335,78 @@ class OrderingTracker:
             stats.out_of_order += 1
             where = (topic, partition, offset, aggregate_id, event_id, event_type, correlation_id)
             stats.example(_example(Finding.OUT_OF_ORDER, where, detail))
+
+    def observe_events(self, envs: Iterable[Envelope]) -> None:
+        """`observe` of each event, in order. The usual event (keyed by its aggregate id, the
+        first of its aggregate on its topic) is taken inline: a run of one topic looks the
+        topic's state up once."""
+        observe = self.observe
+        last_topic: str | None = None
+        stats: _Topic | None = None
+        young: dict[str, _Part | _First] = {}
+        old: dict[str, _Part | _First] | None = None
+        for env in envs:
+            aggregate_id = env.aggregate_id
+            if not aggregate_id:
+                continue
+            record = env.record
+            topic = record.topic
+            key = record.key
+            if topic is not last_topic or stats is None:
+                last_topic = topic
+                stats = self._topics.get(topic)
+                young_topic = self._young.get(topic)
+                if stats is None or young_topic is None:  # the first event of a topic
+                    last_topic = None
+                    observe(
+                        topic,
+                        record.partition,
+                        record.offset,
+                        key,
+                        aggregate_id,
+                        env.version,
+                        env.occurred_at,
+                        env.event_id,
+                        env.event_type,
+                        env.correlation_id,
+                    )
+                    continue
+                young = young_topic
+                old = self._old.get(topic)
+            if (
+                key is None
+                or aggregate_id in young
+                or (old is not None and aggregate_id in old)
+                or key != aggregate_id.encode("utf-8", "surrogatepass")
+            ):
+                observe(
+                    topic,
+                    record.partition,
+                    record.offset,
+                    key,
+                    aggregate_id,
+                    env.version,
+                    env.occurred_at,
+                    env.event_id,
+                    env.event_type,
+                    env.correlation_id,
+                )
+                if self._young.get(topic) is not young:  # rotated
+                    last_topic = None
+                continue
+            stats.checked += 1
+            young[aggregate_id] = (
+                record.partition,
+                record.offset,
+                env.event_type,
+                env.version,
+                env.occurred_at,
+                True,
+            )
+            self._young_count += 1
+            if self._young_count >= self._half:
+                self._rotate()
+                last_topic = None
 
     def _held(self) -> None:
         """One more aggregate in the young generation (rotate when it is full)."""

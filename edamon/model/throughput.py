@@ -8,7 +8,9 @@ a second, rather than per record.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from operator import attrgetter
 
 from edamon.model.envelope import Envelope
 from edamon.model.snapshot import (
@@ -19,6 +21,9 @@ from edamon.model.snapshot import (
 )
 
 __all__ = ["RateCounter", "Throughput"]
+
+_TIMESTAMP = attrgetter("record.timestamp_ms")
+_VERSION = attrgetter("version")
 
 _NEVER = -(1 << 62)
 """The newest second of a counter that has counted nothing yet."""
@@ -209,12 +214,54 @@ class Throughput:
         So the arrival rates and sparklines show the recent past as it happened rather than a
         burst of the read rate, and once caught up, arrival is what it says again (record
         timestamps may be anything: MirrorMaker and Kafka Connect's DLQ keep the source's)."""
-        record = self.record
-        for env in events:
-            written = env.record.timestamp_ms / 1000.0
-            if written > arrival:
-                written = arrival
-            record(env.record.topic, env.event_type, env.version, written, written, False)
+        # The same counts as `record(topic, type, version, written, written, False)` per event,
+        # taken a run (one topic and event type) at a time: the four counters count every event
+        # at `written`, and a counter's final state does not depend on the order of its adds (a
+        # second stays in the ring if it is within the window of the newest one), so each
+        # counter adds each second of a run once, with the run's count of it.
+        batch = events if isinstance(events, list) else list(events)
+        start, size = 0, len(batch)
+        while start < size:
+            first = batch[start]
+            topic, event_type = first.record.topic, first.event_type
+            end = start + 1
+            while end < size:
+                env = batch[end]
+                if env.event_type != event_type or env.record.topic != topic:
+                    break
+                end += 1
+            run = batch[start:end]
+            written = [stamp / 1000.0 for stamp in map(_TIMESTAMP, run)]
+            if max(written) > arrival:  # written after `arrival`: counted at `arrival`
+                written = [min(time, arrival) for time in written]
+            self._count_run(topic, event_type, Counter(map(int, written)), max(written), run)
+            start = end
+
+    def _count_run(
+        self,
+        topic: str,
+        event_type: str,
+        seconds: Counter[int],
+        newest: float,
+        run: list[Envelope],
+    ) -> None:
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _Topic(self._window)
+        kind = self._types.get(event_type)
+        if kind is None:
+            kind = self._types[event_type] = _EventType(self._window)
+        counters = (state.arrival, state.by_time, kind.counter, kind.by_time)
+        for second, count in sorted(seconds.items()):
+            for counter in counters:
+                counter.add(second, count)
+        if state.last_seen is None or newest > state.last_seen:
+            state.last_seen = newest
+        if state.last_record is None or newest > state.last_record:
+            state.last_record = newest
+        versions = kind.versions
+        for version, count in Counter(map(_VERSION, run)).items():
+            versions[version] = versions.get(version, 0) + count
 
     def record_events(self, arrival: float, events: Iterable[Envelope]) -> None:
         """Count decoded events from ordinary topics that arrived together at `arrival`.

@@ -138,3 +138,26 @@ def test_age_eviction_releases_records_too() -> None:
     assert state._budget.held_bytes == 0
     assert state._budget.held_events <= 1024  # entries without data, forgotten in bulk
     assert all(state.event(f"e{i}") is None for i in (0, 1500, 2999))
+
+
+def test_holding_a_run_at_once_drops_what_holding_one_by_one_drops() -> None:
+    """`hold_many` (once per run) keeps and drops the same events, and counts the same bytes,
+    as `hold` called for each event in turn."""
+    one_by_one, at_once = envelopes(40), envelopes(40)
+    limit = 7 * (record_size(one_by_one[0].record) + RECORD_OVERHEAD) + 5
+    single, runs = RecordBudget(limit), RecordBudget(limit)
+    for env in one_by_one:
+        single.hold(env)
+    for start in (0, 3, 4, 20):
+        runs.hold_many(at_once[start : {0: 3, 3: 4, 4: 20, 20: 40}[start]])
+    assert [env.dropped for env in at_once] == [env.dropped for env in one_by_one]
+    kept = [record_size(env.record) + RECORD_OVERHEAD for env in one_by_one if not env.dropped]
+    first_kept = 40 - len(kept)
+    assert all(env.dropped for env in at_once[:first_kept]) and len(kept) >= 6
+    older = record_size(envelopes(40)[first_kept - 1].record) + RECORD_OVERHEAD
+    assert sum(kept) <= limit < sum(kept) + older
+    assert (runs.held_bytes, runs.held_events, runs.dropped) == (
+        single.held_bytes,
+        single.held_events,
+        single.dropped,
+    )

@@ -212,3 +212,26 @@ def test_history_counts_as_arriving_when_it_was_written() -> None:
     row = topic(t.view(NOW + 1, {"orders": 1}, []), "orders")
     assert row.by_arrival.history[-2] == 1 and row.last_seen == NOW + 0.5
     assert row.by_timestamp.history[-2] == 0  # an hour old by its timestamp
+
+
+def test_record_history_counts_like_record_at_the_time_written() -> None:
+    """History counted a run at a time gives the counts of one `record` per event at its
+    written time, whatever the order of times within a run, runs of several topics and types,
+    times out of the window, and times after the arrival (counted at it)."""
+    one, batch = Throughput(window_s=30), Throughput(window_s=30)
+    arrival = NOW - 2.5
+    times = [-20.0, -19.5, -45.0, -19.9, -3.0, -100.0, -3.2, 50.0, -2.9, -29.0, -31.0]
+    events = [_event("orders", "OrderPlaced", 1 + i % 2, NOW + t) for i, t in enumerate(times)]
+    events += [
+        _event("orders", "OrderShipped", None, NOW - 10.0),
+        _event("payments", "OrderShipped", 3, NOW - 9.0),
+        _event("payments", "OrderShipped", 3, NOW - 1.0),
+        _event("orders", "OrderPlaced", 2, NOW - 28.0),
+    ]
+    for env in events:
+        written = min(env.record.timestamp_ms / 1000.0, arrival)
+        one.record(env.record.topic, env.event_type, env.version, written, written, False)
+    batch.record_history(arrival, events)
+    partitions = {"orders": 1, "payments": 1}
+    for now in (NOW, NOW + 20):
+        assert one.view(now, partitions, []) == batch.view(now, partitions, [])
