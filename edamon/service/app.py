@@ -66,6 +66,7 @@ from edamon.service.auth import Tokens
 from edamon.service.backend import Backend, Busy, ReadOnly
 from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
 from edamon.service.searches import TooMany
+from edamon.shard.peers import ShardDoc, ShardPeers, ShareDoc, own_doc
 
 
 class AnythingConvertor(PathConvertor):
@@ -422,8 +423,44 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     async def chain(correlation_id: str, who: Role) -> Response:
         """One flow as a tree in waterfall order."""
         found = backend.collector.chain(correlation_id)
+        if found is None and backend.shard is not None:  # held by another member
+            found = await backend.shard.chain(correlation_id)
         if found is None:
             raise ApiError(404, "not_found", "no such flow (unknown, or evicted)")
+        return docs.json_response(ChainView, found)
+
+    # ---- a shard group (`serve --shard-group`, edamon/shard) ----------------------------------
+
+    def shard_of() -> ShardPeers:
+        if backend.shard is None:
+            raise ApiError(404, "not_found", "this service is not a member of a shard group")
+        return backend.shard
+
+    @app.get(f"{PREFIX}/shard", response_model=ShardDoc, tags=["shard"])
+    async def shard(who: Role) -> Response:
+        """The shard group as this member sees it: members, what each owns, whether the
+        answers are partial (a member rebuilding or not answering)."""
+        return docs.json_response(ShardDoc, shard_of().doc())
+
+    @app.get(f"{PREFIX}/shard/share", response_model=ShareDoc, tags=["shard"])
+    async def shard_share(who: Role) -> Response:
+        """This member's own share (status and unmerged snapshot): what the other members
+        merge."""
+        peers = shard_of()
+        share = ShareDoc(own_doc(peers.collector), peers.collector.snapshot())
+        return docs.json_response(ShareDoc, share)
+
+    @app.get(
+        f"{PREFIX}/shard/chains/{{correlation_id:anything}}",
+        response_model=ChainView,
+        tags=["shard"],
+    )
+    async def shard_chain(correlation_id: str, who: Role) -> Response:
+        """One flow, if this member holds it (no fan-out)."""
+        shard_of()
+        found = backend.collector.chain(correlation_id)
+        if found is None:
+            raise ApiError(404, "not_found", "no such flow on this member")
         return docs.json_response(ChainView, found)
 
     @app.get(f"{PREFIX}/events/{{event_id:anything}}", response_model=EventDoc, tags=["one"])
