@@ -146,9 +146,7 @@ async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
             wait_for(lambda one=one: totals(one).get("events") == total, "every event", 30)
             assert totals(one)["chains"] == 21
         # the flow lives on one member; the other fetched it
-        local = [
-            get(one, f"/v1/shard/chains/{correlation}") is not None for one in (first, second)
-        ]
+        local = [get(one, f"/v1/shard/chains/{correlation}") is not None for one in (first, second)]
         assert local.count(True) == 1
 
         code, _, _ = second.stop(signal.SIGKILL)
