@@ -18,8 +18,16 @@ import datetime as dt
 
 import orjson
 
-from edamon.model.envelope import Envelope
+from edamon.config import Settings
+from edamon.decode.dlq import DeadLetterDecoder
+from edamon.decode.envelope import EnvelopeDecoder
+from edamon.decode.schemas import SchemaStore
+from edamon.model.envelope import Envelope, Undecodable
 from edamon.model.records import Header, RawRecord, parse_coords
+from edamon.model.topics import TopicRules
+
+IndexRecord = tuple[bytes, bytes | None, tuple[Header, ...], int]
+"""(key, value, headers, timestamp_ms) of a record to write to the index topic."""
 
 SOURCE_HEADER = "edamon-src"
 KEY_HEADER = "edamon-key"
@@ -33,7 +41,29 @@ def _text(value: str | None) -> bytes | None:
     return None if value is None else value.encode("utf-8", errors="replace")
 
 
-def event_record(env: Envelope) -> tuple[bytes, bytes, tuple[Header, ...], int]:
+class IndexWriter:
+    """Stage 1's transform: a source record -> its index record (`index_record`)."""
+
+    def __init__(self, settings: Settings, schemas: SchemaStore | None = None) -> None:
+        self.rules = TopicRules(
+            settings.topics, ledger_topic=settings.dlq.ledger_topic, dlq_routes=settings.dlq.routes
+        )
+        self._decoder = EnvelopeDecoder(settings.envelope, schemas)
+        self._dead = DeadLetterDecoder(self._decoder)
+
+    def index_record(self, record: RawRecord) -> IndexRecord:
+        rules = self.rules
+        if record.topic == rules.ledger_topic:
+            return forwarded_record(record, None)
+        if rules.is_dlq(record.topic):
+            return forwarded_record(record, self._dead.decode(record).correlation_id)
+        decoded = self._decoder.decode(record)
+        if isinstance(decoded, Undecodable):
+            return forwarded_record(record, None)
+        return event_record(decoded)
+
+
+def event_record(env: Envelope) -> IndexRecord:
     """(key, value, headers, timestamp_ms) of the compact index record of a decoded event."""
     record = env.record
     headers: list[Header] = [
@@ -61,9 +91,7 @@ def event_record(env: Envelope) -> tuple[bytes, bytes, tuple[Header, ...], int]:
     return key, value, tuple(headers), record.timestamp_ms
 
 
-def forwarded_record(
-    record: RawRecord, correlation_id: str | None
-) -> tuple[bytes, bytes | None, tuple[Header, ...], int]:
+def forwarded_record(record: RawRecord, correlation_id: str | None) -> IndexRecord:
     """(key, value, headers, timestamp_ms) of a record forwarded whole: keyed by its flow's
     correlation id when known, else by its coordinates."""
     headers: tuple[Header, ...] = (*record.headers, (SOURCE_HEADER, record.coords.encode()))

@@ -48,15 +48,12 @@ from edamon.collector.lagsampler import LagSampler
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.config import KafkaSettings, Settings
-from edamon.decode.dlq import DeadLetterDecoder
-from edamon.decode.envelope import EnvelopeDecoder
 from edamon.decode.registry import SchemaRegistry
-from edamon.model.envelope import Undecodable
 from edamon.model.records import TP, RawRecord
 from edamon.model.snapshot import CatchUpView
 from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
-from edamon.shard.index import BadIndexRecord, event_record, forwarded_record, source_record
+from edamon.shard.index import BadIndexRecord, IndexWriter, source_record
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +207,7 @@ class ShardCollector(Collector):
         self._index_broker: Broker = (
             broker if shard.index_bootstrap_servers is None else KafkaBroker(self._index_kafka)
         )
-        self._decoder = EnvelopeDecoder(settings.envelope, self.state.schemas)
-        self._dead = DeadLetterDecoder(self._decoder)
+        self._writer = IndexWriter(settings, self.state.schemas)
         self._sampler = LagSampler(broker, settings.lag, clock=clock)
         self._stage1: AIOKafkaConsumer | None = None
         self._stage2: AIOKafkaConsumer | None = None
@@ -458,24 +454,13 @@ class ShardCollector(Collector):
 
     async def index(self, records: list[RawRecord], producer: AIOKafkaProducer) -> None:
         """Write the index records of `records` and wait until the cluster has them all."""
-        rules = self.state.rules
-        ledger = rules.ledger_topic
+        transform = self._writer.index_record
         topic = self.index_topic
         send = producer.send
         sends: list[Awaitable[Any]] = []
         written = 0
         for record in records:
-            if record.topic == ledger:
-                key, value, headers, ts = forwarded_record(record, None)
-            elif rules.is_dlq(record.topic):
-                dead = self._dead.decode(record)
-                key, value, headers, ts = forwarded_record(record, dead.correlation_id)
-            else:
-                decoded = self._decoder.decode(record)
-                if isinstance(decoded, Undecodable):
-                    key, value, headers, ts = forwarded_record(record, None)
-                else:
-                    key, value, headers, ts = event_record(decoded)
+            key, value, headers, ts = transform(record)
             written += len(key) + (len(value) if value else 0)
             written += sum(len(name) + len(data) for name, data in headers)
             sends.append(
