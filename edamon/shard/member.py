@@ -41,7 +41,8 @@ from aiokafka.coordinator.protocol import (
 from edamon.broker.base import Broker, BrokerAuthError, BrokerError
 from edamon.broker.kafka import KafkaBroker
 from edamon.broker.kafka_client import client_options, guarded
-from edamon.broker.kafka_groups import header_list, to_records
+from edamon.broker.kafka_groups import to_records
+from edamon.broker.partitioner import key_partition
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.collector import AUTH_RETRY_S, Collector, retry_delay
 from edamon.collector.lagsampler import LagSampler
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 FETCH_MAX_RECORDS = 2000
 FETCH_TIMEOUT_MS = 200
 METADATA_MAX_AGE_MS = 5_000
-JOIN_TIMEOUT_S = 60.0
+PRODUCER_BATCH_BYTES = 1024 * 1024
 ASSIGNOR_NAME = "edamon-shard"
 
 
@@ -213,6 +214,7 @@ class ShardCollector(Collector):
         self._stage2: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._topics: tuple[str, ...] = ()
+        self._index_partition_count = shard.index_partitions
         self._source_owned: set[TP] = set()
         self._index_owned: set[TP] = set()
         self._index_positions: dict[TP, int] = {}
@@ -304,10 +306,17 @@ class ShardCollector(Collector):
         await self._ensure_index_topic()
         self._topics = await self._watched()
         producer = AIOKafkaProducer(
-            acks="all", linger_ms=5, compression_type=None, **client_options(self._index_kafka)
+            acks="all",
+            linger_ms=5,
+            max_batch_size=PRODUCER_BATCH_BYTES,
+            **client_options(self._index_kafka),
         )
-        await guarded(producer.start(), self._index_kafka, "connect (index producer)")
         self._producer = producer
+        await guarded(producer.start(), self._index_kafka, "connect (index producer)")
+        found = await guarded(
+            producer.partitions_for(self.index_topic), self._index_kafka, "index partitions"
+        )
+        self._index_partition_count = len(found)
         stage1 = AIOKafkaConsumer(
             group_id=self.source_group,
             enable_auto_commit=False,
@@ -430,45 +439,72 @@ class ShardCollector(Collector):
             stage1.seek(TopicPartition(tp.topic, tp.partition), offset)
 
     async def _stage1_loop(self, stage1: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        """Fetch, index, and commit a fetch once the cluster has its index records: while
+        they travel, the next fetch is read and indexed (one fetch in flight)."""
+        pending: tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]] | None = None
         while True:
-            if not self._topics:
+            batches: dict[TopicPartition, list[Any]] = {}
+            if self._topics:
+                batches = await guarded(
+                    stage1.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS),
+                    self._conf.kafka,
+                    "fetch (stage 1)",
+                    FETCH_TIMEOUT_MS / 1000 + self._conf.kafka.request_timeout_s,
+                )
+            elif pending is None:
                 await asyncio.sleep(FETCH_TIMEOUT_MS / 1000)
-                continue
-            batches = await guarded(
-                stage1.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS),
-                self._conf.kafka,
-                "fetch (stage 1)",
-                FETCH_TIMEOUT_MS / 1000 + self._conf.kafka.request_timeout_s,
-            )
-            if not batches:
-                continue
-            records = to_records(batches)
-            await self.index(records, producer)
-            offsets = {tp: messages[-1].offset + 1 for tp, messages in batches.items() if messages}
-            try:
-                await stage1.commit(offsets)
-            except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
-                # the partitions moved meanwhile: the new owner reads them again from the
-                # last commit, and event ids deduplicate what is indexed twice
-                log.info("stage 1: commit refused during a rebalance")
+            current = None
+            if batches:
+                sent = await self.index(to_records(batches), producer)
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+                current = (sent, offsets)
+            if pending is not None:
+                await self._commit(stage1, *pending)
+            pending = current
 
-    async def index(self, records: list[RawRecord], producer: AIOKafkaProducer) -> None:
-        """Write the index records of `records` and wait until the cluster has them all."""
+    async def _commit(
+        self,
+        stage1: AIOKafkaConsumer,
+        sent: list[asyncio.Future[Any]],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
+        try:
+            await stage1.commit(offsets)
+        except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
+            # the partitions moved meanwhile: the new owner reads them again from the last
+            # commit, and event ids deduplicate what is indexed twice
+            log.info("stage 1: commit refused during a rebalance")
+
+    async def index(
+        self, records: list[RawRecord], producer: AIOKafkaProducer
+    ) -> list[asyncio.Future[Any]]:
+        """Queue the index records of `records`, one batch per index partition (the partition
+        Kafka's default partitioner gives the key); returns the batches' delivery futures."""
         transform = self._writer.index_record
         topic = self.index_topic
-        send = producer.send
-        sends: list[Awaitable[Any]] = []
+        partitions = self._index_partition_count
+        builders: dict[int, Any] = {}
+        sent: list[asyncio.Future[Any]] = []
         written = 0
         for record in records:
             key, value, headers, ts = transform(record)
             written += len(key) + (len(value) if value else 0)
-            written += sum(len(name) + len(data) for name, data in headers)
-            sends.append(
-                await send(topic, value, key=key, headers=header_list(headers), timestamp_ms=ts)
-            )
-        await guarded(asyncio.gather(*sends), self._index_kafka, "write the index")
+            for name, data in headers:
+                written += len(name) + len(data)
+            partition = key_partition(key, partitions)
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = producer.create_batch()
+            if builder.append(timestamp=ts, key=key, value=value, headers=headers) is None:
+                sent.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[partition] = producer.create_batch()
+                builder.append(timestamp=ts, key=key, value=value, headers=headers)
+        for partition, builder in builders.items():
+            sent.append(await producer.send_batch(builder, topic, partition=partition))
         self.index_records_written += len(records)
         self.index_bytes_written += written
+        return sent
 
     # ---- stage 2 -------------------------------------------------------------------------
 
