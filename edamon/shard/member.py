@@ -62,6 +62,9 @@ FETCH_MAX_RECORDS = 2000
 FETCH_TIMEOUT_MS = 200
 METADATA_MAX_AGE_MS = 5_000
 PRODUCER_BATCH_BYTES = 1024 * 1024
+COMMIT_EVERY_S = 1.0
+MAX_UNCOMMITTED = 20
+"""Fetches indexed but not yet acknowledged by the index cluster, at most."""
 ASSIGNOR_NAME = "edamon-shard"
 
 
@@ -215,6 +218,7 @@ class ShardCollector(Collector):
         self._producer: AIOKafkaProducer | None = None
         self._topics: tuple[str, ...] = ()
         self._index_partition_count = shard.index_partitions
+        self._uncommitted: list[tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]]] = []
         self._source_owned: set[TP] = set()
         self._index_owned: set[TP] = set()
         self._index_positions: dict[TP, int] = {}
@@ -272,6 +276,7 @@ class ShardCollector(Collector):
                     self.state.notice(str(exc))
                     delay = AUTH_RETRY_S
                 except (BrokerError, kerr.KafkaError, OSError) as exc:
+                    log.warning("shard member: session ended: %s", exc)
                     delay = retry_delay(failures)
                     failures += 1
                     self.state.set_connection(
@@ -298,6 +303,7 @@ class ShardCollector(Collector):
                     await client.stop()
         self._stage1 = self._stage2 = None
         self._producer = None
+        self._uncommitted.clear()
         self._source_owned.clear()
         self._index_owned.clear()
 
@@ -317,10 +323,11 @@ class ShardCollector(Collector):
             producer.partitions_for(self.index_topic), self._index_kafka, "index partitions"
         )
         self._index_partition_count = len(found)
+        spec = resolve_start(self._conf.topics.start_from, self._now())
         stage1 = AIOKafkaConsumer(
             group_id=self.source_group,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="earliest" if spec.kind == "earliest" else "latest",
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **client_options(self._conf.kafka),
         )
@@ -348,6 +355,7 @@ class ShardCollector(Collector):
         )
         tasks = [
             asyncio.create_task(self._stage1_loop(stage1, producer), name="edamon-shard-stage1"),
+            asyncio.create_task(self._commit_loop(stage1), name="edamon-shard-commit"),
             asyncio.create_task(self._stage2_loop(stage2), name="edamon-shard-stage2"),
             asyncio.create_task(self._topics_loop(stage1), name="edamon-shard-topics"),
             asyncio.create_task(self._lag_loop(), name="edamon-shard-lag"),
@@ -415,66 +423,68 @@ class ShardCollector(Collector):
         self._source_owned -= revoked
 
     async def _source_assigned(self, assigned: set[TP]) -> None:
-        """Partitions with no commit in the source group start at topics.start_from."""
+        """Partitions with no commit in the source group start at topics.start_from: the
+        consumer's reset policy for `earliest` and `latest`, a seek for a time."""
         stage1 = self._stage1
-        if stage1 is None:
-            return
         self._source_owned = set(assigned)
-        fresh: list[TP] = []
-        for tp in assigned:
-            committed = await stage1.committed(TopicPartition(tp.topic, tp.partition))
-            if committed is None:
-                fresh.append(tp)
+        spec = resolve_start(self._conf.topics.start_from, self._now())
+        if stage1 is None or spec.kind in ("earliest", "latest") or not assigned:
+            return
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in sorted(assigned)]
+        committed = await asyncio.gather(*(stage1.committed(tp) for tp in tps))
+        fresh = [
+            TP(tp.topic, tp.partition) for tp, c in zip(tps, committed, strict=True) if c is None
+        ]
         if not fresh:
             return
-        spec = resolve_start(self._conf.topics.start_from, self._now())
-        if spec.kind == "earliest":
-            starts = await self._source.beginning_offsets(fresh)
-        elif spec.kind == "latest":
-            starts = await self._source.end_offsets(fresh)
-        else:
-            assert spec.timestamp_ms is not None
-            starts = await self._source.offsets_for_time(fresh, spec.timestamp_ms)
+        assert spec.timestamp_ms is not None
+        starts = await self._source.offsets_for_time(fresh, spec.timestamp_ms)
         for tp, offset in starts.items():
             stage1.seek(TopicPartition(tp.topic, tp.partition), offset)
 
     async def _stage1_loop(self, stage1: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        """Fetch, index, and commit a fetch once the cluster has its index records: while
-        they travel, the next fetch is read and indexed (one fetch in flight)."""
-        pending: tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]] | None = None
+        """Fetch and index; a fetch's offsets are committed once the cluster has its index
+        records (`_commit_loop`), so fetching never waits for a round trip. At most
+        MAX_UNCOMMITTED fetches wait for their commit."""
+        pending = self._uncommitted
         while True:
-            batches: dict[TopicPartition, list[Any]] = {}
-            if self._topics:
-                batches = await guarded(
-                    stage1.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS),
-                    self._conf.kafka,
-                    "fetch (stage 1)",
-                    FETCH_TIMEOUT_MS / 1000 + self._conf.kafka.request_timeout_s,
-                )
-            elif pending is None:
+            if not self._topics:
                 await asyncio.sleep(FETCH_TIMEOUT_MS / 1000)
-            current = None
-            if batches:
-                sent = await self.index(to_records(batches), producer)
-                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
-                current = (sent, offsets)
-            if pending is not None:
-                await self._commit(stage1, *pending)
-            pending = current
+                continue
+            batches = await guarded(
+                stage1.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS),
+                self._conf.kafka,
+                "fetch (stage 1)",
+                FETCH_TIMEOUT_MS / 1000 + self._conf.kafka.request_timeout_s,
+            )
+            if not batches:
+                continue
+            sent = await self.index(to_records(batches), producer)
+            offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+            pending.append((sent, offsets))
+            if len(pending) > MAX_UNCOMMITTED:  # the index cluster is slower than the source
+                await guarded(asyncio.gather(*pending[0][0]), self._index_kafka, "write the index")
 
-    async def _commit(
-        self,
-        stage1: AIOKafkaConsumer,
-        sent: list[asyncio.Future[Any]],
-        offsets: dict[TopicPartition, int],
-    ) -> None:
-        await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
-        try:
-            await stage1.commit(offsets)
-        except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
-            # the partitions moved meanwhile: the new owner reads them again from the last
-            # commit, and event ids deduplicate what is indexed twice
-            log.info("stage 1: commit refused during a rebalance")
+    async def _commit_loop(self, stage1: AIOKafkaConsumer) -> None:
+        """Every COMMIT_EVERY_S, commit what the index holds (source offsets of the fetches
+        whose index records were all acknowledged)."""
+        pending = self._uncommitted
+        while True:
+            await asyncio.sleep(COMMIT_EVERY_S)
+            if not pending:
+                continue
+            taken = list(pending)
+            del pending[: len(taken)]
+            offsets: dict[TopicPartition, int] = {}
+            for sent, fetched in taken:
+                await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
+                offsets.update(fetched)
+            try:
+                await stage1.commit(offsets)
+            except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
+                # the partitions moved meanwhile: the new owner reads them again from the
+                # last commit, and event ids deduplicate what is indexed twice
+                log.info("stage 1: commit refused during a rebalance")
 
     async def index(
         self, records: list[RawRecord], producer: AIOKafkaProducer
