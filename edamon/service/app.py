@@ -334,6 +334,8 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     async def collect(who: Role, max_trees: MaxTrees = 200) -> Response:
         """What `edamon collect --json` prints: the snapshot and the listed chains' trees."""
         document = build_document(backend.collector, max_trees)
+        if backend.shard is not None:  # the whole group's
+            document = await backend.shard.document(document, max_trees)
         return docs.json_response(CollectDocument, document)
 
     @app.get(f"{PREFIX}/undecodable", response_model=UndecodableView, tags=["state"])
@@ -463,17 +465,44 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             raise ApiError(404, "not_found", "no such flow on this member")
         return docs.json_response(ChainView, found)
 
+    @app.get(
+        f"{PREFIX}/shard/events/{{event_id:anything}}", response_model=EventDoc, tags=["shard"]
+    )
+    async def shard_event(event_id: str, who: Role) -> Response:
+        """One event, if this member holds it (no fan-out)."""
+        shard_of()
+        return await local_event(event_id)
+
+    @app.get(f"{PREFIX}/shard/trees", response_model=list[ChainView], tags=["shard"])
+    async def shard_trees(who: Role, max_trees: MaxTrees = 200) -> Response:
+        """The trees of this member's most recently updated flows (no fan-out)."""
+        shard_of()
+        trees = build_document(backend.collector, max_trees).chain_trees
+        return docs.json_response(tuple[ChainView, ...], trees)
+
     @app.get(f"{PREFIX}/events/{{event_id:anything}}", response_model=EventDoc, tags=["one"])
     async def event(event_id: str, who: Role) -> Response:
         """One event the collector holds, with its record (read again from Kafka when the
         collector dropped its bytes for memory)."""
         envelope = backend.collector.event(event_id)
+        if envelope is None and backend.shard is not None:  # held by another member
+            found = await backend.shard.event(event_id)
+            if found is not None:
+                return docs.json_response(EventDoc, found)
+        return await local_event(event_id)
+
+    async def local_event(event_id: str) -> Response:
+        envelope = backend.collector.event(event_id)
         if envelope is None:
             raise ApiError(404, "not_found", "no such event held (unknown, or evicted)")
         reread = None
-        if envelope.dropped:
+        if envelope.dropped or backend.shard is not None:
             reread = await backend.collector.read_record(envelope.record.coords)
-        return docs.json_response(EventDoc, docs.event_doc(envelope, reread))
+        found = docs.event_doc(envelope, reread)
+        if backend.shard is not None:  # a shard member holds the index record: the source's
+            found["record"] = docs.record_doc(reread) if reread is not None else None
+            found["record_dropped"] = True
+        return docs.json_response(EventDoc, found)
 
     @app.get(
         f"{PREFIX}/dead-letters/{{coords:anything}}", response_model=DeadLetterDoc, tags=["one"]

@@ -18,20 +18,25 @@ import logging
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from edamon.config import Settings
-from edamon.model.snapshot import ChainView, Snapshot
+from edamon.model.api import EventDoc
+from edamon.model.snapshot import ChainView, CollectDocument, Snapshot
 from edamon.shard.member import ShardCollector
 from edamon.shard.merge import merge_snapshots
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SHARE_PATH = "/v1/shard/share"
 LOCAL_CHAIN_PATH = "/v1/shard/chains/"
+LOCAL_EVENT_PATH = "/v1/shard/events/"
+LOCAL_TREES_PATH = "/v1/shard/trees"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class ShareDoc:
 
 _SHARE = TypeAdapter(ShareDoc)
 _CHAIN = TypeAdapter(ChainView)
+_EVENT = TypeAdapter(EventDoc)
+_TREES = TypeAdapter(tuple[ChainView, ...])
 
 
 def own_doc(collector: ShardCollector) -> MemberDoc:
@@ -200,15 +207,37 @@ class ShardPeers:
 
     async def chain(self, correlation_id: str) -> ChainView | None:
         """The flow from the member that holds it (asked of all others at once)."""
-        urls = self.others()
-        if not urls:
-            return None
         path = LOCAL_CHAIN_PATH + quote(correlation_id, safe="")
-        answers = await asyncio.gather(*(self._chain_from(url + path) for url in urls))
-        found = [a for a in answers if a is not None]
+        found = [c for c in await self._ask_all(path, _CHAIN) if c is not None]
         return max(found, key=lambda c: c.summary.events) if found else None
 
-    async def _chain_from(self, url: str) -> ChainView | None:
+    async def event(self, event_id: str) -> EventDoc | None:
+        """The event from the member that holds it."""
+        path = LOCAL_EVENT_PATH + quote(event_id, safe="")
+        found = [e for e in await self._ask_all(path, _EVENT) if e is not None]
+        return found[0] if found else None
+
+    async def document(self, local: CollectDocument, max_trees: int) -> CollectDocument:
+        """`collect --json` for the group: the merged snapshot, and the trees of its first
+        `max_trees` flows from the members that hold them."""
+        snapshot = self.merged(local.snapshot)
+        trees = {t.summary.correlation_id: t for t in local.chain_trees}
+        for answer in await self._ask_all(f"{LOCAL_TREES_PATH}?max_trees={max_trees}", _TREES):
+            for tree in answer or ():
+                trees.setdefault(tree.summary.correlation_id, tree)
+        listed = [
+            trees[c.correlation_id]
+            for c in snapshot.chains[:max_trees]
+            if c.correlation_id in trees
+        ]
+        return CollectDocument(local.schema_version, snapshot, tuple(listed))
+
+    async def _ask_all(self, path: str, kind: TypeAdapter[T]) -> list[T | None]:
+        asks = [self._ask(url + path, kind) for url in self.others()]
+        return [cast("T | None", answer) for answer in await asyncio.gather(*asks)]
+
+    async def _ask(self, url: str, kind: TypeAdapter[Any]) -> Any:
+        """`url`'s answer as `kind`; None when it has none (404) or does not answer."""
         try:
             response = await self._client().get(url)
         except httpx.HTTPError:
@@ -216,6 +245,6 @@ class ShardPeers:
         if response.status_code != 200:
             return None
         try:
-            return _CHAIN.validate_json(response.content)
+            return kind.validate_json(response.content)
         except ValidationError:
             return None

@@ -148,6 +148,19 @@ async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
         # the flow lives on one member; the other fetched it
         local = [get(one, f"/v1/shard/chains/{correlation}") is not None for one in (first, second)]
         assert local.count(True) == 1
+        # from the member that does not hold it: an event with its source record, and
+        # `collect` with the whole group's snapshot and the flow's tree
+        other = (first, second)[local.index(False)]
+        chain = get(other, f"/v1/chains/{correlation}")
+        leaf = chain["nodes"][-1]
+        found = get(other, f"/v1/events/{leaf['event_id']}")
+        assert found["coords"] == leaf["coords"]
+        assert found["record"]["coords"] == leaf["coords"]
+        assert '"payload"' in found["record"]["value"]["text"]  # the source record, re-read
+        document = get(other, "/v1/collect?max_trees=50")
+        assert document["snapshot"]["totals"]["events"] == total
+        trees = {t["summary"]["correlation_id"]: t for t in document["chain_trees"]}
+        assert len(trees) == 21 and len(trees[correlation]["nodes"]) == 12
 
         code, _, _ = second.stop(signal.SIGKILL)
         assert code == -signal.SIGKILL
