@@ -171,6 +171,31 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._assigned({TP(tp.topic, tp.partition) for tp in assigned})
 
 
+class TopicRates:
+    """Records/s per topic from the deltas of its partitions' end offsets between two lag
+    samples: exact (every record counts, decoded or not) and cheap (no record is read)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, dict[str, int]] | None = None
+        self.rates: tuple[tuple[str, float], ...] = ()
+
+    def observe(self, now: float, ends: Mapping[TP, int]) -> None:
+        totals: dict[str, int] = {}
+        for tp, end in ends.items():
+            totals[tp.topic] = totals.get(tp.topic, 0) + end
+        last, self._last = self._last, (now, totals)
+        if last is None or now <= last[0]:
+            return
+        span = now - last[0]
+        self.rates = tuple(
+            sorted(
+                (topic, max(0, total - last[1][topic]) / span)
+                for topic, total in totals.items()
+                if topic in last[1]
+            )
+        )
+
+
 @dataclass
 class ShardStatus:
     """What a member tells about itself (`GET /v1/shard`)."""
@@ -183,6 +208,7 @@ class ShardStatus:
     samples_lag: bool
     index_records_written: int
     index_bytes_written: int
+    topic_rates: tuple[tuple[str, float], ...]
 
 
 class ShardCollector(Collector):
@@ -225,6 +251,7 @@ class ShardCollector(Collector):
         self._rebuild_target: dict[TP, int] = {}
         self._rebuild_start: dict[TP, int] = {}
         self.roster = Roster()
+        self.topic_rates = TopicRates()
         self.index_records_written = 0
         self.index_bytes_written = 0
 
@@ -253,6 +280,7 @@ class ShardCollector(Collector):
             samples_lag=self.samples_lag,
             index_records_written=self.index_records_written,
             index_bytes_written=self.index_bytes_written,
+            topic_rates=self.topic_rates.rates,
         )
 
     # ---- running -------------------------------------------------------------------------
@@ -605,18 +633,22 @@ class ShardCollector(Collector):
     # ---- lag and time --------------------------------------------------------------------
 
     async def _lag_loop(self) -> None:
-        """Only the owner of index partition 0 samples lag: one sampler per shard group."""
+        """Only the owner of index partition 0 samples lag: one sampler per shard group. Its
+        samples also read every watched partition's end offset: the topics' rates."""
         while True:
             if self.samples_lag:
+                watched = [TP(t, p) for t, n in self.state.partitions.items() for p in range(n)]
                 try:
-                    groups, _ = await self._sampler.sample(self.state.partitions, ())
+                    groups, ends = await self._sampler.sample(self.state.partitions, watched)
                 except BrokerError as exc:
                     self.state.notice(f"lag sample failed: {exc}")
                 else:
                     self.state.lag = groups
+                    self.topic_rates.observe(self._now(), ends)
                 self.state.lag_health = self._sampler.health()
             else:
                 self.state.lag = ()
+                self.topic_rates = TopicRates()
             await self._sampler.wait_next()
 
     async def _tick_loop(self) -> None:

@@ -55,6 +55,8 @@ class MemberDoc:
     error: str | None = None
     index_records_written: int = 0
     index_bytes_written: int = 0
+    topic_rates: tuple[tuple[str, float], ...] = ()
+    """Records/s per watched topic from end-offset deltas (the member that samples lag)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class ShardDoc:
     partial: bool
     """Some member is rebuilding its flows or did not answer: the merged state misses some."""
     members: tuple[MemberDoc, ...]
+    topic_rates: tuple[tuple[str, float], ...] = ()
+    """Records/s per watched topic, from the end offsets' deltas between two lag samples
+    (exact, every record counted; the member that samples lag reads them)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ def own_doc(collector: ShardCollector) -> MemberDoc:
         answered=True,
         index_records_written=status.index_records_written,
         index_bytes_written=status.index_bytes_written,
+        topic_rates=status.topic_rates,
     )
 
 
@@ -185,6 +191,7 @@ class ShardPeers:
             this_member=self.collector.url,
             partial=partial,
             members=tuple(members),
+            topic_rates=next((m.topic_rates for m in members if m.topic_rates), ()),
         )
 
     def merged(self, local: Snapshot) -> Snapshot:

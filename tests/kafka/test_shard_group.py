@@ -141,6 +141,8 @@ async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
         owned = [set(m["index_partitions"]) for m in doc["members"]]
         assert not owned[0] & owned[1] and len(owned[0] | owned[1]) == 12
         assert sum(m["samples_lag"] for m in doc["members"]) == 1
+        rated = wait_for(lambda: shard(first).get("topic_rates"), "topic rates", 15)
+        assert sorted(topic for topic, _ in rated) == sorted(topics)
         for one in (first, second):
             wait_for(lambda one=one: chain_events(one, correlation) == 12, "the whole flow", 30)
             wait_for(lambda one=one: totals(one).get("events") == total, "every event", 30)

@@ -10,10 +10,10 @@ from builders import BASE_MS, event_record, event_value, spring_dlt_headers
 from edamon.collector.state import CollectorState
 from edamon.config import Settings
 from edamon.demo.sagas import demo_sagas
-from edamon.model.records import RawRecord
+from edamon.model.records import TP, RawRecord
 from edamon.model.status import SagaState
 from edamon.shard.index import BadIndexRecord, IndexWriter, source_record
-from edamon.shard.member import RosterMember, decode_roster, encode_roster
+from edamon.shard.member import RosterMember, TopicRates, decode_roster, encode_roster
 from edamon.shard.merge import merge_snapshots
 
 NOW = BASE_MS / 1000 + 60
@@ -157,3 +157,13 @@ def test_a_merge_says_what_is_missing() -> None:
     merged = merge_snapshots(local, [], ["shard: partial answer: no share from http://b:1"])
     assert merged.notices[-1].startswith("shard: partial answer")
     assert merged.totals == local.totals
+
+
+def test_topic_rates_come_from_end_offset_deltas() -> None:
+    rates = TopicRates()
+    rates.observe(100.0, {TP("a", 0): 10, TP("a", 1): 5, TP("b", 0): 0})
+    assert rates.rates == ()  # one sample: no delta yet
+    rates.observe(102.0, {TP("a", 0): 30, TP("a", 1): 25, TP("b", 0): 0, TP("c", 0): 9})
+    assert rates.rates == (("a", 20.0), ("b", 0.0))  # (40 records) / 2 s; c is new
+    rates.observe(103.0, {TP("a", 0): 30, TP("a", 1): 25, TP("b", 0): 3, TP("c", 0): 9})
+    assert rates.rates == (("a", 0.0), ("b", 3.0), ("c", 0.0))
