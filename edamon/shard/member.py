@@ -155,6 +155,16 @@ def member_assignor(url: str, roster: Roster) -> type[RoundRobinPartitionAssigno
     return MemberAssignor
 
 
+async def window_starts(
+    broker: Broker, tps: list[TP], since_ms: int, ends: Mapping[TP, int]
+) -> dict[TP, int]:
+    """Where to start reading `tps` to see every record from `since_ms` on. `ends` are the end
+    offsets read *before* this call: a partition with no record that new answers "its end",
+    read later than `ends`, and records written in between would be skipped."""
+    found = await broker.offsets_for_time(tps, since_ms)
+    return {tp: min(found.get(tp, ends.get(tp, 0)), ends.get(tp, 0)) for tp in tps}
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
         self,
@@ -466,7 +476,8 @@ class ShardCollector(Collector):
         if not fresh:
             return
         assert spec.timestamp_ms is not None
-        starts = await self._source.offsets_for_time(fresh, spec.timestamp_ms)
+        ends = await self._source.end_offsets(fresh)
+        starts = await window_starts(self._source, fresh, spec.timestamp_ms, ends)
         for tp, offset in starts.items():
             stage1.seek(TopicPartition(tp.topic, tp.partition), offset)
 
@@ -578,10 +589,10 @@ class ShardCollector(Collector):
             return
         since_ms = int((self._now() - self._conf.retention.max_age_s) * 1000)
         tps = sorted(gained)
-        starts = await self._index_broker.offsets_for_time(tps, since_ms)
         ends = await self._index_broker.end_offsets(tps)
+        starts = await window_starts(self._index_broker, tps, since_ms, ends)
         for tp in tps:
-            start = starts.get(tp, ends.get(tp, 0))
+            start = starts[tp]
             stage2.seek(TopicPartition(tp.topic, tp.partition), start)
             self._index_positions[tp] = start
             if ends.get(tp, 0) > start:
