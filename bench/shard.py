@@ -92,7 +92,7 @@ async def run_member(bootstrap: str, prefix: str, events: int, group: str | None
 
 
 def drain(bootstrap: str, prefix: str, events: int, members: int, shard: bool) -> dict[str, Any]:
-    group = f"{prefix}-{members}" if shard else None
+    group = f"{prefix}-{members}-{int(time.time())}" if shard else None
     procs = [
         subprocess.Popen(
             [
@@ -117,7 +117,7 @@ def drain(bootstrap: str, prefix: str, events: int, members: int, shard: bool) -
         for i in range(members)
     ]
     last: list[dict[str, Any]] = [{} for _ in procs]
-    deadline = time.time() + 900
+    deadline = time.time() + 300
     try:
         os.set_blocking(procs[0].stdout.fileno(), True)  # type: ignore[union-attr]
         while time.time() < deadline:
