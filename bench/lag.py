@@ -20,18 +20,24 @@ group-partition. Without --bootstrap it starts the harness broker from scripts/k
 `EDAMON_SRC=DIR` measures the edamon package in DIR instead (e.g. `git archive` of an older
 commit); `--offsets-topic` then reads `__consumer_offsets` whole, as Burrow does, and times it.
 
-Measured 2026-12-07 on the shared 2-core machine (load average 11-14 from other work, so wall
-times are ~6x the CPU times; CPU per cycle is the figure that travels), 10 topics x 100
-partitions, 180 records/s, interval 1 s:
+Measured 2026-12-07 on the shared 2-core machine, 10 topics x 100 partitions, 200 records/s,
+interval 1 s, 30 s per run; "before" is main at 113ce5c (run as EDAMON_SRC), "after" this code,
+alternating, 3 runs each, medians shown (load average 4-6 from other work: wall times are 2-4x
+the CPU times, and CPU per cycle is the figure that travels). "block" is the probe's longest
+lateness, wall / the most CPU this process used in one probe wait:
 
-    scale                 code     cycle p50/p99   CPU p50  samples/min  requests  block   RSS/gp
-    53 x 250 (13,250)     before   1.27 / 3.80 s   268 ms   24.6 (0.41)   163      2.29 s  8.0 KB
-    53 x 250 (13,250)     after    1.21 / 1.89 s   203 ms   47.0 (0.78)     6      0.29 s  3.0 KB
-    500 x 250 (125,000)   before   12.1 / 13.0 s   1.83 s    4.7 (0.08)  1504     14.5 s  7.1 KB
-    500 x 250 (125,000)   after     8.3 / 12.5 s   1.39 s    6.7 (0.11)    32      0.26 s  1.9 KB
+    scale               code    cycle p50/p99  CPU p50  samples/min  requests  block        RSS/gp
+    53 x 250 (13,250)   before  428 / 723 ms   184 ms   60 (1.00)      6        95 / 31 ms  2.7 KB
+    53 x 250 (13,250)   after    84 / 205 ms    33 ms   60 (1.00)      6        65 / 13 ms  0.96 KB
+    500 x 250 (125k)    before  3.11 / 4.15 s  1.31 s   18 (0.30)     32       170 / 40 ms  1.9 KB
+    500 x 250 (125k)    after   0.52 / 0.72 s  208 ms   60 (1.00)     32       127 / 19 ms  0.76 KB
 
-RSS/gp counts everything the process grew by (the views of two samples included); the state
-kept per tracked group-partition with a full window is 1.1 KB (tracemalloc). Reading
+Where the CPU went before (cProfile, 53 groups): building a PartitionLag object per row for
+every group at every sample (~64%), per-partition observe with one tracker object each (~24%),
+parsing (~10%). After: rows are built only when read, trackers are arrays per group, the
+OffsetFetch answer is unpacked by runs (0.3 us a group-partition); what is left is one Python
+step per group-partition for lag seconds and status (~1 us) and one vectorised step per group.
+RSS/gp counts everything the process grew by (two samples' views included). Reading
 `__consumer_offsets`: 3.2 us of CPU per commit record (125,000 records in 2.0 s).
 """
 
@@ -186,17 +192,23 @@ class _Requests:
 
 
 async def _probe(longest: list[float], stop: asyncio.Event, tick: Any) -> None:
+    """The loop-lag probe: wakes every PROBE_S; `longest` gets the longest lateness (wall) and
+    the most CPU this thread used in one probe's wait beyond PROBE_S (on a shared machine a
+    process that is not scheduled looks late too: the CPU figure is what the code blocked)."""
     loop = asyncio.get_running_loop()
     last_tick = loop.time()
     while not stop.is_set():
         if loop.time() - last_tick >= 1.0:  # the collector's tick loop
             tick()
             last_tick = loop.time()
-        t0 = loop.time()
+        t0, c0 = loop.time(), time.thread_time()
         await asyncio.sleep(PROBE_S)
         late = loop.time() - t0 - PROBE_S
+        busy = time.thread_time() - c0
         if late > longest[0]:
             longest[0] = late
+        if busy > longest[1]:
+            longest[1] = busy
 
 
 async def read_offsets_topic(bootstrap: str) -> dict[str, Any]:
@@ -304,7 +316,7 @@ async def measure(
     sampler = lagsampler.LagSampler(broker, settings.lag)
     baseline = _rss_bytes()
     stop = asyncio.Event()
-    longest = [0.0]
+    longest = [0.0, 0.0]
     probe = asyncio.create_task(_probe(longest, stop, freeze_survivors))
     result: list[Any] = []
     warmup = [0]
@@ -328,7 +340,7 @@ async def measure(
         await asyncio.sleep(0.05)
     warmup[0] = len(cycles)
     requests.counts.clear()
-    longest[0] = 0.0
+    longest[:] = [0.0, 0.0]
     t_start = time.monotonic()
     first = len(cycles)
     await asyncio.sleep(seconds)
@@ -367,6 +379,7 @@ async def measure(
         "requests": dict(requests.counts),
         "requests_per_sample": sum(requests.counts.values()) / max(1, samples),
         "longest_block_ms": 1000 * longest[0],
+        "longest_block_cpu_ms": 1000 * longest[1],
         "rss_growth_mb": (rss - baseline) / 2**20,
         "rss_per_committed_gp_bytes": (rss - baseline) / max(1, committed),
         "rss_total_mb": rss / 2**20,
@@ -401,7 +414,10 @@ def _print(
         f"({ratio:.2f}x)"
     )
     print(f"requests per sample {r['requests_per_sample']:.1f}: {r['requests']}")
-    print(f"longest event-loop block {r['longest_block_ms']:.0f} ms")
+    print(
+        f"longest event-loop block {r['longest_block_ms']:.0f} ms wall; most CPU in one "
+        f"probe interval {r.get('longest_block_cpu_ms', float('nan')):.0f} ms"
+    )
     print(
         f"RSS growth {r['rss_growth_mb']:.1f} MB = {r['rss_per_committed_gp_bytes']:.0f} B per "
         f"committed group-partition (process RSS {r['rss_total_mb']:.0f} MB)"

@@ -41,13 +41,30 @@ def _clean_headers(headers: Sequence[tuple[str, bytes | None]]) -> tuple[Header,
     return tuple(headers)  # type: ignore[arg-type]  # no None values left
 
 
-async def _stop(consumer: AIOKafkaConsumer) -> None:
+STOP_TIMEOUT_S = 10.0
+"""How long stopping a consumer may take before its client is closed under it."""
+
+
+async def _stop(consumer: AIOKafkaConsumer, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Stop a consumer. One whose broker went away fails its last fetch (or its group leave)
     while stopping, and aiokafka lets that out as the error or as the CancelledError of its
     own fetch task: the client is gone either way, so that is logged, not raised (it used to
-    end the collector). A cancellation of the caller's task still propagates."""
+    end the collector). A stop that takes longer than `timeout_s` (its fetch task swallowed
+    the cancellation, see edamon.collector.cancelling) is abandoned and the client closed, so
+    the caller never hangs on it. A cancellation of the caller's task still propagates."""
+    stopping = asyncio.ensure_future(consumer.stop())
     try:
-        await consumer.stop()
+        done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        stopping.cancel()
+        raise
+    if not done:
+        log.warning("a consumer did not stop within %.0f s: its client is closed", timeout_s)
+        stopping.cancel()
+        await _close_client(consumer)
+        return
+    try:
+        stopping.result()
     except (kerr.KafkaError, OSError) as exc:
         log.debug("stopping a consumer: %s: %s", type(exc).__name__, exc)
     except asyncio.CancelledError:
@@ -58,10 +75,16 @@ async def _stop(consumer: AIOKafkaConsumer) -> None:
         # that task slept after a failed fetch; the CancelledError ends stop() before the
         # client closes, and its connections would leak: close the client here.
         log.debug("stopping a consumer: its fetch task was cancelled")
-        client = getattr(consumer, "_client", None)
-        if client is not None:
-            with contextlib.suppress(kerr.KafkaError, OSError):
-                await client.close()
+        await _close_client(consumer)
+
+
+async def _close_client(consumer: AIOKafkaConsumer) -> None:
+    """Close the client of a consumer whose stop() ended early or hung (aiokafka offers no
+    public way to close a consumer's connections without stop())."""
+    client = getattr(consumer, "_client", None)
+    if client is not None:
+        with contextlib.suppress(kerr.KafkaError, OSError):
+            await client.close()
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:

@@ -11,6 +11,7 @@ event loop (and the dashboard's keys) never waits long for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -27,7 +28,7 @@ from edamon.model.status import GroupStatus, PartitionStatus
 log = logging.getLogger(__name__)
 
 _GROUP_ORDER = {GroupStatus.ERR: 0, GroupStatus.WARN: 1, GroupStatus.UNKNOWN: 2, GroupStatus.OK: 3}
-SLICE_S = 0.005
+SLICE_S = 0.003
 """Evaluation yields to the event loop after this much work (a group is never split)."""
 CYCLES_KEPT = 300
 """Cycle times kept for the p50/p99 in the sampler's health."""
@@ -52,7 +53,7 @@ class LagSampler:
         self._sleep = sleep
         self._include = [re.compile(p) for p in settings.groups_include]
         self._exclude = [re.compile(p) for p in settings.groups_exclude]
-        self._tables = EndTables(settings.table_points)
+        self._tables = EndTables(settings.table_points, settings.window)
         self._trackers: dict[str, GroupLagTracker] = {}
         self._described: dict[str, GroupInfo] = {}
         self._views: dict[str, GroupLag] = {}
@@ -63,6 +64,9 @@ class LagSampler:
         self._requests: int | None = None
         self._tracked = 0
         self._next: float | None = None
+        self._last_wanted: list[TP] = []
+        """The partitions whose end offsets the last sample read (the collector's own
+        partitions aside): read again while committed offsets are fetched."""
 
     def _wanted(self, group: str) -> bool:
         if any(p.match(group) for p in self._exclude):
@@ -95,16 +99,32 @@ class LagSampler:
         self, partitions: Mapping[str, int], extra: Sequence[TP]
     ) -> tuple[tuple[GroupLag, ...], dict[TP, int]]:
         groups = [g for g in await self._broker.list_groups() if self._wanted(g)]
+        committed: dict[str, dict[TP, int]] = {}
+        # descriptions, committed offsets and the end offsets of the partitions the last
+        # sample needed are asked for at once: one round trip, not three
+        asked = sorted(set(self._last_wanted).union(extra))
+        ending = asyncio.ensure_future(self._ends(asked)) if asked else None
+        describing = asyncio.ensure_future(self._describe(groups)) if groups else None
         try:
-            described = await self._broker.describe_groups(groups) if groups else []
-            self._described = {info.group: info for info in described}
-        except BrokerError as exc:
-            log.info("describing groups: %s (state and members are best effort)", exc)
-        committed = await self._broker.committed_offsets_many(groups) if groups else {}
+            if groups:
+                committed = await self._broker.committed_offsets_many(groups)
+            if describing is not None:
+                await describing
+        except BaseException:
+            for task in (ending, describing):
+                if task is not None:
+                    task.cancel()
+            raise
         wanted: set[TP] = set(extra)
         topics: set[str] = set()
         clock = _Slicer()
-        for offsets in committed.values():
+        for group, offsets in committed.items():
+            tracker = self._trackers.get(group)
+            if tracker is not None and tracker.knows(offsets):  # the same partitions again
+                mine = tracker.topic_set
+                if mine.issubset(partitions):
+                    topics.update(mine)
+                    continue
             for tp in offsets:
                 if tp.topic in partitions:
                     topics.add(tp.topic)
@@ -113,10 +133,33 @@ class LagSampler:
             await clock.maybe_yield()
         for topic in topics:
             wanted.update(TP(topic, p) for p in range(partitions[topic]))
-        ends = await self._broker.end_offsets(sorted(wanted)) if wanted else {}
+        ends = await ending if ending is not None else None
+        if ends is None:
+            ends = await self._broker.end_offsets(sorted(wanted)) if wanted else {}
+        else:
+            missing = wanted.difference(ends)
+            if missing:  # a group committed on new partitions
+                ends.update(await self._broker.end_offsets(sorted(missing)))
+        self._last_wanted = sorted(wanted.difference(extra))
         read_at = self._clock()
         views = await self._evaluate(groups, committed, ends, partitions, read_at)
         return views, ends
+
+    async def _ends(self, tps: list[TP]) -> dict[TP, int] | None:
+        """End offsets of the partitions the last sample needed; None if one is gone."""
+        try:
+            return await self._broker.end_offsets(tps)
+        except BrokerError as exc:
+            log.debug("end offsets of the last sample's partitions: %s", exc)
+            return None
+
+    async def _describe(self, groups: list[str]) -> None:
+        try:
+            described = await self._broker.describe_groups(groups)
+        except BrokerError as exc:
+            log.info("describing groups: %s (state and members are best effort)", exc)
+        else:
+            self._described = {info.group: info for info in described}
 
     async def _evaluate(
         self,
@@ -149,11 +192,6 @@ class LagSampler:
             tracker.observe(group_offsets, ends, read_at, partitions)
             tracked += len(tracker)
             info = self._described.get(group)
-            member_of = {
-                tp: member.client_id or member.member_id
-                for member in (info.members if info else ())
-                for tp in member.assignment
-            }
             views.append(
                 tracker.view(
                     group,
@@ -161,7 +199,7 @@ class LagSampler:
                     len(info.members) if info else 0,
                     read_at,
                     settings.allowed_lag,
-                    member_of,
+                    functools.partial(_members_of, info),  # when the rows are built
                 )
             )
             await clock.maybe_yield()
@@ -225,6 +263,15 @@ class _Slicer:
         if time.perf_counter() - self._start > SLICE_S:
             await asyncio.sleep(0)
             self._start = time.perf_counter()
+
+
+def _members_of(info: GroupInfo | None) -> dict[TP, str]:
+    """Which member (client id, else member id) is assigned each partition."""
+    return {
+        tp: member.client_id or member.member_id
+        for member in (info.members if info else ())
+        for tp in member.assignment
+    }
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float | None:

@@ -10,11 +10,13 @@ and the partitions' end offsets and calls `GroupLagTracker.observe`; views are b
 
 from __future__ import annotations
 
+import operator
 import weakref
 from array import array
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from edamon.model.records import TP
 from edamon.model.snapshot import GroupLag, PartitionLag
@@ -40,9 +42,21 @@ class OffsetTimeTable:
     Points live in two arrays (16 bytes a point), not in objects.
     """
 
-    __slots__ = ("__weakref__", "_max", "_offsets", "_times", "tp")
+    __slots__ = (
+        "__weakref__",
+        "_max",
+        "_offsets",
+        "_recent_ends",
+        "_recent_times",
+        "_times",
+        "line",
+        "recent_first",
+        "recent_last",
+        "recent_min",
+        "tp",
+    )
 
-    def __init__(self, max_points: int = 60, tp: TP | None = None) -> None:
+    def __init__(self, max_points: int = 60, tp: TP | None = None, recent: int = 2) -> None:
         if max_points < 2:
             raise ValueError("an offset/time table needs at least 2 points")
         self._max = max_points
@@ -50,6 +64,16 @@ class OffsetTimeTable:
         self._times = array("d")
         self.tp = tp
         """The partition (one key object shared by every group's tracker of it)."""
+        self.line: tuple[float, int, float] | None = None
+        """(time, offset, seconds per offset) of the line `time_of` extrapolates along for an
+        offset older than the table: time - (offset - committed) * seconds per offset."""
+        self._recent_times: deque[float] = deque(maxlen=max(1, recent))
+        self._recent_ends: deque[int] = deque(maxlen=max(1, recent))
+        self.recent_first = self.recent_last = 0.0
+        """Time of the oldest and the newest of the last `recent` samples."""
+        self.recent_min = -1
+        """The lowest end offset of the last `recent` samples (-1: none yet): Burrow's ring of
+        recent broker offsets, kept once per partition (as Burrow does), not per group."""
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -65,18 +89,36 @@ class OffsetTimeTable:
         offset. When the two newest points already share `offset`, the newest is moved to `t`
         instead of appending, so a flat stretch collapses into one segment.
         """
+        recent_times = self._recent_times
+        if not recent_times or t > recent_times[-1]:
+            recent_times.append(t)
+            self._recent_ends.append(offset)
+            self.recent_first, self.recent_last = recent_times[0], t
+            self.recent_min = min(self._recent_ends)
         offsets, times = self._offsets, self._times
         if offsets:
             if t <= times[-1] or offset < offsets[-1]:
                 return
             if len(offsets) > 1 and offset == offsets[-1] == offsets[-2]:
                 times[-1] = t
+                self._line()
                 return
             if len(offsets) >= self._max:
                 del offsets[0]
                 del times[0]
         offsets.append(offset)
         times.append(t)
+        self._line()
+
+    def _line(self) -> None:
+        offsets, times = self._offsets, self._times
+        if len(offsets) < 2:
+            self.line = None
+        elif offsets[-1] == offsets[0]:  # flat: the end was there since the oldest point
+            self.line = (times[0], offsets[-1], 0.0)
+        else:
+            slope = (times[-1] - times[0]) / (offsets[-1] - offsets[0])
+            self.line = (times[-1], offsets[-1], slope)
 
     def time_of(self, committed: int) -> float | None:
         """When the log end was at `committed` (epoch seconds), or None with fewer than 2 points.
@@ -231,7 +273,8 @@ def _window_evaluate(
         offsets = d[e : e + 3 * entries : 3]
         times = d[e + 1 : e + 1 + 3 * entries : 3]
         ends = d[e + 2 : e + 2 + 3 * entries : 3]
-    return _evaluate(offsets, times, ends, now, current_lag, allowed_lag, recent_ends)
+    recent_min = min(recent_ends) if recent_ends else None
+    return _evaluate(offsets, times, ends, now, current_lag, allowed_lag, recent_min)
 
 
 def _evaluate(
@@ -241,7 +284,7 @@ def _evaluate(
     now: float,
     current_lag: int,
     allowed_lag: int,
-    recent_ends: Sequence[float],
+    recent_min: float | None,
 ) -> PartitionStatus:
     """Burrow's rules (see `BurrowWindow.evaluate`) over a window, oldest entry first.
 
@@ -253,7 +296,7 @@ def _evaluate(
         return PartitionStatus.UNKNOWN
     last = offsets[-1]
     first_t, last_t = times[0], times[-1]
-    if now - last_t > last_t - first_t and not (recent_ends and min(recent_ends) <= last):
+    if now - last_t > last_t - first_t and not (recent_min is not None and recent_min <= last):
         return PartitionStatus.STOP
     if _unrecovered_rewind(offsets):
         return PartitionStatus.REWIND
@@ -321,10 +364,12 @@ class EndTables:
     log end belongs to the partition, not to a group, so 500 groups on one partition keep one
     table, not 500. A table lives as long as some group's tracker holds it."""
 
-    __slots__ = ("_points", "_tables")
+    __slots__ = ("_points", "_recent", "_t", "_tables")
 
-    def __init__(self, points: int = 60) -> None:
+    def __init__(self, points: int = 60, recent: int = 10) -> None:
         self._points = points
+        self._recent = recent
+        self._t: float | None = None
         self._tables: weakref.WeakValueDictionary[TP, OffsetTimeTable] = (
             weakref.WeakValueDictionary()
         )
@@ -336,8 +381,19 @@ class EndTables:
         """The partition's table, created on first use."""
         table = self._tables.get(tp)
         if table is None:
-            table = self._tables[tp] = OffsetTimeTable(self._points, tp)
+            table = self._tables[tp] = OffsetTimeTable(self._points, tp, self._recent)
         return table
+
+    def advance(self, ends: Mapping[TP, int], t: float) -> None:
+        """Add a sample's end offsets (read at `t`) to every table, once per `t`: the first
+        group observed at `t` does it for all (one step per partition, not per group)."""
+        if t == self._t:
+            return
+        self._t = t
+        for tp, table in list(self._tables.items()):
+            end = ends.get(tp)
+            if end is not None:
+                table.add(end, t)
 
 
 _NONE = -1.0
@@ -348,10 +404,14 @@ points in the trend ring and where its oldest point is, then the Burrow window."
 
 
 class PartitionLagTracker:
-    """Everything edamon keeps about one group's position on one partition, in two
-    preallocated arrays (about 0.7 KB with a window of 10 and 60 trend points): the committed
-    and end offsets, the Burrow window, the ring of lag trend points (32-bit). The partition's
-    end-offset table is shared through `EndTables` when one is given."""
+    """One group's position on one partition, in two preallocated arrays (about 0.7 KB with a
+    window of 10 and 60 trend points): the committed and end offsets, the Burrow window, the
+    ring of lag trend points (32-bit). The partition's end-offset table is shared through
+    `EndTables` when one is given.
+
+    The sampler does not use it: `GroupLagTracker` keeps the same per partition in arrays per
+    group (one step per sample for all partitions). It stays as the one-partition reference
+    (tests check the group tracker against it)."""
 
     __slots__ = ("_d", "_size", "_table", "_trend")
 
@@ -447,20 +507,94 @@ class PartitionLagTracker:
         )
 
 
+_NO_ROW = -1
+"""A slot's status code while its partition's end offset was never read (no row yet)."""
+_SECONDS_NONE = float("nan")
+_OK = _RANK[PartitionStatus.OK]
+_UNKNOWN = _RANK[PartitionStatus.UNKNOWN]
+_STALL = _RANK[PartitionStatus.STALL]
+_STOP = _RANK[PartitionStatus.STOP]
+_NO_COMMIT = _RANK[PartitionStatus.NO_COMMIT]
+
+
+class _TrendRing:
+    """The offset-lag trend of every partition of a group: a ring of `size` columns, one per
+    sample, each column the lags of all slots (32-bit), written at once. A view reads the
+    points as of its own sample (`seq`), so it can build its rows later without a copy."""
+
+    __slots__ = ("firsts", "points", "seq", "size", "slots")
+
+    def __init__(self, size: int, slots: int, seq: int) -> None:
+        self.size = size
+        self.slots = slots
+        self.points = array("i", bytes(4 * size * slots))
+        self.firsts = array("q", [seq + 1]) * slots
+        """Each slot's first sample."""
+        self.seq = seq
+        """The last sample written (samples count from 1)."""
+
+    def write(self, lags: Sequence[int]) -> None:
+        """The next sample's column."""
+        self.seq += 1
+        n = self.slots
+        start = ((self.seq - 1) % self.size) * n
+        self.points[start : start + n] = array("i", lags)
+
+    def row(self, slot: int, as_of: int) -> tuple[int, ...]:
+        """The slot's points up to sample `as_of`, oldest first (those still in the ring)."""
+        size, n = self.size, self.slots
+        low = max(self.firsts[slot], as_of - size + 1, self.seq - size + 1)
+        points = self.points
+        return tuple(points[((s - 1) % size) * n + slot] for s in range(low, as_of + 1))
+
+    def moved(self, slots: list[int | None]) -> _TrendRing:
+        """A ring for a new set of slots: slot j takes old slot `slots[j]` (None: a new one)."""
+        ring = _TrendRing(self.size, len(slots), self.seq)
+        n = self.slots
+        for column in range(self.size):
+            base = column * n
+            old = self.points
+            ring.points[column * ring.slots : (column + 1) * ring.slots] = array(
+                "i", [0 if i is None else old[base + i] for i in slots]
+            )
+        for j, i in enumerate(slots):
+            if i is not None:
+                ring.firsts[j] = self.firsts[i]
+        return ring
+
+
 class GroupLagTracker:
-    """One consumer group: a `PartitionLagTracker` per partition it has a commit on, and a trend
-    of its total lag. The other partitions of its topics show as "no commit" rows, built from
-    the last sample's end offsets without keeping any history for them."""
+    """One consumer group, in arrays: per partition it has a commit on (a slot), its committed
+    and end offset, its Burrow window (`BurrowWindow`'s entries; the ring of recent end offsets
+    is the partition's, in its `OffsetTimeTable`) and its lag trend; a trend of the group's
+    total lag. The other partitions of its topics show as "no commit" rows, built from the
+    sample's end offsets without keeping any history for them.
+
+    About 0.6 KB a slot with a window of 10 and 60 trend points. A sample replaces the offset
+    arrays whole and writes the trend column at once; Burrow entries are added only where a
+    commit moved. `view` computes each slot's status and lag in seconds (numbers, not objects;
+    the time of a committed offset is kept while its partition's table keeps it) and returns a
+    `GroupLag` whose partition rows are built when first read: a sample of 125,000
+    group-partitions builds only the rows someone looks at."""
 
     __slots__ = (
+        "_committed",
         "_counts",
-        "_partitions",
-        "_table_points",
+        "_end",
+        "_lags",
+        "_observed",
+        "_since",
+        "_since_of",
+        "_size",
+        "_slot_tables",
         "_tables",
         "_topics",
+        "_tps",
         "_trend",
-        "_trend_points",
+        "_trend_total",
+        "_unc_ends",
         "_uncommitted",
+        "_win",
         "_window",
     )
 
@@ -471,19 +605,93 @@ class GroupLagTracker:
         trend_points: int = 60,
         tables: EndTables | None = None,
     ) -> None:
+        if window < 2:
+            raise ValueError("a Burrow window needs at least 2 entries")
         self._window = window
-        self._table_points = table_points
-        self._trend_points = trend_points
-        self._tables = tables if tables is not None else EndTables(table_points)
-        self._partitions: dict[TP, PartitionLagTracker] = {}
-        self._uncommitted: dict[TP, int | None] = {}
+        self._tables = tables if tables is not None else EndTables(table_points, window)
+        self._size = 1 + 3 * window
+        """Numbers per slot in `_win`: [entries, `window` entries of (offset, time, end)],
+        oldest first."""
+        self._tps: list[TP] = []
+        self._slot_tables: list[OffsetTimeTable] = []
+        self._committed = array("q")
+        self._end = array("q")
+        self._lags = array("q")
+        self._since = array("d")
+        self._since_of = array("q")
+        """1 where `_since` holds the time the partition's end was at the slot's committed
+        offset, -1 where it must be found again (the commit moved)."""
+        self._win = array("d")
+        self._trend = _TrendRing(max(1, trend_points), 0, 0)
+        self._observed = 0
+        self._uncommitted: list[TP] = []
+        self._unc_ends: list[int | None] = []
         self._counts: dict[str, int] = {}
         self._topics: tuple[str, ...] = ()
-        self._trend: deque[int] = deque(maxlen=trend_points)
+        self._trend_total: deque[int] = deque(maxlen=trend_points)
 
     def __len__(self) -> int:
-        """Partitions tracked (those with a commit)."""
-        return len(self._partitions)
+        """Partitions tracked (those with a commit whose end offset was read)."""
+        return self._observed
+
+    @property
+    def topic_set(self) -> frozenset[str]:
+        """The topics the group has commits on (as of the last sample)."""
+        return frozenset(self._topics)
+
+    def knows(self, committed: Mapping[TP, int]) -> bool:
+        """True if `committed` is on the same partitions, in the same order, as last time."""
+        return len(committed) == len(self._tps) and list(committed) == self._tps
+
+    def _relayout(self, committed: Mapping[TP, int], ends: Mapping[TP, int], t: float) -> None:
+        """The group's committed partitions changed: new slots (history kept for the
+        partitions still committed, in the order `committed` gives)."""
+        old = {tp: i for i, tp in enumerate(self._tps)}
+        tps = list(committed)
+        n, size = len(tps), self._size
+        cs, es = array("q", [-1]) * n, array("q", [-1]) * n
+        win = array("d", bytes(8 * size * n))
+        tables: list[OffsetTimeTable] = []
+        moved: list[int | None] = []
+        for j, tp in enumerate(tps):
+            i = old.get(tp)
+            moved.append(i)
+            if i is None:
+                table = self._tables.table(tp)
+                end = ends.get(tp)
+                if end is not None:
+                    table.add(end, t)  # created after this sample's `advance`
+                tps[j] = table.tp or tp  # one key object per partition, shared
+            else:
+                table = self._slot_tables[i]
+                cs[j], es[j] = self._committed[i], self._end[i]
+                win[j * size : (j + 1) * size] = self._win[i * size : (i + 1) * size]
+            tables.append(table)
+        self._tps, self._slot_tables = tps, tables
+        self._committed, self._end, self._win = cs, es, win
+        self._since, self._since_of = array("d", bytes(8 * n)), array("q", [-1]) * n
+        self._trend = self._trend.moved(moved)
+        self._topics = tuple(sorted({tp.topic for tp in tps}))
+        self._counts = {}  # the "no commit" rows are found again
+
+    def _find_uncommitted(
+        self, ends: Mapping[TP, int], partitions: Mapping[str, int] | None
+    ) -> None:
+        topics = self._topics
+        known = set(self._tps)
+        if partitions is None:
+            self._uncommitted = [tp for tp in ends if tp.topic in topics and tp not in known]
+            return
+        counts = {t: partitions.get(t, 0) for t in topics}
+        if counts == self._counts:
+            return
+        self._counts = counts
+        self._uncommitted = [
+            tp
+            for topic in topics
+            for p in range(counts[topic])
+            if (tp := TP(topic, p)) not in known
+        ]
 
     def observe(
         self,
@@ -501,50 +709,75 @@ class GroupLagTracker:
         previous state this round. Partitions whose commit is gone are dropped with their
         history.
         """
-        topics = {tp.topic for tp in committed}
-        self._topics = tuple(sorted(topics))
-        trackers = self._partitions
-        gone = [tp for tp in trackers if tp not in committed]
-        for tp in gone:
-            del trackers[tp]
-        changed = bool(gone)
-        total = 0
-        tables = self._tables
-        for tp, offset in committed.items():
-            tracker = trackers.get(tp)
-            end = ends.get(tp)
-            if end is None:
-                if tracker is not None:
-                    total += tracker.lag or 0
-                else:
-                    changed = True  # committed, yet no row: the partitions differ
-                continue
-            if tracker is None:
-                table = tables.table(tp)
-                tracker = PartitionLagTracker(
-                    self._window, self._table_points, self._trend_points, table
-                )
-                trackers[table.tp or tp] = tracker  # one key object per partition, shared
-                changed = True
-            tracker.observe(offset, end, t)
-            total += tracker.lag or 0
-        uncommitted: dict[TP, int | None] = {}
-        if partitions is None:
-            for tp, end in ends.items():
-                if tp.topic in topics and tp not in committed:
-                    uncommitted[tp] = end
-        elif not changed and self._counts == {t: partitions.get(t, 0) for t in topics}:
-            # the same partitions as last time: only their end offsets are new
-            uncommitted = {tp: ends.get(tp) for tp in self._uncommitted}
+        self._tables.advance(ends, t)
+        if not self.knows(committed):
+            self._relayout(committed, ends, t)
+        self._find_uncommitted(ends, partitions)
+        self._unc_ends = list(map(ends.get, self._uncommitted))
+        values = list(committed.values())
+        endv: list[int | None] = list(map(ends.get, self._tps))
+        old = self._committed
+        if None in endv or (values and min(values) < 0):  # some slots keep their state
+            cs, es = array("q", old), array("q", self._end)
+            for i, (c, e) in enumerate(zip(values, endv, strict=True)):
+                if e is not None and c >= 0:
+                    cs[i], es[i] = c, e
+        else:  # the usual case: whole arrays at once
+            cs, es = array("q", values), array("q", cast("list[int]", endv))
+        if cs != old:  # Burrow entries where a commit moved
+            win, size, window, since_of = self._win, self._size, self._window, self._since_of
+            for i in [i for i, (a, b) in enumerate(zip(old, cs, strict=True)) if a != b]:
+                c = cs[i]
+                since_of[i] = -1
+                b = i * size
+                n = int(win[b])
+                if n and win[b + 3 * n - 2] == c:
+                    continue
+                if n == window:
+                    win[b + 1 : b + size - 3] = win[b + 4 : b + size]
+                    n -= 1
+                j = b + 1 + 3 * n
+                win[j] = c
+                win[j + 1] = t
+                win[j + 2] = es[i]
+                win[b] = n + 1
+        lags = array("q", map(operator.sub, es, cs))  # 0 for a slot never read (-1 - -1)
+        if lags and min(lags) < 0:
+            lags = array("q", [lag if lag > 0 else 0 for lag in lags])
+        self._committed, self._end, self._lags = cs, es, lags
+        total = sum(lags)
+        if lags and max(lags) > _TREND_MAX:
+            self._trend.write([min(lag, _TREND_MAX) for lag in lags])
         else:
-            self._counts = {t: partitions.get(t, 0) for t in topics}
-            for topic in topics:
-                for p in range(partitions.get(topic, 0)):
-                    tp = TP(topic, p)
-                    if tp not in committed:
-                        uncommitted[tp] = ends.get(tp)
-        self._uncommitted = uncommitted
-        self._trend.append(total)
+            self._trend.write(lags)
+        self._trend_total.append(total)
+
+    def _status(
+        self, i: int, now: float, lag: int, allowed_lag: int, table: OffsetTimeTable
+    ) -> int:
+        """Burrow's rules for slot `i` (see `BurrowWindow.evaluate`), as a rank in SEVERITY."""
+        win, b, window = self._win, i * self._size, self._window
+        entries = int(win[b])
+        if entries == 1:  # one offset since watched: the window is the last `window` samples
+            ring = self._trend
+            if ring.seq - ring.firsts[i] + 1 < window:
+                return _UNKNOWN
+            committed = win[b + 1]
+            first_t, last_t, lowest = table.recent_first, table.recent_last, table.recent_min
+            if now - last_t > last_t - first_t and not lowest <= committed:
+                return _STOP
+            return _STALL if lowest - committed > allowed_lag else _OK
+        e = b + 1
+        status = _evaluate(
+            win[e : e + 3 * entries : 3],
+            win[e + 1 : e + 1 + 3 * entries : 3],
+            win[e + 2 : e + 2 + 3 * entries : 3],
+            now,
+            lag,
+            allowed_lag,
+            table.recent_min if table.recent_min >= 0 else None,
+        )
+        return _RANK[status]
 
     def view(
         self,
@@ -553,14 +786,161 @@ class GroupLagTracker:
         members: int,
         now: float,
         allowed_lag: int = 0,
-        member_of: Mapping[TP, str] | None = None,
+        member_of: Mapping[TP, str] | Callable[[], Mapping[TP, str]] | None = None,
     ) -> GroupLag:
-        """The group as of `now`: partitions by topic and number, worst status, totals."""
-        owners = member_of or {}
-        rows = [
-            tracker.view(tp.topic, tp.partition, now, allowed_lag, owners.get(tp))
-            for tp, tracker in self._partitions.items()
-        ]
+        """The group as of `now`: worst status, totals, and its partitions by topic and number
+        (built when first read; `member_of` may be a function, then called only then)."""
+        n = len(self._tps)
+        statuses = array("b", bytes(n))
+        seconds = array("d", bytes(8 * n))
+        cs, tables = self._committed, self._slot_tables
+        since, since_of = self._since, self._since_of
+        worst = _NO_COMMIT if self._uncommitted else -1
+        most: float | None = None
+        observed = 0
+        ring, win, size, window = self._trend, self._win, self._size, self._window
+        young = ring.seq - window + 1  # a slot first seen after this has too few samples
+        firsts = ring.firsts
+        for i, lag in enumerate(self._lags):
+            c = cs[i]
+            if c < 0:
+                statuses[i] = _NO_ROW
+                continue
+            observed += 1
+            table = tables[i]
+            offsets = table._offsets
+            # `OffsetTimeTable.lag_seconds`, inlined (it runs for every slot). The time of an
+            # offset inside the table is kept until the commit moves: points come at the end
+            # (above it), a flat stretch's newest point only moves when the offset is at the
+            # end, and once the points around it drop off the front, it is older than the
+            # table (the extrapolation, found again each time)
+            if not offsets:
+                secs: float | None = None
+            elif c >= offsets[-1]:
+                secs = 0.0
+            elif c < offsets[0]:  # older than the table: `time_of`'s extrapolation
+                line = table.line
+                secs = None if line is None else now - (line[0] - (line[1] - c) * line[2])
+            elif since_of[i] >= 0:
+                secs = now - since[i]
+            else:
+                at_or_none = table.time_of(c)
+                if at_or_none is None:
+                    secs = None
+                else:
+                    secs = now - at_or_none
+                    since[i] = at_or_none
+                    since_of[i] = 1
+            if secs is None:
+                seconds[i] = _SECONDS_NONE
+            else:
+                if secs < 0.0:
+                    secs = 0.0
+                seconds[i] = secs
+                if most is None or secs > most:
+                    most = secs
+            if lag <= allowed_lag:
+                status = _OK
+            elif win[i * size] == 1:  # `_status`'s first case, inlined: one offset so far
+                if firsts[i] > young:
+                    status = _UNKNOWN
+                else:
+                    first_t, last_t, lowest = (
+                        table.recent_first,
+                        table.recent_last,
+                        table.recent_min,
+                    )
+                    if now - last_t > last_t - first_t and not lowest <= c:
+                        status = _STOP
+                    else:
+                        status = _STALL if lowest - c > allowed_lag else _OK
+            else:
+                status = self._status(i, now, lag, allowed_lag, table)
+            statuses[i] = status
+            if status > worst:
+                worst = status
+        self._observed = observed
+        worst_status = SEVERITY[worst] if worst >= 0 else PartitionStatus.UNKNOWN
+        rows = _Rows(
+            self._tps,
+            cs,
+            self._end,
+            seconds,
+            statuses,
+            self._trend,
+            self._trend.seq,
+            self._uncommitted,
+            self._unc_ends,
+            member_of,
+        )
+        return _LazyGroupLag(
+            rows,
+            group=group,
+            state=state,
+            members=members,
+            status=_GROUP[worst_status],
+            worst=worst_status,
+            total_lag=sum(self._lags),
+            max_lag_seconds=most,
+            trend=tuple(self._trend_total),
+            topics=self._topics,
+        )
+
+
+class _Rows:
+    """What a view's partition rows are built from, as of its sample."""
+
+    __slots__ = (
+        "as_of",
+        "committed",
+        "end",
+        "member_of",
+        "seconds",
+        "statuses",
+        "tps",
+        "trend",
+        "unc_ends",
+        "uncommitted",
+    )
+
+    def __init__(
+        self,
+        tps: list[TP],
+        committed: array[int],
+        end: array[int],
+        seconds: array[float],
+        statuses: array[int],
+        trend: _TrendRing,
+        as_of: int,
+        uncommitted: list[TP],
+        unc_ends: list[int | None],
+        member_of: Mapping[TP, str] | Callable[[], Mapping[TP, str]] | None,
+    ) -> None:
+        self.tps, self.committed, self.end = tps, committed, end
+        self.seconds, self.statuses, self.trend, self.as_of = seconds, statuses, trend, as_of
+        self.uncommitted, self.unc_ends, self.member_of = uncommitted, unc_ends, member_of
+
+    def build(self) -> tuple[PartitionLag, ...]:
+        owners = self.member_of() if callable(self.member_of) else (self.member_of or {})
+        rows: list[PartitionLag] = []
+        for i, tp in enumerate(self.tps):
+            status = self.statuses[i]
+            if status == _NO_ROW:
+                continue
+            committed, end, secs = self.committed[i], self.end[i], self.seconds[i]
+            rows.append(
+                PartitionLag(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    committed=committed,
+                    end=end,
+                    lag=end - committed if end > committed else 0,
+                    lag_seconds=None if secs != secs else secs,  # NaN: not known
+                    status=SEVERITY[status],
+                    trend=self.trend.row(i, self.as_of),
+                    member=owners.get(tp),
+                )
+            )
         rows.extend(
             PartitionLag(
                 topic=tp.topic,
@@ -573,23 +953,40 @@ class GroupLagTracker:
                 trend=(),
                 member=owners.get(tp),
             )
-            for tp, end in self._uncommitted.items()
+            for tp, end in zip(self.uncommitted, self.unc_ends, strict=True)
         )
         rows.sort(key=_row_key)
-        status, worst = group_status(row.status for row in rows)
-        seconds = [row.lag_seconds for row in rows if row.lag_seconds is not None]
-        return GroupLag(
-            group=group,
-            state=state,
-            members=members,
-            status=status,
-            worst=worst,
-            total_lag=sum(row.lag for row in rows if row.lag is not None),
-            max_lag_seconds=max(seconds) if seconds else None,
-            trend=tuple(self._trend),
-            partitions=tuple(rows),
-            topics=self._topics,
-        )
+        return tuple(rows)
+
+
+class _LazyGroupLag(GroupLag):
+    """A `GroupLag` whose `partitions` are built on first read (then kept): the same fields,
+    equality, JSON and pickling as a `GroupLag` (those read `partitions` like any field)."""
+
+    __slots__ = ("_built", "_rows")
+    _built: tuple[PartitionLag, ...] | None
+    _rows: _Rows | None
+
+    def __init__(self, rows: _Rows | None = None, **fields: Any) -> None:
+        object.__setattr__(self, "_rows", rows)
+        object.__setattr__(self, "_built", None)
+        fields.setdefault("partitions", None)
+        super().__init__(**fields)
+
+    @property
+    def partitions(self) -> tuple[PartitionLag, ...]:
+        built = self._built
+        if built is None:
+            rows = self._rows
+            built = rows.build() if rows is not None else ()
+            object.__setattr__(self, "_built", built)
+            object.__setattr__(self, "_rows", None)
+        return built
+
+    @partitions.setter
+    def partitions(self, value: tuple[PartitionLag, ...] | None) -> None:
+        if value is not None:  # `dataclasses.replace` and unpickling give the rows
+            object.__setattr__(self, "_built", tuple(value))
 
 
 def _row_key(row: PartitionLag) -> tuple[str, int]:

@@ -42,9 +42,21 @@ def orderable_fields(row_type: type) -> tuple[str, ...]:
 _SCALARS = frozenset({"str", "int", "float", "bool"})
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(row_type: type) -> tuple[str, ...]:
+    """The dataclass fields of `row_type` (also of a subclass, e.g. a lag group whose
+    partition rows are built when first read)."""
+    names = _FIELD_NAMES.get(row_type)
+    if names is None:
+        names = _FIELD_NAMES[row_type] = tuple(f.name for f in dataclasses.fields(row_type))
+    return names
+
+
 def _texts(row: object) -> list[str]:
     texts = []
-    for name in row.__slots__:  # type: ignore[attr-defined]
+    for name in _field_names(type(row)):
         value = getattr(row, name)
         if isinstance(value, Enum):
             texts.append(str(value.value).lower())

@@ -9,6 +9,7 @@ import logging
 from contextlib import suppress
 
 from edamon.broker.base import Broker, BrokerError
+from edamon.collector.cancelling import cancel_and_wait
 from edamon.config import Settings
 from edamon.model.search import SearchDoc, SearchQuery
 from edamon.search import Search, SearchError
@@ -19,6 +20,8 @@ MAX_HELD = 20
 """Searches held at once (running or finished and not dismissed)."""
 MAX_RUNNING = 2
 """Searches running at once: each reads Kafka hard."""
+CANCEL_GRACE_S = 3.0
+"""How long a cancelled search may take to reach its next batch before its task is cancelled."""
 
 
 class TooMany(Exception):
@@ -30,6 +33,7 @@ class Searches:
         self._broker = broker
         self._settings = settings
         self._held: dict[str, tuple[Search, asyncio.Task[None]]] = {}
+        self._enforcing: dict[asyncio.Task[None], asyncio.Task[None]] = {}
         self._ids = itertools.count(1)
 
     async def start(self, query: SearchQuery) -> Search:
@@ -63,12 +67,28 @@ class Searches:
         held = self._held.get(search_id)
         if held is None:
             return None
-        search, _ = held
+        search, task = held
         if search.running:
             search.cancel()
+            if task not in self._enforcing:
+                enforce = asyncio.create_task(self._enforce_cancel(task))
+                self._enforcing[task] = enforce
+                enforce.add_done_callback(lambda _: self._enforcing.pop(task, None))
         else:
             del self._held[search_id]
         return search.doc()
+
+    async def _enforce_cancel(self, task: asyncio.Task[None]) -> None:
+        """A search stops at its next batch once told to; one stuck in a broker call longer
+        than CANCEL_GRACE_S has its task cancelled (again, until it ends: a client library
+        may swallow a cancellation). What it found is kept either way."""
+        _, pending = await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+        if pending:
+            log.info(
+                "a cancelled search did not stop within %.0f s: its task is cancelled",
+                CANCEL_GRACE_S,
+            )
+            await cancel_and_wait(pending)
 
     async def close(self) -> None:
         for search, task in self._held.values():

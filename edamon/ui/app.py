@@ -31,6 +31,7 @@ from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.lag import LagScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.sagas import SagasScreen
+from edamon.ui.screens.search import FoundChainScreen, SearchScreen
 from edamon.ui.screens.throughput import ThroughputScreen
 from edamon.ui.screens.undecodable import UndecodableScreen
 from edamon.ui.source import DataSource, Link
@@ -92,6 +93,8 @@ class EdamonApp(App[int]):
         Binding("6", "go('throughput')", "Throughput", show=False, priority=True),
         Binding("t", "toggle_times", "Relative/absolute times", show=False),
         Binding("u", "show_undecodable", "Undecodable records", show=False),
+        # overview and chains only (check_action); listed by `?`, not in the footer
+        Binding("f", "search", "Find in Kafka", show=False),
     ]
 
     def __init__(
@@ -335,6 +338,8 @@ class EdamonApp(App[int]):
         confirmation, palette) they go to the modal, as if they were not priority bindings."""
         if action == "go":
             return isinstance(self.screen, DashboardScreen)
+        if action == "search":
+            return isinstance(self.screen, OverviewScreen | ChainsScreen)
         return True
 
     def go_back(self) -> None:
@@ -390,6 +395,30 @@ class EdamonApp(App[int]):
             overview = self.main_screens["overview"]
             assert isinstance(overview, OverviewScreen)
             overview.focus_topic(topic)
+
+    # --- search of Kafka's history (issue 16) ----------------------------------------------
+
+    def open_search(self) -> None:
+        """Show the search screen (one for the app's lifetime: it keeps the last search)."""
+        if not self.is_screen_installed("search"):
+            self.install_screen(SearchScreen(), "search")
+        screen = self.get_screen("search")
+        if screen in self.screen_stack:
+            while self.screen is not screen:
+                self.pop_screen()
+        else:
+            self.push_screen(screen)
+
+    def action_search(self) -> None:
+        """f: search Kafka's history for a flow (by id, key, header or JSON path)."""
+        self.open_search()
+
+    def open_found(self, search_id: str, correlation_id: str, range_text: str) -> None:
+        """Show a flow a search found, as the service keeps it with the search."""
+        self.push_screen(FoundChainScreen(search_id, correlation_id, range_text))
+
+    def on_search_screen_open_flow(self, message: SearchScreen.OpenFlow) -> None:
+        self.open_found(message.search_id, message.correlation_id, message.range_text)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette's own commands: edamon's help instead of Textual's keys panel (a

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from edamon.ui.screens.search import found_commands
 from edamon.ui.widgets.bars import SCREENS
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ class EdamonCommands(Provider):
             (f"screen {label}", partial(app.go, name), f"key {index}")
             for index, (name, label) in enumerate(SCREENS, start=1)
         ]
+        commands.append(
+            ("search Kafka", app.open_search, "find a flow from the past by id, key or header")
+        )
+        commands.extend(found_commands(app))
         snap = app.last_snapshot
         if snap is None:
             return commands
@@ -44,7 +49,7 @@ class EdamonCommands(Provider):
 
     async def discover(self) -> Hits:
         """With nothing typed: the screens."""
-        for text, command, help_text in self._commands()[: len(SCREENS)]:
+        for text, command, help_text in self._commands()[: len(SCREENS) + 1]:
             yield DiscoveryHit(text, command, help=help_text)
 
     async def search(self, query: str) -> Hits:

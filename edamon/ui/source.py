@@ -29,10 +29,12 @@ from typing import Any, Generic, TypeVar
 from edamon.client import ClientError, EdamonClient, NotFound, Unreachable
 from edamon.model.api import DeadLetterDoc, Health, ListCounts, Page, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope
+from edamon.model.envelope import Envelope, EnvelopeFormat
+from edamon.model.recordjson import bytes_json
 from edamon.model.records import RawRecord
 from edamon.model.safetext import SafeWalk
-from edamon.model.snapshot import ChainView, DeadLetterRow, Snapshot
+from edamon.model.search import SearchDoc, SearchQuery
+from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ KEPT = 256
 """Lookups kept per kind (chains, events, dead letters), least recently asked dropped."""
 RETRY_FAILED_S = 3.0
 """A lookup that failed is asked again after this long (while it is still shown)."""
+DISMISS_WAIT_S = 5.0
+"""How long dismissing a running search waits for it to stop (it stops within a fetch)."""
 
 
 class Link(StrEnum):
@@ -105,6 +109,12 @@ class DataSource:
         self._chains: OrderedDict[str, Lookup[ChainView]] = OrderedDict()
         self._events: OrderedDict[str, Lookup[Envelope]] = OrderedDict()
         self._dead: OrderedDict[str, Lookup[DeadLetter]] = OrderedDict()
+        self._found: OrderedDict[str, Lookup[ChainView]] = OrderedDict()
+        """Flows of searches, by `search id/correlation id`."""
+        self._found_events: OrderedDict[str, Lookup[Envelope]] = OrderedDict()
+        self.searches: OrderedDict[str, SearchDoc] = OrderedDict()
+        """The searches this dashboard started and has not dismissed: their last answer
+        (the service keeps each result by its id until dismissed)."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -194,7 +204,7 @@ class DataSource:
 
     def forget_failures(self) -> None:
         """Ask again at once for what failed (the selection moved: the operator retries)."""
-        for kept in (self._chains, self._events, self._dead):
+        for kept in (self._chains, self._events, self._dead, self._found, self._found_events):
             for key in [k for k, v in kept.items() if v.error is not None and not v.loading]:
                 del kept[key]
 
@@ -337,11 +347,141 @@ class DataSource:
         job: RetryJobDoc = self.clean_once(await self.client.retry_cancel(job_id))
         return job
 
+    # ---- searches of Kafka's history (issue 16) ---------------------------------------------
+
+    async def start_search(self, query: SearchQuery) -> SearchDoc:
+        """Start a search on the service (its first answer: running). Raises ClientError:
+        BadRequest says what is wrong with the query (a malformed JSON path, a range in the
+        future, an unknown topic) or that the service runs too many searches."""
+        doc: SearchDoc = self.clean_once(await self.client.search(query))
+        self.searches[doc.id] = doc
+        return doc
+
+    async def search_status(self, search_id: str) -> SearchDoc:
+        """The search's progress, then its result (NotFound once dismissed)."""
+        try:
+            doc: SearchDoc = self.clean_once(
+                await self.client.search_status(self.original(search_id))
+            )
+        except NotFound:
+            self.searches.pop(search_id, None)
+            raise
+        self.searches[search_id] = doc
+        return doc
+
+    async def cancel_search(self, search_id: str) -> SearchDoc:
+        """Cancel a running search: it stops within a fetch and keeps what it found."""
+        doc: SearchDoc = self.clean_once(await self.client.search_cancel(self.original(search_id)))
+        self.searches[search_id] = doc
+        return doc
+
+    async def dismiss_search(self, search_id: str) -> None:
+        """Forget a search's result, here and on the service (a running one is cancelled
+        first)."""
+        sid = self.original(search_id)
+        with suppress(NotFound):
+            doc = await self.client.search_status(sid)
+            if doc.state == "running":  # DELETE cancels it; once it stopped, DELETE forgets
+                await self.client.search_cancel(sid)
+                deadline = self._monotonic() + DISMISS_WAIT_S
+                while doc.state == "running" and self._monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    doc = await self.client.search_status(sid)
+            await self.client.search_dismiss(sid)
+        self.searches.pop(search_id, None)
+        for key in [k for k in self._found if k.startswith(f"{search_id}/")]:
+            del self._found[key]
+
+    def search_chain(self, search_id: str, correlation_id: str) -> Lookup[ChainView]:
+        """A flow a search found, as the service keeps it with the search (outside the live
+        window's eviction); known missing once the search is dismissed."""
+
+        async def fetch() -> ChainView:
+            doc = await self.client.search_status(self.original(search_id))
+            cid = self.original(correlation_id)
+            for flow in doc.flows:
+                if flow.summary.correlation_id == cid:
+                    return flow
+            raise NotFound(f"the search {search_id} has no flow {cid}")
+
+        return self._lookup(self._found, f"{search_id}/{correlation_id}", None, fetch)
+
+    def found_event(self, node: ChainNode, correlation_id: str) -> Lookup[Envelope]:
+        """An event of a flow a search found: as the service holds it when the live window
+        still does, else its record read again from Kafka by its coordinates (the fields the
+        chain knows, with the record's headers and value)."""
+
+        async def fetch() -> Envelope:
+            with suppress(NotFound):
+                return await self.client.event(self.original(node.event_id))
+            if node.coords is None:
+                raise NotFound(f"no record known for {node.event_id}")
+            record = await self.client.record(self.original(node.coords))
+            return Envelope(
+                event_id=self.original(node.event_id),
+                event_type=self.original(node.event_type),
+                correlation_id=self.original(correlation_id),
+                causation_id=None if node.parent_id is None else self.original(node.parent_id),
+                aggregate_id=None,
+                occurred_at=None,
+                version=None,
+                source=None if node.source is None else self.original(node.source),
+                trace_id=None,
+                format=EnvelopeFormat.SEED,
+                record=record,
+            )
+
+        return self._lookup(self._found_events, node.event_id, None, fetch)
+
+    async def export_found(self, search_id: str, chain: ChainView) -> dict[str, Any]:
+        """A flow a search found as `e` writes it: the search (query, range, what was not
+        scanned), the tree, and each event's record read from Kafka by its coordinates, as
+        it was written (the evidence, not sanitized)."""
+        from dataclasses import asdict
+
+        from edamon.model.snapshot import SNAPSHOT_SCHEMA_VERSION
+
+        doc = await self.client.search_status(self.original(search_id))
+        cid = self.original(chain.summary.correlation_id)
+        flow = next((f for f in doc.flows if f.summary.correlation_id == cid), None)
+        if flow is None:
+            raise NotFound(f"the search {search_id} no longer has this flow", status=404)
+        events: dict[str, Any] = {}
+        for node in flow.nodes:
+            if node.coords is None:
+                continue
+            try:
+                record = await self.client.record(node.coords)
+            except NotFound:
+                events[node.event_id] = {"coords": node.coords, "value": None}
+                continue
+            events[node.event_id] = {
+                "coords": node.coords,
+                "timestamp_ms": record.timestamp_ms,
+                "key": bytes_json(record.key),
+                "headers": [
+                    {"key": key, **(bytes_json(value) or {})} for key, value in record.headers
+                ],
+                "value": bytes_json(record.value),
+            }
+        search = asdict(doc)
+        search.pop("flows")
+        return {
+            "schema_version": SNAPSHOT_SCHEMA_VERSION,
+            "search": search,
+            "chain": asdict(flow),
+            "events": events,
+        }
+
     async def aclose(self) -> None:
         """Cancel the lookups in flight and close the client (the source owns it)."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
+        # the searches this dashboard left held would count against the service's limit
+        for search_id in list(self.searches):
+            with suppress(ClientError, TimeoutError):
+                await asyncio.wait_for(self.client.search_cancel(self.original(search_id)), 2)
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task

@@ -525,3 +525,29 @@ async def test_rate_limit_spaces_the_reads(kafka_bootstrap: str, world: World) -
     took = time.monotonic() - started
     assert doc.scanned == 6000
     assert took >= 6000 / 4000 - 0.2  # ~1.5 s at 4,000/s; unlimited it reads 6,000 in far less
+
+
+async def test_cancel_stops_a_rate_limited_search(kafka_bootstrap: str, world: World) -> None:
+    """A paced search holds fetched records unread while it sleeps; cancelling it still ends
+    it promptly (its consumer's stop once hung on a fetch task that kept running)."""
+    settings = settings_for(kafka_bootstrap, world.prefix)
+    query = build_query("correlation_id", "nope", int(time.time() * 1000) - 8 * HOUR_MS, rate=200.0)
+    broker = KafkaBroker(settings.kafka)
+    await broker.start()
+    try:
+        running = Search(broker, settings, query)
+        task = asyncio.create_task(running.run())
+        async with asyncio.timeout(30):
+            while running.doc().scanned == 0:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(1.0)  # paced: fetched records wait in the consumer's buffer
+        running.cancel()
+        cancelled_at = time.monotonic()
+        async with asyncio.timeout(15):
+            doc = await task
+        took = time.monotonic() - cancelled_at
+    finally:
+        await broker.close()
+    assert doc.state == "cancelled"
+    assert 0 < doc.scanned < world.total
+    assert took < 8, f"cancel took {took:.1f} s"

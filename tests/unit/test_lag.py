@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from edamon.model.lag import (
     BurrowWindow,
@@ -14,7 +17,9 @@ from edamon.model.lag import (
     group_status,
 )
 from edamon.model.records import TP
+from edamon.model.snapshot import GroupLag
 from edamon.model.status import GroupStatus, PartitionStatus
+from edamon.service.paging import page
 
 S = PartitionStatus
 
@@ -382,3 +387,109 @@ def test_group_tracker_rows_follow_commits_on_known_topics() -> None:
     g.observe({O1: 16}, ends, 4.0, {"orders": 4})  # the topic grew
     assert [r.partition for r in g.view("g", "Stable", 1, 4.0).partitions] == [0, 1, 2, 3]
     assert len(g) == 1  # history kept only for the committed partition
+
+
+# ---- the group tracker's arrays against one PartitionLagTracker per partition ------------------
+
+_PARTS = (O0, O1, P0)
+
+
+@st.composite
+def samples(draw: st.DrawFn) -> list[tuple[float, dict[TP, int], dict[TP, int]]]:
+    """A script of samples: time, committed and end offsets of the same partitions each time
+    (ends never go down; commits move up, stay, jump back, or sit ahead of the end)."""
+    count = draw(st.integers(2, 24))
+    parts = _PARTS[: draw(st.integers(1, len(_PARTS)))]
+    t = 0.0
+    ends = dict.fromkeys(parts, draw(st.integers(0, 50)))
+    committed = {tp: draw(st.integers(0, ends[tp])) for tp in parts}
+    script = []
+    for _ in range(count):
+        t += draw(st.sampled_from([0.5, 1.0, 1.0, 2.5, 7.0]))
+        ends = {tp: end + draw(st.sampled_from([0, 0, 1, 10, 40])) for tp, end in ends.items()}
+        moves = st.sampled_from(["stay", "stay", "up", "catch-up", "back", "ahead"])
+        for tp in parts:
+            move = draw(moves)
+            if move == "up":
+                committed[tp] = min(ends[tp], committed[tp] + draw(st.integers(1, 30)))
+            elif move == "catch-up":
+                committed[tp] = ends[tp]
+            elif move == "back":
+                committed[tp] = max(0, committed[tp] - draw(st.integers(1, 20)))
+            elif move == "ahead":
+                committed[tp] = ends[tp] + 3
+        script.append((t, dict(committed), dict(ends)))
+    return script
+
+
+@given(samples(), st.sampled_from([0, 5]))
+def test_group_tracker_matches_a_partition_tracker_per_partition(
+    script: list[tuple[float, dict[TP, int], dict[TP, int]]], allowed: int
+) -> None:
+    """Slots in arrays, the partition's shared ring of recent ends, the lag seconds kept
+    between samples and the inlined rules give what one `PartitionLagTracker` per partition
+    gives, sample after sample, when every partition is read at every sample."""
+    group = GroupLagTracker(window=4, table_points=6, trend_points=30)
+    single = {tp: PartitionLagTracker(window=4, table_points=6, trend_points=30) for tp in _PARTS}
+    for t, committed, ends in script:
+        group.observe(committed, ends, t)
+        for tp in committed:
+            single[tp].observe(committed[tp], ends[tp], t)
+        view = group.view("g", "Stable", 1, t, allowed)
+        rows = {(r.topic, r.partition): r for r in view.partitions}
+        for tp in committed:
+            want = single[tp].view(tp.topic, tp.partition, t, allowed)
+            got = rows[(tp.topic, tp.partition)]
+            assert (got.committed, got.end, got.lag, got.status, got.trend) == (
+                want.committed,
+                want.end,
+                want.lag,
+                want.status,
+                want.trend,
+            ), (tp, t)
+            assert got.lag_seconds == pytest.approx(want.lag_seconds, abs=1e-6), (tp, t)
+
+
+@given(samples())
+def test_a_views_rows_built_later_are_as_of_its_sample(
+    script: list[tuple[float, dict[TP, int], dict[TP, int]]],
+) -> None:
+    """Rows are built when first read, from what the view kept of its own sample: reading them
+    after more samples gives the rows read at once (the trend cut to the points still kept)."""
+    trend_points = 8
+    group = GroupLagTracker(window=3, table_points=10, trend_points=trend_points)
+    kept = []
+    for t, committed, ends in script:
+        group.observe(committed, ends, t)
+        now = group.view("g", "Stable", 1, t, 0).partitions
+        kept.append((now, group.view("g", "Stable", 1, t, 0), len(kept)))
+    for read_at_once, later, index in kept:
+        late = later.partitions
+        passed = len(kept) - 1 - index  # samples taken since this view
+        assert len(late) == len(read_at_once)
+        for got, want in zip(late, read_at_once, strict=True):
+            assert got.trend == want.trend[max(0, passed - (trend_points - len(want.trend))) :]
+            assert (got.committed, got.end, got.lag, got.lag_seconds, got.status) == (
+                want.committed,
+                want.end,
+                want.lag,
+                want.lag_seconds,
+                want.status,
+            )
+
+
+def test_a_trackers_view_pages_and_serialises_like_any_group_row() -> None:
+    """The view's partition rows are built when first read; paging (filter, order), dataclass
+    JSON and the service's pydantic JSON read them like any GroupLag's."""
+    g = GroupLagTracker(window=3, table_points=10, trend_points=10)
+    g.observe({O0: 5}, {O0: 10, O1: 20}, 1.0)
+    view = g.view("billing", "Stable", 1, 1.0)
+    assert isinstance(view, GroupLag)
+    found = page([view], GroupLag, filter="BILL", order="-total_lag")
+    assert [row.group for row in found.items] == ["billing"]
+    assert page([view], GroupLag, filter="stable").total == 1
+    rows = asdict(view)["partitions"]
+    assert [(r["partition"], r["committed"], r["end"]) for r in rows] == [(0, 5, 10), (1, None, 20)]
+    dumped = TypeAdapter(GroupLag).dump_python(view, mode="json")
+    assert [p["lag"] for p in dumped["partitions"]] == [5, None]
+    assert view == g.view("billing", "Stable", 1, 1.0)

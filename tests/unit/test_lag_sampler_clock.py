@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from edamon.broker.base import BrokerError
 from edamon.broker.kafka_client import guarded
 from edamon.broker.memory import MemoryBroker
 from edamon.collector.lagsampler import LagSampler
@@ -103,3 +104,59 @@ async def test_guarded_keeps_a_cancellation_that_arrives_with_the_answer() -> No
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class RecordingBroker(MemoryBroker):
+    """A MemoryBroker that records each end-offsets request, and refuses the ones that ask
+    for a partition in `gone` (as Kafka does for a partition that no longer exists)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[TP]] = []
+        self.gone: set[TP] = set()
+
+    async def end_offsets(self, tps: Sequence[TP]) -> dict[TP, int]:
+        self.asked.append(sorted(tps))
+        if self.gone.intersection(tps):
+            raise BrokerError(f"no such topic partition: {sorted(self.gone)[0]}")
+        return await super().end_offsets(tps)
+
+
+async def test_end_offsets_of_the_last_samples_partitions_come_with_the_commits() -> None:
+    """The end offsets the last sample needed are asked for while committed offsets are
+    fetched; partitions a group newly committed on are asked for after; a request refused
+    because a partition is gone is asked again for the partitions needed now."""
+    broker = RecordingBroker()
+    orders, audit = "orders.OrderPlaced", "audit.Entries"
+    await broker.create_topic(orders, 2)
+    await broker.create_topic(audit, 1)
+    billing = broker.group_consumer("billing", [orders])
+    await billing.fetch(10, 0)
+    await billing.commit({TP(orders, 0): 0})
+    sampler = LagSampler(broker, LagSettings())
+    o0, o1, a0 = TP(orders, 0), TP(orders, 1), TP(audit, 0)
+
+    await sampler.sample({orders: 2, audit: 1})
+    assert broker.asked == [[o0, o1]]  # nothing known yet: after the commits
+
+    auditor = broker.group_consumer("auditor", [audit])
+    await auditor.fetch(10, 0)
+    await auditor.commit({a0: 0})
+    await broker.produce(audit, b"k", b"v")
+    broker.asked.clear()
+    views, ends = await sampler.sample({orders: 2, audit: 1})
+    assert broker.asked == [[o0, o1], [a0]]  # the new partition right after
+    assert ends == {o0: 0, o1: 0, a0: 1}
+    rows = {v.group: v.partitions for v in views}
+    assert [(r.partition, r.end, r.lag) for r in rows["auditor"]] == [(0, 1, 1)]
+
+    broker.asked.clear()
+    await sampler.sample({orders: 2, audit: 1})
+    assert broker.asked == [[a0, o0, o1]]  # one request, with the commits
+
+    broker.gone = {o1}  # refused: asked again for what is needed now
+    broker.asked.clear()
+    views, ends = await sampler.sample({orders: 1, audit: 1})
+    assert broker.asked == [[a0, o0, o1], [a0, o0]]
+    assert ends == {a0: 1, o0: 0}
+    assert {v.group for v in views} == {"billing", "auditor"}

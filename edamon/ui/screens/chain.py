@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.text import Text
@@ -30,6 +30,7 @@ from edamon.ui.rereads import GONE, READING, Rereads
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import chain_issues
 from edamon.ui.screens.sagas import step_text
+from edamon.ui.source import Lookup
 from edamon.ui.widgets.bars import Line
 from edamon.ui.widgets.detail import (
     dead_letter_detail,
@@ -180,7 +181,7 @@ class ChainScreen(DashboardScreen):
     @work(exclusive=True, group="export", exit_on_error=False)
     async def _export(self, chain: ChainView) -> None:
         try:
-            data = await self.edamon.source.export_chain(chain)
+            data = await self.export_data(chain)
             path = export_chain(data, chain.summary.correlation_id, Path.cwd())
         except ClientError as exc:
             self.notify(f"Could not export the flow: {exc}", severity="error", timeout=10)
@@ -235,9 +236,20 @@ class ChainScreen(DashboardScreen):
         """The flow as it is now (it grows while shown)."""
         await self.edamon.source.refresh_chain(self.correlation_id)
 
+    # Where the flow, its events and its export come from: the live window here; a search's
+    # result on the screen of a flow found by a search (edamon.ui.screens.search).
+
+    def chain_lookup(self) -> Lookup[ChainView]:
+        return self.edamon.source.chain(self.correlation_id)
+
+    def event_lookup(self, event_id: str, node: ChainNode | None) -> Lookup[Envelope]:
+        return self.edamon.source.event(event_id)
+
+    async def export_data(self, chain: ChainView) -> dict[str, Any]:
+        return await self.edamon.source.export_chain(chain)
+
     def draw_body(self, snap: Snapshot) -> None:
-        app = self.edamon
-        lookup = app.source.chain(self.correlation_id)
+        lookup = self.chain_lookup()
         chain = lookup.value
         head = self.query_one("#chain-head", Line)
         if chain is None:
@@ -395,7 +407,7 @@ class ChainScreen(DashboardScreen):
                 and not node.event_id.startswith(DLQ_PREFIX)
             )
         ):
-            lookup = source.event(self.selected)
+            lookup = self.event_lookup(self.selected, node)
             envelope = lookup.value
             if envelope is None and not lookup.fetched:
                 loading = True
