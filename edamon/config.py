@@ -637,6 +637,49 @@ class WebSettings(Section):
         return value
 
 
+class ShardSettings(Section):
+    """`edamon serve --shard-group NAME`: several services share one cluster's load through
+    edamon-owned consumer groups (README: "Scaling: sharded collectors")."""
+
+    group: str | None = None
+    """The shard group's name (`--shard-group`); None: this service reads every partition
+    alone. Members join the groups `edamon-shard.<group>.source` and `.index`, never another."""
+    index_topic: str | None = None
+    """The repartition (index) topic. Default: `edamon-shard.<group>.index`."""
+    index_partitions: int = Field(default=12, gt=0)
+    """Partitions of the index topic when edamon creates it (replicated on up to 3 brokers, as
+    edamon's other topics): at most this many members own flows."""
+    index_bootstrap_servers: str | None = None
+    """The cluster that holds the index topic (same security settings as [kafka]); None: the
+    watched cluster. Keeps edamon's writes off a production cluster."""
+    advertise_url: str | None = None
+    """The URL the other members reach this one at. Default: where it listens."""
+    peer_refresh_s: float = Field(default=1.0, gt=0)
+    """How often each member asks the others for their share of the state."""
+    peer_timeout_s: float = Field(default=3.0, gt=0)
+    """A member that does not answer within this many seconds is left out of the answer,
+    which then says it is partial."""
+
+    @field_validator("index_bootstrap_servers")
+    @classmethod
+    def _check_index_bootstrap(cls, value: str | None) -> str | None:
+        return value if value is None else _check_bootstrap(value)
+
+    @field_validator("group")
+    @classmethod
+    def _check_group(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value):
+            raise ValueError("letters, digits, '.', '_' and '-' only (1 to 100)")
+        return value
+
+    def index_topic_name(self) -> str:
+        return self.index_topic or f"edamon-shard.{self.group}.index"
+
+    def group_ids(self) -> tuple[str, str]:
+        """The source and index groups' ids: edamon's own, by their prefix."""
+        return f"edamon-shard.{self.group}.source", f"edamon-shard.{self.group}.index"
+
+
 class Settings(BaseSettings):
     """All of edamon's settings."""
 
@@ -668,6 +711,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    shard: ShardSettings = Field(default_factory=ShardSettings)
 
 
 def default_config_path() -> Path | None:

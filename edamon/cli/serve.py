@@ -51,6 +51,12 @@ PR_SET_PDEATHSIG = 1
     help="Token file (default: service.token_file, ~/.config/edamon/service-tokens.toml).",
 )
 @click.option("--from", "start_from", help="latest, earliest, a duration ago (15m) or ISO time.")
+@click.option(
+    "--shard-group",
+    metavar="NAME",
+    help="Share the cluster's load with the other services of shard group NAME (shard.group): "
+    "each reads a share of the partitions, any of them answers for all.",
+)
 @click.option("--openapi", is_flag=True, help="Print the API's OpenAPI document and exit.")
 @click.option("--embedded-socket", type=click.Path(path_type=Path), hidden=True)
 @click.option(
@@ -74,6 +80,7 @@ def command(
     insecure_bind: bool,
     token_file: Path | None,
     start_from: str | None,
+    shard_group: str | None,
     openapi: bool,
     embedded_socket: Path | None,
     demo: str | None,
@@ -103,6 +110,8 @@ def command(
         extra["service"] = {"listen": listen}
     if token_file is not None:
         extra.setdefault("service", {})["token_file"] = str(token_file)
+    if shard_group is not None:
+        extra["shard"] = {"group": shard_group}
     settings = settings_from(config_path, bootstrap, read_only, extra)
     try:
         bind = Bind.parse(settings.service.listen)
@@ -117,6 +126,11 @@ def command(
         click.echo(f"edamon serve: access tokens in {tokens.source} (viewer, operator)")
         if settings.read_only:
             click.echo("edamon serve: read-only: retries are refused")
+        if settings.shard.group is not None:
+            click.echo(
+                f"edamon serve: member of shard group {settings.shard.group} "
+                f"(index topic {settings.shard.index_topic_name()})"
+            )
         sys.stdout.flush()
 
     from edamon.broker.kafka import KafkaBroker

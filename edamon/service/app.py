@@ -66,6 +66,7 @@ from edamon.service.auth import Tokens
 from edamon.service.backend import Backend, Busy, ReadOnly
 from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
 from edamon.service.searches import TooMany
+from edamon.shard.peers import ShardDoc, ShardPeers, ShareDoc, own_doc
 
 
 class AnythingConvertor(PathConvertor):
@@ -333,6 +334,8 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     async def collect(who: Role, max_trees: MaxTrees = 200) -> Response:
         """What `edamon collect --json` prints: the snapshot and the listed chains' trees."""
         document = build_document(backend.collector, max_trees)
+        if backend.shard is not None:  # the whole group's
+            document = await backend.shard.document(document, max_trees)
         return docs.json_response(CollectDocument, document)
 
     @app.get(f"{PREFIX}/undecodable", response_model=UndecodableView, tags=["state"])
@@ -422,21 +425,84 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     async def chain(correlation_id: str, who: Role) -> Response:
         """One flow as a tree in waterfall order."""
         found = backend.collector.chain(correlation_id)
+        if found is None and backend.shard is not None:  # held by another member
+            found = await backend.shard.chain(correlation_id)
         if found is None:
             raise ApiError(404, "not_found", "no such flow (unknown, or evicted)")
         return docs.json_response(ChainView, found)
+
+    # ---- a shard group (`serve --shard-group`, edamon/shard) ----------------------------------
+
+    def shard_of() -> ShardPeers:
+        if backend.shard is None:
+            raise ApiError(404, "not_found", "this service is not a member of a shard group")
+        return backend.shard
+
+    @app.get(f"{PREFIX}/shard", response_model=ShardDoc, tags=["shard"])
+    async def shard(who: Role) -> Response:
+        """The shard group as this member sees it: members, what each owns, whether the
+        answers are partial (a member rebuilding or not answering)."""
+        return docs.json_response(ShardDoc, shard_of().doc())
+
+    @app.get(f"{PREFIX}/shard/share", response_model=ShareDoc, tags=["shard"])
+    async def shard_share(who: Role) -> Response:
+        """This member's own share (status and unmerged snapshot): what the other members
+        merge."""
+        peers = shard_of()
+        share = ShareDoc(own_doc(peers.collector), peers.collector.snapshot())
+        return docs.json_response(ShareDoc, share)
+
+    @app.get(
+        f"{PREFIX}/shard/chains/{{correlation_id:anything}}",
+        response_model=ChainView,
+        tags=["shard"],
+    )
+    async def shard_chain(correlation_id: str, who: Role) -> Response:
+        """One flow, if this member holds it (no fan-out)."""
+        shard_of()
+        found = backend.collector.chain(correlation_id)
+        if found is None:
+            raise ApiError(404, "not_found", "no such flow on this member")
+        return docs.json_response(ChainView, found)
+
+    @app.get(
+        f"{PREFIX}/shard/events/{{event_id:anything}}", response_model=EventDoc, tags=["shard"]
+    )
+    async def shard_event(event_id: str, who: Role) -> Response:
+        """One event, if this member holds it (no fan-out)."""
+        shard_of()
+        return await local_event(event_id)
+
+    @app.get(f"{PREFIX}/shard/trees", response_model=list[ChainView], tags=["shard"])
+    async def shard_trees(who: Role, max_trees: MaxTrees = 200) -> Response:
+        """The trees of this member's most recently updated flows (no fan-out)."""
+        shard_of()
+        trees = build_document(backend.collector, max_trees).chain_trees
+        return docs.json_response(tuple[ChainView, ...], trees)
 
     @app.get(f"{PREFIX}/events/{{event_id:anything}}", response_model=EventDoc, tags=["one"])
     async def event(event_id: str, who: Role) -> Response:
         """One event the collector holds, with its record (read again from Kafka when the
         collector dropped its bytes for memory)."""
         envelope = backend.collector.event(event_id)
+        if envelope is None and backend.shard is not None:  # held by another member
+            found = await backend.shard.event(event_id)
+            if found is not None:
+                return docs.json_response(EventDoc, found)
+        return await local_event(event_id)
+
+    async def local_event(event_id: str) -> Response:
+        envelope = backend.collector.event(event_id)
         if envelope is None:
             raise ApiError(404, "not_found", "no such event held (unknown, or evicted)")
         reread = None
-        if envelope.dropped:
+        if envelope.dropped or backend.shard is not None:
             reread = await backend.collector.read_record(envelope.record.coords)
-        return docs.json_response(EventDoc, docs.event_doc(envelope, reread))
+        found = docs.event_doc(envelope, reread)
+        if backend.shard is not None:  # a shard member holds the index record: the source's
+            found["record"] = docs.record_doc(reread) if reread is not None else None
+            found["record_dropped"] = True
+        return docs.json_response(EventDoc, found)
 
     @app.get(
         f"{PREFIX}/dead-letters/{{coords:anything}}", response_model=DeadLetterDoc, tags=["one"]

@@ -35,6 +35,7 @@ from edamon.service import docs
 from edamon.service.metrics import EdamonMetrics
 from edamon.service.metrics import Health as MetricsHealth
 from edamon.service.searches import Searches
+from edamon.shard.peers import ShardPeers
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ class Backend:
         self.searches = Searches(broker, settings)
         self.alerting: Alerting | None = None
         """The alert rules' engine and notifier, when the service runs them."""
+        self.shard: ShardPeers | None = None
+        """The other members of this service's shard group (`serve --shard-group`): the
+        snapshot is then the whole group's."""
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -119,7 +123,8 @@ class Backend:
         """The collector's state, shared by requests within settings.service.snapshot_max_age_s."""
         now = time.monotonic()
         if self._snapshot is None or now - self._snapshot_at > self._max_age:
-            self._snapshot = self.collector.snapshot()
+            local = self.collector.snapshot()
+            self._snapshot = local if self.shard is None else self.shard.merged(local)
             self._snapshot_at = now
         return self._snapshot
 

@@ -155,9 +155,19 @@ async def serve(
     if tls:
         _check_tls(service.tls_certfile, service.tls_keyfile)
     sock = bind_socket(bind)
-    collector = Collector(broker, settings, registry=registry)
+    shard_peers = None
+    if settings.shard.group is None:
+        collector = Collector(broker, settings, registry=registry)
+    else:  # one member of a shard group (edamon/shard)
+        from edamon.shard.member import ShardCollector
+        from edamon.shard.peers import ShardPeers
+
+        own_url = settings.shard.advertise_url or url_of(sock, bind, tls)
+        collector = ShardCollector(broker, settings, url=own_url, registry=registry)
+        shard_peers = ShardPeers(collector, settings, tokens.viewer or tokens.operator)
     retries = RetryService(broker, settings)
     backend = Backend(collector, retries, broker, settings)
+    backend.shard = shard_peers
     backend.alerting = alerting_for(collector, settings)
     config = uvicorn.Config(
         create_app(backend, tokens, max_body_bytes=service.max_body_bytes),
@@ -180,6 +190,8 @@ async def serve(
     tasks = [asyncio.create_task(collector.run(), name="edamon-collector")]
     tasks.append(asyncio.create_task(_guard(backend.alerting.run()), name="edamon-alerts"))
     tasks += [asyncio.create_task(_guard(make()), name="edamon-background") for make in background]
+    if shard_peers is not None:
+        tasks.append(asyncio.create_task(_guard(shard_peers.run()), name="edamon-shard-peers"))
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="edamon-http")
     stopping = asyncio.create_task(stop.wait())
     if on_listening is not None:  # it listens already: connections wait for uvicorn

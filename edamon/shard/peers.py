@@ -1,0 +1,257 @@
+"""Any member answers for the whole shard group: it asks the others for their share and merges.
+
+Members find each other through the index group's member metadata (`member.Roster`: each
+member's URL rides in its subscription, the leader hands the list to all in the assignments).
+Every `shard.peer_refresh_s` a member asks each other member for its share
+(`GET /v1/shard/share`: its own snapshot and status, never merged) with this service's own
+token, so the members share their tokens (one token file, or EDAMON_SERVICE__*_TOKEN). The
+service's snapshot is then the local one merged with the fresh shares; a member that did not
+answer, or one rebuilding its flows, makes the answer partial (it says so in its notices and
+in `GET /v1/shard`). One flow (`GET /v1/chains/{id}`) lives on one member: asked of the others
+when this one does not hold it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from edamon.config import Settings
+from edamon.model.api import EventDoc
+from edamon.model.snapshot import ChainView, CollectDocument, Snapshot
+from edamon.shard.member import ShardCollector
+from edamon.shard.merge import merge_snapshots
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SHARE_PATH = "/v1/shard/share"
+LOCAL_CHAIN_PATH = "/v1/shard/chains/"
+LOCAL_EVENT_PATH = "/v1/shard/events/"
+LOCAL_TREES_PATH = "/v1/shard/trees"
+
+
+@dataclass(frozen=True)
+class MemberDoc:
+    """One member of a shard group as `GET /v1/shard` shows it."""
+
+    url: str
+    index_partitions: tuple[int, ...]
+    """Index-topic partitions it owns (its flows)."""
+    source_partitions: tuple[str, ...]
+    """Source partitions (`topic/partition`) it indexes; [] when it did not answer."""
+    rebuilding: bool
+    samples_lag: bool
+    answered: bool
+    """It answered the last request within shard.peer_timeout_s (this member: always)."""
+    error: str | None = None
+    index_records_written: int = 0
+    index_bytes_written: int = 0
+    topic_rates: tuple[tuple[str, float], ...] = ()
+    """Records/s per watched topic from end-offset deltas (the member that samples lag)."""
+
+
+@dataclass(frozen=True)
+class ShardDoc:
+    """The shard group as this member sees it."""
+
+    group: str
+    index_topic: str
+    this_member: str
+    partial: bool
+    """Some member is rebuilding its flows or did not answer: the merged state misses some."""
+    members: tuple[MemberDoc, ...]
+    topic_rates: tuple[tuple[str, float], ...] = ()
+    """Records/s per watched topic, from the end offsets' deltas between two lag samples
+    (exact, every record counted; the member that samples lag reads them)."""
+
+
+@dataclass(frozen=True)
+class ShareDoc:
+    """One member's own share: its status and its unmerged snapshot."""
+
+    member: MemberDoc
+    snapshot: Snapshot
+
+
+_SHARE = TypeAdapter(ShareDoc)
+_CHAIN = TypeAdapter(ChainView)
+_EVENT = TypeAdapter(EventDoc)
+_TREES = TypeAdapter(tuple[ChainView, ...])
+
+
+def own_doc(collector: ShardCollector) -> MemberDoc:
+    status = collector.status()
+    return MemberDoc(
+        url=status.url,
+        index_partitions=tuple(tp.partition for tp in status.index_partitions),
+        source_partitions=tuple(str(tp) for tp in status.source_partitions),
+        rebuilding=status.rebuilding,
+        samples_lag=status.samples_lag,
+        answered=True,
+        index_records_written=status.index_records_written,
+        index_bytes_written=status.index_bytes_written,
+        topic_rates=status.topic_rates,
+    )
+
+
+@dataclass
+class _Fetched:
+    share: ShareDoc | None
+    at: float
+    error: str | None
+
+
+class ShardPeers:
+    """Fetches the other members' shares on a clock; merges them into the local snapshot."""
+
+    def __init__(self, collector: ShardCollector, settings: Settings, token: str | None) -> None:
+        self.collector = collector
+        self._settings = settings.shard
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._shares: dict[str, _Fetched] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                headers=self._headers, timeout=self._settings.peer_timeout_s
+            )
+        return self._http
+
+    def others(self) -> list[str]:
+        own = self.collector.url
+        return [m.url for m in self.collector.roster.members if m.url != own]
+
+    async def run(self) -> None:
+        """Ask every other member for its share every peer_refresh_s, until cancelled."""
+        try:
+            while True:
+                await self.refresh()
+                await asyncio.sleep(self._settings.peer_refresh_s)
+        finally:
+            if self._http is not None:
+                with suppress(httpx.HTTPError):
+                    await self._http.aclose()
+
+    async def refresh(self) -> None:
+        urls = self.others()
+        results = await asyncio.gather(*(self._fetch(url) for url in urls))
+        self._shares = dict(zip(urls, results, strict=True))
+
+    async def _fetch(self, url: str) -> _Fetched:
+        now = time.monotonic()
+        try:
+            response = await self._client().get(url.rstrip("/") + SHARE_PATH)
+            if response.status_code != 200:
+                return _Fetched(None, now, f"HTTP {response.status_code}")
+            return _Fetched(_SHARE.validate_json(response.content), now, None)
+        except httpx.HTTPError as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return _Fetched(None, now, reason)
+        except ValidationError as exc:
+            return _Fetched(None, now, f"not a share: {exc.error_count()} errors")
+
+    # ---- answers -------------------------------------------------------------------------
+
+    def doc(self) -> ShardDoc:
+        members = [own_doc(self.collector)]
+        roster = {m.url: m for m in self.collector.roster.members}
+        for url in self.others():
+            fetched = self._shares.get(url)
+            if fetched is not None and fetched.share is not None:
+                members.append(fetched.share.member)
+            else:
+                partitions = roster[url].partitions if url in roster else ()
+                members.append(
+                    MemberDoc(
+                        url=url,
+                        index_partitions=partitions,
+                        source_partitions=(),
+                        rebuilding=False,
+                        samples_lag=0 in partitions,
+                        answered=False,
+                        error=fetched.error if fetched is not None else "not asked yet",
+                    )
+                )
+        partial = not self.collector.roster.members or any(
+            m.rebuilding or not m.answered for m in members
+        )
+        return ShardDoc(
+            group=self.collector.group,
+            index_topic=self.collector.index_topic,
+            this_member=self.collector.url,
+            partial=partial,
+            members=tuple(members),
+            topic_rates=next((m.topic_rates for m in members if m.topic_rates), ()),
+        )
+
+    def merged(self, local: Snapshot) -> Snapshot:
+        """`local` with every answering member's share merged in, and notices saying what is
+        missing (a member rebuilding or not answering)."""
+        others: list[Snapshot] = []
+        notices: list[str] = []
+        if self.collector.rebuilding:
+            notices.append(f"shard: partial answer: {self.collector.url} is rebuilding its flows")
+        for url in self.others():
+            fetched = self._shares.get(url)
+            if fetched is None or fetched.share is None:
+                why = fetched.error if fetched is not None else "not asked yet"
+                notices.append(f"shard: partial answer: no share from {url} ({why})")
+                continue
+            others.append(fetched.share.snapshot)
+            if fetched.share.member.rebuilding:
+                notices.append(f"shard: partial answer: {url} is rebuilding its flows")
+        return merge_snapshots(local, others, notices)
+
+    async def chain(self, correlation_id: str) -> ChainView | None:
+        """The flow from the member that holds it (asked of all others at once)."""
+        path = LOCAL_CHAIN_PATH + quote(correlation_id, safe="")
+        found = [c for c in await self._ask_all(path, _CHAIN) if c is not None]
+        return max(found, key=lambda c: c.summary.events) if found else None
+
+    async def event(self, event_id: str) -> EventDoc | None:
+        """The event from the member that holds it."""
+        path = LOCAL_EVENT_PATH + quote(event_id, safe="")
+        found = [e for e in await self._ask_all(path, _EVENT) if e is not None]
+        return found[0] if found else None
+
+    async def document(self, local: CollectDocument, max_trees: int) -> CollectDocument:
+        """`collect --json` for the group: the merged snapshot, and the trees of its first
+        `max_trees` flows from the members that hold them."""
+        snapshot = self.merged(local.snapshot)
+        trees = {t.summary.correlation_id: t for t in local.chain_trees}
+        for answer in await self._ask_all(f"{LOCAL_TREES_PATH}?max_trees={max_trees}", _TREES):
+            for tree in answer or ():
+                trees.setdefault(tree.summary.correlation_id, tree)
+        listed = [
+            trees[c.correlation_id]
+            for c in snapshot.chains[:max_trees]
+            if c.correlation_id in trees
+        ]
+        return CollectDocument(local.schema_version, snapshot, tuple(listed))
+
+    async def _ask_all(self, path: str, kind: TypeAdapter[T]) -> list[T | None]:
+        asks = [self._ask(url + path, kind) for url in self.others()]
+        return [cast("T | None", answer) for answer in await asyncio.gather(*asks)]
+
+    async def _ask(self, url: str, kind: TypeAdapter[Any]) -> Any:
+        """`url`'s answer as `kind`; None when it has none (404) or does not answer."""
+        try:
+            response = await self._client().get(url)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            return kind.validate_json(response.content)
+        except ValidationError:
+            return None

@@ -1,0 +1,243 @@
+"""Sharded collectors (`edamon serve --shard-group`): real `edamon serve` processes share one
+cluster's partitions through edamon-owned consumer groups, and any of them answers for all."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from kafka_helpers import MakeTopic, Produce, UniqueName
+from service_helpers import Service, start_service, wait_for
+
+pytestmark = pytest.mark.kafka
+
+TYPES = ("OrderPlaced", "StockReserved", "PaymentTaken", "OrderShipped")
+PARTITIONS = 3
+
+
+def event(
+    event_type: str, correlation: str, causation: str | None, event_id: str | None = None
+) -> bytes:
+    eid = event_id or str(uuid.uuid4())
+    return json.dumps(
+        {
+            "eventId": eid,
+            "eventType": event_type,
+            "aggregateId": f"agg-{correlation[:8]}",
+            "occurredAt": "2026-12-07T10:00:00.000Z",
+            "version": 1,
+            "payload": {},
+            "metadata": {"correlationId": correlation, "causationId": causation or eid},
+        }
+    ).encode()
+
+
+async def make_topics(make_topic: MakeTopic, prefix: str) -> list[str]:
+    return [await make_topic(f"{prefix}.{t}", PARTITIONS) for t in TYPES]
+
+
+async def produce_spanning_flow(produce: Produce, topics: list[str]) -> str:
+    """One flow with an event on every partition of every topic (4 topics x 3 = 12), each
+    caused by the one before. Returns its correlation id."""
+    correlation = str(uuid.uuid4())
+    parent: str | None = None
+    for topic in topics:
+        for partition in range(PARTITIONS):
+            eid = str(uuid.uuid4())
+            event_type = topic.rsplit(".", 1)[1]
+            value = event(event_type, correlation, parent, eid)
+            await produce(topic, [(f"k-{partition}", value)], partition=partition)
+            parent = eid
+    return correlation
+
+
+async def produce_small_flows(produce: Produce, topics: list[str], flows: int) -> int:
+    """`flows` flows of one event per topic, keys spread by the partitioner. Returns the
+    number of events."""
+    count = 0
+    for _ in range(flows):
+        correlation = str(uuid.uuid4())
+        parent: str | None = None
+        batch: dict[str, list[Any]] = {}
+        for topic in topics:
+            eid = str(uuid.uuid4())
+            batch.setdefault(topic, []).append(
+                (correlation, event(topic.rsplit(".", 1)[1], correlation, parent, eid))
+            )
+            parent = eid
+            count += 1
+        for topic, records in batch.items():
+            await produce(topic, records)
+    return count
+
+
+def member(bootstrap: str, prefix: str, tmp: Path, group: str, *args: str) -> Service:
+    return start_service(
+        bootstrap, prefix, tmp, "--shard-group", group, *args, env_tokens=True, timeout=60
+    )
+
+
+def get(service: Service, path: str) -> Any:
+    with service.client("viewer") as http:
+        response = http.get(path)
+    return response.json() if response.status_code == 200 else None
+
+
+def chain_events(service: Service, correlation: str) -> int:
+    found = get(service, f"/v1/chains/{correlation}")
+    return 0 if found is None else int(found["summary"]["events"])
+
+
+def totals(service: Service) -> dict[str, int]:
+    overview = get(service, "/v1/overview")
+    return {} if overview is None else overview["snapshot"]["totals"]
+
+
+def shard(service: Service) -> dict[str, Any]:
+    return get(service, "/v1/shard") or {}
+
+
+def settled(service: Service, members: int) -> bool:
+    """`members` members, all answering, none rebuilding, each owning index partitions and
+    indexing source partitions, all 12 of them between them."""
+    doc = shard(service)
+    found = doc.get("members", [])
+    return (
+        len(found) == members
+        and not doc["partial"]
+        and all(m["answered"] and m["index_partitions"] and m["source_partitions"] for m in found)
+        and sum(len(m["source_partitions"]) for m in found) == 12
+    )
+
+
+async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
+    kafka_bootstrap: str,
+    unique_name: UniqueName,
+    make_topic: MakeTopic,
+    produce: Produce,
+    tmp_path: Path,
+) -> None:
+    prefix = unique_name("shard")
+    topics = await make_topics(make_topic, prefix)
+    correlation = await produce_spanning_flow(produce, topics)
+    total = 12 + await produce_small_flows(produce, topics, 20)
+    group = prefix
+    first = member(kafka_bootstrap, prefix, tmp_path, group)
+    second = member(kafka_bootstrap, prefix, tmp_path, group)
+    try:
+        for one in (first, second):
+            wait_for(lambda one=one: settled(one, 2), "two settled members", 90)
+        doc = shard(first)
+        sources = [set(m["source_partitions"]) for m in doc["members"]]
+        assert all(sources), f"each member indexes a share: {sources}"
+        assert not sources[0] & sources[1]
+        assert len(sources[0] | sources[1]) == 12
+        owned = [set(m["index_partitions"]) for m in doc["members"]]
+        assert not owned[0] & owned[1] and len(owned[0] | owned[1]) == 12
+        assert sum(m["samples_lag"] for m in doc["members"]) == 1
+        rated = wait_for(lambda: shard(first).get("topic_rates"), "topic rates", 15)
+        assert sorted(topic for topic, _ in rated) == sorted(topics)
+        for one in (first, second):
+            wait_for(lambda one=one: chain_events(one, correlation) == 12, "the whole flow", 30)
+            wait_for(lambda one=one: totals(one).get("events") == total, "every event", 30)
+            assert totals(one)["chains"] == 21
+        # the flow lives on one member; the other fetched it
+        local = [get(one, f"/v1/shard/chains/{correlation}") is not None for one in (first, second)]
+        assert local.count(True) == 1
+        # from the member that does not hold it: an event with its source record, and
+        # `collect` with the whole group's snapshot and the flow's tree
+        other = (first, second)[local.index(False)]
+        chain = get(other, f"/v1/chains/{correlation}")
+        leaf = chain["nodes"][-1]
+        found = get(other, f"/v1/events/{leaf['event_id']}")
+        assert found["coords"] == leaf["coords"]
+        assert found["record"]["coords"] == leaf["coords"]
+        assert '"payload"' in found["record"]["value"]["text"]  # the source record, re-read
+        document = get(other, "/v1/collect?max_trees=50")
+        assert document["snapshot"]["totals"]["events"] == total
+        trees = {t["summary"]["correlation_id"]: t for t in document["chain_trees"]}
+        assert len(trees) == 21 and len(trees[correlation]["nodes"]) == 12
+
+        code, _, _ = second.stop(signal.SIGKILL)
+        assert code == -signal.SIGKILL
+        wait_for(lambda: shard(first).get("partial") is True, "a partial answer", 15)
+        overview = get(first, "/v1/overview")
+        assert any("partial answer" in n for n in overview["snapshot"]["notices"])
+        wait_for(lambda: settled(first, 1), "the survivor to own every partition", 60)
+        doc = shard(first)
+        assert len(doc["members"][0]["source_partitions"]) == 12
+        assert len(doc["members"][0]["index_partitions"]) == 12
+        wait_for(lambda: chain_events(first, correlation) == 12, "the whole flow again", 30)
+        wait_for(lambda: totals(first).get("events") == total, "every event once", 30)
+        after = totals(first)
+        assert after["events"] == total, after  # not doubled
+        assert after["chains"] == 21
+        # new events after the kill are indexed by the survivor
+        more = await produce_small_flows(produce, topics, 3)
+        wait_for(lambda: totals(first).get("events") == total + more, "the new events", 30)
+    finally:
+        for one in (first, second):
+            if one.process.poll() is None:
+                one.stop()
+
+
+async def test_a_member_joining_later_takes_its_share(
+    kafka_bootstrap: str,
+    unique_name: UniqueName,
+    make_topic: MakeTopic,
+    produce: Produce,
+    tmp_path: Path,
+) -> None:
+    prefix = unique_name("join")
+    topics = await make_topics(make_topic, prefix)
+    correlation = await produce_spanning_flow(produce, topics)
+    total = 12 + await produce_small_flows(produce, topics, 10)
+    first = member(kafka_bootstrap, prefix, tmp_path, prefix)
+    second: Service | None = None
+    try:
+        wait_for(lambda: settled(first, 1), "one settled member", 60)
+        wait_for(lambda: totals(first).get("events") == total, "every event", 30)
+        second = member(kafka_bootstrap, prefix, tmp_path, prefix)
+        late = second
+        wait_for(lambda: settled(late, 2), "the late member to take its share", 90)
+        doc = shard(first)
+        assert all(len(m["source_partitions"]) == 6 for m in doc["members"]), doc
+        assert all(len(m["index_partitions"]) == 6 for m in doc["members"]), doc
+        for one in (first, late):
+            wait_for(lambda one=one: chain_events(one, correlation) == 12, "the whole flow", 30)
+            wait_for(lambda one=one: totals(one).get("events") == total, "every event once", 30)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def test_read_only_refuses_to_create_the_index_topic(
+    kafka_bootstrap: str, unique_name: UniqueName, tmp_path: Path
+) -> None:
+    prefix = unique_name("ro")
+    service = member(kafka_bootstrap, prefix, tmp_path, prefix, "--read-only")
+    try:
+
+        def refused() -> str | None:
+            overview = get(service, "/v1/overview")
+            connection = overview["snapshot"]["connection"] if overview else {}
+            return connection.get("message") if connection.get("state") == "error" else None
+
+        message = wait_for(refused, "the refusal", 30)
+        assert "read-only" in message and f"edamon-shard.{prefix}.index" in message
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            assert f"edamon-shard.{prefix}.index" not in await admin.list_topics()
+        finally:
+            await admin.close()
+    finally:
+        code, _, err = service.stop()
+    assert code == 0, err
