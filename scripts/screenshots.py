@@ -26,21 +26,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
+import httpx  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 
+from edamon.actions.service import RetryService  # noqa: E402
 from edamon.broker.memory import MemoryBroker  # noqa: E402
+from edamon.client import EdamonClient  # noqa: E402
 from edamon.collector.collector import Collector  # noqa: E402
 from edamon.config import Settings, load_settings  # noqa: E402
 from edamon.demo.clock import DemoClock  # noqa: E402
 from edamon.demo.runner import DemoSystem  # noqa: E402
 from edamon.model.snapshot import ChainSummary  # noqa: E402
 from edamon.model.status import ConnectionState, SagaState  # noqa: E402
+from edamon.service.app import create_app  # noqa: E402
+from edamon.service.auth import Tokens  # noqa: E402
+from edamon.service.backend import Backend  # noqa: E402
 from edamon.ui.app import EdamonApp  # noqa: E402
+from edamon.ui.source import DataSource  # noqa: E402
 
 START = 1_767_261_600.0
 """The simulation starts at 2026-01-01 10:00:00 UTC."""
 
-Step = Callable[[Pilot[Any], EdamonApp], Awaitable[None]]
+Step = Callable[[Pilot[Any], EdamonApp, Collector], Awaitable[None]]
+TOKEN = "screenshots-operator-token-000000"
 
 
 @dataclass(frozen=True)
@@ -115,13 +123,13 @@ def chain_worth_showing(chains: Sequence[ChainSummary]) -> ChainSummary | None:
     return None
 
 
-async def open_interesting_chain(pilot: Pilot[Any], app: EdamonApp) -> None:
+async def open_interesting_chain(pilot: Pilot[Any], app: EdamonApp, collector: Collector) -> None:
     """Open the chosen flow with its dead-lettered (or last) event selected."""
-    snap = app.view.snapshot()
+    snap = collector.snapshot()
     chosen = chain_worth_showing(snap.chains)
     if chosen is None:
         raise SystemExit("the simulation produced no flow with a dead letter or compensation")
-    view = app.view.chain(chosen.correlation_id)
+    view = collector.chain(chosen.correlation_id)
     assert view is not None
     node = next((n for n in view.nodes if n.dead_letter), view.nodes[-1])
     app.open_chain(chosen.correlation_id, node.event_id)
@@ -147,16 +155,21 @@ SHOTS: tuple[Shot, ...] = (
 async def shoot(
     shot: Shot, collector: Collector, settings: Settings, clock: FrozenClock, out: Path
 ) -> Path:
-    """Render one screen headless and save it as `out/<name>.svg`."""
-    app = EdamonApp(collector, settings, clock=clock, refresh=False)
+    """Render one screen headless and save it as `out/<name>.svg`: the dashboard as a client
+    of the real service app over the frozen collector, served in process."""
+    broker = MemoryBroker(clock=clock)
+    backend = Backend(collector, RetryService(broker, settings), broker, settings)
+    service = create_app(backend, Tokens(None, TOKEN, "screenshots"), max_body_bytes=1 << 20)
+    client = EdamonClient("http://edamon.local", TOKEN, transport=httpx.ASGITransport(app=service))
+    app = EdamonApp(DataSource(client), settings, clock=clock, refresh=False)
     async with app.run_test(size=shot.size) as pilot:
         await pilot.pause()
         for key in shot.keys:
             await pilot.press(key)
             await pilot.pause()
         if shot.step is not None:
-            await shot.step(pilot, app)
-        app.refresh_now()
+            await shot.step(pilot, app, collector)
+        await app.refresh_now()
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
