@@ -93,36 +93,6 @@ class EnvelopeDecoder(RecordKeeper):
         self._occurred = _compile(settings.occurred_at)
         self._version = _compile(settings.version)
         self._source = _compile(settings.source)
-        self._leads: tuple[Lead, ...] = tuple(
-            _lead(locations)
-            for locations in (
-                self._event_id,
-                self._event_type,
-                self._correlation,
-                self._causation,
-                self._aggregate,
-                self._occurred,
-                self._version,
-                self._source,
-            )
-        )
-        super().__init__(settings.keep_value_bytes)
-        self._max_bytes = settings.max_value_bytes
-        self.schemas = schemas if schemas is not None else SchemaStore(None)
-        self._wire_keys = self.schemas.registry is not None
-        """Keys are read in the wire format only with a registry (Avro/Protobuf keys)."""
-        self._json_schemas: dict[int, JsonSchema] = {}
-        self._roots = _json_roots(
-            self._event_id,
-            self._event_type,
-            self._correlation,
-            self._causation,
-            self._aggregate,
-            self._occurred,
-            self._version,
-            self._source,
-        )
-        """The top-level fields the locations read: all a Protobuf payload needs converted."""
         fields = (
             self._event_id,
             self._event_type,
@@ -133,6 +103,15 @@ class EnvelopeDecoder(RecordKeeper):
             self._version,
             self._source,
         )
+        self._leads: tuple[Lead, ...] = tuple(_lead(locations) for locations in fields)
+        super().__init__(settings.keep_value_bytes)
+        self._max_bytes = settings.max_value_bytes
+        self.schemas = schemas if schemas is not None else SchemaStore(None)
+        self._wire_keys = self.schemas.registry is not None
+        """Keys are read in the wire format only with a registry (Avro/Protobuf keys)."""
+        self._json_schemas: dict[int, JsonSchema] = {}
+        self._roots = _json_roots(*fields)
+        """The top-level fields the locations read: all a Protobuf payload needs converted."""
         self._reader: FieldReader | None = FieldReader(fields)
         try:
             self._batch_leads = tuple(
