@@ -205,7 +205,9 @@ async def test_a_member_joining_later_takes_its_share(
         wait_for(lambda: totals(first).get("events") == total, "every event", 30)
         second = member(kafka_bootstrap, prefix, tmp_path, prefix)
         late = second
-        wait_for(lambda: settled(late, 2), "the late member to take its share", 90)
+        for one in (late, first):
+            # each member learns of the other on its own schedule: both must settle
+            wait_for(lambda one=one: settled(one, 2), "the late member to take its share", 90)
         doc = shard(first)
         assert all(len(m["source_partitions"]) == 6 for m in doc["members"]), doc
         assert all(len(m["index_partitions"]) == 6 for m in doc["members"]), doc
