@@ -184,3 +184,18 @@ def commit_offsets(_kafka_clients: KafkaTestClients) -> CommitOffsets:
 def unique_name() -> UniqueName:
     """``unique_name(prefix) -> 'prefix-<12 hex>'``."""
     return kafka_helpers.unique_name
+
+
+BROKER_FIXTURES = frozenset({"_kafka_session", "schema_registry_url"})
+"""Session fixtures that start a JVM. Under pytest-xdist (`-n 2 --dist loadgroup`) every test
+that needs one, and every test of tests/kafka and tests/ops (some start brokers of their own),
+runs on the same worker, so the session starts one broker and one registry (and the outage
+tests, which stop and start that broker, never pull it from under another worker's test)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        on_broker = item.path.parent.name in ("kafka", "ops") or item.get_closest_marker("kafka")
+        if on_broker or BROKER_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.xdist_group("broker"))

@@ -42,7 +42,13 @@ class Edamon:
     async def __call__(
         self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
     ) -> Run:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("EDAMON_")}
+        # No EDAMON_* and no COLUMNS (pytest-xdist's workers set it): the output is a pipe,
+        # so tables print full values unless a test sets the width itself.
+        environ = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("EDAMON_") and k not in ("COLUMNS", "LINES")
+        }
         environ["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(REPO), environ.get("PYTHONPATH")])
         )
