@@ -71,6 +71,6 @@ def _run(
     from edamon.ui.source import DataSource
 
     source = DataSource(EdamonClient(url, token))
-    app = EdamonApp(source, settings, background=background, waiting=waiting)
+    app = EdamonApp(source, settings, background=background, waiting=waiting, tune_gc=True)
     code = app.run()  # the source's client is closed when the app unmounts
     return code if isinstance(code, int) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
@@ -40,6 +41,8 @@ WORKER_GROUP = "edamon"
 ALERT_INTERVAL_S = 30.0
 """Growing counts (new dead letters, undecodable records) notify at most this often."""
 ALERT_TIMEOUT_S = 5.0
+GC_THRESHOLD = (50_000, 20, 10)
+"""The dashboard process's cyclic-GC thresholds with `tune_gc` (CPython's are 700, 10, 10)."""
 """How long a notification of new dead letters or undecodable records stays."""
 
 
@@ -114,8 +117,10 @@ class EdamonApp(App[int]):
         clock: Callable[[], float] = time.time,
         refresh: bool = True,
         waiting: str = "connecting to the edamon service…",
+        tune_gc: bool = False,
     ) -> None:
         super().__init__()
+        self._tune_gc = tune_gc
         self.source = source
         source.on_change = self._looked_up
         self.settings = settings
@@ -134,6 +139,8 @@ class EdamonApp(App[int]):
         self._tasks: list[Worker[None]] = []
         self._redraw_due = False
         self._link_error: str | None = None
+        self._switching = False
+        """True while `switch_to` switches the mode (see `delay_update`)."""
         self.history: list[str] = []
         """Main screens (modes) left by a switch, most recent last: Esc on a main screen goes
         back to the previous one, as down one stack."""
@@ -154,6 +161,13 @@ class EdamonApp(App[int]):
                 # Compose and mount it now, hidden, rather than on its first visit (~50 ms).
                 await self.switch_mode(name)
         await self.switch_mode(self.DEFAULT_MODE)
+        if self._tune_gc:
+            # What is alive now (modules, Textual, every main screen composed) stays for
+            # the process's life: out of the cyclic GC's full collections, which took 72 ms
+            # (127 max) every 1.6 s at 20,000 events/s; a larger generation 0 spaces them
+            # out (bench/ui.py; the dashboard process only, never a test runner's).
+            gc.set_threshold(*GC_THRESHOLD)
+            gc.freeze()
         self._apply_theme(self.settings.ui.theme)
         for index, work in enumerate(self._background):
             self._start(work, f"background-{index}")
@@ -316,20 +330,21 @@ class EdamonApp(App[int]):
         they did when every screen was on one stack. The screen left is remembered for Esc
         (going to a screen remembered drops what was remembered after it)."""
         current = self.current_mode
-        if name != current:
-            if name in self.history:
-                del self.history[self.history.index(name) :]
-            else:
-                self.history.append(current)
-            self.switch_mode(name)
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
-        target = self.main_screens[name]
-        target.show_latest()
-        if select is not None:
-            target.select(select)
-        if filter_text is not None:
-            target.apply_filter(filter_text)
+        with self.batch_update():  # one repaint: the new screen as drawn below
+            if name != current:
+                if name in self.history:
+                    del self.history[self.history.index(name) :]
+                else:
+                    self.history.append(current)
+                self.switch_to(name)
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            target = self.main_screens[name]
+            target.show_latest()
+            if select is not None:
+                target.select(select)
+            if filter_text is not None:
+                target.apply_filter(filter_text)
 
     def action_go(self, name: str) -> None:
         """Number keys and the nav bar: switch to a main screen."""
@@ -351,7 +366,28 @@ class EdamonApp(App[int]):
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self.history:
-            self.switch_mode(self.history.pop())
+            with self.batch_update():
+                self.switch_to(self.history.pop())
+
+    def switch_to(self, mode: str) -> None:
+        """`switch_mode` without the repaint hold Textual adds to every mode switch (see
+        `delay_update`): callers switch inside `batch_update`, and the screen they show is
+        drawn (from the last answer) in the same turn."""
+        self._switching = True
+        try:
+            self.switch_mode(mode)
+        finally:
+            self._switching = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Textual's `switch_mode` holds every repaint for 50 ms (`delay_update()`) to mask
+        the switch: that alone would put key-to-screen above 50 ms. `switch_to` runs inside
+        `batch_update` (the method's own docs prefer it) and draws the screen at once, so its
+        switches skip the hold; other callers (the command palette) keep it. Upstream:
+        https://github.com/Textualize/textual/blob/main/src/textual/app.py (`switch_mode`),
+        a fixed 50 ms with no way to opt out."""
+        if not self._switching:
+            super().delay_update(delay)
 
     # --- what screens ask for (typed messages, see edamon.ui.messages) ---------------------
 
