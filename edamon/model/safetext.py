@@ -144,11 +144,27 @@ _PLAIN = (int, float, bool, bytes, type(None))
 _FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
 
 
+_NUMBERS_ONLY = re.compile(r"(?:\b(?:int|float|bool|None|tuple|list)\b|[\s\[\],|.])*")
+"""An annotation that can hold no text: numbers, flags, None, and tuples or lists of them
+(`int | None`, `tuple[int, ...]`, `tuple[tuple[int | None, int], ...]`)."""
+
+
+def _may_hold_text(field: dataclasses.Field[Any]) -> bool:
+    annotation = field.type
+    if isinstance(annotation, type):
+        annotation = annotation.__name__
+    return not (isinstance(annotation, str) and _NUMBERS_ONLY.fullmatch(annotation))
+
+
 def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """The fields of dataclass `cls` that may hold text (a field typed as numbers only, e.g. a
+    rate series' history, is never walked), and whether each keeps its lines."""
     found = _FIELDS.get(cls)
     if found is None:
         found = _FIELDS[cls] = tuple(
-            (f.name, f.name in MULTILINE_FIELDS) for f in dataclasses.fields(cls)
+            (f.name, f.name in MULTILINE_FIELDS)
+            for f in dataclasses.fields(cls)
+            if _may_hold_text(f)
         )
     return found
 
@@ -201,6 +217,9 @@ class _Walker:
         raise TypeError(f"cannot make a {kind.__name__} safe to show")
 
     def dataclass(self, value: Any) -> Any:
+        fields = _fields(type(value))
+        if not fields:  # numbers only
+            return value
         memory = self.memory
         if memory is not None:
             seen = memory.get(id(value))
@@ -208,7 +227,7 @@ class _Walker:
                 seen[2] = self.generation
                 return seen[1]
         changes = {}
-        for name, multiline in _fields(type(value)):
+        for name, multiline in fields:
             old = getattr(value, name)
             kind = type(old)
             if kind is str:

@@ -212,7 +212,9 @@ class DataSource:
         self.client = client
         self.rows = rows
         walk = SafeWalk()
-        self.clean: Callable[[Any], Any] = clean or walk
+        # Every answer is new objects (decoded JSON): a walk's memory of rows met before
+        # would never hit, so every answer is walked once, without it.
+        self.clean: Callable[[Any], Any] = clean or walk.once
         self.clean_once: Callable[[Any], Any] = clean_once or walk.once
         self.original: Callable[[str], str] = original or walk.original
         self._monotonic = monotonic

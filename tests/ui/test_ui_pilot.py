@@ -467,7 +467,13 @@ async def test_a_failed_handler_node_shows_its_dead_letter() -> None:
     async with app.run_test(size=SIZE) as pilot:
         app.open_chain(MAIN_CHAIN, "e-ship")
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
-        detail = text_of(app.screen.query_one("#detail", Static))
+
+        def detail_text() -> str:
+            return text_of(app.screen.query_one("#detail", Static))
+
+        # the dead letter is a lookup of the service: "Loading…" until it answers
+        await wait_for(pilot, lambda: "Loading" not in detail_text())
+        detail = detail_text()
         assert "java.util.concurrent.TimeoutException" in detail
         assert "CarrierClient.java:88" in detail and "kafka_dlt-original-topic" in detail
         title = str(app.screen.query_one("#detail-scroll").border_title)

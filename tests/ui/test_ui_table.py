@@ -14,7 +14,6 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.dom import DOMNode
 from textual.geometry import Region
-from textual.widgets._footer import FooterKey
 from uitools import wait_for
 
 from edamon.ui.app import EdamonApp
@@ -22,7 +21,7 @@ from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.overview import OverviewScreen
-from edamon.ui.widgets.bars import StableFooter
+from edamon.ui.widgets.bars import KeyBar
 from edamon.ui.widgets.snapshot_table import (
     Column,
     ListRows,
@@ -359,21 +358,37 @@ def test_cells_wider_than_a_fixed_width_are_cut_with_an_ellipsis() -> None:
 # --- the footer -------------------------------------------------------------------------------
 
 
-async def test_the_footer_is_rebuilt_only_when_its_keys_change() -> None:
+async def test_the_footer_is_redrawn_only_when_its_keys_change() -> None:
     app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        footer = app.screen.query_one(StableFooter)
-        await wait_for(pilot, lambda: bool(footer.query(FooterKey)))
-        keys = list(footer.query(FooterKey))
+        footer = app.screen.query_one(KeyBar)
+        await wait_for(pilot, lambda: bool(footer.shown))
+        shown = footer.shown
         await pilot.press("2", "1")
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)
-        assert list(footer.query(FooterKey)) == keys  # the same widgets: not rebuilt
-        assert "Open" in {key.description for key in keys}  # the focused table's Enter
+        assert footer.shown is shown  # the same keys: nothing to redraw
+        assert "Open" in {key.description for key in shown}  # the focused table's Enter
         app.screen.set_focus(None)
-        await wait_for(pilot, lambda: list(footer.query(FooterKey)) != keys)
-        assert "Open" not in {key.description for key in footer.query(FooterKey)}
+        await wait_for(pilot, lambda: footer.shown != shown)
+        assert "Open" not in {key.description for key in footer.shown}
+
+
+async def test_the_footer_shows_the_keys_as_textuals_footer_and_a_click_presses_one() -> None:
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(KeyBar)
+        await wait_for(pilot, lambda: bool(footer.shown))
+        line = footer.render().plain
+        assert line.startswith(" ⏎ Open  / Filter  esc Back  p Pause ")
+        assert " ? Help  : Palette  q Quit " in line
+        assert footer.key_at(len(line) + 5) is None
+        help_at = line.index(" ? Help")
+        assert footer.key_at(help_at + 1) == footer.key_at(help_at + 5)
+        await pilot.click(KeyBar, offset=(help_at + 1, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
 # --- screen switches --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from textual.widgets import Input
 
 from edamon.model.snapshot import Snapshot
 from edamon.ui.messages import GoBack
-from edamon.ui.widgets.bars import FilterBar, NavBar, StableFooter, StatusLine
+from edamon.ui.widgets.bars import FilterBar, KeyBar, NavBar, StatusLine
 from edamon.ui.widgets.snapshot_table import SnapshotTable
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class DashboardScreen(Screen[None]):
         yield from self.compose_body()
         yield FilterBar()
         yield StatusLine()
-        yield StableFooter()
+        yield KeyBar()
 
     def compose_body(self) -> Iterable[Widget]:
         """The screen's own widgets (between the nav bar and the status line)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
+from textual import events
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widget import Widget
+from textual.widgets import Input, Static
 
 from edamon.model.snapshot import Snapshot
 from edamon.model.status import ConnectionState
@@ -181,30 +183,113 @@ class FilterBar(Input):
         super().__init__(placeholder="filter (Enter keeps it, Esc clears it)", id="filter")
 
 
-class StableFooter(Footer):
-    """Textual's Footer, rebuilt only when the keys it shows change.
+class KeyBar(Widget, can_focus=False):
+    """The footer: the screen's shown key bindings on one line, as Textual's Footer shows
+    them (` key ` then `Description `, in the footer's theme colours, dim when disabled, a
+    click presses the key), drawn as one widget.
 
-    Footer recomposes (new FooterKey widgets) whenever its screen refreshes its bindings: on
-    every screen switch and every focus change, mostly to show the same keys again. Each time
-    costs a few ms of mounting and styling, and the discarded widgets are cyclic garbage that
-    only the GC frees (a collection sooner, and a longer one)."""
+    Textual's Footer makes a widget per key (8 on the overview) and restyles each one every
+    time its screen is shown again: 6 of the 11 ms a screen switch spent restyling
+    (bench/ui.py). This draws the same line from the same bindings and redraws only when the
+    keys it shows change (a switch, a focus change). The command palette's own key is not
+    shown (edamon's `:` binding is)."""
 
-    _composed_for: tuple[object, ...] | None = None
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"key-bar--key", "key-bar--description"}
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        & > .key-bar--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        & > .key-bar--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: tuple[ShownKey, ...] = ()
+        """The keys on the bar, in order."""
+        self._spans: list[tuple[int, int, ShownKey]] = []
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        self.bindings_changed(self.screen)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
-        if screen.app.app_focus and self.is_attached and screen is self.screen:
-            shown = footer_keys(screen)
-            if shown == self._composed_for:
-                return
-            self._composed_for = shown
-        super().bindings_changed(screen)
+        """The screen's bindings changed (a switch, a focus change): redraw if the keys shown
+        did (not while the terminal is unfocused, as Textual's Footer)."""
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        shown = footer_keys(screen)
+        if shown != self.shown:
+            self.shown = shown
+            self.refresh()
+
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("key-bar--key")
+        description_style = self.get_component_rich_style("key-bar--description")
+        text = Text(no_wrap=True, overflow="crop", end="")
+        spans: list[tuple[int, int, ShownKey]] = []
+        for shown in self.shown:
+            start = text.cell_len
+            label = f" {shown.display} "
+            if shown.description:
+                text.append(label, key_style)
+                text.append(f"{shown.description} ", description_style)
+            else:
+                text.append(label.strip(), key_style)
+            if not shown.enabled:
+                text.stylize("dim", start)
+            spans.append((start, text.cell_len, shown))
+        self._spans = spans
+        return text
+
+    def key_at(self, x: int) -> ShownKey | None:
+        """The key drawn at column `x`, if any."""
+        return next((key for start, end, key in self._spans if start <= x < end), None)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        shown = self.key_at(event.x)
+        if shown is None:
+            return
+        if shown.enabled:
+            self.app.simulate_key(shown.key)
+        else:
+            self.app.bell()
 
 
-def footer_keys(screen: Screen[Any]) -> tuple[object, ...]:
-    """What a Footer shows for `screen`: its active bindings that are shown, as compared."""
+class ShownKey(NamedTuple):
+    """One key on the footer."""
+
+    key: str
+    display: str
+    description: str
+    enabled: bool
+
+
+def footer_keys(screen: Screen[Any]) -> tuple[ShownKey, ...]:
+    """What the footer shows for `screen`: its active bindings marked `show`, the first
+    binding of each action, in order (as Textual's Footer picks them)."""
     app = screen.app
-    return tuple(
-        (key, b.action, b.description, app.get_key_display(b), enabled, tooltip, b.group)
-        for key, (_, b, enabled, tooltip) in screen.active_bindings.items()
-        if b.show or key == app.COMMAND_PALETTE_BINDING
-    )
+    actions: set[str] = set()
+    shown: list[ShownKey] = []
+    for _, binding, enabled, _ in screen.active_bindings.values():
+        if not binding.show or binding.action in actions:
+            continue
+        actions.add(binding.action)
+        shown.append(
+            ShownKey(binding.key, app.get_key_display(binding), binding.description, enabled)
+        )
+    return tuple(shown)
