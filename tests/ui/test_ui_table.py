@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
-from fakes import NOW, FakeView, make_app, make_snapshot, settings
+from fakes import MAIN_CHAIN, NOW, FakeView, make_app, make_snapshot, settings
 from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
@@ -18,6 +18,7 @@ from uitools import wait_for
 
 from edamon.ui.app import EdamonApp
 from edamon.ui.screens.base import DashboardScreen
+from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.chains import ChainsScreen
 from edamon.ui.screens.help import HelpScreen
 from edamon.ui.screens.overview import OverviewScreen
@@ -373,6 +374,17 @@ async def test_the_footer_is_redrawn_only_when_its_keys_change() -> None:
         app.screen.set_focus(None)
         await wait_for(pilot, lambda: footer.shown != shown)
         assert "Open" not in {key.description for key in footer.shown}
+
+
+async def test_the_footer_shows_its_keys_when_the_terminal_starts_unfocused() -> None:
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.app_focus = False
+        app.open_chain(MAIN_CHAIN)  # a chain, opened (composed) while the terminal is unfocused
+        await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen) and app.screen.ready)
+        footer = app.screen.query_one(KeyBar)
+        await wait_for(pilot, lambda: "Export JSON" in {key.description for key in footer.shown})
 
 
 async def test_the_footer_shows_the_keys_as_textuals_footer_and_a_click_presses_one() -> None:

@@ -229,8 +229,10 @@ class KeyBar(Widget, can_focus=False):
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         """The screen's bindings changed (a switch, a focus change): redraw if the keys shown
-        did (not while the terminal is unfocused, as Textual's Footer)."""
-        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+        did (not while the terminal is unfocused, as Textual's Footer, once it shows keys)."""
+        if not self.is_attached or screen is not self.screen:
+            return
+        if self.shown and not screen.app.app_focus:
             return
         shown = footer_keys(screen)
         if shown != self.shown:
