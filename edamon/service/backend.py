@@ -184,10 +184,12 @@ class Backend:
         return entry if entry is not None and entry.applies_to(dead_letter.record) else None
 
     def select_dead_letters(self, selector: DeadLetterFilter) -> list[DeadLetter]:
-        """The held dead letters `selector` keeps, newest first (the snapshot's order)."""
-        rows = self.snapshot().dead_letters
-        held = (self.collector.dead_letter(row.coords) for row in rows)
-        return [dl for dl in held if dl is not None and selector.matches(dl)]
+        """Every dead letter this service holds that `selector` keeps, newest first: the whole
+        store, not only the newest SNAPSHOT_DEAD_LETTERS its lists carry (a retry by filter
+        reaches them all). In a shard group: this member's own."""
+        chosen = [dl for dl in self.collector.state.dead_letters() if selector.matches(dl)]
+        chosen.sort(key=_newest_first)
+        return chosen
 
     # ---- retries -------------------------------------------------------------------------
 
@@ -298,3 +300,7 @@ class Backend:
                 job.task.cancel()
                 with suppress(asyncio.CancelledError):
                     await job.task
+
+
+def _newest_first(dead_letter: DeadLetter) -> int:
+    return -dead_letter.record.timestamp_ms

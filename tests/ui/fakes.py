@@ -66,7 +66,7 @@ class FakeView:
         self.records_read: list[str] = []
         self.read_gate: Callable[[], Awaitable[None]] | None = None
         """Awaited by `read_record` before it answers (a test holds the read with it)."""
-        self.state = FakeState(settings())
+        self.state = FakeState(settings(), self)
         self.caught_up = True
 
     def snapshot(self) -> Snapshot:
@@ -154,11 +154,18 @@ class FakeState:
     """What the service asks of a collector's state besides the view: its topic rules and
     the retry ledger's entries (none unless a test sets some)."""
 
-    def __init__(self, config: Settings) -> None:
+    def __init__(self, config: Settings, view: FakeView) -> None:
         self.rules = TopicRules(
             config.topics, ledger_topic=config.dlq.ledger_topic, dlq_routes=config.dlq.routes
         )
         self.ledger: dict[str, LedgerEntry] = {}
+        self._view = view
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Every dead letter the view holds (those its snapshot lists)."""
+        view = self._view
+        held = (view.dead_letter(row.coords) for row in view.snap.dead_letters)
+        return [dl for dl in held if dl is not None]
 
     def ledger_entry(self, coords: str) -> LedgerEntry | None:
         return self.ledger.get(coords)
