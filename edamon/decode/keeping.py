@@ -16,7 +16,13 @@ import sys
 
 from edamon.decode.locations import HeaderMap
 from edamon.decode.parsing import parse_traceparent
-from edamon.model.envelope import Envelope, EnvelopeFormat, SchemaRef, Undecodable
+from edamon.model.envelope import (
+    ENVELOPE_SLOTS,
+    Envelope,
+    EnvelopeFormat,
+    SchemaRef,
+    Undecodable,
+)
 from edamon.model.records import RECORD_SETTERS, Header, RawRecord, slot_setters
 
 __all__ = ["RecordKeeper"]
@@ -46,25 +52,7 @@ _new = object.__new__
     _set_truncated,
     _set_dropped,
     _set_schema,
-) = slot_setters(
-    Envelope,
-    (
-        "event_id",
-        "event_type",
-        "correlation_id",
-        "causation_id",
-        "aggregate_id",
-        "occurred_at",
-        "version",
-        "source",
-        "trace_id",
-        "format",
-        "record",
-        "truncated",
-        "dropped",
-        "schema",
-    ),
-)
+) = slot_setters(Envelope, ENVELOPE_SLOTS)
 _set_topic, _set_partition, _set_offset, _set_timestamp, _set_key, _set_value, _set_headers = (
     RECORD_SETTERS
 )

@@ -162,23 +162,22 @@ build_envelope: Callable[
     ],
     Envelope,
 ]
-build_envelope = slot_builder(
-    Envelope,
-    (
-        "event_id",
-        "event_type",
-        "correlation_id",
-        "causation_id",
-        "aggregate_id",
-        "occurred_at",
-        "version",
-        "source",
-        "trace_id",
-        "format",
-        "record",
-        "truncated",
-        "dropped",
-        "schema",
-    ),
+ENVELOPE_SLOTS = (
+    "event_id",
+    "event_type",
+    "correlation_id",
+    "causation_id",
+    "aggregate_id",
+    "occurred_at",
+    "version",
+    "source",
+    "trace_id",
+    "format",
+    "record",
+    "truncated",
+    "dropped",
+    "schema",
 )
+"""Envelope's fields in their order (the fast builder and setters go by it)."""
+build_envelope = slot_builder(Envelope, ENVELOPE_SLOTS)
 """Envelope(...) with every field given in order, faster (the decoder's batch path)."""
