@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -386,6 +388,11 @@ class SnapshotTable(ScrollView, can_focus=True):
         """Widths auto-width columns have grown to (never shrink)."""
         self.strips: LRUCache[tuple[object, ...], tuple[Row, Strip]] = LRUCache(STRIP_CACHE)
         """Rendered rows by (row key, width, cursor, focus, theme), with the cells drawn."""
+        self.line_styles: LineStyles | None = None
+        """The styles lines are drawn with; None once Textual restyles the table (checked at
+        the next draw, see `current_styles`)."""
+        self.strip_styles: LineStyles | None = None
+        """The styles the cached strips were drawn with."""
         self.highlighted: str | None = None
         self.update_title()
 
@@ -652,8 +659,28 @@ class SnapshotTable(ScrollView, can_focus=True):
     # --- drawing ----------------------------------------------------------------------------
 
     def notify_style_update(self) -> None:
+        # Textual calls this for every widget of a screen each time the screen is shown
+        # again, whether or not a style changed: the strips are kept unless one did.
         super().notify_style_update()
-        self.strips.clear()
+        self.line_styles = None
+
+    def current_styles(self) -> LineStyles:
+        """The styles of this table's lines, computed once per restyle (Textual computes
+        `rich_style` from every ancestor on each call); the strip cache is emptied only when
+        they differ from those the strips were drawn with."""
+        styles = self.line_styles
+        if styles is None:
+            base = self.rich_style
+            styles = self.line_styles = LineStyles(
+                base,
+                base + self.get_component_rich_style("snapshot-table--header"),
+                base + self.get_component_rich_style("snapshot-table--cursor"),
+                self.get_component_rich_style("snapshot-table--placeholder"),
+            )
+            if styles != self.strip_styles:
+                self.strips.clear()
+                self.strip_styles = styles
+        return styles
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -669,61 +696,64 @@ class SnapshotTable(ScrollView, can_focus=True):
             index = scroll_y + y - self.header_height
             found = self.view.rows(index, index + 1) if index < len(self.view) else []
             if not found:
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self.current_styles().base)
             key, cells = found[0]
             strip = self.row_strip(key, cells, index == self.cursor_row)
         if scroll_x == 0 and strip.cell_length == width:
             # Nothing to crop; crop_extend would also cache the strip in itself (a cycle
             # only the cyclic GC frees).
             return strip
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.current_styles().base)
 
     def header_strip(self) -> Strip:
+        styles = self.current_styles()
         ident = ("\x00header", self.virtual_size.width, self.has_focus, self.app.theme)
         cached = self.strips.get(ident)
         if cached is not None:
             return cached[1]
-        style = self.rich_style + self.get_component_rich_style("snapshot-table--header")
         labels = tuple(c.label for c in self.shown)
-        strip = self.build_strip(labels, style)
+        strip = self.build_strip(labels, styles.header)
         self.strips[ident] = (labels, strip)
         return strip
 
     def row_strip(self, key: str, cells: Row | None, cursor: bool) -> Strip:
+        styles = self.current_styles()
         ident = (key, self.virtual_size.width, cursor, self.has_focus, self.app.theme)
         cached = self.strips.get(ident)
         if cached is not None and cells is not None and same_row(cached[0], cells):
             return cached[1]
-        style = self.rich_style
-        if cursor:
-            style += self.get_component_rich_style("snapshot-table--cursor")
+        style = styles.cursor if cursor else styles.base
         if cells is None:  # not loaded yet: a placeholder, never cached
-            muted = self.get_component_rich_style("snapshot-table--placeholder")
-            return self.build_strip((Text(key, style=muted), "…"), style, pad_to_spec=True)
+            placeholder = (Text(key, style=styles.placeholder), "…")
+            return self.build_strip(placeholder, style, pad_to_spec=True)
         strip = self.build_strip(self.cells_shown(cells), style)
         self.strips[ident] = (cells, strip)
         return strip
 
     def build_strip(self, cells: Row, style: Style, *, pad_to_spec: bool = False) -> Strip:
-        """One line: each cell cut to its column, padded, justified; `style` under it all."""
-        line = Text(no_wrap=True, end="")
+        """One line: each cell cut to its column, padded, justified; `style` under it all.
+        Segments are built here, not by rendering a Text of the line: a cell without spans
+        is one segment, and runs in the same style are one."""
+        line = SegmentRun(style, self.app.console)
         pad = " " * self.cell_padding
         columns = self.shown
         if pad_to_spec:  # fewer cells than columns: the rest blank
             cells = (*cells, *([""] * (len(columns) - len(cells))))[: len(columns)]
+        total = 0
         for column, cell in zip(columns, cells, strict=True):
             width = self.column_width(column)
+            total += width + 2 * self.cell_padding
             shown = fit_cell(cell, width, column.trim)
-            text = shown if isinstance(shown, Text) else Text(shown)
-            room = width - text.cell_len
-            justify = text.justify
+            if isinstance(shown, str):
+                line.add(pad + shown + " " * (width - cell_len(shown)) + pad)
+                continue
+            room = width - shown.cell_len
+            justify = shown.justify
             left = room if justify == "right" else room // 2 if justify == "center" else 0
-            line.append(pad + " " * left)
-            line.append_text(text)
-            line.append(" " * (room - left) + pad)
-        total = sum(self.column_width(c) + 2 * self.cell_padding for c in columns)
-        strip = Strip(line.render(self.app.console), total).apply_style(style)
-        return strip
+            line.add(pad + " " * left)
+            line.add_text(shown)
+            line.add(" " * (room - left) + pad)
+        return Strip(line.segments(), total)
 
     # --- keys and mouse -----------------------------------------------------------------
 
@@ -780,6 +810,52 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def on_blur(self) -> None:
         self.refresh()
+
+
+@dataclass(frozen=True, slots=True)
+class LineStyles:
+    """The Rich styles a table's lines are drawn with."""
+
+    base: Style
+    header: Style
+    cursor: Style
+    placeholder: Style
+
+
+class SegmentRun:
+    """The segments of one line over a base style: text added in the base style, or a
+    cell's own styles on top of it; adjacent text in one style becomes one segment."""
+
+    def __init__(self, base: Style, console: Console) -> None:
+        self.base = base
+        self.console = console
+        self.done: list[Segment] = []
+        self.text = ""
+        self.style = base
+
+    def add(self, text: str, style: Style | None = None) -> None:
+        style = self.base if style is None else style
+        if style is not self.style and self.text:
+            self.done.append(Segment(self.text, self.style))
+            self.text = ""
+        self.style = style
+        self.text += text
+
+    def add_text(self, text: Text) -> None:
+        """A cell's Text: its base style and spans over the line's style."""
+        if not text.spans:
+            own = text.style
+            self.add(text.plain, self.base + self.console.get_style(own) if own else None)
+            return
+        for segment in text.render(self.console, end=""):
+            own_style = segment.style
+            self.add(segment.text, self.base + own_style if own_style else None)
+
+    def segments(self) -> list[Segment]:
+        if self.text:
+            self.done.append(Segment(self.text, self.style))
+            self.text = ""
+        return self.done
 
 
 def same_row(a: Row, b: Row) -> bool:
