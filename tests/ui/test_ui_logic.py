@@ -36,6 +36,7 @@ from edamon.ui.format import (
 )
 from edamon.ui.screens.help import help_table
 from edamon.ui.widgets.detail import headers_table, payload_view
+from edamon.ui.widgets.rates import spark_bars
 
 
 def text(renderable: RenderableType, width: int = 100) -> str:
@@ -47,6 +48,24 @@ def text(renderable: RenderableType, width: int = 100) -> str:
 
 
 # --- format ---------------------------------------------------------------------------------
+
+
+def test_spark_bars_scale_lowest_to_highest_over_their_lines() -> None:
+    def chars(data: list[float], width: int, height: int) -> list[str]:
+        return ["".join(c for c, _ in line) for line in spark_bars(data, width, height)]
+
+    assert chars([0, 7], 2, 1) == ["▁█"]
+    assert chars([0, 4, 8], 3, 1) == ["▁▄█"]
+    # Two lines: 16 eighths, the lower line full before the upper one starts.
+    assert chars([0, 8, 16], 3, 2) == ["  █", "▁██"]
+    assert chars([], 3, 2) == ["   ", "▁▁▁"]  # no data: the lowest bar
+    assert chars([5], 2, 1) == ["██"]  # one value: full bars
+    # Buckets show their largest value; fewer values than cells repeat each value.
+    assert chars([0, 9, 0, 0], 2, 1) == ["█▁"]
+    assert chars([0, 8], 4, 1) == ["▁▁██"]
+    levels = [level for _, level in spark_bars([2, 4, 6], 3, 1)[0]]
+    assert levels == [0.0, 0.5, 1.0]
+    assert spark_bars([1, 2], 0, 1) == [[]]
 
 
 def test_spark_scales_to_the_maximum_and_buckets_to_width() -> None:

@@ -18,6 +18,7 @@ from edamon.ui.screens.chain import ChainScreen
 from edamon.ui.screens.deadletters import DeadLettersScreen
 from edamon.ui.screens.overview import OverviewScreen
 from edamon.ui.screens.overview_panels import FAILED_COLUMNS, share_surplus
+from edamon.ui.widgets.rates import RateBar
 from edamon.ui.widgets.snapshot_table import Column, SnapshotTable, plain
 
 SIZE = (120, 40)
@@ -286,8 +287,7 @@ async def test_rates_and_last_seen_are_by_arrival() -> None:
         topics = overview(app).query_one("#topics", SnapshotTable)
         assert plain(topics.get_cell(first.topic, "rate")).strip() == "100.0/s"
         assert plain(topics.get_cell(first.topic, "last")).strip() == "1s ago"
-        label = overview(app).query_one("#events-label")
-        assert "events 100.0/s" in str(label.render())
+        assert "events 100.0/s" in overview(app).query_one(RateBar).line_text(0)
 
 
 def newer_events(view: FakeView, count: int, at: float) -> None:

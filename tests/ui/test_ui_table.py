@@ -281,6 +281,29 @@ async def test_the_cached_rows_follow_the_theme() -> None:
         assert light.text == dark.text and list(light) != list(dark)
 
 
+class AlarmApp(TableApp):
+    CSS = ".-alarm SnapshotTable { background: red; }"
+
+
+async def test_a_restyle_that_changes_the_tables_colours_draws_its_rows_again() -> None:
+    # Textual tells a widget of every restyle, changed or not; the cache is kept only when
+    # the colours it was drawn with are the same.
+    app = AlarmApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SnapshotTable)
+        table.sync(_rows(3))
+        await pilot.pause()
+        calm = table.render_line(2)
+        app.screen.add_class("-alarm")
+        await pilot.pause()
+        alarmed = table.render_line(2)
+        assert alarmed is not calm and alarmed.text == calm.text
+        assert {s.style.bgcolor.name for s in alarmed if s.style and s.style.bgcolor} == {"#ff0000"}
+        app.screen.remove_class("-alarm")
+        await pilot.pause()
+        assert table.render_line(2) is not alarmed
+
+
 async def test_column_layouts_per_width_and_a_growing_column() -> None:
     app = TableApp()
     async with app.run_test(size=(60, 10)) as pilot:
@@ -419,6 +442,22 @@ async def test_a_switch_draws_the_last_answer_without_asking_the_service() -> No
         assert table.row_count == len(view.snap.chains)  # drawn at once, from memory
         await pilot.pause()
         assert view.snapshots_taken == taken  # no request on the way
+
+
+async def test_a_screen_shown_again_unchanged_draws_its_rows_from_the_cache() -> None:
+    # Textual restyles every widget of a screen shown again (switch_mode): unchanged rows
+    # must not be drawn again for it.
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        overview = app.screen
+        tables = list(overview.query(SnapshotTable))
+        drawn = [table.render_line(1) for table in tables]
+        await pilot.press("2")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen is overview)
+        assert [table.render_line(1) for table in tables] == drawn
+        assert all(a is b for a, b in zip(drawn, [t.render_line(1) for t in tables], strict=True))
 
 
 def stale_nodes(app: EdamonApp, screen: DashboardScreen) -> list[DOMNode]:

@@ -8,10 +8,9 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Sparkline
 
 from edamon.model.snapshot import Snapshot, TimelineRow
 from edamon.model.status import ConnectionState
@@ -50,6 +49,7 @@ from edamon.ui.screens.overview_panels import (
     timeline_cells,
 )
 from edamon.ui.widgets.bars import Line
+from edamon.ui.widgets.rates import Rate, RateBar
 from edamon.ui.widgets.snapshot_table import Column, Row, RowMemo, SnapshotTable
 
 TIMELINE_ROWS = 100
@@ -85,13 +85,7 @@ class OverviewScreen(DashboardScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Line(id="head")
-        with Horizontal(id="rates"):
-            with Vertical(classes="rate"):
-                yield Line(id="events-label", classes="rate-label")
-                yield Sparkline([], id="events-spark")
-            with Vertical(classes="rate"):
-                yield Line(id="dlq-label", classes="rate-label")
-                yield Sparkline([], id="dlq-spark")
+        yield RateBar(id="rates")
         with Horizontal(id="row1", classes="panels"):
             yield SnapshotTable(TOPIC_COLUMNS, id="topics", title="Topics")
             yield SnapshotTable(GROUP_COLUMNS, id="groups", title="Consumer lag")
@@ -118,15 +112,17 @@ class OverviewScreen(DashboardScreen):
         # counts when it was written, see Throughput.record_history).
         events = snap.throughput.events
         dead = snap.throughput.dead_letters
-        self.query_one("#events-label", Line).set(
-            f"[b]events[/b] {rate(events.rate)}  [dim]total {thousands(events.total)}[/]"
-        )
         dlq_style = "b red" if dead.rate > self.edamon.settings.alerts.dlq_rate_warn else "b"
-        self.query_one("#dlq-label", Line).set(
+        events_label = f"[b]events[/b] {rate(events.rate)}  [dim]total {thousands(events.total)}[/]"
+        dead_label = (
             f"[{dlq_style}]dead letters[/] {rate(dead.rate)}  [dim]total {thousands(dead.total)}[/]"
         )
-        self.query_one("#events-spark", Sparkline).data = list(events.history)
-        self.query_one("#dlq-spark", Sparkline).data = list(dead.history)
+        self.query_one(RateBar).show(
+            (
+                Rate(events_label, tuple(events.history), "events"),
+                Rate(dead_label, tuple(dead.history), "dead"),
+            )
+        )
         self._layout(times.absolute, snap)
         topics = self.query_one("#topics", SnapshotTable)
         topics.sync(self._topic_rows(snap, times, _width(topics, "trend")))
