@@ -58,7 +58,6 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar(self.NAME, self._nav_title)
         yield from self.compose_body()
-        yield FilterBar()
         yield StatusLine()
         yield KeyBar()
 
@@ -177,15 +176,26 @@ class DashboardScreen(Screen[None]):
             return focused
         return self.main_table()
 
-    def action_filter(self) -> None:
-        """Open the filter bar for the focused table."""
+    @property
+    def filter_open(self) -> bool:
+        """Whether the `/` filter bar is shown."""
+        return bool(self.query(FilterBar))
+
+    async def action_filter(self) -> None:
+        """Open the filter bar for the focused table. The bar is mounted only while it is
+        open: Textual restyles every widget of a screen each time it is shown again, a
+        hidden input included."""
         target = self.filter_target()
         if target is None:
             return
         self._filter_target = target
-        bar = self.query_one(FilterBar)
+        bars = self.query(FilterBar)
+        if bars:
+            bar = bars.first()
+        else:
+            bar = FilterBar()
+            await self.mount(bar, before=self.query_one(StatusLine))
         bar.value = target.filter_text
-        bar.add_class("-shown")
         bar.focus()
 
     @on(Input.Changed, "#filter")
@@ -198,8 +208,8 @@ class DashboardScreen(Screen[None]):
         self._close_filter(clear=False)
 
     def _close_filter(self, *, clear: bool) -> None:
-        bar = self.query_one(FilterBar)
-        bar.remove_class("-shown")
+        for bar in self.query(FilterBar):
+            bar.remove()
         target = self._filter_target
         if target is not None:
             if clear:
@@ -209,8 +219,7 @@ class DashboardScreen(Screen[None]):
     def action_back(self) -> None:
         """Esc: close the filter (clearing it), else clear the focused table's filter,
         else go back to the previous screen."""
-        bar = self.query_one(FilterBar)
-        if bar.has_class("-shown"):
+        if self.filter_open:
             self._close_filter(clear=True)
             return
         focused = self.focused

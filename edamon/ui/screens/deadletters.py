@@ -43,7 +43,6 @@ from edamon.ui.screens.retry import (
     prepare_retry,
     summary_messages,
 )
-from edamon.ui.widgets.bars import FilterBar
 from edamon.ui.widgets.detail import dead_letter_detail, detail_epoch
 from edamon.ui.widgets.snapshot_table import (
     NARROW,
@@ -252,8 +251,7 @@ class DeadLettersScreen(DashboardScreen):
         """Esc: the filter first (as on every screen), then the failed-handler narrowing, then
         back to the previous screen."""
         table = self.query_one(SnapshotTable)
-        bar = self.query_one(FilterBar)
-        if self.handler is not None and not table.filter_text and not bar.has_class("-shown"):
+        if self.handler is not None and not table.filter_text and not self.filter_open:
             self.show_failed_handler(None)
             return
         super().action_back()

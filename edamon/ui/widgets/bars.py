@@ -170,12 +170,10 @@ class StatusLine(Line):
 
 
 class FilterBar(Input):
-    """The `/` filter: hidden until asked for; typing filters the table live."""
+    """The `/` filter (mounted while open): typing filters the table live."""
 
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; display: none; height: 1; border: none; padding: 0 1;
-                background: $boost; }
-    FilterBar.-shown { display: block; }
+    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; background: $boost; }
     FilterBar:focus { border: none; }
     """
 

@@ -22,6 +22,8 @@ from edamon.ui.widgets.snapshot_table import SegmentRun
 
 BARS = "▁▂▃▄▅▆▇█"
 """Eighths of a cell, lowest first."""
+LOW_ALPHA = 0.3
+"""The lowest bar's colour: the highest's at this opacity (as Textual's Sparkline)."""
 
 
 class Rate(NamedTuple):
@@ -88,18 +90,12 @@ class RateBar(Widget):
     """Rates side by side in equal shares of the width: three lines or more show each label
     over its sparkline; one line shows the label, then the sparkline in the rest."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "rate-bar--events-min",
-        "rate-bar--events-max",
-        "rate-bar--dead-min",
-        "rate-bar--dead-max",
-    }
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rate-bar--events", "rate-bar--dead"}
+    """The colour of each kind's highest bar; the lowest is the same at LOW_ALPHA."""
     DEFAULT_CSS = """
     RateBar { height: 3; }
-    RateBar > .rate-bar--events-max { color: $primary; }
-    RateBar > .rate-bar--events-min { color: $primary 30%; }
-    RateBar > .rate-bar--dead-max { color: $error; }
-    RateBar > .rate-bar--dead-min { color: $error 30%; }
+    RateBar > .rate-bar--events { color: $primary; }
+    RateBar > .rate-bar--dead { color: $error; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -144,9 +140,8 @@ class RateBar(Widget):
         background = self.background_colors[1]
 
         def colors(kind: str) -> tuple[Color, Color]:
-            low = self.get_component_styles(f"rate-bar--{kind}-min").color
-            high = self.get_component_styles(f"rate-bar--{kind}-max").color
-            return background + low, background + high
+            high = self.get_component_styles(f"rate-bar--{kind}").color
+            return background + high.multiply_alpha(LOW_ALPHA), background + high
 
         return Palette(self.rich_style, colors("events"), colors("dead"), self.size)
 

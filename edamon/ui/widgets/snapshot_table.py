@@ -288,7 +288,6 @@ class SnapshotTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "snapshot-table--header",
         "snapshot-table--cursor",
-        "snapshot-table--placeholder",
     }
     DEFAULT_CSS = """
     SnapshotTable {
@@ -306,7 +305,6 @@ class SnapshotTable(ScrollView, can_focus=True):
             color: $block-cursor-foreground;
             text-style: $block-cursor-text-style;
         }
-        & > .snapshot-table--placeholder { color: $text-muted; }
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -675,7 +673,7 @@ class SnapshotTable(ScrollView, can_focus=True):
                 base,
                 base + self.get_component_rich_style("snapshot-table--header"),
                 base + self.get_component_rich_style("snapshot-table--cursor"),
-                self.get_component_rich_style("snapshot-table--placeholder"),
+                PLACEHOLDER,
             )
             if styles != self.strip_styles:
                 self.strips.clear()
@@ -810,6 +808,11 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def on_blur(self) -> None:
         self.refresh()
+
+
+PLACEHOLDER = Style(dim=True)
+"""A row not loaded yet (not a component class: Textual restyles each of those on every
+screen shown again)."""
 
 
 @dataclass(frozen=True, slots=True)
