@@ -4,7 +4,7 @@ its keys change, and what a screen switch draws from memory."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import pytest
@@ -461,11 +461,13 @@ async def test_a_screen_shown_again_unchanged_draws_its_rows_from_the_cache() ->
 
 
 def stale_nodes(app: EdamonApp, screen: DashboardScreen) -> list[DOMNode]:
-    """Nodes of `screen` whose colours differ from a fresh style refresh."""
+    """Nodes of `screen` whose colours or borders differ from a fresh style refresh."""
 
-    def colours() -> list[tuple[DOMNode, str, str]]:
+    def colours() -> list[tuple[DOMNode, str, str, str]]:
         nodes = screen.walk_children(with_self=True)
-        return [(n, str(n.styles.background), str(n.styles.color)) for n in nodes]
+        return [
+            (n, str(n.styles.background), str(n.styles.color), str(n.styles.border)) for n in nodes
+        ]
 
     before = colours()
     app.update_styles(screen, animate=False)
@@ -485,6 +487,45 @@ async def test_every_screen_has_the_configured_theme(theme: str) -> None:
             assert app.screen is app.main_screens[name]
             assert stale_nodes(app, app.main_screens[name]) == []
             await pilot.press("1")
+
+
+async def test_a_screen_shown_again_is_restyled_only_when_its_style_inputs_changed() -> None:
+    # Textual's switch_mode restyles every widget of the screen it shows; edamon skips that
+    # when nothing the styles depend on changed while the screen was hidden.
+    app = make_app(FakeView(), settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        overview = app.screen
+        assert isinstance(overview, DashboardScreen)
+        restyles: list[int] = []
+        restyle = overview.update_node_styles
+
+        def counting(animate: bool = True) -> None:
+            restyles.append(1)
+            restyle(animate)
+
+        overview.update_node_styles = counting  # type: ignore[method-assign]
+
+        async def away_and_back(change: Callable[[], object] = lambda: None) -> None:
+            # By app.go, as the number keys do (a key pressed by Pilot also gives the
+            # terminal its focus back).
+            app.go("chains")
+            await pilot.pause()
+            change()
+            await pilot.pause()
+            app.go("overview")
+            await wait_for(pilot, lambda: app.screen is overview)
+            await pilot.pause()
+
+        await away_and_back()
+        assert restyles == []
+        # The terminal loses focus while another screen is shown: Textual restyles only the
+        # current screen for it, so the overview is restyled when shown.
+        await away_and_back(lambda: setattr(app, "app_focus", False))
+        assert restyles == [1]
+        assert stale_nodes(app, overview) == []
+        await away_and_back(lambda: setattr(app, "theme", "textual-light"))
+        assert stale_nodes(app, overview) == []
 
 
 async def test_a_screen_gone_back_to_draws_the_latest_snapshot() -> None:

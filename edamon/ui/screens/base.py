@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
@@ -49,6 +50,8 @@ class DashboardScreen(Screen[None]):
         """True once composed and mounted: only then can it draw."""
         self._drawn: Snapshot | None = None
         """The snapshot of the last draw; None when the screen must draw again (`invalidate`)."""
+        self._hidden_with: tuple[object, ...] | None = None
+        """What the screen's styles depend on besides the CSS, when it was last hidden."""
 
     @property
     def edamon(self) -> EdamonApp:
@@ -117,13 +120,28 @@ class DashboardScreen(Screen[None]):
             self.show_waiting(self.edamon.link_text())
         self.show_latest()
 
+    def style_inputs(self) -> tuple[object, ...]:
+        """What the screen's styles depend on that Textual does not restyle a hidden screen
+        for: the terminal's focus (`:blur` styles; Textual restyles the current screen
+        only) and the size; also the theme."""
+        app = self.app
+        return (app.theme, app.app_focus, app.size)
+
+    def post_message(self, message: Message) -> bool:
+        # Textual's switch_mode restyles every widget of the screen it shows again (it posts
+        # ScreenResume with refresh_styles left True): a few ms of each switch, for nothing
+        # when no style input changed while the screen was hidden. The flag is the poster's
+        # to set (https://github.com/Textualize/textual/pull/6314) and switch_mode does not;
+        # this sets it on the way in. CSS and theme changes still reach the screen:
+        # switch_mode calls refresh_css for a screen that missed one. Tested by
+        # test_a_screen_shown_again_is_restyled_only_when_its_style_inputs_changed.
+        if isinstance(message, events.ScreenSuspend):
+            self._hidden_with = self.style_inputs()
+        elif isinstance(message, events.ScreenResume) and self._hidden_with == self.style_inputs():
+            message.refresh_styles = False
+        return super().post_message(message)
+
     def on_screen_resume(self) -> None:
-        # Textual refreshes every style of a screen it resumes (switch_mode posts
-        # ScreenResume() with refresh_styles=True), a few ms per switch; skipping that when
-        # neither the theme nor the size changed needs Textual's private resume handler, so we
-        # don't. Upstream: https://github.com/Textualize/textual/pull/6314 (the flag, set by
-        # the poster only) and https://github.com/Textualize/textual/pull/5211 ("could be
-        # improved upon … by avoiding a CSS refresh when not strictly required").
         # Going back down the stack resumes every screen on the way: only the one left
         # visible draws.
         if self.is_current:
