@@ -7,20 +7,32 @@ failed-handler (dead-letter) and redriven-copy nodes join the flow, and causatio
 detected when they close. Every traversal is iterative with visited sets, so neither loops nor
 chains of many thousands of events can hang or overflow the stack.
 
-Memory matters (the collector retains up to a million events): a chain stores each event's
-envelope and nothing else per event. Tree links are not stored but derived: a node's parent is
-the node its cause names (the event's causation id; for a dead letter the original event; for a
-redriven copy its dead letter, else the original event), or the placeholder standing for that
-cause while it is missing, or none (a root) when the cause is the flow's correlation id itself
-and no event has that id yet. The tree is built from that only for a view.
+Memory matters (the collector retains up to a million events), so a chain keeps its nodes in
+columns rather than one object per event: the node ids in arrival order (a list, searched
+directly while the chain is small, through a dict index once it grows); per node its cause,
+aggregate id, *shape* and held envelope in one flat list; the times in an array of doubles and
+the record coordinates (offset, timestamp) in an array of 64-bit integers. The shape is the
+tuple of what many events share (type, version, source, format, topic, partition...), one
+object for all events that share it. While the record memory budget holds an event's record
+(key, value, headers) its envelope is kept whole; once the budget drops it (`drop_data`), an
+envelope is built from the columns only when asked for (`envelope`, `envelopes`, views), with
+`dropped` set. A dead-letter or redriven-copy node stores its `_Special` in the shape column.
 
-What is stored per node is in `edamon.model.chainnodes`. The underscored names are internal to
-the chain's modules, which import them.
+Tree links are not stored but derived: a node's parent is the node its cause names (the
+event's causation id; for a dead letter the original event; for a redriven copy its dead
+letter, else the original event), or the placeholder standing for that cause while it is
+missing, or none (a root) when the cause is the flow's correlation id itself and no event has
+that id yet. The tree is built from that only for a view.
+
+What is stored per special node is in `edamon.model.chainnodes`. The underscored names are
+internal to the chain's modules, which import them.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from edamon.model.chainnodes import (
     _DLQ,
@@ -29,10 +41,10 @@ from edamon.model.chainnodes import (
     RETRY_HEADER,
     RETRY_PREFIX,
     _Special,
-    _Stored,
 )
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope
+from edamon.model.envelope import Envelope, build_envelope, dropped_copy
+from edamon.model.records import build_record
 from edamon.model.snapshot import ChainNode, ChainSummary
 from edamon.model.status import SagaState
 
@@ -41,11 +53,49 @@ __all__ = ["ChainStore"]
 _INF = float("inf")
 _NINF = float("-inf")
 
+_STRIDE = 4
+"""Columns per node in `_cols`: cause, aggregate id, shape (or `_Special`), held envelope."""
+_CAUSE, _AGG, _SHAPE, _HELD = 0, 1, 2, 3
+_INDEX_FROM = 16
+"""Nodes from which a chain keeps a dict from node id to position (below, a list search)."""
+
+_SHAPES: dict[tuple[object, ...], tuple[object, ...]] = {}
+"""One object per distinct shape, shared by every event that has it (bounded: cleared when
+full, which only loses sharing)."""
+_SHAPES_MAX = 1 << 16
+
+
+def _shape_of(env: Envelope, correlation_id: str) -> tuple[object, ...]:
+    corr = env.correlation_id
+    record = env.record
+    shape = (
+        env.event_type,
+        True if corr == correlation_id else corr,
+        env.version,
+        env.source,
+        env.trace_id,
+        env.format,
+        record.topic,
+        record.partition,
+        env.truncated,
+        env.schema,
+        env.occurred_at is not None,
+    )
+    shared = _SHAPES.get(shape)
+    if shared is not None:
+        return shared
+    if len(_SHAPES) >= _SHAPES_MAX:
+        _SHAPES.clear()
+    _SHAPES[shape] = shape
+    return shape
+
 
 class ChainStore:
     """A chain's nodes and counters, linked by causation; `Chain` adds the views."""
 
     __slots__ = (
+        "_cols",
+        "_coords",
         "_corr_waiting",
         "_dead_letters",
         "_duplicates",
@@ -53,16 +103,18 @@ class ChainStore:
         "_end",
         "_events",
         "_first",
+        "_ids",
+        "_index",
         "_last_update",
         "_loop_ids",
         "_loops",
-        "_nodes",
         "_orphans",
         "_placeholders",
         "_retry_waiting",
         "_rows",
         "_start",
         "_summary",
+        "_times",
         "_version",
         "_view",
         "correlation_id",
@@ -70,7 +122,17 @@ class ChainStore:
 
     def __init__(self, correlation_id: str) -> None:
         self.correlation_id = correlation_id
-        self._nodes: dict[str, _Stored] = {}
+        self._ids: list[str] = []
+        """Node ids in arrival order (events, dead-letter and redriven-copy nodes)."""
+        self._index: dict[str, int] | None = None
+        """Node id -> position, once the chain has `_INDEX_FROM` nodes."""
+        self._cols: list[object] = []
+        """Per node, `_STRIDE` columns: cause, aggregate id, shape or `_Special`, envelope
+        while its record is held (else None)."""
+        self._times: array[float] = array("d")
+        """Per node, its time (the event's time: occurredAt, else the record timestamp)."""
+        self._coords: array[int] = array("q")
+        """Per node, its record's offset and timestamp (ms); 0, 0 for a special node."""
         self._placeholders: dict[str, int] | None = None
         """Missing causes something hangs under, each with how many events hang there."""
         self._corr_waiting = 0
@@ -86,8 +148,8 @@ class ChainStore:
         self._start = _INF
         self._end = _NINF
         self._last_update = _NINF
-        self._first: Envelope | None = None
-        """The earliest event (time, then id)."""
+        self._first = -1
+        """The position of the earliest event (time, then id)."""
         self._loops: list[tuple[str, ...]] | None = None
         self._loop_ids: set[str] | None = None
         self._version = 0
@@ -96,6 +158,80 @@ class ChainStore:
         self._view: tuple[int, tuple[ChainNode, ...], tuple[tuple[str, ...], ...]] | None = None
         self._rows: dict[str, ChainNode] | None = None
         """The rows of the last view by node id, reused while nothing they show changes."""
+
+    # ------------------------------------------------------------------ nodes
+
+    def _find(self, node_id: str) -> int:
+        """The position of node `node_id`, or -1."""
+        index = self._index
+        if index is not None:
+            return index.get(node_id, -1)
+        ids = self._ids
+        return ids.index(node_id) if node_id in ids else -1
+
+    def _has(self, node_id: str) -> bool:
+        index = self._index
+        return node_id in (self._ids if index is None else index)
+
+    def _append(
+        self,
+        node_id: str,
+        cause: str | None,
+        aggregate: str | None,
+        shape: object,
+        held: Envelope | None,
+        time: float,
+        offset: int,
+        timestamp_ms: int,
+    ) -> None:
+        ids = self._ids
+        position = len(ids)
+        ids.append(node_id)
+        self._cols += (cause, aggregate, shape, held)
+        self._times.append(time)
+        coords = self._coords
+        coords.append(offset)
+        coords.append(timestamp_ms)
+        index = self._index
+        if index is not None:
+            index[node_id] = position
+        elif position + 1 >= _INDEX_FROM:
+            self._index = {node: i for i, node in enumerate(ids)}
+
+    def _special(self, position: int) -> _Special | None:
+        stored = self._cols[position * _STRIDE + _SHAPE]
+        return stored if type(stored) is _Special else None
+
+    def _envelope_at(self, position: int) -> Envelope:
+        """The envelope of the event at `position`: the one held, else one built from the
+        columns with its record's key, value and headers dropped."""
+        cols = self._cols
+        at = position * _STRIDE
+        held = cols[at + _HELD]
+        if held is not None:
+            return held  # type: ignore[return-value]
+        shape: Any = cols[at + _SHAPE]
+        etype, corr, version, source, trace, fmt, topic, partition, cut, schema, timed = shape
+        time = self._times[position]
+        coords = self._coords
+        return build_envelope(
+            self._ids[position],
+            etype,
+            self.correlation_id if corr is True else corr,
+            cols[at + _CAUSE],  # type: ignore[arg-type]
+            cols[at + _AGG],  # type: ignore[arg-type]
+            time if timed else None,
+            version,
+            source,
+            trace,
+            fmt,
+            build_record(
+                topic, partition, coords[2 * position], coords[2 * position + 1], None, None, ()
+            ),
+            cut,
+            True,
+            schema,
+        )
 
     # ------------------------------------------------------------------ ingest
 
@@ -121,32 +257,40 @@ class ChainStore:
             time = record.timestamp_ms / 1000.0
         if now is None:
             now = time
-        nodes = self._nodes
-        placeholders = self._placeholders
-        if event_id in nodes:
+        if self._has(event_id):
             self._duplicates += 1
             self._count_duplicate(event_id)
             self._touch(now)
             return False
-        nodes[event_id] = env
+        cause = env.causation_id
+        self._append(
+            event_id,
+            cause,
+            env.aggregate_id,
+            _shape_of(env, self.correlation_id),
+            env,
+            time,
+            record.offset,
+            record.timestamp_ms,
+        )
         had_children = False
+        placeholders = self._placeholders
         if placeholders is not None and event_id in placeholders:  # the awaited cause
             self._orphans -= placeholders.pop(event_id)
             had_children = True
         self._events += 1
         first = self._first
-        if first is None:
-            self._first = env
+        if first < 0:
+            self._first = len(self._ids) - 1
         else:
-            first_time = first.time
-            if time < first_time or (time == first_time and event_id < first.event_id):
-                self._first = env
+            first_time = self._times[first]
+            if time < first_time or (time == first_time and event_id < self._ids[first]):
+                self._first = len(self._ids) - 1
         if time < self._start:
             self._start = time
         if time > self._end:
             self._end = time
-        cause = env.causation_id
-        if cause and cause != event_id and cause not in nodes:
+        if cause and cause != event_id and not self._has(cause):
             self._await(cause, True)
         if event_id == self.correlation_id and self._corr_waiting:
             self._corr_waiting = 0
@@ -163,7 +307,7 @@ class ChainStore:
         (a placeholder when it is not present). Returns False for a record already added."""
         node_id = DLQ_PREFIX + dl.coords
         time = dl.record.timestamp_ms / 1000.0
-        if node_id in self._nodes or (self._placeholders and node_id in self._placeholders):
+        if self._has(node_id) or (self._placeholders and node_id in self._placeholders):
             self._count_duplicate(node_id)
             self._touch(time if now is None else now)
             return False
@@ -173,10 +317,10 @@ class ChainStore:
         info = dl.info
         parts = [p for p in (info.exception_class, info.exception_message) if p]
         node.detail = ": ".join(parts) or dl.decode_error or "dead-lettered"
-        self._nodes[node_id] = node
+        self._append(node_id, None, None, node, None, time, 0, 0)
         self._dead_letters += 1
         self._extend(time)
-        if cause is not None and cause not in self._nodes:
+        if cause is not None and not self._has(cause):
             self._await(cause, False)
         waiting = self._retry_waiting.pop(node_id, 0) if self._retry_waiting is not None else 0
         if waiting or cause == node_id:  # redriven copies now hang under it; or itself does
@@ -187,7 +331,7 @@ class ChainStore:
     def _add_retry(self, env: Envelope, retry_of: str, now: float | None) -> bool:
         node_id = RETRY_PREFIX + env.record.coords
         time = env.record.timestamp_ms / 1000.0
-        if node_id in self._nodes or (self._placeholders and node_id in self._placeholders):
+        if self._has(node_id) or (self._placeholders and node_id in self._placeholders):
             self._count_duplicate(node_id)
             self._duplicates += 1
             self._touch(time if now is None else now)
@@ -196,15 +340,15 @@ class ChainStore:
         node.dlq_id = dlq_id = DLQ_PREFIX + retry_of
         node.detail = f"redrive of {retry_of}"
         self._events += 1
-        self._nodes[node_id] = node
+        self._append(node_id, None, None, node, env, time, 0, 0)
         self._extend(time)
-        if dlq_id in self._nodes or (self._placeholders and dlq_id in self._placeholders):
+        if self._has(dlq_id) or (self._placeholders and dlq_id in self._placeholders):
             node.under_dlq = True
         else:
             if self._retry_waiting is None:
                 self._retry_waiting = {}
             self._retry_waiting[dlq_id] = self._retry_waiting.get(dlq_id, 0) + 1
-            if env.event_id not in self._nodes:
+            if not self._has(env.event_id):
                 self._await(env.event_id, False)
             elif env.event_id == node_id:  # its own cause
                 self._check_loop(node_id)
@@ -240,44 +384,82 @@ class ChainStore:
         if time > self._end:
             self._end = time
 
+    # ------------------------------------------------------------ record memory
+
+    @property
+    def last_position(self) -> int:
+        """The position of the node added last (what `add` returned True for), for
+        `held_envelope` and `drop_data`."""
+        return len(self._ids) - 1
+
+    def held_envelope(self, position: int) -> Envelope | None:
+        """The envelope of the node at `position` while its record data is held, else None."""
+        return self._cols[position * _STRIDE + _HELD]  # type: ignore[return-value]
+
+    def held(self) -> Iterator[tuple[int, Envelope]]:
+        """The positions and envelopes of the nodes whose record data is held."""
+        cols = self._cols
+        for position in range(len(self._ids)):
+            held = cols[position * _STRIDE + _HELD]
+            if held is not None:
+                yield position, held  # type: ignore[misc]
+
+    def drop_data(self, position: int) -> None:
+        """Let go of the record data (key, value, headers) of the node at `position`: its
+        envelope is built from the columns from now on, with `dropped` set."""
+        at = position * _STRIDE + _HELD
+        held = self._cols[at]
+        if held is None:
+            return
+        self._cols[at] = None
+        special = self._special(position)
+        if special is not None and special.env is not None:  # a redriven copy
+            special.env = dropped_copy(special.env)
+
     # ------------------------------------------------------------------ links
 
     def _parent(self, node_id: str) -> str | None:
         """The id of a present node's parent (a node or a placeholder), None for a root."""
-        stored = self._nodes[node_id]
-        if isinstance(stored, _Special):
+        return self._parent_at(self._find(node_id))
+
+    def _parent_at(self, position: int) -> str | None:
+        node_id = self._ids[position]
+        stored = self._cols[position * _STRIDE + _SHAPE]
+        if type(stored) is _Special:
             dlq_id = stored.dlq_id
             if dlq_id is not None:  # a redriven copy
                 if stored.under_dlq:
                     return dlq_id
-                dlq = self._nodes.get(dlq_id)
-                if isinstance(dlq, _Special) and dlq.kind == _DLQ:  # it came after the copy
-                    return dlq_id
-            cause = stored.cause
+                found = self._find(dlq_id)
+                if found >= 0:
+                    dlq = self._special(found)
+                    if dlq is not None and dlq.kind == _DLQ:  # it came after the copy
+                        return dlq_id
+            cause: str | None = stored.cause
             if cause is None:
                 return None
         else:
-            cause = stored.causation_id
+            cause = self._cols[position * _STRIDE + _CAUSE]  # type: ignore[assignment]
             if not cause or cause == node_id:
                 return None
-        if cause == self.correlation_id and cause not in self._nodes:
+        if cause == self.correlation_id and not self._has(cause):
             return None  # a root until an event with that id shows up
         return cause
 
     def _check_loop(self, node_id: str) -> None:
         """Walk up from the node's parent: reaching the node again means a causation loop."""
         path = [node_id]
-        nodes = self._nodes
         current = self._parent(node_id)
-        for _ in range(len(nodes)):  # bounded even if another loop is met on the way
-            if current is None or current == node_id or current not in nodes:
+        for _ in range(len(self._ids)):  # bounded even if another loop is met on the way
+            if current is None or current == node_id or not self._has(current):
                 break
             path.append(current)
             current = self._parent(current)
         if current != node_id:
             return
         path.reverse()  # cause before effect
-        keys = [(nodes[n].time, n) for n in path]
+        times = self._times
+        keys = [(times[self._find(n)], n) for n in path]
         first = min(range(len(path)), key=keys.__getitem__)
         cycle = tuple(path[first:] + path[:first])
         if self._loops is None or self._loop_ids is None:
@@ -321,52 +503,80 @@ class ChainStore:
     @property
     def start(self) -> float:
         """Earliest time of the chain's nodes (0.0 while empty)."""
-        return self._start if self._nodes else 0.0
+        return self._start if self._ids else 0.0
 
     @property
     def end(self) -> float:
         """Latest time of the chain's nodes (0.0 while empty)."""
-        return self._end if self._nodes else 0.0
+        return self._end if self._ids else 0.0
 
     @property
     def last_update(self) -> float:
         """Latest arrival time passed to `add`/`add_dead_letter` (default: event time)."""
-        return self._last_update if self._nodes else 0.0
+        return self._last_update if self._ids else 0.0
+
+    def _event_positions(self) -> Iterator[int]:
+        """The positions of the real events (no dead-letter or retry nodes), in arrival order."""
+        cols = self._cols
+        for position in range(len(self._ids)):
+            if type(cols[position * _STRIDE + _SHAPE]) is not _Special:
+                yield position
 
     @property
     def root_type(self) -> str:
         """Event type of the earliest root event; else of the earliest event; else ""."""
-        roots = [
-            stored
-            for node_id, stored in self._nodes.items()
-            if not isinstance(stored, _Special) and self._parent(node_id) is None
-        ]
-        env = min(roots, key=lambda e: (e.time, e.event_id)) if roots else self._first
-        return env.event_type if env is not None else ""
+        ids, times = self._ids, self._times
+        roots = [p for p in self._event_positions() if self._parent_at(p) is None]
+        if roots:
+            chosen = min(roots, key=lambda p: (times[p], ids[p]))
+        elif self._first >= 0:
+            chosen = self._first
+        else:
+            return ""
+        shape = self._cols[chosen * _STRIDE + _SHAPE]
+        return shape[0]  # type: ignore[index, no-any-return]
 
     def envelopes(self) -> Iterator[Envelope]:
         """The envelopes of the real events in the chain (no dead-letter or retry nodes)."""
-        return (stored for stored in self._nodes.values() if not isinstance(stored, _Special))
+        return (self._envelope_at(p) for p in self._event_positions())
 
     def event_ids(self) -> Iterator[str]:
         """Ids of the real events in the chain."""
-        return (env.event_id for env in self.envelopes())
+        ids = self._ids
+        return (ids[p] for p in self._event_positions())
+
+    def event_steps(self) -> list[tuple[float, str, str]]:
+        """(time, event type, event id) of each real event, in arrival order: what a saga
+        replay needs, without building envelopes."""
+        ids, times, cols = self._ids, self._times, self._cols
+        return [
+            (times[p], cols[p * _STRIDE + _SHAPE][0], ids[p])  # type: ignore[index]
+            for p in self._event_positions()
+        ]
+
+    def caused_by(self, node_id: str) -> bool:
+        """Whether a real event of the chain names `node_id` as its cause."""
+        cols = self._cols
+        return any(cols[p * _STRIDE + _CAUSE] == node_id for p in self._event_positions())
 
     def envelope(self, event_id: str) -> Envelope | None:
         """The envelope of a real event in the chain, or None."""
-        stored = self._nodes.get(event_id)
-        return None if stored is None or isinstance(stored, _Special) else stored
+        position = self._find(event_id)
+        if position < 0 or self._special(position) is not None:
+            return None
+        return self._envelope_at(position)
 
     def is_special(self, node_id: str) -> bool:
         """Whether `node_id` is one of this chain's dead-letter or redriven-copy nodes."""
-        return isinstance(self._nodes.get(node_id), _Special)
+        position = self._find(node_id)
+        return position >= 0 and self._special(position) is not None
 
     @staticmethod
     def find(chains: Iterable[ChainStore], event_id: str) -> Envelope | None:
         """The envelope of a real event with that id in the first of `chains` that has one: a
-        scan (there is no index by event id), about 0.1 µs per chain."""
+        scan (there is no index by event id), under a microsecond per chain."""
         for chain in chains:
-            stored = chain._nodes.get(event_id)
-            if stored is not None and not isinstance(stored, _Special):
-                return stored
+            position = chain._find(event_id)
+            if position >= 0 and chain._special(position) is None:
+                return chain._envelope_at(position)
         return None
