@@ -96,14 +96,15 @@ class Chain(ChainStore):
     def _tree(self) -> tuple[dict[str, _Node], list[_Node]]:
         """The nodes, placeholders included, linked to their parents; and the placeholders."""
         tree: dict[str, _Node] = {}
-        times = self._times
         for position, node_id in enumerate(self._ids):
             special = self._special(position)
             if special is not None:
                 node = tree[node_id] = _Node(node_id, special.kind, special.time, special.env)
                 node.dl, node.detail = special.dl, special.detail
             else:
-                tree[node_id] = _Node(node_id, _EVENT, times[position], self._envelope_at(position))
+                tree[node_id] = _Node(
+                    node_id, _EVENT, self._time(position), self._envelope_at(position)
+                )
         placeholders = [_Node(p, _PLACEHOLDER, 0.0, None) for p in self._placeholders or ()]
         tree.update((p.id, p) for p in placeholders)
         for position, node_id in enumerate(self._ids):

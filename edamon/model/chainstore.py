@@ -8,15 +8,17 @@ detected when they close. Every traversal is iterative with visited sets, so nei
 chains of many thousands of events can hang or overflow the stack.
 
 Memory matters (the collector retains up to a million events), so a chain keeps its nodes in
-columns rather than one object per event: the node ids in arrival order (a list, searched
-directly while the chain is small, through a dict index once it grows); per node its cause,
-aggregate id, *shape* and held envelope in one flat list; the times in an array of doubles and
-the record coordinates (offset, timestamp) in an array of 64-bit integers. The shape is the
-tuple of what many events share (type, version, source, format, topic, partition...), one
-object for all events that share it. While the record memory budget holds an event's record
-(key, value, headers) its envelope is kept whole; once the budget drops it (`drop_data`), an
-envelope is built from the columns only when asked for (`envelope`, `envelopes`, views), with
-`dropped` set. A dead-letter or redriven-copy node stores its `_Special` in the shape column.
+columns rather than one object per event: per node, in arrival order, its id, cause, aggregate
+id, *shape* and held envelope in one flat list (searched directly while the chain is small,
+through a dict index from id to position once it grows); its time and its record's offset and
+timestamp in one array of doubles, after the chain's start, end and last update (a double holds
+every integer below 2**53 exactly: an offset always, a timestamp of the next 285,000 years).
+The shape is the tuple of what many events share (type, version, source, format, topic,
+partition...), one object for all events that share it. While the record memory budget holds
+an event's record (key, value, headers) its envelope is kept whole; once the budget drops it
+(`drop_data`), an envelope is built from the columns only when asked for (`envelope`,
+`envelopes`, views), with `dropped` set. A dead-letter or redriven-copy node stores its
+`_Special` in the shape column.
 
 Tree links are not stored but derived: a node's parent is the node its cause names (the
 event's causation id; for a dead letter the original event; for a redriven copy its dead
@@ -53,9 +55,12 @@ __all__ = ["ChainStore"]
 _INF = float("inf")
 _NINF = float("-inf")
 
-_STRIDE = 4
-"""Columns per node in `_cols`: cause, aggregate id, shape (or `_Special`), held envelope."""
-_CAUSE, _AGG, _SHAPE, _HELD = 0, 1, 2, 3
+_STRIDE = 5
+"""Columns per node in `_cols`: id, cause, aggregate id, shape (or `_Special`), held envelope."""
+_ID, _CAUSE, _AGG, _SHAPE, _HELD = 0, 1, 2, 3, 4
+_START, _END, _LAST = 0, 1, 2
+"""The chain's own numbers at the head of `_nums`; then per node time, offset, timestamp."""
+_HEAD = 3
 _INDEX_FROM = 16
 """Nodes from which a chain keeps a dict from node id to position (below, a list search)."""
 
@@ -95,26 +100,21 @@ class ChainStore:
 
     __slots__ = (
         "_cols",
-        "_coords",
         "_corr_waiting",
         "_dead_letters",
         "_duplicates",
         "_dups",
-        "_end",
         "_events",
         "_first",
-        "_ids",
         "_index",
-        "_last_update",
         "_loop_ids",
         "_loops",
+        "_nums",
         "_orphans",
         "_placeholders",
         "_retry_waiting",
         "_rows",
-        "_start",
         "_summary",
-        "_times",
         "_version",
         "_view",
         "correlation_id",
@@ -122,17 +122,14 @@ class ChainStore:
 
     def __init__(self, correlation_id: str) -> None:
         self.correlation_id = correlation_id
-        self._ids: list[str] = []
-        """Node ids in arrival order (events, dead-letter and redriven-copy nodes)."""
+        self._cols: list[Any] = []
+        """Per node, in arrival order, `_STRIDE` columns: id, cause, aggregate id, shape or
+        `_Special`, envelope while its record data is held (else None)."""
         self._index: dict[str, int] | None = None
         """Node id -> position, once the chain has `_INDEX_FROM` nodes."""
-        self._cols: list[object] = []
-        """Per node, `_STRIDE` columns: cause, aggregate id, shape or `_Special`, envelope
-        while its record is held (else None)."""
-        self._times: array[float] = array("d")
-        """Per node, its time (the event's time: occurredAt, else the record timestamp)."""
-        self._coords: array[int] = array("q")
-        """Per node, its record's offset and timestamp (ms); 0, 0 for a special node."""
+        self._nums = array("d", (_INF, _NINF, _NINF))
+        """Start, end and last update; then per node its time (the event's: occurredAt, else
+        the record timestamp), its record's offset and timestamp (0, 0 for a special node)."""
         self._placeholders: dict[str, int] | None = None
         """Missing causes something hangs under, each with how many events hang there."""
         self._corr_waiting = 0
@@ -145,9 +142,6 @@ class ChainStore:
         """Duplicate deliveries per node id."""
         self._dead_letters = 0
         self._orphans = 0
-        self._start = _INF
-        self._end = _NINF
-        self._last_update = _NINF
         self._first = -1
         """The position of the earliest event (time, then id)."""
         self._loops: list[tuple[str, ...]] | None = None
@@ -161,17 +155,30 @@ class ChainStore:
 
     # ------------------------------------------------------------------ nodes
 
+    @property
+    def _ids(self) -> list[str]:
+        """The node ids in arrival order (a new list)."""
+        return self._cols[_ID::_STRIDE]
+
+    def _size(self) -> int:
+        return len(self._cols) // _STRIDE
+
+    def _time(self, position: int) -> float:
+        return self._nums[_HEAD + 3 * position]
+
     def _find(self, node_id: str) -> int:
         """The position of node `node_id`, or -1."""
         index = self._index
         if index is not None:
             return index.get(node_id, -1)
-        ids = self._ids
+        ids = self._cols[_ID::_STRIDE]
         return ids.index(node_id) if node_id in ids else -1
 
     def _has(self, node_id: str) -> bool:
         index = self._index
-        return node_id in (self._ids if index is None else index)
+        if index is not None:
+            return node_id in index
+        return node_id in self._cols[_ID::_STRIDE]
 
     def _append(
         self,
@@ -184,19 +191,15 @@ class ChainStore:
         offset: int,
         timestamp_ms: int,
     ) -> None:
-        ids = self._ids
-        position = len(ids)
-        ids.append(node_id)
-        self._cols += (cause, aggregate, shape, held)
-        self._times.append(time)
-        coords = self._coords
-        coords.append(offset)
-        coords.append(timestamp_ms)
+        cols = self._cols
+        position = len(cols) // _STRIDE
+        cols += (node_id, cause, aggregate, shape, held)
+        self._nums.extend((time, offset, timestamp_ms))
         index = self._index
         if index is not None:
             index[node_id] = position
         elif position + 1 >= _INDEX_FROM:
-            self._index = {node: i for i, node in enumerate(ids)}
+            self._index = {node: i for i, node in enumerate(cols[_ID::_STRIDE])}
 
     def _special(self, position: int) -> _Special | None:
         stored = self._cols[position * _STRIDE + _SHAPE]
@@ -207,27 +210,26 @@ class ChainStore:
         columns with its record's key, value and headers dropped."""
         cols = self._cols
         at = position * _STRIDE
-        held = cols[at + _HELD]
+        held: Envelope | None = cols[at + _HELD]
         if held is not None:
-            return held  # type: ignore[return-value]
+            return held
         shape: Any = cols[at + _SHAPE]
         etype, corr, version, source, trace, fmt, topic, partition, cut, schema, timed = shape
-        time = self._times[position]
-        coords = self._coords
+        nums = self._nums
+        at = _HEAD + 3 * position
+        time = nums[at]
         return build_envelope(
-            self._ids[position],
+            cols[position * _STRIDE + _ID],
             etype,
             self.correlation_id if corr is True else corr,
-            cols[at + _CAUSE],  # type: ignore[arg-type]
-            cols[at + _AGG],  # type: ignore[arg-type]
+            cols[position * _STRIDE + _CAUSE],
+            cols[position * _STRIDE + _AGG],
             time if timed else None,
             version,
             source,
             trace,
             fmt,
-            build_record(
-                topic, partition, coords[2 * position], coords[2 * position + 1], None, None, ()
-            ),
+            build_record(topic, partition, int(nums[at + 1]), int(nums[at + 2]), None, None, ()),
             cut,
             True,
             schema,
@@ -280,16 +282,20 @@ class ChainStore:
             had_children = True
         self._events += 1
         first = self._first
+        position = len(self._cols) // _STRIDE - 1
         if first < 0:
-            self._first = len(self._ids) - 1
+            self._first = position
         else:
-            first_time = self._times[first]
-            if time < first_time or (time == first_time and event_id < self._ids[first]):
-                self._first = len(self._ids) - 1
-        if time < self._start:
-            self._start = time
-        if time > self._end:
-            self._end = time
+            first_time = self._time(first)
+            if time < first_time or (
+                time == first_time and event_id < self._cols[first * _STRIDE + _ID]
+            ):
+                self._first = position
+        nums = self._nums
+        if time < nums[_START]:
+            nums[_START] = time
+        if time > nums[_END]:
+            nums[_END] = time
         if cause and cause != event_id and not self._has(cause):
             self._await(cause, True)
         if event_id == self.correlation_id and self._corr_waiting:
@@ -297,8 +303,8 @@ class ChainStore:
             had_children = True
         if had_children:
             self._check_loop(event_id)
-        if now > self._last_update:
-            self._last_update = now
+        if now > nums[_LAST]:
+            nums[_LAST] = now
         self._version += 1
         return True
 
@@ -374,15 +380,17 @@ class ChainStore:
         dups[node_id] = dups.get(node_id, 0) + 1
 
     def _touch(self, now: float) -> None:
-        if now > self._last_update:
-            self._last_update = now
+        nums = self._nums
+        if now > nums[_LAST]:
+            nums[_LAST] = now
         self._version += 1
 
     def _extend(self, time: float) -> None:
-        if time < self._start:
-            self._start = time
-        if time > self._end:
-            self._end = time
+        nums = self._nums
+        if time < nums[_START]:
+            nums[_START] = time
+        if time > nums[_END]:
+            nums[_END] = time
 
     # ------------------------------------------------------------ record memory
 
@@ -390,19 +398,20 @@ class ChainStore:
     def last_position(self) -> int:
         """The position of the node added last (what `add` returned True for), for
         `held_envelope` and `drop_data`."""
-        return len(self._ids) - 1
+        return len(self._cols) // _STRIDE - 1
 
     def held_envelope(self, position: int) -> Envelope | None:
         """The envelope of the node at `position` while its record data is held, else None."""
-        return self._cols[position * _STRIDE + _HELD]  # type: ignore[return-value]
+        held: Envelope | None = self._cols[position * _STRIDE + _HELD]
+        return held
 
     def held(self) -> Iterator[tuple[int, Envelope]]:
         """The positions and envelopes of the nodes whose record data is held."""
         cols = self._cols
-        for position in range(len(self._ids)):
+        for position in range(len(cols) // _STRIDE):
             held = cols[position * _STRIDE + _HELD]
             if held is not None:
-                yield position, held  # type: ignore[misc]
+                yield position, held
 
     def drop_data(self, position: int) -> None:
         """Let go of the record data (key, value, headers) of the node at `position`: its
@@ -423,7 +432,7 @@ class ChainStore:
         return self._parent_at(self._find(node_id))
 
     def _parent_at(self, position: int) -> str | None:
-        node_id = self._ids[position]
+        node_id = self._cols[position * _STRIDE + _ID]
         stored = self._cols[position * _STRIDE + _SHAPE]
         if type(stored) is _Special:
             dlq_id = stored.dlq_id
@@ -439,7 +448,7 @@ class ChainStore:
             if cause is None:
                 return None
         else:
-            cause = self._cols[position * _STRIDE + _CAUSE]  # type: ignore[assignment]
+            cause = self._cols[position * _STRIDE + _CAUSE]
             if not cause or cause == node_id:
                 return None
         if cause == self.correlation_id and not self._has(cause):
@@ -450,7 +459,7 @@ class ChainStore:
         """Walk up from the node's parent: reaching the node again means a causation loop."""
         path = [node_id]
         current = self._parent(node_id)
-        for _ in range(len(self._ids)):  # bounded even if another loop is met on the way
+        for _ in range(self._size()):  # bounded even if another loop is met on the way
             if current is None or current == node_id or not self._has(current):
                 break
             path.append(current)
@@ -458,8 +467,7 @@ class ChainStore:
         if current != node_id:
             return
         path.reverse()  # cause before effect
-        times = self._times
-        keys = [(times[self._find(n)], n) for n in path]
+        keys = [(self._time(self._find(n)), n) for n in path]
         first = min(range(len(path)), key=keys.__getitem__)
         cycle = tuple(path[first:] + path[:first])
         if self._loops is None or self._loop_ids is None:
@@ -503,38 +511,38 @@ class ChainStore:
     @property
     def start(self) -> float:
         """Earliest time of the chain's nodes (0.0 while empty)."""
-        return self._start if self._ids else 0.0
+        return self._nums[_START] if self._cols else 0.0
 
     @property
     def end(self) -> float:
         """Latest time of the chain's nodes (0.0 while empty)."""
-        return self._end if self._ids else 0.0
+        return self._nums[_END] if self._cols else 0.0
 
     @property
     def last_update(self) -> float:
         """Latest arrival time passed to `add`/`add_dead_letter` (default: event time)."""
-        return self._last_update if self._ids else 0.0
+        return self._nums[_LAST] if self._cols else 0.0
 
     def _event_positions(self) -> Iterator[int]:
         """The positions of the real events (no dead-letter or retry nodes), in arrival order."""
         cols = self._cols
-        for position in range(len(self._ids)):
+        for position in range(len(cols) // _STRIDE):
             if type(cols[position * _STRIDE + _SHAPE]) is not _Special:
                 yield position
 
     @property
     def root_type(self) -> str:
         """Event type of the earliest root event; else of the earliest event; else ""."""
-        ids, times = self._ids, self._times
+        cols = self._cols
         roots = [p for p in self._event_positions() if self._parent_at(p) is None]
         if roots:
-            chosen = min(roots, key=lambda p: (times[p], ids[p]))
+            chosen = min(roots, key=lambda p: (self._time(p), cols[p * _STRIDE + _ID]))
         elif self._first >= 0:
             chosen = self._first
         else:
             return ""
-        shape = self._cols[chosen * _STRIDE + _SHAPE]
-        return shape[0]  # type: ignore[index, no-any-return]
+        event_type: str = self._cols[chosen * _STRIDE + _SHAPE][0]
+        return event_type
 
     def envelopes(self) -> Iterator[Envelope]:
         """The envelopes of the real events in the chain (no dead-letter or retry nodes)."""
@@ -542,15 +550,15 @@ class ChainStore:
 
     def event_ids(self) -> Iterator[str]:
         """Ids of the real events in the chain."""
-        ids = self._ids
-        return (ids[p] for p in self._event_positions())
+        cols = self._cols
+        return (cols[p * _STRIDE + _ID] for p in self._event_positions())
 
     def event_steps(self) -> list[tuple[float, str, str]]:
         """(time, event type, event id) of each real event, in arrival order: what a saga
         replay needs, without building envelopes."""
-        ids, times, cols = self._ids, self._times, self._cols
+        cols, nums = self._cols, self._nums
         return [
-            (times[p], cols[p * _STRIDE + _SHAPE][0], ids[p])  # type: ignore[index]
+            (nums[_HEAD + 3 * p], cols[p * _STRIDE + _SHAPE][0], cols[p * _STRIDE + _ID])
             for p in self._event_positions()
         ]
 
