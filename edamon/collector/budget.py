@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from edamon.model.chainstore import ChainStore
 from edamon.model.envelope import HEADER_BYTES, Envelope
 
-RECORD_OVERHEAD = 100
-"""Bytes counted per held record on top of its key, value and headers (the objects holding
-them; short keys and headers are shared between records, so this is a middle figure)."""
+RECORD_OVERHEAD = 400
+"""Bytes counted per held record on top of its key, value and headers: what holding it costs
+beyond the chain's columns (the envelope and its record object, their offset and timestamp,
+the headers' tuple, the budget's entry). Measured with bench/state.py's records: ~400 B per
+held event beyond key, value and 48 per header."""
 
 
 def _held_size(env: Envelope) -> int:
@@ -35,8 +37,8 @@ class RecordBudget:
 
     def __init__(self, limit_bytes: int) -> None:
         self._limit = max(0, limit_bytes)
-        self._held: deque[tuple[ChainStore, int, int]] = deque()
-        """(chain, position, bytes counted) of each held event, oldest first."""
+        self._held: deque[tuple[ChainStore, int]] = deque()
+        """(chain, position) of each held event, oldest first."""
         self._bytes = 0
         self.dropped = 0
         """Events whose record data was let go so far."""
@@ -56,9 +58,8 @@ class RecordBudget:
         env = chain.held_envelope(position)
         if env is None:
             return
-        size = _held_size(env)
-        self._held.append((chain, position, size))
-        self._bytes += size
+        self._held.append((chain, position))
+        self._bytes += _held_size(env)
         if self._bytes > self._limit:
             self._shrink()
 
@@ -70,9 +71,8 @@ class RecordBudget:
             env = chain.held_envelope(position)
             if env is None:
                 continue
-            size = _held_size(env)
-            held.append((chain, position, size))
-            total += size
+            held.append((chain, position))
+            total += _held_size(env)
         self._bytes += total
         if self._bytes > self._limit:
             self._shrink()
@@ -99,10 +99,11 @@ class RecordBudget:
         held = self._held
         limit = self._limit
         while self._bytes > limit and held:
-            chain, position, size = held.popleft()
-            if chain.held_envelope(position) is None:  # released early: its bytes went then
+            chain, position = held.popleft()
+            env = chain.held_envelope(position)
+            if env is None:  # released early: its bytes went then
                 self._released = max(0, self._released - 1)
                 continue
-            self._bytes -= size
+            self._bytes -= _held_size(env)
             chain.drop_data(position)
             self.dropped += 1

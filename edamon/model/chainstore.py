@@ -70,6 +70,26 @@ full, which only loses sharing)."""
 _SHAPES_MAX = 1 << 16
 
 
+_NO_KEY = bytes(16)
+
+
+def _key(node_id: str) -> bytes | None:
+    """The 16 bytes of a UUID written the usual way (lowercase, hyphens at 8-4-4-4-12), whose
+    text the bytes give back exactly; None for any other id."""
+    if (
+        len(node_id) == 36
+        and node_id[8] == node_id[13] == node_id[18] == node_id[23] == "-"
+        and node_id.islower()
+    ):
+        try:
+            key = bytes.fromhex(node_id.replace("-", ""))
+        except ValueError:
+            return None
+        if len(key) == 16:
+            return key
+    return None
+
+
 def _shape_of(env: Envelope, correlation_id: str) -> tuple[object, ...]:
     corr = env.correlation_id
     record = env.record
@@ -107,6 +127,7 @@ class ChainStore:
         "_events",
         "_first",
         "_index",
+        "_keys",
         "_loop_ids",
         "_loops",
         "_nums",
@@ -126,6 +147,8 @@ class ChainStore:
         """Per node, in arrival order, `_STRIDE` columns: id, cause, aggregate id, shape or
         `_Special`, envelope while its record data is held (else None)."""
         self._index: dict[str, int] | None = None
+        self._keys = bytearray()
+        """Per node, 16 bytes: the id's `_key` (a UUID's bytes), zeros for another id."""
         """Node id -> position, once the chain has `_INDEX_FROM` nodes."""
         self._nums = array("d", (_INF, _NINF, _NINF))
         """Start, end and last update; then per node its time (the event's: occurredAt, else
@@ -158,7 +181,7 @@ class ChainStore:
     @property
     def _ids(self) -> list[str]:
         """The node ids in arrival order (a new list)."""
-        return self._cols[_ID::_STRIDE]
+        return [self._id_at(p) for p in range(len(self._cols) // _STRIDE)]
 
     def _size(self) -> int:
         return len(self._cols) // _STRIDE
@@ -166,24 +189,50 @@ class ChainStore:
     def _time(self, position: int) -> float:
         return self._nums[_HEAD + 3 * position]
 
-    def _find(self, node_id: str) -> int:
-        """The position of node `node_id`, or -1."""
+    def _id_at(self, position: int) -> str:
+        node_id: str | None = self._cols[position * _STRIDE + _ID]
+        if node_id is not None:
+            return node_id
+        text = self._keys[position * 16 : position * 16 + 16].hex()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+    def _cause_at(self, position: int) -> str | None:
+        cause = self._cols[position * _STRIDE + _CAUSE]
+        if type(cause) is int:
+            return self._id_at(cause)
+        if type(cause) is bytes:
+            text = cause.hex()
+            return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        return cause  # type: ignore[no-any-return]
+
+    def _locate(self, node_id: str, key: bytes | None) -> int:
+        """The position of node `node_id` (`key`: its `_key`), or -1."""
         index = self._index
         if index is not None:
             return index.get(node_id, -1)
-        ids = self._cols[_ID::_STRIDE]
-        return ids.index(node_id) if node_id in ids else -1
+        if key is None:
+            ids = self._cols[_ID::_STRIDE]
+            return ids.index(node_id) if node_id in ids else -1
+        keys = self._keys
+        at = keys.find(key)
+        while at >= 0:
+            if not at & 15:
+                return at >> 4
+            at = keys.find(key, at + 1)
+        return -1
+
+    def _find(self, node_id: str) -> int:
+        """The position of node `node_id`, or -1."""
+        return self._locate(node_id, _key(node_id))
 
     def _has(self, node_id: str) -> bool:
-        index = self._index
-        if index is not None:
-            return node_id in index
-        return node_id in self._cols[_ID::_STRIDE]
+        return self._locate(node_id, _key(node_id)) >= 0
 
     def _append(
         self,
         node_id: str,
-        cause: str | None,
+        key: bytes | None,
+        cause: object,
         aggregate: str | None,
         shape: object,
         held: Envelope | None,
@@ -193,13 +242,25 @@ class ChainStore:
     ) -> None:
         cols = self._cols
         position = len(cols) // _STRIDE
-        cols += (node_id, cause, aggregate, shape, held)
+        cols += (None if key is not None else node_id, cause, aggregate, shape, held)
+        self._keys += key if key is not None else _NO_KEY
         self._nums.extend((time, offset, timestamp_ms))
         index = self._index
         if index is not None:
             index[node_id] = position
         elif position + 1 >= _INDEX_FROM:
-            self._index = {node: i for i, node in enumerate(cols[_ID::_STRIDE])}
+            self._index = {self._id_at(i): i for i in range(position + 1)}
+
+    def _link_children(self, cause: str, key: bytes | None, position: int) -> None:
+        """Events that named `cause` while it was missing name its position now (a small
+        chain only: the columns stay right either way, this only saves their memory)."""
+        if self._index is not None:
+            return
+        cols = self._cols
+        named = key if key is not None else cause
+        for at in range(_CAUSE, position * _STRIDE, _STRIDE):  # not itself (its own cause)
+            if cols[at] == named and type(cols[at]) is type(named):
+                cols[at] = position
 
     def _special(self, position: int) -> _Special | None:
         stored = self._cols[position * _STRIDE + _SHAPE]
@@ -219,10 +280,10 @@ class ChainStore:
         at = _HEAD + 3 * position
         time = nums[at]
         return build_envelope(
-            cols[position * _STRIDE + _ID],
+            self._id_at(position),
             etype,
             self.correlation_id if corr is True else corr,
-            cols[position * _STRIDE + _CAUSE],
+            self._cause_at(position),
             cols[position * _STRIDE + _AGG],
             time if timed else None,
             version,
@@ -259,15 +320,28 @@ class ChainStore:
             time = record.timestamp_ms / 1000.0
         if now is None:
             now = time
-        if self._has(event_id):
+        key = _key(event_id)
+        if self._locate(event_id, key) >= 0:
             self._duplicates += 1
             self._count_duplicate(event_id)
             self._touch(now)
             return False
         cause = env.causation_id
+        named: object = cause
+        missing = False
+        if cause and cause != event_id:
+            cause_key = _key(cause)
+            found = self._locate(cause, cause_key)
+            if found >= 0:
+                named = found
+            else:
+                missing = True
+                if cause_key is not None:
+                    named = cause_key
         self._append(
             event_id,
-            cause,
+            key,
+            named,
             env.aggregate_id,
             _shape_of(env, self.correlation_id),
             env,
@@ -275,29 +349,28 @@ class ChainStore:
             record.offset,
             record.timestamp_ms,
         )
+        position = len(self._cols) // _STRIDE - 1
         had_children = False
         placeholders = self._placeholders
         if placeholders is not None and event_id in placeholders:  # the awaited cause
             self._orphans -= placeholders.pop(event_id)
             had_children = True
+            self._link_children(event_id, key, position)
         self._events += 1
         first = self._first
-        position = len(self._cols) // _STRIDE - 1
         if first < 0:
             self._first = position
         else:
             first_time = self._time(first)
-            if time < first_time or (
-                time == first_time and event_id < self._cols[first * _STRIDE + _ID]
-            ):
+            if time < first_time or (time == first_time and event_id < self._id_at(first)):
                 self._first = position
         nums = self._nums
         if time < nums[_START]:
             nums[_START] = time
         if time > nums[_END]:
             nums[_END] = time
-        if cause and cause != event_id and not self._has(cause):
-            self._await(cause, True)
+        if missing:
+            self._await(cause, True)  # type: ignore[arg-type]
         if event_id == self.correlation_id and self._corr_waiting:
             self._corr_waiting = 0
             had_children = True
@@ -323,7 +396,7 @@ class ChainStore:
         info = dl.info
         parts = [p for p in (info.exception_class, info.exception_message) if p]
         node.detail = ": ".join(parts) or dl.decode_error or "dead-lettered"
-        self._append(node_id, None, None, node, None, time, 0, 0)
+        self._append(node_id, None, None, None, node, None, time, 0, 0)
         self._dead_letters += 1
         self._extend(time)
         if cause is not None and not self._has(cause):
@@ -346,7 +419,7 @@ class ChainStore:
         node.dlq_id = dlq_id = DLQ_PREFIX + retry_of
         node.detail = f"redrive of {retry_of}"
         self._events += 1
-        self._append(node_id, None, None, node, env, time, 0, 0)
+        self._append(node_id, None, None, None, node, env, time, 0, 0)
         self._extend(time)
         if self._has(dlq_id) or (self._placeholders and dlq_id in self._placeholders):
             node.under_dlq = True
@@ -432,7 +505,6 @@ class ChainStore:
         return self._parent_at(self._find(node_id))
 
     def _parent_at(self, position: int) -> str | None:
-        node_id = self._cols[position * _STRIDE + _ID]
         stored = self._cols[position * _STRIDE + _SHAPE]
         if type(stored) is _Special:
             dlq_id = stored.dlq_id
@@ -448,8 +520,11 @@ class ChainStore:
             if cause is None:
                 return None
         else:
-            cause = self._cols[position * _STRIDE + _CAUSE]
-            if not cause or cause == node_id:
+            named = self._cols[position * _STRIDE + _CAUSE]
+            if type(named) is int:  # present: its position
+                return self._id_at(named)
+            cause = self._cause_at(position)
+            if not cause or cause == self._id_at(position):
                 return None
         if cause == self.correlation_id and not self._has(cause):
             return None  # a root until an event with that id shows up
@@ -533,10 +608,9 @@ class ChainStore:
     @property
     def root_type(self) -> str:
         """Event type of the earliest root event; else of the earliest event; else ""."""
-        cols = self._cols
         roots = [p for p in self._event_positions() if self._parent_at(p) is None]
         if roots:
-            chosen = min(roots, key=lambda p: (self._time(p), cols[p * _STRIDE + _ID]))
+            chosen = min(roots, key=lambda p: (self._time(p), self._id_at(p)))
         elif self._first >= 0:
             chosen = self._first
         else:
@@ -550,22 +624,30 @@ class ChainStore:
 
     def event_ids(self) -> Iterator[str]:
         """Ids of the real events in the chain."""
-        cols = self._cols
-        return (cols[p * _STRIDE + _ID] for p in self._event_positions())
+        return (self._id_at(p) for p in self._event_positions())
 
     def event_steps(self) -> list[tuple[float, str, str]]:
         """(time, event type, event id) of each real event, in arrival order: what a saga
         replay needs, without building envelopes."""
         cols, nums = self._cols, self._nums
         return [
-            (nums[_HEAD + 3 * p], cols[p * _STRIDE + _SHAPE][0], cols[p * _STRIDE + _ID])
+            (nums[_HEAD + 3 * p], cols[p * _STRIDE + _SHAPE][0], self._id_at(p))
             for p in self._event_positions()
         ]
 
     def caused_by(self, node_id: str) -> bool:
         """Whether a real event of the chain names `node_id` as its cause."""
         cols = self._cols
-        return any(cols[p * _STRIDE + _CAUSE] == node_id for p in self._event_positions())
+        key = _key(node_id)
+        position = self._locate(node_id, key)
+        for p in self._event_positions():
+            named = cols[p * _STRIDE + _CAUSE]
+            if type(named) is int:
+                if named == position:
+                    return True
+            elif named == node_id or (key is not None and named == key):
+                return True
+        return False
 
     def envelope(self, event_id: str) -> Envelope | None:
         """The envelope of a real event in the chain, or None."""

@@ -101,9 +101,9 @@ def dropped(chains: list[Chain], events: list[Envelope]) -> list[bool]:
 def test_budget_drops_the_oldest_records_beyond_the_limit() -> None:
     events = envelopes(10)
     record = events[0].record
-    assert RECORD_OVERHEAD == 100
-    # what one held event counts: its value, key, 48 per header, and 100 for the objects
-    per_event = len(record.value or b"") + len(record.key or b"") + 48 * len(record.headers) + 100
+    assert RECORD_OVERHEAD == 400
+    # what one held event counts: its value, key, 48 per header, and 400 for the objects
+    per_event = len(record.value or b"") + len(record.key or b"") + 48 * len(record.headers) + 400
     budget = RecordBudget(per_event * 4)
     places, chains = held(events)
     for chain, position in places:
