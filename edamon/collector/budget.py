@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from operator import attrgetter
 
 from edamon.model.chainstore import ChainStore
 from edamon.model.envelope import HEADER_BYTES, Envelope
@@ -14,6 +15,9 @@ RECORD_OVERHEAD = 400
 beyond the chain's columns (the envelope and its record object, their offset and timestamp,
 the headers' tuple, the budget's entry). Measured with bench/state.py's records: ~400 B per
 held event beyond key, value and 48 per header."""
+
+
+_RECORD = attrgetter("record")
 
 
 def _held_size(env: Envelope) -> int:
@@ -63,17 +67,18 @@ class RecordBudget:
         if self._bytes > self._limit:
             self._shrink()
 
-    def hold_many(self, events: Sequence[tuple[ChainStore, int]]) -> None:
-        """`hold` of each newly retained event, in order; the limit is enforced once."""
-        held = self._held
-        total = 0
-        for chain, position in events:
-            env = chain.held_envelope(position)
-            if env is None:
-                continue
-            held.append((chain, position))
-            total += _held_size(env)
-        self._bytes += total
+    def hold_many(self, places: Sequence[tuple[ChainStore, int]], envs: Sequence[Envelope]) -> None:
+        """`hold` of each newly retained event, in order (`places`: each one's chain and
+        position, `envs`: its envelope, which the chain holds); the limit is enforced once."""
+        sizes = [
+            (len(value) if (value := record.value) is not None else 0)
+            + (len(key) if (key := record.key) is not None else 0)
+            + HEADER_BYTES * len(record.headers)
+            + RECORD_OVERHEAD
+            for record in map(_RECORD, envs)
+        ]
+        self._held.extend(places)
+        self._bytes += sum(sizes)
         if self._bytes > self._limit:
             self._shrink()
 
@@ -100,10 +105,9 @@ class RecordBudget:
         limit = self._limit
         while self._bytes > limit and held:
             chain, position = held.popleft()
-            env = chain.held_envelope(position)
+            env = chain.drop_data(position)
             if env is None:  # released early: its bytes went then
                 self._released = max(0, self._released - 1)
                 continue
             self._bytes -= _held_size(env)
-            chain.drop_data(position)
             self.dropped += 1

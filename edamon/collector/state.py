@@ -216,7 +216,7 @@ class CollectorState:
             return
         self._events_total += len(added)
         self._retained += len(added)
-        self._budget.hold_many(places)
+        self._budget.hold_many(places, added)
         if self._ordering is not None:
             self._ordering.observe_events(added)
         self._timeline.extend(added[-self._timeline_size :])

@@ -59,8 +59,12 @@ _STRIDE = 5
 """Columns per node in `_cols`: id, cause, aggregate id, shape (or `_Special`), held envelope."""
 _ID, _CAUSE, _AGG, _SHAPE, _HELD = 0, 1, 2, 3, 4
 _START, _END, _LAST = 0, 1, 2
-"""The chain's own numbers at the head of `_nums`; then per node time, offset, timestamp."""
+"""The chain's own numbers at the head of `_nums`; then per node `_NUMS` doubles: time,
+offset, timestamp, and the 16 bytes of the id's `_key` (zeros for an id without one)."""
 _HEAD = 3
+_NUMS = 5
+_KEY_AT = 8 * _HEAD + 24
+"""The byte offset of node 0's key in `_nums`; a node's is `_KEY_AT + 8 * _NUMS * position`."""
 _INDEX_FROM = 16
 """Nodes from which a chain keeps a dict from node id to position (below, a list search)."""
 
@@ -71,6 +75,12 @@ _SHAPES_MAX = 1 << 16
 
 
 _NO_KEY = bytes(16)
+
+
+_KEYS: dict[str, bytes | None] = {}
+"""The `_key` of recent event ids: a cause is most often an event added shortly before (its
+id is the very string the decoder shared). Bounded: cleared when full."""
+_KEYS_MAX = 1 << 15
 
 
 def _key(node_id: str) -> bytes | None:
@@ -127,7 +137,6 @@ class ChainStore:
         "_events",
         "_first",
         "_index",
-        "_keys",
         "_loop_ids",
         "_loops",
         "_nums",
@@ -147,12 +156,11 @@ class ChainStore:
         """Per node, in arrival order, `_STRIDE` columns: id, cause, aggregate id, shape or
         `_Special`, envelope while its record data is held (else None)."""
         self._index: dict[str, int] | None = None
-        self._keys = bytearray()
-        """Per node, 16 bytes: the id's `_key` (a UUID's bytes), zeros for another id."""
         """Node id -> position, once the chain has `_INDEX_FROM` nodes."""
         self._nums = array("d", (_INF, _NINF, _NINF))
         """Start, end and last update; then per node its time (the event's: occurredAt, else
-        the record timestamp), its record's offset and timestamp (0, 0 for a special node)."""
+        the record timestamp), its record's offset and timestamp (0, 0 for a special node), and
+        its id's `_key` as raw bytes (never read as numbers)."""
         self._placeholders: dict[str, int] | None = None
         """Missing causes something hangs under, each with how many events hang there."""
         self._corr_waiting = 0
@@ -187,13 +195,14 @@ class ChainStore:
         return len(self._cols) // _STRIDE
 
     def _time(self, position: int) -> float:
-        return self._nums[_HEAD + 3 * position]
+        return self._nums[_HEAD + _NUMS * position]
 
     def _id_at(self, position: int) -> str:
         node_id: str | None = self._cols[position * _STRIDE + _ID]
         if node_id is not None:
             return node_id
-        text = self._keys[position * 16 : position * 16 + 16].hex()
+        at = _HEAD + _NUMS * position + 3
+        text = self._nums[at : at + 2].tobytes().hex()
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def _cause_at(self, position: int) -> str | None:
@@ -213,12 +222,13 @@ class ChainStore:
         if key is None:
             ids = self._cols[_ID::_STRIDE]
             return ids.index(node_id) if node_id in ids else -1
-        keys = self._keys
-        at = keys.find(key)
+        blob = self._nums.tobytes()
+        at = blob.find(key, _KEY_AT)
         while at >= 0:
-            if not at & 15:
-                return at >> 4
-            at = keys.find(key, at + 1)
+            position, off = divmod(at - _KEY_AT, 8 * _NUMS)
+            if not off:
+                return position
+            at = blob.find(key, at + 1)
         return -1
 
     def _find(self, node_id: str) -> int:
@@ -243,8 +253,9 @@ class ChainStore:
         cols = self._cols
         position = len(cols) // _STRIDE
         cols += (None if key is not None else node_id, cause, aggregate, shape, held)
-        self._keys += key if key is not None else _NO_KEY
-        self._nums.extend((time, offset, timestamp_ms))
+        nums = self._nums
+        nums.fromlist([time, offset, timestamp_ms])
+        nums.frombytes(key if key is not None else _NO_KEY)
         index = self._index
         if index is not None:
             index[node_id] = position
@@ -277,7 +288,7 @@ class ChainStore:
         shape: Any = cols[at + _SHAPE]
         etype, corr, version, source, trace, fmt, topic, partition, cut, schema, timed = shape
         nums = self._nums
-        at = _HEAD + 3 * position
+        at = _HEAD + _NUMS * position
         time = nums[at]
         return build_envelope(
             self._id_at(position),
@@ -321,6 +332,10 @@ class ChainStore:
         if now is None:
             now = time
         key = _key(event_id)
+        keys = _KEYS
+        if len(keys) >= _KEYS_MAX:
+            keys.clear()
+        keys[event_id] = key
         if self._locate(event_id, key) >= 0:
             self._duplicates += 1
             self._count_duplicate(event_id)
@@ -330,7 +345,9 @@ class ChainStore:
         named: object = cause
         missing = False
         if cause and cause != event_id:
-            cause_key = _key(cause)
+            cause_key = keys.get(cause, _NO_KEY)
+            if cause_key is _NO_KEY:
+                cause_key = _key(cause)
             found = self._locate(cause, cause_key)
             if found >= 0:
                 named = found
@@ -486,17 +503,25 @@ class ChainStore:
             if held is not None:
                 yield position, held
 
-    def drop_data(self, position: int) -> None:
+    def drop_data(self, position: int) -> Envelope | None:
         """Let go of the record data (key, value, headers) of the node at `position`: its
-        envelope is built from the columns from now on, with `dropped` set."""
+        envelope is built from the columns from now on, with `dropped` set. Returns the
+        envelope that was held, None when there was none."""
+        cols = self._cols
         at = position * _STRIDE + _HELD
-        held = self._cols[at]
+        held: Envelope | None = cols[at]
         if held is None:
-            return
-        self._cols[at] = None
-        special = self._special(position)
-        if special is not None and special.env is not None:  # a redriven copy
+            return None
+        cols[at] = None
+        special = cols[at - _HELD + _SHAPE]
+        if type(special) is _Special and special.env is not None:  # a redriven copy
             special.env = dropped_copy(special.env)
+        if at + 1 == len(cols) and self._index is None:
+            # the newest node of a small chain: the chain is likely complete; give back what
+            # its list and array hold in reserve for growth
+            self._cols = cols[:]
+            self._nums = self._nums[:]
+        return held
 
     # ------------------------------------------------------------------ links
 
@@ -631,7 +656,7 @@ class ChainStore:
         replay needs, without building envelopes."""
         cols, nums = self._cols, self._nums
         return [
-            (nums[_HEAD + 3 * p], cols[p * _STRIDE + _SHAPE][0], self._id_at(p))
+            (nums[_HEAD + _NUMS * p], cols[p * _STRIDE + _SHAPE][0], self._id_at(p))
             for p in self._event_positions()
         ]
 

@@ -203,7 +203,8 @@ def test_holding_a_run_at_once_drops_what_holding_one_by_one_drops() -> None:
     for chain, position in single_places:
         single.hold(chain, position)
     for start in (0, 3, 4, 20):
-        runs.hold_many(run_places[start : {0: 3, 3: 4, 4: 20, 20: 40}[start]])
+        end = {0: 3, 3: 4, 4: 20, 20: 40}[start]
+        runs.hold_many(run_places[start:end], at_once[start:end])
     single_dropped = dropped(single_chains, one_by_one)
     assert dropped(run_chains, at_once) == single_dropped
     kept = [
