@@ -690,8 +690,9 @@ class ChainStore:
     def find(chains: Iterable[ChainStore], event_id: str) -> Envelope | None:
         """The envelope of a real event with that id in the first of `chains` that has one: a
         scan (there is no index by event id), under a microsecond per chain."""
+        key = _key(event_id)
         for chain in chains:
-            position = chain._find(event_id)
+            position = chain._locate(event_id, key)
             if position >= 0 and chain._special(position) is None:
                 return chain._envelope_at(position)
         return None
