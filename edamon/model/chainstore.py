@@ -17,7 +17,10 @@ The shape is the tuple of what many events share (type, version, source, format,
 partition...), one object for all events that share it. While the record memory budget holds
 an event's record (key, value, headers) its envelope is kept whole; once the budget drops it
 (`drop_data`), an envelope is built from the columns only when asked for (`envelope`,
-`envelopes`, views), with `dropped` set. A dead-letter or redriven-copy node stores its
+`envelopes`, views), with `dropped` set, and an id written as a lowercase UUID (the usual
+kind) is packed into 16 bytes in the array (`_pack`), as is a missing cause: the text of the
+ids of the million events retained costs far more than anything else kept per event. A cause
+that is in the chain is kept as its position. A dead-letter or redriven-copy node stores its
 `_Special` in the shape column.
 
 Tree links are not stored but derived: a node's parent is the node its cause names (the
@@ -60,10 +63,12 @@ _STRIDE = 5
 _ID, _CAUSE, _AGG, _SHAPE, _HELD = 0, 1, 2, 3, 4
 _START, _END, _LAST = 0, 1, 2
 """The chain's own numbers at the head of `_nums`; then per node `_NUMS` doubles: time,
-offset, timestamp, and the 16 bytes of the id's `_key` (zeros for an id without one)."""
+offset, timestamp, and the 16 bytes of the id's `_key` once packed (zeros until then, and for
+an id without one)."""
 _HEAD = 3
 _NUMS = 5
 _KEY_AT = 8 * _HEAD + 24
+_NODE_BYTES = 8 * _NUMS
 """The byte offset of node 0's key in `_nums`; a node's is `_KEY_AT + 8 * _NUMS * position`."""
 _INDEX_FROM = 16
 """Nodes from which a chain keeps a dict from node id to position (below, a list search)."""
@@ -74,30 +79,38 @@ full, which only loses sharing)."""
 _SHAPES_MAX = 1 << 16
 
 
-_NO_KEY = bytes(16)
-
-
-_KEYS: dict[str, bytes | None] = {}
-"""The `_key` of recent event ids: a cause is most often an event added shortly before (its
-id is the very string the decoder shared). Bounded: cleared when full."""
-_KEYS_MAX = 1 << 15
-
-
 def _key(node_id: str) -> bytes | None:
     """The 16 bytes of a UUID written the usual way (lowercase, hyphens at 8-4-4-4-12), whose
-    text the bytes give back exactly; None for any other id."""
-    if (
-        len(node_id) == 36
-        and node_id[8] == node_id[13] == node_id[18] == node_id[23] == "-"
-        and node_id.islower()
-    ):
-        try:
-            key = bytes.fromhex(node_id.replace("-", ""))
-        except ValueError:
-            return None
-        if len(key) == 16:
-            return key
-    return None
+    text the bytes give back exactly; None for any other id.
+
+    Once per event whose record is dropped, so the cheapest tests first: the length and the four
+    hyphens (8, 13, 18, 23: every fifth character), then exactly 32 other characters, all hex
+    digits (`fromhex` skips whitespace, so 16 bytes out means 32 digits in), none uppercase."""
+    if len(node_id) != 36 or node_id[8:24:5] != "----":
+        return None
+    digits = node_id.replace("-", "")
+    if len(digits) != 32 or digits.lower() != digits:
+        return None
+    try:
+        key = _fromhex(digits)
+    except ValueError:
+        return None
+    return key if len(key) == 16 else None
+
+
+_fromhex = bytes.fromhex
+
+
+def _aligned(blob: bytes, key: bytes) -> int:
+    """The position of the node whose key is `key` in `blob` (a chain's `_nums` as bytes), or
+    -1: a match counts only where a node's key starts."""
+    at = blob.find(key, _KEY_AT)
+    while at >= 0:
+        position, off = divmod(at - _KEY_AT, _NODE_BYTES)
+        if not off:
+            return position
+        at = blob.find(key, at + 1)
+    return -1
 
 
 def _shape_of(env: Envelope, correlation_id: str) -> tuple[object, ...]:
@@ -214,34 +227,46 @@ class ChainStore:
             return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
         return cause  # type: ignore[no-any-return]
 
-    def _locate(self, node_id: str, key: bytes | None) -> int:
-        """The position of node `node_id` (`key`: its `_key`), or -1."""
+    def _find(self, node_id: str) -> int:
+        """The position of node `node_id`, or -1: among the ids kept as text, then (when
+        there are packed ones) among the packed keys."""
         index = self._index
         if index is not None:
             return index.get(node_id, -1)
-        if key is None:
-            ids = self._cols[_ID::_STRIDE]
-            return ids.index(node_id) if node_id in ids else -1
-        blob = self._nums.tobytes()
-        at = blob.find(key, _KEY_AT)
-        while at >= 0:
-            position, off = divmod(at - _KEY_AT, 8 * _NUMS)
-            if not off:
-                return position
-            at = blob.find(key, at + 1)
+        ids = self._cols[_ID::_STRIDE]
+        if node_id in ids:
+            return ids.index(node_id)
+        if None in ids:
+            key = _key(node_id)
+            if key is not None:
+                return _aligned(self._nums.tobytes(), key)
         return -1
 
-    def _find(self, node_id: str) -> int:
-        """The position of node `node_id`, or -1."""
-        return self._locate(node_id, _key(node_id))
-
     def _has(self, node_id: str) -> bool:
-        return self._locate(node_id, _key(node_id)) >= 0
+        return self._find(node_id) >= 0
+
+    def _pack(self, position: int) -> None:
+        """Keep the node's id (and a missing cause's) as the 16 bytes of its `_key` rather
+        than as text, when it is a UUID: done once its envelope is no longer held (while held,
+        the envelope holds the text anyway)."""
+        cols = self._cols
+        at = position * _STRIDE
+        node_id = cols[at + _ID]
+        if type(node_id) is str:
+            key = _key(node_id)
+            if key is not None:
+                cols[at + _ID] = None
+                start = _HEAD + _NUMS * position + 3
+                self._nums[start : start + 2] = array("d", key)
+        cause = cols[at + _CAUSE]
+        if type(cause) is str:
+            key = _key(cause)
+            if key is not None:
+                cols[at + _CAUSE] = key
 
     def _append(
         self,
         node_id: str,
-        key: bytes | None,
         cause: object,
         aggregate: str | None,
         shape: object,
@@ -252,26 +277,31 @@ class ChainStore:
     ) -> None:
         cols = self._cols
         position = len(cols) // _STRIDE
-        cols += (None if key is not None else node_id, cause, aggregate, shape, held)
-        nums = self._nums
-        nums.fromlist([time, offset, timestamp_ms])
-        nums.frombytes(key if key is not None else _NO_KEY)
+        cols += (node_id, cause, aggregate, shape, held)
+        self._nums.fromlist([time, offset, timestamp_ms, 0.0, 0.0])
         index = self._index
         if index is not None:
             index[node_id] = position
         elif position + 1 >= _INDEX_FROM:
             self._index = {self._id_at(i): i for i in range(position + 1)}
 
-    def _link_children(self, cause: str, key: bytes | None, position: int) -> None:
+    def _link_children(self, cause: str, position: int) -> None:
         """Events that named `cause` while it was missing name its position now (a small
         chain only: the columns stay right either way, this only saves their memory)."""
         if self._index is not None:
             return
         cols = self._cols
-        named = key if key is not None else cause
+        key: bytes | bool | None = False
         for at in range(_CAUSE, position * _STRIDE, _STRIDE):  # not itself (its own cause)
-            if cols[at] == named and type(cols[at]) is type(named):
-                cols[at] = position
+            named = cols[at]
+            if type(named) is str:
+                if named == cause:
+                    cols[at] = position
+            elif type(named) is bytes:  # packed
+                if key is False:
+                    key = _key(cause)
+                if named == key:
+                    cols[at] = position
 
     def _special(self, position: int) -> _Special | None:
         stored = self._cols[position * _STRIDE + _SHAPE]
@@ -315,6 +345,8 @@ class ChainStore:
         `now` is the arrival time used for `last_update` (default: the event's time). A record
         carrying the `edamon-retry-of` header is a redriven copy of a dead letter: it becomes a
         RETRIED node `retry:<its coords>` under `dlq:<that coords>` (else under the original).
+
+        The hot path of ingest: `_find`, `_append` and `_shape_of` are written out here.
         """
         record = env.record
         headers = record.headers
@@ -327,61 +359,92 @@ class ChainStore:
                     break
         event_id = env.event_id
         time = env.occurred_at
+        timed = time is not None
         if time is None:
             time = record.timestamp_ms / 1000.0
         if now is None:
             now = time
-        key = _key(event_id)
-        keys = _KEYS
-        if len(keys) >= _KEYS_MAX:
-            keys.clear()
-        keys[event_id] = key
-        if self._locate(event_id, key) >= 0:
-            self._duplicates += 1
-            self._count_duplicate(event_id)
-            self._touch(now)
-            return False
+        cols = self._cols
+        nums = self._nums
+        index = self._index
+        ids: list[str | None] | None = None
+        packed = False
+        if cols:
+            if index is not None:
+                seen = event_id in index
+            else:
+                ids = cols[_ID::_STRIDE]
+                seen = event_id in ids
+                if not seen and None in ids:  # some ids are packed
+                    packed = True
+                    key = _key(event_id)
+                    seen = key is not None and _aligned(nums.tobytes(), key) >= 0
+            if seen:
+                self._duplicates += 1
+                self._count_duplicate(event_id)
+                self._touch(now)
+                return False
         cause = env.causation_id
         named: object = cause
         missing = False
         if cause and cause != event_id:
-            cause_key = keys.get(cause, _NO_KEY)
-            if cause_key is _NO_KEY:
+            if index is not None:
+                found = index.get(cause, -1)
+            elif ids is None:
+                found = -1
+            elif cause in ids:
+                found = ids.index(cause)
+            elif packed:
                 cause_key = _key(cause)
-            found = self._locate(cause, cause_key)
+                found = -1 if cause_key is None else _aligned(nums.tobytes(), cause_key)
+            else:
+                found = -1
             if found >= 0:
                 named = found
             else:
                 missing = True
-                if cause_key is not None:
-                    named = cause_key
-        self._append(
-            event_id,
-            key,
-            named,
-            env.aggregate_id,
-            _shape_of(env, self.correlation_id),
-            env,
-            time,
-            record.offset,
-            record.timestamp_ms,
+        position = len(cols) // _STRIDE
+        corr = env.correlation_id
+        shape: tuple[object, ...] = (
+            env.event_type,
+            True if corr == self.correlation_id else corr,
+            env.version,
+            env.source,
+            env.trace_id,
+            env.format,
+            record.topic,
+            record.partition,
+            env.truncated,
+            env.schema,
+            timed,
         )
-        position = len(self._cols) // _STRIDE - 1
+        shared = _SHAPES.get(shape)
+        if shared is None:
+            if len(_SHAPES) >= _SHAPES_MAX:
+                _SHAPES.clear()
+            _SHAPES[shape] = shape
+        else:
+            shape = shared
+        cols += (event_id, named, env.aggregate_id, shape, env)
+        nums.fromlist([time, record.offset, record.timestamp_ms, 0.0, 0.0])
+        if index is not None:
+            index[event_id] = position
+        elif position + 1 >= _INDEX_FROM:
+            self._index = {self._id_at(i): i for i in range(position + 1)}
         had_children = False
         placeholders = self._placeholders
         if placeholders is not None and event_id in placeholders:  # the awaited cause
             self._orphans -= placeholders.pop(event_id)
             had_children = True
-            self._link_children(event_id, key, position)
+            self._link_children(event_id, position)
         self._events += 1
         first = self._first
         if first < 0:
             self._first = position
         else:
-            first_time = self._time(first)
+            first_time = nums[_HEAD + _NUMS * first]
             if time < first_time or (time == first_time and event_id < self._id_at(first)):
                 self._first = position
-        nums = self._nums
         if time < nums[_START]:
             nums[_START] = time
         if time > nums[_END]:
@@ -413,7 +476,7 @@ class ChainStore:
         info = dl.info
         parts = [p for p in (info.exception_class, info.exception_message) if p]
         node.detail = ": ".join(parts) or dl.decode_error or "dead-lettered"
-        self._append(node_id, None, None, None, node, None, time, 0, 0)
+        self._append(node_id, None, None, node, None, time, 0, 0)
         self._dead_letters += 1
         self._extend(time)
         if cause is not None and not self._has(cause):
@@ -436,7 +499,7 @@ class ChainStore:
         node.dlq_id = dlq_id = DLQ_PREFIX + retry_of
         node.detail = f"redrive of {retry_of}"
         self._events += 1
-        self._append(node_id, None, None, None, node, env, time, 0, 0)
+        self._append(node_id, None, None, node, env, time, 0, 0)
         self._extend(time)
         if self._has(dlq_id) or (self._placeholders and dlq_id in self._placeholders):
             node.under_dlq = True
@@ -513,6 +576,7 @@ class ChainStore:
         if held is None:
             return None
         cols[at] = None
+        self._pack(position)
         special = cols[at - _HELD + _SHAPE]
         if type(special) is _Special and special.env is not None:  # a redriven copy
             special.env = dropped_copy(special.env)
@@ -664,7 +728,7 @@ class ChainStore:
         """Whether a real event of the chain names `node_id` as its cause."""
         cols = self._cols
         key = _key(node_id)
-        position = self._locate(node_id, key)
+        position = self._find(node_id)
         for p in self._event_positions():
             named = cols[p * _STRIDE + _CAUSE]
             if type(named) is int:
@@ -690,9 +754,8 @@ class ChainStore:
     def find(chains: Iterable[ChainStore], event_id: str) -> Envelope | None:
         """The envelope of a real event with that id in the first of `chains` that has one: a
         scan (there is no index by event id), under a microsecond per chain."""
-        key = _key(event_id)
         for chain in chains:
-            position = chain._locate(event_id, key)
+            position = chain._find(event_id)
             if position >= 0 and chain._special(position) is None:
                 return chain._envelope_at(position)
         return None
