@@ -435,6 +435,8 @@ class ChainStore:
         placeholders = self._placeholders
         if placeholders is not None and event_id in placeholders:  # the awaited cause
             self._orphans -= placeholders.pop(event_id)
+            if not placeholders:
+                self._placeholders = None
             had_children = True
             self._link_children(event_id, position)
         self._events += 1
@@ -455,7 +457,7 @@ class ChainStore:
             self._corr_waiting = 0
             had_children = True
         if had_children:
-            self._check_loop(event_id)
+            self._check_loop(event_id, position)
         if now > nums[_LAST]:
             nums[_LAST] = now
         self._version += 1
@@ -619,21 +621,31 @@ class ChainStore:
             return None  # a root until an event with that id shows up
         return cause
 
-    def _check_loop(self, node_id: str) -> None:
+    def _parent_position(self, position: int) -> int:
+        """The position of a node's parent, -1 for a root or a missing (placeholder) one."""
+        named = self._cols[position * _STRIDE + _CAUSE]
+        if type(named) is int:  # an event whose cause is present (a special node has None)
+            return named
+        parent = self._parent_at(position)
+        return -1 if parent is None else self._find(parent)
+
+    def _check_loop(self, node_id: str, position: int = -1) -> None:
         """Walk up from the node's parent: reaching the node again means a causation loop."""
-        path = [node_id]
-        current = self._parent(node_id)
+        start = self._find(node_id) if position < 0 else position
+        path = [start]
+        current = self._parent_position(start)
         for _ in range(self._size()):  # bounded even if another loop is met on the way
-            if current is None or current == node_id or not self._has(current):
+            if current < 0 or current == start:
                 break
             path.append(current)
-            current = self._parent(current)
-        if current != node_id:
+            current = self._parent_position(current)
+        if current != start:
             return
         path.reverse()  # cause before effect
-        keys = [(self._time(self._find(n)), n) for n in path]
+        ids = [self._id_at(p) for p in path]
+        keys = [(self._time(p), i) for p, i in zip(path, ids, strict=True)]
         first = min(range(len(path)), key=keys.__getitem__)
-        cycle = tuple(path[first:] + path[:first])
+        cycle = tuple(ids[first:] + ids[:first])
         if self._loops is None or self._loop_ids is None:
             self._loops, self._loop_ids = [], set()
         self._loops.append(cycle)
