@@ -103,11 +103,22 @@ class RecordBudget:
     def _shrink(self) -> None:
         held = self._held
         limit = self._limit
-        while self._bytes > limit and held:
+        held_bytes = self._bytes
+        dropped = 0
+        while held_bytes > limit and held:
             chain, position = held.popleft()
             env = chain.drop_data(position)
             if env is None:  # released early: its bytes went then
                 self._released = max(0, self._released - 1)
                 continue
-            self._bytes -= _held_size(env)
-            self.dropped += 1
+            record = env.record
+            value, key = record.value, record.key
+            held_bytes -= (
+                (len(value) if value is not None else 0)
+                + (len(key) if key is not None else 0)
+                + HEADER_BYTES * len(record.headers)
+                + RECORD_OVERHEAD
+            )
+            dropped += 1
+        self._bytes = held_bytes
+        self.dropped += dropped

@@ -154,6 +154,7 @@ class ChainStore:
         "_loops",
         "_nums",
         "_orphans",
+        "_packed",
         "_placeholders",
         "_retry_waiting",
         "_rows",
@@ -186,6 +187,8 @@ class ChainStore:
         """Duplicate deliveries per node id."""
         self._dead_letters = 0
         self._orphans = 0
+        self._packed = 0
+        """Nodes whose id is packed (`_pack`): while none is, a search by text is complete."""
         self._first = -1
         """The position of the earliest event (time, then id)."""
         self._loops: list[tuple[str, ...]] | None = None
@@ -236,7 +239,7 @@ class ChainStore:
         ids = self._cols[_ID::_STRIDE]
         if node_id in ids:
             return ids.index(node_id)
-        if None in ids:
+        if self._packed:
             key = _key(node_id)
             if key is not None:
                 return _aligned(self._nums.tobytes(), key)
@@ -255,6 +258,7 @@ class ChainStore:
         if type(node_id) is str:
             key = _key(node_id)
             if key is not None:
+                self._packed += 1
                 cols[at + _ID] = None
                 start = _HEAD + _NUMS * position + 3
                 self._nums[start : start + 2] = array("d", key)
@@ -375,7 +379,7 @@ class ChainStore:
             else:
                 ids = cols[_ID::_STRIDE]
                 seen = event_id in ids
-                if not seen and None in ids:  # some ids are packed
+                if not seen and self._packed:  # some ids are packed
                     packed = True
                     key = _key(event_id)
                     seen = key is not None and _aligned(nums.tobytes(), key) >= 0
