@@ -327,8 +327,9 @@ class RetentionSettings(Section):
     newest retained dead letters. Older ones keep what their rows show; their record is read
     again from Kafka when shown in detail."""
     record_memory_mb: float = Field(default=64.0, ge=0)
-    """Memory for the key, value and headers of the newest retained events. Older events keep
-    their decoded fields and coordinates; their record is read again from Kafka when shown."""
+    """Memory for the key, value and headers of the newest retained events, with the objects
+    holding them (about 400 bytes each). Older events keep their decoded fields and
+    coordinates; their record is read again from Kafka when shown."""
     throughput_window_s: int = Field(default=300, ge=10)
     """Seconds of 1-second buckets kept for throughput history."""
     timeline: int = Field(default=500, gt=0)

@@ -19,6 +19,7 @@ from edamon.decode.ledger import LedgerEntry, LedgerSigner
 from edamon.decode.schemas import SchemaStore
 from edamon.model.alerts import AlertView
 from edamon.model.chain import Chain
+from edamon.model.chainstore import ChainStore
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, Undecodable
 from edamon.model.ordering import OrderingTracker
@@ -173,6 +174,7 @@ class CollectorState:
         """Decode a run of records from ordinary topics and apply them; the decoded events
         (duplicates too) are appended to `events` for the throughput counts."""
         added: list[Envelope] = []
+        places: list[tuple[ChainStore, int]] = []
         if self._has_sagas:  # sagas are replayed per event: the one-by-one path
             for result in self._envelopes.decode_many(run):
                 if type(result) is Undecodable:
@@ -187,6 +189,7 @@ class CollectorState:
         to_end = chains.move_to_end
         append = events.append
         keep = added.append
+        place = places.append
         duplicates = 0
         loops: list[str] = []
         for result in self._envelopes.decode_many(run):
@@ -205,6 +208,7 @@ class CollectorState:
                 duplicates += 1
                 continue
             keep(env)
+            place((chain, chain.last_position))
             if chain.has_loop:
                 loops.append(cid)
         self._duplicates += duplicates
@@ -212,7 +216,7 @@ class CollectorState:
             return
         self._events_total += len(added)
         self._retained += len(added)
-        self._budget.hold_many(added)
+        self._budget.hold_many(places, added)
         if self._ordering is not None:
             self._ordering.observe_events(added)
         self._timeline.extend(added[-self._timeline_size :])
@@ -241,7 +245,7 @@ class CollectorState:
             return
         self._events_total += 1
         self._retained += 1
-        self._hold(env)
+        self._hold(chain, chain.last_position)
         if self._ordering is not None:
             record = env.record
             self._ordering.observe(
@@ -277,7 +281,9 @@ class CollectorState:
         the saga tracker in time order: what arrived before the start event was ignored by it,
         and topics are read in parallel, so arrival order is not event order."""
         steps: list[tuple[float, str | None]] = [
-            (env.time, env.event_type) for env in chain.envelopes() if env.event_id != start_id
+            (time, event_type)
+            for time, event_type, event_id in chain.event_steps()
+            if event_id != start_id
         ]
         steps.extend((t, None) for t in self._saga_dead_letters.get(cid, ()))
         steps.sort(key=lambda step: step[0])
@@ -445,7 +451,7 @@ class CollectorState:
                 break
             chains.popitem(last=False)
             self._retained -= chain.event_count
-            self._budget.release(chain.envelopes())
+            self._budget.release(chain)
             self._sagas.evict(cid)
             self._saga_dead_letters.pop(cid, None)
             self._loops_reported.discard(cid)
@@ -506,9 +512,8 @@ class CollectorState:
                 return env
             if viewed.is_special(event_id):  # a `dlq:`/`retry:` row of that flow: no event
                 return None
-            for env in viewed.envelopes():  # a placeholder of that flow: not retained
-                if env.causation_id == event_id:
-                    return None
+            if viewed.caused_by(event_id):  # a placeholder of that flow: not retained
+                return None
         return Chain.find(reversed(self._chains.values()), event_id)
 
     def dead_letter(self, coords: str) -> DeadLetter | None:

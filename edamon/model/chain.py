@@ -17,7 +17,6 @@ from edamon.model.chainnodes import (
     DLQ_PREFIX,
     RETRY_HEADER,
     RETRY_PREFIX,
-    _Special,
 )
 from edamon.model.chainstore import ChainStore
 from edamon.model.deadletter import DeadLetter
@@ -97,16 +96,19 @@ class Chain(ChainStore):
     def _tree(self) -> tuple[dict[str, _Node], list[_Node]]:
         """The nodes, placeholders included, linked to their parents; and the placeholders."""
         tree: dict[str, _Node] = {}
-        for node_id, stored in self._nodes.items():
-            if isinstance(stored, _Special):
-                node = tree[node_id] = _Node(node_id, stored.kind, stored.time, stored.env)
-                node.dl, node.detail = stored.dl, stored.detail
+        for position, node_id in enumerate(self._ids):
+            special = self._special(position)
+            if special is not None:
+                node = tree[node_id] = _Node(node_id, special.kind, special.time, special.env)
+                node.dl, node.detail = special.dl, special.detail
             else:
-                tree[node_id] = _Node(node_id, _EVENT, stored.time, stored)
+                tree[node_id] = _Node(
+                    node_id, _EVENT, self._time(position), self._envelope_at(position)
+                )
         placeholders = [_Node(p, _PLACEHOLDER, 0.0, None) for p in self._placeholders or ()]
         tree.update((p.id, p) for p in placeholders)
-        for node_id in self._nodes:
-            parent_id = self._parent(node_id)
+        for position, node_id in enumerate(self._ids):
+            parent_id = self._parent_at(position)
             if parent_id is not None:
                 node, parent = tree[node_id], tree[parent_id]
                 node.parent = parent

@@ -1,4 +1,4 @@
-"""What a correlation chain stores per node, besides an event's own envelope.
+"""What a correlation chain stores per special node, besides its columns of events.
 
 The node kinds (event, placeholder, failed handler, redriven copy) and the status a view shows
 for each; `_Special`, the node of a dead letter or of a redriven copy, with the cause it hangs
@@ -54,7 +54,3 @@ class _Special:
         """A redriven copy whose dead-letter node (or a placeholder with its id) was there
         first: it hangs under it for good."""
         self.detail = ""
-
-
-_Stored = Envelope | _Special
-"""What a chain keeps per node: an event is its envelope."""

@@ -120,6 +120,32 @@ def drop_record_data(env: Envelope) -> None:
     _set_env_dropped(env, True)
 
 
+def dropped_copy(env: Envelope) -> Envelope:
+    """`env` with its record's key, value and headers let go (coordinates and timestamp kept),
+    `dropped` set: a new envelope, `env` is not changed."""
+    if env.dropped:
+        return env
+    record = env.record
+    return build_envelope(
+        env.event_id,
+        env.event_type,
+        env.correlation_id,
+        env.causation_id,
+        env.aggregate_id,
+        env.occurred_at,
+        env.version,
+        env.source,
+        env.trace_id,
+        env.format,
+        build_record(
+            record.topic, record.partition, record.offset, record.timestamp_ms, None, None, ()
+        ),
+        env.truncated,
+        True,
+        env.schema,
+    )
+
+
 def record_size(record: RawRecord) -> int:
     """About the bytes a record's key, value and headers hold (what `drop_record_data` lets
     go): header names and short values are mostly shared between records, so each header

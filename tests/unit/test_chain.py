@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import sys
+import uuid
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -398,3 +400,98 @@ def test_arbitrary_causation_graphs_terminate_and_show_every_event(data: st.Data
             cyclic.update(path[path.index(node) :])
     assert {e for loop in view.loops for e in loop} == cyclic
     assert {n.event_id for n in view.nodes if n.status is NodeStatus.LOOP} == cyclic
+
+
+def _id_styles(i: int, style: str) -> str:
+    """Event id number `i` written as a lowercase UUID (kept as 16 bytes by the chain), an
+    uppercase one or a plain name (both kept as text)."""
+    text = str(uuid.UUID(int=(i + 1) * 0x9E3779B97F4A7C15F39CC0605CEDC835 % (1 << 128)))
+    return {"uuid": text, "upper": text.upper(), "plain": f"e{i}"}[style]
+
+
+@given(st.data())
+@settings(max_examples=80, deadline=None)
+def test_how_ids_are_written_changes_nothing_a_chain_shows(data: st.DataObject) -> None:
+    """The same causation graph, its events named plain `e<i>` in one chain and by ids of
+    mixed forms (UUIDs the chain packs into 16 bytes, others it keeps as text) in another, arriving
+    in the same order with duplicates: both show the same tree, loops, counts and root; and
+    every envelope given back, held or rebuilt from the columns after its record is dropped, is
+    the one added (with the record's key, value and headers let go). Records are dropped
+    (their ids packed) at random moments meanwhile, so duplicates and causes meet packed ids."""
+    size = data.draw(st.integers(min_value=1, max_value=20))
+    styles = data.draw(
+        st.lists(st.sampled_from(["uuid", "upper", "plain"]), min_size=size + 1, max_size=size + 1)
+    )
+    named = [_id_styles(i, styles[i]) for i in range(size)] + [_id_styles(size, styles[size])]
+    plain = [f"e{i}" for i in range(size)] + ["ghost"]
+    causes = data.draw(
+        st.lists(st.sampled_from([None, CID, *range(size + 1)]), min_size=size, max_size=size)
+    )
+    arrivals = data.draw(st.lists(st.integers(0, size - 1), min_size=size, max_size=2 * size))
+    arrivals += data.draw(st.permutations(range(size)))  # every event at least once
+    drops = data.draw(
+        st.lists(
+            st.one_of(st.none(), st.integers(0, 40)), min_size=len(arrivals), max_size=len(arrivals)
+        )
+    )
+
+    def build(ids: list[str]) -> tuple[Chain, dict[str, Envelope]]:
+        chain = Chain(CID)
+        added: dict[str, Envelope] = {}
+        for i, drop in zip(arrivals, drops, strict=True):
+            if drop is not None and added:  # the record of an earlier event let go meanwhile
+                chain.drop_data(drop % len(added))
+            cause = causes[i]
+            env = ev(
+                ids[i],
+                ids[cause] if isinstance(cause, int) else cause,
+                float(i),
+                event_type=f"T{i}",
+                offset=i,
+            )
+            if chain.add(env):
+                added[env.event_id] = env
+        return chain, added
+
+    (left, _), (right, added) = build(plain), build(named)
+    back = dict(zip(named, plain, strict=True))
+
+    def shown(view: ChainView, rename: dict[str, str]) -> list[tuple[object, ...]]:
+        return [
+            (
+                rename.get(n.event_id, n.event_id),
+                rename.get(n.parent_id, n.parent_id) if n.parent_id else None,
+                n.depth,
+                n.status,
+                n.time,
+                n.critical,
+                n.duplicates,
+                n.coords,
+            )
+            for n in view.nodes
+        ]
+
+    assert shown(right.view(), back) == shown(left.view(), {})
+    assert [tuple(back[e] for e in loop) for loop in right.loops] == list(left.loops)
+    assert right.summary().root_type == left.summary().root_type
+    assert (right.event_count, right.duplicates, right.orphans) == (
+        left.event_count,
+        left.duplicates,
+        left.orphans,
+    )
+    assert sorted(right.event_ids()) == sorted(added)
+    for position, (event_id, env) in enumerate(added.items()):
+        if right.held_envelope(position) is not None:
+            assert right.envelope(event_id) is env  # held: the envelope itself
+    for position in range(len(added)):
+        right.drop_data(position)
+    for event_id, env in added.items():
+        record = env.record
+        assert right.envelope(event_id) == replace(
+            env,
+            dropped=True,
+            record=RawRecord(
+                record.topic, record.partition, record.offset, record.timestamp_ms, None, None
+            ),
+        )
+    assert shown(right.view(), back) == shown(left.view(), {})

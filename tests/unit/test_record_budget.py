@@ -9,6 +9,7 @@ from edamon.collector.state import CollectorState
 from edamon.config import Settings
 from edamon.decode.envelope import EnvelopeDecoder
 from edamon.demo.sagas import demo_sagas
+from edamon.model.chain import Chain
 from edamon.model.envelope import HEADER_BYTES, Envelope, drop_record_data, record_size
 from edamon.model.records import RawRecord
 from edamon.model.status import SagaState
@@ -50,16 +51,64 @@ def test_drop_keeps_coordinates_and_fields_and_is_idempotent() -> None:
     assert env.record is bare
 
 
+def test_a_chain_that_drops_an_events_record_still_gives_its_envelope_whole() -> None:
+    """After `drop_data` the chain builds the event's envelope from its columns: every field
+    as decoded, the record's coordinates and timestamp, no key, value or headers."""
+    (env,) = envelopes(1)
+    chain = Chain("c0")
+    assert chain.add(env)
+    assert chain.envelope("e0") is env  # held: the envelope itself
+    chain.drop_data(chain.last_position)
+    rebuilt = chain.envelope("e0")
+    assert rebuilt is not None and rebuilt.dropped
+    assert (rebuilt.record.value, rebuilt.record.key, rebuilt.record.headers) == (None, None, ())
+    expected = Envelope(
+        **{
+            **{name: getattr(env, name) for name in env.__dataclass_fields__},
+            "dropped": True,
+            "record": RawRecord(
+                env.record.topic,
+                env.record.partition,
+                env.record.offset,
+                env.record.timestamp_ms,
+                None,
+                None,
+            ),
+        }
+    )
+    assert rebuilt == expected
+    chain.drop_data(chain.last_position)  # a second time: nothing changes
+    assert chain.envelope("e0") == expected
+
+
+def held(events: list[Envelope]) -> tuple[list[tuple[Chain, int]], list[Chain]]:
+    """Each event added to a chain of its own: (chain, position) pairs, and the chains."""
+    chains = [Chain(env.correlation_id or env.event_id) for env in events]
+    for chain, env in zip(chains, events, strict=True):
+        assert chain.add(env)
+    return [(chain, chain.last_position) for chain in chains], chains
+
+
+def dropped(chains: list[Chain], events: list[Envelope]) -> list[bool]:
+    out = []
+    for chain, env in zip(chains, events, strict=True):
+        got = chain.envelope(env.event_id)
+        assert got is not None
+        out.append(got.dropped)
+    return out
+
+
 def test_budget_drops_the_oldest_records_beyond_the_limit() -> None:
     events = envelopes(10)
     record = events[0].record
-    assert RECORD_OVERHEAD == 100
-    # what one held event counts: its value, key, 48 per header, and 100 for the objects
-    per_event = len(record.value or b"") + len(record.key or b"") + 48 * len(record.headers) + 100
+    assert RECORD_OVERHEAD == 400
+    # what one held event counts: its value, key, 48 per header, and 400 for the objects
+    per_event = len(record.value or b"") + len(record.key or b"") + 48 * len(record.headers) + 400
     budget = RecordBudget(per_event * 4)
-    for env in events:
-        budget.hold(env)
-    assert [env.dropped for env in events] == [True] * 6 + [False] * 4
+    places, chains = held(events)
+    for chain, position in places:
+        budget.hold(chain, position)
+    assert dropped(chains, events) == [True] * 6 + [False] * 4
     assert budget.held_events == 4
     assert budget.dropped == 6
     assert budget.held_bytes <= per_event * 4
@@ -68,9 +117,10 @@ def test_budget_drops_the_oldest_records_beyond_the_limit() -> None:
 def test_zero_budget_keeps_no_record() -> None:
     events = envelopes(3)
     budget = RecordBudget(0)
-    for env in events:
-        budget.hold(env)
-    assert all(env.dropped for env in events)
+    places, chains = held(events)
+    for chain, position in places:
+        budget.hold(chain, position)
+    assert all(dropped(chains, events))
     assert budget.held_bytes == 0
 
 
@@ -119,13 +169,15 @@ def test_evicted_flows_let_go_of_their_records_even_without_newer_traffic() -> N
     kept = []
     for start in range(0, len(records), 500):
         state.ingest(records[start : start + 500], NOW)
-        kept.append(state.event(f"e{start}"))
+        kept.append(state.event(f"e{start + 499}"))
     budget = state._budget
     # far under the 64 MB budget, yet only what retention keeps holds record data
     largest = max(record_size(r) for r in records) + RECORD_OVERHEAD
     assert budget.held_bytes <= 100 * largest
     assert budget.held_events <= 2 * 1024 + 100  # released entries are forgotten in bulk
-    assert all(env is None or env.dropped for env in kept[:-1])
+    assert all(env is not None and not env.dropped for env in kept)  # each newest when asked
+    # the evicted flows are gone, and with them their records (held_bytes above)
+    assert all(state.event(f"e{start}") is None for start in range(0, 4500, 500))
     last = state.event("e4999")
     assert last is not None and not last.dropped
 
@@ -146,14 +198,22 @@ def test_holding_a_run_at_once_drops_what_holding_one_by_one_drops() -> None:
     one_by_one, at_once = envelopes(40), envelopes(40)
     limit = 7 * (record_size(one_by_one[0].record) + RECORD_OVERHEAD) + 5
     single, runs = RecordBudget(limit), RecordBudget(limit)
-    for env in one_by_one:
-        single.hold(env)
+    single_places, single_chains = held(one_by_one)
+    run_places, run_chains = held(at_once)
+    for chain, position in single_places:
+        single.hold(chain, position)
     for start in (0, 3, 4, 20):
-        runs.hold_many(at_once[start : {0: 3, 3: 4, 4: 20, 20: 40}[start]])
-    assert [env.dropped for env in at_once] == [env.dropped for env in one_by_one]
-    kept = [record_size(env.record) + RECORD_OVERHEAD for env in one_by_one if not env.dropped]
+        end = {0: 3, 3: 4, 4: 20, 20: 40}[start]
+        runs.hold_many(run_places[start:end], at_once[start:end])
+    single_dropped = dropped(single_chains, one_by_one)
+    assert dropped(run_chains, at_once) == single_dropped
+    kept = [
+        record_size(env.record) + RECORD_OVERHEAD
+        for env, gone in zip(one_by_one, single_dropped, strict=True)
+        if not gone
+    ]
     first_kept = 40 - len(kept)
-    assert all(env.dropped for env in at_once[:first_kept]) and len(kept) >= 6
+    assert all(dropped(run_chains, at_once)[:first_kept]) and len(kept) >= 6
     older = record_size(envelopes(40)[first_kept - 1].record) + RECORD_OVERHEAD
     assert sum(kept) <= limit < sum(kept) + older
     assert (runs.held_bytes, runs.held_events, runs.dropped) == (
