@@ -42,7 +42,6 @@ from edamon.broker.base import Broker, BrokerAuthError, BrokerError
 from edamon.broker.kafka import KafkaBroker
 from edamon.broker.kafka_client import client_options, guarded
 from edamon.broker.kafka_groups import to_records
-from edamon.broker.partitioner import key_partition
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.collector import AUTH_RETRY_S, Collector, retry_delay
 from edamon.collector.lagsampler import LagSampler
@@ -54,7 +53,7 @@ from edamon.model.records import TP, RawRecord
 from edamon.model.snapshot import CatchUpView
 from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
-from edamon.shard.index import BadIndexRecord, IndexWriter, source_record
+from edamon.shard.index import FORMAT_HEADER, FORMAT_TEXT, BadIndexRecord, IndexReader, IndexWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,8 @@ COMMIT_EVERY_S = 1.0
 MAX_UNCOMMITTED = 20
 """Fetches indexed but not yet acknowledged by the index cluster, at most."""
 ASSIGNOR_NAME = "edamon-shard"
+INDEX_HEADERS = [(FORMAT_HEADER, FORMAT_TEXT)]
+INDEX_HEADER_BYTES = len(FORMAT_HEADER) + len(FORMAT_TEXT)
 
 
 class ShardRefused(Exception):
@@ -232,8 +233,13 @@ class ShardCollector(Collector):
         url: str,
         clock: Callable[[], float] = time.time,
         registry: SchemaRegistry | None = None,
+        start_fetching: asyncio.Event | None = None,
     ) -> None:
+        """`start_fetching`: stage 1 joins its group but fetches nothing until it is set
+        (bench/shard.py's steady state: the members settle in both groups before they read
+        the measured records); None: at once."""
         super().__init__(broker, settings, clock=clock, registry=registry)
+        self._start_fetching = start_fetching
         shard = settings.shard
         assert shard.group is not None, "a shard member needs shard.group"
         self.url = url
@@ -248,6 +254,7 @@ class ShardCollector(Collector):
             broker if shard.index_bootstrap_servers is None else KafkaBroker(self._index_kafka)
         )
         self._writer = IndexWriter(settings, self.state.schemas)
+        self._reader = IndexReader()
         self._sampler = LagSampler(broker, settings.lag, clock=clock)
         self._stage1: AIOKafkaConsumer | None = None
         self._stage2: AIOKafkaConsumer | None = None
@@ -486,6 +493,8 @@ class ShardCollector(Collector):
         records (`_commit_loop`), so fetching never waits for a round trip. At most
         MAX_UNCOMMITTED fetches wait for their commit."""
         pending = self._uncommitted
+        if self._start_fetching is not None:
+            await self._start_fetching.wait()
         while True:
             if not self._topics:
                 await asyncio.sleep(FETCH_TIMEOUT_MS / 1000)
@@ -528,29 +537,24 @@ class ShardCollector(Collector):
     async def index(
         self, records: list[RawRecord], producer: AIOKafkaProducer
     ) -> list[asyncio.Future[Any]]:
-        """Queue the index records of `records`, one batch per index partition (the partition
-        Kafka's default partitioner gives the key); returns the batches' delivery futures."""
-        transform = self._writer.index_record
+        """Queue the packs of `records`: one index record per index partition (more when one
+        would be too large, see `edamon.shard.index`); returns their delivery futures."""
         topic = self.index_topic
-        partitions = self._index_partition_count
-        builders: dict[int, Any] = {}
+        packs = self._writer.packs(records, self._index_partition_count)
         sent: list[asyncio.Future[Any]] = []
         written = 0
-        for record in records:
-            key, value, headers, ts = transform(record)
-            written += len(key) + (len(value) if value else 0)
-            for name, data in headers:
-                written += len(name) + len(data)
-            partition = key_partition(key, partitions)
-            builder = builders.get(partition)
-            if builder is None:
-                builder = builders[partition] = producer.create_batch()
-            if builder.append(timestamp=ts, key=key, value=value, headers=headers) is None:
-                sent.append(await producer.send_batch(builder, topic, partition=partition))
-                builder = builders[partition] = producer.create_batch()
-                builder.append(timestamp=ts, key=key, value=value, headers=headers)
-        for partition, builder in builders.items():
-            sent.append(await producer.send_batch(builder, topic, partition=partition))
+        for partition, pack in packs.items():
+            for value in pack.encode():
+                written += len(value) + INDEX_HEADER_BYTES
+                sent.append(
+                    await producer.send(
+                        topic,
+                        value,
+                        partition=partition,
+                        timestamp_ms=pack.timestamp_ms,
+                        headers=INDEX_HEADERS,
+                    )
+                )
         self.index_records_written += len(records)
         self.index_bytes_written += written
         return sent
@@ -626,18 +630,22 @@ class ShardCollector(Collector):
             if not batches:
                 self._update_rebuild()
                 continue
-            sources: list[RawRecord] = []
+            reader = self._reader
             for record in to_records(batches):
                 try:
-                    sources.append(source_record(record))
+                    reader.read(record)
                 except BadIndexRecord as exc:
                     self.state.notice(f"shard: {exc}")
             for tp, messages in batches.items():
                 if messages:
                     self._index_positions[TP(tp.topic, tp.partition)] = messages[-1].offset + 1
-            if sources:
-                self.state.ingest(sources, self._now())
-                self.records_read += len(sources)
+            now = self._now()
+            if reader.events:
+                self.state.ingest_decoded(reader.events, now)
+            if reader.records:
+                self.state.ingest(reader.records, now)
+            self.records_read += len(reader.events) + len(reader.records)
+            reader.clear()
             self._update_rebuild()
             await asyncio.sleep(0)
 
