@@ -134,8 +134,32 @@ def settled(lines: list[dict[str, Any]]) -> bool:
     )
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) seconds of every core of the machine so far (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(n) for n in stat.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / tick, idle / tick
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of process `pid` so far; 0 when unknown."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drain(
-    bootstrap: str, prefix: str, events: int, members: int, shard: bool, mode: str = "cold"
+    bootstrap: str,
+    prefix: str,
+    events: int,
+    members: int,
+    shard: bool,
+    mode: str = "cold",
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     steady = shard and mode == "steady"
     group = f"{prefix}-{members}-{mode}-{time.time_ns()}" if shard else None
@@ -168,6 +192,8 @@ def drain(
     idle_cpu = [0.0 for _ in procs]
     """Each process's CPU before it read anything (start-up, joining, settling)."""
     started: float | None = None
+    marks: tuple[float, float, float] | None = None
+    """The machine's busy and idle seconds and the broker's CPU when the timing started."""
     deadline = time.time() + 300
     try:
         while time.time() < deadline:
@@ -179,8 +205,11 @@ def drain(
                 last[i] = json.loads(line)
                 if started is None and not last[i]["first"]:
                     idle_cpu[i] = last[i]["cpu"]
+                if marks is None and not steady and last[i]["first"]:
+                    marks = (*machine_cpu(), process_cpu(broker_pid))
             if steady and started is None and settled(last):
                 started = time.time()
+                marks = (*machine_cpu(), process_cpu(broker_pid))
                 for proc in procs:
                     assert proc.stdin is not None
                     proc.stdin.write("go\n")
@@ -189,6 +218,8 @@ def drain(
                 break
         else:
             raise SystemExit(f"timed out: {last}")
+        busy, idle = machine_cpu()
+        broker_cpu = process_cpu(broker_pid)
     finally:
         for proc in procs:
             proc.kill()
@@ -206,6 +237,10 @@ def drain(
         "cpu_us_per_record": 1e6 * cpu / events,
         "index_records": written,
         "index_bytes_per_record": (sum(p["bytes"] for p in last) / written) if written else 0,
+        "machine_busy": (busy - marks[0]) / max(1e-9, busy - marks[0] + idle - marks[1])
+        if marks
+        else 0.0,
+        "broker_cpu_us_per_record": 1e6 * (broker_cpu - marks[2]) / events if marks else 0.0,
     }
 
 
@@ -217,6 +252,7 @@ def main() -> None:
     parser.add_argument("--members", default="1,2")
     parser.add_argument("--modes", default="cold,steady")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--broker-pid", type=int, help="the broker's process (--bootstrap)")
     parser.add_argument("--child", type=int)
     parser.add_argument("--group")
     parser.add_argument("--steady", action="store_true")
@@ -232,10 +268,12 @@ def main() -> None:
     ingest = _load("edamon_bench_ingest", ROOT / "bench" / "ingest.py")
     broker = None
     bootstrap = args.bootstrap
+    broker_pid = args.broker_pid
     if bootstrap is None:
         broker = ingest._harness().KafkaBroker(sasl=False)
         broker.start()
         bootstrap = broker.bootstrap
+        broker_pid = broker.pid
     modes = args.modes.split(",")
     counts = [int(n) for n in args.members.split(",")]
     try:
@@ -245,11 +283,13 @@ def main() -> None:
         print(f"  produced in {took:.1f}s ({args.events / took:,.0f}/s)")
         results: list[dict[str, Any]] = []
         for _ in range(args.repeat):  # the runs take turns: a busy machine slows all alike
-            results.append(drain(bootstrap, prefix, args.events, 1, shard=False))
+            results.append(drain(bootstrap, prefix, args.events, 1, False, broker_pid=broker_pid))
             report(results[-1])
             for mode in modes:
                 for count in counts:
-                    results.append(drain(bootstrap, prefix, args.events, count, True, mode))
+                    results.append(
+                        drain(bootstrap, prefix, args.events, count, True, mode, broker_pid)
+                    )
                     report(results[-1])
         summary(results, modes)
         print(json.dumps(results))
@@ -267,9 +307,19 @@ def report(r: dict[str, Any]) -> None:
     )
     print(
         f"{name:17}: {r['rate']:9,.0f} records/s  {r['seconds']:6.1f}s  "
-        f"CPU {r['cpu_us_per_record']:5.1f} µs/record{extra}",
+        f"CPU {r['cpu_us_per_record']:5.1f} µs/record{extra}  "
+        f"members on {r['cpu_us_per_record'] * r['rate'] / 1e6:.2f} cores  "
+        f"broker {r['broker_cpu_us_per_record']:4.1f} µs/record  "
+        f"machine busy {100 * r['machine_busy']:3.0f}% (others: {others(r):.2f} cores)",
         flush=True,
     )
+
+
+def others(r: dict[str, Any]) -> float:
+    """Cores the run's processes and the broker did not use of the machine's busy ones: other
+    work on the machine."""
+    cores = (r["cpu_us_per_record"] + r["broker_cpu_us_per_record"]) * r["rate"] / 1e6
+    return r["machine_busy"] * (os.cpu_count() or 1) - cores
 
 
 def summary(results: list[dict[str, Any]], modes: list[str]) -> None:

@@ -7,14 +7,17 @@ partitions -> chains and sagas), both on edamon-owned consumer groups.
 - Stage 1 subscribes `edamon-shard.<group>.source` to the watched topics. A partition with no
   commit in that group starts at `topics.start_from`; else at its commit (stage 1 holds no
   state: a member that takes a partition over continues where the last owner committed). Each
-  fetch is decoded, written to the index topic, acknowledged, then committed.
+  fetch is decoded in one batch, written to the index topic as one pack per index partition
+  (`edamon.shard.index`), acknowledged, then committed: every second, and before Kafka moves
+  the partitions away.
 - Stage 2 subscribes `edamon-shard.<group>.index` to the index topic with an assignor that
   carries this member's URL in its subscription (the group's member metadata: how members find
   each other). It never commits: its state is in memory. Partitions it gains are read from
   `now − retention.max_age_s` (the rebuild); when it loses any, it drops its whole state and
   rebuilds what it still owns, the same as a fresh start. While rebuilding, its answers are
   partial. Event ids deduplicate what the index holds twice (a source partition re-read after
-  a member died before committing).
+  a member died before committing). A pack's events are handed to the state already decoded
+  (`CollectorState.ingest_decoded`).
 - The member that owns index partition 0 samples consumer-group lag (one sampler per group,
   elected by Kafka's assignment).
 """
@@ -465,7 +468,16 @@ class ShardCollector(Collector):
     # ---- stage 1 -------------------------------------------------------------------------
 
     async def _source_revoked(self, revoked: set[TP]) -> None:
+        """Commit what the index holds before the partitions go (Kafka calls this before the
+        group rebalances): their next owner starts there instead of at the last periodic
+        commit, so it indexes again only what was in flight."""
         self._source_owned -= revoked
+        stage1 = self._stage1
+        if stage1 is not None and self._uncommitted:
+            try:
+                await self._commit_indexed(stage1)
+            except (BrokerError, kerr.KafkaError) as exc:  # the next owner reads more again
+                log.info("stage 1: no commit before the rebalance: %s", exc)
 
     async def _source_assigned(self, assigned: set[TP]) -> None:
         """Partitions with no commit in the source group start at topics.start_from: the
@@ -516,23 +528,27 @@ class ShardCollector(Collector):
     async def _commit_loop(self, stage1: AIOKafkaConsumer) -> None:
         """Every COMMIT_EVERY_S, commit what the index holds (source offsets of the fetches
         whose index records were all acknowledged)."""
-        pending = self._uncommitted
         while True:
             await asyncio.sleep(COMMIT_EVERY_S)
-            if not pending:
-                continue
-            taken = list(pending)
-            del pending[: len(taken)]
-            offsets: dict[TopicPartition, int] = {}
-            for sent, fetched in taken:
-                await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
-                offsets.update(fetched)
-            try:
-                await stage1.commit(offsets)
-            except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
-                # the partitions moved meanwhile: the new owner reads them again from the
-                # last commit, and event ids deduplicate what is indexed twice
-                log.info("stage 1: commit refused during a rebalance")
+            if self._uncommitted:
+                await self._commit_indexed(stage1)
+
+    async def _commit_indexed(self, stage1: AIOKafkaConsumer) -> None:
+        """Commit the source offsets of the fetches queued so far, once the index cluster
+        acknowledged all their index records."""
+        pending = self._uncommitted
+        taken = list(pending)
+        del pending[: len(taken)]
+        offsets: dict[TopicPartition, int] = {}
+        for sent, fetched in taken:
+            await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
+            offsets.update(fetched)
+        try:
+            await stage1.commit(offsets)
+        except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
+            # the partitions moved meanwhile: the new owner reads them again from the last
+            # commit, and event ids deduplicate what is indexed twice
+            log.info("stage 1: commit refused during a rebalance")
 
     async def index(
         self, records: list[RawRecord], producer: AIOKafkaProducer
