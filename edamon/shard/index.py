@@ -116,7 +116,8 @@ class PackBuilder:
         self.events: list[tuple[Any, ...]] = []
         self.forwarded: list[tuple[Any, ...]] = []
         self.timestamp_ms = 0
-        """The newest source timestamp of the entries: the pack's record timestamp."""
+        """The newest source timestamp of the entries: the pack's record timestamp (0: none
+        known, e.g. records without one, which Kafka gives as -1; the producer's clock)."""
 
     def topic(self, name: str) -> int:
         index = self.topic_index.get(name)

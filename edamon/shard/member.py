@@ -567,7 +567,7 @@ class ShardCollector(Collector):
                         topic,
                         value,
                         partition=partition,
-                        timestamp_ms=pack.timestamp_ms,
+                        timestamp_ms=pack.timestamp_ms or None,  # none known: now
                         headers=INDEX_HEADERS,
                     )
                 )
