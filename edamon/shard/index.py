@@ -187,11 +187,10 @@ class IndexWriter:
         self, run: list[RawRecord], packs: dict[int, PackBuilder], partitions: int
     ) -> None:
         codes = _FORMAT_CODES
-        for result in self._decoder.decode_many(run):
-            if type(result) is Undecodable:
-                record = result.record
-                key = record.coords.encode()
-                _forward(record, _pack(packs, key_partition(key, partitions)))
+        for source, result in zip(run, self._decoder.decode_many(run), strict=True):
+            if type(result) is Undecodable:  # forwarded as read (the result's copy may be cut)
+                key = source.coords.encode()
+                _forward(source, _pack(packs, key_partition(key, partitions)))
                 continue
             env: Envelope = result  # type: ignore[assignment]
             record = env.record
