@@ -647,6 +647,7 @@ class ShardCollector(Collector):
                 self._update_rebuild()
                 continue
             reader = self._reader
+            reader.clear()  # (left full only if the last fetch's ingest raised)
             for record in to_records(batches):
                 try:
                     reader.read(record)
