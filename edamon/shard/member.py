@@ -265,6 +265,7 @@ class ShardCollector(Collector):
         self._topics: tuple[str, ...] = ()
         self._index_partition_count = shard.index_partitions
         self._uncommitted: list[tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]]] = []
+        self._committing = asyncio.Lock()
         self._source_owned: set[TP] = set()
         self._index_owned: set[TP] = set()
         self._index_positions: dict[TP, int] = {}
@@ -473,7 +474,7 @@ class ShardCollector(Collector):
         commit, so it indexes again only what was in flight."""
         self._source_owned -= revoked
         stage1 = self._stage1
-        if stage1 is not None and self._uncommitted:
+        if stage1 is not None:
             try:
                 await self._commit_indexed(stage1)
             except (BrokerError, kerr.KafkaError) as exc:  # the next owner reads more again
@@ -535,20 +536,28 @@ class ShardCollector(Collector):
 
     async def _commit_indexed(self, stage1: AIOKafkaConsumer) -> None:
         """Commit the source offsets of the fetches queued so far, once the index cluster
-        acknowledged all their index records."""
-        pending = self._uncommitted
-        taken = list(pending)
-        del pending[: len(taken)]
-        offsets: dict[TopicPartition, int] = {}
-        for sent, fetched in taken:
-            await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
-            offsets.update(fetched)
-        try:
-            await stage1.commit(offsets)
-        except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
-            # the partitions moved meanwhile: the new owner reads them again from the last
-            # commit, and event ids deduplicate what is indexed twice
-            log.info("stage 1: commit refused during a rebalance")
+        acknowledged all their index records. One commit at a time: a rebalance's commit
+        waits for the clock's, so that one is not refused after the partitions moved."""
+        async with self._committing:
+            pending = self._uncommitted
+            taken = list(pending)
+            del pending[: len(taken)]
+            if not taken:
+                return
+            offsets: dict[TopicPartition, int] = {}
+            for sent, fetched in taken:
+                await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
+                offsets.update(fetched)
+            try:
+                await stage1.commit(offsets)
+            except (
+                kerr.CommitFailedError,
+                kerr.IllegalStateError,
+                kerr.RebalanceInProgressError,
+            ) as exc:
+                # the partitions moved meanwhile: the new owner reads them again from the
+                # last commit, and event ids deduplicate what is indexed twice
+                log.info("stage 1: commit refused during a rebalance: %r", exc)
 
     async def index(
         self, records: list[RawRecord], producer: AIOKafkaProducer
