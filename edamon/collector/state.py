@@ -162,6 +162,19 @@ class CollectorState:
                 self._dead.apply_ledger(record)
         if run:
             self._ingest_events(run, now, events)
+        self._ingested(events, now)
+
+    def ingest_decoded(self, results: Sequence[Envelope | Undecodable], now: float) -> None:
+        """Apply events of ordinary topics decoded elsewhere (a shard member's stage 1 decoded
+        them and sent their index entries), as `ingest` applies the ones it decodes itself;
+        an Undecodable is counted as one, or waits for its schema."""
+        if not results:
+            return
+        events: list[Envelope] = []
+        self._apply_events(results, now, events)
+        self._ingested(events, now)
+
+    def _ingested(self, events: list[Envelope], now: float) -> None:
         if events:
             if self.catchup.caught_up:
                 self._throughput.record_events(now, events)
@@ -173,10 +186,15 @@ class CollectorState:
     def _ingest_events(self, run: list[RawRecord], now: float, events: list[Envelope]) -> None:
         """Decode a run of records from ordinary topics and apply them; the decoded events
         (duplicates too) are appended to `events` for the throughput counts."""
+        self._apply_events(self._envelopes.decode_many(run), now, events)
+
+    def _apply_events(
+        self, results: Iterable[Envelope | Undecodable], now: float, events: list[Envelope]
+    ) -> None:
         added: list[Envelope] = []
         places: list[tuple[ChainStore, int]] = []
         if self._has_sagas:  # sagas are replayed per event: the one-by-one path
-            for result in self._envelopes.decode_many(run):
+            for result in results:
                 if type(result) is Undecodable:
                     self._undecodable_result(result, now)
                 else:
@@ -192,7 +210,7 @@ class CollectorState:
         place = places.append
         duplicates = 0
         loops: list[str] = []
-        for result in self._envelopes.decode_many(run):
+        for result in results:
             if type(result) is Undecodable:
                 self._undecodable_result(result, now)
                 continue

@@ -5,8 +5,9 @@ no cluster manager:
 
 - **Stage 1** (`member`): the members join the edamon-owned consumer group
   `edamon-shard.<group>.source` over the watched topics; Kafka assigns the partitions. Each
-  member decodes its records and writes a compact index record (`index`) to the repartition
-  topic, keyed by correlation id, and commits in its own group.
+  member decodes a fetch in one batch and writes its compact index entries (`index`) to the
+  repartition topic, packed one Kafka record per index partition, the partition chosen by
+  correlation id; it commits in its own group.
 - **Stage 2** (`member`): the members consume the index topic in a second edamon-owned group,
   `edamon-shard.<group>.index`, so each owns whole flows and builds chains and sagas there.
   A member that takes over index partitions rebuilds them from `now − window`: Kafka's

@@ -7,14 +7,17 @@ partitions -> chains and sagas), both on edamon-owned consumer groups.
 - Stage 1 subscribes `edamon-shard.<group>.source` to the watched topics. A partition with no
   commit in that group starts at `topics.start_from`; else at its commit (stage 1 holds no
   state: a member that takes a partition over continues where the last owner committed). Each
-  fetch is decoded, written to the index topic, acknowledged, then committed.
+  fetch is decoded in one batch, written to the index topic as one pack per index partition
+  (`edamon.shard.index`), acknowledged, then committed: every second, and before Kafka moves
+  the partitions away.
 - Stage 2 subscribes `edamon-shard.<group>.index` to the index topic with an assignor that
   carries this member's URL in its subscription (the group's member metadata: how members find
   each other). It never commits: its state is in memory. Partitions it gains are read from
   `now − retention.max_age_s` (the rebuild); when it loses any, it drops its whole state and
   rebuilds what it still owns, the same as a fresh start. While rebuilding, its answers are
   partial. Event ids deduplicate what the index holds twice (a source partition re-read after
-  a member died before committing).
+  a member died before committing). A pack's events are handed to the state already decoded
+  (`CollectorState.ingest_decoded`).
 - The member that owns index partition 0 samples consumer-group lag (one sampler per group,
   elected by Kafka's assignment).
 """
@@ -42,7 +45,6 @@ from edamon.broker.base import Broker, BrokerAuthError, BrokerError
 from edamon.broker.kafka import KafkaBroker
 from edamon.broker.kafka_client import client_options, guarded
 from edamon.broker.kafka_groups import to_records
-from edamon.broker.partitioner import key_partition
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.collector import AUTH_RETRY_S, Collector, retry_delay
 from edamon.collector.lagsampler import LagSampler
@@ -54,7 +56,7 @@ from edamon.model.records import TP, RawRecord
 from edamon.model.snapshot import CatchUpView
 from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
-from edamon.shard.index import BadIndexRecord, IndexWriter, source_record
+from edamon.shard.index import FORMAT_HEADER, FORMAT_TEXT, BadIndexRecord, IndexReader, IndexWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ COMMIT_EVERY_S = 1.0
 MAX_UNCOMMITTED = 20
 """Fetches indexed but not yet acknowledged by the index cluster, at most."""
 ASSIGNOR_NAME = "edamon-shard"
+INDEX_HEADERS = [(FORMAT_HEADER, FORMAT_TEXT)]
+INDEX_HEADER_BYTES = len(FORMAT_HEADER) + len(FORMAT_TEXT)
 
 
 class ShardRefused(Exception):
@@ -232,8 +236,13 @@ class ShardCollector(Collector):
         url: str,
         clock: Callable[[], float] = time.time,
         registry: SchemaRegistry | None = None,
+        start_fetching: asyncio.Event | None = None,
     ) -> None:
+        """`start_fetching`: stage 1 joins its group but fetches nothing until it is set
+        (bench/shard.py's steady state: the members settle in both groups before they read
+        the measured records); None: at once."""
         super().__init__(broker, settings, clock=clock, registry=registry)
+        self._start_fetching = start_fetching
         shard = settings.shard
         assert shard.group is not None, "a shard member needs shard.group"
         self.url = url
@@ -248,6 +257,7 @@ class ShardCollector(Collector):
             broker if shard.index_bootstrap_servers is None else KafkaBroker(self._index_kafka)
         )
         self._writer = IndexWriter(settings, self.state.schemas)
+        self._reader = IndexReader()
         self._sampler = LagSampler(broker, settings.lag, clock=clock)
         self._stage1: AIOKafkaConsumer | None = None
         self._stage2: AIOKafkaConsumer | None = None
@@ -255,6 +265,7 @@ class ShardCollector(Collector):
         self._topics: tuple[str, ...] = ()
         self._index_partition_count = shard.index_partitions
         self._uncommitted: list[tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]]] = []
+        self._committing = asyncio.Lock()
         self._source_owned: set[TP] = set()
         self._index_owned: set[TP] = set()
         self._index_positions: dict[TP, int] = {}
@@ -458,7 +469,16 @@ class ShardCollector(Collector):
     # ---- stage 1 -------------------------------------------------------------------------
 
     async def _source_revoked(self, revoked: set[TP]) -> None:
+        """Commit what the index holds before the partitions go (Kafka calls this before the
+        group rebalances): their next owner starts there instead of at the last periodic
+        commit, so it indexes again only what was in flight."""
         self._source_owned -= revoked
+        stage1 = self._stage1
+        if stage1 is not None:
+            try:
+                await self._commit_indexed(stage1)
+            except (BrokerError, kerr.KafkaError) as exc:  # the next owner reads more again
+                log.info("stage 1: no commit before the rebalance: %s", exc)
 
     async def _source_assigned(self, assigned: set[TP]) -> None:
         """Partitions with no commit in the source group start at topics.start_from: the
@@ -486,6 +506,8 @@ class ShardCollector(Collector):
         records (`_commit_loop`), so fetching never waits for a round trip. At most
         MAX_UNCOMMITTED fetches wait for their commit."""
         pending = self._uncommitted
+        if self._start_fetching is not None:
+            await self._start_fetching.wait()
         while True:
             if not self._topics:
                 await asyncio.sleep(FETCH_TIMEOUT_MS / 1000)
@@ -507,50 +529,57 @@ class ShardCollector(Collector):
     async def _commit_loop(self, stage1: AIOKafkaConsumer) -> None:
         """Every COMMIT_EVERY_S, commit what the index holds (source offsets of the fetches
         whose index records were all acknowledged)."""
-        pending = self._uncommitted
         while True:
             await asyncio.sleep(COMMIT_EVERY_S)
-            if not pending:
-                continue
+            if self._uncommitted:
+                await self._commit_indexed(stage1)
+
+    async def _commit_indexed(self, stage1: AIOKafkaConsumer) -> None:
+        """Commit the source offsets of the fetches queued so far, once the index cluster
+        acknowledged all their index records. One commit at a time: a rebalance's commit
+        waits for the clock's, so that one is not refused after the partitions moved."""
+        async with self._committing:
+            pending = self._uncommitted
             taken = list(pending)
             del pending[: len(taken)]
+            if not taken:
+                return
             offsets: dict[TopicPartition, int] = {}
             for sent, fetched in taken:
                 await guarded(asyncio.gather(*sent), self._index_kafka, "write the index")
                 offsets.update(fetched)
             try:
                 await stage1.commit(offsets)
-            except (kerr.CommitFailedError, kerr.IllegalStateError, kerr.RebalanceInProgressError):
+            except (
+                kerr.CommitFailedError,
+                kerr.IllegalStateError,
+                kerr.RebalanceInProgressError,
+            ) as exc:
                 # the partitions moved meanwhile: the new owner reads them again from the
                 # last commit, and event ids deduplicate what is indexed twice
-                log.info("stage 1: commit refused during a rebalance")
+                log.info("stage 1: commit refused during a rebalance: %r", exc)
 
     async def index(
         self, records: list[RawRecord], producer: AIOKafkaProducer
     ) -> list[asyncio.Future[Any]]:
-        """Queue the index records of `records`, one batch per index partition (the partition
-        Kafka's default partitioner gives the key); returns the batches' delivery futures."""
-        transform = self._writer.index_record
+        """Queue the packs of `records`: one index record per index partition (more when one
+        would be too large, see `edamon.shard.index`); returns their delivery futures."""
         topic = self.index_topic
-        partitions = self._index_partition_count
-        builders: dict[int, Any] = {}
+        packs = self._writer.packs(records, self._index_partition_count)
         sent: list[asyncio.Future[Any]] = []
         written = 0
-        for record in records:
-            key, value, headers, ts = transform(record)
-            written += len(key) + (len(value) if value else 0)
-            for name, data in headers:
-                written += len(name) + len(data)
-            partition = key_partition(key, partitions)
-            builder = builders.get(partition)
-            if builder is None:
-                builder = builders[partition] = producer.create_batch()
-            if builder.append(timestamp=ts, key=key, value=value, headers=headers) is None:
-                sent.append(await producer.send_batch(builder, topic, partition=partition))
-                builder = builders[partition] = producer.create_batch()
-                builder.append(timestamp=ts, key=key, value=value, headers=headers)
-        for partition, builder in builders.items():
-            sent.append(await producer.send_batch(builder, topic, partition=partition))
+        for partition, pack in packs.items():
+            for value in pack.encode():
+                written += len(value) + INDEX_HEADER_BYTES
+                sent.append(
+                    await producer.send(
+                        topic,
+                        value,
+                        partition=partition,
+                        timestamp_ms=pack.timestamp_ms or None,  # none known: now
+                        headers=INDEX_HEADERS,
+                    )
+                )
         self.index_records_written += len(records)
         self.index_bytes_written += written
         return sent
@@ -626,18 +655,23 @@ class ShardCollector(Collector):
             if not batches:
                 self._update_rebuild()
                 continue
-            sources: list[RawRecord] = []
+            reader = self._reader
+            reader.clear()  # (left full only if the last fetch's ingest raised)
             for record in to_records(batches):
                 try:
-                    sources.append(source_record(record))
+                    reader.read(record)
                 except BadIndexRecord as exc:
                     self.state.notice(f"shard: {exc}")
             for tp, messages in batches.items():
                 if messages:
                     self._index_positions[TP(tp.topic, tp.partition)] = messages[-1].offset + 1
-            if sources:
-                self.state.ingest(sources, self._now())
-                self.records_read += len(sources)
+            now = self._now()
+            if reader.events:
+                self.state.ingest_decoded(reader.events, now)
+            if reader.records:
+                self.state.ingest(reader.records, now)
+            self.records_read += len(reader.events) + len(reader.records)
+            reader.clear()
             self._update_rebuild()
             await asyncio.sleep(0)
 

@@ -1,28 +1,37 @@
-"""The shard's index hop and merge, without Kafka: a flow that goes through the index records
-(stage 1 -> stage 2) comes out as the single collector builds it, and the members' shares
-merge into the single collector's totals."""
+"""The shard's index hop and merge, without Kafka: a flow that goes through the index (stage 1
+packs -> stage 2) comes out as the single collector builds it, an index written in the former
+format (one record per event) still reads, what edamon did not write is refused or counted,
+and the members' shares merge into the single collector's totals."""
 
 from __future__ import annotations
 
+import json
 import zlib
+
+import msgspec
+import pytest
 
 from builders import BASE_MS, event_record, event_value, spring_dlt_headers
 from edamon.collector.state import CollectorState
 from edamon.config import Settings
 from edamon.demo.sagas import demo_sagas
-from edamon.model.records import TP, RawRecord
-from edamon.model.status import SagaState
-from edamon.shard.index import BadIndexRecord, IndexWriter, source_record
+from edamon.model.envelope import EnvelopeFormat
+from edamon.model.records import TP, FlawedRecord, RawRecord
+from edamon.model.status import NodeStatus, SagaState
+from edamon.shard import index as shard_index
+from edamon.shard.index import BadIndexRecord, IndexReader, IndexWriter
 from edamon.shard.member import RosterMember, TopicRates, decode_roster, encode_roster
 from edamon.shard.merge import merge_snapshots
 
 NOW = BASE_MS / 1000 + 60
 INDEX = "edamon-shard.t.index"
+PARTITIONS = 12
 
 
-def settings() -> Settings:
+def settings(sagas: bool = True) -> Settings:
+    """With a saga (the state applies events one by one) or without (a run at a time)."""
     s = Settings()
-    s.sagas.definitions = [demo_sagas()[0]]  # reserve stock, pay, ship
+    s.sagas.definitions = [demo_sagas()[0]] if sagas else []  # reserve stock, pay, ship
     return s
 
 
@@ -42,14 +51,25 @@ def flow(cid: str, offset: int) -> list[RawRecord]:
     return records
 
 
-def through_index(records: list[RawRecord], writer: IndexWriter) -> list[RawRecord]:
-    """What stage 2 reads back: each record's index record, as stored at some index offset."""
+def index_records(records: list[RawRecord], writer: IndexWriter) -> list[RawRecord]:
+    """The index records stage 1 writes for `records` (one fetch), as stored in the index."""
     out = []
-    for i, record in enumerate(records):
-        key, value, headers, ts = writer.index_record(record)
-        stored = RawRecord(INDEX, zlib.crc32(key) % 12, i, ts, key, value, headers)
-        out.append(source_record(stored))
+    for partition, pack in sorted(writer.packs(records, PARTITIONS).items()):
+        for value in pack.encode():
+            headers = (("edamon-index", b"2"),)
+            out.append(
+                RawRecord(INDEX, partition, len(out), pack.timestamp_ms, None, value, headers)
+            )
     return out
+
+
+def apply_index(state: CollectorState, index: list[RawRecord]) -> None:
+    """What stage 2 does with a fetch of the index."""
+    reader = IndexReader()
+    for record in index:
+        reader.read(record)
+    state.ingest_decoded(reader.events, NOW)
+    state.ingest(reader.records, NOW)
 
 
 def dead_letter(cid: str) -> RawRecord:
@@ -64,15 +84,8 @@ def dead_letter(cid: str) -> RawRecord:
     )
 
 
-def test_a_flow_through_the_index_is_the_flow_the_single_collector_builds() -> None:
-    records = [*flow("c1", 0), *flow("c2", 1), dead_letter("c2"), *flow("c1", 2)[:1]]
-    records.append(RawRecord("orders.OrderPlaced", 0, 9, BASE_MS, b"k", b"not json", ()))
-    direct = CollectorState(settings(), cluster="t")
-    direct.ingest(records, NOW)
-    sharded = CollectorState(settings(), cluster="t")
-    sharded.ingest(through_index(records, IndexWriter(settings())), NOW)
-
-    for cid in ("c1", "c2"):
+def assert_same_flows(direct: CollectorState, sharded: CollectorState, cids: list[str]) -> None:
+    for cid in cids:
         want, got = direct.chain(cid), sharded.chain(cid)
         assert want is not None and got is not None
         assert [(n.event_id, n.event_type, n.parent_id, n.status) for n in got.nodes] == [
@@ -81,34 +94,235 @@ def test_a_flow_through_the_index_is_the_flow_the_single_collector_builds() -> N
         assert [n.coords for n in got.nodes] == [n.coords for n in want.nodes]
         assert [n.time for n in got.nodes] == [n.time for n in want.nodes]
         assert got.summary.saga_state == want.summary.saga_state
-    assert sharded.chain("c1").summary.saga_state == SagaState.COMPLETED  # type: ignore[union-attr]
     a, b = direct.snapshot(NOW), sharded.snapshot(NOW)
     assert b.totals == a.totals
-    assert b.totals.duplicates == 1 and b.totals.undecodable == 1 and b.totals.dead_letters == 1
-    assert b.dead_letters[0].original_coords == "inventory.StockReserved/0/0"
-    assert b.dead_letters[0].correlation_id == "c2"
     assert [(t.topic, t.by_arrival.total) for t in b.throughput.topics] == [
         (t.topic, t.by_arrival.total) for t in a.throughput.topics
     ]
+
+
+def mixed_records() -> list[RawRecord]:
+    records = [*flow("c1", 0), *flow("c2", 1), dead_letter("c2"), *flow("c1", 2)[:1]]
+    records.append(RawRecord("orders.OrderPlaced", 0, 9, BASE_MS, b"k", b"not json", ()))
+    return records
+
+
+@pytest.mark.parametrize("sagas", [True, False])
+def test_a_flow_through_the_index_is_the_flow_the_single_collector_builds(sagas: bool) -> None:
+    records = mixed_records()
+    direct = CollectorState(settings(sagas), cluster="t")
+    direct.ingest(records, NOW)
+    sharded = CollectorState(settings(sagas), cluster="t")
+    index = index_records(records, IndexWriter(settings(sagas)))
+    assert len(index) < len(records)  # packed: one index record per index partition
+    apply_index(sharded, index)
+
+    assert_same_flows(direct, sharded, ["c1", "c2"])
+    if sagas:
+        c1 = sharded.chain("c1")
+        assert c1 is not None and c1.summary.saga_state == SagaState.COMPLETED
+    b = sharded.snapshot(NOW)
+    assert b.totals.duplicates == 1 and b.totals.undecodable == 1 and b.totals.dead_letters == 1
+    assert b.dead_letters[0].original_coords == "inventory.StockReserved/0/0"
+    assert b.dead_letters[0].correlation_id == "c2"
+    assert b.undecodable.by_reason == direct.snapshot(NOW).undecodable.by_reason
     event = sharded.event("c1-e0")
     assert event is not None and event.record.key == b"order-1"
     assert event.aggregate_id == "order-1" and event.version == 1
+    assert event.record.coords == "orders.OrderPlaced/0/0"
+    assert event.format == EnvelopeFormat.SEED
 
 
-def test_a_flow_and_its_dead_letter_share_one_index_key() -> None:
+def test_an_event_keeps_its_envelope_fields_through_the_index() -> None:
+    """CloudEvents binary: source, trace id, format and event time arrive as decoded."""
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    record = RawRecord(
+        "orders.OrderPlaced",
+        3,
+        41,
+        BASE_MS,
+        b"order-9",
+        b'{"total": 5}',
+        (
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"ev-9"),
+            ("ce_type", b"OrderPlaced"),
+            ("ce_source", b"/orders"),
+            ("ce_time", b"2026-11-18T10:00:00.5Z"),
+            ("ce_correlationid", b"flow-9"),
+            ("traceparent", f"00-{trace}-00f067aa0ba902b7-01".encode()),
+        ),
+    )
+    direct = CollectorState(settings(), cluster="t")
+    direct.ingest([record], NOW)
+    sharded = CollectorState(settings(), cluster="t")
+    apply_index(sharded, index_records([record], IndexWriter(settings())))
+    want, got = direct.event("ev-9"), sharded.event("ev-9")
+    assert want is not None and got is not None
+    assert got.format == EnvelopeFormat.CLOUDEVENTS_BINARY
+    assert (got.source, got.trace_id, got.occurred_at, got.correlation_id) == (
+        "/orders",
+        trace,
+        want.occurred_at,
+        "flow-9",
+    )
+    assert got.record.key == b"order-9" and got.record.timestamp_ms == BASE_MS
+
+
+def test_a_redriven_copy_is_a_retry_through_the_index_too() -> None:
+    dl = dead_letter("c5")
+    copy = event_record("inventory.StockReserved", 30, "c5-e1", "StockReserved", "c5", "c5-e0")
+    copy = RawRecord(
+        copy.topic,
+        copy.partition,
+        copy.offset,
+        BASE_MS + 900,
+        copy.key,
+        copy.value,
+        (*copy.headers, ("edamon-retry-of", dl.coords.encode())),
+    )
+    records = [*flow("c5", 0), dl, copy]
+    direct = CollectorState(settings(), cluster="t")
+    direct.ingest(records, NOW)
+    sharded = CollectorState(settings(), cluster="t")
+    apply_index(sharded, index_records(records, IndexWriter(settings())))
+    chain = sharded.chain("c5")
+    assert chain is not None and any(n.status == NodeStatus.RETRIED for n in chain.nodes)
+    assert_same_flows(direct, sharded, ["c5"])
+
+
+def test_a_flow_and_its_dead_letter_land_in_one_index_partition() -> None:
     writer = IndexWriter(settings())
-    keys = {writer.index_record(r)[0] for r in [*flow("c9", 0), dead_letter("c9")]}
-    assert keys == {b"c9"}
+    flows = {f"flow-{i}": [*flow(f"flow-{i}", i), dead_letter(f"flow-{i}")] for i in range(40)}
+    where: dict[str, set[int]] = {cid: set() for cid in flows}
+    for partition, pack in writer.packs(
+        [r for records in flows.values() for r in records], PARTITIONS
+    ).items():
+        for entry in pack.events:
+            where[entry[2]].add(partition)
+        for entry in pack.forwarded:
+            where[json.loads(entry[5])["metadata"]["correlationId"]].add(partition)
+    assert all(len(partitions) == 1 for partitions in where.values()), where
+    assert len(set().union(*where.values())) > 1  # flows spread over the partitions
+
+
+def test_a_pack_too_large_for_one_record_is_split_and_nothing_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shard_index, "PACK_MAX_BYTES", 500)
+    records = [r for i in range(30) for r in flow(f"big-{i}", i)]
+    index = index_records(records, IndexWriter(settings()))
+    assert all(len(r.value or b"") <= 500 for r in index)
+    assert len(index) > len({r.partition for r in index})  # some partitions took several
+    direct = CollectorState(settings(), cluster="t")
+    direct.ingest(records, NOW)
+    sharded = CollectorState(settings(), cluster="t")
+    apply_index(sharded, index)
+    assert_same_flows(direct, sharded, [f"big-{i}" for i in range(30)])
+
+
+def test_a_record_that_no_decoder_may_trust_stays_flawed_through_the_index() -> None:
+    flawed = FlawedRecord(
+        "orders.OrderPlaced",
+        1,
+        4,
+        BASE_MS,
+        None,
+        b"{}",
+        (("\\xffid", b"x"),),
+        "header name not UTF-8: \\xffid",
+    )
+    sharded = CollectorState(settings(), cluster="t")
+    apply_index(sharded, index_records([flawed], IndexWriter(settings())))
+    snap = sharded.snapshot(NOW)
+    assert snap.totals.undecodable == 1
+    assert snap.undecodable.samples[0].reason == "header name not UTF-8: \\xffid"
+
+
+def former_index_record(offset: int, source: RawRecord, *ce: tuple[str, bytes]) -> RawRecord:
+    """An index record as edamon wrote them before packs (format 1): CloudEvents binary
+    headers, the source's coordinates in `edamon-src` and its key in `edamon-key`."""
+    headers = (*ce, ("edamon-src", source.coords.encode()), ("edamon-key", source.key or b""))
+    return RawRecord(INDEX, 0, offset, source.timestamp_ms, b"c1", b'{"version": 1}', headers)
+
+
+def test_an_index_written_in_the_former_format_still_rebuilds() -> None:
+    records = flow("c1", 0)
+    index = []
+    parent: str | None = None
+    for i, record in enumerate(records):
+        eid = f"c1-e{i}"
+        ce = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", eid.encode()),
+            ("ce_type", record.topic.split(".")[1].encode()),
+            ("ce_time", repr((BASE_MS + 100 * i) / 1000).encode()),
+            ("ce_correlationid", b"c1"),
+            ("ce_subject", b"order-1"),
+        ]
+        if parent:
+            ce.append(("ce_causationid", parent.encode()))
+        parent = eid
+        index.append(former_index_record(i, record, *ce))
+    sharded = CollectorState(settings(), cluster="t")
+    apply_index(sharded, index)
+    chain = sharded.chain("c1")
+    assert chain is not None
+    assert [n.coords for n in chain.nodes] == [r.coords for r in records]
+    assert [n.parent_id for n in chain.nodes] == [None, "c1-e0", "c1-e1", "c1-e2"]
+    assert sharded.chain("c1").summary.saga_state == SagaState.COMPLETED  # type: ignore[union-attr]
 
 
 def test_an_index_record_edamon_did_not_write_is_refused() -> None:
     stranger = RawRecord(INDEX, 0, 0, BASE_MS, b"k", b"{}", (("ce_id", b"x"),))
-    try:
-        source_record(stranger)
-    except BadIndexRecord as exc:
-        assert "edamon-src" in str(exc)
-    else:
-        raise AssertionError("accepted a record with no edamon-src header")
+    with pytest.raises(BadIndexRecord, match="edamon-src"):
+        IndexReader().read(stranger)
+
+
+def test_an_index_format_this_edamon_does_not_know_is_counted_undecodable() -> None:
+    newer = RawRecord(INDEX, 4, 9, BASE_MS, None, b"\x03...", (("edamon-index", b"3"),))
+    topics_out_of_range = b"\x02" + msgspec.msgpack.encode(
+        [
+            ["orders.OrderPlaced"],
+            [
+                [
+                    "e1",
+                    "OrderPlaced",
+                    "c1",
+                    None,
+                    None,
+                    None,
+                    1,
+                    None,
+                    None,
+                    0,
+                    0,
+                    0,
+                    3,
+                    BASE_MS,
+                    None,
+                    None,
+                ]
+            ],
+            [[5, 0, 0, BASE_MS, None, b"{}", [], None]],  # topic 5 of 1: refused whole
+        ]
+    )
+    garbage = b"\x02 not msgpack"
+    state = CollectorState(settings(), cluster="t")
+    apply_index(
+        state,
+        [
+            newer,
+            RawRecord(INDEX, 4, 10, BASE_MS, None, topics_out_of_range, (("edamon-index", b"2"),)),
+            RawRecord(INDEX, 4, 11, BASE_MS, None, garbage, (("edamon-index", b"2"),)),
+        ],
+    )
+    snap = state.snapshot(NOW)
+    assert snap.totals.undecodable == 3 and snap.totals.events == 0
+    reasons = sorted(u.reason for u in snap.undecodable.samples)
+    assert any("format '3' unknown" in reason for reason in reasons)
+    assert all("shard index" in reason for reason in reasons)
+    assert {u.coords for u in snap.undecodable.samples} == {f"{INDEX}/4/{o}" for o in (9, 10, 11)}
 
 
 def test_the_roster_round_trips_and_keeps_only_http_urls() -> None:
