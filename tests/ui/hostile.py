@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from fakes import FakeView
+from rich.cells import cell_len
 
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope
@@ -116,9 +117,21 @@ class HostileView(FakeView):
 _SVG_TEXT = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*line-(\d+)\)"[^>]*>([^<]*)</text>')
 
 
+CELL_PX = 12.2
+"""The width of one cell in Textual's SVG export (font size 20 × 0.61)."""
+
+
 def svg_text(svg: str) -> str:
-    """The text of a screenshot (Textual's SVG export), line by line."""
+    """The text of a screenshot (Textual's SVG export), line by line. The export leaves out
+    runs of blanks (their background is a rect): each text is put at its own column."""
     lines: dict[int, list[tuple[float, str]]] = {}
     for x, line, text in _SVG_TEXT.findall(svg):
         lines.setdefault(int(line), []).append((float(x), html.unescape(text).replace("\xa0", " ")))
-    return "\n".join("".join(t for _, t in sorted(lines[n])) for n in sorted(lines))
+    out = []
+    for n in sorted(lines):
+        row = ""
+        for x, text in sorted(lines[n]):
+            column = round(x / CELL_PX) - 1  # the export starts one cell in
+            row += " " * max(0, column - cell_len(row)) + text
+        out.append(row)
+    return "\n".join(out)

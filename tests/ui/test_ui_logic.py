@@ -12,6 +12,7 @@ import pytest
 from fakes import NOW, make_snapshot
 from fastavro import parse_schema, schemaless_writer
 from rich.console import Console, RenderableType
+from rich.text import Text
 
 from edamon.decode.registry import RegisteredSchema
 from edamon.decode.wire import compile_schema
@@ -35,7 +36,7 @@ from edamon.ui.format import (
     status_style,
 )
 from edamon.ui.screens.help import help_table
-from edamon.ui.widgets.detail import headers_table, payload_view
+from edamon.ui.widgets.detail import Fields, headers_table, payload_view
 from edamon.ui.widgets.rates import spark_bars
 
 
@@ -48,6 +49,23 @@ def text(renderable: RenderableType, width: int = 100) -> str:
 
 
 # --- format ---------------------------------------------------------------------------------
+
+
+def test_fields_fold_values_under_their_column_and_long_names_too() -> None:
+    fields = Fields([(Text("topic"), Text("orders")), (Text("key"), Text("a" * 30))], style="bold")
+    assert [line.rstrip() for line in text(fields, 20).splitlines()] == [
+        "topic  orders",
+        "key    aaaaaaaaaaaaa",
+        "       aaaaaaaaaaaaa",
+        "       aaaa",
+    ]
+    long_name = Fields([(Text("n" * 20), Text("value"))], style="bold")
+    assert [line.rstrip() for line in text(long_name, 20).splitlines()] == [
+        "nnnnnn  value",
+        "nnnnnn",
+        "nnnnnn",
+        "nn",
+    ]
 
 
 def test_spark_bars_scale_lowest_to_highest_over_their_lines() -> None:

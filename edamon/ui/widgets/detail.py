@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.highlighter import JSONHighlighter
-from rich.table import Table
+from rich.measure import Measurement
 from rich.text import Text
 
 from edamon.model.chainnodes import RETRY_ATTEMPT
@@ -51,16 +51,58 @@ def detail_epoch(times: Times) -> int:
     return 0 if times.absolute else int(times.clock() // DETAIL_REFRESH_S)
 
 
-def _fields(rows: Sequence[tuple[str, str | Text | None]]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
+class Fields:
+    """Names and values in two columns: the names (in one style) as wide as the widest, two
+    spaces, then each value folded into the width left, its next lines under its first. A
+    name too long for its column (it leaves a value at least MIN_VALUE cells) folds too.
+    What a Rich `Table.grid` of two columns draws, without the table's measuring of every
+    cell (a third of the time it took to draw a dead letter's detail)."""
+
+    GAP = 2
+    MIN_VALUE = 12
+
+    def __init__(self, rows: Sequence[tuple[Text, Text]], style: str) -> None:
+        self.rows = rows
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.rows:
+            return
+        width = options.max_width
+        widest = max(name.cell_len for name, _ in self.rows)
+        names = max(1, min(widest, width - self.GAP - self.MIN_VALUE))
+        room = max(1, width - names - self.GAP)
+        for name, value in self.rows:
+            label = name.copy()
+            label.stylize(self.style)
+            labels = label.wrap(console, names, overflow="fold")
+            values = value.wrap(console, room, overflow="fold")
+            for i in range(max(len(labels), len(values))):
+                left = labels[i] if i < len(labels) else Text()
+                left.pad_right(names + self.GAP - left.cell_len)
+                left.end = ""
+                yield left
+                if i < len(values):
+                    line = values[i]
+                    line.end = "\n"
+                    yield line
+                else:
+                    yield Text()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        names = max((name.cell_len for name, _ in self.rows), default=0)
+        values = max((value.cell_len for _, value in self.rows), default=0)
+        return Measurement(min(names, 1) + self.GAP + 1, names + self.GAP + values)
+
+
+def _fields(rows: Sequence[tuple[str, str | Text | None]]) -> Fields:
+    shown: list[tuple[Text, Text]] = []
     for name, value in rows:
         if value is None or value == "":
-            grid.add_row(name, Text(DASH, style=DIM))
-        else:  # Text: Rich reads a str cell as markup, and record text is never markup
-            grid.add_row(name, Text(value) if isinstance(value, str) else value)
-    return grid
+            shown.append((Text(name), Text(DASH, style=DIM)))
+        else:  # Text: a str would be read as markup by Rich, and record text is never markup
+            shown.append((Text(name), Text(value) if isinstance(value, str) else value))
+    return Fields(shown, "bold")
 
 
 def _section(title: str) -> Text:
@@ -71,12 +113,7 @@ def headers_table(headers: Sequence[Header]) -> RenderableType:
     """All headers in record order; repeated keys kept; binary values shown as hex."""
     if not headers:
         return Text("(no headers)", style=DIM)
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="cyan", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for key, value in headers:
-        grid.add_row(Text(key), Text(header_value(value)))
-    return grid
+    return Fields([(Text(key), Text(header_value(value))) for key, value in headers], "cyan")
 
 
 def payload_view(
@@ -111,7 +148,7 @@ def payload_view(
     return Group(*parts)
 
 
-def _record_fields(record: RawRecord, times: Times, dropped: bool = False) -> Table:
+def _record_fields(record: RawRecord, times: Times, dropped: bool = False) -> Fields:
     key = None if record.key is None else header_value(record.key)
     value = "null" if record.value is None else f"{len(record.value):,} bytes"
     if dropped:
