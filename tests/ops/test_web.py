@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from browser_helpers import ENTER, Browser
+from browser_helpers import ENTER, Browser, wait
 
 from builders import envelope, spring_dlt_headers
 from kafka_helpers import KafkaTestClients, unique_name
@@ -183,7 +183,13 @@ def test_an_operator_may_retry_and_a_wrong_token_gets_the_login_again(
     browser: Browser, web: Web, service: Service
 ) -> None:
     login(browser, web, "not-a-token-of-this-service")
-    assert "That token is not valid for this service." in browser.page_source()
+    # The form posts and the login page comes back: wait for it (read at once, the page could
+    # still be the one the token was typed into).
+    wait(
+        lambda: "That token is not valid for this service." in browser.page_source(),
+        "the login page again, saying the token is not valid",
+        timeout=15,
+    )
     login(browser, web, service.operator)
     browser.wait_text("Consumer lag")
     browser.keys("3")
