@@ -673,7 +673,6 @@ class SnapshotTable(ScrollView, can_focus=True):
                 base,
                 base + self.get_component_rich_style("snapshot-table--header"),
                 base + self.get_component_rich_style("snapshot-table--cursor"),
-                PLACEHOLDER,
             )
             if styles != self.strip_styles:
                 self.strips.clear()
@@ -722,7 +721,7 @@ class SnapshotTable(ScrollView, can_focus=True):
             return cached[1]
         style = styles.cursor if cursor else styles.base
         if cells is None:  # not loaded yet: a placeholder, never cached
-            placeholder = (Text(key, style=styles.placeholder), "…")
+            placeholder = (Text(key, style=PLACEHOLDER), "…")
             return self.build_strip(placeholder, style, pad_to_spec=True)
         strip = self.build_strip(self.cells_shown(cells), style)
         self.strips[ident] = (cells, strip)
@@ -822,7 +821,6 @@ class LineStyles:
     base: Style
     header: Style
     cursor: Style
-    placeholder: Style
 
 
 class SegmentRun:
