@@ -660,6 +660,10 @@ class ShardSettings(Section):
     peer_timeout_s: float = Field(default=3.0, gt=0)
     """A member that does not answer within this many seconds is left out of the answer,
     which then says it is partial."""
+    commit_every_s: float = Field(default=1.0, gt=0)
+    """How often, in seconds, stage 1 commits the source offsets of what the index holds (also
+    before Kafka moves partitions away). A member that dies reads again, after the rebalance,
+    what it indexed since its last commit."""
 
     @field_validator("index_bootstrap_servers")
     @classmethod

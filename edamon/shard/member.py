@@ -8,8 +8,8 @@ partitions -> chains and sagas), both on edamon-owned consumer groups.
   commit in that group starts at `topics.start_from`; else at its commit (stage 1 holds no
   state: a member that takes a partition over continues where the last owner committed). Each
   fetch is decoded in one batch, written to the index topic as one pack per index partition
-  (`edamon.shard.index`), acknowledged, then committed: every second, and before Kafka moves
-  the partitions away.
+  (`edamon.shard.index`), acknowledged, then committed: every `shard.commit_every_s` (1 s),
+  and before Kafka moves the partitions away.
 - Stage 2 subscribes `edamon-shard.<group>.index` to the index topic with an assignor that
   carries this member's URL in its subscription (the group's member metadata: how members find
   each other). It never commits: its state is in memory. Partitions it gains are read from
@@ -64,7 +64,6 @@ FETCH_MAX_RECORDS = 2000
 FETCH_TIMEOUT_MS = 200
 METADATA_MAX_AGE_MS = 5_000
 PRODUCER_BATCH_BYTES = 1024 * 1024
-COMMIT_EVERY_S = 1.0
 MAX_UNCOMMITTED = 20
 """Fetches indexed but not yet acknowledged by the index cluster, at most."""
 ASSIGNOR_NAME = "edamon-shard"
@@ -527,10 +526,11 @@ class ShardCollector(Collector):
                 await guarded(asyncio.gather(*pending[0][0]), self._index_kafka, "write the index")
 
     async def _commit_loop(self, stage1: AIOKafkaConsumer) -> None:
-        """Every COMMIT_EVERY_S, commit what the index holds (source offsets of the fetches
-        whose index records were all acknowledged)."""
+        """Every shard.commit_every_s, commit what the index holds (source offsets of the
+        fetches whose index records were all acknowledged)."""
+        every = self._conf.shard.commit_every_s
         while True:
-            await asyncio.sleep(COMMIT_EVERY_S)
+            await asyncio.sleep(every)
             if self._uncommitted:
                 await self._commit_indexed(stage1)
 

@@ -3,6 +3,7 @@ cluster's partitions through edamon-owned consumer groups, and any of them answe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kafka_helpers import MakeTopic, Produce, UniqueName
@@ -77,9 +79,16 @@ async def produce_small_flows(produce: Produce, topics: list[str], flows: int) -
     return count
 
 
-def member(bootstrap: str, prefix: str, tmp: Path, group: str, *args: str) -> Service:
+def member(
+    bootstrap: str,
+    prefix: str,
+    tmp: Path,
+    group: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> Service:
     return start_service(
-        bootstrap, prefix, tmp, "--shard-group", group, *args, env_tokens=True, timeout=60
+        bootstrap, prefix, tmp, "--shard-group", group, *args, env_tokens=True, env=env, timeout=60
     )
 
 
@@ -214,6 +223,77 @@ async def test_a_member_joining_later_takes_its_share(
         for one in (first, late):
             wait_for(lambda one=one: chain_events(one, correlation) == 12, "the whole flow", 30)
             wait_for(lambda one=one: totals(one).get("events") == total, "every event once", 30)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def source_commits(bootstrap: str, group: str) -> dict[str, int]:
+    """The stage-1 group's committed offsets, by `topic/partition`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(f"edamon-shard.{group}.source")
+    finally:
+        await admin.close()
+    return {f"{tp.topic}/{tp.partition}": meta.offset for tp, meta in found.items()}
+
+
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Every partition's end offset, by `topic/partition`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        ends = await asyncio.wait_for(consumer.end_offsets(tps), 10)
+    finally:
+        await consumer.stop()
+    return {f"{tp.topic}/{tp.partition}": offset for tp, offset in ends.items()}
+
+
+async def test_a_member_commits_what_it_indexed_before_its_partitions_move(
+    kafka_bootstrap: str,
+    unique_name: UniqueName,
+    make_topic: MakeTopic,
+    produce: Produce,
+    tmp_path: Path,
+) -> None:
+    """The first member never commits on its clock (once an hour): only the commit before
+    the rebalance can put its positions in the source group by the time the second joins.
+    The second then starts where the first indexed to and indexes nothing again."""
+    prefix = unique_name("revoke")
+    topics = await make_topics(make_topic, prefix)
+    total = await produce_small_flows(produce, topics, 15)
+    ends = await end_offsets(kafka_bootstrap, topics)
+    assert sum(ends.values()) == total and len(ends) == 12
+    first = member(
+        kafka_bootstrap,
+        prefix,
+        tmp_path,
+        prefix,
+        env={"EDAMON_SHARD__COMMIT_EVERY_S": "3600"},
+    )
+    second: Service | None = None
+    try:
+        wait_for(lambda: settled(first, 1), "one settled member", 60)
+        wait_for(lambda: totals(first).get("events") == total, "every event", 30)
+        had = set(shard(first)["members"][0]["source_partitions"])
+        assert had == set(ends)
+        assert await source_commits(kafka_bootstrap, prefix) == {}  # no commit on the clock
+        second = member(kafka_bootstrap, prefix, tmp_path, prefix)
+        late = second
+        for one in (first, late):
+            wait_for(lambda one=one: settled(one, 2), "both members to settle", 90)
+        committed = await source_commits(kafka_bootstrap, prefix)
+        assert {tp: committed.get(tp) for tp in had} == {tp: ends[tp] for tp in had}
+        doc = shard(late)
+        written = {m["url"]: m["index_records_written"] for m in doc["members"]}
+        assert written[doc["this_member"]] == 0, written  # started at the first one's commits
+        for one in (first, late):
+            wait_for(lambda one=one: totals(one).get("events") == total, "every event", 30)
+            assert totals(one)["events"] == total  # not doubled
+            assert totals(one)["chains"] == 15
     finally:
         first.stop()
         if second is not None:
