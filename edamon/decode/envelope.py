@@ -33,14 +33,13 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edamon.config import EnvelopeSettings
-from edamon.decode.fields import FieldReader, ReadError, then
+from edamon.decode.fields import FieldReader, ReadError
 from edamon.decode.keeping import _MEMO_LIMIT, _SHARED_MAX, RecordKeeper
 from edamon.decode.locations import (
-    _BIG,
     HeaderMap,
     JsonObject,
     Lead,
@@ -79,6 +78,10 @@ _intern = sys.intern
 
 _NO_HEADERS: HeaderMap = {}
 _CE_PREFIX = b"application/cloudevents"
+_NOT_READ = (*ReadError, _Inexact, ValueError, OverflowError)
+"""What the batch path's parse and field reads raise for a value it leaves to `decode`: not an
+object or not JSON, a root of an unexpected type, a float that may be an inexact integer, an id
+of 5,000 digits..."""
 
 
 class EnvelopeDecoder(RecordKeeper):
@@ -112,14 +115,23 @@ class EnvelopeDecoder(RecordKeeper):
         self._json_schemas: dict[int, JsonSchema] = {}
         self._roots = _json_roots(*fields)
         """The top-level fields the locations read: all a Protobuf payload needs converted."""
-        self._reader: FieldReader | None = FieldReader(fields)
+        reader = FieldReader(fields)
+        self._parse: Callable[[bytes], Any] | None = reader.parse
         try:
-            self._batch_leads = tuple(
-                (self._reader.lead(locations), self._reader.rest(rest))
-                for locations, (_, _, rest) in zip(fields, self._leads, strict=True)
+            self._read_fields = reader.reader(
+                (
+                    (self._event_id, _as_id, "text", "no event id"),
+                    (self._event_type, _as_name, "name", "no event type"),
+                    (self._correlation, _as_id, "text", None),
+                    (self._causation, _as_id, "text", None),
+                    (self._aggregate, _as_id, "text", None),
+                    (self._occurred, parse_time, "time", None),
+                    (self._version, parse_int, "int", None),
+                    (self._source, _as_name, "name", None),
+                )
             )
         except LookupError:  # a two-key lead whose root is read deeper too: no batch path
-            self._reader = None
+            self._parse = None
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
@@ -150,23 +162,13 @@ class EnvelopeDecoder(RecordKeeper):
         read are parsed (`FieldReader`), and the envelope is built inline. Anything else, and
         any value the batch path does not read exactly as the standard parser would (not
         ASCII, numbers beyond a double, lone surrogates...), goes through `decode`."""
-        reader = self._reader
-        if reader is None:
+        parse = self._parse
+        if parse is None:
             return [self.decode(record) for record in records]
-        parse = reader.parse
+        read_fields = self._read_fields
         decode = self.decode
         max_bytes = self._max_bytes
         wire_keys = self._wire_keys
-        (
-            (g_id, r_id),
-            (g_type, r_type),
-            (g_corr, r_corr),
-            (g_cause, r_cause),
-            (g_agg, r_agg),
-            (g_at, r_at),
-            (g_ver, r_ver),
-            (g_src, r_src),
-        ) = self._batch_leads
         ids = self._ids
         keys = self._keys
         header_memo = self._headers
@@ -207,60 +209,23 @@ class EnvelopeDecoder(RecordKeeper):
                     append(decode(record))
                     continue
             try:
-                roots = parse(value)
-            except ReadError:
+                fields = read_fields(parse(value), headers, key)
+            except _NOT_READ:  # not read as the exact path would: let it decide
                 append(decode(record))
                 continue
-            try:
-                found: Any = g_id(roots)
-                event_id = found
-                if type(found) is not str or not found:
-                    event_id = then(found, _as_id, r_id, roots, headers, key)
-                    if event_id is None:
-                        append(self._undecodable(record, "no event id"))
-                        continue
-                found = g_type(roots)
-                if type(found) is str and found:
-                    event_type = _intern(found)
-                else:
-                    event_type = then(found, _as_name, r_type, roots, headers, key)
-                    if event_type is None:
-                        append(self._undecodable(record, "no event type"))
-                        continue
-                found = g_corr(roots)
-                correlation = found
-                if type(found) is not str or not found:
-                    correlation = then(found, _as_id, r_corr, roots, headers, key)
-                found = g_cause(roots)
-                causation = found
-                if type(found) is not str or not found:
-                    causation = then(found, _as_id, r_cause, roots, headers, key)
-                found = g_agg(roots)
-                aggregate = found
-                if type(found) is not str or not found:
-                    aggregate = then(found, _as_id, r_agg, roots, headers, key)
-                found = g_at(roots)
-                occurred = None
-                if type(found) is int and -_BIG < found < _BIG:  # epoch s or ms
-                    occurred = float(found)
-                    if occurred > MS_THRESHOLD:
-                        occurred /= 1000.0
-                elif type(found) is str:
-                    occurred = parse_time(found)
-                if occurred is None:
-                    occurred = then(found, parse_time, r_at, roots, headers, key)
-                found = g_ver(roots)
-                version = found
-                if type(found) is not int:
-                    version = then(found, parse_int, r_ver, roots, headers, key)
-                found = g_src(roots)
-                if type(found) is str and found:
-                    source = _intern(found)
-                else:
-                    source = then(found, _as_name, r_src, roots, headers, key)
-            except (_Inexact, ValueError, OverflowError):  # e.g. an id of 5,000 digits
-                append(decode(record))
+            if isinstance(fields, str):  # no event id, or no event type
+                append(self._undecodable(record, fields))
                 continue
+            (
+                event_id,
+                event_type,
+                correlation,
+                causation,
+                aggregate,
+                occurred,
+                version,
+                source,
+            ) = fields
             # _build, inline
             trace_id = None
             traceparent = headers.get("traceparent")

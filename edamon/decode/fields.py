@@ -3,9 +3,10 @@
 `FieldReader` turns the configured locations into a msgspec struct type holding only the
 top-level keys they read (a key read only as `key.sub` becomes a nested struct of those
 subkeys): msgspec parses the value and skips everything else (the payload) without making a
-Python object for it. One call per value; `read` returns the roots as a tuple (absent or null:
-None), `lead` says where a field's lead location sits in it, and `as_object` rebuilds the roots
-as the dict the locations read when a field needs its other locations.
+Python object for it (`parse`, one call per value). `reader` then writes one function that
+reads every field from that struct, the headers and the key, each location inline (generated
+for the configured locations, as a dataclass writes its `__init__`): per record, no getter calls
+and no loop over a field's locations.
 
 msgspec reads what the standard parser reads, with three differences the caller guards against
 before trusting a result: it does not check that skipped strings are valid UTF-8 (the decoder
@@ -19,8 +20,8 @@ The underscored names are internal to `edamon.decode`: `envelope` imports them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -37,19 +38,12 @@ from edamon.decode.locations import (
     _text,
     _walk,
 )
+from edamon.decode.timeparse import MS_THRESHOLD
 
-__all__ = ["FieldReader", "Getter", "ReadError", "RootLocation", "first", "then"]
+__all__ = ["FieldReader", "FieldSpec", "FieldsRead", "ReadError"]
 
 ReadError = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 """What `FieldReader.parse` raises for a value it does not read (the exact path decides)."""
-
-Getter = Callable[[Any], Any]
-"""A field's lead location read from the parsed struct (absent or null: None)."""
-
-
-def _nothing(_: object) -> None:
-    """The lead of a field whose first location is no JSON key (a header, the key)."""
-    return None
 
 
 class FieldReader:
@@ -98,94 +92,137 @@ class FieldReader:
         """The value as a struct of the roots. Raises one of ReadError when the value is not
         an object, not JSON, or a root's type does not fit."""
 
-    def lead(self, locations: tuple[Location, ...]) -> Getter:
-        """A field's first location as a getter of the parsed struct when it is a one- or
-        two-key JSON path, else `_nothing` (as `locations._lead`). Raises LookupError for a
-        two-key lead whose root another location reads deeper (the decoder then leaves the
-        batch path aside)."""
-        if locations and locations[0][0] == _JSON1:
-            return attrgetter(self._attrs[locations[0][1]])
-        if locations and locations[0][0] == _JSON2:
-            path = ".".join(locations[0][1])
-            if path not in self._attrs:
-                raise LookupError(f"{path}: its root is read whole")
-            return attrgetter(self._attrs[path])
-        return _nothing  # no lead read inline: the field's rest is all of its locations
+    def reader(self, specs: Sequence[FieldSpec]) -> FieldsRead:
+        """One function that reads every field of `specs` from the parsed struct, the headers
+        and the key: `read(roots, headers, key)` returns the fields' values in order, or the
+        `missing` reason of the first required field found nowhere.
 
-    def rest(self, locations: tuple[Location, ...]) -> tuple[RootLocation, ...]:
-        """A field's locations after its lead, compiled for `first`."""
-        out: list[RootLocation] = []
+        The function is generated for the configured locations, so that each is read inline
+        (an attribute of the struct, a header) rather than through a getter and a loop over
+        the locations per record: the same reads and conversions, in the same order, as
+        `locations._first` (each location's value converted, the first that converts wins; a
+        float beyond the exact integers raises `_Inexact`). The usual value of a field's lead
+        location (a non-empty string for ids and names, an integer for versions and epoch
+        times) is taken without a converter call. Raises LookupError for a two-key lead whose
+        root another location reads deeper (the decoder then leaves the batch path aside)."""
+        source = _Source(self._attrs)
+        for spec in specs:
+            source.field(spec)
+        return source.compile(len(specs))
+
+
+FieldSpec = tuple[tuple[Location, ...], Callable[[object], Any], str, str | None]
+"""A field for `FieldReader.reader`: its compiled locations, its converter, the usual value of
+its lead ("text", "name", "time" or "int": see `_Source.field`) and, when the field is
+required, the reason given when it is missing (else None)."""
+
+FieldsRead = Callable[[Any, HeaderMap, "bytes | None"], "tuple[Any, ...] | str"]
+"""`FieldReader.reader`'s function: (roots, headers, key) -> the fields, or a missing reason."""
+
+
+class _Source:
+    """The source of a `FieldReader.reader` function, field by field. Only our own names
+    (struct attributes `f0`, `f0.s1`, locals) are written into the code; configured strings
+    (header names, subkeys, paths) are constants passed in its namespace."""
+
+    def __init__(self, attrs: dict[str, str]) -> None:
+        self._attrs = attrs
+        self._lines: list[str] = []
+        self._outs: list[str] = []
+        """The local that holds each field's value, in order."""
+        self._names: dict[str, object] = {
+            "_BIG": _BIG,
+            "_Inexact": _Inexact,
+            "_text": _text,
+            "_walk": _walk,
+            "_intern": sys.intern,
+            "MS_THRESHOLD": MS_THRESHOLD,
+        }
+
+    def _const(self, value: object) -> str:
+        name = f"c{len(self._names)}"
+        self._names[name] = value
+        return name
+
+    def _emit(self, depth: int, line: str) -> None:
+        self._lines.append("    " * depth + line)
+
+    def _read(self, depth: int, kind: int, arg: Any) -> None:
+        """`v = ` the value at one location (None when absent), as `first` reads it."""
         attrs = self._attrs
-        for kind, arg in locations:
-            if kind == _JSON1:
-                out.append((_ATTR, attrgetter(attrs[arg])))
-            elif kind == _JSON2:
-                path = ".".join(arg)
-                if path in attrs:
-                    out.append((_ATTR, attrgetter(attrs[path])))
-                else:  # the root is read whole: a dict, or something else (skipped)
-                    out.append((_SUBDICT, (attrgetter(attrs[arg[0]]), arg[1])))
-            elif kind == _JSON:
-                out.append((_DEEP, (attrgetter(attrs[arg[0]]), arg[1:])))
-            elif kind == _HEADER:
-                out.append((_HEAD, arg))
-            else:
-                out.append((_RECORD_KEY, None))
-        return tuple(out)
-
-
-RootLocation = tuple[int, Any]
-"""A location compiled against the parsed struct: (kind, argument); see `first`."""
-_ATTR, _SUBDICT, _DEEP, _HEAD, _RECORD_KEY = 0, 1, 2, 3, 4
-
-
-def first(
-    rest: tuple[RootLocation, ...],
-    roots: Any,
-    headers: HeaderMap,
-    key: bytes | None,
-    convert: Callable[[object], Any],
-) -> Any:
-    """`locations._first` (orjson's variant) over the parsed struct: the first location whose
-    value converts to something. Raises _Inexact on a float beyond the exact integers."""
-    for kind, arg in rest:
-        if kind == _ATTR:
-            found: object = arg(roots)
-        elif kind == _SUBDICT:
-            found = arg[0](roots)
-            if type(found) is not dict:
-                continue
-            found = found.get(arg[1])
-        elif kind == _DEEP:
-            found = arg[0](roots)
-            found = None if found is None else _walk(found, arg[1])
-        elif kind == _HEAD:
-            found = _text(headers.get(arg))
+        if kind == _JSON1:
+            self._emit(depth, f"v = roots.{attrs[arg]}")
+        elif kind == _JSON2 and ".".join(arg) in attrs:
+            self._emit(depth, f"v = roots.{attrs['.'.join(arg)]}")
+        elif kind == _JSON2:  # the root is read whole: a dict, or something else (skipped)
+            self._emit(depth, f"v = roots.{attrs[arg[0]]}")
+            self._emit(depth, f"v = v.get({self._const(arg[1])}) if type(v) is dict else None")
+        elif kind == _JSON:
+            self._emit(depth, f"v = roots.{attrs[arg[0]]}")
+            self._emit(depth, f"v = None if v is None else _walk(v, {self._const(arg[1:])})")
+        elif kind == _HEADER:
+            self._emit(depth, f"v = _text(headers.get({self._const(arg)}))")
         else:
-            found = _text(key)
-        if found is not None:
-            if type(found) is float and not -_BIG < found < _BIG:
-                raise _Inexact
-            result = convert(found)
-            if result is not None:
-                return result
-    return None
+            self._emit(depth, "v = _text(key)")
+
+    def _convert(self, depth: int, out: str, convert: str) -> None:
+        """`out = convert(v)` when v is present, after `first`'s check of floats."""
+        self._emit(depth, "if v is not None:")
+        self._emit(depth + 1, "if type(v) is float and not -_BIG < v < _BIG:")
+        self._emit(depth + 2, "raise _Inexact")
+        self._emit(depth + 1, f"{out} = {convert}(v)")
+
+    def field(self, spec: FieldSpec) -> None:
+        locations, convert, usual, missing = spec
+        out = f"x{len(self._outs)}"
+        self._outs.append(out)
+        conv = self._const(convert)
+        rest = locations
+        if locations and locations[0][0] in (_JSON1, _JSON2):
+            kind, arg = locations[0]
+            if kind == _JSON2 and ".".join(arg) not in self._attrs:
+                raise LookupError(f"{'.'.join(arg)}: its root is read whole")
+            rest = locations[1:]
+            self._read(1, kind, arg)
+            if usual == "time":  # epoch s or ms: exact, the struct's integers fit a float
+                self._emit(1, f"{out} = None")
+                self._emit(1, "if type(v) is int and -_BIG < v < _BIG:")
+                self._emit(2, f"{out} = float(v)")
+                self._emit(2, f"if {out} > MS_THRESHOLD:")
+                self._emit(3, f"{out} /= 1000.0")
+                self._emit(1, "else:")
+                self._convert(2, out, conv)
+            else:
+                test, value = _USUAL[usual]
+                self._emit(1, f"if {test}:")
+                self._emit(2, f"{out} = {value}")
+                self._emit(1, "else:")
+                self._emit(2, f"{out} = None")
+                self._convert(2, out, conv)
+        else:
+            self._emit(1, f"{out} = None")
+        for kind, arg in rest:
+            self._emit(1, f"if {out} is None:")
+            self._read(2, kind, arg)
+            self._convert(2, out, conv)
+        if missing is not None:
+            self._emit(1, f"if {out} is None:")
+            self._emit(2, f"return {self._const(missing)}")
+
+    def compile(self, count: int) -> FieldsRead:
+        outs = self._outs
+        assert len(outs) == count
+        body = "\n".join(self._lines)
+        code = f"def read(roots, headers, key):\n{body}\n    return ({', '.join(outs)},)\n"
+        namespace = dict(self._names)
+        exec(code, namespace)  # the source holds only our own names (see the class)
+        read: FieldsRead = namespace["read"]  # type: ignore[assignment]
+        return read
 
 
-def then(
-    found: Any,
-    convert: Callable[[object], Any],
-    rest: tuple[RootLocation, ...],
-    roots: Any,
-    headers: HeaderMap,
-    key: bytes | None,
-) -> Any:
-    """`locations._then` over the parsed struct: `found` (the lead's value) converted if it
-    converts, else the first of the other locations."""
-    if found is not None:
-        if type(found) is float and not -_BIG < found < _BIG:
-            raise _Inexact
-        result = convert(found)
-        if result is not None:
-            return result
-    return first(rest, roots, headers, key, convert)
+_USUAL = {
+    "text": ("type(v) is str and v", "v"),
+    "name": ("type(v) is str and v", "_intern(v)"),
+    "int": ("type(v) is int", "v"),
+}
+"""The usual value of a field's lead location, taken as is (test, value), per `FieldSpec`."""
