@@ -573,20 +573,24 @@ class CollectorState:
                 by_reason=tuple(self._undecodable.most_common()),
                 samples=tuple(reversed(self._undecodable_samples)),
             ),
-            totals=Totals(
-                events=self._events_total,
-                duplicates=self._duplicates,
-                dead_letters=self._dead.total,
-                undecodable=sum(self._undecodable.values()),
-                chains=len(self._chains),
-                retained_events=self._retained,
-                evicted_chains=self._evicted,
-            ),
+            totals=self.totals(),
             collector_lag=self.collector_lag,
             lag_health=self.lag_health,
             notices=tuple(self._notices),
             ordering=self._ordering.view() if self._ordering is not None else None,
             alerts=self.alerts,
+        )
+
+    def totals(self) -> Totals:
+        """The snapshot's totals alone: cheap (no view is built), for progress counters."""
+        return Totals(
+            events=self._events_total,
+            duplicates=self._duplicates,
+            dead_letters=self._dead.total,
+            undecodable=sum(self._undecodable.values()),
+            chains=len(self._chains),
+            retained_events=self._retained,
+            evicted_chains=self._evicted,
         )
 
     def record_memory(self) -> tuple[int, int]:
