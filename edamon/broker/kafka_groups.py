@@ -21,7 +21,7 @@ from edamon.broker.base import (
 )
 from edamon.broker.kafka_client import client_options, guarded, map_error
 from edamon.config import KafkaSettings
-from edamon.model.records import RECORD_SETTERS, TP, Header, RawRecord
+from edamon.model.records import TP, Header, RawRecord, build_record
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -103,18 +103,9 @@ def to_records(batches: Mapping[Any, Sequence[Any]]) -> list[RawRecord]:
     """
     out: list[RawRecord] = []
     append = out.append
-    new = object.__new__
-    cls = RawRecord
-    s_topic, s_partition, s_offset, s_ts, s_key, s_value, s_headers = RECORD_SETTERS
+    build = build_record
     for messages in batches.values():
         for m in messages:
-            record = new(cls)
-            s_topic(record, m.topic)
-            s_partition(record, m.partition)
-            s_offset(record, m.offset)
-            s_ts(record, m.timestamp)
-            s_key(record, m.key)
-            s_value(record, m.value)
             headers = m.headers
             if headers:
                 for _, header_value in headers:
@@ -123,8 +114,7 @@ def to_records(batches: Mapping[Any, Sequence[Any]]) -> list[RawRecord]:
                         break
             else:
                 headers = ()
-            s_headers(record, headers)
-            append(record)
+            append(build(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value, headers))
     return out
 
 
