@@ -115,9 +115,10 @@ class EnvelopeDecoder(RecordKeeper):
         self._json_schemas: dict[int, JsonSchema] = {}
         self._roots = _json_roots(*fields)
         """The top-level fields the locations read: all a Protobuf payload needs converted."""
-        reader = FieldReader(fields)
-        self._parse: Callable[[bytes], Any] | None = reader.parse
+        self._parse: Callable[[bytes], Any] | None = None
+        """The batch path's parser (None: `decode_many` decodes record by record)."""
         try:
+            reader = FieldReader(fields)
             self._read_fields = reader.reader(
                 (
                     (self._event_id, _as_id, "text", "no event id"),
@@ -130,8 +131,11 @@ class EnvelopeDecoder(RecordKeeper):
                     (self._source, _as_name, "name", None),
                 )
             )
+            self._parse = reader.parse
         except LookupError:  # a two-key lead whose root is read deeper too: no batch path
-            self._parse = None
+            pass
+        except ValueError:  # a JSON key msgspec can't name (a '"', '\\' or control character)
+            pass
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""

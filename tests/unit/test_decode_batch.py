@@ -176,3 +176,28 @@ def test_usual_records_take_the_batch_path_and_share_ids() -> None:
     assert child.causation_id == "e-1" and child.causation_id is parent.event_id
     assert child.correlation_id is parent.correlation_id
     assert child.record == second
+
+
+def test_configured_names_are_data_not_code() -> None:
+    """The batch path's field reader is generated for the configured locations: a header name,
+    a subkey or a path that looks like code is read as a name, the same as `decode` reads it;
+    a JSON key the batch parser can't name (a double quote) leaves the batch path aside."""
+    odd = "x'); raise SystemExit('injected"
+    quoted = 'x"); raise SystemExit("injected'
+    for key in (odd, quoted):
+        decoder = EnvelopeDecoder(
+            EnvelopeSettings(
+                event_id=["eventId"],
+                source=[f"header:{quoted}", "source"],
+                aggregate_id=[f"meta.{key}", "aggregateId"],
+                version=[f"deep.{key}.v", "version"],
+            )
+        )
+        value = json.dumps(
+            {"eventId": "e-1", "eventType": "T", "meta": {key: "agg-9"}, "deep": {key: {"v": 7}}}
+        ).encode()
+        record = RawRecord("t", 0, 1, 5, None, value, ((quoted, b"billing"),))
+        [env] = decoder.decode_many([record])
+        assert env == decoder.decode(record)
+        assert isinstance(env, Envelope)
+        assert (env.source, env.aggregate_id, env.version) == ("billing", "agg-9", 7)
