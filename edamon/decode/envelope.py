@@ -132,10 +132,8 @@ class EnvelopeDecoder(RecordKeeper):
                 )
             )
             self._parse = reader.parse
-        except LookupError:  # a two-key lead whose root is read deeper too: no batch path
-            pass
-        except ValueError:  # a JSON key msgspec can't name (a '"', '\\' or control character)
-            pass
+        except (LookupError, ValueError):  # no batch path: a two-key lead whose root is read
+            pass  # deeper too, or a JSON key msgspec can't name (a '"', '\\', a control character)
 
     def decode(self, record: RawRecord) -> Envelope | Undecodable:
         """Decode one record. Never raises: failures come back as Undecodable(reason)."""
