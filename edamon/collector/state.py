@@ -566,7 +566,7 @@ class CollectorState:
             dead_letter_groups=self._dead.groups(),
             sagas=self._sagas.summaries(),
             saga_instances=self._sagas.instances(SNAPSHOT_SAGA_INSTANCES),
-            chains=self._chain_summaries(),
+            chains=self.chain_summaries(),
             timeline=self._timeline_rows(),
             undecodable=UndecodableView(
                 count=sum(self._undecodable.values()),
@@ -597,7 +597,10 @@ class CollectorState:
         """Bytes of record data held, and the budget (retention.record_memory_mb)."""
         return self._budget.held_bytes, self._budget_limit
 
-    def _chain_summaries(self) -> tuple[ChainSummary, ...]:
+    def chain_summaries(self) -> tuple[ChainSummary, ...]:
+        """The snapshot's flows alone, as they are now: the SNAPSHOT_CHAINS most recently
+        updated (a summary is cached per flow until it changes, so this costs ~1 µs a listed
+        flow that did not change), for a page of flows without a whole snapshot."""
         out: list[ChainSummary] = []
         sagas = self._sagas
         for cid in reversed(self._chains):
