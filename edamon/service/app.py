@@ -347,7 +347,16 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
 
     # ---- pages -------------------------------------------------------------------------------
 
-    def listing(path: str, kind: type, rows_of: Callable[[], Sequence[Any]], doc: str) -> None:
+    def listing(
+        path: str,
+        kind: type,
+        rows_of: Callable[[], Sequence[Any]],
+        doc: str,
+        first_rows: Callable[[int], tuple[Sequence[Any], int]] | None = None,
+    ) -> None:
+        """A page route over `rows_of()`; `first_rows(n)`, when given, answers an unfiltered,
+        unordered page: the first `n` rows and how many there are."""
+
         async def endpoint(
             who: Role,
             offset: Offset = 0,
@@ -355,6 +364,10 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             filter: Filter = None,
             order: Order = None,
         ) -> Response:
+            if first_rows is not None and not filter and not order:
+                rows, total = first_rows(offset + limit)
+                result = Page(total=total, offset=offset, items=tuple(rows[offset:]))
+                return docs.json_response(Page[kind], result)  # type: ignore[valid-type]
             return rows_page(rows_of(), kind, offset, limit, filter, order)
 
         endpoint.__doc__ = doc
@@ -369,7 +382,13 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         return lambda: pick(backend.snapshot())
 
     # the flows alone (cached per flow), not a whole snapshot: the page a dashboard scrolls
-    listing("chains", ChainSummary, backend.chains, "Flows, most recently updated first.")
+    listing(
+        "chains",
+        ChainSummary,
+        lambda: backend.chains(),
+        "Flows, most recently updated first.",
+        lambda first: backend.first_chains(first),
+    )
     listing(
         "sagas",
         SagaInstance,

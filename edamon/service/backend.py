@@ -135,6 +135,15 @@ class Backend:
         local = self.collector.state.chain_summaries()
         return local if self.shard is None else self.shard.merged_chains(local)
 
+    def first_chains(self, first: int) -> tuple[tuple[ChainSummary, ...], int]:
+        """The `first` rows of `chains()` and how many it has, without building the others
+        (an unfiltered page needs no more)."""
+        state = self.collector.state
+        local, listed = state.chain_summaries(first), state.chains_listed()
+        if self.shard is None:
+            return local, listed
+        return self.shard.merged_chains(local)[:first], self.shard.merged_chain_count(listed)
+
     @property
     def _max_age(self) -> float:
         return self.settings.service.snapshot_max_age_s

@@ -29,7 +29,7 @@ from edamon.config import Settings
 from edamon.model.api import EventDoc
 from edamon.model.snapshot import ChainSummary, ChainView, CollectDocument, Snapshot
 from edamon.shard.member import ShardCollector
-from edamon.shard.merge import merge_chains, merge_snapshots
+from edamon.shard.merge import LIST_CAP, merge_chains, merge_snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -215,13 +215,20 @@ class ShardPeers:
 
     def merged_chains(self, local: Sequence[ChainSummary]) -> tuple[ChainSummary, ...]:
         """`local` flows with those of every answering member's share: the merged snapshot's
-        `chains` (see `merged`), without merging the rest."""
-        others = [
+        `chains` (see `merged`), without merging the rest (its first rows when `local` holds
+        this member's first ones)."""
+        return merge_chains(local, self._shared_chains())
+
+    def merged_chain_count(self, local: int) -> int:
+        """How many flows `merged_chains` lists when this member lists `local` of its own."""
+        return min(LIST_CAP, local + sum(len(chains) for chains in self._shared_chains()))
+
+    def _shared_chains(self) -> list[tuple[ChainSummary, ...]]:
+        return [
             fetched.share.snapshot.chains
             for url in self.others()
             if (fetched := self._shares.get(url)) is not None and fetched.share is not None
         ]
-        return merge_chains(local, others)
 
     async def chain(self, correlation_id: str) -> ChainView | None:
         """The flow from the member that holds it (asked of all others at once)."""

@@ -71,6 +71,12 @@ async def test_a_page_of_flows_shows_a_flow_the_shared_snapshot_does_not_have_ye
         page = answer.json()
         assert page["total"] == 2
         assert [row["correlation_id"] for row in page["items"]] == ["flow-2", "flow-1"]
+        params = {"offset": 1, "limit": 1}
+        second = (await http.get("/v1/chains", params=params, headers=HEADERS)).json()
+        assert second == {"total": 2, "offset": 1, "items": page["items"][1:]}
+        params = {"filter": "flow-", "limit": 10}  # the whole list, filtered: the same rows
+        filtered = (await http.get("/v1/chains", params=params, headers=HEADERS)).json()
+        assert filtered == page
         # the overview still shares the snapshot taken before flow-2 (within 5 s)
         overview = (await http.get("/v1/overview", headers=HEADERS)).json()
         assert overview["snapshot"]["totals"]["chains"] == 1
