@@ -8,8 +8,9 @@ The service: a child process (this script with `--serve SOCKET`) runs the real H
 (edamon.service.app over uvicorn, on a Unix socket, as the embedded child does) over a
 `CollectorState` that a feed fills on the same loop: records built in flows of 5 events over
 5 topics with 4 partitions, 2% of PaymentProcessed dead-lettered to a Spring DLT, in fetches of
-at most 2,000 paced to `--rate` records/s, ingested in slices of 500 with a turn of the loop
-after each (as the collector's tail loop does). No broker: the record building stands in for
+at most 2,000 paced to `--rate` records/s, ingested in slices of 500 with turns of the loop
+after each (`let_requests_in`), what survives frozen after a busy fetch and once a second (as
+the collector's tail and tick loops do). No broker: the record building stands in for
 the fetch and decode work. The child reports what it ingested and the CPU it used.
 
 Runs, side by side:
@@ -62,8 +63,13 @@ ROOT = Path(os.environ.get("EDAMON_ROOT") or Path(__file__).resolve().parent.par
 for the memory comparison; the service is always this one's)."""
 sys.path.insert(0, str(ROOT))
 
-from edamon.collector.collector import FETCH_MAX_RECORDS, INGEST_SLICE  # noqa: E402
-from edamon.collector.runtime import GC_THRESHOLD  # noqa: E402
+from edamon.collector.collector import (  # noqa: E402
+    FETCH_MAX_RECORDS,
+    FREEZE_EACH_FETCH,
+    INGEST_SLICE,
+    let_requests_in,
+)
+from edamon.collector.runtime import GC_THRESHOLD, freeze_survivors  # noqa: E402
 from edamon.collector.state import CollectorState  # noqa: E402
 from edamon.config import Settings, load_settings  # noqa: E402
 from edamon.model.records import RawRecord  # noqa: E402
@@ -156,6 +162,7 @@ class Feeder:
         records = Records()
         ingest = self.state.ingest
         start = time.perf_counter()
+        frozen = start
         try:
             while (elapsed := time.perf_counter() - start) < self.seconds:
                 due = BATCH if self.rate is None else int(self.rate * elapsed) - self.fed
@@ -169,7 +176,13 @@ class Feeder:
                     ingest(piece, time.time())
                     self.ingest_s += time.perf_counter() - t0
                     self.fed += len(piece)
-                    await asyncio.sleep(0)  # requests are answered between slices
+                    await let_requests_in()  # requests are answered between slices
+                # what the collector's loops freeze (edamon.collector.runtime): after a busy
+                # fetch, and once a second (its tick loop)
+                now = time.perf_counter()
+                if (FREEZE_EACH_FETCH and len(fetched) >= INGEST_SLICE) or now - frozen >= 1.0:
+                    freeze_survivors()
+                    frozen = now
         finally:
             self.elapsed_s = time.perf_counter() - start
 

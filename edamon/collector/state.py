@@ -566,7 +566,7 @@ class CollectorState:
             dead_letter_groups=self._dead.groups(),
             sagas=self._sagas.summaries(),
             saga_instances=self._sagas.instances(SNAPSHOT_SAGA_INSTANCES),
-            chains=self._chain_summaries(),
+            chains=self.chain_summaries(),
             timeline=self._timeline_rows(),
             undecodable=UndecodableView(
                 count=sum(self._undecodable.values()),
@@ -597,7 +597,11 @@ class CollectorState:
         """Bytes of record data held, and the budget (retention.record_memory_mb)."""
         return self._budget.held_bytes, self._budget_limit
 
-    def _chain_summaries(self) -> tuple[ChainSummary, ...]:
+    def chain_summaries(self, first: int = SNAPSHOT_CHAINS) -> tuple[ChainSummary, ...]:
+        """The snapshot's flows alone, as they are now: the SNAPSHOT_CHAINS most recently
+        updated (a summary is cached per flow until it changes), or the `first` of them, for
+        a page of flows without a whole snapshot."""
+        first = min(first, SNAPSHOT_CHAINS)
         out: list[ChainSummary] = []
         sagas = self._sagas
         for cid in reversed(self._chains):
@@ -606,9 +610,19 @@ class CollectorState:
             if chain.event_count == 0:
                 continue  # only a dead letter whose original event is not retained yet
             out.append(chain.summary(saga.saga if saga else None, saga.state if saga else None))
-            if len(out) >= SNAPSHOT_CHAINS:
+            if len(out) >= first:
                 break
         return tuple(out)
+
+    def chains_listed(self) -> int:
+        """How many flows `chain_summaries()` lists, without building their summaries."""
+        listed = 0
+        for chain in reversed(self._chains.values()):
+            if chain.event_count:
+                listed += 1
+                if listed >= SNAPSHOT_CHAINS:
+                    break
+        return listed
 
     def _timeline_rows(self) -> tuple[TimelineRow, ...]:
         rows: list[TimelineRow] = []

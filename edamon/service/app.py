@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -56,6 +57,7 @@ from edamon.model.snapshot import (
     PartitionLag,
     SagaInstance,
     SagaSummary,
+    Snapshot,
     TimelineRow,
     TopicThroughput,
     UndecodableView,
@@ -345,7 +347,16 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
 
     # ---- pages -------------------------------------------------------------------------------
 
-    def listing(path: str, kind: type, rows_of: Any, doc: str) -> None:
+    def listing(
+        path: str,
+        kind: type,
+        rows_of: Callable[[], Sequence[Any]],
+        doc: str,
+        first_rows: Callable[[int], tuple[Sequence[Any], int]] | None = None,
+    ) -> None:
+        """A page route over `rows_of()`; `first_rows(n)`, when given, answers an unfiltered,
+        unordered page: the first `n` rows and how many there are."""
+
         async def endpoint(
             who: Role,
             offset: Offset = 0,
@@ -353,7 +364,11 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             filter: Filter = None,
             order: Order = None,
         ) -> Response:
-            return rows_page(rows_of(backend.snapshot()), kind, offset, limit, filter, order)
+            if first_rows is not None and not filter and not order:
+                rows, total = first_rows(offset + limit)
+                result = Page(total=total, offset=offset, items=tuple(rows[offset:]))
+                return docs.json_response(Page[kind], result)  # type: ignore[valid-type]
+            return rows_page(rows_of(), kind, offset, limit, filter, order)
 
         endpoint.__doc__ = doc
         app.get(
@@ -363,22 +378,49 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             name=path.replace("/", "_").replace("-", "_"),
         )(endpoint)
 
-    listing("chains", ChainSummary, lambda s: s.chains, "Flows, most recently updated first.")
-    listing("sagas", SagaInstance, lambda s: s.saga_instances, "Saga instances, latest first.")
-    listing("saga-summaries", SagaSummary, lambda s: s.sagas, "Each saga's counts per state.")
-    listing("lag", GroupLag, lambda s: s.lag, "Consumer groups, worst first.")
-    listing("throughput/topics", TopicThroughput, lambda s: s.throughput.topics, "Topics' rates.")
+    def of_snapshot(pick: Callable[[Snapshot], Sequence[Any]]) -> Callable[[], Sequence[Any]]:
+        return lambda: pick(backend.snapshot())
+
+    # the flows alone (cached per flow), not a whole snapshot: the page a dashboard scrolls
+    listing(
+        "chains",
+        ChainSummary,
+        lambda: backend.chains(),
+        "Flows, most recently updated first.",
+        lambda first: backend.first_chains(first),
+    )
+    listing(
+        "sagas",
+        SagaInstance,
+        of_snapshot(lambda s: s.saga_instances),
+        "Saga instances, latest first.",
+    )
+    listing(
+        "saga-summaries",
+        SagaSummary,
+        of_snapshot(lambda s: s.sagas),
+        "Each saga's counts per state.",
+    )
+    listing("lag", GroupLag, of_snapshot(lambda s: s.lag), "Consumer groups, worst first.")
+    listing(
+        "throughput/topics",
+        TopicThroughput,
+        of_snapshot(lambda s: s.throughput.topics),
+        "Topics' rates.",
+    )
     listing(
         "throughput/event-types",
         EventTypeThroughput,
-        lambda s: s.throughput.event_types,
+        of_snapshot(lambda s: s.throughput.event_types),
         "Event types' rates.",
     )
-    listing("timeline", TimelineRow, lambda s: s.timeline, "The live tail, newest first.")
+    listing(
+        "timeline", TimelineRow, of_snapshot(lambda s: s.timeline), "The live tail, newest first."
+    )
     listing(
         "dead-letter-groups",
         DeadLetterGroup,
-        lambda s: s.dead_letter_groups,
+        of_snapshot(lambda s: s.dead_letter_groups),
         "Dead letters by source topic, group and exception.",
     )
 

@@ -29,7 +29,7 @@ from edamon.model.alerts import AlertsDoc
 from edamon.model.api import Ready, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import parse_coords
-from edamon.model.snapshot import Snapshot
+from edamon.model.snapshot import ChainSummary, Snapshot
 from edamon.model.status import ConnectionState
 from edamon.service import docs
 from edamon.service.metrics import EdamonMetrics
@@ -127,6 +127,22 @@ class Backend:
             self._snapshot = local if self.shard is None else self.shard.merged(local)
             self._snapshot_at = now
         return self._snapshot
+
+    def chains(self) -> tuple[ChainSummary, ...]:
+        """The snapshot's flows as they are now, built from the flows alone: a page of flows
+        neither waits for a whole snapshot (15-40 ms under load) nor shows one up to
+        snapshot_max_age_s old. In a shard group: merged with the other members' shares."""
+        local = self.collector.state.chain_summaries()
+        return local if self.shard is None else self.shard.merged_chains(local)
+
+    def first_chains(self, first: int) -> tuple[tuple[ChainSummary, ...], int]:
+        """The `first` rows of `chains()` and how many it has, without building the others
+        (an unfiltered page needs no more)."""
+        state = self.collector.state
+        local, listed = state.chain_summaries(first), state.chains_listed()
+        if self.shard is None:
+            return local, listed
+        return self.shard.merged_chains(local)[:first], self.shard.merged_chain_count(listed)
 
     @property
     def _max_age(self) -> float:

@@ -46,7 +46,7 @@ from edamon.broker.kafka import KafkaBroker
 from edamon.broker.kafka_client import client_options, guarded
 from edamon.broker.kafka_groups import to_records
 from edamon.collector.cancelling import cancel_and_wait
-from edamon.collector.collector import AUTH_RETRY_S, Collector, retry_delay
+from edamon.collector.collector import AUTH_RETRY_S, Collector, let_requests_in, retry_delay
 from edamon.collector.lagsampler import LagSampler
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
@@ -673,7 +673,7 @@ class ShardCollector(Collector):
             self.records_read += len(reader.events) + len(reader.records)
             reader.clear()
             self._update_rebuild()
-            await asyncio.sleep(0)
+            await let_requests_in()
 
     # ---- lag and time --------------------------------------------------------------------
 

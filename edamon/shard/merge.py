@@ -56,13 +56,21 @@ def merge_snapshots(
         dead_letter_groups=_dead_letter_groups(shares),
         sagas=_sagas(shares),
         saga_instances=_newest([s.saga_instances for s in shares], lambda r: r.updated, LIST_CAP),
-        chains=_newest([s.chains for s in shares], _chain_key, LIST_CAP),
+        chains=merge_chains(local.chains, [s.chains for s in others]),
         timeline=_newest([s.timeline for s in shares], lambda r: r.time, max(timeline_cap, 1)),
         undecodable=_undecodable([s.undecodable for s in shares]),
         totals=_totals([s.totals for s in shares]),
         collector_lag=sum(s.collector_lag for s in shares),
         notices=(*local.notices, *notices),
     )
+
+
+def merge_chains(
+    local: Sequence[ChainSummary], others: Sequence[Sequence[ChainSummary]]
+) -> tuple[ChainSummary, ...]:
+    """The members' flows as one list, most recently updated first (the snapshot's merge of
+    its `chains`, on its own for a page of flows)."""
+    return _newest([local, *others], _chain_key, LIST_CAP)
 
 
 def _chain_key(row: ChainSummary) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -26,9 +27,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from edamon.config import Settings
 from edamon.model.api import EventDoc
-from edamon.model.snapshot import ChainView, CollectDocument, Snapshot
+from edamon.model.snapshot import ChainSummary, ChainView, CollectDocument, Snapshot
 from edamon.shard.member import ShardCollector
-from edamon.shard.merge import merge_snapshots
+from edamon.shard.merge import LIST_CAP, merge_chains, merge_snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -211,6 +212,23 @@ class ShardPeers:
             if fetched.share.member.rebuilding:
                 notices.append(f"shard: partial answer: {url} is rebuilding its flows")
         return merge_snapshots(local, others, notices)
+
+    def merged_chains(self, local: Sequence[ChainSummary]) -> tuple[ChainSummary, ...]:
+        """`local` flows with those of every answering member's share: the merged snapshot's
+        `chains` (see `merged`), without merging the rest (its first rows when `local` holds
+        this member's first ones)."""
+        return merge_chains(local, self._shared_chains())
+
+    def merged_chain_count(self, local: int) -> int:
+        """How many flows `merged_chains` lists when this member lists `local` of its own."""
+        return min(LIST_CAP, local + sum(len(chains) for chains in self._shared_chains()))
+
+    def _shared_chains(self) -> list[tuple[ChainSummary, ...]]:
+        return [
+            fetched.share.snapshot.chains
+            for url in self.others()
+            if (fetched := self._shares.get(url)) is not None and fetched.share is not None
+        ]
 
     async def chain(self, correlation_id: str) -> ChainView | None:
         """The flow from the member that holds it (asked of all others at once)."""

@@ -108,6 +108,11 @@ def totals(service: Service) -> dict[str, int]:
     return {} if overview is None else overview["snapshot"]["totals"]
 
 
+def flows_listed(service: Service) -> int:
+    found = get(service, "/v1/chains?limit=100")
+    return 0 if found is None else int(found["total"])
+
+
 def shard(service: Service) -> dict[str, Any]:
     return get(service, "/v1/shard") or {}
 
@@ -156,6 +161,8 @@ async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
             wait_for(lambda one=one: chain_events(one, correlation) == 12, "the whole flow", 30)
             wait_for(lambda one=one: totals(one).get("events") == total, "every event", 30)
             assert totals(one)["chains"] == 21
+            # a page of flows is the group's too (the flows alone, merged with the shares)
+            wait_for(lambda one=one: flows_listed(one) == 21, "every flow on a page", 30)
         # the flow lives on one member; the other fetched it
         local = [get(one, f"/v1/shard/chains/{correlation}") is not None for one in (first, second)]
         assert local.count(True) == 1
