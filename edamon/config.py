@@ -600,7 +600,8 @@ class ServiceSettings(Section):
     snapshot_max_age_s: float = Field(default=0.2, ge=0, le=5)
     """Requests within this many seconds share one snapshot of the collector's state (~20 ms to
     take under the demo's load), so any number of dashboards polling at 4 Hz cost at most one
-    snapshot per 0.2 s."""
+    snapshot per 0.2 s. A page of flows (`/v1/chains`) is built from the flows as they are
+    now, not from this snapshot."""
 
     @field_validator("listen")
     @classmethod
