@@ -13,6 +13,7 @@ Without it, or with `envelope.native = "off"`, the Python batch path is used.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from edamon.decode.timeparse import MS_THRESHOLD
 from edamon.model.envelope import ENVELOPE_SLOTS, Envelope, EnvelopeFormat
 from edamon.model.records import RECORD_SLOTS, Header, RawRecord, slot_descriptors
 
-__all__ = ["NativeDecoder", "native_decoder"]
+__all__ = ["NativeDecoder", "decoder_in_use", "native_decoder"]
 
 
 class NativeDecoder(Protocol):
@@ -42,6 +43,15 @@ class NativeDecoder(Protocol):
 NativeField = tuple[tuple[Location, ...], str, Callable[[object], Any], str | None]
 """A field: its compiled locations, its usual value (see fields.FieldSpec), its converter and,
 when required, the reason given when it is missing."""
+
+
+def decoder_in_use(mode: str) -> str:
+    """Which batch decoder `envelope.native = mode` gives, in words (`edamon serve` says it)."""
+    if mode == "off":
+        return "Python (envelope.native = off)"
+    if importlib.util.find_spec("edamon_native") is None:
+        return "Python (the accelerator is not installed: pip install ./native)"
+    return "the accelerator (edamon_native)"
 
 
 def native_decoder(

@@ -13,7 +13,7 @@ import pytest
 
 from edamon.config import ConfigError, EnvelopeSettings, load_settings
 from edamon.decode.envelope import EnvelopeDecoder
-from edamon.decode.native import NativeDecoder
+from edamon.decode.native import NativeDecoder, decoder_in_use
 from edamon.model.envelope import Envelope, Undecodable
 from edamon.model.records import FlawedRecord, RawRecord
 from tests.unit.test_decode_batch import _native_mode
@@ -172,3 +172,11 @@ def test_required_without_the_accelerator_is_a_config_error(
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
     with pytest.raises(ConfigError, match=r"envelope\.native.*not installed"):
         load_settings(None, {"envelope": {"native": "required"}}, use_default_path=False)
+
+
+def test_serve_says_which_decoder_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert decoder_in_use("off") == "Python (envelope.native = off)"
+    if _native_mode("required") == "required":  # skipped outside CI without the accelerator
+        assert decoder_in_use("auto") == "the accelerator (edamon_native)"
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
+    assert "not installed: pip install ./native" in decoder_in_use("auto")
