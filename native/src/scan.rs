@@ -123,38 +123,7 @@ impl<'a> Scan<'a> {
             self.i += 1;
             match c {
                 b'"' => return Some(Cow::Owned(out)),
-                b'\\' => {
-                    let e = *b.get(self.i)?;
-                    self.i += 1;
-                    match e {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let u = self.hex4()?;
-                            let ch = if (0xD800..0xDC00).contains(&u) {
-                                if b.get(self.i..self.i + 2)? != b"\\u" {
-                                    return None;
-                                }
-                                self.i += 2;
-                                let low = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&low) {
-                                    return None;
-                                }
-                                char::from_u32(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00))?
-                            } else {
-                                char::from_u32(u)? // a lone low surrogate: None
-                            };
-                            out.push(ch);
-                        }
-                        _ => return None,
-                    }
-                }
+                b'\\' => out.push(self.escape()?),
                 c if c < 0x20 => return None,
                 c => {
                     out.push(c as char);
@@ -163,6 +132,129 @@ impl<'a> Scan<'a> {
                     out.push_str(self.text(from, self.i));
                 }
             }
+        }
+    }
+
+    /// The character of an escape (after its backslash), surrogate pairs joined; None for an
+    /// escape the standard parser rejects (a lone surrogate among them).
+    fn escape(&mut self) -> Option<char> {
+        let b = self.b;
+        let e = *b.get(self.i)?;
+        self.i += 1;
+        Some(match e {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let u = self.hex4()?;
+                if (0xD800..0xDC00).contains(&u) {
+                    if b.get(self.i..self.i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    self.i += 2;
+                    let low = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00))?
+                } else {
+                    char::from_u32(u)? // a lone low surrogate: None
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Past a string (at its opening quote), checked as `string` checks it, nothing built.
+    fn skip_string(&mut self) -> Option<()> {
+        self.i += 1;
+        loop {
+            self.skip_to_special();
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    self.i += 1;
+                    self.escape()?;
+                }
+                _ => return None, // a control character
+            }
+        }
+    }
+
+    /// Past any value, checked as `value` checks it, nothing built.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'n' => self.literal(b"null"),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    self.skip_string()?;
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => self.number().map(|_| ()),
         }
     }
 
@@ -255,7 +347,7 @@ impl<'a> Scan<'a> {
                 }
                 loop {
                     self.ws();
-                    self.value(depth + 1, &[])?;
+                    self.skip(depth + 1)?;
                     self.ws();
                     match self.peek()? {
                         b',' => self.i += 1,
@@ -276,9 +368,7 @@ impl<'a> Scan<'a> {
                 self.object(depth, |key, scan| {
                     match subs.iter().position(|s| *s == *key) {
                         Some(i) => found[i] = scan.value(depth + 1, &[])?.val,
-                        None => {
-                            scan.value(depth + 1, &[])?;
-                        }
+                        None => scan.skip(depth + 1)?,
                     }
                     Some(())
                 })?;
@@ -364,9 +454,7 @@ pub fn read_roots<'a>(value: &'a [u8], roots: &[RootSpec]) -> Option<Vec<Root<'a
                     root.subs = captured.subs;
                 }
             }
-            None => {
-                scan.value(1, &[])?;
-            }
+            None => scan.skip(1)?,
         }
         Some(())
     })?;
