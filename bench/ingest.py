@@ -8,10 +8,12 @@ Produces N seed-envelope events in realistic flows (5 events per flow over 5 top
 in its own subprocess so memory is measured cleanly: (a) a bare aiokafka getmany loop that does
 nothing else, (b) the full collector (decode, chains, sagas, throughput, retention sized to
 keep every event). Prints both rates, their ratio, each drain's CPU time per record and peak
-RSS. With --repeat N the two drains take turns N times (bare, collector, bare, ...) on the same
-records, and each figure is given as the best and the spread of its N runs: on a shared machine
-one pair of runs says little. Without --bootstrap it starts the harness broker from
-scripts/kafka.py. EDAMON_BENCH_PROFILE=FILE writes each drain's cProfile stats to FILE.<drain>.
+RSS; with the accelerator installed (edamon_native), the collector drains a second time with
+the Python decoder (envelope.native = off), in the same turns. With --repeat N the drains take
+turns N times (bare, collector, bare, ...) on the same records, and each figure is given as the
+best and the spread of its N runs: on a shared machine one pair of runs says little. Without
+--bootstrap it starts the harness broker from scripts/kafka.py. EDAMON_BENCH_PROFILE=FILE
+writes each drain's cProfile stats to FILE.<drain>.
 """
 
 from __future__ import annotations
@@ -223,13 +225,20 @@ def child(mode: str, bootstrap: str, prefix: str, events: int) -> None:
 
 
 def run_child(
-    mode: str, bootstrap: str, prefix: str, events: int, code: Path | None = None
+    mode: str,
+    bootstrap: str,
+    prefix: str,
+    events: int,
+    code: Path | None = None,
+    python_decoder: bool = False,
 ) -> dict[str, float]:
     """One drain in a subprocess; `code`: the checkout whose edamon it imports (default: the
-    one on PYTHONPATH, or this one)."""
+    one on PYTHONPATH, or this one); `python_decoder`: without the accelerator."""
     env = None
     if code is not None:
         env = {**os.environ, "PYTHONPATH": str(code)}
+    if python_decoder:
+        env = {**(env or os.environ), "EDAMON_ENVELOPE__NATIVE": "off"}
     out = subprocess.run(
         [
             sys.executable,
@@ -316,14 +325,24 @@ def main() -> None:
         print(f"  produced in {took:.1f}s ({args.events / took:,.0f}/s)")
         runs: dict[str, list[dict[str, float]]] = {"bare": [], "collector": []}
         other: dict[str, list[dict[str, float]]] = {"bare": runs["bare"], "collector": []}
+        python: dict[str, list[dict[str, float]]] = {"bare": runs["bare"], "collector": []}
+        native = importlib.util.find_spec("edamon_native") is not None
+        print(f"accelerator (edamon_native): {'installed' if native else 'not installed'}")
         for _ in range(args.repeat):
             runs["bare"].append(run_child("bare", bootstrap, prefix, args.events))
             runs["collector"].append(run_child("collector", bootstrap, prefix, args.events))
+            if native:
+                python["collector"].append(
+                    run_child("collector", bootstrap, prefix, args.events, python_decoder=True)
+                )
             if args.also is not None:
                 other["collector"].append(
                     run_child("collector", bootstrap, prefix, args.events, args.also)
                 )
         report(runs, args.events)
+        if native:
+            print("-- the same collector with the Python decoder (envelope.native = off):")
+            report(python, args.events)
         if args.also is not None:
             print(f"-- the collector of {args.also}, in the same turns:")
             report(other, args.events)

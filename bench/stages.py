@@ -264,14 +264,21 @@ def main() -> None:
         decoder = EnvelopeDecoder(settings.envelope)
         return [decoder.decode(record) for record in records]
 
-    def decode_batches() -> list[object]:
-        decoder = EnvelopeDecoder(settings.envelope)
+    python = settings.model_copy(deep=True)
+    python.envelope.native = "off"
+    native = _has_native()
+
+    def decode_batches(envelope: Any = settings.envelope) -> list[object]:
+        decoder = EnvelopeDecoder(envelope)
         if not hasattr(decoder, "decode_many"):  # before the batch path
             return [decoder.decode(record) for record in records]
         out: list[object] = []
         for batch in batches:
             out += decoder.decode_many(batch)
         return out
+
+    def decode_batches_python() -> list[object]:
+        return decode_batches(python.envelope)
 
     def ingest() -> CollectorState:
         state = CollectorState(settings, cluster="bench")
@@ -282,27 +289,58 @@ def main() -> None:
     unordered = settings.model_copy(deep=True)
     unordered.ordering.enabled = False
 
+    def ingest_python() -> CollectorState:
+        state = CollectorState(python, cluster="bench")
+        for batch in batches:
+            state.ingest(batch, 1.0)
+        return state
+
     def ingest_unordered() -> CollectorState:
         state = CollectorState(unordered, cluster="bench")
         for batch in batches:
             state.ingest(batch, 1.0)
         return state
 
-    print(f"records: {n:,}")
+    installed = "installed" if native else "not installed"
+    print(f"records: {n:,}; accelerator (edamon_native): {installed}")
     if not args.only_ratio:
-        stages(n, records, settings, parse, decode, decode_batches, ingest, ingest_unordered)
+        stages(
+            n,
+            records,
+            settings,
+            parse,
+            decode,
+            decode_batches,
+            ingest,
+            ingest_unordered,
+            decode_batches_python if native else None,
+        )
     # side by side: orjson and the whole ingest take turns, so a busy moment weighs on both
-    (parse_us, parse_cpu), (whole_us, whole_cpu) = interleaved_cpu(n, [parse, ingest], args.rounds)
+    runs = [parse, ingest, ingest_python] if native else [parse, ingest]
+    figures = interleaved_cpu(n, runs, args.rounds)
+    (parse_us, parse_cpu), (whole_us, whole_cpu) = figures[0], figures[1]
     print(f"orjson.loads(value) alone      : {parse_us:6.2f} µs/record (CPU {parse_cpu:.2f})")
     print(f"CollectorState.ingest (all)    : {whole_us:6.2f} µs/record (CPU {whole_cpu:.2f})")
+    if native:
+        py_us, py_cpu = figures[2]
+        print(f"  the same, Python decoder     : {py_us:6.2f} µs/record (CPU {py_cpu:.2f})")
     print(
         f"whole ingest / orjson.loads    : {whole_us / parse_us:6.2f}x "
         f"(CPU {whole_cpu / parse_cpu:.2f}x; target <= 5x)"
     )
+    if native:
+        print(
+            f"  the same, Python decoder     : {py_us / parse_us:6.2f}x "
+            f"(CPU {py_cpu / parse_cpu:.2f}x)"
+        )
+
+
+def _has_native() -> bool:
+    return importlib.util.find_spec("edamon_native") is not None
 
 
 def stages(  # type: ignore[no-untyped-def]
-    n, records, settings, parse, decode, decode_batches, ingest, ingest_unordered
+    n, records, settings, parse, decode, decode_batches, ingest, ingest_unordered, python_batches
 ) -> None:
     avro_records, proto_records, store = wire_records(records)
 
@@ -320,11 +358,14 @@ def stages(  # type: ignore[no-untyped-def]
 
     print(f"orjson.loads(value) alone      : {best_us(n, parse):6.2f} µs/record")
     # side by side: the decoders take turns, so a busy machine slows all of them alike
-    json_us, batch_us, avro_us, proto_us = interleaved(
-        n, [decode, decode_batches, decode_wire(avro_records), decode_wire(proto_records)]
+    extra = [python_batches] if python_batches is not None else []
+    json_us, batch_us, avro_us, proto_us, *python_us = interleaved(
+        n, [decode, decode_batches, decode_wire(avro_records), decode_wire(proto_records), *extra]
     )
     print(f"EnvelopeDecoder.decode         : {json_us:6.2f} µs/record")
     print(f"  a batch at a time (decode_many): {batch_us:4.2f} µs/record")
+    if python_us:
+        print(f"  the same, Python batch path  : {python_us[0]:6.2f} µs/record")
     print(f"  the same, Avro (wire format) : {avro_us:6.2f} µs/record ({avro_us / json_us:.2f}x)")
     print(f"  the same, Protobuf           : {proto_us:6.2f} µs/record ({proto_us / json_us:.2f}x)")
     whole, without = float("inf"), float("inf")

@@ -6,6 +6,7 @@ turns every problem into one ConfigError naming the key and the source.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -251,6 +252,21 @@ class EnvelopeSettings(Section):
     """Records with a larger value are counted as undecodable (too large)."""
     keep_value_bytes: int = Field(default=16_384, gt=0)
     """Values are kept (for the detail view) up to this size, truncated beyond it."""
+    native: Literal["auto", "off", "required"] = "auto"
+    """The optional accelerator (`pip install ./native`, needs a Rust toolchain) decodes the
+    usual JSON record: `auto` uses it when installed, `off` never, `required` refuses to start
+    without it. Results are the same either way (records it does not read exactly go the
+    Python way)."""
+
+    @field_validator("native")
+    @classmethod
+    def _check_native(cls, value: str) -> str:
+        if value == "required" and importlib.util.find_spec("edamon_native") is None:
+            raise ValueError(
+                "'required' but the accelerator is not installed: `pip install ./native` "
+                "(needs a Rust toolchain), or set it to 'auto'"
+            )
+        return value
 
     _locations = field_validator(
         "event_id",

@@ -100,6 +100,7 @@ def command(
         return
     if embedded_socket is not None:
         sys.exit(_embedded(embedded_socket, demo, demo_format))
+    from edamon.decode.native import decoder_in_use
     from edamon.service.auth import TokenError, load_tokens
     from edamon.service.server import Bind, ServeError, check_exposure
 
@@ -126,6 +127,7 @@ def command(
         click.echo(f"edamon serve: access tokens in {tokens.source} (viewer, operator)")
         if settings.read_only:
             click.echo("edamon serve: read-only: retries are refused")
+        click.echo(f"edamon serve: JSON decoder: {decoder_in_use(settings.envelope.native)}")
         if settings.shard.group is not None:
             click.echo(
                 f"edamon serve: member of shard group {settings.shard.group} "

@@ -77,20 +77,25 @@ def parse_coords(text: str) -> tuple[str, int, int]:
         raise ValueError(f"partition and offset must be integers: {text!r}") from None
 
 
+def slot_descriptors(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
+    """The slot descriptors of a frozen slots dataclass, in the order of `names` (all its
+    fields). Raises if the fields no longer match `names`."""
+    if getattr(cls, "__slots__", None) != names:
+        raise RuntimeError(f"{cls.__name__}'s fields changed: update the slot setters' callers")
+    return tuple(vars(cls)[name] for name in names)
+
+
 def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
     """The slot setters of a frozen slots dataclass, in the order of `names` (all its fields).
 
     A frozen dataclass's __init__ sets each field through object.__setattr__; setting the slots
     directly on `object.__new__(cls)` builds the same object in half the time, which the hot
     paths (fetch, decode, record dropping) use. Raises if the fields no longer match `names`."""
-    if getattr(cls, "__slots__", None) != names:
-        raise RuntimeError(f"{cls.__name__}'s fields changed: update the slot setters' callers")
-    return tuple(vars(cls)[name].__set__ for name in names)
+    return tuple(descriptor.__set__ for descriptor in slot_descriptors(cls, names))
 
 
-RECORD_SETTERS = slot_setters(
-    RawRecord, ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
-)
+RECORD_SLOTS = ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
+RECORD_SETTERS = slot_setters(RawRecord, RECORD_SLOTS)
 """RawRecord's slot setters: topic, partition, offset, timestamp_ms, key, value, headers."""
 
 
@@ -123,7 +128,5 @@ def slot_builder(cls: type, names: tuple[str, ...]) -> Callable[..., Any]:
 build_record: Callable[
     [str, int, int, int, bytes | None, bytes | None, tuple[Header, ...]], RawRecord
 ]
-build_record = slot_builder(
-    RawRecord, ("topic", "partition", "offset", "timestamp_ms", "key", "value", "headers")
-)
+build_record = slot_builder(RawRecord, RECORD_SLOTS)
 """RawRecord(topic, partition, offset, timestamp_ms, key, value, headers), faster."""

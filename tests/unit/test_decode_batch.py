@@ -1,11 +1,15 @@
 """The decoder's batch path (`decode_many`) gives exactly what `decode` gives, record by record,
-whatever the values, headers and configured field locations."""
+whatever the values, headers and configured field locations: the Python batch path, and the
+accelerator's (`edamon_native`) when it is installed (in CI it must be: `.ci/run` builds it)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +34,17 @@ SETTINGS = [
     EnvelopeSettings(
         event_id=["metadata.eventId", "id"],
         causation_id=["metadata.causationId", "metadata.parent.id"],
+    ),
+    # the same kinds of leads with paths of at most two keys (all that the accelerator reads)
+    EnvelopeSettings(
+        event_id=["header:event-id", "metadata.id", "eventId"],
+        event_type=["eventType", "metadata.v"],
+        correlation_id=["metadata.correlationId", "metadata", "header:correlation-id"],
+        aggregate_id=["key:", "aggregateId"],
+        occurred_at=["metadata.at", "occurredAt", "header:source", "time"],
+        version=["metadata.v", "header:event-id", "version"],
+        source=["data", "metadata.source", "source"],
+        keep_value_bytes=60,
     ),
 ]
 
@@ -132,13 +147,29 @@ usual_records = st.builds(
 )
 
 
+def _native_mode(mode: str) -> str:
+    """The mode under test; "required" needs the accelerator, which CI always builds."""
+    if (
+        mode == "required"
+        and importlib.util.find_spec("edamon_native") is None
+        and not os.environ.get("CI")
+    ):
+        pytest.skip("the accelerator is not installed (pip install ./native)")
+    return mode
+
+
+BATCH_PATHS = pytest.mark.parametrize("native", ["off", "required"], ids=["python", "native"])
+
+
+@BATCH_PATHS
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(st.one_of(usual_records, records), max_size=8), st.sampled_from(range(len(SETTINGS)))
 )
-def test_batch_path_decodes_as_decode_does(batch: list[RawRecord], which: int) -> None:
-    expected = [EnvelopeDecoder(SETTINGS[which]).decode(record) for record in batch]
-    assert EnvelopeDecoder(SETTINGS[which]).decode_many(batch) == expected
+def test_batch_path_decodes_as_decode_does(native: str, batch: list[RawRecord], which: int) -> None:
+    configured = SETTINGS[which].model_copy(update={"native": _native_mode(native)})
+    expected = [EnvelopeDecoder(configured).decode(record) for record in batch]
+    assert EnvelopeDecoder(configured).decode_many(batch) == expected
 
 
 def test_usual_records_take_the_batch_path_and_share_ids() -> None:
