@@ -37,8 +37,12 @@ class Alerting:
         *,
         notify: bool = True,
         clock: Callable[[], float] = time.time,
+        active: Callable[[], bool] | None = None,
     ) -> None:
-        """`notify=False`: evaluate and publish only (`edamon collect`), send nothing."""
+        """`notify=False`: evaluate and publish only (`edamon collect`), send nothing.
+        `active`: whether this process evaluates the rules now (in a shard group, only the
+        member that samples lag does, over the merged view); while it says no, nothing is
+        evaluated or sent, and the alerts held are forgotten (published empty)."""
         self.settings = settings
         self.notify = notify
         self.engine = AlertEngine(settings)
@@ -46,12 +50,23 @@ class Alerting:
         self._snapshot = snapshot
         self._publish = publish
         self._clock = clock
+        self._active = active
+
+    @property
+    def evaluating(self) -> bool:
+        """Whether this process evaluates the rules now (see `active`)."""
+        return self._active is None or self._active()
 
     def doc(self) -> AlertsDoc:
         return AlertsDoc(self.engine.alerts(), self.notifier.status(), len(self.settings.rules))
 
     def evaluate(self) -> None:
         """One evaluation: update the alerts, publish them, queue the notifications."""
+        if self._active is not None and not self._active():
+            if self.engine.alerts():
+                self.engine = AlertEngine(self.settings)
+                self._publish(())
+            return
         notes = self.engine.evaluate(self._snapshot(), self._clock())
         self._publish(self.engine.alerts())
         if self.notify:
@@ -76,15 +91,30 @@ class Alerting:
                 await sending
 
 
-def alerting_for(collector: Collector, settings: Settings) -> Alerting:
-    """The alert rules over `collector`: active alerts go into its snapshots, undeliverable
-    notifications into its notices."""
-    state = collector.state
+def alerting_for(
+    collector: Collector,
+    settings: Settings,
+    snapshot: Callable[[], Snapshot] | None = None,
+    active: Callable[[], bool] | None = None,
+) -> Alerting:
+    """The alert rules over `collector` (or over `snapshot`, e.g. a shard group's merged
+    view; `active`: see Alerting): active alerts go into its snapshots, undeliverable
+    notifications into its notices. The state is looked up at each use: a shard member
+    builds a new one when its index partitions move."""
 
     def publish(alerts: tuple[AlertView, ...]) -> None:
-        state.alerts = alerts
+        collector.state.alerts = alerts
 
-    return Alerting(settings.alerts, collector.snapshot, publish, state.notice)
+    def notice(text: str) -> None:
+        collector.state.notice(text)
+
+    return Alerting(
+        settings.alerts,
+        snapshot or collector.snapshot,
+        publish,
+        notice,
+        active=active,
+    )
 
 
 __all__ = ["Alerting", "alerting_for"]

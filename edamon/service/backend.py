@@ -149,9 +149,15 @@ class Backend:
         return self.settings.service.snapshot_max_age_s
 
     def alerts_doc(self) -> AlertsDoc:
+        """The alerts and this service's deliveries. In a shard group only the member that
+        samples lag evaluates the rules; another member shows the alerts of the merged view
+        (the evaluator's), with its own (idle) receivers."""
         if self.alerting is None:
             return AlertsDoc((), (), 0)
-        return self.alerting.doc()
+        doc = self.alerting.doc()
+        if self.shard is not None and not self.alerting.evaluating:
+            return AlertsDoc(self.snapshot().alerts, doc.receivers, doc.rules)
+        return doc
 
     def metrics(self) -> EdamonMetrics:
         """The Prometheus collector over this backend (one per registry: its label caps are

@@ -156,6 +156,7 @@ async def serve(
         _check_tls(service.tls_certfile, service.tls_keyfile)
     sock = bind_socket(bind)
     shard_peers = None
+    member = None
     if settings.shard.group is None:
         collector = Collector(broker, settings, registry=registry)
     else:  # one member of a shard group (edamon/shard)
@@ -163,12 +164,18 @@ async def serve(
         from edamon.shard.peers import ShardPeers
 
         own_url = settings.shard.advertise_url or url_of(sock, bind, tls)
-        collector = ShardCollector(broker, settings, url=own_url, registry=registry)
-        shard_peers = ShardPeers(collector, settings, tokens.viewer or tokens.operator)
+        collector = member = ShardCollector(broker, settings, url=own_url, registry=registry)
+        shard_peers = ShardPeers(member, settings, tokens.viewer or tokens.operator)
     retries = RetryService(broker, settings)
     backend = Backend(collector, retries, broker, settings)
     backend.shard = shard_peers
-    backend.alerting = alerting_for(collector, settings)
+    if member is None:
+        backend.alerting = alerting_for(collector, settings)
+    else:  # one evaluation for the group: the lag sampler's, over the merged view
+        sampler = member
+        backend.alerting = alerting_for(
+            collector, settings, backend.snapshot, lambda: sampler.samples_lag
+        )
     config = uvicorn.Config(
         create_app(backend, tokens, max_body_bytes=service.max_body_bytes),
         log_config=None,

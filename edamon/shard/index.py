@@ -158,7 +158,10 @@ class IndexWriter:
 
     def packs(self, records: Sequence[RawRecord], partitions: int) -> dict[int, PackBuilder]:
         """The packs of `records` by index partition (of `partitions`), entries in the
-        records' order (records come in runs of one source partition)."""
+        records' order (records come in runs of one source partition). An event or a dead
+        letter goes to the partition of its flow; a retry-ledger entry goes to every partition:
+        it names a dead letter by its address alone, so stage 1 cannot tell whose flow that is,
+        and every member applies it (entries are few, and applying one twice changes nothing)."""
         rules = self.rules
         ledger_topic = rules.ledger_topic
         packs: dict[int, PackBuilder] = {}
@@ -176,7 +179,11 @@ class IndexWriter:
             if run:
                 self._add_events(run, packs, partitions)
                 run = []
-            cid = None if topic == ledger_topic else self._dead.decode(record).correlation_id
+            if topic == ledger_topic:  # to every index partition: see `packs`
+                for partition in range(partitions):
+                    _forward(record, _pack(packs, partition))
+                continue
+            cid = self._dead.decode(record).correlation_id
             key = (cid or record.coords).encode()
             _forward(record, _pack(packs, key_partition(key, partitions)))
         if run:

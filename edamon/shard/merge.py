@@ -2,9 +2,12 @@
 
 Each member owns whole flows, so chains, sagas, dead letters and the timeline are unions;
 counts and rates are sums (a member counts only the events of its flows: nothing is counted
-twice); lag comes from the one member that samples it. Lists keep their order (newest or worst
-first) and the single collector's caps. Saga duration percentiles are the members' largest
-(an upper bound, not the exact percentile of the union).
+twice); lag comes from the one member that samples it, and so do the alerts (that member
+evaluates the rules over this merged view). Lists keep their order (newest or worst first) and
+the single collector's caps. Saga duration percentiles are the members' largest (an upper
+bound, not the exact percentile of the union). Ordering findings are each member's over its
+own flows, summed: an aggregate whose events belong to flows of two members is checked by
+each apart, so a split or an out-of-order event across them goes unseen.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
+from edamon.model.ordering import EXAMPLES_PER_TOPIC, Finding, OrderingView, TopicOrdering
 from edamon.model.snapshot import (
     CatchUpView,
     ChainSummary,
@@ -61,7 +65,50 @@ def merge_snapshots(
         undecodable=_undecodable([s.undecodable for s in shares]),
         totals=_totals([s.totals for s in shares]),
         collector_lag=sum(s.collector_lag for s in shares),
+        ordering=merge_ordering(local.ordering, [s.ordering for s in others]),
+        alerts=tuple(alert for s in shares for alert in s.alerts),
         notices=(*local.notices, *notices),
+    )
+
+
+def merge_ordering(
+    local: OrderingView | None, others: Sequence[OrderingView | None]
+) -> OrderingView | None:
+    """The members' ordering findings as one view: counts summed per topic, examples kept up
+    to EXAMPLES_PER_TOPIC per kind (this member's first), partition changes once each."""
+    views = [v for v in (local, *others) if v is not None]
+    if local is None or len(views) == 1:
+        return local
+    topics: list[TopicOrdering] = []
+    for rows in _by_key((t for v in views for t in v.topics), lambda t: t.topic).values():
+        examples = [e for r in rows for e in r.examples]
+        kept = tuple(
+            e
+            for kind in Finding
+            for e in [x for x in examples if x.kind == kind][:EXAMPLES_PER_TOPIC]
+        )
+        known = [r.partitions for r in rows if r.partitions is not None]
+        topics.append(
+            TopicOrdering(
+                rows[0].topic,
+                sum(r.checked for r in rows),
+                sum(r.key_mismatches for r in rows),
+                sum(r.missing_keys for r in rows),
+                sum(r.split_aggregates for r in rows),
+                sum(r.out_of_order for r in rows),
+                max(known) if known else None,
+                kept,
+            )
+        )
+    topics.sort(key=lambda t: (-t.findings, t.topic))
+    changes = {(c.topic, c.old, c.new): c for v in views for c in v.partition_changes}
+    return OrderingView(
+        tuple(topics),
+        tuple(sorted(changes.values(), key=lambda c: c.at)),
+        sum(v.tracked for v in views),
+        sum(v.max_aggregates for v in views),
+        sum(v.forgotten for v in views),
+        local.tolerance_ms,
     )
 
 

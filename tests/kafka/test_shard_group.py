@@ -7,13 +7,16 @@ import asyncio
 import json
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pytest_httpserver import HTTPServer
 
+from builders import spring_dlt_headers
 from kafka_helpers import MakeTopic, Produce, UniqueName
 from service_helpers import Service, start_service, wait_for
 
@@ -117,16 +120,16 @@ def shard(service: Service) -> dict[str, Any]:
     return get(service, "/v1/shard") or {}
 
 
-def settled(service: Service, members: int) -> bool:
+def settled(service: Service, members: int, sources: int = 12) -> bool:
     """`members` members, all answering, none rebuilding, each owning index partitions and
-    indexing source partitions, all 12 of them between them."""
+    indexing source partitions, all `sources` of them between them."""
     doc = shard(service)
     found = doc.get("members", [])
     return (
         len(found) == members
         and not doc["partial"]
         and all(m["answered"] and m["index_partitions"] and m["source_partitions"] for m in found)
-        and sum(len(m["source_partitions"]) for m in found) == 12
+        and sum(len(m["source_partitions"]) for m in found) == sources
     )
 
 
@@ -201,6 +204,97 @@ async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
         for one in (first, second):
             if one.process.poll() is None:
                 one.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[HTTPServer]:
+    http = HTTPServer(host="127.0.0.1", threaded=True)
+    http.expect_request("/hook", method="POST").respond_with_data("ok")
+    http.start()
+    try:
+        yield http
+    finally:
+        http.clear()
+        http.stop()
+
+
+def share(service: Service) -> dict[str, Any]:
+    """The member's own, unmerged snapshot."""
+    found = get(service, "/v1/shard/share")
+    return {} if found is None else found["snapshot"]
+
+
+def ordering_counts(snapshot: dict[str, Any]) -> tuple[int, int]:
+    """(events checked, key mismatches) over every topic of a snapshot's ordering view."""
+    topics = (snapshot.get("ordering") or {}).get("topics", [])
+    return sum(t["checked"] for t in topics), sum(t["key_mismatches"] for t in topics)
+
+
+async def test_alerts_and_ordering_findings_are_the_groups_and_notify_once(
+    kafka_bootstrap: str,
+    unique_name: UniqueName,
+    make_topic: MakeTopic,
+    produce: Produce,
+    webhook: HTTPServer,
+    tmp_path: Path,
+) -> None:
+    """Dead letters land on both members (with the flows they belong to): the one alert over
+    the group's dead letters is evaluated once, by the member that samples lag, over the
+    merged view, so the webhook hears it once, and both members show it. Every event's key
+    differs from its aggregate id: the ordering findings either member shows are the group's."""
+    prefix = unique_name("shard")
+    topics = await make_topics(make_topic, prefix)
+    dlt = await make_topic(f"{topics[0]}.DLT", PARTITIONS)
+    rules = [{"name": "dead-letters", "kind": "dead_letters_rate", "threshold": 0, "for_s": 1}]
+    receivers = [{"name": "hook", "kind": "webhook", "url": webhook.url_for("/hook")}]
+    env = {
+        "EDAMON_ALERTS__RULES": json.dumps(rules),
+        "EDAMON_ALERTS__RECEIVERS": json.dumps(receivers),
+        "EDAMON_ALERTS__EVALUATE_INTERVAL_S": "0.5",
+    }
+    group = prefix
+    first = member(kafka_bootstrap, prefix, tmp_path, group, env=env)
+    second = member(kafka_bootstrap, prefix, tmp_path, group, env=env)
+    try:
+        for one in (first, second):
+            wait_for(lambda one=one: settled(one, 2, 15), "two settled members", 90)
+        total = await produce_small_flows(produce, topics, 24)
+        # a dead letter of a new flow's event, 24 flows: their owners are spread over the members
+        dead = []
+        for i in range(24):
+            value = event(TYPES[0], str(uuid.uuid4()), None)
+            dead.append((f"k-{i}", value, spring_dlt_headers(topics[0], i % PARTITIONS, i)))
+        await produce(dlt, dead)
+        for one in (first, second):
+            wait_for(lambda one=one: totals(one).get("dead_letters") == 24, "every dead letter", 30)
+        held = [share(one)["totals"]["dead_letters"] for one in (first, second)]
+        assert sum(held) == 24 and all(held), f"dead letters on both members: {held}"
+        wait_for(lambda: webhook.log, "the alert at the webhook", 30)
+        await asyncio.sleep(4)  # eight more evaluations on each member
+        firing = [
+            body
+            for body in (json.loads(request.get_data()) for request, _ in webhook.log)
+            if body["status"] == "firing"
+        ]
+        assert len(firing) == 1, firing  # one evaluator for the group
+        assert firing[0]["groupLabels"] == {"alertname": "dead-letters"}
+        for one in (first, second):
+            alerts = get(one, "/v1/alerts")["alerts"]
+            assert [(a["rule"], a["state"], a["value"]) for a in alerts] == [
+                ("dead-letters", "firing", 24)  # the group's rate, not one member's share
+            ]
+            overview = get(one, "/v1/overview")["snapshot"]
+            assert [a["rule"] for a in overview["alerts"]] == ["dead-letters"]
+        # ordering: each member checks its own flows; either member answers for all
+        own = [ordering_counts(share(one)) for one in (first, second)]
+        assert all(checked for checked, _ in own), own
+        for one in (first, second):
+            merged = ordering_counts(get(one, "/v1/overview")["snapshot"])
+            assert merged == (sum(c for c, _ in own), sum(k for _, k in own))
+            assert merged[0] >= total and merged[1] >= total  # every key differs
+    finally:
+        for one in (first, second):
+            one.stop()
 
 
 async def test_a_member_joining_later_takes_its_share(

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import replace
 
 import msgspec
 import pytest
+from pydantic import SecretStr
 
 from builders import BASE_MS, event_record, event_value, spring_dlt_headers
 from edamon.collector.state import CollectorState
 from edamon.config import Settings
+from edamon.decode.ledger import SIGNATURE_HEADER, LedgerEntry, LedgerSigner, RetryResult
 from edamon.demo.sagas import demo_sagas
 from edamon.model.envelope import EnvelopeFormat
 from edamon.model.records import TP, FlawedRecord, RawRecord
@@ -204,6 +207,56 @@ def test_a_flow_and_its_dead_letter_land_in_one_index_partition() -> None:
             where[json.loads(entry[5])["metadata"]["correlationId"]].add(partition)
     assert all(len(partitions) == 1 for partitions in where.values()), where
     assert len(set().union(*where.values())) > 1  # flows spread over the partitions
+
+
+def test_a_retry_ledger_entry_reaches_the_member_that_holds_its_dead_letter() -> None:
+    """A ledger entry names its dead letter by address only: every index partition gets it,
+    so whichever member owns the dead letter's flow shows it as retried."""
+    config = settings(sagas=False)
+    config.dlq.ledger_secret = SecretStr("shared-secret")
+    signer = LedgerSigner(b"shared-secret")
+    ledger_topic = config.dlq.ledger_topic
+    writer = IndexWriter(config)
+    records: list[RawRecord] = []
+    letters: list[str] = []
+    for i in range(24):
+        cid = f"flow-{i}"
+        records += flow(cid, i)
+        dead = replace(dead_letter(cid), offset=100 + i)
+        records.append(dead)
+        letters.append(dead.coords)
+    for i, coords in enumerate(letters):
+        entry = LedgerEntry(
+            coords,
+            "inventory.StockReserved",
+            0,
+            500 + i,
+            RetryResult.SENT,
+            None,
+            NOW,
+            "oncall",
+            1,
+            1,
+            BASE_MS + 500,
+        )
+        key, value = entry.key(), entry.encode()
+        signature = signer.signature(ledger_topic, key, value)
+        records.append(
+            RawRecord(
+                ledger_topic, 0, i, BASE_MS + 900, key, value, ((SIGNATURE_HEADER, signature),)
+            )
+        )
+    index = index_records(records, writer)
+    members = [CollectorState(config, cluster="t"), CollectorState(config, cluster="t")]
+    for member, owned in zip(
+        members, (range(0, PARTITIONS, 2), range(1, PARTITIONS, 2)), strict=True
+    ):
+        apply_index(member, [r for r in index if r.partition in owned])
+    rows = {row.coords: row for member in members for row in member.snapshot(NOW).dead_letters}
+    assert sorted(rows) == sorted(letters)
+    held = [sum(1 for row in member.snapshot(NOW).dead_letters) for member in members]
+    assert all(held), held  # dead letters on both members
+    assert {coords: rows[coords].retry for coords in letters} == dict.fromkeys(letters, "sent")
 
 
 def test_a_pack_too_large_for_one_record_is_split_and_nothing_is_lost(
