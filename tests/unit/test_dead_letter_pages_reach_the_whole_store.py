@@ -97,19 +97,19 @@ async def test_pages_beyond_the_snapshot_are_served_filtered_ordered_and_selecte
     state = CollectorState(config, cluster="test")
     state.ingest(fetched(0, HELD), time.time())
     async with service(state, config) as http:
-        # the first page: the snapshot's newest rows, as the overview carries them
-        overview = await get(http, "/v1/overview", rows=300)
-        assert overview["counts"]["dead_letters"] == HELD
-        first = await get(http, "/v1/dead-letters", limit=300)
-        assert first == {"total": HELD, "offset": 0, "items": overview["snapshot"]["dead_letters"]}
-        assert listed(first) == newest_first(range(HELD - 300, HELD))
-
         # beyond the newest 2,000: the oldest rows, newest first across partitions
         deep = await get(http, "/v1/dead-letters", offset=HELD - 120, limit=100)
         assert deep["total"] == HELD
         assert listed(deep) == newest_first(range(20, 120))
         last = await get(http, "/v1/dead-letters", offset=HELD - 1, limit=100)
         assert listed(last) == [coords(0)]
+
+        # the first page: the snapshot's newest rows, as the overview carries them
+        overview = await get(http, "/v1/overview", rows=300)
+        assert overview["counts"]["dead_letters"] == HELD
+        first = await get(http, "/v1/dead-letters", limit=300)
+        assert first == {"total": HELD, "offset": 0, "items": overview["snapshot"]["dead_letters"]}
+        assert listed(first) == newest_first(range(HELD - 300, HELD))
 
         # filtered: text only the oldest rows hold
         found = await get(http, "/v1/dead-letters", filter="SOCKETTIMEOUT", offset=100, limit=30)
