@@ -535,15 +535,12 @@ def serve_dead_letters(socket_path: str, n: int) -> None:
 
     from edamon.actions.service import RetryService
     from edamon.broker.memory import MemoryBroker
-    from edamon.collector import deadletters
     from edamon.collector.view import StateView
     from edamon.service.app import create_app
     from edamon.service.auth import Tokens
     from edamon.service.backend import Backend
 
-    # The service's lists carry the newest SNAPSHOT_DEAD_LETTERS (2,000) dead letters: raised
-    # here (bench only) so that the screen lists all N.
-    deadletters.SNAPSHOT_DEAD_LETTERS = max(n, deadletters.SNAPSHOT_DEAD_LETTERS)
+    # the service's pages of dead letters reach all N (its snapshot lists the newest 2,000)
     config = dead_letter_settings(n)
     state = CollectorState(config, cluster="bench")
     state.set_connection(ConnectionState.CONNECTED, "", time.time(), brokers=1)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from edamon.decode.timeparse import parse_iso
 from edamon.model.deadletter import DeadLetter
@@ -108,6 +108,35 @@ class DeadLetterFilter:
             if self.until is not None and when >= self.until:
                 return False
         return True
+
+    def matcher(self) -> Callable[[DeadLetter], bool]:
+        """`matches`, remembering its answer for the names it tests (DLQ topic, source topic,
+        group, exception, cause): over a whole store, where a few handlers failed thousands of
+        times, one regex test per distinct failure instead of one per dead letter. The time
+        bounds are still tested on each. For one pass over a store (the memory is not
+        bounded by anything but the names seen)."""
+        seen: dict[tuple[str | None, ...], bool] = {}
+        since, until = self.since, self.until
+        names_only = replace(self, since=None, until=None)
+
+        def keep(dead_letter: DeadLetter) -> bool:
+            info = dead_letter.info
+            key = (
+                dead_letter.record.topic,
+                info.original_topic,
+                info.consumer_group,
+                info.exception_class,
+                info.cause_class,
+            )
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = names_only.matches(dead_letter)
+            if found and (since is not None or until is not None):
+                when = dead_letter.record.timestamp_ms / 1000.0
+                return (since is None or when >= since) and (until is None or when < until)
+            return found
+
+        return keep
 
     def apply(self, dead_letters: Iterable[DeadLetter]) -> list[DeadLetter]:
         """The dead letters that match, in their order."""

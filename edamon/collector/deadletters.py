@@ -4,9 +4,11 @@ own signed entries only), and the snapshot rows made from them."""
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import count
 
 from edamon.decode.ledger import LedgerEntry, LedgerSigner, decode_ledger_record, supersedes
 from edamon.model.deadletter import (
@@ -19,7 +21,8 @@ from edamon.model.records import RawRecord
 from edamon.model.snapshot import DeadLetterGroup, DeadLetterRow
 
 SNAPSHOT_DEAD_LETTERS = 2000
-"""Newest dead letters listed in a snapshot (all retained ones stay queryable)."""
+"""Newest dead letters listed in a snapshot (all retained ones stay queryable, and the service's
+pages of dead letters reach them all: `DeadLetterStore.newest`)."""
 
 
 @dataclass(slots=True)
@@ -53,6 +56,13 @@ class DeadLetterStore:
         self._body_bytes = 0
         self._rows: dict[str, DeadLetterRow] = {}
         """Snapshot rows by coords, made once and dropped when the ledger changes them."""
+        self._texts: dict[str, str] = {}
+        """A row's searchable text by coords (see `rows_containing`), dropped with the row."""
+        self._by_time: list[tuple[int, int, str]] = []
+        """(timestamp ms, arrival number, coords) of every dead letter held, ascending: the
+        newest-first order of the pages without sorting the store for each one."""
+        self._time_keys: dict[str, tuple[int, int, str]] = {}
+        self._arrivals = count()
         self._groups: dict[tuple[str | None, str | None, str | None], _Group] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         self.total = 0
@@ -74,9 +84,18 @@ class DeadLetterStore:
             return False
         self.total += 1
         self._dead[coords] = dl
+        time_key = (dl.record.timestamp_ms, next(self._arrivals), coords)
+        self._time_keys[coords] = time_key
+        by_time = self._by_time
+        if not by_time or by_time[-1] < time_key:
+            by_time.append(time_key)  # the usual case: the newest so far
+        else:
+            insort(by_time, time_key)
         if len(self._dead) > self._limit:
             old_coords, old = self._dead.popitem(last=False)
-            self._rows.pop(old_coords, None)
+            self._forget_row(old_coords)
+            old_key = self._time_keys.pop(old_coords)
+            del by_time[bisect_left(by_time, old_key)]
             bodies = self._bodies
             if bodies and bodies[0][0] is old:  # both are oldest first
                 self._body_bytes -= bodies.popleft()[1]
@@ -106,8 +125,12 @@ class DeadLetterStore:
             old, size = bodies.popleft()
             self._body_bytes -= size
             drop_dead_letter_body(old)
-            self._rows.pop(old.coords, None)  # its row held the whole message
+            self._forget_row(old.coords)  # its row held the whole message
             self.dropped += 1
+
+    def _forget_row(self, coords: str) -> None:
+        self._rows.pop(coords, None)
+        self._texts.pop(coords, None)
 
     def apply_ledger(self, record: RawRecord) -> None:
         """A record of the retry ledger: what was retried, when, by whom, with what result."""
@@ -118,7 +141,7 @@ class DeadLetterStore:
         if entry is None or not supersedes(entry, self._ledger.get(entry.dead_letter)):
             return
         self._ledger[entry.dead_letter] = entry
-        self._rows.pop(entry.dead_letter, None)
+        self._forget_row(entry.dead_letter)
 
     def get(self, coords: str) -> DeadLetter | None:
         return self._dead.get(coords)
@@ -129,23 +152,65 @@ class DeadLetterStore:
     def ledger_entry(self, coords: str) -> LedgerEntry | None:
         return self._ledger.get(coords)
 
+    def __len__(self) -> int:
+        return len(self._dead)
+
     def rows(self) -> tuple[DeadLetterRow, ...]:
-        """The newest SNAPSHOT_DEAD_LETTERS rows, newest first."""
+        """The snapshot's rows: the SNAPSHOT_DEAD_LETTERS that arrived last, newest first."""
         rows: list[DeadLetterRow] = []
-        cache = self._rows
         for coords in reversed(self._dead):
-            row = cache.get(coords)
-            if row is None:
-                dl = self._dead[coords]
-                entry = self._ledger.get(coords)
-                if entry is not None and not entry.applies_to(dl.record):
-                    entry = None  # about an earlier record at this address (DLQ recreated)
-                row = cache[coords] = dead_letter_row(dl, entry)
-            rows.append(row)
+            rows.append(self._row(coords))
             if len(rows) >= SNAPSHOT_DEAD_LETTERS:
                 break
         rows.sort(key=_newest_first)  # arrival order interleaves partitions; time does not
         return tuple(rows)
+
+    def newest(self, offset: int = 0, limit: int | None = None) -> list[DeadLetterRow]:
+        """The rows of the dead letters held, newest first (by record time; the one that
+        arrived last first among equal times: the order of the snapshot's rows, over the whole
+        store), from the `offset`-th, `limit` of them at most (all without one). Only those
+        rows are made (then cached): a page costs its rows, not the store's."""
+        by_time = self._by_time
+        end = len(by_time) - offset
+        start = 0 if limit is None else max(0, end - limit)
+        if end <= start:
+            return []
+        rows = self._rows
+        return [rows.get(key[2]) or self._row(key[2]) for key in reversed(by_time[start:end])]
+
+    def rows_containing(
+        self,
+        needle: str,
+        text_of: Callable[[DeadLetterRow], str],
+        keep: Callable[[DeadLetter], bool] | None = None,
+    ) -> list[DeadLetterRow]:
+        """The rows, newest first (as `newest`), of the dead letters `keep` keeps (all without
+        it) whose `text_of(row)` (cached per row until the row changes) contains `needle` (all
+        when empty)."""
+        dead, rows, texts = self._dead, self._rows, self._texts
+        found: list[DeadLetterRow] = []
+        for _, _, coords in reversed(self._by_time):
+            if keep is not None and not keep(dead[coords]):
+                continue
+            row = rows.get(coords) or self._row(coords)
+            if needle:
+                text = texts.get(coords)
+                if text is None:
+                    text = texts[coords] = text_of(row)
+                if needle not in text:
+                    continue
+            found.append(row)
+        return found
+
+    def _row(self, coords: str) -> DeadLetterRow:
+        row = self._rows.get(coords)
+        if row is None:
+            dl = self._dead[coords]
+            entry = self._ledger.get(coords)
+            if entry is not None and not entry.applies_to(dl.record):
+                entry = None  # about an earlier record at this address (DLQ recreated)
+            row = self._rows[coords] = dead_letter_row(dl, entry)
+        return row
 
     def groups(self) -> tuple[DeadLetterGroup, ...]:
         """Counts by (source topic, consumer group, exception), biggest and latest first."""

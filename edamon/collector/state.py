@@ -7,7 +7,7 @@ loop, so no locks. `ingest()` is the hot path; `snapshot()` runs a few times per
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from edamon.collector.budget import RecordBudget
@@ -31,6 +31,8 @@ from edamon.model.snapshot import (
     ChainSummary,
     ChainView,
     ConnectionView,
+    DeadLetterGroup,
+    DeadLetterRow,
     GroupLag,
     LagHealth,
     Snapshot,
@@ -543,6 +545,31 @@ class CollectorState:
 
     def dead_letters(self) -> Iterable[DeadLetter]:
         return iter(self._dead)
+
+    def dead_letters_held(self) -> int:
+        """How many dead letters are held (what `dead_letter_rows` lists)."""
+        return len(self._dead)
+
+    def dead_letter_rows(self, offset: int = 0, limit: int | None = None) -> list[DeadLetterRow]:
+        """The snapshot rows of every dead letter held, newest first: the whole store, not
+        only the SNAPSHOT_DEAD_LETTERS a snapshot lists; from the `offset`-th, `limit` of them
+        at most (only those rows are made)."""
+        return self._dead.newest(offset, limit)
+
+    def dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
+        """The snapshot's `dead_letter_groups` as they are now: every dead letter seen, by
+        source topic, group and exception (evicted ones included, as in `totals`)."""
+        return self._dead.groups()
+
+    def dead_letter_rows_containing(
+        self,
+        needle: str,
+        text_of: Callable[[DeadLetterRow], str],
+        keep: Callable[[DeadLetter], bool] | None = None,
+    ) -> list[DeadLetterRow]:
+        """The rows of `dead_letter_rows` whose dead letter `keep` keeps (all without it) and
+        whose `text_of(row)` (cached per row) contains `needle` (all when empty)."""
+        return self._dead.rows_containing(needle, text_of, keep)
 
     def ledger_entry(self, coords: str) -> LedgerEntry | None:
         return self._dead.ledger_entry(coords)

@@ -66,6 +66,8 @@ class ListCounts:
 
     lag: int
     dead_letters: int
+    """The dead letters `/v1/dead-letters` pages: every one the service holds, more than the
+    snapshot lists (its newest 2,000); in a shard group, the merged snapshot's."""
     dead_letter_groups: int
     sagas: int
     saga_instances: int

@@ -329,7 +329,9 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     ) -> Response:
         """The snapshot with each row list cut to `rows`, plus each list's full count; with
         `history`, throughput series keep only their newest `history` 1-second buckets."""
-        answer = docs.overview(backend.snapshot(), rows, history)
+        answer = docs.overview(
+            backend.snapshot(), rows, history, dead_letters=backend.dead_letters_listed()
+        )
         return docs.json_response(Overview, answer)
 
     @app.get(f"{PREFIX}/collect", response_model=CollectDocument, tags=["state"])
@@ -420,8 +422,8 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     listing(
         "dead-letter-groups",
         DeadLetterGroup,
-        of_snapshot(lambda s: s.dead_letter_groups),
-        "Dead letters by source topic, group and exception.",
+        lambda: backend.dead_letter_groups(),
+        "Dead letters by source topic, group and exception: every one seen (evicted ones too).",
     )
 
     @app.get(f"{PREFIX}/dead-letters", response_model=Page[DeadLetterRow], tags=["pages"])
@@ -433,13 +435,16 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         order: Order = None,
         select: Select = [],  # noqa: B006 - FastAPI copies query defaults
     ) -> Response:
-        """Dead letters the service holds, newest first."""
-        rows = backend.snapshot().dead_letters
-        if select:
-            selector = _selector(select)
-            keep = {dl.coords for dl in backend.select_dead_letters(selector)}
-            rows = tuple(row for row in rows if row.coords in keep)
-        return rows_page(rows, DeadLetterRow, offset, limit, filter, order)
+        """Dead letters the service holds, newest first: every one it holds
+        (retention.max_dead_letters), not only the newest 2,000 the overview's snapshot lists.
+        In a shard group: the merged snapshot's (each member's newest 2,000)."""
+        selector = _selector(select) if select else None
+        if selector is None and not filter and not order:
+            rows, total = backend.dead_letter_page(offset, limit)
+            result = Page(total=total, offset=offset, items=rows)
+            return docs.json_response(Page[DeadLetterRow], result)
+        found, rest = backend.dead_letter_rows(filter, selector)
+        return rows_page(found, DeadLetterRow, offset, limit, rest, order)
 
     @app.get(
         f"{PREFIX}/lag/{{group}}",

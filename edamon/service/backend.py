@@ -29,11 +29,12 @@ from edamon.model.alerts import AlertsDoc
 from edamon.model.api import Ready, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import parse_coords
-from edamon.model.snapshot import ChainSummary, Snapshot
+from edamon.model.snapshot import ChainSummary, DeadLetterGroup, DeadLetterRow, Snapshot
 from edamon.model.status import ConnectionState
 from edamon.service import docs
 from edamon.service.metrics import EdamonMetrics
 from edamon.service.metrics import Health as MetricsHealth
+from edamon.service.paging import TEXT_SEPARATOR, search_text
 from edamon.service.searches import Searches
 from edamon.shard.peers import ShardPeers
 
@@ -143,6 +144,60 @@ class Backend:
         if self.shard is None:
             return local, listed
         return self.shard.merged_chains(local)[:first], self.shard.merged_chain_count(listed)
+
+    def dead_letters_listed(self) -> int:
+        """How many dead letters `/v1/dead-letters` pages: every one this service holds; in a
+        shard group, the merged snapshot's list (see `dead_letter_rows`)."""
+        if self.shard is not None:
+            return len(self.snapshot().dead_letters)
+        return self.collector.state.dead_letters_held()
+
+    def dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
+        """Dead letters by source topic, group and exception, as they are now (so that a
+        group's count and the page its `select=` gives agree); counts cover every dead letter
+        seen, the evicted ones too. In a shard group: the merged snapshot's (each member
+        counts its own)."""
+        if self.shard is not None:
+            return self.snapshot().dead_letter_groups
+        return self.collector.state.dead_letter_groups()
+
+    def dead_letter_page(self, offset: int, limit: int) -> tuple[tuple[DeadLetterRow, ...], int]:
+        """Rows `offset`..`offset+limit` of `dead_letter_rows()` and how many there are,
+        building only those rows (an unfiltered, unordered page needs no more)."""
+        if self.shard is not None:
+            rows = self.snapshot().dead_letters
+            return rows[offset : offset + limit], len(rows)
+        state = self.collector.state
+        return tuple(state.dead_letter_rows(offset, limit)), state.dead_letters_held()
+
+    def dead_letter_rows(
+        self, filter: str | None = None, selector: DeadLetterFilter | None = None
+    ) -> tuple[tuple[DeadLetterRow, ...], str | None]:
+        """The rows of every dead letter this service holds that `selector` keeps, newest
+        first: the whole store (retention.max_dead_letters), not only the newest
+        SNAPSHOT_DEAD_LETTERS a snapshot lists. With `filter`, only the rows it finds (as
+        edamon.service.paging's `filter` does); what is returned with the rows is the filter
+        still to apply (None, or `filter` when it could not be applied here).
+
+        In a shard group the rows are still the merged snapshot's (each member's newest
+        SNAPSHOT_DEAD_LETTERS, merged newest first), narrowed by `selector` to this member's
+        own dead letters as before: the other members' whole stores are not asked for pages
+        yet (their shares carry their snapshot rows only)."""
+        if self.shard is not None:
+            rows = self.snapshot().dead_letters
+            if selector is not None:
+                own = {dl.coords for dl in self.select_dead_letters(selector)}
+                rows = tuple(row for row in rows if row.coords in own)
+            return rows, filter
+        needle = (filter or "").lower()
+        rest = None
+        if TEXT_SEPARATOR in needle:  # not a test on the joined texts: let `page` do it
+            needle, rest = "", filter
+        keep = selector.matcher() if selector is not None else None
+        state = self.collector.state
+        if not needle and keep is None:
+            return tuple(state.dead_letter_rows()), rest
+        return tuple(state.dead_letter_rows_containing(needle, search_text, keep)), rest
 
     @property
     def _max_age(self) -> float:

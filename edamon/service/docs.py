@@ -142,16 +142,20 @@ def result_docs(summary: RedriveSummary, problems: dict[str, str]) -> tuple[Retr
     return tuple(results)
 
 
-def overview(snapshot: Snapshot, rows: int, history: int | None = None) -> Overview:
+def overview(
+    snapshot: Snapshot, rows: int, history: int | None = None, *, dead_letters: int | None = None
+) -> Overview:
     """`snapshot` with every row list cut to `rows`, and the full counts; with `history`, each
-    throughput series keeps only its newest `history` seconds (a sparkline's width)."""
+    throughput series keeps only its newest `history` seconds (a sparkline's width).
+    `dead_letters`: how many dead letters the pages of dead letters reach, when that is more
+    than the snapshot lists (the service's pages reach every one it holds)."""
     throughput = (
         _recent(snapshot.throughput, history) if history is not None else snapshot.throughput
     )
     undecodable = snapshot.undecodable
     counts = ListCounts(
         lag=len(snapshot.lag),
-        dead_letters=len(snapshot.dead_letters),
+        dead_letters=len(snapshot.dead_letters) if dead_letters is None else dead_letters,
         dead_letter_groups=len(snapshot.dead_letter_groups),
         sagas=len(snapshot.sagas),
         saga_instances=len(snapshot.saga_instances),

@@ -65,6 +65,17 @@ def _texts(row: object) -> list[str]:
     return texts
 
 
+TEXT_SEPARATOR = "\x00"
+"""Between a row's texts in `search_text`: a filter holding it is matched text by text."""
+
+
+def search_text(row: object) -> str:
+    """The texts `filter` searches in `row`, lower-case, as one string: `needle in
+    search_text(row)` is `filter`'s test for any needle without TEXT_SEPARATOR (a list can
+    keep these strings and test a filter on each row with one `in`)."""
+    return TEXT_SEPARATOR.join(_texts(row))
+
+
 def page(
     rows: Sequence[T],
     row_type: type,

@@ -28,7 +28,7 @@ from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
 from edamon.model.envelope import Envelope, drop_record_data
 from edamon.model.records import RawRecord
-from edamon.model.snapshot import ChainNode, ChainView, Snapshot
+from edamon.model.snapshot import ChainNode, ChainView, DeadLetterGroup, DeadLetterRow, Snapshot
 from edamon.model.status import NodeStatus
 from edamon.model.topics import TopicRules
 from edamon.service.app import create_app
@@ -166,6 +166,34 @@ class FakeState:
         view = self._view
         held = (view.dead_letter(row.coords) for row in view.snap.dead_letters)
         return [dl for dl in held if dl is not None]
+
+    def dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
+        return self._view.snap.dead_letter_groups
+
+    def dead_letters_held(self) -> int:
+        return len(self._view.snap.dead_letters)
+
+    def dead_letter_rows(self, offset: int = 0, limit: int | None = None) -> list[DeadLetterRow]:
+        """The snapshot's rows stand for the whole store (as `dead_letters` does)."""
+        rows = self._view.snap.dead_letters
+        return list(rows[offset : None if limit is None else offset + limit])
+
+    def dead_letter_rows_containing(
+        self,
+        needle: str,
+        text_of: Callable[[DeadLetterRow], str],
+        keep: Callable[[DeadLetter], bool] | None = None,
+    ) -> list[DeadLetterRow]:
+        found: list[DeadLetterRow] = []
+        for row in self._view.snap.dead_letters:
+            if keep is not None:
+                held = self._view.dead_letter(row.coords)
+                if held is None or not keep(held):
+                    continue
+            if needle and needle not in text_of(row):
+                continue
+            found.append(row)
+        return found
 
     def ledger_entry(self, coords: str) -> LedgerEntry | None:
         return self.ledger.get(coords)

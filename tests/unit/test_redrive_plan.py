@@ -170,6 +170,10 @@ def test_empty_filter_keeps_everything() -> None:
 )
 def test_filters(specs: list[str], expected: list[str]) -> None:
     assert _coords(parse_filters(specs, now=NOW)) == expected
+    # the remembering matcher (pages over a whole store) keeps the same, twice over
+    keep = parse_filters(specs, now=NOW).matcher()
+    for _ in range(2):
+        assert [dl.coords for dl in LETTERS if keep(dl)] == expected
 
 
 def test_since_is_inclusive_until_exclusive() -> None:
