@@ -1,15 +1,16 @@
 //! edamon's optional accelerator: the envelope decoder's batch path in Rust.
 //!
-//! `BatchDecoder.decode(records, ids, keys, header_memo)` does what
+//! `BatchDecoder.decode(records, ids, keys, header_memo, share_header)` does what
 //! `EnvelopeDecoder.decode_many`'s Python batch path does for the usual record (a plain JSON
 //! object as the value, no CloudEvents headers): it reads only the configured fields of the
-//! value (serde_json, the payload skipped without building anything), shares ids, keys and
-//! headers through the decoder's own memo dicts, and builds the Envelope and its RawRecord with
-//! the decoder's builders. Per record it returns the Envelope, a `str` (the reason a required
-//! field is missing: the caller makes the Undecodable), or None: "not read here", for any
-//! value this path might not read exactly as the standard parser would (not ASCII, not an
-//! object, a float or a boolean where a field is read, an escaped key...). The caller sends
-//! those through the exact path, so the two paths cannot disagree on a result, only on speed.
+//! value (scan.rs, the payload checked and skipped without building anything), shares ids,
+//! keys and headers through the decoder's own memo dicts, and builds the Envelope and its
+//! RawRecord through their slots. Per record it returns the Envelope, a `str` (the reason a
+//! required field is missing: the caller makes the Undecodable), or None: "not read here", for
+//! any record this path might not read exactly as `decode` would (a value not ASCII or not an
+//! object, a float or a boolean where a field is read, an integer of hundreds of digits,
+//! headers that are not a tuple of (str, bytes or None) pairs...). The caller sends those
+//! through the exact path, so the two paths cannot disagree on a result, only on speed.
 
 use std::borrow::Cow;
 
@@ -378,7 +379,7 @@ impl BatchDecoder {
             return Ok(None);
         }
         let value_obj = slots.get(py, record, 5)?;
-        let Ok(value_bytes) = value_obj.downcast::<PyBytes>() else {
+        let Ok(value_bytes) = value_obj.downcast_exact::<PyBytes>() else {
             return Ok(None);
         };
         let value = value_bytes.as_bytes();
@@ -395,7 +396,7 @@ impl BatchDecoder {
         let key: Option<&[u8]> = if key_obj.is_none() {
             None
         } else {
-            match key_obj.downcast::<PyBytes>() {
+            match key_obj.downcast_exact::<PyBytes>() {
                 Ok(b) => Some(b.as_bytes()),
                 Err(_) => return Ok(None),
             }
@@ -411,15 +412,24 @@ impl BatchDecoder {
         let headers_truthy = raw_headers.is_truthy()?;
         let mut headers = Headers { items: Vec::new() };
         if headers_truthy {
-            for header in raw_headers.try_iter()? {
-                let header = header?;
+            // a tuple of (str, bytes or None) pairs: what `decode` keeps (and reads) as it is
+            let Ok(pairs) = raw_headers.downcast_exact::<PyTuple>() else {
+                return Ok(None);
+            };
+            for header in pairs.iter() {
                 let Ok(pair) = header.downcast::<PyTuple>() else {
                     return Ok(None);
                 };
                 if pair.len() != 2 {
                     return Ok(None);
                 }
-                headers.items.push((pair.get_item(0)?, pair.get_item(1)?));
+                let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
+                if !name.is_exact_instance_of::<PyString>()
+                    || !(value.is_none() || value.is_exact_instance_of::<PyBytes>())
+                {
+                    return Ok(None);
+                }
+                headers.items.push((name, value));
             }
             if headers.get("ce_specversion").is_some() {
                 return Ok(None);
@@ -446,6 +456,26 @@ impl BatchDecoder {
         let Some(roots) = read_roots(value, &self.roots) else {
             return Ok(None);
         };
+        // the topic interned once per run of records of one topic (checked before a memo is
+        // touched: a record left to the exact path leaves no trace here)
+        let topic = slots.get(py, record, 0)?;
+        let same = matches!(last_topic, Some(t) if t.is(&topic));
+        if !same {
+            let kept = match topic.downcast::<PyString>() {
+                Ok(s) => {
+                    let s = s.clone();
+                    let mut ptr = s.into_ptr();
+                    unsafe {
+                        ffi::PyUnicode_InternInPlace(&mut ptr);
+                        Bound::from_owned_ptr(py, ptr)
+                    }
+                }
+                Err(_) => return Ok(None),
+            };
+            *last_topic = Some(topic);
+            *kept_topic = Some(kept);
+        }
+        let kept_topic = kept_topic.as_ref().expect("set above").clone();
         let mut values: Vec<Option<PyObject>> = Vec::with_capacity(8);
         for field in &self.fields {
             match self.read_field(py, field, &roots, &headers, key)? {
@@ -495,24 +525,6 @@ impl BatchDecoder {
         if let Some(a) = aggregate.take() {
             aggregate = Some(set_default(ids, a.bind(py))?.unbind());
         }
-        let topic = slots.get(py, record, 0)?;
-        let same = matches!(last_topic, Some(t) if t.is(&topic));
-        if !same {
-            let kept = match topic.downcast::<PyString>() {
-                Ok(s) => {
-                    let s = s.clone();
-                    let mut ptr = s.into_ptr();
-                    unsafe {
-                        ffi::PyUnicode_InternInPlace(&mut ptr);
-                        Bound::from_owned_ptr(py, ptr)
-                    }
-                }
-                Err(_) => return Ok(None),
-            };
-            *last_topic = Some(topic);
-            *kept_topic = Some(kept);
-        }
-        let kept_topic = kept_topic.as_ref().expect("set above").clone();
         let truncated = value.len() > self.keep_bytes;
         let kept_value: Bound<'py, PyAny> = if truncated {
             PyBytes::new(py, &value[..self.keep_bytes]).into_any()

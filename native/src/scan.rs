@@ -24,12 +24,17 @@ pub struct RootSpec {
 // -- the JSON value, only the configured roots read ------------------------------------------
 //
 // A strict scanner over ASCII input (the caller checks): RFC 8259's grammar, strings without
-// control characters and with paired surrogate escapes, integers kept when they fit an i64.
+// control characters and with paired surrogate escapes, integers kept when they fit an i64
+// (and none read of more than MAX_INT_DIGITS digits).
 // It rejects (None) anything it is unsure of, and a rejected value goes the exact way, so it
 // only has to accept a subset of what the standard parser accepts, with the same values.
 
 /// Nesting deeper than this is left to the exact path.
 const MAX_DEPTH: usize = 64;
+/// Integers with more digits than this are left to the exact path: the standard parser
+/// refuses an integer longer than `sys.get_int_max_str_digits()` (4,300 by default, never
+/// set below 640) and orjson one beyond a double, so such a value is not JSON to `decode`.
+const MAX_INT_DIGITS: usize = 640;
 
 struct Scan<'a> {
     b: &'a [u8],
@@ -258,12 +263,14 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A number: Some(Some(i)) for an integer that fits an i64, Some(None) for any other.
+    /// A number: Some(Some(i)) for an integer that fits an i64, Some(None) for any other;
+    /// None for an integer of more than MAX_INT_DIGITS digits.
     fn number(&mut self) -> Option<Option<i64>> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
+        let digits = self.i;
         match self.peek()? {
             b'0' => self.i += 1,
             b'1'..=b'9' => {
@@ -273,6 +280,7 @@ impl<'a> Scan<'a> {
             }
             _ => return None,
         }
+        let digits = self.i - digits;
         let mut integer = true;
         if self.peek() == Some(b'.') {
             integer = false;
@@ -296,6 +304,9 @@ impl<'a> Scan<'a> {
             while matches!(self.peek(), Some(b'0'..=b'9')) {
                 self.i += 1;
             }
+        }
+        if integer && digits > MAX_INT_DIGITS {
+            return None;
         }
         if !integer || self.i - start > 20 {
             return Some(None);
