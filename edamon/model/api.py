@@ -17,6 +17,7 @@ from typing_extensions import TypedDict
 from edamon.model.snapshot import (
     CatchUpView,
     ConnectionView,
+    DeadLetterRow,
     Snapshot,
 )
 
@@ -33,6 +34,20 @@ class Page(Generic[T]):
     """Rows matching the filter (all pages)."""
     offset: int
     items: tuple[T, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterPage:
+    """A page of dead letters (`/v1/dead-letters`): a `Page` of them, and, in a shard group
+    (where it merges the members' own rows), what may be missing from it."""
+
+    total: int
+    """Rows matching the filter and the selection (all pages)."""
+    offset: int
+    items: tuple[DeadLetterRow, ...]
+    notices: tuple[str, ...] = ()
+    """Why rows may be missing from this page (a shard member that did not answer in time,
+    or one rebuilding its flows); empty when the page is whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +82,8 @@ class ListCounts:
     lag: int
     dead_letters: int
     """The dead letters `/v1/dead-letters` pages: every one the service holds, more than the
-    snapshot lists (its newest 2,000); in a shard group, the merged snapshot's."""
+    snapshot lists (its newest 2,000); in a shard group, every one its members hold (the
+    other members' counts as their last shares said)."""
     dead_letter_groups: int
     sagas: int
     saga_instances: int

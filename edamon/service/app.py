@@ -35,6 +35,7 @@ from edamon.model.alerts import AlertsDoc
 from edamon.model.api import (
     ROLE_OPERATOR,
     DeadLetterDoc,
+    DeadLetterPage,
     ErrorDoc,
     EventDoc,
     Health,
@@ -51,7 +52,6 @@ from edamon.model.snapshot import (
     ChainView,
     CollectDocument,
     DeadLetterGroup,
-    DeadLetterRow,
     EventTypeThroughput,
     GroupLag,
     PartitionLag,
@@ -68,7 +68,7 @@ from edamon.service.auth import Tokens
 from edamon.service.backend import Backend, Busy, ReadOnly
 from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
 from edamon.service.searches import TooMany
-from edamon.shard.peers import ShardDoc, ShardPeers, ShareDoc, own_doc
+from edamon.shard.peers import DEAD_LETTER_DEPTH, ShardDoc, ShardPeers, ShareDoc, own_doc
 
 
 class AnythingConvertor(PathConvertor):
@@ -231,6 +231,14 @@ Filter = Annotated[
 Order = Annotated[
     str | None,
     Query(max_length=64, description="A field of the row; `-field` for descending."),
+]
+ShardFirst = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=DEAD_LETTER_DEPTH,
+        description="Rows at most, from the first (a shard group's page's offset + limit).",
+    ),
 ]
 OverviewRows = Annotated[int, Query(ge=0, le=MAX_OVERVIEW_ROWS)]
 MaxTrees = Annotated[int, Query(ge=0, le=MAX_TREES)]
@@ -426,7 +434,7 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         "Dead letters by source topic, group and exception: every one seen (evicted ones too).",
     )
 
-    @app.get(f"{PREFIX}/dead-letters", response_model=Page[DeadLetterRow], tags=["pages"])
+    @app.get(f"{PREFIX}/dead-letters", response_model=DeadLetterPage, tags=["pages"])
     async def dead_letters(
         who: Role,
         offset: Offset = 0,
@@ -437,14 +445,17 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
     ) -> Response:
         """Dead letters the service holds, newest first: every one it holds
         (retention.max_dead_letters), not only the newest 2,000 the overview's snapshot lists.
-        In a shard group: the merged snapshot's (each member's newest 2,000)."""
+        In a shard group: every one its members hold, each member asked for its own first
+        `offset+limit` rows at once and the rows merged (`offset+limit` at most 10,000 there);
+        a member that does not answer in time makes the page partial (`notices`)."""
         selector = _selector(select) if select else None
-        if selector is None and not filter and not order:
-            rows, total = backend.dead_letter_page(offset, limit)
-            result = Page(total=total, offset=offset, items=rows)
-            return docs.json_response(Page[DeadLetterRow], result)
-        found, rest = backend.dead_letter_rows(filter, selector)
-        return rows_page(found, DeadLetterRow, offset, limit, rest, order)
+        try:
+            result = await backend.dead_letters(
+                offset, limit, filter=filter, order=order, select=select, selector=selector
+            )
+        except PageError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        return docs.json_response(DeadLetterPage, result)
 
     @app.get(
         f"{PREFIX}/lag/{{group}}",
@@ -519,6 +530,25 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         """One event, if this member holds it (no fan-out)."""
         shard_of()
         return await local_event(event_id)
+
+    @app.get(f"{PREFIX}/shard/dead-letters", response_model=DeadLetterPage, tags=["shard"])
+    async def shard_dead_letters(
+        who: Role,
+        first: ShardFirst = DEFAULT_LIMIT,
+        filter: Filter = None,
+        order: Order = None,
+        select: Select = [],  # noqa: B006 - FastAPI copies query defaults
+    ) -> Response:
+        """The first `first` rows of this member's own dead letters that `filter` and
+        `select` keep, newest first or in `order`, and how many it holds that they keep (no
+        fan-out): what the member answering `/v1/dead-letters` merges."""
+        shard_of()
+        selector = _selector(select) if select else None
+        try:
+            result = backend.own_dead_letters(0, first, filter, selector, order)
+        except PageError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        return docs.json_response(DeadLetterPage, result)
 
     @app.get(f"{PREFIX}/shard/trees", response_model=list[ChainView], tags=["shard"])
     async def shard_trees(who: Role, max_trees: MaxTrees = 200) -> Response:

@@ -26,7 +26,7 @@ from edamon.broker.base import Broker, BrokerError
 from edamon.collector.collector import Collector
 from edamon.config import Settings
 from edamon.model.alerts import AlertsDoc
-from edamon.model.api import Ready, RetryJobDoc, RetryPlanDoc
+from edamon.model.api import DeadLetterPage, Ready, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import parse_coords
 from edamon.model.snapshot import ChainSummary, DeadLetterGroup, DeadLetterRow, Snapshot
@@ -34,9 +34,9 @@ from edamon.model.status import ConnectionState
 from edamon.service import docs
 from edamon.service.metrics import EdamonMetrics
 from edamon.service.metrics import Health as MetricsHealth
-from edamon.service.paging import TEXT_SEPARATOR, search_text
+from edamon.service.paging import TEXT_SEPARATOR, PageError, page, search_text
 from edamon.service.searches import Searches
-from edamon.shard.peers import ShardPeers
+from edamon.shard.peers import DEAD_LETTER_DEPTH, ShardPeers
 
 log = logging.getLogger(__name__)
 
@@ -147,48 +147,74 @@ class Backend:
 
     def dead_letters_listed(self) -> int:
         """How many dead letters `/v1/dead-letters` pages: every one this service holds; in a
-        shard group, the merged snapshot's list (see `dead_letter_rows`)."""
-        if self.shard is not None:
-            return len(self.snapshot().dead_letters)
-        return self.collector.state.dead_letters_held()
+        shard group, every one its members hold (the others' counts as their last shares
+        said, every shard.peer_refresh_s)."""
+        held = self.collector.state.dead_letters_held()
+        return held if self.shard is None else self.shard.dead_letters_held(held)
 
     def dead_letter_groups(self) -> tuple[DeadLetterGroup, ...]:
         """Dead letters by source topic, group and exception, as they are now (so that a
         group's count and the page its `select=` gives agree); counts cover every dead letter
-        seen, the evicted ones too. In a shard group: the merged snapshot's (each member
-        counts its own)."""
-        if self.shard is not None:
-            return self.snapshot().dead_letter_groups
-        return self.collector.state.dead_letter_groups()
+        seen, the evicted ones too. In a shard group: this member's as they are now, merged
+        with the other members' last shares (each member counts its own)."""
+        local = self.collector.state.dead_letter_groups()
+        return local if self.shard is None else self.shard.merged_dead_letter_groups(local)
 
-    def dead_letter_page(self, offset: int, limit: int) -> tuple[tuple[DeadLetterRow, ...], int]:
-        """Rows `offset`..`offset+limit` of `dead_letter_rows()` and how many there are,
-        building only those rows (an unfiltered, unordered page needs no more)."""
-        if self.shard is not None:
-            rows = self.snapshot().dead_letters
-            return rows[offset : offset + limit], len(rows)
+    async def dead_letters(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        filter: str | None = None,
+        order: str | None = None,
+        select: Sequence[str] = (),
+        selector: DeadLetterFilter | None = None,
+    ) -> DeadLetterPage:
+        """A page of `/v1/dead-letters`: `own_dead_letters`, and in a shard group the whole
+        group's (each member's own first `offset+limit` rows of the query, merged: see
+        ShardPeers.dead_letter_page). `selector` is `select` parsed. Raises PageError (an
+        order the rows can't take; a shard group's page deeper than DEAD_LETTER_DEPTH)."""
+        if self.shard is None:
+            return self.own_dead_letters(offset, limit, filter, selector, order)
+        first = offset + limit
+        if first > DEAD_LETTER_DEPTH:
+            raise PageError(
+                f"offset + limit: a shard group's pages of dead letters reach its first "
+                f"{DEAD_LETTER_DEPTH:,} rows (each member sends its first offset + limit); "
+                "narrow the query with filter= or select=, or order it"
+            )
+        own = self.own_dead_letters(0, first, filter, selector, order)
+        return await self.shard.dead_letter_page(
+            own, offset, limit, filter=filter, order=order, select=select
+        )
+
+    def own_dead_letters(
+        self,
+        offset: int,
+        limit: int,
+        filter: str | None = None,
+        selector: DeadLetterFilter | None = None,
+        order: str | None = None,
+    ) -> DeadLetterPage:
+        """Rows `offset`..`offset+limit` of the dead letters this service holds itself that
+        `filter` and `selector` keep, newest first or in `order`: the whole store
+        (retention.max_dead_letters), not only the newest SNAPSHOT_DEAD_LETTERS a snapshot
+        lists. An unfiltered, unordered page builds only its rows. Raises PageError."""
         state = self.collector.state
-        return tuple(state.dead_letter_rows(offset, limit)), state.dead_letters_held()
+        if selector is None and not filter and not order:
+            rows = tuple(state.dead_letter_rows(offset, limit))
+            return DeadLetterPage(total=state.dead_letters_held(), offset=offset, items=rows)
+        found, rest = self._own_dead_letter_rows(filter, selector)
+        cut = page(found, DeadLetterRow, offset=offset, limit=limit, filter=rest, order=order)
+        return DeadLetterPage(total=cut.total, offset=offset, items=cut.items)
 
-    def dead_letter_rows(
-        self, filter: str | None = None, selector: DeadLetterFilter | None = None
-    ) -> tuple[tuple[DeadLetterRow, ...], str | None]:
-        """The rows of every dead letter this service holds that `selector` keeps, newest
-        first: the whole store (retention.max_dead_letters), not only the newest
-        SNAPSHOT_DEAD_LETTERS a snapshot lists. With `filter`, only the rows it finds (as
-        edamon.service.paging's `filter` does); what is returned with the rows is the filter
-        still to apply (None, or `filter` when it could not be applied here).
-
-        In a shard group the rows are still the merged snapshot's (each member's newest
-        SNAPSHOT_DEAD_LETTERS, merged newest first), narrowed by `selector` to this member's
-        own dead letters as before: the other members' whole stores are not asked for pages
-        yet (their shares carry their snapshot rows only)."""
-        if self.shard is not None:
-            rows = self.snapshot().dead_letters
-            if selector is not None:
-                own = {dl.coords for dl in self.select_dead_letters(selector)}
-                rows = tuple(row for row in rows if row.coords in own)
-            return rows, filter
+    def _own_dead_letter_rows(
+        self, filter: str | None, selector: DeadLetterFilter | None
+    ) -> tuple[list[DeadLetterRow], str | None]:
+        """The rows of the dead letters this service holds that `selector` keeps, newest
+        first; with `filter`, only the rows it finds (as edamon.service.paging's `filter`
+        does); returned with the rows: the filter still to apply (None, or `filter` when it
+        could not be applied here)."""
         needle = (filter or "").lower()
         rest = None
         if TEXT_SEPARATOR in needle:  # not a test on the joined texts: let `page` do it
@@ -196,8 +222,8 @@ class Backend:
         keep = selector.matcher() if selector is not None else None
         state = self.collector.state
         if not needle and keep is None:
-            return tuple(state.dead_letter_rows()), rest
-        return tuple(state.dead_letter_rows_containing(needle, search_text, keep)), rest
+            return state.dead_letter_rows(), rest
+        return state.dead_letter_rows_containing(needle, search_text, keep), rest
 
     @property
     def _max_age(self) -> float:

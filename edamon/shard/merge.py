@@ -12,15 +12,17 @@ each apart, so a split or an out-of-order event across them goes unseen.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from edamon.model.ordering import EXAMPLES_PER_TOPIC, Finding, OrderingView, TopicOrdering
 from edamon.model.snapshot import (
     CatchUpView,
     ChainSummary,
     DeadLetterGroup,
+    DeadLetterRow,
     EventTypeThroughput,
     RateSeries,
     SagaSummary,
@@ -57,7 +59,7 @@ def merge_snapshots(
         lag=lag_from.lag if lag_from is not None else (),
         lag_health=health_from.lag_health,
         dead_letters=_newest([s.dead_letters for s in shares], lambda r: r.time, LIST_CAP * 20),
-        dead_letter_groups=_dead_letter_groups(shares),
+        dead_letter_groups=merge_dead_letter_groups(s.dead_letter_groups for s in shares),
         sagas=_sagas(shares),
         saga_instances=_newest([s.saga_instances for s in shares], lambda r: r.updated, LIST_CAP),
         chains=merge_chains(local.chains, [s.chains for s in others]),
@@ -118,6 +120,52 @@ def merge_chains(
     """The members' flows as one list, most recently updated first (the snapshot's merge of
     its `chains`, on its own for a page of flows)."""
     return _newest([local, *others], _chain_key, LIST_CAP)
+
+
+def merge_dead_letter_rows(
+    pages: Sequence[Sequence[DeadLetterRow]], order: str | None = None
+) -> Iterator[DeadLetterRow]:
+    """The members' first rows of a page of dead letters as one list, in the order each
+    member's page has (edamon.service.paging's `page`): newest first by record time, or by
+    `order` (a field, `-field` descending; rows with no value last; among equal values the
+    newest first). Each of `pages` is sorted so already; rows that tie on every key keep the
+    order of `pages` (a member's own arrival order, then the members' order)."""
+    if not order:
+        return heapq.merge(*pages, key=_dead_letter_time, reverse=True)
+    name = order.removeprefix("-")
+    if order.startswith("-"):  # largest first: present (1, value, time) before missing (0, time)
+
+        def descending(row: DeadLetterRow) -> tuple[Any, ...]:
+            value = getattr(row, name)
+            return (0, row.time) if value is None else (1, value, row.time)
+
+        return heapq.merge(*pages, key=descending, reverse=True)
+
+    def ascending(row: DeadLetterRow) -> tuple[Any, ...]:
+        value = getattr(row, name)
+        return (1, -row.time) if value is None else (0, value, -row.time)
+
+    return heapq.merge(*pages, key=ascending)
+
+
+def _dead_letter_time(row: DeadLetterRow) -> float:
+    return row.time
+
+
+def merge_dead_letter_groups(
+    lists: Iterable[Sequence[DeadLetterGroup]],
+) -> tuple[DeadLetterGroup, ...]:
+    """The members' dead-letter groups as one list: counts summed per (source topic,
+    consumer group, exception), the newest sample; biggest and latest first."""
+    merged: list[DeadLetterGroup] = []
+    rows = (g for groups in lists for g in groups)
+    for group in _by_key(
+        rows, lambda g: (g.original_topic, g.consumer_group, g.exception_class)
+    ).values():
+        newest = max(group, key=lambda g: g.last_seen)
+        merged.append(replace(newest, count=sum(g.count for g in group)))
+    merged.sort(key=lambda g: (-g.count, -g.last_seen))
+    return tuple(merged)
 
 
 def _chain_key(row: ChainSummary) -> float:
@@ -206,18 +254,6 @@ def _throughput(views: Sequence[ThroughputView]) -> ThroughputView:
         events_by_timestamp=merge_series([v.events_by_timestamp for v in views]),
         dead_letters_by_timestamp=merge_series([v.dead_letters_by_timestamp for v in views]),
     )
-
-
-def _dead_letter_groups(shares: Sequence[Snapshot]) -> tuple[DeadLetterGroup, ...]:
-    merged: list[DeadLetterGroup] = []
-    rows = (g for s in shares for g in s.dead_letter_groups)
-    for group in _by_key(
-        rows, lambda g: (g.original_topic, g.consumer_group, g.exception_class)
-    ).values():
-        newest = max(group, key=lambda g: g.last_seen)
-        merged.append(replace(newest, count=sum(g.count for g in group)))
-    merged.sort(key=lambda g: (-g.count, -g.last_seen))
-    return tuple(merged)
 
 
 def _sagas(shares: Sequence[Snapshot]) -> tuple[SagaSummary, ...]:

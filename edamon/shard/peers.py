@@ -8,7 +8,10 @@ token, so the members share their tokens (one token file, or EDAMON_SERVICE__*_T
 service's snapshot is then the local one merged with the fresh shares; a member that did not
 answer, or one rebuilding its flows, makes the answer partial (it says so in its notices and
 in `GET /v1/shard`). One flow (`GET /v1/chains/{id}`) lives on one member: asked of the others
-when this one does not hold it.
+when this one does not hold it. A page of dead letters (`GET /v1/dead-letters`) is asked of
+every member at once (`GET /v1/shard/dead-letters`: each member's own first rows of the page's
+query) and merged; a member that does not answer within `shard.peer_timeout_s` makes the page
+partial (its `notices` say so).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -26,10 +30,22 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from edamon.config import Settings
-from edamon.model.api import EventDoc
-from edamon.model.snapshot import ChainSummary, ChainView, CollectDocument, Snapshot
+from edamon.model.api import DeadLetterPage, EventDoc
+from edamon.model.snapshot import (
+    ChainSummary,
+    ChainView,
+    CollectDocument,
+    DeadLetterGroup,
+    Snapshot,
+)
 from edamon.shard.member import ShardCollector
-from edamon.shard.merge import LIST_CAP, merge_chains, merge_snapshots
+from edamon.shard.merge import (
+    LIST_CAP,
+    merge_chains,
+    merge_dead_letter_groups,
+    merge_dead_letter_rows,
+    merge_snapshots,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +54,12 @@ SHARE_PATH = "/v1/shard/share"
 LOCAL_CHAIN_PATH = "/v1/shard/chains/"
 LOCAL_EVENT_PATH = "/v1/shard/events/"
 LOCAL_TREES_PATH = "/v1/shard/trees"
+LOCAL_DEAD_LETTERS_PATH = "/v1/shard/dead-letters"
+DEAD_LETTER_DEPTH = 10_000
+"""The deepest row a shard group's page of dead letters reaches (`offset + limit`): each
+member sends its first `offset + limit` rows of the page's query and the answering member
+merges them, so a page's cost grows with its depth (about 10 MB of rows per member at this
+one). Deeper rows are reached by narrowing the query (filter=, select=) or by ordering it."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,8 @@ class MemberDoc:
     index_bytes_written: int = 0
     topic_rates: tuple[tuple[str, float], ...] = ()
     """Records/s per watched topic from end-offset deltas (the member that samples lag)."""
+    dead_letters_held: int = 0
+    """Dead letters it holds (what its own pages of dead letters reach)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,7 @@ _SHARE = TypeAdapter(ShareDoc)
 _CHAIN = TypeAdapter(ChainView)
 _EVENT = TypeAdapter(EventDoc)
 _TREES = TypeAdapter(tuple[ChainView, ...])
+_DEAD_LETTERS = TypeAdapter(DeadLetterPage)
 
 
 def own_doc(collector: ShardCollector) -> MemberDoc:
@@ -101,6 +126,7 @@ def own_doc(collector: ShardCollector) -> MemberDoc:
         index_records_written=status.index_records_written,
         index_bytes_written=status.index_bytes_written,
         topic_rates=status.topic_rates,
+        dead_letters_held=collector.state.dead_letters_held(),
     )
 
 
@@ -224,11 +250,92 @@ class ShardPeers:
         return min(LIST_CAP, local + sum(len(chains) for chains in self._shared_chains()))
 
     def _shared_chains(self) -> list[tuple[ChainSummary, ...]]:
+        return [share.snapshot.chains for share in self._answered()]
+
+    def _answered(self) -> list[ShareDoc]:
         return [
-            fetched.share.snapshot.chains
+            fetched.share
             for url in self.others()
             if (fetched := self._shares.get(url)) is not None and fetched.share is not None
         ]
+
+    def dead_letters_held(self, local: int) -> int:
+        """How many dead letters the group's pages of dead letters reach when this member
+        holds `local`: the sum of the members' own (the others' as their last shares said)."""
+        return local + sum(share.member.dead_letters_held for share in self._answered())
+
+    def merged_dead_letter_groups(
+        self, local: Sequence[DeadLetterGroup]
+    ) -> tuple[DeadLetterGroup, ...]:
+        """`local` dead-letter groups (this member's, as they are now) with those of every
+        answering member's share: each member counts its own dead letters."""
+        shared = [share.snapshot.dead_letter_groups for share in self._answered()]
+        return merge_dead_letter_groups([local, *shared])
+
+    async def dead_letter_page(
+        self,
+        own: DeadLetterPage,
+        offset: int,
+        limit: int,
+        *,
+        filter: str | None,
+        order: str | None,
+        select: Sequence[str],
+    ) -> DeadLetterPage:
+        """Rows `offset`..`offset+limit` of the whole group's dead letters that `filter` and
+        `select` keep, in `order` (newest first without one). `own`: this member's first
+        `offset+limit` rows of that query (offset 0). Every other member is asked for the
+        same at once (`GET /v1/shard/dead-letters`); the total is the sum of the members'
+        totals; a member that does not answer makes the page partial (`notices`)."""
+        first = offset + limit
+        params: list[tuple[str, str]] = [("first", str(first))]
+        if filter:
+            params.append(("filter", filter))
+        if order:
+            params.append(("order", order))
+        params.extend(("select", spec) for spec in select)
+        urls = self.others()
+        answers = await asyncio.gather(*(self._dead_letters_of(url, params) for url in urls))
+        pages = {self.collector.url: own}
+        notices = self._rebuilding_notices()
+        if not self.collector.roster.members:
+            notices.append("shard: partial answer: the group's members are not known yet")
+        for url, answer in zip(urls, answers, strict=True):
+            if isinstance(answer, str):
+                notices.append(f"shard: partial answer: no dead letters from {url} ({answer})")
+            else:
+                pages[url] = answer
+        merged = merge_dead_letter_rows([pages[url].items for url in sorted(pages)], order)
+        return DeadLetterPage(
+            total=sum(answer.total for answer in pages.values()),
+            offset=offset,
+            items=tuple(islice(merged, offset, first)),
+            notices=tuple(notices),
+        )
+
+    def _rebuilding_notices(self) -> list[str]:
+        """The members rebuilding their flows (this one now, the others as their shares
+        said): what they hold is not whole yet."""
+        rebuilding = [self.collector.url] if self.collector.rebuilding else []
+        rebuilding += [s.member.url for s in self._answered() if s.member.rebuilding]
+        return [f"shard: partial answer: {url} is rebuilding its flows" for url in rebuilding]
+
+    async def _dead_letters_of(
+        self, url: str, params: list[tuple[str, str]]
+    ) -> DeadLetterPage | str:
+        """`url`'s own first rows of a page of dead letters, or why there are none."""
+        try:
+            response = await self._client().get(
+                url.rstrip("/") + LOCAL_DEAD_LETTERS_PATH, params=tuple(params)
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        try:
+            return _DEAD_LETTERS.validate_json(response.content)
+        except ValidationError as exc:
+            return f"not a page: {exc.error_count()} errors"
 
     async def chain(self, correlation_id: str) -> ChainView | None:
         """The flow from the member that holds it (asked of all others at once)."""

@@ -232,7 +232,7 @@ class TestPages:
         kept = http.get("/v1/dead-letters", params={"select": "exception=IllegalState"}).json()
         assert kept["total"] == 1
         none = http.get("/v1/dead-letters", params={"select": "group=nobody"}).json()
-        assert none == {"total": 0, "offset": 0, "items": []}
+        assert none == {"total": 0, "offset": 0, "items": [], "notices": []}
         bad = http.get("/v1/dead-letters", params={"select": "colour=blue"})
         assert bad.status_code == 400 and "colour" in bad.json()["message"]
         groups = http.get("/v1/dead-letter-groups").json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -424,3 +425,116 @@ async def test_read_only_refuses_to_create_the_index_topic(
     finally:
         code, _, err = service.stop()
     assert code == 0, err
+
+
+def coords_of(page: dict[str, Any] | None) -> list[str]:
+    return [] if page is None else [row["coords"] for row in page["items"]]
+
+
+async def test_pages_of_dead_letters_are_the_groups_from_either_member(
+    kafka_bootstrap: str,
+    unique_name: UniqueName,
+    make_topic: MakeTopic,
+    produce: Produce,
+    tmp_path: Path,
+) -> None:
+    """Dead letters spread over both members (each owns those of its flows): either member's
+    `/v1/dead-letters` pages every one of them, newest first, the total being the sum of the
+    members' own; a page beyond the first member's rows, `filter=`, `select=` and `order=`
+    are the group's; a member that does not answer makes the page partial, not an error.
+
+    A few dozen dead letters: the snapshot's merged list (each member's newest 2,000, a
+    constant) would list them too, so the fan-out shows in `select=` (which used to narrow to
+    the answering member's own), in `order=` over both members' rows, and in the page of a
+    member that does not answer."""
+    prefix = unique_name("shard")
+    topics = await make_topics(make_topic, prefix)
+    dlt = await make_topic(f"{topics[0]}.DLT", PARTITIONS)
+    env = {"EDAMON_SHARD__PEER_TIMEOUT_S": "1"}
+    first = member(kafka_bootstrap, prefix, tmp_path, prefix, env=env)
+    second = member(kafka_bootstrap, prefix, tmp_path, prefix, env=env)
+    try:
+        for one in (first, second):
+            wait_for(lambda one=one: settled(one, 2, 15), "two settled members", 90)
+        # 36 dead letters of 36 new flows, one second apart (newest first is one order),
+        # from two consumer groups and with two messages
+        now_ms = int(time.time() * 1000)
+        stamps: dict[int, int] = {}
+        for i in range(36):
+            headers = spring_dlt_headers(
+                topics[0],
+                i % PARTITIONS,
+                i,
+                group="billing" if i % 4 == 0 else "payments",
+                message="card declined" if i % 3 == 0 else "payment gateway timeout",
+            )
+            value = event(TYPES[0], str(uuid.uuid4()), None)
+            stamps[i] = now_ms - 60_000 + i * 1000
+            await produce(dlt, [(f"k-{i}", value, headers)], timestamp_ms=stamps[i])
+        held = [0, 0]
+
+        def all_held() -> bool:
+            held[:] = [len(share(one).get("dead_letters", ())) for one in (first, second)]
+            return sum(held) == 36
+
+        wait_for(all_held, "every dead letter held by one member", 30)
+        assert all(held), f"dead letters on both members: {held}"
+        rows = {
+            row["coords"]: row
+            for one in (first, second)
+            for row in get(one, "/v1/shard/dead-letters?first=100")["items"]
+        }
+        assert len(rows) == 36
+        newest = sorted(rows, key=lambda c: rows[c]["time"], reverse=True)
+        for one in (first, second):
+            wait_for(
+                lambda one=one: (get(one, "/v1/dead-letters?limit=1") or {}).get("total") == 36,
+                "the group's total",
+                15,
+            )
+            page = get(one, "/v1/dead-letters?limit=100")
+            assert page["total"] == 36 and page["notices"] == []
+            assert coords_of(page) == newest
+            # a page beyond the first member's own rows, and the pages end to end
+            own = len(get(first, "/v1/shard/dead-letters?first=100")["items"])
+            deep = get(one, f"/v1/dead-letters?offset={own}&limit=5")
+            assert deep["total"] == 36 and coords_of(deep) == newest[own : own + 5]
+            pages = [get(one, f"/v1/dead-letters?offset={o}&limit=7") for o in range(0, 36, 7)]
+            assert [c for p in pages for c in coords_of(p)] == newest
+            wait_for(
+                lambda one=one: get(one, "/v1/overview")["counts"]["dead_letters"] == 36,
+                "the overview's count of the group's dead letters",
+                10,
+            )
+            groups = get(one, "/v1/dead-letter-groups?limit=100")["items"]
+            assert sum(g["count"] for g in groups) == 36
+            # filter= and select= on every member
+            declined = [c for c in newest if rows[c]["message"] == "card declined"]
+            found = get(one, "/v1/dead-letters?filter=CARD%20declined&limit=100")
+            assert found["total"] == 12 and coords_of(found) == declined
+            billing = [c for c in newest if rows[c]["consumer_group"] == "billing"]
+            found = get(one, "/v1/dead-letters?select=group%3Dbilling&limit=4&offset=2")
+            assert found["total"] == 9 and coords_of(found) == billing[2:6]
+            # order=: each member's sorted first rows, merged by the same key
+            by_group = sorted(newest, key=lambda c: rows[c]["consumer_group"])  # stable
+            found = get(one, "/v1/dead-letters?order=consumer_group&limit=20")
+            assert coords_of(found) == by_group[:20]
+            by_group_desc = sorted(newest, key=lambda c: rows[c]["consumer_group"], reverse=True)
+            found = get(one, "/v1/dead-letters?order=-consumer_group&offset=5&limit=20")
+            assert coords_of(found) == by_group_desc[5:25]
+        # too deep a page for a shard group: refused, with the reason
+        with first.client("viewer") as http:
+            response = http.get("/v1/dead-letters?offset=9500&limit=1000")
+        assert response.status_code == 400 and "10,000" in response.json()["message"]
+        # a member that does not answer in time: the page is partial, and says so
+        first_own = [c for c in newest if c in coords_of(get(first, "/v1/shard/dead-letters"))]
+        second.process.send_signal(signal.SIGSTOP)
+        try:
+            page = get(first, "/v1/dead-letters?limit=100")
+        finally:
+            second.process.send_signal(signal.SIGCONT)
+        assert page["total"] == len(first_own) and coords_of(page) == first_own
+        assert any("partial answer" in n and second.url in n for n in page["notices"])
+    finally:
+        for one in (first, second):
+            one.stop()
