@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from edamon.config import EnvelopeSettings
-from edamon.decode.fields import FieldReader, ReadError
+from edamon.decode.fields import FieldReader, FieldSpec, ReadError
 from edamon.decode.keeping import _MEMO_LIMIT, _SHARED_MAX, RecordKeeper
 from edamon.decode.locations import (
     HeaderMap,
@@ -118,35 +118,26 @@ class EnvelopeDecoder(RecordKeeper):
         """The top-level fields the locations read: all a Protobuf payload needs converted."""
         self._parse: Callable[[bytes], Any] | None = None
         """The batch path's parser (None: `decode_many` decodes record by record)."""
+        specs: tuple[FieldSpec, ...] = (
+            (self._event_id, _as_id, "text", "no event id"),
+            (self._event_type, _as_name, "name", "no event type"),
+            (self._correlation, _as_id, "text", None),
+            (self._causation, _as_id, "text", None),
+            (self._aggregate, _as_id, "text", None),
+            (self._occurred, parse_time, "time", None),
+            (self._version, parse_int, "int", None),
+            (self._source, _as_name, "name", None),
+        )
+        """The fields as both batch paths read them (the Python one and the accelerator)."""
         try:
             reader = FieldReader(fields)
-            self._read_fields = reader.reader(
-                (
-                    (self._event_id, _as_id, "text", "no event id"),
-                    (self._event_type, _as_name, "name", "no event type"),
-                    (self._correlation, _as_id, "text", None),
-                    (self._causation, _as_id, "text", None),
-                    (self._aggregate, _as_id, "text", None),
-                    (self._occurred, parse_time, "time", None),
-                    (self._version, parse_int, "int", None),
-                    (self._source, _as_name, "name", None),
-                )
-            )
+            self._read_fields = reader.reader(specs)
             self._parse = reader.parse
         except (LookupError, ValueError):  # no batch path: a two-key lead whose root is read
             pass  # deeper too, or a JSON key msgspec can't name (a '"', '\\', a control character)
         self._native = native_decoder(
             settings.native,
-            (
-                (self._event_id, "text", _as_id, "no event id"),
-                (self._event_type, "name", _as_name, "no event type"),
-                (self._correlation, "text", _as_id, None),
-                (self._causation, "text", _as_id, None),
-                (self._aggregate, "text", _as_id, None),
-                (self._occurred, "time", parse_time, None),
-                (self._version, "int", parse_int, None),
-                (self._source, "name", _as_name, None),
-            ),
+            specs,
             self._max_bytes,
             settings.keep_value_bytes,
             self._wire_keys,

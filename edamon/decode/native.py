@@ -17,8 +17,9 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from edamon.decode.fields import FieldSpec
 from edamon.decode.keeping import _MEMO_LIMIT, _SHARED_MAX
-from edamon.decode.locations import _HEADER, _JSON1, _JSON2, _KEY, Location
+from edamon.decode.locations import _HEADER, _JSON1, _JSON2, _KEY
 from edamon.decode.parsing import parse_traceparent
 from edamon.decode.timeparse import MS_THRESHOLD
 from edamon.model.envelope import ENVELOPE_SLOTS, Envelope, EnvelopeFormat
@@ -40,11 +41,6 @@ class NativeDecoder(Protocol):
     ) -> tuple[list[Any], list[int]]: ...
 
 
-NativeField = tuple[tuple[Location, ...], str, Callable[[object], Any], str | None]
-"""A field: its compiled locations, its usual value (see fields.FieldSpec), its converter and,
-when required, the reason given when it is missing."""
-
-
 def decoder_in_use(mode: str) -> str:
     """Which batch decoder `envelope.native = mode` gives, in words (`edamon serve` says it)."""
     if mode == "off":
@@ -56,7 +52,7 @@ def decoder_in_use(mode: str) -> str:
 
 def native_decoder(
     mode: str,
-    fields: Sequence[NativeField],
+    fields: Sequence[FieldSpec],
     max_bytes: int,
     keep_bytes: int,
     wire_keys: bool,
@@ -74,7 +70,7 @@ def native_decoder(
             raise
         return None
     specs: list[tuple[list[tuple[Any, ...]], str, Callable[[object], Any], str | None]] = []
-    for locations, usual, convert, missing in fields:
+    for locations, convert, usual, missing in fields:
         read: list[tuple[Any, ...]] = []
         for kind, arg in locations:
             if kind == _JSON1:

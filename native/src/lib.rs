@@ -253,13 +253,14 @@ fn text_of(raw: Option<&[u8]>) -> Option<&str> {
 }
 
 struct Headers<'py> {
-    items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    /// (the header, its name, its value), in the record's order
+    items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)>,
 }
 
 impl<'py> Headers<'py> {
     /// The last header of that name (as `dict(headers)` keeps it), its value's bytes.
     fn get(&self, name: &str) -> Option<Option<&[u8]>> {
-        for (k, v) in self.items.iter().rev() {
+        for (_, k, v) in self.items.iter().rev() {
             if let Ok(k) = k.downcast::<PyString>() {
                 if k.to_str().map(|k| k == name).unwrap_or(false) {
                     return Some(v.downcast::<PyBytes>().ok().map(|b| b.as_bytes()));
@@ -269,7 +270,7 @@ impl<'py> Headers<'py> {
         None
     }
     fn value_object(&self, name: &str) -> Option<&Bound<'py, PyAny>> {
-        for (k, v) in self.items.iter().rev() {
+        for (_, k, v) in self.items.iter().rev() {
             if let Ok(k) = k.downcast::<PyString>() {
                 if k.to_str().map(|k| k == name).unwrap_or(false) {
                     return Some(v);
@@ -429,7 +430,7 @@ impl BatchDecoder {
                 {
                     return Ok(None);
                 }
-                headers.items.push((name, value));
+                headers.items.push((header, name, value));
             }
             if headers.get("ce_specversion").is_some() {
                 return Ok(None);
@@ -533,9 +534,8 @@ impl BatchDecoder {
         };
         let kept_headers: Bound<'py, PyAny> = if headers_truthy {
             let mut shared: Vec<Bound<'py, PyAny>> = Vec::with_capacity(headers.items.len());
-            for header in raw_headers.try_iter()? {
-                let header = header?;
-                match header_memo.get_item(&header)? {
+            for (header, _, _) in &headers.items {
+                match header_memo.get_item(header)? {
                     Some(s) => shared.push(s),
                     None => shared.push(share_header.call1((header,))?),
                 }
