@@ -16,12 +16,14 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
+from pytest_httpserver import HTTPServer
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -158,3 +160,17 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30) -> T
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+@contextmanager
+def http_receiver() -> Iterator[HTTPServer]:
+    """A real HTTP server on loopback (alert receivers, webhooks) for the block: register its
+    expected requests on it; stopped (if still running) and cleared at the end."""
+    http = HTTPServer(host="127.0.0.1", threaded=True)
+    http.start()
+    try:
+        yield http
+    finally:
+        http.clear()
+        if http.is_running():
+            http.stop()

@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 
 from builders import spring_dlt_headers
 from kafka_helpers import MakeTopic, Produce, UniqueName
-from service_helpers import Service, start_service, wait_for
+from service_helpers import Service, http_receiver, start_service, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -209,14 +209,9 @@ async def test_a_flow_is_whole_from_either_member_and_after_one_is_killed(
 
 @pytest.fixture
 def webhook() -> Iterator[HTTPServer]:
-    http = HTTPServer(host="127.0.0.1", threaded=True)
-    http.expect_request("/hook", method="POST").respond_with_data("ok")
-    http.start()
-    try:
+    with http_receiver() as http:
+        http.expect_request("/hook", method="POST").respond_with_data("ok")
         yield http
-    finally:
-        http.clear()
-        http.stop()
 
 
 def share(service: Service) -> dict[str, Any]:

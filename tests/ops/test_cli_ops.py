@@ -15,20 +15,15 @@ from pytest_httpserver import HTTPServer
 from edamon.cli.embedded import settings_line
 from edamon.config import Settings
 from kafka_helpers import CommitOffsets, MakeTopic, Produce, UniqueName
-from service_helpers import clean_env, service_env
+from service_helpers import clean_env, http_receiver, service_env
 
 
 @pytest.fixture
 def hooks() -> Iterator[HTTPServer]:
-    http = HTTPServer(host="127.0.0.1", threaded=True)
-    http.expect_request("/good/secret-1").respond_with_data("ok")
-    http.expect_request("/bad/secret-2").respond_with_data("down", status=500)
-    http.start()
-    try:
+    with http_receiver() as http:
+        http.expect_request("/good/secret-1").respond_with_data("ok")
+        http.expect_request("/bad/secret-2").respond_with_data("down", status=500)
         yield http
-    finally:
-        http.clear()
-        http.stop()
 
 
 def test_alerts_test_reports_each_receiver_with_masked_urls(

@@ -24,20 +24,15 @@ from edamon.config import AlertsSettings
 from edamon.model.alerts import AlertView
 from edamon.model.snapshot import Snapshot
 from ops_helpers import empty_snapshot, group_lag
+from service_helpers import http_receiver
 
 SECRET_PATH = "/services/T000/B000/very-secret-token"
 
 
 @pytest.fixture
 def server() -> Iterator[HTTPServer]:
-    http = HTTPServer(host="127.0.0.1", threaded=True)
-    http.start()
-    try:
+    with http_receiver() as http:
         yield http
-    finally:
-        http.clear()
-        if http.is_running():
-            http.stop()
 
 
 def bodies(http: HTTPServer) -> list[Any]:

@@ -14,21 +14,16 @@ from pytest_httpserver import HTTPServer
 
 from builders import envelope, spring_dlt_headers
 from kafka_helpers import CommitOffsets, MakeTopic, Produce, UniqueName
-from service_helpers import start_service, wait_for
+from service_helpers import http_receiver, start_service, wait_for
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
 def slack() -> Iterator[HTTPServer]:
-    http = HTTPServer(host="127.0.0.1", threaded=True)
-    http.expect_request("/services/T1/B1/secret", method="POST").respond_with_data("ok")
-    http.start()
-    try:
+    with http_receiver() as http:
+        http.expect_request("/services/T1/B1/secret", method="POST").respond_with_data("ok")
         yield http
-    finally:
-        http.clear()
-        http.stop()
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
