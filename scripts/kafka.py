@@ -45,8 +45,6 @@ import argparse
 import atexit
 import base64
 import contextlib
-import ctypes
-import fcntl
 import hashlib
 import json
 import os
@@ -61,12 +59,22 @@ import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness_common import (
+    HOST,
+    cache_dir,
+    die_with_parent,
+    file_lock,
+    free_ports,
+    log_tail,
+    read_state,
+    run_command,
+)
+
 POM = Path(__file__).resolve().with_name("kafka-pom.xml")
-HOST = "127.0.0.1"
 SCRAM_USER = "edamon"
 SCRAM_PASSWORD = "edamon-secret"
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -120,13 +128,8 @@ def kafka_version() -> str:
 
 
 def cache_root() -> Path:
-    """``$EDAMON_KAFKA_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/edamon/kafka``."""
-    env = os.environ.get("EDAMON_KAFKA_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "edamon" / "kafka"
+    """Where kafka.py caches what it downloads (harness_common.cache_dir)."""
+    return cache_dir("kafka")
 
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -145,17 +148,6 @@ def state_file() -> Path:
     return run_dir() / "run.json"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def provision(*, quiet: bool = True) -> Path:
     """Return a directory holding the broker's jars, resolving them with Maven if needed."""
     home = os.environ.get("KAFKA_HOME")
@@ -171,7 +163,7 @@ def provision(*, quiet: bool = True) -> Path:
     marker = vdir / MARKER
     if marker.is_file() and marker.read_text() == fingerprint:
         return libs
-    with _file_lock(vdir / ".lock"):
+    with file_lock(vdir / ".lock"):
         if marker.is_file() and marker.read_text() == fingerprint:
             return libs
         mvn = shutil.which("mvn")
@@ -306,7 +298,7 @@ def tls_files() -> TlsFiles:
     marker = directory / MARKER
     if marker.is_file() and marker.read_text() == TLS_RECIPE:
         return files
-    with _file_lock(cache_root() / ".tls.lock"):
+    with file_lock(cache_root() / ".tls.lock"):
         if marker.is_file() and marker.read_text() == TLS_RECIPE:
             return files
         tmp = cache_root() / f"tls.tmp-{os.getpid()}"
@@ -417,19 +409,6 @@ def is_ready(port: int, *, host: str = HOST, timeout: float = 2.0) -> bool:
 # Processes
 
 
-def _free_ports(count: int) -> list[int]:
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((HOST, 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -438,25 +417,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-_PR_SET_PDEATHSIG = 1
-_prctl: Any = None
-if sys.platform.startswith("linux"):
-    with contextlib.suppress(OSError, AttributeError):
-        _prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn: SIGKILL the child when its parent dies (Linux), even if it already did."""
-
-    def preexec() -> None:
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
 
 
 def _cmdline(pid: int) -> bytes:
@@ -527,20 +487,6 @@ def cleanup_stale_data_dirs() -> None:
             continue
         if stale:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _tail(path: Path, lines: int) -> str:
-    """The last ``lines`` lines of ``path``, Java stack frames left out."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    kept = [
-        line
-        for line in text.splitlines()
-        if not line.startswith("\tat ") and not (line.startswith("\t...") and "more" in line)
-    ]
-    return "\n".join(kept[-lines:])
 
 
 _FATAL_MARKERS = ("Address already in use", "Fatal error during")
@@ -666,7 +612,7 @@ class KafkaBroker:
             return ""
         parts = []
         for name in ("jvm.log", "server.log"):
-            tail = _tail(self.data_dir / name, lines)
+            tail = log_tail(self.data_dir / name, lines)
             if tail:
                 parts.append(f"--- {name} ---\n{tail}")
         return "\n".join(parts)
@@ -708,7 +654,7 @@ class KafkaBroker:
                 raise
 
     def _choose_ports(self) -> None:
-        ports = _free_ports(6)
+        ports = free_ports(6)
         self.controller_port = ports[0]
         self.port = self._fixed_port or ports[1]
         self.sasl_port = (self._fixed_sasl_port or ports[2]) if self.sasl else 0
@@ -836,7 +782,7 @@ class KafkaBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=None if self.detached else _die_with_parent(os.getpid()),
+                preexec_fn=None if self.detached else die_with_parent(os.getpid()),
             )
         self.pid = self.proc.pid
         (data_dir / "broker.pid").write_text(f"{self.pid}\n")
@@ -938,11 +884,7 @@ class KafkaBroker:
 
 
 def _read_state() -> dict[str, Any] | None:
-    try:
-        state = json.loads(state_file().read_text())
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) else None
+    return read_state(state_file())
 
 
 def _state_alive(state: dict[str, Any]) -> bool:
@@ -972,7 +914,7 @@ def _cmd_provision(_: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    with _file_lock(run_dir() / ".lock"):
+    with file_lock(run_dir() / ".lock"):
         state = _read_state()
         if state and _state_alive(state):
             print(f"Kafka already running (pid {state['pid']}): {state['bootstrap']}")
@@ -1029,7 +971,7 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    with _file_lock(run_dir() / ".lock"):
+    with file_lock(run_dir() / ".lock"):
         state = _read_state()
         if not state:
             print("Kafka: not running (no state file)")
@@ -1056,20 +998,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="is the `up` broker running? (exit 0 if so)")
     down = sub.add_parser("down", help="stop the `up` broker")
     down.add_argument("--timeout", type=float, default=20.0)
-    args = parser.parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+    handlers = {
         "provision": _cmd_provision,
         "up": _cmd_up,
         "status": _cmd_status,
         "down": _cmd_down,
     }
-    try:
-        return handlers[args.command](args)
-    except KafkaHarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(parser, handlers, KafkaHarnessError, argv)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,10 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import ctypes
 import json
+import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,11 +34,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness_common import HOST, die_with_parent, free_ports
+
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "config" / "alerts.rules.yml"
 SCRAPE_EXAMPLE = REPO / "config" / "prometheus.yml"
@@ -59,26 +59,6 @@ def binary(name: str = "prometheus") -> str:
             "(apt-get install -y --no-install-recommends prometheus), as .ci/run does"
         )
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def preexec() -> None:
-        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-
-    return preexec
 
 
 class Prometheus:
@@ -129,7 +109,7 @@ class Prometheus:
         (self.dir / "targets.json").write_text("[]\n")
         config = self.dir / "prometheus.yml"
         config.write_text(self._config())
-        self.port = _free_port()
+        (self.port,) = free_ports(1)
         log = open(self.dir / "prometheus.log", "wb")  # noqa: SIM115 - the child writes to it
         try:
             self.process = subprocess.Popen(
@@ -144,7 +124,7 @@ class Prometheus:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent(),  # only prctl, before exec
+                preexec_fn=die_with_parent(os.getpid()),
                 cwd=self.dir,
             )
         finally:

@@ -30,25 +30,32 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import ctypes
-import fcntl
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness_common import (
+    HOST,
+    cache_dir,
+    die_with_parent,
+    file_lock,
+    free_ports,
+    log_tail,
+    read_state,
+    run_command,
+)
+
 VERSION = "3.3.3"
 """Needs Java 21+."""
 FALLBACK_VERSION = "2.6.13.Final"
@@ -124,28 +131,12 @@ def java_and_version() -> tuple[str, str]:
 
 
 def cache_root() -> Path:
-    """``$EDAMON_REGISTRY_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/edamon/registry``."""
-    env = os.environ.get("EDAMON_REGISTRY_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "edamon" / "registry"
+    """Where registry.py caches what it downloads (harness_common.cache_dir)."""
+    return cache_dir("registry")
 
 
 def state_file() -> Path:
     return cache_root() / "run.json"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _runnable_jar(directory: Path) -> Path | None:
@@ -166,7 +157,7 @@ def provision(version: str | None = None, *, quiet: bool = True) -> Path:
         jar = _runnable_jar(vdir)
         if jar is not None:
             return jar
-    with _file_lock(cache_root() / f".{version}.lock"):
+    with file_lock(cache_root() / f".{version}.lock"):
         jar = _runnable_jar(vdir)
         if marker.is_file() and jar is not None:
             return jar
@@ -211,38 +202,6 @@ def provision(version: str | None = None, *, quiet: bool = True) -> Path:
 # Processes
 
 
-def _free_ports(count: int) -> list[int]:
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((HOST, 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-_PR_SET_PDEATHSIG = 1
-_prctl: Any = None
-if sys.platform.startswith("linux"):
-    with contextlib.suppress(OSError, AttributeError):
-        _prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn: SIGKILL the child when its parent dies (Linux), even if it already did."""
-
-    def preexec() -> None:
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
-
-
 def answers(url: str, timeout: float = 2.0) -> bool:
     """True if the registry at `url` (the ccompat API base) lists its subjects."""
     try:
@@ -250,15 +209,6 @@ def answers(url: str, timeout: float = 2.0) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    kept = [line for line in text.splitlines() if not line.startswith("\tat ")]
-    return "\n".join(kept[-lines:])
 
 
 def _is_our_registry(pid: int, log_dir: Path) -> bool:
@@ -316,7 +266,7 @@ class SchemaRegistry:
         self.stop()
 
     def log_tail(self, lines: int = 30) -> str:
-        return _tail(self.log_dir / "registry.log", lines) if self.log_dir else ""
+        return log_tail(self.log_dir / "registry.log", lines) if self.log_dir else ""
 
     def start(self, timeout: float = 90.0) -> None:
         """Start the registry and wait until it answers, or raise RegistryHarnessError."""
@@ -324,7 +274,7 @@ class SchemaRegistry:
             raise RegistryHarnessError("registry already started")
         java, self.version = java_and_version()
         jar = provision(self.version)
-        self.port, self.management_port = _free_ports(2)
+        self.port, self.management_port = free_ports(2)
         if self._fixed_port:
             self.port = self._fixed_port
         self.log_dir = Path(tempfile.mkdtemp(prefix=LOG_DIR_PREFIX))
@@ -350,7 +300,7 @@ class SchemaRegistry:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
-                    preexec_fn=None if self.detached else _die_with_parent(os.getpid()),
+                    preexec_fn=None if self.detached else die_with_parent(os.getpid()),
                 )
             self.pid = self.proc.pid
             if not self.detached:
@@ -407,11 +357,7 @@ class SchemaRegistry:
 
 
 def _read_state() -> dict[str, Any] | None:
-    try:
-        state = json.loads(state_file().read_text())
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) else None
+    return read_state(state_file())
 
 
 def _cmd_provision(_: argparse.Namespace) -> int:
@@ -427,7 +373,7 @@ def _cmd_provision(_: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    with _file_lock(cache_root() / ".run.lock"):
+    with file_lock(cache_root() / ".run.lock"):
         state = _read_state()
         if state and _is_our_registry(int(state["pid"]), Path(state["log_dir"])):
             print(f"registry already running (pid {state['pid']}): {state['url']}")
@@ -459,7 +405,7 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    with _file_lock(cache_root() / ".run.lock"):
+    with file_lock(cache_root() / ".run.lock"):
         state = _read_state()
         if not state:
             print("registry: not running (no state file)")
@@ -490,20 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="is the `up` registry running? (exit 0 if so)")
     down = sub.add_parser("down", help="stop the `up` registry")
     down.add_argument("--timeout", type=float, default=20.0)
-    args = parser.parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+    handlers = {
         "provision": _cmd_provision,
         "up": _cmd_up,
         "status": _cmd_status,
         "down": _cmd_down,
     }
-    try:
-        return handlers[args.command](args)
-    except RegistryHarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(parser, handlers, RegistryHarnessError, argv)
 
 
 if __name__ == "__main__":

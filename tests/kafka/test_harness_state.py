@@ -26,9 +26,10 @@ __all__ = ["own_broker"]  # the fixture, imported for the test below
 
 
 def checkout(root: Path) -> Path:
-    """A copy of the harness as another checkout holds it (scripts/kafka.py and its pom)."""
+    """A copy of the harness as another checkout holds it (scripts/kafka.py, what it imports,
+    its pom)."""
     (root / "scripts").mkdir(parents=True)
-    for name in ("kafka.py", "kafka-pom.xml"):
+    for name in ("kafka.py", "harness_common.py", "kafka-pom.xml"):
         shutil.copy(REPO / "scripts" / name, root / "scripts" / name)
     return root
 
