@@ -19,7 +19,8 @@ types the service serialises. Methods (all `async`):
   `collect --json` document as parsed JSON), `collect_document()` -> CollectDocument,
   `undecodable()` -> UndecodableView;
 - pages (`offset=0, limit=100, filter=None, order=None`; returns Page[T] with `total`, `offset`,
-  `items`): `chains` (ChainSummary), `dead_letters` (DeadLetterRow; `select=[...]` takes
+  `items`): `chains` (ChainSummary), `dead_letters` (a DeadLetterPage of DeadLetterRow,
+  with `notices`: why rows may be missing in a shard group; `select=[...]` takes
   `dlq --filter` specs), `dead_letter_groups`, `sagas` (SagaInstance), `saga_summaries`,
   `lag` (GroupLag), `lag_partitions(group)` (PartitionLag), `topics` (TopicThroughput),
   `event_types` (EventTypeThroughput), `timeline` (TimelineRow);

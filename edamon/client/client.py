@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from edamon.model.api import (
     BytesValue,
     DeadLetterDoc,
+    DeadLetterPage,
     EnvelopeDoc,
     EventDoc,
     HeaderValue,
@@ -38,7 +39,6 @@ from edamon.model.snapshot import (
     ChainView,
     CollectDocument,
     DeadLetterGroup,
-    DeadLetterRow,
     EventTypeThroughput,
     GroupLag,
     PartitionLag,
@@ -380,12 +380,21 @@ class EdamonClient:
         filter: str | None = None,
         order: str | None = None,
         select: Sequence[str] = (),
-    ) -> Page[DeadLetterRow]:
-        """`select`: `key=value` filters as `edamon dlq list --filter` takes them."""
+    ) -> DeadLetterPage:
+        """`select`: `key=value` filters as `edamon dlq list --filter` takes them. In a shard
+        group the page's `notices` say why rows may be missing from it (a member that did not
+        answer in time); empty when it is whole."""
         extra = {"select": list(select)} if select else {}
-        return await self._page(
-            DeadLetterRow, "dead-letters", offset, limit, filter, order, **extra
+        result: DeadLetterPage = await self._get(
+            DeadLetterPage,
+            "dead-letters",
+            offset=offset,
+            limit=limit,
+            filter=filter,
+            order=order,
+            **extra,
         )
+        return result
 
     async def dead_letter_groups(
         self, offset: int = 0, limit: int = 100, filter: str | None = None, order: str | None = None

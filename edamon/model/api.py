@@ -9,6 +9,7 @@ UTF-8, else `{"base64": ...}`, as `dlq show --json` writes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, NotRequired, TypeVar
 
@@ -24,6 +25,17 @@ from edamon.model.snapshot import (
 T = TypeVar("T")
 
 API_VERSION = "v1"
+
+PARTIAL_ANSWER = "shard: partial answer: "
+"""How a notice that a shard group's answer misses a member's part begins (a member that did
+not answer in time, or one rebuilding its flows): the merged snapshot's `notices` hold one
+for each such member while it lasts (with the collector's own notices), a `DeadLetterPage`'s
+`notices` only such ones."""
+
+
+def partial_answers(notices: Sequence[str]) -> tuple[str, ...]:
+    """The notices of `notices` that say the answer is partial (see PARTIAL_ANSWER)."""
+    return tuple(notice for notice in notices if notice.startswith(PARTIAL_ANSWER))
 
 
 @dataclass(frozen=True, slots=True)

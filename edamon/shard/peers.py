@@ -30,7 +30,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from edamon.config import Settings
-from edamon.model.api import DeadLetterPage, EventDoc
+from edamon.model.api import PARTIAL_ANSWER, DeadLetterPage, EventDoc
 from edamon.model.snapshot import (
     ChainSummary,
     ChainView,
@@ -227,16 +227,16 @@ class ShardPeers:
         others: list[Snapshot] = []
         notices: list[str] = []
         if self.collector.rebuilding:
-            notices.append(f"shard: partial answer: {self.collector.url} is rebuilding its flows")
+            notices.append(f"{PARTIAL_ANSWER}{self.collector.url} is rebuilding its flows")
         for url in self.others():
             fetched = self._shares.get(url)
             if fetched is None or fetched.share is None:
                 why = fetched.error if fetched is not None else "not asked yet"
-                notices.append(f"shard: partial answer: no share from {url} ({why})")
+                notices.append(f"{PARTIAL_ANSWER}no share from {url} ({why})")
                 continue
             others.append(fetched.share.snapshot)
             if fetched.share.member.rebuilding:
-                notices.append(f"shard: partial answer: {url} is rebuilding its flows")
+                notices.append(f"{PARTIAL_ANSWER}{url} is rebuilding its flows")
         return merge_snapshots(local, others, notices)
 
     def merged_chains(self, local: Sequence[ChainSummary]) -> tuple[ChainSummary, ...]:
@@ -299,10 +299,10 @@ class ShardPeers:
         pages = {self.collector.url: own}
         notices = self._rebuilding_notices()
         if not self.collector.roster.members:
-            notices.append("shard: partial answer: the group's members are not known yet")
+            notices.append(f"{PARTIAL_ANSWER}the group's members are not known yet")
         for url, answer in zip(urls, answers, strict=True):
             if isinstance(answer, str):
-                notices.append(f"shard: partial answer: no dead letters from {url} ({answer})")
+                notices.append(f"{PARTIAL_ANSWER}no dead letters from {url} ({answer})")
             else:
                 pages[url] = answer
         merged = merge_dead_letter_rows([pages[url].items for url in sorted(pages)], order)
@@ -318,7 +318,7 @@ class ShardPeers:
         said): what they hold is not whole yet."""
         rebuilding = [self.collector.url] if self.collector.rebuilding else []
         rebuilding += [s.member.url for s in self._answered() if s.member.rebuilding]
-        return [f"shard: partial answer: {url} is rebuilding its flows" for url in rebuilding]
+        return [f"{PARTIAL_ANSWER}{url} is rebuilding its flows" for url in rebuilding]
 
     async def _dead_letters_of(
         self, url: str, params: list[tuple[str, str]]

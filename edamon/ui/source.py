@@ -24,10 +24,17 @@ from collections.abc import Callable, Coroutine, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from edamon.client import ClientError, EdamonClient, NotFound, Unreachable
-from edamon.model.api import DeadLetterDoc, Health, ListCounts, Page, RetryJobDoc, RetryPlanDoc
+from edamon.model.api import (
+    DeadLetterDoc,
+    DeadLetterPage,
+    Health,
+    ListCounts,
+    RetryJobDoc,
+    RetryPlanDoc,
+)
 from edamon.model.deadletter import DeadLetter
 from edamon.model.envelope import Envelope, EnvelopeFormat
 from edamon.model.recordjson import bytes_json
@@ -37,6 +44,7 @@ from edamon.model.search import SearchDoc, SearchQuery
 from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 log = logging.getLogger(__name__)
 
 OVERVIEW_ROWS = 300
@@ -78,6 +86,17 @@ PAGE_ROWS = 100
 """Rows of a remote list fetched at once (a page of the service's)."""
 
 
+class PageAnswer(Protocol[T_co]):
+    """A page of one of the service's lists as `RemoteList` reads it (a `DeadLetterPage`)."""
+
+    @property
+    def total(self) -> int: ...
+    @property
+    def items(self) -> tuple[T_co, ...]: ...
+    @property
+    def notices(self) -> tuple[str, ...]: ...
+
+
 class RemoteList(Generic[T]):
     """One of the service's lists (newest first), read by pages: only the pages of the rows
     asked for are fetched and held, so what the dashboard holds and draws does not grow with
@@ -86,12 +105,13 @@ class RemoteList(Generic[T]):
     `item(i)` answers at once from the pages held; a row not held answers None and its page
     is fetched in the background (`on_change` then redraws). `refresh()` (on the clock)
     fetches again the pages asked for since the last refresh, so that the rows in view stay
-    current; the others are let go."""
+    current; the others are let go. `notices` are the service's: why rows may be missing from
+    the pages held (a shard group's member that did not answer in time)."""
 
     def __init__(
         self,
         source: DataSource,
-        fetch: Callable[[int, int, str | None, Sequence[str]], Coroutine[Any, Any, Page[T]]],
+        fetch: Callable[[int, int, str | None, Sequence[str]], Coroutine[Any, Any, PageAnswer[T]]],
         page_rows: int = PAGE_ROWS,
     ) -> None:
         self.source = source
@@ -106,6 +126,10 @@ class RemoteList(Generic[T]):
         """Pages asked for since the last refresh."""
         self.loading: set[int] = set()
         self.error: str | None = None
+        self.notices: tuple[str, ...] = ()
+        """What the service said may be missing from the pages of the last refresh (and of
+        those fetched since); empty when they are whole. Kept over a query change until the
+        next answer, and over a failed refresh (the poll says what is wrong then)."""
         self.generation = 0
         """Counts query changes: an answer to an older query is dropped."""
 
@@ -155,6 +179,7 @@ class RemoteList(Generic[T]):
         generation = self.generation
         fetched: dict[int, tuple[T, ...]] = {}
         total = self.total
+        notices: list[str] = []
         for page in wanted:
             try:
                 answer = await self._fetch(page)
@@ -165,11 +190,13 @@ class RemoteList(Generic[T]):
                 return
             fetched[page] = answer.items
             total = answer.total
+            notices += (notice for notice in answer.notices if notice not in notices)
         self.error = None
         self.pages = fetched
         self.total = total
+        self.notices = tuple(notices)
 
-    async def _fetch(self, page: int) -> Page[T]:
+    async def _fetch(self, page: int) -> PageAnswer[T]:
         return await self.fetch(
             page * self.page_rows, self.page_rows, self.filter or None, self.select
         )
@@ -189,6 +216,8 @@ class RemoteList(Generic[T]):
                 if generation == self.generation:
                     self.pages[page] = answer.items
                     self.total = answer.total
+                    fresh = [n for n in answer.notices if n not in self.notices]
+                    self.notices = (*self.notices, *fresh)
             finally:
                 self.loading.discard(page)
             self.source.on_change()
@@ -271,8 +300,9 @@ class DataSource:
 
     async def _dead_letter_page(
         self, offset: int, limit: int, filter: str | None, select: Sequence[str]
-    ) -> Page[DeadLetterRow]:
-        page: Page[DeadLetterRow] = self.clean(
+    ) -> DeadLetterPage:
+        """A page of dead letters, sanitized (its notices too: they quote the service)."""
+        page: DeadLetterPage = self.clean(
             await self.client.dead_letters(offset=offset, limit=limit, filter=filter, select=select)
         )
         return page

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fakes import FakeView, make_app
+from test_ui_partial_answers import MISSING, many_dead_letters, with_page_notices
 from test_ui_throughput import catching_up
 from textual.pilot import Pilot
 from uitools import settle
@@ -76,6 +77,20 @@ class TestDeadLetters:
     def test_filtered(self, snap_compare: SnapCompare) -> None:
         presses = ("3", "slash", *"Timeout", "enter")
         assert snap_compare(make_app(), run_before=pressing(*presses), terminal_size=WIDE)
+
+    def test_a_partial_page(self, snap_compare: SnapCompare) -> None:
+        """A shard group's page without a member's rows: the status line says so."""
+        view = FakeView()
+        many_dead_letters(view)
+        app = make_app(view)
+        with_page_notices(app, [MISSING])
+
+        async def run(pilot: Pilot[Any]) -> None:
+            await pressing("3")(pilot)
+            await app.refresh_now()
+            await settle(pilot)
+
+        assert snap_compare(app, run_before=run, terminal_size=WIDE)
 
 
 class TestSagas:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
 
+from edamon.model.api import partial_answers
 from edamon.model.snapshot import Snapshot
 from edamon.ui.messages import GoBack
 from edamon.ui.widgets.bars import FilterBar, KeyBar, NavBar, StatusLine
@@ -73,7 +74,12 @@ class DashboardScreen(Screen[None]):
         self.query_one(NavBar).show(snap)
         app = self.edamon
         self.query_one(StatusLine).show(
-            snap, app.alerts.last, app.times, self.LISTS, link=app.link_text()
+            snap,
+            app.alerts.last,
+            app.times,
+            self.LISTS,
+            link=app.link_text(),
+            partial=self.partial_answers(snap),
         )
         self.draw_body(snap)
         self._apply_pending()
@@ -81,6 +87,11 @@ class DashboardScreen(Screen[None]):
 
     def draw_body(self, snap: Snapshot) -> None:
         """Redraw the screen's own widgets from `snap`."""
+
+    def partial_answers(self, snap: Snapshot) -> tuple[str, ...]:
+        """Why what the screen shows may miss a part (a shard group's member that did not
+        answer, or one rebuilding its flows): the snapshot's notices that say so."""
+        return partial_answers(snap.notices)
 
     async def fetch(self) -> None:
         """Ask the service for what this screen shows besides the overview (the app awaits it

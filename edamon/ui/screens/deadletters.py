@@ -308,6 +308,13 @@ class DeadLettersScreen(DashboardScreen):
             self._retry_allowed = allowed
             self.refresh_bindings()
 
+    def partial_answers(self, snap: Snapshot) -> tuple[str, ...]:
+        """Read by pages: what the service said may be missing from them (a shard group's
+        member that did not answer in time); else the snapshot's (the overview's rows)."""
+        if self.paged():
+            return self.edamon.source.dead_letter_pages.notices
+        return super().partial_answers(snap)
+
     async def fetch(self) -> None:
         """The pages of dead letters in view, when there are more than the overview carries."""
         if self.paged():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from edamon.model.api import PARTIAL_ANSWER
 from edamon.model.snapshot import Snapshot
 from edamon.model.status import ConnectionState
 from edamon.ui.alerts import Alert
@@ -122,10 +124,14 @@ class StatusLine(Line):
         listed: str | None = None,
         *,
         link: str | None = None,
+        partial: Sequence[str] = (),
     ) -> None:
         """Redraw from the snapshot and the most recent alert (left out when it is about
         what the screen lists, `listed`: no "new dead letters (press 3)" on screen 3);
-        `link`: what to say about the service first (it does not answer: the data is stale)."""
+        `link`: what to say about the service first (it does not answer: the data is stale);
+        `partial`: notices saying what the screen shows may miss a shard member's part, shown
+        while there are some. The alert that told one of them (once, when it was new) is left
+        out: the part shows the state as it is now, and goes when the answer is whole."""
         parts: list[Content | tuple[str, str] | str] = []
         if link:
             parts.append((link, "bold $text-error"))
@@ -145,6 +151,8 @@ class StatusLine(Line):
                     "$text-warning",
                 )
             )
+        if partial:
+            parts.append((partial_text(partial), "$text-warning"))
         if snap.undecodable.count:
             parts.append(
                 Content.from_markup(
@@ -152,7 +160,11 @@ class StatusLine(Line):
                     n=f"{snap.undecodable.count:,}",
                 )
             )
-        if last is not None and (last.about is None or last.about != listed):
+        if (
+            last is not None
+            and (last.about is None or last.about != listed)
+            and not last.message.startswith(PARTIAL_ANSWER)
+        ):
             style = {"error": "$text-error", "warning": "$text-warning"}.get(last.severity, "")
             parts.append((f"{times(last.time)}: {last.message}", style))
         if not parts:
@@ -167,6 +179,16 @@ class StatusLine(Line):
     def waiting(self, text: str | None) -> None:
         """Before the service's first answer: what the dashboard waits for."""
         self.set(Content.styled(text or "", "$text-warning"))
+
+
+def partial_text(notices: Sequence[str]) -> str:
+    """`◐ partial answer: no dead letters from http://… (ReadTimeout) (+1 more)`: the first
+    notice of a partial answer, and how many more there are."""
+    first = notices[0]
+    if first.startswith(PARTIAL_ANSWER):
+        first = "partial answer: " + first.removeprefix(PARTIAL_ANSWER)
+    more = f" (+{len(notices) - 1} more)" if len(notices) > 1 else ""
+    return f"◐ {first}{more}"
 
 
 class FilterBar(Input):
