@@ -490,11 +490,15 @@ def _list_attached(url: str, token_file: Path | None, filters: Sequence[str], as
         from pydantic import TypeAdapter
 
         rows: list[DeadLetterRow] = []
+        notices: dict[str, None] = {}
         while True:
             page = await client.dead_letters(offset=len(rows), limit=1000, select=filters)
             rows += page.items
+            notices.update(dict.fromkeys(page.notices))
             if not page.items or len(rows) >= page.total:
                 break
+        for notice in notices:  # a shard group's member that did not answer: rows missing
+            click.echo(f"edamon: {notice}", err=True)
         if as_json:
             adapter = TypeAdapter(DeadLetterRow)
             for row in rows:

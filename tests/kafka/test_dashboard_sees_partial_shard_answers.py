@@ -1,11 +1,14 @@
 """What the dashboard is told when a shard group answers without one of its members: a real
-group of two `edamon serve --shard-group` members, the dashboard's `DataSource` on one of
-them, the other stopped (SIGSTOP) so that it does not answer in time."""
+group of two `edamon serve --shard-group` members, the dashboard's `DataSource` (and `edamon dlq
+list --attach`) on one of them, the other stopped (SIGSTOP) so that it does not answer in time."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +18,7 @@ import pytest
 from test_shard_group import PARTITIONS, TYPES, event, get, make_topics, member, settled
 
 from builders import spring_dlt_headers
+from edamon.cli.attach import TOKEN_ENV
 from edamon.client import EdamonClient
 from edamon.model.api import partial_answers
 from edamon.ui.source import DataSource
@@ -88,6 +92,20 @@ async def test_a_partial_page_of_dead_letters_and_a_partial_overview_reach_the_d
                 )
 
             await until(partial_overview, "the overview to say the share is missing")
+
+            listed = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "edamon", "dlq", "list", "--attach", first.url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, TOKEN_ENV: first.viewer},
+                check=False,
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert f"{own} dead letter(s)" in listed.stdout
+            said = [line for line in listed.stderr.splitlines() if "partial answer" in line]
+            assert len(said) == 1 and second.url in said[0], listed.stderr
         finally:
             second.process.send_signal(signal.SIGCONT)
 
