@@ -1,8 +1,12 @@
 """Apicurio's own serdes: the schema id in record headers, the payload bare.
 
 What Apicurio's Java serdes (`io.apicurio.registry.serde`) write, read in the source of
-github.com/Apicurio/apicurio-registry (main at b40e017, August 2026, the same as tag v3.3.1 for
-these files; and tag 2.6.13.Final):
+github.com/Apicurio/apicurio-registry: main at b40e017 (August 2026; the framing and header code
+is the same in tags v3.1.7 and v3.3.1, the snapshot has no v3.3.3 tag) and tag 2.6.13.Final.
+Checked by running Apicurio's own serializers (`apicurio-registry-avro-serde-kafka` and
+`-protobuf-serde-kafka` 3.1.7, the newest serde release Maven Central lists) with
+`apicurio.registry.headers.enabled=true` against Apicurio Registry 3.3.3: the headers, the
+payloads and the Ref are as below, and edamon decodes them (value and key).
 
 - With headers enabled (`apicurio.registry.headers.enabled`; default **true** in 2.x
   `SerdeConfig.ENABLE_HEADERS_DEFAULT`, **false** in 3.x `KafkaSerdeConfig`), the value (or
@@ -29,8 +33,11 @@ these files; and tag 2.6.13.Final):
   8-byte globalId (`Legacy4ByteIdHandler`, or `apicurio.registry.as-confluent`, 4 bytes);
   3.x `Default4ByteIdHandler` writes a 4-byte contentId (`Legacy8ByteIdHandler` 8 bytes). The
   3.x default is the Confluent wire format with a contentId, which is what Apicurio's ccompat
-  API calls a schema id: edamon's Confluent path reads it (edamon.decode.wire). The 8-byte
-  framing is not read.
+  API calls a schema id: edamon's Confluent path reads it (edamon.decode.wire) for Avro and
+  JSON Schema. The 8-byte framing is not read. Nor is 3.x Protobuf without headers: the
+  serializer (3.1.7, run) writes the Ref there too and no Confluent message indexes
+  (`apicurio.registry.serde.send-indexes` is off by default), which the Confluent path reads
+  as corrupt message indexes.
 
 The schema behind a globalId or contentId comes from Apicurio's core API (`/ids/globalIds/{id}`,
 `/ids/contentIds/{id}`, checked against Apicurio Registry 3.3.3; see
