@@ -169,8 +169,13 @@ class SchemaRegistrySettings(Section):
     again this often."""
     hold_records: int = Field(default=1000, ge=0)
     """Records held per unknown schema id while it is fetched (the oldest go beyond it)."""
+    apicurio_url: str | None = None
+    """Base URL of Apicurio Registry's core v3 API (`https://host/apis/registry/v3`), for
+    records written by Apicurio's serdes with the schema id in headers
+    (`apicurio.value.globalId`, `apicurio.value.contentId`, and the key's); unset: derived from
+    `url` when that is Apicurio's Confluent-compatible API (`.../apis/ccompat/v7`)."""
 
-    @field_validator("url")
+    @field_validator("url", "apicurio_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -64,6 +64,45 @@ def frame(schema_id: int, payload: bytes, indexes: tuple[int, ...] | None = None
     return bytes(out + payload)
 
 
+def apicurio_ids(url: str, subject: str, version: int = 1) -> tuple[int, int]:
+    """(globalId, contentId) of a subject's version, from Apicurio's core v3 API (the subject
+    is the artifact id in the default group)."""
+    core = url.replace("/apis/ccompat/v7", "/apis/registry/v3")
+    response = httpx.get(
+        f"{core}/groups/default/artifacts/{quote(subject, safe='')}/versions/{version}",
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return int(body["globalId"]), int(body["contentId"])
+
+
+def apicurio_id_header(part: str, kind: str, number: int) -> tuple[str, bytes]:
+    """What Apicurio's DefaultHeadersHandler writes: `apicurio.<part>.<kind>`, an 8-byte
+    big-endian long."""
+    return f"apicurio.{part}.{kind}", struct.pack(">q", number)
+
+
+def apicurio_ref(message_name: str) -> bytes:
+    """What Apicurio's ProtobufSerializer writes before a message: `Ref { string name = 1; }`
+    (the message's simple name), length-delimited (a varint length, then the Ref)."""
+    name = message_name.encode("utf-8")
+    ref = b"\x0a" + _varint(len(name)) + name
+    return _varint(len(ref)) + ref
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = number & 0x7F
+        number >>= 7
+        if number:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
 def _zigzag_varint(number: int) -> bytes:
     value = (number << 1) ^ (number >> 63)
     out = bytearray()

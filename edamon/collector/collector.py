@@ -20,6 +20,7 @@ from edamon.collector.view import StateView
 from edamon.config import Settings
 from edamon.decode.registry import HttpSchemaRegistry, RegistryError, SchemaRegistry
 from edamon.decode.schemas import SchemaStore
+from edamon.model.envelope import SchemaKey
 from edamon.model.records import TP, RawRecord, parse_coords
 from edamon.model.snapshot import CatchUpView, GroupLag
 from edamon.model.status import ConnectionState
@@ -349,7 +350,7 @@ class Collector(StateView):
             sample.cancel()
             raise
 
-    def _schema_resolved(self, schema_id: int, reason: str | None) -> None:
+    def _schema_resolved(self, schema_id: SchemaKey, reason: str | None) -> None:
         self.state.schema_resolved(schema_id, reason, self._clock())
 
     async def _registry_loop(self) -> None:

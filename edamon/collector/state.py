@@ -21,7 +21,7 @@ from edamon.model.alerts import AlertView
 from edamon.model.chain import Chain
 from edamon.model.chainstore import ChainStore
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope, Undecodable
+from edamon.model.envelope import Envelope, SchemaKey, Undecodable, schema_key_text
 from edamon.model.ordering import OrderingTracker
 from edamon.model.records import RawRecord
 from edamon.model.safetext import preview_text
@@ -72,9 +72,9 @@ class CollectorState:
         )
         self.schemas = schemas if schemas is not None else SchemaStore(None)
         self.schemas.waiting = self._awaited
-        self._waiting: dict[int, deque[list[object]]] = {}
+        self._waiting: dict[SchemaKey, deque[list[object]]] = {}
         """Records waiting for their schema, per id: [record, reason counted or None, DLQ?]."""
-        self._waiting_bytes: dict[int, int] = {}
+        self._waiting_bytes: dict[SchemaKey, int] = {}
         self._hold_records = settings.schema_registry.hold_records
         self._envelopes = EnvelopeDecoder(settings.envelope, self.schemas)
         self._dead_decoder = DeadLetterDecoder(self._envelopes)
@@ -366,7 +366,7 @@ class CollectorState:
 
     # ---- records waiting for their schema ----------------------------------------------
 
-    def _awaited(self, schema_id: int) -> bool:
+    def _awaited(self, schema_id: SchemaKey) -> bool:
         return bool(self._waiting.get(schema_id))
 
     def _await_schema(self, bad: Undecodable, now: float) -> None:
@@ -391,7 +391,8 @@ class CollectorState:
                 self._add_dead_letter(self._dead_decoder.decode(record), now)
             elif reason is None:
                 self._add_undecodable(
-                    Undecodable(record, f"schema {schema_id}: too many records waiting"), now
+                    Undecodable(record, f"{schema_key_text(schema_id)}: too many records waiting"),
+                    now,
                 )
         self._waiting_bytes[schema_id] = size
 
@@ -411,7 +412,7 @@ class CollectorState:
         )
         return True
 
-    def schema_resolved(self, schema_id: int, reason: str | None, now: float) -> None:
+    def schema_resolved(self, schema_id: SchemaKey, reason: str | None, now: float) -> None:
         """The fetch of `schema_id` ended: arrived (`reason` None), the records held for it are
         decoded now (no longer undecodable); failed, they count as undecodable for `reason`."""
         queue = self._waiting.get(schema_id)

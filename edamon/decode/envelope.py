@@ -11,8 +11,13 @@ Recognised in this order (conventions §1):
 
 A value (or key) in the Confluent wire format (Avro, Protobuf, JSON Schema through a schema
 registry: `wire`, `schemas`) is decoded first; the locations then read the decoded object as they
-read a JSON one, and CloudEvents binary mode takes it as its data. A record whose schema is not
-known yet comes back as Undecodable with `awaiting` set: the schema is being fetched.
+read a JSON one, and CloudEvents binary mode takes it as its data. So is a value (or key) whose
+schema id comes in Apicurio's headers (`apicurio.value.globalId` or `.contentId`, a key's in
+`apicurio.key.*`: edamon.decode.apicurio), its payload bare; the header wins over a leading
+zero byte, as in Apicurio's deserializer. A record whose schema is not known yet comes back as Undecodable with `awaiting`
+set: the schema is being fetched. (The batch paths leave to `decode` every value that is not a
+plain JSON object, so a bare Avro or Protobuf payload; a JSON Schema payload with Apicurio's
+headers is plain JSON and is read as such there, without its schema's label.)
 
 `decode()` never raises, whatever the bytes and headers.
 
@@ -34,9 +39,11 @@ import datetime as dt
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from edamon.config import EnvelopeSettings
+from edamon.decode.apicurio import ID_HEADERS, avro_encoding, header_id
 from edamon.decode.fields import FieldReader, FieldSpec, ReadError
 from edamon.decode.keeping import _MEMO_LIMIT, _SHARED_MAX, RecordKeeper
 from edamon.decode.locations import (
@@ -67,9 +74,12 @@ from edamon.decode.wire import JsonSchema, WireError, jsonable, schema_id_of
 from edamon.model.envelope import (
     Envelope,
     EnvelopeFormat,
+    SchemaKey,
     SchemaRef,
     Undecodable,
+    WireFormat,
     build_envelope,
+    schema_key_text,
 )
 from edamon.model.records import FlawedRecord, Header, RawRecord, build_record
 
@@ -154,6 +164,8 @@ class EnvelopeDecoder(RecordKeeper):
             return self._undecodable(record, f"too large ({size} bytes)")
         headers: HeaderMap = dict(record.headers) if record.headers else _NO_HEADERS
         key = record.key
+        if headers and not ID_HEADERS.isdisjoint(headers):
+            return self._wire(record, headers, True)
         if (size > 4 and value[0] == 0) or (  # type: ignore[index]
             self._wire_keys and key and len(key) > 4 and key[0] == 0
         ):
@@ -551,21 +563,34 @@ class EnvelopeDecoder(RecordKeeper):
 
     # -- the Confluent wire format -----------------------------------------------------------
 
-    def _wire(self, record: RawRecord, headers: HeaderMap) -> Envelope | Undecodable:
-        """A record whose value or key is in the wire format: both decoded (or the reason, or
-        the schema awaited), then read like JSON (or as CloudEvents binary data)."""
+    def _wire(
+        self, record: RawRecord, headers: HeaderMap, apicurio: bool = False
+    ) -> Envelope | Undecodable:
+        """A record whose value or key is in the wire format (or, `apicurio`, may have its
+        schema id in Apicurio's headers): both decoded (or the reason, or the schema awaited),
+        then read like JSON (or as CloudEvents binary data)."""
         value = record.value
         key = record.key
-        if self._wire_keys and key and len(key) > 4 and key[0] == 0:
+        key_id = header_id(headers, "key") if apicurio else None
+        found: _Read | None = None
+        if key_id is not None and key:
+            found = self._apicurio_read(key, key_id, headers, "key")
+        elif self._wire_keys and key and len(key) > 4 and key[0] == 0:
             found = self._wire_read(key)
+        if found is not None:
             if not isinstance(found, tuple):
                 return self._wire_failed(record, headers, found, "key ")
             key = _key_bytes(found[0])
         schema: SchemaRef | None = None
         error: str | None = None
         obj: Any = None
-        if value and len(value) > 4 and value[0] == 0:
+        value_id = header_id(headers, "value") if apicurio else None
+        found = None
+        if value_id is not None and value:
+            found = self._apicurio_read(value, value_id, headers, "value")
+        elif value and len(value) > 4 and value[0] == 0:
             found = self._wire_read(value)
+        if found is not None:
             if not isinstance(found, tuple):
                 return self._wire_failed(record, headers, found, "")
             obj, schema, plain = found
@@ -587,7 +612,7 @@ class EnvelopeDecoder(RecordKeeper):
             return self._binary(record, headers, (obj, key, schema))
         return self._object(record, headers, obj, key, schema, error)
 
-    def _wire_read(self, data: bytes) -> tuple[Any, SchemaRef, bool] | int | str:
+    def _wire_read(self, data: bytes) -> _Read:
         """(payload, schema, whether the payload holds JSON types only); else the schema id to
         wait for, or the reason it can't decode."""
         schema_id = schema_id_of(data)
@@ -607,15 +632,38 @@ class EnvelopeDecoder(RecordKeeper):
                 return (*generic.decode(data), True)
         except WireError as exc:
             return f"schema {schema_id}: {exc}"
-        return schema_id
+        return _Awaited(schema_id)
+
+    def _apicurio_read(
+        self,
+        data: bytes,
+        found: tuple[str, int] | str,
+        headers: HeaderMap,
+        part: Literal["value", "key"],
+    ) -> _Read:
+        """`_wire_read` of a bare payload whose schema id came in Apicurio's headers (`found`:
+        the id, or the reason its header is malformed)."""
+        if isinstance(found, str):
+            return found
+        compiled = self.schemas.get(found)
+        if compiled is None:
+            return _Awaited(found)
+        if compiled.format is WireFormat.AVRO:
+            reason = avro_encoding(headers, part)
+            if reason is not None:
+                return reason
+        try:
+            return (*compiled.decode(data, self._roots), compiled.plain)
+        except WireError as exc:
+            return f"{schema_key_text(found)}: {exc}"
 
     def _wire_failed(
-        self, record: RawRecord, headers: HeaderMap, found: int | str, part: str
+        self, record: RawRecord, headers: HeaderMap, found: _Awaited | str, part: str
     ) -> Envelope | Undecodable:
         """The reason, or (an unknown schema id) the record awaiting its schema."""
         if isinstance(found, str):
             return self._undecodable(record, part + found)
-        schema_id = int(found)
+        schema_id = found.key
         reason = part + self.schemas.want(schema_id)
         if self.schemas.registry is None:  # never known: the headers may still say enough
             result = self._object(record, headers, None, record.key, None, reason)
@@ -668,6 +716,17 @@ class EnvelopeDecoder(RecordKeeper):
             return None
         parsed = _parse_object(value)
         return parsed if type(parsed) is dict else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaited:
+    """A schema the store does not know yet (being fetched)."""
+
+    key: SchemaKey
+
+
+_Read = tuple[Any, SchemaRef, bool] | _Awaited | str
+"""A wire-format read: (payload, schema, JSON types only), the schema awaited, or the reason."""
 
 
 def _any_id(value: object) -> str | None:

@@ -20,6 +20,7 @@ from edamon.model.envelope import (
     ENVELOPE_SLOTS,
     Envelope,
     EnvelopeFormat,
+    SchemaKey,
     SchemaRef,
     Undecodable,
 )
@@ -178,7 +179,7 @@ class RecordKeeper:
         return shared
 
     def _undecodable(
-        self, record: RawRecord, reason: str, awaiting: int | None = None
+        self, record: RawRecord, reason: str, awaiting: SchemaKey | None = None
     ) -> Undecodable:
         """Undecodable keeps the record with its value cut to keep_value_bytes (enough for a
         preview; the reason carries the real size when it was too large). A record `awaiting`

@@ -6,7 +6,12 @@ list. Failures are `RegistryUnreachable` (no answer, a timeout, a 5xx, refused c
 and `SchemaNotFound` (404); their messages never carry a secret.
 
 The Confluent API is served by Confluent's registry, Redpanda, Karapace and Apicurio (under
-`/apis/ccompat/v7`); the URL is the API's base.
+`/apis/ccompat/v7`); the URL is the API's base. A schema is asked for by its key
+(`SchemaKey`): a Confluent schema id through that API, or an Apicurio globalId/contentId (from
+Apicurio's record headers, edamon.decode.apicurio) through Apicurio's core v3 API:
+`GET /ids/globalIds/{id}` (or `/ids/contentIds/{id}`) answers the schema text,
+`GET /search/versions?globalId={id}` its artifact type, artifact id and version, and
+`GET /ids/globalIds/{id}/references` its references (checked against Apicurio Registry 3.3.3).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from urllib.parse import quote
 import httpx
 
 from edamon.config import SchemaRegistrySettings
+from edamon.decode.apicurio import core_api_url
+from edamon.model.envelope import SchemaKey
 
 __all__ = [
     "HttpSchemaRegistry",
@@ -74,11 +81,11 @@ class SchemaRegistry(Protocol):
         """Where it is, for the operator (a URL without credentials)."""
         ...
 
-    async def schema(self, schema_id: int) -> RegisteredSchema: ...
+    async def schema(self, schema_id: SchemaKey) -> RegisteredSchema: ...
 
     async def subject_version(self, subject: str, version: int) -> RegisteredSchema: ...
 
-    async def usages(self, schema_id: int) -> list[tuple[str, int]]:
+    async def usages(self, schema_id: SchemaKey) -> list[tuple[str, int]]:
         """(subject, version) pairs registered with this id; [] when the registry can't tell."""
         ...
 
@@ -108,6 +115,8 @@ class HttpSchemaRegistry:
         if settings.url is None:
             raise ValueError("schema_registry.url is not set")
         self._url = settings.url
+        self._core = settings.apicurio_url or core_api_url(settings.url)
+        """Apicurio's core API (for ids from Apicurio's headers), or None."""
         headers = {"Accept": _ACCEPT}
         auth: httpx.Auth | None = None
         if settings.token is not None:
@@ -129,6 +138,11 @@ class HttpSchemaRegistry:
         url = httpx.URL(self._url)
         return str(url.copy_with(username=None, password=None)) if url.userinfo else self._url
 
+    @property
+    def apicurio_api(self) -> str | None:
+        """Apicurio's core API, asked for ids from Apicurio's headers; None: not Apicurio's."""
+        return self._core
+
     async def __aenter__(self) -> HttpSchemaRegistry:
         return self
 
@@ -140,7 +154,7 @@ class HttpSchemaRegistry:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _get(self, path: str, what: str) -> Any:
+    async def _get(self, path: str, what: str, *, text: bool = False) -> Any:
         try:
             response = await self._client.get(path)
         except httpx.TimeoutException:
@@ -156,19 +170,68 @@ class HttpSchemaRegistry:
             raise RegistryUnreachable(f"registry refused the credentials (HTTP {status})")
         if status >= 400:
             raise RegistryUnreachable(f"registry unreachable (HTTP {status})")
+        if text:
+            return response.text
         try:
             return response.json()
         except ValueError:
             raise RegistryUnreachable("registry answered with something not JSON") from None
 
-    async def schema(self, schema_id: int) -> RegisteredSchema:
+    async def schema(self, schema_id: SchemaKey) -> RegisteredSchema:
+        if isinstance(schema_id, tuple):
+            return await self._apicurio_schema(*schema_id)
         return _registered(await self._get(f"schemas/ids/{schema_id}", f"schema {schema_id}"))
+
+    def _core_path(self, kind: str, number: int) -> str:
+        if self._core is None:  # not the registry's fault: no state change
+            raise RegistryError("not Apicurio's API (set schema_registry.apicurio_url)")
+        return f"{self._core}/ids/{kind}s/{number}"
+
+    async def _versions(self, kind: str, number: int) -> list[dict[str, Any]]:
+        """The artifact versions a globalId (one) or a contentId (any number) belongs to."""
+        self._core_path(kind, number)
+        body = await self._get(
+            f"{self._core}/search/versions?{kind}={number}&limit=100", f"{kind} {number}"
+        )
+        found = body.get("versions") if isinstance(body, dict) else None
+        return [v for v in found if isinstance(v, dict)] if isinstance(found, list) else []
+
+    async def _apicurio_schema(self, kind: str, number: int) -> RegisteredSchema:
+        what = f"{kind} {number}"
+        path = self._core_path(kind, number)
+        text = await self._get(path, what, text=True)
+        versions = await self._versions(kind, number)
+        types = {str(v.get("artifactType")) for v in versions if v.get("artifactType")}
+        if len(types) != 1:
+            raise RegistryUnreachable(f"unexpected answer from the registry ({what}: no type)")
+        refs: list[SchemaReference] = []
+        body = await self._get(f"{path}/references", what)
+        for raw in body if isinstance(body, list) else ():
+            try:
+                refs.append(
+                    SchemaReference(str(raw["name"]), str(raw["artifactId"]), int(raw["version"]))
+                )
+            except (KeyError, TypeError, ValueError):
+                raise RegistryUnreachable(
+                    "unexpected answer from the registry (reference)"
+                ) from None
+        return RegisteredSchema(text, types.pop(), tuple(refs))
 
     async def subject_version(self, subject: str, version: int) -> RegisteredSchema:
         path = f"subjects/{quote(subject, safe='')}/versions/{version}"
         return _registered(await self._get(path, f"subject {subject} v{version}"))
 
-    async def usages(self, schema_id: int) -> list[tuple[str, int]]:
+    async def usages(self, schema_id: SchemaKey) -> list[tuple[str, int]]:
+        if isinstance(schema_id, tuple):
+            try:
+                versions = await self._versions(*schema_id)
+            except SchemaNotFound:
+                return []
+            return [
+                (str(v["artifactId"]), int(v["version"]))
+                for v in versions
+                if isinstance(v.get("artifactId"), str) and str(v.get("version", "")).isdigit()
+            ]
         try:
             body = await self._get(f"schemas/ids/{schema_id}/versions", f"schema {schema_id}")
         except SchemaNotFound:
@@ -279,8 +342,12 @@ class MemorySchemaRegistry:
         if self.down:
             raise RegistryUnreachable("registry unreachable (down)")
 
-    async def schema(self, schema_id: int) -> RegisteredSchema:
+    async def schema(self, schema_id: SchemaKey) -> RegisteredSchema:
         self._check()
+        if isinstance(schema_id, tuple):  # its ids are content ids, it has no global ids
+            if schema_id[0] != "contentId":
+                raise SchemaNotFound(f"{schema_id[0]} {schema_id[1]} not found")
+            schema_id = schema_id[1]
         if not 0 < schema_id <= len(self._schemas):
             raise SchemaNotFound(f"schema {schema_id} not found")
         return self._schemas[schema_id - 1]
@@ -292,8 +359,10 @@ class MemorySchemaRegistry:
             raise SchemaNotFound(f"subject {subject} v{version} not found")
         return self._schemas[versions.versions[version - 1] - 1]
 
-    async def usages(self, schema_id: int) -> list[tuple[str, int]]:
+    async def usages(self, schema_id: SchemaKey) -> list[tuple[str, int]]:
         self._check()
+        if isinstance(schema_id, tuple):
+            schema_id = schema_id[1] if schema_id[0] == "contentId" else 0
         return [
             (subject, index + 1)
             for subject, entry in self._subjects.items()

@@ -1,6 +1,8 @@
 """Schemas by id for the process lifetime, fetched in the background, never on the record path.
 
-`SchemaStore.get(id)` answers at once from memory (ids never change meaning). An id not known
+`SchemaStore.get(id)` answers at once from memory (ids never change meaning). An id is a
+`SchemaKey`: a Confluent schema id, or an Apicurio globalId/contentId from record headers;
+reasons name it as such ("globalId 7 not found"). An id not known
 yet is asked for once (`want`): one task per id fetches the schema and its references, compiles
 it and calls `on_resolved(id, None)`; a failure is kept as the id's reason ("schema 42:
 registry unreachable", "schema 42 not found") and `on_resolved(id, reason)` is called; while
@@ -26,6 +28,7 @@ from edamon.decode.registry import (
     SchemaRegistry,
 )
 from edamon.decode.wire import CompiledSchema, WireError, compile_schema
+from edamon.model.envelope import SchemaKey, schema_key_text
 from edamon.model.status import ConnectionState
 
 __all__ = ["SchemaStore"]
@@ -53,14 +56,14 @@ class SchemaStore:
         self.registry = registry
         self._retry_s = retry_s
         self._clock = clock
-        self._compiled: dict[int, CompiledSchema] = {}
-        self._failed: dict[int, str] = {}
-        self._tried_at: dict[int, float] = {}
-        self._fetching: dict[int, asyncio.Task[None]] = {}
-        self._retries: dict[int, asyncio.TimerHandle] = {}
-        self.on_resolved: Callable[[int, str | None], None] | None = None
+        self._compiled: dict[SchemaKey, CompiledSchema] = {}
+        self._failed: dict[SchemaKey, str] = {}
+        self._tried_at: dict[SchemaKey, float] = {}
+        self._fetching: dict[SchemaKey, asyncio.Task[None]] = {}
+        self._retries: dict[SchemaKey, asyncio.TimerHandle] = {}
+        self.on_resolved: Callable[[SchemaKey, str | None], None] | None = None
         """Called on the loop when an id's fetch ends: (id, None) it arrived, else the reason."""
-        self.waiting: Callable[[int], bool] = lambda schema_id: False
+        self.waiting: Callable[[SchemaKey], bool] = lambda schema_id: False
         """Whether records still wait for an id (a failed one is asked again while they do)."""
         self.state = ConnectionState.CONNECTING if registry else ConnectionState.STOPPED
         self.message = "" if registry else "no schema registry"
@@ -68,44 +71,45 @@ class SchemaStore:
 
     # ---- the record path (synchronous, never waits) ------------------------------------
 
-    def get(self, schema_id: int) -> CompiledSchema | None:
+    def get(self, schema_id: SchemaKey) -> CompiledSchema | None:
         return self._compiled.get(schema_id)
 
-    def failure(self, schema_id: int) -> str | None:
+    def failure(self, schema_id: SchemaKey) -> str | None:
         """Why the last fetch of `schema_id` failed, or None (not tried, in flight, known)."""
         return self._failed.get(schema_id)
 
-    def fetching(self, schema_id: int) -> bool:
+    def fetching(self, schema_id: SchemaKey) -> bool:
         return schema_id in self._fetching
 
-    def want(self, schema_id: int) -> str:
+    def want(self, schema_id: SchemaKey) -> str:
         """Ask for `schema_id` unless known, in flight or failed less than retry_s ago; returns
         the reason a record written with it can't be decoded now."""
+        name = schema_key_text(schema_id)
         if self.registry is None:
-            return f"schema {schema_id}: no schema registry configured"
+            return f"{name}: no schema registry configured"
         if schema_id in self._compiled or schema_id in self._fetching:
-            return self._failed.get(schema_id) or f"schema {schema_id}: fetching"
+            return self._failed.get(schema_id) or f"{name}: fetching"
         failed = self._failed.get(schema_id)
         if failed is not None and self._clock() - self._tried_at[schema_id] < self._retry_s:
             return failed
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return failed or f"schema {schema_id}: not fetched (no event loop)"
+            return failed or f"{name}: not fetched (no event loop)"
         self._tried_at[schema_id] = self._clock()
         self._fetching[schema_id] = loop.create_task(
-            self._fetch_task(schema_id), name=f"edamon-schema-{schema_id}"
+            self._fetch_task(schema_id), name=f"edamon-{name.replace(' ', '-')}"
         )
-        return failed or f"schema {schema_id}: fetching"
+        return failed or f"{name}: fetching"
 
-    def add(self, schema_id: int, compiled: CompiledSchema) -> None:
+    def add(self, schema_id: SchemaKey, compiled: CompiledSchema) -> None:
         """Know `schema_id` without asking (preloaded, or fetched by someone else)."""
         self._compiled[schema_id] = compiled
         self._failed.pop(schema_id, None)
 
     # ---- fetching -----------------------------------------------------------------------
 
-    async def fetch(self, schema_id: int) -> CompiledSchema:
+    async def fetch(self, schema_id: SchemaKey) -> CompiledSchema:
         """The compiled schema, fetched now if unknown. Raises RegistryError, WireError."""
         known = self._compiled.get(schema_id)
         if known is not None:
@@ -141,20 +145,21 @@ class SchemaStore:
             await self._resolve(imported, out, depth + 1)
             out[ref.name] = imported
 
-    async def _fetch_task(self, schema_id: int) -> None:
+    async def _fetch_task(self, schema_id: SchemaKey) -> None:
         reason: str | None = None
+        name = schema_key_text(schema_id)
         try:
             await self.fetch(schema_id)
         except SchemaNotFound:
-            reason = f"schema {schema_id} not found"
+            reason = f"{name} not found"
             self._healthy()
         except RegistryUnreachable as exc:
-            reason = f"schema {schema_id}: {exc}"
+            reason = f"{name}: {exc}"
             self.state, self.message = ConnectionState.ERROR, str(exc)
-        except RegistryError as exc:  # pragma: no cover - the two above are all there is
-            reason = f"schema {schema_id}: {exc}"
+        except RegistryError as exc:  # e.g. an Apicurio id and no Apicurio API to ask
+            reason = f"{name}: {exc}"
         except WireError as exc:
-            reason = str(exc) if str(exc).startswith("schema") else f"schema {schema_id}: {exc}"
+            reason = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
             self._healthy()
         else:
             self._healthy()
@@ -170,7 +175,7 @@ class SchemaStore:
         if self.on_resolved is not None:
             self.on_resolved(schema_id, reason)
 
-    def _retry_later(self, schema_id: int) -> None:
+    def _retry_later(self, schema_id: SchemaKey) -> None:
         old = self._retries.pop(schema_id, None)
         if old is not None:
             old.cancel()

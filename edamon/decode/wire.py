@@ -6,6 +6,11 @@ schema (`compile_schema`, once per id): Avro with fastavro, Protobuf through a d
 built at run time (from the registry's base64 FileDescriptorProto, or from `.proto` text
 compiled with grpcio-tools' protoc; no generated classes), JSON Schema as plain JSON.
 
+A record written by Apicurio's serdes with the schema id in its headers (edamon.decode.apicurio)
+has a bare payload: its schema, keyed ("globalId", id) or ("contentId", id), compiles to the
+same classes reading from byte 0 (Protobuf: after Apicurio's length-delimited `Ref` naming the
+message, instead of the message indexes).
+
 A decoded payload is a dict the envelope's locations read like a JSON object; `SchemaRef.read`
 turns a whole record value into JSON-able data for display (times as ISO text, decimals as
 exact text, bytes as base64). `WireError` carries a short, stable reason.
@@ -34,7 +39,7 @@ from orjson import JSONDecodeError
 from orjson import loads as json_loads
 
 from edamon.decode.registry import RegisteredSchema
-from edamon.model.envelope import SchemaRef, WireFormat
+from edamon.model.envelope import SchemaKey, SchemaRef, WireFormat, schema_key_text
 
 __all__ = [
     "AvroSchema",
@@ -66,6 +71,13 @@ _AVRO_ERRORS = (
 
 class WireError(Exception):
     """A payload that does not decode, or a schema that does not compile; str() is the reason."""
+
+
+def _split(key: SchemaKey) -> tuple[int, str | None, int]:
+    """(the id, its Apicurio kind or None, where the payload starts in a value)."""
+    if isinstance(key, tuple):
+        return key[1], key[0], 0
+    return key, None, HEADER
 
 
 def schema_id_of(data: bytes | None) -> int | None:
@@ -128,7 +140,7 @@ class AvroSchema:
 
     def __init__(
         self,
-        schema_id: int,
+        schema_id: SchemaKey,
         parsed: Any,
         subject: str | None,
         version: int | None,
@@ -139,14 +151,17 @@ class AvroSchema:
         self._raw = parsed if raw is None else raw
         self.plain = plain
         """Envelope reads give only JSON types (the decoder's fast path applies)."""
-        self.ref = SchemaRef(WireFormat.AVRO, schema_id, subject, version, None, self.display)
+        number, kind, self._start = _split(schema_id)
+        self.ref = SchemaRef(
+            WireFormat.AVRO, number, subject, version, None, self.display, id_kind=kind
+        )
 
     def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
-        """The payload of a wire-format `value` (header included) and its schema. `keys` (an
-        envelope read: the top-level fields it reads) leaves the logical types of
-        _RAW_READS_SAME raw."""
+        """The payload of a wire-format `value` (header included; bare for an id from
+        Apicurio's headers) and its schema. `keys` (an envelope read: the top-level fields it
+        reads) leaves the logical types of _RAW_READS_SAME raw."""
         stream = io.BytesIO(value)
-        stream.seek(HEADER)
+        stream.seek(self._start)
         try:
             obj = schemaless_reader(stream, self._parsed if keys is None else self._raw, None)
         except _AVRO_ERRORS:
@@ -168,14 +183,17 @@ class JsonSchema:
     format = WireFormat.JSON_SCHEMA
     plain = True
 
-    def __init__(self, schema_id: int, subject: str | None = None, version: int | None = None):
+    def __init__(
+        self, schema_id: SchemaKey, subject: str | None = None, version: int | None = None
+    ):
+        number, kind, self._start = _split(schema_id)
         self.ref = SchemaRef(
-            WireFormat.JSON_SCHEMA, schema_id, subject, version, None, self.display
+            WireFormat.JSON_SCHEMA, number, subject, version, None, self.display, id_kind=kind
         )
 
     def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
         try:
-            obj = json_loads(memoryview(value)[HEADER:])
+            obj = json_loads(memoryview(value)[self._start :])
         except JSONDecodeError:
             raise WireError("corrupt JSON Schema payload (not JSON)") from None
         if type(obj) is not dict:
@@ -340,13 +358,14 @@ class ProtobufSchema:
 
     def __init__(
         self,
-        schema_id: int,
+        schema_id: SchemaKey,
         pool: descriptor_pool.DescriptorPool,
         file: descriptor_pb2.FileDescriptorProto,
         subject: str | None,
         version: int | None,
     ) -> None:
-        self._id = schema_id
+        self._id, self._kind, _ = _split(schema_id)
+        self._name = schema_key_text(schema_id)
         self._pool = pool
         self._file = file
         self._subject = subject
@@ -363,7 +382,7 @@ class ProtobufSchema:
         level: Sequence[descriptor_pb2.DescriptorProto] = self._file.message_type
         for index in indexes:
             if index >= len(level):
-                raise WireError(f"schema {self._id} has no message at index {list(indexes)}")
+                raise WireError(f"{self._name} has no message at index {list(indexes)}")
             names.append(level[index].name)
             level = level[index].nested_type
         descriptor: Descriptor = self._pool.FindMessageTypeByName(".".join(names))
@@ -376,6 +395,7 @@ class ProtobufSchema:
             self._version,
             descriptor.full_name,
             self.display,
+            id_kind=self._kind,
         )
         self._types[indexes] = known = (cls.FromString, ref)
         return known
@@ -392,7 +412,9 @@ class ProtobufSchema:
     def decode(self, value: bytes, keys: frozenset[str] | None = None) -> tuple[Any, SchemaRef]:
         """With `keys`, only those top-level fields (by JSON or proto name) are converted:
         building the whole dict costs more than the parse."""
-        if value[HEADER : HEADER + 1] == b"\x00":
+        if self._kind is not None:
+            indexes, start = self._apicurio_ref(value)
+        elif value[HEADER : HEADER + 1] == b"\x00":
             indexes, start = _FIRST, HEADER + 1
         else:
             indexes, start = message_indexes(value)
@@ -408,6 +430,29 @@ class ProtobufSchema:
             picks = self._picks[indexes, keys] = _picks(message.DESCRIPTOR, keys)
         return _picked(message, picks), ref
 
+    def _apicurio_ref(self, value: bytes) -> tuple[tuple[int, ...], int]:
+        """Apicurio's type reference before a bare message (a length-delimited
+        `Ref { string name = 1; }`): the top-level message it names and where the message
+        starts."""
+        size, pos = _varint(value, 0)
+        end = pos + size
+        if end > len(value):
+            raise WireError("corrupt Protobuf type reference (Apicurio Ref)")
+        name = b""
+        if size:
+            if value[pos] != 0x0A:
+                raise WireError("corrupt Protobuf type reference (Apicurio Ref)")
+            length, at = _varint(value, pos + 1)
+            if at + length != end:
+                raise WireError("corrupt Protobuf type reference (Apicurio Ref)")
+            name = value[at:end]
+        text = name.decode("utf-8", "replace")
+        for index, message in enumerate(self._file.message_type):
+            if message.name == text:
+                return (index,), end
+        shown = text[:60].encode("ascii", "backslashreplace").decode("ascii")
+        raise WireError(f"no top-level message {shown!r} in the schema")
+
     def display(self, value: bytes) -> object:
         try:
             return self.decode(value)[0]
@@ -415,11 +460,25 @@ class ProtobufSchema:
             raise ValueError(str(exc)) from None
 
 
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned varint at `pos` and the position after it."""
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise WireError("corrupt Protobuf type reference (Apicurio Ref)")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
 CompiledSchema = AvroSchema | ProtobufSchema | JsonSchema
 
 
 def compile_schema(
-    schema_id: int,
+    schema_id: SchemaKey,
     main: RegisteredSchema,
     references: Mapping[str, RegisteredSchema],
     subject: str | None = None,
@@ -434,11 +493,11 @@ def compile_schema(
         return _protobuf(schema_id, main, references, subject, version)
     if kind == "JSON":
         return JsonSchema(schema_id, subject, version)
-    raise WireError(f"schema {schema_id}: unsupported schema type {main.schema_type!r}")
+    raise WireError(f"{schema_key_text(schema_id)}: unsupported schema type {main.schema_type!r}")
 
 
 def _avro(
-    schema_id: int,
+    schema_id: SchemaKey,
     main: RegisteredSchema,
     references: Mapping[str, RegisteredSchema],
     subject: str | None,
@@ -459,7 +518,8 @@ def _avro(
         raw_text, raw_plain = _raw_logical(text)
         raw = parse_schema(raw_text, named_schemas=raw_named)
     except (ValueError, TypeError, KeyError) as exc:
-        raise WireError(f"schema {schema_id}: not a valid Avro schema ({exc})") from None
+        name = schema_key_text(schema_id)
+        raise WireError(f"{name}: not a valid Avro schema ({exc})") from None
     return AvroSchema(schema_id, parsed, subject, version, raw, plain and raw_plain)
 
 
@@ -500,7 +560,7 @@ def _well_known(name: str) -> descriptor_pb2.FileDescriptorProto | None:
 
 
 def _protoc(
-    schema_id: int,
+    schema_id: SchemaKey,
     main: str,
     texts: Mapping[str, str],
     given: Sequence[descriptor_pb2.FileDescriptorProto] = (),
@@ -512,13 +572,13 @@ def _protoc(
 
     from grpc_tools import protoc
 
-    main_name = f"edamon_schema_{schema_id}.proto"
+    main_name = f"edamon_{schema_key_text(schema_id).replace(' ', '_')}.proto"
     with tempfile.TemporaryDirectory(prefix="edamon-proto-") as tmp:
         root = Path(tmp)
         for name, text in {**texts, main_name: main}.items():
             path = (root / name).resolve()
             if root.resolve() not in path.parents:
-                raise WireError(f"schema {schema_id}: bad import path {name!r}")
+                raise WireError(f"{schema_key_text(schema_id)}: bad import path {name!r}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         out = root / "out.pb"
@@ -540,13 +600,13 @@ def _protoc(
                 args.insert(1, f"--descriptor_set_in={descriptors}")
             code = protoc.main(args)
         if code != 0 or not out.is_file():
-            raise WireError(f"schema {schema_id}: .proto text does not compile")
+            raise WireError(f"{schema_key_text(schema_id)}: .proto text does not compile")
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
     return list(files)
 
 
 def _protobuf(
-    schema_id: int,
+    schema_id: SchemaKey,
     main: RegisteredSchema,
     references: Mapping[str, RegisteredSchema],
     subject: str | None,
@@ -579,7 +639,7 @@ def _protobuf(
         for dependency in proto.dependency:
             known = by_name.get(dependency) or _well_known(dependency)
             if known is None:
-                raise WireError(f"schema {schema_id}: missing import {dependency}")
+                raise WireError(f"{schema_key_text(schema_id)}: missing import {dependency}")
             add(known)
         pool.Add(proto)
 
@@ -588,7 +648,9 @@ def _protobuf(
             add(proto)
         pool.FindFileByName(main_file.name)
     except (TypeError, KeyError) as exc:
-        raise WireError(f"schema {schema_id}: not a valid Protobuf schema ({exc})") from None
+        raise WireError(
+            f"{schema_key_text(schema_id)}: not a valid Protobuf schema ({exc})"
+        ) from None
     if not main_file.message_type:
-        raise WireError(f"schema {schema_id}: no message in the Protobuf schema")
+        raise WireError(f"{schema_key_text(schema_id)}: no message in the Protobuf schema")
     return ProtobufSchema(schema_id, pool, main_file, subject, version)

@@ -199,4 +199,5 @@ class Chain(ChainStore):
             detail=detail,
             wire_format=schema.format.value if schema is not None else None,
             schema_id=schema.schema_id if schema is not None else None,
+            schema_id_kind=schema.id_kind if schema is not None else None,
         )

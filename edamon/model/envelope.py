@@ -17,12 +17,26 @@ class EnvelopeFormat(StrEnum):
 
 
 class WireFormat(StrEnum):
-    """How a record written in the Confluent wire format (a zero byte, a 4-byte schema id,
-    the payload) encodes its payload."""
+    """How a record written through a schema registry (the Confluent wire format: a zero
+    byte, a 4-byte schema id, the payload; or Apicurio's id headers and a bare payload)
+    encodes its payload."""
 
     AVRO = "avro"
     PROTOBUF = "protobuf"
     JSON_SCHEMA = "json-schema"
+
+
+SchemaKey = int | tuple[str, int]
+"""A schema as a record names it: a Confluent schema id (an int), or Apicurio's
+("globalId" | "contentId", id) from its headers (edamon.decode.apicurio). Never equal to
+each other, so one cache holds both."""
+
+
+def schema_key_text(key: SchemaKey) -> str:
+    """`schema 42`, `globalId 42` or `contentId 42`: how reasons and labels name a schema."""
+    if isinstance(key, tuple):
+        return f"{key[0]} {key[1]}"
+    return f"schema {key}"
 
 
 _WIRE_NAMES = {
@@ -47,14 +61,23 @@ class SchemaRef:
     read: Callable[[bytes], object] | None = field(default=None, compare=False, repr=False)
     """The whole record value (wire format) -> the payload as JSON-able data (raises
     ValueError when it does not decode, e.g. a truncated value)."""
+    id_kind: str | None = None
+    """`globalId` or `contentId` when the id came in Apicurio's headers; None for a Confluent
+    schema id (the wire format's)."""
+
+    @property
+    def key(self) -> SchemaKey:
+        """The id as the schema store keys it."""
+        return self.schema_id if self.id_kind is None else (self.id_kind, self.schema_id)
 
     @property
     def label(self) -> str:
-        """`Avro · schema 42 · subject orders-value v3` (Protobuf adds the message name)."""
+        """`Avro · schema 42 · subject orders-value v3` (Protobuf adds the message name); an
+        id from Apicurio's headers is named as such: `Avro · globalId 7 · subject ...`."""
         parts = [_WIRE_NAMES[self.format]]
         if self.message:
             parts.append(self.message)
-        parts.append(f"schema {self.schema_id}")
+        parts.append(schema_key_text(self.key))
         if self.subject:
             subject = f"subject {self.subject}"
             if self.version is not None:
@@ -162,8 +185,8 @@ class Undecodable:
 
     record: RawRecord
     reason: str
-    awaiting: int | None = None
-    """A schema id the decoder does not know yet: the record decodes once it is fetched."""
+    awaiting: SchemaKey | None = None
+    """A schema the decoder does not know yet: the record decodes once it is fetched."""
 
 
 _set_env_record = vars(Envelope)["record"].__set__

@@ -260,10 +260,13 @@ class ChainNode:
     detail: str | None = None
     """Short explanation (exception message, loop note)."""
     wire_format: str | None = None
-    """`avro`, `protobuf` or `json-schema` for a value in the Confluent wire format (schema
-    registry); None for plain JSON."""
+    """`avro`, `protobuf` or `json-schema` for a value in the Confluent wire format or with its
+    schema id in Apicurio's headers (schema registry); None for plain JSON."""
     schema_id: int | None = None
     """The registry schema id of such a value."""
+    schema_id_kind: str | None = None
+    """`globalId` or `contentId` when `schema_id` came in Apicurio's headers; None for a
+    Confluent schema id."""
 
 
 @dataclass(frozen=True, slots=True)

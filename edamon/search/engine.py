@@ -31,7 +31,7 @@ from edamon.decode.envelope import EnvelopeDecoder
 from edamon.decode.schemas import SchemaStore
 from edamon.model.chain import Chain
 from edamon.model.deadletter import DeadLetter
-from edamon.model.envelope import Envelope, Undecodable
+from edamon.model.envelope import Envelope, Undecodable, schema_key_text
 from edamon.model.records import TP, RawRecord
 from edamon.model.search import (
     SearchDoc,
@@ -393,7 +393,9 @@ class Search:
         if isinstance(result, Undecodable):
             reason = result.reason
             if result.awaiting is not None:
-                reason = f"schema {result.awaiting} (the search does not ask the registry)"
+                reason = (
+                    f"{schema_key_text(result.awaiting)} (the search does not ask the registry)"
+                )
             self._count_bad(record, reason)
             return None
         return result
