@@ -10,14 +10,15 @@ Recognised in this order (conventions §1):
    `header:NAME` (UTF-8 header, last one wins) or `key:` (the record key), tried in order.
 
 A value (or key) in the Confluent wire format (Avro, Protobuf, JSON Schema through a schema
-registry: `wire`, `schemas`) is decoded first; the locations then read the decoded object as they
-read a JSON one, and CloudEvents binary mode takes it as its data. So is a value (or key) whose
-schema id comes in Apicurio's headers (`apicurio.value.globalId` or `.contentId`, a key's in
-`apicurio.key.*`: edamon.decode.apicurio), its payload bare; the header wins over a leading
-zero byte, as in Apicurio's deserializer. A record whose schema is not known yet comes back as Undecodable with `awaiting`
-set: the schema is being fetched. (The batch paths leave to `decode` every value that is not a
-plain JSON object, so a bare Avro or Protobuf payload; a JSON Schema payload with Apicurio's
-headers is plain JSON and is read as such there, without its schema's label.)
+registry: `wire`, `schemas`) is decoded first; the locations then read the decoded object as
+they read a JSON one, and CloudEvents binary mode takes it as its data. So is a value (or key)
+whose schema id comes in Apicurio's headers (`apicurio.value.globalId` or `.contentId`, a key's
+in `apicurio.key.*`: edamon.decode.apicurio), its payload bare; the header wins over a leading
+zero byte, as in Apicurio's deserializer. A record whose schema is not known yet comes back as
+Undecodable with `awaiting` set: the schema is being fetched. (The batch paths leave to `decode`
+every value that is not a plain JSON object, so a bare Avro or Protobuf payload; a JSON Schema
+payload with Apicurio's headers is plain JSON and is read as such there, without its schema's
+label.)
 
 `decode()` never raises, whatever the bytes and headers.
 
