@@ -18,6 +18,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from edamon.decode.timeparse import parse_iso
 from edamon.model.deadletter import DeadLetter
@@ -83,6 +84,24 @@ class DeadLetterFilter:
             or self.since is not None
             or self.until is not None
         )
+
+    def specs(self) -> tuple[str, ...]:
+        """The filter as `key=value` texts that `parse_filters` turns back into the same
+        filter at any later time: `since` and `until` as ISO 8601 UTC times (to the
+        microsecond), not as durations ago (what another process, e.g. a shard member, is
+        asked with). A bound before year 1 or after 9999 is left out: no record is beyond it."""
+        texts = [f"dlq-topic={p}" for p in self.dlq_topics]
+        texts += [f"original-topic={p}" for p in self.original_topics]
+        texts += [f"group={p}" for p in self.groups]
+        texts += [f"exception={p}" for p in self.exceptions]
+        for key, bound in (("since", self.since), ("until", self.until)):
+            if bound is not None:
+                try:
+                    moment = datetime.fromtimestamp(bound, UTC)
+                except (OverflowError, OSError, ValueError):
+                    continue
+                texts.append(f"{key}={moment.isoformat(timespec='microseconds')}")
+        return tuple(texts)
 
     def matches(self, dead_letter: DeadLetter) -> bool:
         """True if `dead_letter` passes every part of the filter."""

@@ -603,7 +603,7 @@ def _retry_attached(url: str, token_file: Path | None, options: _AttachedRetry) 
         if not to_send:
             click.echo("nothing to send")
             refused = any(item.action == "refuse" for item in plan.items) or plan.problems
-            return EXIT_FAILED if refused else EXIT_OK
+            return EXIT_FAILED if refused or plan.notices else EXIT_OK
         if plan.read_only:
             fail("the service is read-only: retry is disabled", EXIT_USAGE)
         if not options.yes and not _confirm(len(to_send)):
@@ -639,8 +639,11 @@ def _retry_attached(url: str, token_file: Path | None, options: _AttachedRetry) 
                 click.echo(f"  ledger   {result.coords}: not recorded: {result.ledger_error}")
         if job.aborted:
             click.echo(f"edamon: {job.aborted}", err=True)
+        for notice in job.plan.notices:
+            click.echo(f"edamon: warning: {notice}", err=True)
         ok = all(r.outcome in ("sent", "skipped") and not r.ledger_error for r in job.results)
-        return EXIT_OK if ok and job.state == "done" else EXIT_FAILED
+        whole = not job.plan.notices  # a shard group's plan that missed a member's: not done
+        return EXIT_OK if ok and whole and job.state == "done" else EXIT_FAILED
 
     return run_client(url, token, body)
 
@@ -670,3 +673,5 @@ def _preview_doc(plan: RetryPlanDoc) -> None:
             click.echo(f"  {item.coords} -> {item.target} (from {via}, attempt {item.attempt})")
     if plan.ledger_error:
         click.echo(f"edamon: warning: {plan.ledger_error}", err=True)
+    for notice in plan.notices:
+        click.echo(f"edamon: warning: {notice}", err=True)

@@ -262,6 +262,10 @@ class RetryPlanDoc:
     """The service refuses to run it (settings.read_only)."""
     ledger_error: str | None
     """The ledger could not be read: `skip` decisions use the retries known before."""
+    notices: tuple[str, ...] = ()
+    """Why dead letters the filters keep may be missing from this plan (in a shard group: a
+    member that did not answer in time, one rebuilding its flows, or one holding more than a
+    plan takes from it); empty when the plan is whole."""
 
 
 @dataclass(frozen=True, slots=True)

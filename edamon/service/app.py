@@ -68,7 +68,15 @@ from edamon.service.auth import Tokens
 from edamon.service.backend import Backend, Busy, ReadOnly
 from edamon.service.paging import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, PageError, page
 from edamon.service.searches import TooMany
-from edamon.shard.peers import DEAD_LETTER_DEPTH, ShardDoc, ShardPeers, ShareDoc, own_doc
+from edamon.shard.peers import (
+    DEAD_LETTER_DEPTH,
+    RETRY_DEPTH,
+    DeadLetterCoordsDoc,
+    ShardDoc,
+    ShardPeers,
+    ShareDoc,
+    own_doc,
+)
 
 
 class AnythingConvertor(PathConvertor):
@@ -109,7 +117,8 @@ def error_response(status: int, error: str, message: str) -> Response:
 
 
 class RetryRequest(BaseModel):
-    """Dead letters to retry: by address, by filter (over those the service holds), or both."""
+    """Dead letters to retry: by address, by filter (over those the service holds; in a shard
+    group, those its members hold), or both."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -121,7 +130,8 @@ class RetryRequest(BaseModel):
         default_factory=list, max_length=20
     )
     """`key=value` filters as `edamon dlq retry --filter` takes them (dlq-topic,
-    original-topic, group, exception, since, until), over the dead letters the service holds."""
+    original-topic, group, exception, since, until), over the dead letters the service holds
+    (in a shard group: its members hold)."""
     force: bool = False
     """Send again what the ledger says was retried."""
     stop_on_failure: bool = True
@@ -238,6 +248,14 @@ ShardFirst = Annotated[
         ge=1,
         le=DEAD_LETTER_DEPTH,
         description="Rows at most, from the first (a shard group's page's offset + limit).",
+    ),
+]
+RetryFirst = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=RETRY_DEPTH,
+        description="Addresses at most, the newest first (what a retry plan takes from a member).",
     ),
 ]
 OverviewRows = Annotated[int, Query(ge=0, le=MAX_OVERVIEW_ROWS)]
@@ -550,6 +568,21 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
             raise ApiError(400, "bad_request", str(exc)) from None
         return docs.json_response(DeadLetterPage, result)
 
+    @app.get(
+        f"{PREFIX}/shard/dead-letter-coords", response_model=DeadLetterCoordsDoc, tags=["shard"]
+    )
+    async def shard_dead_letter_coords(
+        who: Role,
+        first: RetryFirst = RETRY_DEPTH,
+        select: Select = [],  # noqa: B006 - FastAPI copies query defaults
+    ) -> Response:
+        """The addresses of the newest `first` of this member's own dead letters that
+        `select` keeps (all of them without `select`), and how many it holds that it keeps
+        (no fan-out): what the member planning a retry by filter reads from Kafka."""
+        shard_of()
+        found = backend.own_dead_letter_coords(_selector(select), first)
+        return docs.json_response(DeadLetterCoordsDoc, found)
+
     @app.get(f"{PREFIX}/shard/trees", response_model=list[ChainView], tags=["shard"])
     async def shard_trees(who: Role, max_trees: MaxTrees = 200) -> Response:
         """The trees of this member's most recently updated flows (no fan-out)."""
@@ -615,7 +648,9 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
 
     @app.post(f"{PREFIX}/retries/preview", response_model=RetryPlanDoc, tags=["retries"])
     async def retry_preview(body: RetryRequest, who: Role) -> Response:
-        """What a retry would do now: each dead letter's action and reason. Sends nothing."""
+        """What a retry would do now: each dead letter's action and reason. Sends nothing.
+        In a shard group, `filters` reach the dead letters every member holds; a member that
+        does not answer in time makes the plan partial (`notices`)."""
         selector = selector_of(body)
         try:
             _, doc, _ = await backend.plan(body.coords, selector, force=body.force)
@@ -631,7 +666,10 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         responses={403: {"model": ErrorDoc}, 409: {"model": ErrorDoc}},
     )
     async def retry_start(body: RetryRequest, who: Operator) -> Response:
-        """Start a retry job (operator role; 403 when read-only; 409 while another runs)."""
+        """Start a retry job (operator role; 403 when read-only; 409 while another runs).
+        In a shard group, a plan that misses some member's dead letters still runs: its
+        `notices` (in the job's `plan`) say what it missed; a later retry by the same
+        filters sends those and skips the ones already retried."""
         selector = selector_of(body)
         try:
             job = await backend.start_retry(

@@ -36,7 +36,7 @@ from edamon.service.metrics import EdamonMetrics
 from edamon.service.metrics import Health as MetricsHealth
 from edamon.service.paging import TEXT_SEPARATOR, PageError, page, search_text
 from edamon.service.searches import Searches
-from edamon.shard.peers import DEAD_LETTER_DEPTH, ShardPeers
+from edamon.shard.peers import DEAD_LETTER_DEPTH, DeadLetterCoordsDoc, ShardPeers
 
 log = logging.getLogger(__name__)
 
@@ -289,10 +289,32 @@ class Backend:
     def select_dead_letters(self, selector: DeadLetterFilter) -> list[DeadLetter]:
         """Every dead letter this service holds that `selector` keeps, newest first: the whole
         store, not only the newest SNAPSHOT_DEAD_LETTERS its lists carry (a retry by filter
-        reaches them all). In a shard group: this member's own."""
+        reaches them all). In a shard group: this member's own (`plan` adds the others')."""
         chosen = [dl for dl in self.collector.state.dead_letters() if selector.matches(dl)]
         chosen.sort(key=_newest_first)
         return chosen
+
+    def own_dead_letter_coords(self, selector: DeadLetterFilter, first: int) -> DeadLetterCoordsDoc:
+        """The addresses of the newest `first` dead letters this member holds itself that
+        `selector` keeps, and how many it keeps (`GET /v1/shard/dead-letter-coords`)."""
+        chosen = self.select_dead_letters(selector)
+        rebuilding = self.shard is not None and self.shard.collector.rebuilding
+        coords = tuple(dl.coords for dl in chosen[:first])
+        return DeadLetterCoordsDoc(total=len(chosen), coords=coords, rebuilding=rebuilding)
+
+    async def _group_dead_letters(
+        self, selector: DeadLetterFilter, shard: ShardPeers, held: set[str]
+    ) -> tuple[list[DeadLetter], dict[str, str], list[str]]:
+        """The dead letters the other members of the shard group hold that `selector` keeps
+        (at most RETRY_DEPTH of each member's, newest first), read from Kafka unless in
+        `held`; the addresses that could not be read, and why; the notices of what is
+        missing (see ShardPeers.dead_letter_coords). Raises BrokerError."""
+        coords, notices = await shard.dead_letter_coords(selector.specs())
+        wanted = sorted({c for c in coords if c not in held}, key=_address_order)
+        if not wanted:
+            return [], {}, notices
+        found, unread = await find_dead_letters(self.broker, self.settings, wanted)
+        return found, unread, notices
 
     # ---- retries -------------------------------------------------------------------------
 
@@ -303,8 +325,12 @@ class Backend:
         *,
         force: bool,
     ) -> tuple[RedrivePlan, RetryPlanDoc, dict[str, str]]:
-        """The plan for the dead letters at `coords` and those `selector` keeps (held ones).
-        Raises ValueError for a malformed address; BrokerError when reading fails."""
+        """The plan for the dead letters at `coords` and those `selector` keeps: every one
+        this service holds; in a shard group, also those the other members hold (each
+        member's newest RETRY_DEPTH, read from Kafka), and the plan's `notices` say what it
+        misses (a member that did not answer, or one rebuilding its flows): it is never
+        silently smaller. Raises ValueError for a malformed address; BrokerError when
+        reading fails."""
         for address in coords:
             parse_coords(address)
         ledger_error: str | None = None
@@ -325,8 +351,15 @@ class Backend:
             found, problems = await find_dead_letters(self.broker, self.settings, missing)
             for dl in found:
                 chosen[dl.coords] = dl
+        notices: list[str] = []
         if selector is not None:
-            for dl in self.select_dead_letters(selector):
+            selected = self.select_dead_letters(selector)
+            if self.shard is not None:
+                have = {dl.coords for dl in selected}.union(chosen)
+                more, unread, notices = await self._group_dead_letters(selector, self.shard, have)
+                problems.update(unread)
+                selected = sorted([*selected, *more], key=_newest_first)
+            for dl in selected:
                 chosen.setdefault(dl.coords, dl)
         plan = self.retries.plan(chosen.values(), force=force)
         doc = docs.plan_doc(
@@ -335,6 +368,7 @@ class Backend:
             rate=self.retries.rate,
             read_only=self.retries.read_only,
             ledger_error=ledger_error,
+            notices=notices,
         )
         return plan, doc, problems
 
@@ -407,3 +441,9 @@ class Backend:
 
 def _newest_first(dead_letter: DeadLetter) -> int:
     return -dead_letter.record.timestamp_ms
+
+
+def _address_order(coords: str) -> tuple[str, int, int]:
+    """By topic, partition and offset: reading them from Kafka in this order takes one fetch
+    per run of nearby offsets."""
+    return parse_coords(coords)

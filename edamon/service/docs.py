@@ -7,6 +7,7 @@ same here as in `dlq show --json` and the flow export.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -97,6 +98,7 @@ def plan_doc(
     rate: float,
     read_only: bool,
     ledger_error: str | None,
+    notices: Sequence[str] = (),
 ) -> RetryPlanDoc:
     items = tuple(
         PlanItemDoc(
@@ -120,6 +122,7 @@ def plan_doc(
         rate=rate,
         read_only=read_only,
         ledger_error=ledger_error,
+        notices=tuple(notices),
     )
 
 

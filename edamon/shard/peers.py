@@ -11,7 +11,11 @@ in `GET /v1/shard`). One flow (`GET /v1/chains/{id}`) lives on one member: asked
 when this one does not hold it. A page of dead letters (`GET /v1/dead-letters`) is asked of
 every member at once (`GET /v1/shard/dead-letters`: each member's own first rows of the page's
 query) and merged; a member that does not answer within `shard.peer_timeout_s` makes the page
-partial (its `notices` say so).
+partial (its `notices` say so). A retry by filter (`POST /v1/retries` with `filters`) asks every
+member for the addresses of its own dead letters the filters keep
+(`GET /v1/shard/dead-letter-coords`, at most RETRY_DEPTH from each); the member that plans reads
+those it does not hold from Kafka, and a member that does not answer makes the plan partial
+(its `notices` say so).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -55,11 +59,17 @@ LOCAL_CHAIN_PATH = "/v1/shard/chains/"
 LOCAL_EVENT_PATH = "/v1/shard/events/"
 LOCAL_TREES_PATH = "/v1/shard/trees"
 LOCAL_DEAD_LETTERS_PATH = "/v1/shard/dead-letters"
+LOCAL_DEAD_LETTER_COORDS_PATH = "/v1/shard/dead-letter-coords"
 DEAD_LETTER_DEPTH = 10_000
 """The deepest row a shard group's page of dead letters reaches (`offset + limit`): each
 member sends its first `offset + limit` rows of the page's query and the answering member
 merges them, so a page's cost grows with its depth (about 10 MB of rows per member at this
 one). Deeper rows are reached by narrowing the query (filter=, select=) or by ordering it."""
+RETRY_DEPTH = 10_000
+"""The most dead letters a shard group's retry by filter takes from each other member: the
+newest 10,000 of its own that the filters keep (the member that plans reads each from Kafka,
+one fetch per run of nearby offsets; its own it holds, all of them). A plan that reaches this
+bound says so in its notices; narrower filters (since=, until=) reach the rest."""
 
 
 @dataclass(frozen=True)
@@ -107,11 +117,25 @@ class ShareDoc:
     snapshot: Snapshot
 
 
+@dataclass(frozen=True)
+class DeadLetterCoordsDoc:
+    """The addresses of one member's own dead letters that a selection keeps
+    (`GET /v1/shard/dead-letter-coords`): what another member's retry by filter plans."""
+
+    total: int
+    """How many of its own dead letters the selection keeps."""
+    coords: tuple[str, ...]
+    """The newest `first` of them (`topic/partition/offset`), newest first."""
+    rebuilding: bool
+    """It is rebuilding its flows: the dead letters it holds are not all there yet."""
+
+
 _SHARE = TypeAdapter(ShareDoc)
 _CHAIN = TypeAdapter(ChainView)
 _EVENT = TypeAdapter(EventDoc)
 _TREES = TypeAdapter(tuple[ChainView, ...])
 _DEAD_LETTERS = TypeAdapter(DeadLetterPage)
+_COORDS = TypeAdapter(DeadLetterCoordsDoc)
 
 
 def own_doc(collector: ShardCollector) -> MemberDoc:
@@ -128,6 +152,14 @@ def own_doc(collector: ShardCollector) -> MemberDoc:
         topic_rates=status.topic_rates,
         dead_letters_held=collector.state.dead_letters_held(),
     )
+
+
+@dataclass(frozen=True)
+class _Answer(Generic[T]):
+    """A member's answer, or (`value` None) why there is none."""
+
+    value: T | None
+    reason: str = ""
 
 
 @dataclass
@@ -295,16 +327,17 @@ class ShardPeers:
             params.append(("order", order))
         params.extend(("select", spec) for spec in select)
         urls = self.others()
-        answers = await asyncio.gather(*(self._dead_letters_of(url, params) for url in urls))
+        asks = (self._get(url, LOCAL_DEAD_LETTERS_PATH, params, _DEAD_LETTERS) for url in urls)
+        answers = await asyncio.gather(*asks)
         pages = {self.collector.url: own}
         notices = self._rebuilding_notices()
         if not self.collector.roster.members:
             notices.append(f"{PARTIAL_ANSWER}the group's members are not known yet")
         for url, answer in zip(urls, answers, strict=True):
-            if isinstance(answer, str):
-                notices.append(f"{PARTIAL_ANSWER}no dead letters from {url} ({answer})")
+            if answer.value is None:
+                notices.append(f"{PARTIAL_ANSWER}no dead letters from {url} ({answer.reason})")
             else:
-                pages[url] = answer
+                pages[url] = answer.value
         merged = merge_dead_letter_rows([pages[url].items for url in sorted(pages)], order)
         return DeadLetterPage(
             total=sum(answer.total for answer in pages.values()),
@@ -320,22 +353,57 @@ class ShardPeers:
         rebuilding += [s.member.url for s in self._answered() if s.member.rebuilding]
         return [f"{PARTIAL_ANSWER}{url} is rebuilding its flows" for url in rebuilding]
 
-    async def _dead_letters_of(
-        self, url: str, params: list[tuple[str, str]]
-    ) -> DeadLetterPage | str:
-        """`url`'s own first rows of a page of dead letters, or why there are none."""
+    async def dead_letter_coords(self, select: Sequence[str]) -> tuple[list[str], list[str]]:
+        """The addresses of the dead letters the other members hold that `select` keeps
+        (`key=value` texts, as `DeadLetterFilter.specs()` gives them), the newest RETRY_DEPTH
+        of each member's, asked of all at once (`GET /v1/shard/dead-letter-coords`); and
+        notices saying what a plan of them misses: a member that did not answer within
+        shard.peer_timeout_s, one rebuilding its flows (this one too), one that keeps more
+        than RETRY_DEPTH, or members not known yet."""
+        params = [("first", str(RETRY_DEPTH)), *(("select", spec) for spec in select)]
+        urls = self.others()
+        asks = (self._get(url, LOCAL_DEAD_LETTER_COORDS_PATH, params, _COORDS) for url in urls)
+        answers = await asyncio.gather(*asks)
+        notices: list[str] = []
+        if self.collector.rebuilding:
+            notices.append(f"shard: partial plan: {self.collector.url} is rebuilding its flows")
+        if not self.collector.roster.members:
+            notices.append("shard: partial plan: the group's members are not known yet")
+        coords: list[str] = []
+        for url, answer in zip(urls, answers, strict=True):
+            found = answer.value
+            if found is None:
+                notices.append(
+                    f"shard: partial plan: {url} did not answer ({answer.reason}): "
+                    "the dead letters it holds are not in this plan"
+                )
+                continue
+            coords.extend(found.coords)
+            if found.rebuilding:
+                notices.append(f"shard: partial plan: {url} is rebuilding its flows")
+            if found.total > len(found.coords):
+                notices.append(
+                    f"shard: partial plan: {url} holds {found.total:,} dead letters the "
+                    f"filters keep; the plan takes its newest {len(found.coords):,} "
+                    "(narrow the filters, e.g. since= and until=, to reach the rest)"
+                )
+        return coords, notices
+
+    async def _get(
+        self, url: str, path: str, params: Sequence[tuple[str, str]], kind: TypeAdapter[T]
+    ) -> _Answer[T]:
+        """`url`'s answer to `path` as `kind`, or why there is none."""
         try:
-            response = await self._client().get(
-                url.rstrip("/") + LOCAL_DEAD_LETTERS_PATH, params=tuple(params)
-            )
+            response = await self._client().get(url.rstrip("/") + path, params=tuple(params))
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return _Answer(None, why)
         if response.status_code != 200:
-            return f"HTTP {response.status_code}"
+            return _Answer(None, f"HTTP {response.status_code}")
         try:
-            return _DEAD_LETTERS.validate_json(response.content)
+            return _Answer(kind.validate_json(response.content))
         except ValidationError as exc:
-            return f"not a page: {exc.error_count()} errors"
+            return _Answer(None, f"not the answer expected: {exc.error_count()} errors")
 
     async def chain(self, correlation_id: str) -> ChainView | None:
         """The flow from the member that holds it (asked of all others at once)."""

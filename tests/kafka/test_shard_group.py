@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,11 +17,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from outage_helpers import read_all
 from pytest_httpserver import HTTPServer
 
 from builders import spring_dlt_headers
 from kafka_helpers import MakeTopic, Produce, UniqueName
-from service_helpers import Service, http_receiver, start_service, wait_for
+from service_helpers import Service, clean_env, http_receiver, start_service, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -530,6 +533,142 @@ async def test_pages_of_dead_letters_are_the_groups_from_either_member(
             second.process.send_signal(signal.SIGCONT)
         assert page["total"] == len(first_own) and coords_of(page) == first_own
         assert any("partial answer" in n and second.url in n for n in page["notices"])
+    finally:
+        for one in (first, second):
+            one.stop()
+
+
+def plan_of(service: Service, filters: list[str], **options: Any) -> dict[str, Any]:
+    with service.client("viewer") as http:
+        response = http.post("/v1/retries/preview", json={"filters": filters, **options})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def retry_attached(service: Service, tmp: Path, *args: str) -> Any:
+    """`edamon dlq retry --attach` to `service` with its operator token."""
+    return subprocess.run(
+        [sys.executable, "-m", "edamon", "dlq", "retry", "--attach", service.url, *args],
+        cwd=tmp,
+        env=clean_env(tmp, {"EDAMON_TOKEN": service.operator}),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def actions(plan: dict[str, Any]) -> dict[str, str]:
+    return {item["coords"]: item["action"] for item in plan["items"]}
+
+
+async def test_a_retry_by_filter_reaches_every_members_dead_letters(
+    kafka_bootstrap: str,
+    unique_name: UniqueName,
+    make_topic: MakeTopic,
+    produce: Produce,
+    tmp_path: Path,
+) -> None:
+    """Dead letters on every partition of a DLQ, held by both members (each holds those of
+    its flows): a preview by filter asked of either member plans every one the filter keeps,
+    and a retry by filter started on one member sends them all (those of the other member
+    read from Kafka), each then marked retried on both. A member that does not answer makes
+    the plan partial, and the preview and the job's plan say so."""
+    prefix = unique_name("shard")
+    topics = await make_topics(make_topic, prefix)
+    dlt = await make_topic(f"{topics[0]}.DLT", PARTITIONS)
+    target = await make_topic(f"{prefix}.Retried", 1)
+    env = {"EDAMON_SHARD__PEER_TIMEOUT_S": "1"}
+    first = member(kafka_bootstrap, prefix, tmp_path, prefix, env=env)
+    second = member(kafka_bootstrap, prefix, tmp_path, prefix, env=env)
+    try:
+        for one in (first, second):
+            wait_for(lambda one=one: settled(one, 2, 16), "two settled members", 90)
+        # 30 dead letters of 30 new flows, 10 on each DLQ partition; 20 of group billing
+        billing: set[str] = set()
+        for i in range(30):
+            group = "payments" if i % 3 == 0 else "billing"
+            headers = spring_dlt_headers(target, 0, i, group=group)
+            value = event(TYPES[0], str(uuid.uuid4()), None)
+            sent = await produce(dlt, [(f"k-{i}", value, headers)], partition=i % PARTITIONS)
+            if group == "billing":
+                billing.add(f"{dlt}/{sent[0].partition}/{sent[0].offset}")
+        own: dict[str, set[str]] = {}
+
+        def all_held() -> bool:
+            for one in (first, second):
+                page = get(one, "/v1/shard/dead-letters?first=100&select=group%3Dbilling")
+                own[one.url] = set(coords_of(page))
+            return sum(len(held) for held in own.values()) == len(billing)
+
+        wait_for(all_held, "every dead letter held by one member", 30)
+        assert all(own.values()), f"billing dead letters on both members: {own}"
+        assert set().union(*own.values()) == billing
+        # what a member answers the one planning: its own addresses, the newest `first`
+        asked = get(second, "/v1/shard/dead-letter-coords?first=2&select=group%3Dbilling")
+        assert asked["total"] == len(own[second.url]) and len(asked["coords"]) == 2
+        assert set(asked["coords"]) <= own[second.url] and asked["rebuilding"] is False
+        # the preview, asked of either member: every one the filter keeps, newest first
+        for one in (first, second):
+            plan = plan_of(one, ["group=billing"])
+            assert actions(plan) == dict.fromkeys(billing, "send"), one.url
+            assert plan["notices"] == [] and plan["problems"] == []
+            assert plan["targets"] == [[target, len(billing)]]
+        # a retry by filter started on the first member sends the second's too
+        with first.client() as http:
+            started = http.post("/v1/retries", json={"filters": ["group=billing"]})
+            assert started.status_code == 202, started.text
+            job_id = started.json()["id"]
+            job = wait_for(
+                lambda: (j := http.get(f"/v1/retries/{job_id}").json())["state"] != "running" and j,
+                "the retry job to finish",
+            )
+        assert job["state"] == "done" and job["done"] == job["total"] == len(billing)
+        counts = {outcome: n for outcome, n in job["counts"] if n}
+        assert counts == {"sent": len(billing)}
+        assert {r["coords"] for r in job["results"] if r["outcome"] == "sent"} == billing
+        assert job["plan"]["notices"] == []
+        copies = await read_all(kafka_bootstrap, target)
+        retried_from = [dict(r.headers)["edamon-retry-of"].decode() for r in copies]
+        assert sorted(retried_from) == sorted(billing)
+        # each is marked retried, on either member: its rows say so, the next plan skips them
+        for one in (first, second):
+            wait_for(
+                lambda one=one: (
+                    {
+                        row["coords"]: row["retry"]
+                        for row in get(one, "/v1/dead-letters?select=group%3Dbilling&limit=100")[
+                            "items"
+                        ]
+                    }
+                    == dict.fromkeys(billing, "sent")
+                ),
+                "every dead letter's row marked retried",
+                15,
+            )
+            assert actions(plan_of(one, ["group=billing"])) == dict.fromkeys(billing, "skip")
+        # a member that does not answer: the preview and the job's plan say what they miss
+        # (and `dlq retry --attach` warns, and fails: not everything asked for was retried)
+        second.process.send_signal(signal.SIGSTOP)
+        try:
+            partial = plan_of(first, ["group=billing"], force=True)
+            with first.client() as http:
+                started = http.post("/v1/retries", json={"filters": ["group=billing"]})
+        finally:
+            second.process.send_signal(signal.SIGCONT)
+        wait_for(lambda: settled(first, 2, 17), "the second member answering again", 15)
+        second.process.send_signal(signal.SIGSTOP)  # stopped for less than a session timeout
+        try:
+            attached = retry_attached(first, tmp_path, "--filter", "group=billing", "--yes")
+        finally:
+            second.process.send_signal(signal.SIGCONT)
+        assert actions(partial) == dict.fromkeys(own[first.url], "send")
+        assert len(partial["notices"]) == 1
+        assert "partial plan" in partial["notices"][0] and second.url in partial["notices"][0]
+        assert started.status_code == 202, started.text
+        assert started.json()["plan"]["notices"] == partial["notices"]
+        assert attached.returncode == 1, attached.stderr
+        assert "nothing to send" in attached.stdout.decode()
+        assert f"warning: shard: partial plan: {second.url}" in attached.stderr.decode()
     finally:
         for one in (first, second):
             one.stop()

@@ -176,6 +176,28 @@ def test_filters(specs: list[str], expected: list[str]) -> None:
         assert [dl.coords for dl in LETTERS if keep(dl)] == expected
 
 
+@pytest.mark.parametrize(
+    "specs",
+    [
+        [],
+        ["dlq-topic=orders.DLT", "dlq-topic=*.DLQ", "original-topic=pay*", "group=audit"],
+        ["exception=/^Timeout/", "exception=ListenerExecution"],
+        ["since=30m"],
+        ["since=2h", "until=1h"],
+        ["until=2026-11-26T11:30:00Z"],
+    ],
+)
+def test_a_filter_as_texts_keeps_the_same_later(specs: list[str]) -> None:
+    """What a shard member is asked with: durations ago become times, so the member that
+    parses the texts later (its own `now`) keeps the same dead letters."""
+    flt = parse_filters(specs, now=NOW)
+    again = parse_filters(flt.specs(), now=NOW + 3600)
+    assert _coords(again) == _coords(flt)
+    assert again.dlq_topics == flt.dlq_topics and again.exceptions == flt.exceptions
+    for mine, theirs in ((flt.since, again.since), (flt.until, again.until)):
+        assert mine == theirs or abs((mine or 0) - (theirs or 0)) < 1e-5
+
+
 def test_since_is_inclusive_until_exclusive() -> None:
     exact = NOW - 60
     flt = DeadLetterFilter(since=exact, until=exact + 0.001)
