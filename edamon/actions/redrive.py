@@ -139,7 +139,10 @@ class Redriver:
         progress: Callable[[int, int], None] | None = None,
         cancel: asyncio.Event | None = None,
     ) -> RedriveSummary:
-        """Send every `SEND` item of `plan`, at most `rate` per second, in plan order.
+        """Send every `SEND` item of `plan`, at most `rate` per second: oldest first in each
+        dead-letter partition (the order they failed in, so one key's records go back in their
+        order), one partition after another (`_send_order`); the summary lists them in plan
+        order.
 
         Raises ReadOnlyError (before anything is sent) when settings.read_only. Otherwise never
         raises for broker problems: they end up as failed items (recorded in the ledger when it
@@ -165,7 +168,7 @@ class Redriver:
                 results[item.coords] = ItemResult(item.coords, Outcome.SKIPPED, reason=item.reason)
             elif item.action is Action.REFUSE:
                 results[item.coords] = ItemResult(item.coords, Outcome.REFUSED, reason=item.reason)
-        todo = plan.to_send
+        todo = _send_order(plan.to_send)
         aborted: str | None = None
         try:
             topics = await self._preflight()
@@ -324,3 +327,16 @@ class Redriver:
         except BrokerError as exc:
             return str(exc)
         return None
+
+
+def _send_order(items: tuple[PlanItem, ...]) -> tuple[PlanItem, ...]:
+    """`items` by dead-letter topic, partition and offset. Plans list the newest first; sent
+    in that order, a key's dead letters would go back newest first, and every re-read would
+    seek its partition backwards (a fetch round trip per record)."""
+    return tuple(sorted(items, key=_address))
+
+
+def _address(item: PlanItem) -> tuple[str, int, int]:
+    record = item.dead_letter.record
+    return record.topic, record.partition, record.offset
+

@@ -306,8 +306,9 @@ async def test_bulk_retry_by_filter_respects_the_rate(
     redriver = Redriver(broker, settings, ledger)
     progress: list[int] = []
     started = time.monotonic()
+    newest_first = sorted(selected, key=lambda dl: -dl.record.offset)  # as the service plans
     summary = await redriver.execute(
-        redriver.plan(selected), rate=10, progress=lambda done, total: progress.append(done)
+        redriver.plan(newest_first), rate=10, progress=lambda done, total: progress.append(done)
     )
     elapsed = time.monotonic() - started
     assert summary.ok and len(summary.sent) == 20
@@ -316,10 +317,14 @@ async def test_bulk_retry_by_filter_respects_the_rate(
     assert elapsed >= 1.8, elapsed
     copies = await read_topic(kafka_bootstrap, target, 2)
     assert sorted(c.key for c in copies) == sorted(k for k, _, _ in matching)
-    # Sent one by one in plan order: within each target partition, copies follow that order.
+    # Sent one by one, oldest first in each DLQ partition, one partition after the other
+    # (whatever the plan's order): within each target partition, copies follow that order.
+    sent_order = sorted(selected, key=lambda dl: (dl.record.partition, dl.record.offset))
     for partition in (0, 1):
         expected = [
-            dl.record.key for dl in selected if key_partition(dl.record.key or b"", 2) == partition
+            dl.record.key
+            for dl in sent_order
+            if key_partition(dl.record.key or b"", 2) == partition
         ]
         assert [c.key for c in copies if c.partition == partition] == expected
 
