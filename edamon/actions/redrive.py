@@ -339,4 +339,3 @@ def _send_order(items: tuple[PlanItem, ...]) -> tuple[PlanItem, ...]:
 def _address(item: PlanItem) -> tuple[str, int, int]:
     record = item.dead_letter.record
     return record.topic, record.partition, record.offset
-
