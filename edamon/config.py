@@ -324,7 +324,14 @@ class LagSettings(Section):
     interval_s: float = Field(default=5.0, gt=0)
     """How often consumer-group offsets are sampled."""
     window: int = Field(default=10, ge=2)
-    """Burrow window: distinct committed offsets kept per partition."""
+    """Burrow window: distinct committed offsets kept per partition. WARN needs the lag to
+    have grown (never fallen, never 0) over all of them, so it shows after `window` moves of
+    a partition's committed offset at the soonest."""
+    caught_up_samples: int = Field(default=10, ge=1)
+    """End offsets kept per partition, one per sample, for Burrow's "caught up recently": a
+    partition is not STOP while one of them is at or below its committed offset (a consumer
+    that was caught up while no records came had nothing to commit). Burrow keeps as many
+    broker offsets as its window holds commits."""
     allowed_lag: int = Field(default=0, ge=0)
     """Lag at or under this is OK (Burrow rule 1)."""
     table_points: int = Field(default=60, ge=2)

@@ -151,8 +151,12 @@ class Broker(Protocol):
         """A new reader with no group id."""
         ...
 
-    def group_consumer(self, group: str, topics: Sequence[str]) -> GroupConsumer:
-        """A new member of consumer group `group`, subscribed to `topics`."""
+    def group_consumer(
+        self, group: str, topics: Sequence[str], client_id: str | None = None
+    ) -> GroupConsumer:
+        """A new member of consumer group `group`, subscribed to `topics`, presenting
+        `client_id` (None: the broker's own, e.g. kafka.client_id). Describing the group
+        shows it: the demo's services join under their own names, not edamon's."""
         ...
 
     async def produce(

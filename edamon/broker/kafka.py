@@ -342,9 +342,12 @@ class KafkaBroker:
         self._children.add(tailer)
         return tailer
 
-    def group_consumer(self, group: str, topics: Sequence[str]) -> KafkaGroupConsumer:
-        """A new member of consumer group `group`, subscribed to `topics`."""
-        consumer = KafkaGroupConsumer(self._settings, group, topics)
+    def group_consumer(
+        self, group: str, topics: Sequence[str], client_id: str | None = None
+    ) -> KafkaGroupConsumer:
+        """A new member of consumer group `group`, subscribed to `topics`, with `client_id`
+        (None: kafka.client_id)."""
+        consumer = KafkaGroupConsumer(self._settings, group, topics, client_id)
         self._children.add(consumer)
         return consumer
 

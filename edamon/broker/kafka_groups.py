@@ -210,8 +210,15 @@ class KafkaGroupConsumer:
     The consumer starts (and joins the group) on the first `fetch()`.
     """
 
-    def __init__(self, settings: KafkaSettings, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        group: str,
+        topics: Sequence[str],
+        client_id: str | None = None,
+    ) -> None:
         self._settings = settings
+        self._client_id = client_id
         self._group = group
         self._topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
@@ -222,13 +229,16 @@ class KafkaGroupConsumer:
             raise BrokerError(f"the consumer of group {self._group} is closed")
         if self._consumer is not None:
             return self._consumer
+        options = client_options(self._settings)
+        if self._client_id is not None:
+            options["client_id"] = self._client_id
         consumer = AIOKafkaConsumer(
             *self._topics,
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=TAILER_METADATA_MAX_AGE_MS,
-            **client_options(self._settings),
+            **options,
         )
         try:
             await guarded(

@@ -292,9 +292,14 @@ class MemoryBroker:
         """A new reader with no group id."""
         return MemoryTailer(self)
 
-    def group_consumer(self, group: str, topics: Sequence[str]) -> MemoryGroupConsumer:
-        """A new member of consumer group `group`; it joins on its first fetch."""
-        return MemoryGroupConsumer(self, group, topics, f"{group}-{next(self._member_ids)}")
+    def group_consumer(
+        self, group: str, topics: Sequence[str], client_id: str | None = None
+    ) -> MemoryGroupConsumer:
+        """A new member of consumer group `group`; it joins on its first fetch. Its member id
+        is `<client id, else group>-<n>` (Kafka's is the client id and a UUID); without a
+        client id it presents none."""
+        member_id = f"{client_id or group}-{next(self._member_ids)}"
+        return MemoryGroupConsumer(self, group, topics, member_id, client_id or "")
 
     def _read(self, positions: dict[TP, int], max_records: int, start: int) -> list[RawRecord]:
         """Records from `positions` (advanced in place), partitions visited from `start`."""

@@ -49,13 +49,20 @@ class MemoryGroupConsumer:
     """A committing member of a consumer group of a MemoryBroker (joins on first fetch)."""
 
     def __init__(
-        self, broker: MemoryBroker, group: str, topics: Sequence[str], member_id: str
+        self,
+        broker: MemoryBroker,
+        group: str,
+        topics: Sequence[str],
+        member_id: str,
+        client_id: str = "",
     ) -> None:
         self._broker = broker
         self.group = group
         self.topics = frozenset(topics)
         self.member_id = member_id
-        self.client_id = "edamon-memory"
+        self.client_id = client_id
+        """The client id it presents ("": none; describing the group then shows the member
+        id)."""
         self.assignment: dict[TP, int] = {}
         """Assigned partitions and this member's position in each."""
         self._joined = False

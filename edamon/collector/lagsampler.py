@@ -53,7 +53,7 @@ class LagSampler:
         self._sleep = sleep
         self._include = [re.compile(p) for p in settings.groups_include]
         self._exclude = [re.compile(p) for p in settings.groups_exclude]
-        self._tables = EndTables(settings.table_points, settings.window)
+        self._tables = EndTables(settings.table_points, settings.caught_up_samples)
         self._trackers: dict[str, GroupLagTracker] = {}
         self._described: dict[str, GroupInfo] = {}
         self._views: dict[str, GroupLag] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,6 +122,38 @@ class _ProcessedIds:
             del self._ids[next(iter(self._ids))]
 
 
+class _PartitionQueues:
+    """Fetched records not handled yet, a queue per partition: the slow group takes one record
+    of each partition in turn, the way a consumer with a worker per partition progresses.
+
+    A fetch lists one partition's records, then the next one's. Handled slowly in that order,
+    one partition drains while the others wait without a commit: each partition's lag goes up
+    and down, and a partition left waiting looks stopped. A slow consumer in Burrow's sense
+    (WARN) commits on every partition while each one's lag grows."""
+
+    def __init__(self) -> None:
+        self._queues: dict[TP, deque[RawRecord]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def extend(self, records: Sequence[RawRecord]) -> None:
+        for record in records:
+            tp = TP(record.topic, record.partition)
+            queue = self._queues.get(tp)
+            if queue is None:
+                queue = self._queues[tp] = deque()
+            queue.append(record)
+        self._count += len(records)
+
+    def take_round(self) -> list[RawRecord]:
+        """The oldest record of each partition that has one."""
+        batch = [queue.popleft() for queue in self._queues.values() if queue]
+        self._count -= len(batch)
+        return batch
+
+
 class Service:
     """A consumer group with one member handling its topics. Subclasses set `name` and
     implement `handle`; they may override `dead_letter` and the failure descriptions."""
@@ -134,6 +166,8 @@ class Service:
         self.bus = bus
         self.topics = tuple(topics)
         self.group = f"{bus.settings.prefix}{self.name}"
+        self.client_id = f"{self.name}-service"
+        """The client id the service's consumer presents (the lag screen's member column)."""
         self.stats: Counter[str] = Counter()
         """handled, duplicates_skipped, retries, dead_lettered, poison, stuck, commits, ..."""
         self._processed = _ProcessedIds(PROCESSED_MEMORY)
@@ -171,7 +205,9 @@ class Service:
     async def run(self) -> None:
         """Consume until cancelled; a broker error re-creates the consumer after a pause."""
         while True:
-            consumer = self.bus.broker.group_consumer(self.group, self.topics)
+            consumer = self.bus.broker.group_consumer(
+                self.group, self.topics, client_id=self.client_id
+            )
             try:
                 await self._consume(consumer)
             except BrokerError:
@@ -189,9 +225,16 @@ class Service:
     async def _consume(self, consumer: GroupConsumer) -> None:
         clock = self.bus.clock
         pending: dict[TP, int] = {}
+        queues = _PartitionQueues()
         last_commit = clock.now()
         while True:
-            batch = await consumer.fetch(BATCH_SIZE, FETCH_TIMEOUT_MS)
+            if self.slow:  # one record of each partition per turn (see _PartitionQueues)
+                if len(queues) < BATCH_SIZE:
+                    timeout_ms = 0 if queues else FETCH_TIMEOUT_MS
+                    queues.extend(await consumer.fetch(BATCH_SIZE, timeout_ms))
+                batch = queues.take_round()
+            else:
+                batch = await consumer.fetch(BATCH_SIZE, FETCH_TIMEOUT_MS)
             latency_s = self.bus.settings.handler_latency_ms / 1000.0
             for record in batch:
                 if latency_s > 0:

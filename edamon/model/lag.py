@@ -30,6 +30,7 @@ __all__ = [
     "OffsetTimeTable",
     "PartitionLagTracker",
     "group_status",
+    "partition_order",
 ]
 
 
@@ -788,8 +789,9 @@ class GroupLagTracker:
         allowed_lag: int = 0,
         member_of: Mapping[TP, str] | Callable[[], Mapping[TP, str]] | None = None,
     ) -> GroupLag:
-        """The group as of `now`: worst status, totals, and its partitions by topic and number
-        (built when first read; `member_of` may be a function, then called only then)."""
+        """The group as of `now`: worst status, totals, and its partitions, not-OK ones first
+        (`partition_order`; built when first read; `member_of` may be a function, then called
+        only then)."""
         n = len(self._tps)
         statuses = array("b", bytes(n))
         seconds = array("d", bytes(8 * n))
@@ -955,7 +957,7 @@ class _Rows:
             )
             for tp, end in zip(self.uncommitted, self.unc_ends, strict=True)
         )
-        rows.sort(key=_row_key)
+        rows.sort(key=partition_order)
         return tuple(rows)
 
 
@@ -989,5 +991,14 @@ class _LazyGroupLag(GroupLag):
             object.__setattr__(self, "_built", tuple(value))
 
 
-def _row_key(row: PartitionLag) -> tuple[str, int]:
-    return (row.topic, row.partition)
+def partition_order(row: PartitionLag) -> tuple[int, float, int, str, int]:
+    """Sort key of a group's partition rows, as Burrow's and kafka-lag-exporter's users read
+    them: rows that are not OK first, worst status first (STOP, REWIND, STALL, WARN, NO
+    COMMIT), then the most lag in seconds, then in offsets. OK and UNKNOWN rows follow by topic
+    and partition: their lag moves between a few records and none, and a table that reorders
+    at every sample moves the row under the operator's cursor."""
+    rank = _RANK[row.status]
+    if rank <= _OK:  # OK and UNKNOWN
+        return (1, 0.0, 0, row.topic, row.partition)
+    seconds = row.lag_seconds if row.lag_seconds is not None else -1.0
+    return (-rank, -seconds, -(row.lag or 0), row.topic, row.partition)

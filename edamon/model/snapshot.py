@@ -129,6 +129,8 @@ class GroupLag:
     trend: tuple[int, ...]
     """Total lag at recent samples, oldest first."""
     partitions: tuple[PartitionLag, ...]
+    """Not-OK partitions first, worst status first, then the most lag; OK ones by topic and
+    partition (`edamon.model.lag.partition_order`)."""
     topics: tuple[str, ...]
 
 

@@ -123,6 +123,17 @@ async def test_the_demo_runs_on_kafka(kafka: KafkaBroker, unique_name: UniqueNam
             assert {tp.topic for tp in committed} <= set(service.topics)
             assert sum(committed.values()) > 0
 
+        async def own_client_ids() -> bool:
+            """The services join under their own client ids (the lag screen's member column),
+            not edamon's."""
+            described = await kafka.describe_groups([s.group for s in system.services])
+            return all(
+                {m.client_id for m in info.members} == {service.client_id}
+                for service, info in zip(system.services, described, strict=True)
+            )
+
+        await until(own_client_ids, "the services' own client ids in their groups")
+
         # Redrive one transient dead letter: the payments service now handles it.
         transient = next(
             r

@@ -11,13 +11,15 @@ from pydantic import TypeAdapter
 
 from edamon.model.lag import (
     BurrowWindow,
+    EndTables,
     GroupLagTracker,
     OffsetTimeTable,
     PartitionLagTracker,
     group_status,
+    partition_order,
 )
 from edamon.model.records import TP
-from edamon.model.snapshot import GroupLag
+from edamon.model.snapshot import GroupLag, PartitionLag
 from edamon.model.status import GroupStatus, PartitionStatus
 from edamon.service.paging import page
 
@@ -318,8 +320,9 @@ def test_group_tracker_end_to_end() -> None:
 
     view = g.view("billing", "Stable", 2, now=20.0, member_of={O0: "consumer-1"})
     assert view.topics == ("orders",)  # no commits on payments: not this group's topic
-    assert [(r.topic, r.partition) for r in view.partitions] == [("orders", 0), ("orders", 1)]
-    o0, o1 = view.partitions
+    # not-OK rows first: NO COMMIT before OK
+    assert [(r.topic, r.partition) for r in view.partitions] == [("orders", 1), ("orders", 0)]
+    o1, o0 = view.partitions
     assert (o0.committed, o0.end, o0.lag, o0.member) == (200, 300, 100, "consumer-1")
     # the end was at 200 at t=10: the consumer at 200 is 10 s behind at t=20
     assert o0.lag_seconds == 10.0
@@ -340,7 +343,7 @@ def test_group_tracker_end_to_end() -> None:
     g.observe({O0: 250}, {O0: 400, O1: 50}, 30.0)
     view = g.view("billing", "Stable", 2, now=30.0)
     assert (view.status, view.worst, view.total_lag) == (GroupStatus.WARN, S.WARN, 150)
-    assert view.partitions[0].lag_seconds == 15.0  # end was at 250 at t=15
+    assert view.partitions[0].lag_seconds == 15.0  # end was at 250 at t=15 (WARN row first)
 
     # stops at 250 while the topic grows
     for t, end in ((40.0, 500), (50.0, 600), (60.0, 700)):
@@ -376,8 +379,9 @@ def test_group_tracker_rows_follow_commits_on_known_topics() -> None:
     g.observe({O0: 5}, ends, 0.0, counts)
     g.observe({O0: 6}, ends, 1.0, counts)  # same partitions: only the ends are read again
 
-    def rows() -> list[tuple[int, int | None, int | None]]:
-        return [(r.partition, r.committed, r.end) for r in g.view("g", "Stable", 1, 2.0).partitions]
+    def rows() -> list[tuple[int, int | None, int | None]]:  # by partition (not-OK come first)
+        view = g.view("g", "Stable", 1, 2.0)
+        return sorted((r.partition, r.committed, r.end) for r in view.partitions)
 
     assert rows() == [(0, 6, 10), (1, None, 20), (2, None, 30)]
     g.observe({O0: 6, O1: 15}, {**ends, O1: 25}, 2.0, counts)  # orders/1 gets a commit
@@ -385,7 +389,7 @@ def test_group_tracker_rows_follow_commits_on_known_topics() -> None:
     g.observe({O1: 16}, ends, 3.0, counts)  # orders/0's commit is gone
     assert rows() == [(0, None, 10), (1, 16, 20), (2, None, 30)]
     g.observe({O1: 16}, ends, 4.0, {"orders": 4})  # the topic grew
-    assert [r.partition for r in g.view("g", "Stable", 1, 4.0).partitions] == [0, 1, 2, 3]
+    assert sorted(r.partition for r in g.view("g", "Stable", 1, 4.0).partitions) == [0, 1, 2, 3]
     assert len(g) == 1  # history kept only for the committed partition
 
 
@@ -489,7 +493,115 @@ def test_a_trackers_view_pages_and_serialises_like_any_group_row() -> None:
     assert [row.group for row in found.items] == ["billing"]
     assert page([view], GroupLag, filter="stable").total == 1
     rows = asdict(view)["partitions"]
-    assert [(r["partition"], r["committed"], r["end"]) for r in rows] == [(0, 5, 10), (1, None, 20)]
+    assert [(r["partition"], r["committed"], r["end"]) for r in rows] == [(1, None, 20), (0, 5, 10)]
     dumped = TypeAdapter(GroupLag).dump_python(view, mode="json")
-    assert [p["lag"] for p in dumped["partitions"]] == [5, None]
+    assert [p["lag"] for p in dumped["partitions"]] == [None, 5]
     assert view == g.view("billing", "Stable", 1, 1.0)
+
+
+# ---- a slow consumer's growing lag, sampled (the demo's slow group) ---------------------------
+
+
+def slow_consumer_samples() -> list[tuple[float, int, int]]:
+    """(time, end, committed) every 2 s: caught up and moving at every sample until t=18, then
+    slow from t=20: the end grows by 1-2 records a sample while the committed offset moves
+    about every 5 s, so the lag at each move is 1, 4, 7, 9, 12 (as measured in `edamon demo`)."""
+    caught_up = [(float(t), t // 2, t // 2) for t in range(0, 20, 2)]
+    ends = [11, 12, 14, 15, 16, 18, 19, 20, 22, 23, 24, 26, 27]
+    committed = [10, 10, 10, 11, 11, 11, 12, 12, 13, 13, 13, 14, 14]
+    slow = [(20.0 + 2 * i, e, c) for i, (e, c) in enumerate(zip(ends, committed, strict=True))]
+    return caught_up + slow
+
+
+def statuses_of(window: int, caught_up_samples: int = 10) -> dict[float, PartitionStatus]:
+    g = GroupLagTracker(window=window, tables=EndTables(60, caught_up_samples))
+    out = {}
+    for t, end, committed in slow_consumer_samples():
+        g.observe({O0: committed}, {O0: end}, t)
+        out[t] = g.view("shipping", "Stable", 1, t).worst
+    return out
+
+
+def test_lag_growing_at_every_move_of_the_offset_is_warn_once_it_fills_the_window() -> None:
+    """Burrow's rule 4: WARN when no entry of the window is caught up and the lag never falls
+    from one entry to the next. With a window of 4 the slow consumer's moves at t=20, 26, 32
+    and 36 fill it (lags 1, 4, 7, 9): WARN from t=36 while the lag keeps growing."""
+    got = statuses_of(window=4)
+    assert {t: s for t, s in got.items() if t >= 20} == {
+        **dict.fromkeys([20.0, 22.0, 24.0, 26.0, 28.0, 30.0, 32.0, 34.0], S.OK),
+        **dict.fromkeys([36.0, 38.0, 40.0, 42.0, 44.0], S.WARN),
+    }
+
+
+def test_the_default_window_needs_ten_moves_of_growing_lag() -> None:
+    """The same consumer over Burrow's default window of 10 distinct offsets: five moves in
+    24 s leave caught-up entries in the window, so it is still OK (at about 5 s a move it
+    needs some 50 s of growth: longer than the demo's 25 s slow phase)."""
+    assert set(statuses_of(window=10).values()) == {S.OK}
+
+
+def test_a_caught_up_partition_that_gets_records_is_not_stop_within_the_caught_up_ring() -> None:
+    """A consumer caught up at t=0..6 while records came, then idle with the partition (no
+    records, nothing to commit) until records arrive at t=16 and wait a few seconds for it.
+    Its window of 4 moves spans 6 s, and the last move was 16 s ago; Burrow does not call it
+    STOP while a recent end offset is at or below the committed offset: with 10 samples of
+    end offsets (20 s) the catch-up at t=6..14 still counts, with 4 (8 s) it no longer does."""
+    samples = [(float(t), t // 2, t // 2) for t in range(0, 8, 2)]  # moves 0, 1, 2, 3
+    samples += [(float(t), 3, 3) for t in range(8, 16, 2)]  # idle, caught up
+    samples += [(16.0, 4, 3), (18.0, 5, 3), (20.0, 5, 3), (22.0, 6, 3)]  # records wait
+
+    def last_status(caught_up_samples: int) -> PartitionStatus:
+        g = GroupLagTracker(window=4, tables=EndTables(60, caught_up_samples))
+        for t, end, committed in samples:
+            g.observe({O0: committed}, {O0: end}, t)
+        return g.view("g", "Stable", 1, 22.0).worst
+
+    assert last_status(caught_up_samples=10) is S.OK
+    assert last_status(caught_up_samples=4) is S.STOP
+
+
+# ---- the order of a group's partition rows -----------------------------------------------------
+
+
+def row(topic: str, partition: int, status: PartitionStatus, lag: int | None) -> PartitionLag:
+    seconds = None if lag is None else lag / 10
+    return PartitionLag(topic, partition, 0, 100, lag, seconds, status, ())
+
+
+def test_not_ok_partitions_come_first_worst_status_then_most_lag() -> None:
+    rows = [
+        row("a", 0, S.OK, 0),
+        row("a", 1, S.WARN, 40),
+        row("a", 2, S.OK, 3),
+        row("b", 0, S.NO_COMMIT, None),
+        row("b", 1, S.STOP, 10),
+        row("b", 2, S.WARN, 90),
+        row("c", 0, S.UNKNOWN, 7),
+        row("c", 1, S.STOP, 500),
+    ]
+    order = [(r.topic, r.partition, r.status) for r in sorted(rows, key=partition_order)]
+    assert order == [
+        ("c", 1, S.STOP),
+        ("b", 1, S.STOP),
+        ("b", 2, S.WARN),
+        ("a", 1, S.WARN),
+        ("b", 0, S.NO_COMMIT),
+        # OK and not judged yet: by topic and partition, whatever their lag
+        ("a", 0, S.OK),
+        ("a", 2, S.OK),
+        ("c", 0, S.UNKNOWN),
+    ]
+
+
+def test_a_groups_rows_come_worst_first() -> None:
+    """The rows a tracker's view gives (what the lag screen's partition table, the API's
+    `lag/{group}` and `collect --json` show): the stopped partition before the healthy ones."""
+    parts = [TP("orders", p) for p in range(3)]
+    g = GroupLagTracker(window=2)
+    for t, stuck in ((0.0, 0), (10.0, 5), (100.0, 5)):
+        ends = {tp: 10 * int(t) + 5 for tp in parts}
+        committed = {tp: ends[tp] for tp in parts}
+        committed[parts[1]] = stuck  # orders/1 moves to 5, then stands still
+        g.observe(committed, ends, t)
+    rows = g.view("g", "Stable", 1, 100.0).partitions
+    assert [(r.partition, r.status) for r in rows] == [(1, S.STOP), (0, S.OK), (2, S.OK)]
