@@ -1,0 +1,107 @@
+"""The sagas screen's state filter covers every instance the service lists, not only the
+newest ones the overview carries; when the service lists fewer than the sagas' counts, the
+title says so."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fakes import NOW, FakeView, make_app
+from rich.text import Text
+from uitools import settle
+
+from edamon.model.snapshot import SagaInstance, SagaSummary
+from edamon.model.status import SagaState
+from edamon.ui.screens.sagas import STATES, SagasScreen
+from edamon.ui.source import OVERVIEW_ROWS
+from edamon.ui.widgets.snapshot_table import SnapshotTable
+
+SIZE = (120, 40)
+LISTED = OVERVIEW_ROWS + 500
+STUCK_NEWEST = 2
+"""Stuck instances among the newest OVERVIEW_ROWS (what the overview carries)."""
+STUCK_OLDER = 40
+NOT_LISTED = 9
+"""Stuck instances the sagas' counts know of and the service does not list (older than its
+newest SNAPSHOT_SAGA_INSTANCES)."""
+
+
+def title_of(table: SnapshotTable) -> str:
+    return Text.from_markup(str(table.border_title)).plain
+
+
+def instance(i: int, state: SagaState) -> SagaInstance:
+    return SagaInstance(
+        correlation_id=f"saga-{i:04d}",
+        saga="order-fulfilment",
+        state=state,
+        step=2,
+        step_name="payment",
+        started=NOW - 10 * i - 5,
+        updated=NOW - 10 * i,
+        duration_s=5.0,
+    )
+
+
+def many_instances(view: FakeView) -> list[str]:
+    """LISTED instances, latest first; the stuck ones' ids (most of them older than the first
+    OVERVIEW_ROWS)."""
+    stuck_at = {*range(0, OVERVIEW_ROWS, OVERVIEW_ROWS // STUCK_NEWEST)}
+    stuck_at |= {OVERVIEW_ROWS + 10 * k for k in range(STUCK_OLDER)}
+    rows = tuple(
+        instance(i, SagaState.STUCK if i in stuck_at else SagaState.COMPLETED)
+        for i in range(LISTED)
+    )
+    counts = {state: 0 for state in SagaState}
+    for row in rows:
+        counts[row.state] += 1
+    counts[SagaState.STUCK] += NOT_LISTED
+    summary = SagaSummary(
+        saga="order-fulfilment",
+        counts=tuple((state, counts[state]) for state in SagaState),
+        p50_s=5.0,
+        p95_s=5.0,
+    )
+    view.snap = dataclasses.replace(view.snap, sagas=(summary,), saga_instances=rows)
+    return [row.correlation_id for row in rows if row.state is SagaState.STUCK]
+
+
+async def test_the_state_filter_finds_every_listed_instance_in_that_state() -> None:
+    view = FakeView()
+    stuck = many_instances(view)
+    assert len(stuck) == STUCK_NEWEST + STUCK_OLDER
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.refresh_now()
+        await pilot.press("4")
+        screen = app.screen
+        assert isinstance(screen, SagasScreen)
+        table = screen.query_one("#instances", SnapshotTable)
+        await pilot.press(*"s" * (STATES.index(SagaState.STUCK) + 1))
+        assert screen.state_filter is SagaState.STUCK
+        await app.refresh_now()
+        await settle(pilot)
+        assert table.row_count == len(stuck)
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_key == stuck[-1]
+        title = title_of(table)
+        total = len(stuck) + NOT_LISTED
+        assert f"({len(stuck)} of {total}: the service lists the newest {LISTED:,})" in title
+        assert "state STUCK" in title
+
+
+async def test_all_instances_listed_the_title_gives_the_count_alone() -> None:
+    view = FakeView()
+    rows = view.snap.saga_instances
+    stuck = [row for row in rows if row.state is SagaState.STUCK]
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.refresh_now()
+        await pilot.press("4")
+        table = app.screen.query_one("#instances", SnapshotTable)
+        assert f"Instances ({len(rows)})" in title_of(table)
+        await pilot.press(*"s" * (STATES.index(SagaState.STUCK) + 1))
+        await app.refresh_now()
+        title = title_of(table)
+        assert f"Instances ({len(stuck)})  state STUCK" in title and "of" not in title
