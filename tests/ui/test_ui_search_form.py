@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from edamon.model.search import SearchDoc, SearchField, SearchQuery
 from edamon.ui.screens.search import (
     FormError,
     SearchForm,
     offers_full_scan,
+    outcome,
     progress_bar,
     query_from_form,
     range_text,
@@ -88,11 +90,28 @@ def test_progress_bar_fills_in_eighths() -> None:
 def test_only_a_finished_key_search_without_full_scan_offers_a_full_scan() -> None:
     from dataclasses import replace
 
-    from edamon.model.search import SearchDoc, SearchQuery
-
     query = SearchQuery("key", "order-1", 0)
     doc = SearchDoc("s1", "done", query, 0, 1, 0.0, 1.0, (), 0, 0, 0, 0, 0, (), (), (), (), None)
     assert offers_full_scan(doc)
     assert not offers_full_scan(replace(doc, state="running"))
     assert not offers_full_scan(replace(doc, query=replace(query, full_scan=True)))
     assert not offers_full_scan(replace(doc, query=replace(query, by="correlation_id")))
+
+
+@pytest.mark.parametrize(
+    ("by", "value", "hint"),
+    [
+        ("correlation_id", "order-42-x", True),
+        ("event_id", "3bbbe9", False),  # a short id: its prefix was searched
+        ("correlation_id", "3bbbe9ea-0000-4000-8000-000000000000", True),
+        ("key", "order-42", False),
+    ],
+)
+def test_an_id_search_that_found_nothing_says_how_ids_are_matched(
+    by: SearchField, value: str, hint: bool
+) -> None:
+    query = SearchQuery(by, value, 0)
+    doc = SearchDoc("s1", "done", query, 0, 1, 0.0, 1.0, (), 6769, 6769, 0, 0, 0, (), (), (), ())
+    said = outcome(doc, 1.0).plain
+    assert said.startswith("No flow found (6,769 of ~6,769 records read")
+    assert ("first 6 or more hex characters" in said and "`:`" in said) is hint

@@ -42,7 +42,7 @@ from edamon.client import ClientError, NotFound
 from edamon.model.api import RetryJobDoc
 from edamon.model.envelope import Envelope
 from edamon.model.safetext import sanitize
-from edamon.model.search import SearchDoc, SearchField, SearchPass, SearchQuery
+from edamon.model.search import SearchDoc, SearchField, SearchPass, SearchQuery, id_prefix
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
 from edamon.model.timespec import resolve_start
 from edamon.model.waterfall import human_duration
@@ -220,8 +220,20 @@ def outcome(doc: SearchDoc, now: float) -> Text:
             "(below): the flow may be incomplete, or elsewhere.",
         )
     if not doc.flows:
-        return Text.assemble(("No flow found ", YELLOW), f"({read} in {took}).")
+        found_none = Text.assemble(("No flow found ", YELLOW), f"({read} in {took}).")
+        if doc.query.by in ("correlation_id", "event_id") and not id_prefix(
+            doc.query.by, doc.query.value
+        ):
+            found_none.append(f" {ID_HINT}", DIM)
+        return found_none
     return Text.assemble((f"Found {found} ", GREEN), f"({read} in {took}).")
+
+
+ID_HINT = (
+    "An id is matched whole, or by its first 6 or more hex characters (5a402706); "
+    "`:` jumps to a flow the dashboard lists by any part of its id."
+)
+"""Said when an id search found nothing (and the id was not a short one)."""
 
 
 def offers_full_scan(doc: SearchDoc) -> bool:
