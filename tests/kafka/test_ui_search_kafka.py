@@ -346,7 +346,7 @@ async def test_a_search_through_the_dashboard_opens_the_flow_as_a_chain(
         ({"by": "json_path", "value": "$.a b=1"}, "malformed JSON path"),
         ({"value": "x", "from": "2099-01-01T00:00:00Z"}, "the range starts in the future"),
         ({"value": "x", "topics": "no.such.topic"}, "no such topic: no.such.topic"),
-        ({"value": "x", "since": "8 hours"}, "since: not a start position"),
+        ({"value": "x", "since": "8 hours"}, "since: '8 hours' is not a duration ago"),
         ({"value": ""}, "type the correlation id to find"),
     ],
 )

@@ -54,7 +54,7 @@ def test_from_and_until_take_times_and_durations_and_win_over_since() -> None:
         (SearchForm("event_id", "  "), "type the event id to find"),
         (SearchForm("correlation_id", "x", since=""), "a time range is needed"),
         (SearchForm("correlation_id", "x", since="eight hours"), "since: "),
-        (SearchForm("correlation_id", "x", until="latest"), "until: give a duration ago"),
+        (SearchForm("correlation_id", "x", until="latest"), "until: 'latest' is not a duration"),
         (SearchForm("correlation_id", "x", budget_records="lots"), "'lots' is not a whole"),
         (SearchForm("correlation_id", "x", budget_seconds="0"), "must be more than 0"),
         (SearchForm("correlation_id", "x", rate="-5"), "rate must be more than 0"),
@@ -64,6 +64,17 @@ def test_what_cannot_make_a_query_says_what_to_type(form: SearchForm, said: str)
     with pytest.raises(FormError) as raised:
         query_from_form(form, NOW)
     assert said in str(raised.value)
+
+
+@pytest.mark.parametrize("field", ["since", "start", "until"])
+def test_a_time_that_cannot_be_read_gets_what_the_field_takes(field: str) -> None:
+    """Only what a range's ends take: no Kafka start positions (latest, earliest)."""
+    with pytest.raises(FormError) as raised:
+        query_from_form(SearchForm("correlation_id", "x", **{field: "abc"}), NOW)
+    name = "from" if field == "start" else field
+    assert str(raised.value) == (
+        f"{name}: 'abc' is not a duration ago (30m, 8h, 1d) or a time (2026-12-07T03:00Z)"
+    )
 
 
 def test_a_json_path_and_a_future_range_are_left_to_the_service() -> None:

@@ -44,7 +44,7 @@ from edamon.model.envelope import Envelope
 from edamon.model.safetext import sanitize
 from edamon.model.search import SearchDoc, SearchField, SearchPass, SearchQuery, id_prefix
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
-from edamon.model.timespec import resolve_start
+from edamon.model.timespec import MOMENT_HINT, resolve_moment
 from edamon.model.waterfall import human_duration
 from edamon.ui.format import BLUE, DIM, GREEN, ORANGE, RED, YELLOW, plural, short_id
 from edamon.ui.messages import GoBack
@@ -97,15 +97,12 @@ class FormError(ValueError):
 
 
 def _moment(spec: str, now: float, name: str) -> int:
-    try:
-        position = resolve_start(spec, now)
-    except ValueError as exc:
-        raise FormError(f"{name}: {exc}") from None
-    if position.timestamp_ms is not None:
-        return position.timestamp_ms
-    if position.kind == "earliest":
+    if spec.lower() == "earliest":  # the start of every partition
         return 0
-    raise FormError(f"{name}: give a duration ago (8h) or a time (2026-12-07T03:00Z)")
+    moment = resolve_moment(spec, now)
+    if moment is None:
+        raise FormError(f"{name}: {spec!r} is not {MOMENT_HINT}")
+    return moment
 
 
 def _number(text: str, name: str, kind: type[int] | type[float]) -> Any:
