@@ -409,6 +409,8 @@ async def test_esc_cancels_a_running_search_and_keeps_what_it_found(
         assert screen.doc.scanned < world.total
         assert "not scanned: stopped by cancelled" in report_text(screen)
         cancelled = screen.doc.id
+        await pilot.press("escape")  # out of the value field (the footer says so)
+        assert screen.focused is None and app.screen is screen
         await pilot.press("escape")  # now esc goes back
         await wait_for(pilot, lambda: app.screen is not screen, "going back")
     # the dashboard that quit left nothing held on the service (it holds at most 20)

@@ -265,7 +265,8 @@ class SearchScreen(DashboardScreen):
 
     HELP_NOTES: ClassVar[tuple[str, ...]] = (
         "Enter in a field starts the search; esc cancels a running one (it keeps what it "
-        "found), a second esc or esc after it goes back.",
+        "found), else leaves the field (keys such as 1-6 type into a field: esc first), "
+        "and then goes back.",
         "The range: since (8h, 30m) or from/until (a time like 2026-12-07T03:00Z, or a "
         "duration ago). Topics: names separated by commas; empty: every tailed topic and DLQ.",
         "A key search reads only the partition the key hashes to (Kafka's default murmur2 "
@@ -274,6 +275,9 @@ class SearchScreen(DashboardScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "dismiss_result", "Dismiss result"),
+        # Esc leaves a field first (the footer says so): in a field, 1-6, / and d are text.
+        Binding("escape", "leave_field", "Leave field", key_display="esc"),
+        Binding("escape", "back", "Back", key_display="esc"),
     ]
 
     class OpenFlow(Message):
@@ -484,6 +488,30 @@ class SearchScreen(DashboardScreen):
         elif doc.flows:
             self.query_one("#search-flows", DataTable).focus()
 
+    def in_field(self) -> bool:
+        """Focus is in the form (a field, the choice of what to find by, a button) and Esc
+        has no running search to cancel: Esc leaves the field."""
+        focused = self.focused
+        if focused is None or self.query_one("#search-form") not in focused.ancestors:
+            return False
+        doc = self.doc
+        return not (self.running and doc is not None and doc.id != self._cancelled)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc is "Leave field" while focus is in the form, else "Back"; a result shown can
+        be dismissed once its search ended."""
+        if action == "dismiss_result":
+            return self.doc is not None and not self.running
+        if action == "leave_field":
+            return self.in_field()
+        if action == "back":
+            return not self.in_field()
+        return True
+
+    def action_leave_field(self) -> None:
+        """Esc in the form: no widget has focus then, so every key is the screen's again."""
+        self.set_focus(None)
+
     def action_back(self) -> None:
         """Esc: cancel the running search, else as everywhere (close the filter, go back). A
         second Esc while it is being cancelled goes back (the result stays held)."""
@@ -520,11 +548,6 @@ class SearchScreen(DashboardScreen):
             return
         self.notify("Search result dismissed.", timeout=3)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "dismiss_result":
-            return self.doc is not None and not self.running
-        return True
-
     # --- the result -----------------------------------------------------------------------
 
     def open_flow(self, correlation_id: str) -> None:
@@ -544,6 +567,7 @@ class SearchScreen(DashboardScreen):
 
     def _show(self) -> None:
         """Draw the search's state: its outcome line, progress and notes, the flows."""
+        self.refresh_bindings()  # what Esc does depends on whether a search runs
         doc = self.doc
         outcome_line = self.query_one("#search-outcome", Line)
         report = self.query_one("#search-report", Static)
