@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from fakes import NOW, FakeView, make_app
+import pytest
+from fakes import NOW, FakeView, make_app, service_client, settings
 from rich.text import Text
 from uitools import settle
 
+from edamon.client import BadRequest
 from edamon.model.snapshot import SagaInstance, SagaSummary
 from edamon.model.status import SagaState
 from edamon.ui.screens.sagas import STATES, SagasScreen
@@ -105,3 +107,18 @@ async def test_all_instances_listed_the_title_gives_the_count_alone() -> None:
         await app.refresh_now()
         title = title_of(table)
         assert f"Instances ({len(stuck)})  state STUCK" in title and "of" not in title
+
+
+async def test_the_service_selects_instances_by_state_and_saga_exactly() -> None:
+    view = FakeView()
+    stuck = many_instances(view)
+    async with service_client(view, settings()) as client:
+        page = await client.sagas(limit=1000, state="STUCK")
+        assert [i.correlation_id for i in page.items] == stuck and page.total == len(stuck)
+        page = await client.sagas(limit=5, state="STUCK", saga="order-fulfilment", offset=40)
+        assert [i.correlation_id for i in page.items] == stuck[40:]
+        assert (await client.sagas(saga="order")).total == 0  # a name, not a part of one
+        # a text filter is a substring of any field (a saga named "stuck-x" would match)
+        assert (await client.sagas(filter="stuck")).total == len(stuck)
+        with pytest.raises(BadRequest, match="state"):
+            await client.sagas(state="STALLED")
