@@ -5,10 +5,13 @@ title says so."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fakes import NOW, FakeView, make_app, service_client, settings
 from rich.text import Text
+from textual.pilot import Pilot
 from uitools import settle
 
 from edamon.client import BadRequest
@@ -18,6 +21,7 @@ from edamon.ui.screens.sagas import STATES, SagasScreen
 from edamon.ui.source import OVERVIEW_ROWS
 from edamon.ui.widgets.snapshot_table import SnapshotTable
 
+SnapCompare = Callable[..., bool]
 SIZE = (120, 40)
 LISTED = OVERVIEW_ROWS + 500
 STUCK_NEWEST = 2
@@ -89,7 +93,7 @@ async def test_the_state_filter_finds_every_listed_instance_in_that_state() -> N
         assert table.cursor_key == stuck[-1]
         title = title_of(table)
         total = len(stuck) + NOT_LISTED
-        assert f"({len(stuck)} of {total}: the service lists the newest {LISTED:,})" in title
+        assert f"({len(stuck)} of {total}: newest {LISTED:,} only)" in title
         assert "state STUCK" in title
 
 
@@ -122,3 +126,17 @@ async def test_the_service_selects_instances_by_state_and_saga_exactly() -> None
         assert (await client.sagas(filter="stuck")).total == len(stuck)
         with pytest.raises(BadRequest, match="state"):
             await client.sagas(state="STALLED")
+
+
+def test_the_title_says_the_service_lists_the_newest_only(snap_compare: SnapCompare) -> None:
+    view = FakeView()
+    many_instances(view)
+    app = make_app(view)
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await app.refresh_now()
+        await pilot.press("4", *"s" * (STATES.index(SagaState.STUCK) + 1))
+        await app.refresh_now()
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=run, terminal_size=(80, 24))
