@@ -416,16 +416,11 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         state: SagaStateQuery = None,
         saga: SagaName = None,
     ) -> Response:
-        """Saga instances, latest first: the newest 1,000 the service lists (the counts of
-        `saga-summaries` count every instance it follows). `state` and `saga` keep only the
-        instances in that state, of that saga (exact, unlike `filter`)."""
-        rows: Sequence[SagaInstance] = backend.snapshot().saga_instances
-        if state is not None or saga is not None:
-            rows = [
-                i
-                for i in rows
-                if (state is None or i.state is state) and (saga is None or i.saga == saga)
-            ]
+        """Saga instances, most recently updated first: the newest 1,000 (the counts of
+        `saga-summaries` count every instance followed). `state` and `saga` select the
+        instances in that state, of that saga (exact, unlike `filter`): every one followed,
+        not only the newest 1,000 (in a shard group: among the newest 1,000)."""
+        rows = backend.saga_instances(state, saga)
         return rows_page(rows, SagaInstance, offset, limit, filter, order)
 
     listing(

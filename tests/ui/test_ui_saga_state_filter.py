@@ -1,6 +1,6 @@
-"""The sagas screen's state filter covers every instance the service lists, not only the
-newest ones the overview carries; when the service lists fewer than the sagas' counts, the
-title says so."""
+"""The sagas screen's state filter covers every instance the collector follows, not only the
+newest ones the overview carries (nor the newest the service lists); when the list shown is
+cut to the newest, the title says so."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ from edamon.ui.widgets.snapshot_table import SnapshotTable
 SnapCompare = Callable[..., bool]
 SIZE = (120, 40)
 LISTED = OVERVIEW_ROWS + 500
+"""Instances the service's snapshot lists (the newest it follows)."""
 STUCK_NEWEST = 2
 """Stuck instances among the newest OVERVIEW_ROWS (what the overview carries)."""
 STUCK_OLDER = 40
 NOT_LISTED = 9
-"""Stuck instances the sagas' counts know of and the service does not list (older than its
-newest SNAPSHOT_SAGA_INSTANCES)."""
+"""Stuck instances the collector follows that are older than the snapshot's newest."""
+STUCK_KEYS = STATES.index(SagaState.STUCK) + 1
+"""Presses of `s` from all states to STUCK."""
 
 
 def title_of(table: SnapshotTable) -> str:
@@ -50,32 +52,33 @@ def instance(i: int, state: SagaState) -> SagaInstance:
 
 
 def many_instances(view: FakeView) -> list[str]:
-    """LISTED instances, latest first; the stuck ones' ids (most of them older than the first
-    OVERVIEW_ROWS)."""
+    """LISTED + NOT_LISTED instances followed, latest first, the newest LISTED of them in the
+    snapshot; the stuck ones' ids (most of them older than the first OVERVIEW_ROWS)."""
     stuck_at = {*range(0, OVERVIEW_ROWS, OVERVIEW_ROWS // STUCK_NEWEST)}
     stuck_at |= {OVERVIEW_ROWS + 10 * k for k in range(STUCK_OLDER)}
+    stuck_at |= {LISTED + k for k in range(NOT_LISTED)}
     rows = tuple(
         instance(i, SagaState.STUCK if i in stuck_at else SagaState.COMPLETED)
-        for i in range(LISTED)
+        for i in range(LISTED + NOT_LISTED)
     )
     counts = {state: 0 for state in SagaState}
     for row in rows:
         counts[row.state] += 1
-    counts[SagaState.STUCK] += NOT_LISTED
     summary = SagaSummary(
         saga="order-fulfilment",
         counts=tuple((state, counts[state]) for state in SagaState),
         p50_s=5.0,
         p95_s=5.0,
     )
-    view.snap = dataclasses.replace(view.snap, sagas=(summary,), saga_instances=rows)
+    view.snap = dataclasses.replace(view.snap, sagas=(summary,), saga_instances=rows[:LISTED])
+    view.sagas_followed = rows
     return [row.correlation_id for row in rows if row.state is SagaState.STUCK]
 
 
-async def test_the_state_filter_finds_every_listed_instance_in_that_state() -> None:
+async def test_the_state_filter_finds_every_instance_in_that_state() -> None:
     view = FakeView()
     stuck = many_instances(view)
-    assert len(stuck) == STUCK_NEWEST + STUCK_OLDER
+    assert len(stuck) == STUCK_NEWEST + STUCK_OLDER + NOT_LISTED
     app = make_app(view)
     async with app.run_test(size=SIZE) as pilot:
         await app.refresh_now()
@@ -83,7 +86,7 @@ async def test_the_state_filter_finds_every_listed_instance_in_that_state() -> N
         screen = app.screen
         assert isinstance(screen, SagasScreen)
         table = screen.query_one("#instances", SnapshotTable)
-        await pilot.press(*"s" * (STATES.index(SagaState.STUCK) + 1))
+        await pilot.press(*"s" * STUCK_KEYS)
         assert screen.state_filter is SagaState.STUCK
         await app.refresh_now()
         await settle(pilot)
@@ -91,10 +94,22 @@ async def test_the_state_filter_finds_every_listed_instance_in_that_state() -> N
         await pilot.press("end")
         await settle(pilot)
         assert table.cursor_key == stuck[-1]
-        title = title_of(table)
-        total = len(stuck) + NOT_LISTED
-        assert f"({len(stuck)} of {total}: newest {LISTED:,} only)" in title
-        assert "state STUCK" in title
+        assert f"Instances ({len(stuck)})  state STUCK" in title_of(table)
+
+
+async def test_a_list_cut_to_the_newest_says_so() -> None:
+    view = FakeView()
+    many_instances(view)
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.refresh_now()
+        await pilot.press("4")
+        await app.refresh_now()
+        await settle(pilot)
+        table = app.screen.query_one("#instances", SnapshotTable)
+        assert table.row_count == LISTED
+        total = LISTED + NOT_LISTED
+        assert f"Instances ({LISTED} of {total}: newest {LISTED} only)" in title_of(table)
 
 
 async def test_all_instances_listed_the_title_gives_the_count_alone() -> None:
@@ -107,7 +122,7 @@ async def test_all_instances_listed_the_title_gives_the_count_alone() -> None:
         await pilot.press("4")
         table = app.screen.query_one("#instances", SnapshotTable)
         assert f"Instances ({len(rows)})" in title_of(table)
-        await pilot.press(*"s" * (STATES.index(SagaState.STUCK) + 1))
+        await pilot.press(*"s" * STUCK_KEYS)
         await app.refresh_now()
         title = title_of(table)
         assert f"Instances ({len(stuck)})  state STUCK" in title and "of" not in title
@@ -119,23 +134,25 @@ async def test_the_service_selects_instances_by_state_and_saga_exactly() -> None
     async with service_client(view, settings()) as client:
         page = await client.sagas(limit=1000, state="STUCK")
         assert [i.correlation_id for i in page.items] == stuck and page.total == len(stuck)
-        page = await client.sagas(limit=5, state="STUCK", saga="order-fulfilment", offset=40)
-        assert [i.correlation_id for i in page.items] == stuck[40:]
+        page = await client.sagas(limit=5, state="STUCK", saga="order-fulfilment", offset=48)
+        assert [i.correlation_id for i in page.items] == stuck[48:]
         assert (await client.sagas(saga="order")).total == 0  # a name, not a part of one
-        # a text filter is a substring of any field (a saga named "stuck-x" would match)
-        assert (await client.sagas(filter="stuck")).total == len(stuck)
+        # unselected, the newest the snapshot lists; a text filter is a substring of any
+        # field (a saga named "stuck-x" would match too)
+        assert (await client.sagas(limit=1)).total == LISTED
+        assert (await client.sagas(filter="stuck")).total == STUCK_NEWEST + STUCK_OLDER
         with pytest.raises(BadRequest, match="state"):
             await client.sagas(state="STALLED")
 
 
-def test_the_title_says_the_service_lists_the_newest_only(snap_compare: SnapCompare) -> None:
+def test_the_title_of_a_list_cut_to_the_newest(snap_compare: SnapCompare) -> None:
     view = FakeView()
     many_instances(view)
     app = make_app(view)
 
     async def run(pilot: Pilot[Any]) -> None:
         await app.refresh_now()
-        await pilot.press("4", *"s" * (STATES.index(SagaState.STUCK) + 1))
+        await pilot.press("4")
         await app.refresh_now()
         await settle(pilot)
 
