@@ -217,7 +217,8 @@ class SagasScreen(DashboardScreen):
 
     def paged(self) -> bool:
         """The service lists more instances than the overview carries: the list is read by
-        pages from the service (state and saga chosen there), else from the overview's."""
+        pages from the service (state and saga selected there, among every instance the
+        collector follows), else from the overview's rows."""
         source = self.edamon.source
         counts = source.counts
         return counts is not None and counts.saga_instances > source.rows
@@ -232,9 +233,9 @@ class SagasScreen(DashboardScreen):
         return tuple(parts)
 
     def instances_title(self, snap: Snapshot, table: SnapshotTable, listed: int | None) -> str:
-        """How many instances are listed; when the service lists fewer than the sagas' counts
-        say there are (it lists the newest 1,000), both and why: `8 of 41: newest 1,000
-        only`."""
+        """How many instances are listed; when the list has fewer than the sagas' counts say
+        there are, both and why: `1,000 of 1,407: newest 1,000 only` (the service's list
+        without a state or saga filter is its newest 1,000; in a shard group every list is)."""
         if listed is None:
             count = "…"
         elif table.filter_text:
