@@ -402,9 +402,19 @@ class EdamonClient:
         return await self._page(DeadLetterGroup, "dead-letter-groups", offset, limit, filter, order)
 
     async def sagas(
-        self, offset: int = 0, limit: int = 100, filter: str | None = None, order: str | None = None
+        self,
+        offset: int = 0,
+        limit: int = 100,
+        filter: str | None = None,
+        order: str | None = None,
+        *,
+        state: str | None = None,
+        saga: str | None = None,
     ) -> Page[SagaInstance]:
-        return await self._page(SagaInstance, "sagas", offset, limit, filter, order)
+        """`state` (a SagaState's value) and `saga` (a saga's name): only those instances."""
+        return await self._page(
+            SagaInstance, "sagas", offset, limit, filter, order, state=state, saga=saga
+        )
 
     async def saga_summaries(
         self, offset: int = 0, limit: int = 100, filter: str | None = None, order: str | None = None

@@ -35,13 +35,14 @@ from edamon.model.snapshot import (
     DeadLetterRow,
     GroupLag,
     LagHealth,
+    SagaInstance,
     Snapshot,
     TimelineRow,
     Totals,
     UndecodableSample,
     UndecodableView,
 )
-from edamon.model.status import ConnectionState
+from edamon.model.status import ConnectionState, SagaState
 from edamon.model.throughput import Throughput
 from edamon.model.topics import TopicRules
 
@@ -624,6 +625,11 @@ class CollectorState:
     def record_memory(self) -> tuple[int, int]:
         """Bytes of record data held, and the budget (retention.record_memory_mb)."""
         return self._budget.held_bytes, self._budget_limit
+
+    def saga_instances(self, state: SagaState | None, saga: str | None) -> tuple[SagaInstance, ...]:
+        """Every saga instance followed in `state`, of `saga` (None: any), most recently
+        updated first: a snapshot lists only the newest SNAPSHOT_SAGA_INSTANCES of all."""
+        return self._sagas.select(state, saga)
 
     def chain_summaries(self, first: int = SNAPSHOT_CHAINS) -> tuple[ChainSummary, ...]:
         """The snapshot's flows alone, as they are now: the SNAPSHOT_CHAINS most recently

@@ -339,6 +339,17 @@ class SagaTracker:
         self._listing = ((self._version, limit), listing)
         return listing
 
+    def select(self, state: SagaState | None, saga: str | None) -> tuple[SagaInstance, ...]:
+        """Every instance in `state`, of the saga named `saga` (None: any), most recently
+        updated first (ties by correlation id): not only those `instances(limit)` lists."""
+        chosen = [
+            inst
+            for inst in self._instances.values()
+            if (state is None or inst.state is state) and (saga is None or inst.defn.name == saga)
+        ]
+        chosen.sort(key=_RECENCY, reverse=True)
+        return tuple(self._view(inst) for inst in chosen)
+
     def summaries(self) -> tuple[SagaSummary, ...]:
         """One summary per definition: every state with its count (SagaState order) and
         p50/p95 of the durations of finished instances. Cached until something changes."""

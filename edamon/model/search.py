@@ -7,6 +7,7 @@ Served by `GET /v1/searches/{id}` and printed by `edamon find --json`; the engin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +22,7 @@ __all__ = [
     "SearchQuery",
     "SearchState",
     "TopicScan",
+    "id_prefix",
 ]
 
 SearchField = Literal["correlation_id", "event_id", "aggregate_id", "key", "header", "json_path"]
@@ -32,6 +34,24 @@ SEARCH_FIELDS: tuple[SearchField, ...] = (
     "header",
     "json_path",
 )
+
+_ID_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]*")
+ID_PREFIX_MIN = 6
+"""Hex digits an id prefix needs (the dashboard shows ids by their first 8)."""
+WHOLE_ID_HEX = 32
+"""Hex digits of a whole uuid: a value with as many is an id, not a prefix."""
+
+
+def id_prefix(by: SearchField, value: str) -> bool:
+    """Whether a correlation or event id search matches the ids that start with `value`: a
+    short id as the dashboard shows them (`5a402706`, lower-case hex, from 6 hex
+    digits to fewer than a uuid's 32, dashes allowed). Other values are matched whole."""
+    if by not in ("correlation_id", "event_id") or _ID_PREFIX.fullmatch(value) is None:
+        return False
+    digits = len(value) - value.count("-")
+    return ID_PREFIX_MIN <= digits < WHOLE_ID_HEX
+
+
 SearchState = Literal["running", "done", "budget", "cancelled", "failed"]
 """`budget`: stopped by the record or time budget (what was found is shown)."""
 
@@ -39,6 +59,7 @@ SearchState = Literal["running", "done", "budget", "cancelled", "failed"]
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     """What to find, where and when. `value` is compared exactly (header: `name=value`;
+    a correlation or event id also by its start when it is a short id, see `id_prefix`;
     json_path: `$.payload.orderId=8812`)."""
 
     by: SearchField

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-__all__ = ["StartKind", "StartPosition", "parse_duration", "resolve_start"]
+__all__ = [
+    "MOMENT_HINT",
+    "StartKind",
+    "StartPosition",
+    "parse_duration",
+    "resolve_moment",
+    "resolve_start",
+]
 
 _UNITS: dict[str, float] = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _ORDER = ("d", "h", "m", "s", "ms")
@@ -101,6 +108,22 @@ def resolve_start(spec: str, now: float) -> StartPosition:
             "(30s, 15m, 2h) or an ISO 8601 time (2026-11-26T10:00:00Z)"
         )
     return StartPosition.at(round(seconds * 1000))
+
+
+MOMENT_HINT = "a duration ago (30m, 8h, 1d) or a time (2026-12-07T03:00Z)"
+"""What a point in time of a range takes (a search's since, from and until)."""
+
+
+def resolve_moment(spec: str, now: float) -> int | None:
+    """A point in time as epoch ms: a duration ago (relative to `now`, epoch seconds; not
+    before the epoch) or an ISO 8601 time or date; None for anything else (MOMENT_HINT)."""
+    text = spec.strip()
+    try:
+        return max(0, round((now - parse_duration(text)) * 1000))
+    except ValueError:
+        pass  # not a duration: try a time
+    seconds = parse_iso(text)
+    return None if seconds is None else round(seconds * 1000)
 
 
 def parse_iso(text: str) -> float | None:

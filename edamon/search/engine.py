@@ -40,6 +40,7 @@ from edamon.model.search import (
     SearchQuery,
     SearchState,
     TopicScan,
+    id_prefix,
 )
 from edamon.model.topics import TopicRules
 from edamon.search.query import SearchError, parse_json_path
@@ -179,6 +180,9 @@ class Search:
         self._flows_found: set[str] = set()
         self._not_scanned: list[str] = []
         self._notes: list[str] = []
+        if id_prefix(query.by, query.value):
+            what = query.by.replace("_", " ")
+            self._notes.append(f"the {what}s that start with {query.value} (a short id)")
         if query.by == "json_path":
             path, wanted, raw = parse_json_path(query.value)
             self._path, self._wanted, self._raw = path, wanted, raw
@@ -340,18 +344,25 @@ class Search:
             wanted = text.encode("utf-8", errors="surrogatepass")
             return lambda r: any(k == name and v == wanted for k, v in r.headers)
         if query.by == "correlation_id":
-            return self._flow_matcher((value,))
+            return self._flow_matcher((value,), prefix=id_prefix(query.by, value))
         needles = _needles(self._raw if query.by == "json_path" else value)
         if query.by == "json_path":
             return lambda r: _holds(r, needles) and self._path_matches(r)
         if query.by == "event_id":
+            if id_prefix(query.by, value):
+                return lambda r: (
+                    _holds(r, needles)
+                    and (self._decoded_field(r, "event_id") or "").startswith(value)
+                )
             return lambda r: _holds(r, needles) and self._decoded_field(r, "event_id") == value
         key = value.encode("utf-8", errors="surrogatepass")
         return lambda r: (
             r.key == key or (_holds(r, needles) and self._decoded_field(r, "aggregate_id") == value)
         )
 
-    def _flow_matcher(self, cids: tuple[str, ...]) -> Matcher:
+    def _flow_matcher(self, cids: tuple[str, ...], *, prefix: bool = False) -> Matcher:
+        """Records of the flows `cids` (with `prefix`: of the flows whose correlation id
+        starts with one of them)."""
         wanted = set(cids)
         needles = tuple(n for cid in cids for n in _needles(cid))
 
@@ -359,7 +370,10 @@ class Search:
             if not _holds(record, needles):
                 return False
             env = self._envelope(record)
-            return env is not None and (env.correlation_id or env.event_id) in wanted
+            if env is None:
+                return False
+            cid = env.correlation_id or env.event_id
+            return cid in wanted or (prefix and cid.startswith(cids))
 
         return matches
 

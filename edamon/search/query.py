@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from edamon.model.search import SearchField, SearchQuery
-from edamon.model.timespec import resolve_start
+from edamon.model.timespec import MOMENT_HINT, resolve_moment
 
 __all__ = ["JsonPath", "SearchError", "build_query", "parse_json_path", "resolve_range"]
 
@@ -78,15 +78,12 @@ def resolve_range(
 
 
 def _moment(spec: str, now: float, option: str) -> int:
-    try:
-        position = resolve_start(spec, now)
-    except ValueError as exc:
-        raise SearchError(f"{option}: {exc}") from None
-    if position.timestamp_ms is None:
-        if position.kind == "earliest":
-            return 0
-        raise SearchError(f"{option}: give a duration ago (8h) or a time, not {spec!r}")
-    return position.timestamp_ms
+    if spec.strip().lower() == "earliest":  # the start of every partition
+        return 0
+    moment = resolve_moment(spec, now)
+    if moment is None:
+        raise SearchError(f"{option}: {spec.strip()!r} is not {MOMENT_HINT}")
+    return moment
 
 
 def build_query(

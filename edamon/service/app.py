@@ -62,6 +62,7 @@ from edamon.model.snapshot import (
     TopicThroughput,
     UndecodableView,
 )
+from edamon.model.status import SagaState
 from edamon.search import SearchError, build_query
 from edamon.service import docs
 from edamon.service.auth import Tokens
@@ -258,6 +259,11 @@ RetryFirst = Annotated[
         description="Addresses at most, the newest first (what a retry plan takes from a member).",
     ),
 ]
+SagaStateQuery = Annotated[SagaState | None, Query(description="Only the instances in this state.")]
+SagaName = Annotated[
+    str | None,
+    Query(max_length=MAX_FILTER, description="Only the instances of this saga (its name)."),
+]
 OverviewRows = Annotated[int, Query(ge=0, le=MAX_OVERVIEW_ROWS)]
 MaxTrees = Annotated[int, Query(ge=0, le=MAX_TREES)]
 History = Annotated[
@@ -417,12 +423,24 @@ def create_app(backend: Backend, tokens: Tokens, *, max_body_bytes: int) -> Fast
         "Flows, most recently updated first.",
         lambda first: backend.first_chains(first),
     )
-    listing(
-        "sagas",
-        SagaInstance,
-        of_snapshot(lambda s: s.saga_instances),
-        "Saga instances, latest first.",
-    )
+
+    @app.get(f"{PREFIX}/sagas", response_model=Page[SagaInstance], tags=["pages"], name="sagas")
+    async def sagas(
+        who: Role,
+        offset: Offset = 0,
+        limit: Limit = DEFAULT_LIMIT,
+        filter: Filter = None,
+        order: Order = None,
+        state: SagaStateQuery = None,
+        saga: SagaName = None,
+    ) -> Response:
+        """Saga instances, most recently updated first: the newest 1,000 (the counts of
+        `saga-summaries` count every instance followed). `state` and `saga` select the
+        instances in that state, of that saga (exact, unlike `filter`): every one followed,
+        not only the newest 1,000 (in a shard group: among the newest 1,000)."""
+        rows = backend.saga_instances(state, saga)
+        return rows_page(rows, SagaInstance, offset, limit, filter, order)
+
     listing(
         "saga-summaries",
         SagaSummary,

@@ -29,8 +29,14 @@ from edamon.model.alerts import AlertsDoc
 from edamon.model.api import DeadLetterPage, Ready, RetryJobDoc, RetryPlanDoc
 from edamon.model.deadletter import DeadLetter
 from edamon.model.records import parse_coords
-from edamon.model.snapshot import ChainSummary, DeadLetterGroup, DeadLetterRow, Snapshot
-from edamon.model.status import ConnectionState
+from edamon.model.snapshot import (
+    ChainSummary,
+    DeadLetterGroup,
+    DeadLetterRow,
+    SagaInstance,
+    Snapshot,
+)
+from edamon.model.status import ConnectionState, SagaState
 from edamon.service import docs
 from edamon.service.metrics import EdamonMetrics
 from edamon.service.metrics import Health as MetricsHealth
@@ -144,6 +150,21 @@ class Backend:
         if self.shard is None:
             return local, listed
         return self.shard.merged_chains(local)[:first], self.shard.merged_chain_count(listed)
+
+    def saga_instances(self, state: SagaState | None, saga: str | None) -> Sequence[SagaInstance]:
+        """Saga instances, most recently updated first. Selected by state or saga: every one
+        the collector follows (not only the newest SNAPSHOT_SAGA_INSTANCES a snapshot lists);
+        in a shard group, and unselected, the snapshot's."""
+        if self.shard is None and (state is not None or saga is not None):
+            return self.collector.state.saga_instances(state, saga)
+        rows = self.snapshot().saga_instances
+        if state is None and saga is None:
+            return rows
+        return [
+            i
+            for i in rows
+            if (state is None or i.state is state) and (saga is None or i.saga == saga)
+        ]
 
     def dead_letters_listed(self) -> int:
         """How many dead letters `/v1/dead-letters` pages: every one this service holds; in a

@@ -41,7 +41,7 @@ from edamon.model.recordjson import bytes_json
 from edamon.model.records import RawRecord
 from edamon.model.safetext import SafeWalk
 from edamon.model.search import SearchDoc, SearchQuery
-from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, Snapshot
+from edamon.model.snapshot import ChainNode, ChainView, DeadLetterRow, SagaInstance, Snapshot
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -95,6 +95,16 @@ class PageAnswer(Protocol[T_co]):
     def items(self) -> tuple[T_co, ...]: ...
     @property
     def notices(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage(Generic[T]):
+    """A page of a list whose service answer carries no notices (a `Page`), as `RemoteList`
+    reads it."""
+
+    total: int
+    items: tuple[T, ...]
+    notices: tuple[str, ...] = ()
 
 
 class RemoteList(Generic[T]):
@@ -260,6 +270,9 @@ class DataSource:
         self.dead_letter_pages: RemoteList[DeadLetterRow] = RemoteList(self, self._dead_letter_page)
         """The dead letters (newest first), read by pages: for the screen, when there are more
         than the overview carries."""
+        self.saga_pages: RemoteList[SagaInstance] = RemoteList(self, self._saga_page)
+        """The saga instances (latest first), read by pages: for the screen, when the service
+        lists more than the overview carries. Its selection: `state=STATE`, `saga=NAME`."""
         self._chains: OrderedDict[str, Lookup[ChainView]] = OrderedDict()
         self._events: OrderedDict[str, Lookup[Envelope]] = OrderedDict()
         self._dead: OrderedDict[str, Lookup[DeadLetter]] = OrderedDict()
@@ -306,6 +319,21 @@ class DataSource:
             await self.client.dead_letters(offset=offset, limit=limit, filter=filter, select=select)
         )
         return page
+
+    async def _saga_page(
+        self, offset: int, limit: int, filter: str | None, select: Sequence[str]
+    ) -> ListPage[SagaInstance]:
+        """A page of saga instances, sanitized; `select` holds `state=` and `saga=` values."""
+        chosen = dict(part.partition("=")[::2] for part in select)
+        saga = chosen.get("saga")
+        page = await self.client.sagas(
+            offset=offset,
+            limit=limit,
+            filter=filter,
+            state=chosen.get("state"),
+            saga=None if saga is None else self.original(saga),
+        )
+        return ListPage(page.total, self.clean(page.items))
 
     def stale_for(self) -> float | None:
         """Seconds since the service last answered, when it does not now."""

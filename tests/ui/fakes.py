@@ -28,8 +28,15 @@ from edamon.config import Settings
 from edamon.model.deadletter import DeadLetter, DeadLetterInfo
 from edamon.model.envelope import Envelope, drop_record_data
 from edamon.model.records import RawRecord
-from edamon.model.snapshot import ChainNode, ChainView, DeadLetterGroup, DeadLetterRow, Snapshot
-from edamon.model.status import NodeStatus
+from edamon.model.snapshot import (
+    ChainNode,
+    ChainView,
+    DeadLetterGroup,
+    DeadLetterRow,
+    SagaInstance,
+    Snapshot,
+)
+from edamon.model.status import NodeStatus, SagaState
 from edamon.model.topics import TopicRules
 from edamon.service.app import create_app
 from edamon.service.auth import Tokens
@@ -67,6 +74,9 @@ class FakeView:
         self.read_gate: Callable[[], Awaitable[None]] | None = None
         """Awaited by `read_record` before it answers (a test holds the read with it)."""
         self.state = FakeState(settings(), self)
+        self.sagas_followed: tuple[SagaInstance, ...] | None = None
+        """The saga instances the collector follows, newest first (None: the snapshot's;
+        a snapshot lists only the newest of them)."""
         self.caught_up = True
 
     def snapshot(self) -> Snapshot:
@@ -197,6 +207,16 @@ class FakeState:
 
     def ledger_entry(self, coords: str) -> LedgerEntry | None:
         return self.ledger.get(coords)
+
+    def saga_instances(self, state: SagaState | None, saga: str | None) -> tuple[SagaInstance, ...]:
+        view = self._view
+        followed = view.sagas_followed
+        rows = view.snap.saga_instances if followed is None else followed
+        return tuple(
+            i
+            for i in rows
+            if (state is None or i.state is state) and (saga is None or i.saga == saga)
+        )
 
 
 def settings(**overrides: Any) -> Settings:

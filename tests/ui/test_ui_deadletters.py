@@ -62,7 +62,8 @@ async def test_the_exception_is_shown_whole_at_every_size(
 
 async def test_the_cursor_stays_on_its_dead_letter_however_many_newer_arrive() -> None:
     """The record the operator reads (and may retry) stays under the cursor, also on the first
-    row, while newer dead letters arrive above it; the title counts the newer ones."""
+    row, while newer dead letters arrive above it; the title counts the newer ones out of
+    view, until Home shows them."""
     view = FakeView()
     first = view.snap.dead_letters[0]
 
@@ -85,13 +86,47 @@ async def test_the_cursor_stays_on_its_dead_letter_however_many_newer_arrive() -
         await app.refresh_now()
         await pilot.pause()
         assert table.cursor_key == read and table.cursor_row == 60
-        assert "↑ 60 newer (home)" in plain(table.border_title or "")
+        top = round(table.scroll_y)
+        assert 0 < top < 60  # the cursor's record in view, the newest rows above it
+        assert f"↑ {top} newer (home)" in plain(table.border_title or "")
         arrive(150, 100)
         await app.refresh_now()
         await pilot.pause()
         assert table.cursor_key == read and table.cursor_row == 210
+        assert f"↑ {round(table.scroll_y)} newer (home)" in plain(table.border_title or "")
         await pilot.press("home")
         assert table.cursor_row == 0 and table.cursor_key == "storm.DLT/0/249"
+        assert "newer" not in plain(table.border_title or "")
+        await app.refresh_now()
+        await pilot.pause()
+        assert "newer" not in plain(table.border_title or "")
+
+
+async def test_rows_in_view_are_not_counted_as_newer() -> None:
+    """Newer dead letters that arrive in view, and rows the operator moved the cursor past,
+    are on screen: the title does not point up at them."""
+    view = FakeView()
+    rows = view.snap.dead_letters
+    word = "TimeoutException"
+    matching = [r for r in rows if word in (r.exception_class or "")]
+    assert len(matching) >= 2
+    app = make_app(view)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.refresh_now()
+        await pilot.press("3")
+        table = app.screen.query_one(SnapshotTable)
+        await pilot.press("slash", *word, "enter")
+        await app.refresh_now()
+        await pilot.pause()
+        await pilot.press("down")
+        await app.refresh_now()
+        assert table.cursor_row == 1 and "newer" not in plain(table.border_title or "")
+        newer = dataclasses.replace(matching[0], coords="storm.DLT/0/1", time=rows[0].time + 1)
+        view.snap = dataclasses.replace(view.snap, dead_letters=(newer, *rows))
+        await app.refresh_now()
+        await pilot.pause()
+        assert table.cursor_row == 2 and round(table.scroll_y) == 0
+        assert "newer" not in plain(table.border_title or "")
 
 
 async def test_more_dead_letters_than_the_overview_carries_are_read_by_pages() -> None:

@@ -110,10 +110,11 @@ async def test_chain_key_acts_on_the_live_events_only() -> None:
         timeline = screen.query_one("#timeline", SnapshotTable)
         assert screen.focused is timeline and shows_chain_key(app)
 
+        assert only_the_focused_panel_is_marked(screen)
         await pilot.press("tab")  # the topics panel: no flow under its cursor
         assert screen.focused is screen.query_one("#topics", SnapshotTable)
         await pilot.pause()
-        assert not shows_chain_key(app)
+        assert not shows_chain_key(app) and only_the_focused_panel_is_marked(screen)
         await pilot.press("c")
         await pilot.pause()
         assert app.screen is screen  # not the chain of the (hidden) timeline cursor
@@ -124,6 +125,7 @@ async def test_chain_key_acts_on_the_live_events_only() -> None:
             await pilot.press("c")
             await pilot.pause()
             assert app.screen is screen and not shows_chain_key(app)
+            assert only_the_focused_panel_is_marked(screen)
 
         await pilot.press("tab", "down")  # back on the live events
         assert screen.focused is timeline and shows_chain_key(app)
@@ -135,6 +137,19 @@ async def test_chain_key_acts_on_the_live_events_only() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
         chain = app.screen
         assert isinstance(chain, ChainScreen) and chain.correlation_id == event.correlation_id
+
+
+def only_the_focused_panel_is_marked(screen: OverviewScreen) -> bool:
+    """The focused panel (the one `c` and Enter act on) has the accent border and title
+    colour; the other panels have neither."""
+    focused = screen.focused
+    assert isinstance(focused, SnapshotTable)
+    marked = (focused.styles.border_top, focused.styles.border_title_color)
+    panels = [table for table in screen.query(SnapshotTable) if table.display]
+    return all(
+        ((t.styles.border_top, t.styles.border_title_color) == marked) == (t is focused)
+        for t in panels
+    )
 
 
 def with_look_alike_dead_letters(snap: Snapshot) -> Snapshot:

@@ -9,10 +9,13 @@ from typing import Any
 
 from fakes import make_app
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input, Select
 from uitools import palette_run, settle, wait_for
 
-from edamon.ui.screens.search import SearchScreen
+from edamon.ui.screens.sagas import SagasScreen
+from edamon.ui.screens.search import DEFAULT_SINCE, SearchScreen
+from edamon.ui.widgets.bars import footer_keys
 
 SnapCompare = Callable[..., bool]
 
@@ -71,13 +74,42 @@ class TestOpeningTheSearch:
             await pilot.press("f")
             await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
             search = app.screen
-            await pilot.press("escape")
+            await pilot.press("escape", "escape")  # out of the field, then back
             await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
             await pilot.press("2", "f")
             await wait_for(pilot, lambda: app.screen is search)  # the same screen, kept
-            await pilot.press("escape", "3")
+            await pilot.press("escape", "escape", "3")
             await settle(pilot)
             dead_letters = app.screen
             await pilot.press("f")
             await settle(pilot)
             assert app.screen is dead_letters
+
+
+class TestKeysInTheForm:
+    async def test_esc_leaves_a_field_and_the_footer_says_so(self) -> None:
+        """In a field, 1-6 are text; Esc leaves the field (the footer says "esc Leave
+        field"), then they switch screens again."""
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("f")
+            await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+            screen = app.screen
+            since = screen.query_one("#search-since", Input)
+            since.focus()
+            await pilot.press("end", "4")
+            assert app.screen is screen and since.value == DEFAULT_SINCE + "4"
+            assert footer_escape(screen) == "Leave field"
+            await pilot.press("escape")
+            assert app.screen is screen and screen.focused is None
+            assert footer_escape(screen) == "Back"
+            await pilot.press("4")
+            await wait_for(pilot, lambda: isinstance(app.screen, SagasScreen))
+            assert since.value == DEFAULT_SINCE + "4"  # nothing more typed
+
+
+def footer_escape(screen: Screen[Any]) -> str:
+    """What the footer says Esc does."""
+    (key,) = [key for key in footer_keys(screen) if key.key == "escape"]
+    return key.description

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from edamon.model.search import SearchDoc, SearchField, SearchQuery
 from edamon.ui.screens.search import (
     FormError,
     SearchForm,
     offers_full_scan,
+    outcome,
     progress_bar,
     query_from_form,
     range_text,
@@ -52,7 +54,7 @@ def test_from_and_until_take_times_and_durations_and_win_over_since() -> None:
         (SearchForm("event_id", "  "), "type the event id to find"),
         (SearchForm("correlation_id", "x", since=""), "a time range is needed"),
         (SearchForm("correlation_id", "x", since="eight hours"), "since: "),
-        (SearchForm("correlation_id", "x", until="latest"), "until: give a duration ago"),
+        (SearchForm("correlation_id", "x", until="latest"), "until: 'latest' is not a duration"),
         (SearchForm("correlation_id", "x", budget_records="lots"), "'lots' is not a whole"),
         (SearchForm("correlation_id", "x", budget_seconds="0"), "must be more than 0"),
         (SearchForm("correlation_id", "x", rate="-5"), "rate must be more than 0"),
@@ -62,6 +64,17 @@ def test_what_cannot_make_a_query_says_what_to_type(form: SearchForm, said: str)
     with pytest.raises(FormError) as raised:
         query_from_form(form, NOW)
     assert said in str(raised.value)
+
+
+@pytest.mark.parametrize("field", ["since", "start", "until"])
+def test_a_time_that_cannot_be_read_gets_what_the_field_takes(field: str) -> None:
+    """Only what a range's ends take: no Kafka start positions (latest, earliest)."""
+    with pytest.raises(FormError) as raised:
+        query_from_form(SearchForm("correlation_id", "x", **{field: "abc"}), NOW)
+    name = "from" if field == "start" else field
+    assert str(raised.value) == (
+        f"{name}: 'abc' is not a duration ago (30m, 8h, 1d) or a time (2026-12-07T03:00Z)"
+    )
 
 
 def test_a_json_path_and_a_future_range_are_left_to_the_service() -> None:
@@ -88,11 +101,28 @@ def test_progress_bar_fills_in_eighths() -> None:
 def test_only_a_finished_key_search_without_full_scan_offers_a_full_scan() -> None:
     from dataclasses import replace
 
-    from edamon.model.search import SearchDoc, SearchQuery
-
     query = SearchQuery("key", "order-1", 0)
     doc = SearchDoc("s1", "done", query, 0, 1, 0.0, 1.0, (), 0, 0, 0, 0, 0, (), (), (), (), None)
     assert offers_full_scan(doc)
     assert not offers_full_scan(replace(doc, state="running"))
     assert not offers_full_scan(replace(doc, query=replace(query, full_scan=True)))
     assert not offers_full_scan(replace(doc, query=replace(query, by="correlation_id")))
+
+
+@pytest.mark.parametrize(
+    ("by", "value", "hint"),
+    [
+        ("correlation_id", "order-42-x", True),
+        ("event_id", "3bbbe9", False),  # a short id: its prefix was searched
+        ("correlation_id", "3bbbe9ea-0000-4000-8000-000000000000", True),
+        ("key", "order-42", False),
+    ],
+)
+def test_an_id_search_that_found_nothing_says_how_ids_are_matched(
+    by: SearchField, value: str, hint: bool
+) -> None:
+    query = SearchQuery(by, value, 0)
+    doc = SearchDoc("s1", "done", query, 0, 1, 0.0, 1.0, (), 6769, 6769, 0, 0, 0, (), (), (), ())
+    said = outcome(doc, 1.0).plain
+    assert said.startswith("No flow found (6,769 of ~6,769 records read")
+    assert ("first 6 or more hex characters" in said and "`:`" in said) is hint

@@ -275,6 +275,26 @@ def test_instances_order_limit_evict_and_caching() -> None:
     assert [i.step for i in sagas.instances(1)] == [2]
 
 
+def test_select_finds_every_instance_in_a_state_not_only_the_newest() -> None:
+    """A state's instances beyond what a snapshot lists (its newest 1,000): all of them,
+    newest first, by saga too."""
+    sagas = tracker()
+    for i in range(1500):  # every 10th is stuck (no progress for 30 s), older than the rest
+        if i % 10 == 0:
+            feed(sagas, f"s{i:04d}", "OrderPlaced", start=i / 1000)
+        else:
+            feed(sagas, f"d{i:04d}", "CheckoutStarted", start=i / 100 + 40)
+    sagas.tick(T0 + 40)
+    stuck = sagas.select(SagaState.STUCK, None)
+    assert [i.correlation_id for i in stuck] == [f"s{i:04d}" for i in range(1490, -1, -10)]
+    newest = sagas.instances(1000)
+    assert sum(1 for i in newest if i.state is SagaState.STUCK) < len(stuck) == 150
+    assert sagas.select(SagaState.STUCK, "order-fulfilment") == stuck
+    assert sagas.select(SagaState.STUCK, "checkout-orchestration") == ()
+    assert len(sagas.select(None, "checkout-orchestration")) == 1350
+    assert sagas.select(SagaState.STUCK, None)[0] is stuck[0]  # the views are kept
+
+
 def test_percentiles_of_finished_durations() -> None:
     sagas = tracker()
     for n, duration in enumerate([4.0, 1.0, 3.0, 2.0, 10.0]):

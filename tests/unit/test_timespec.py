@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edamon.model.timespec import StartPosition, parse_duration, resolve_start
+from edamon.model.timespec import StartPosition, parse_duration, resolve_moment, resolve_start
 
 NOW = 1_800_000_000.0
 
@@ -94,3 +94,11 @@ def test_start_position_is_consistent() -> None:
         StartPosition("latest", 5)
     assert str(StartPosition.at(ms(2026, 11, 26, 10))) == "2026-11-26T10:00:00.000Z"
     assert str(StartPosition("earliest")) == "earliest"
+
+
+def test_resolve_moment_takes_durations_ago_and_times_only() -> None:
+    assert resolve_moment("8h", NOW) == round((NOW - 8 * 3600) * 1000)
+    assert resolve_moment("2026-11-26T10:00:00Z", NOW) == 1_795_687_200_000
+    assert resolve_moment("100000d", NOW) == 0
+    for word in ("latest", "earliest", "abc", ""):
+        assert resolve_moment(word, NOW) is None

@@ -203,6 +203,11 @@ class DeadLettersScreen(DashboardScreen):
         """Dead letters whose body the collector let go, read again (made on first use)."""
         self._count = "0"
         """The title's count: all dead letters, or how many match of them."""
+        self._arrived = 0
+        """Rows the list's syncs put above the cursor's record (newer dead letters) since the
+        top of the list was last in view (see `newer_above`)."""
+        self._listed: tuple[str, Handler | None] = ("", None)
+        """The filter and narrowing `_arrived` counts under."""
         self._retry_busy = False
         self._retry_cancel: asyncio.Event | None = None
         self._retry_allowed: tuple[bool, str | None] | None = None
@@ -216,7 +221,8 @@ class DeadLettersScreen(DashboardScreen):
             id="dead-letters",
             title="Dead letters",
             # The cursor stays on the record the operator is reading (and may retry), also on
-            # the first row when newer dead letters arrive above it (the title counts them).
+            # the first row when newer dead letters arrive above it (the title counts those
+            # out of view).
             follow_head=False,
         )
         with VerticalScroll(id="dl-detail-scroll"):
@@ -295,7 +301,13 @@ class DeadLettersScreen(DashboardScreen):
             total = len(snap.dead_letters)
         if self.outcomes:
             self._expire_outcomes()
+        key, row, listed = table.cursor_key, table.cursor_row, (table.filter_text, handler)
         table.sync(rows)
+        if key != table.cursor_key or listed != self._listed:
+            self._arrived = 0  # another record, or another list: nothing to count from
+        else:
+            self._arrived += max(0, table.cursor_row - row)
+        self._listed = listed
         count = f"{total:,}"
         if table.filter_text or handler is not None:
             count = f"{table.row_count:,} match · {count}"
@@ -324,8 +336,8 @@ class DeadLettersScreen(DashboardScreen):
             await pages.refresh()
 
     def _set_title(self) -> None:
-        """Count, failed-handler narrowing, marks, and how many newer rows are above the
-        cursor (it stays on its record as new ones arrive)."""
+        """Count, failed-handler narrowing, marks, and how many newer rows arrived above the
+        view (the cursor stays on its record as new ones arrive)."""
         table = self.query_one(SnapshotTable)
         parts: list[str | tuple[str, str]] = ["Dead letters ", (f"({self._count})", "dim")]
         handler = self.handler
@@ -335,9 +347,19 @@ class DeadLettersScreen(DashboardScreen):
             parts += ["  failed handler ", (where, "bold"), " ", ("(esc: all)", "dim")]
         if self.marked:
             parts += ["  ", (f"{len(self.marked)} marked", f"bold {YELLOW}")]
-        if table.cursor_row > 0:
-            parts += ["  ", (f"↑ {table.cursor_row:,} newer (home)", "dim")]
+        newer = self.newer_above()
+        if newer:
+            parts += ["  ", (f"↑ {newer:,} newer (home)", "dim")]
         table.set_title(Content.assemble(*parts))
+
+    def newer_above(self) -> int:
+        """Dead letters that arrived above the cursor's record since the top of the list was
+        last in view and are out of view now (scrolled off above)."""
+        table = self.query_one(SnapshotTable)
+        top = round(table.scroll_y)
+        if top == 0:
+            self._arrived = 0
+        return min(self._arrived, top)
 
     def _row_cells(self, row: DeadLetterRow) -> Row:
         cells = self._cells(row)

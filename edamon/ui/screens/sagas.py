@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
@@ -17,7 +18,16 @@ from edamon.ui.format import DIM, Times, duration, status_style, status_text
 from edamon.ui.messages import OpenChain
 from edamon.ui.screens.base import DashboardScreen
 from edamon.ui.screens.chains import ID_WIDTH
-from edamon.ui.widgets.snapshot_table import NARROW, Column, ListRows, Row, RowMemo, SnapshotTable
+from edamon.ui.widgets.snapshot_table import (
+    NARROW,
+    Column,
+    ListRows,
+    PagedRows,
+    Row,
+    RowMemo,
+    RowSource,
+    SnapshotTable,
+)
 
 NO_SAGAS = Text.assemble(
     ("No sagas are defined.", "bold"),
@@ -32,7 +42,8 @@ NO_SAGAS = Text.assemble(
 )
 
 MAX_ROWS = 300
-"""Instances in the table (the `/` filter searches all of the snapshot's)."""
+"""Instances in the table when they come from the overview (the `/` filter searches all of
+its rows); when the service lists more, the table reads them by pages (`paged`)."""
 STATES: tuple[SagaState, ...] = tuple(SagaState)
 STATE_LABELS: dict[SagaState, str] = {
     SagaState.RUNNING: "running",
@@ -171,30 +182,94 @@ class SagasScreen(DashboardScreen):
         summary.show_columns(*(SUMMARY_NARROW if narrow else (SUMMARY_COLUMNS, None)))
         summary.sync(summary_rows)
 
-        instances = [
-            i
-            for i in snap.saga_instances
-            if (self.state_filter is None or i.state is self.state_filter)
-            and (self.saga_filter is None or i.saga == self.saga_filter)
-        ]
         table = self.query_one("#instances", SnapshotTable)
         table.show_columns(*(INSTANCES_NARROW if narrow else INSTANCES_WIDE))
-        title = f"Instances [dim]({len(instances):,})[/]"
-        if self.saga_filter:
-            title += f"  saga [b]{self.saga_filter}[/]"
-        wanted = self.state_filter
-        if wanted is not None:
-            title += f"  state [b {status_style(wanted)}]{wanted}[/]"
-        table.set_title(title + "  [dim](s: state filter)[/]")
         memo = self._cells
-        table.sync(
-            ListRows(
+        rows: RowSource
+        listed: int | None
+        if self.paged():
+            pages = self.edamon.source.saga_pages
+            pages.set_query(table.filter_text, self.selection())
+            if pages.total is None:
+                pages.item(0)  # the first page now, not at the next tick
+            listed = pages.total
+            rows = PagedRows(
+                pages,
+                key=lambda i: i.correlation_id,
+                cells=lambda i: instance_row(i, memo(i), times),
+            )
+        else:
+            instances = [
+                i
+                for i in snap.saga_instances
+                if (self.state_filter is None or i.state is self.state_filter)
+                and (self.saga_filter is None or i.saga == self.saga_filter)
+            ]
+            listed = len(instances)
+            rows = ListRows(
                 instances if table.filter_text else instances[:MAX_ROWS],
                 key=lambda i: i.correlation_id,
                 cells=lambda i: instance_row(i, memo(i), times),
             )
-        )
+        table.sync(rows)
         memo.sweep()
+        table.set_title(self.instances_title(snap, table, listed))
+
+    def paged(self) -> bool:
+        """The service lists more instances than the overview carries: the list is read by
+        pages from the service (state and saga selected there, among every instance the
+        collector follows), else from the overview's rows."""
+        source = self.edamon.source
+        counts = source.counts
+        return counts is not None and counts.saga_instances > source.rows
+
+    def selection(self) -> tuple[str, ...]:
+        """The service's selection for the state and saga filters."""
+        parts = []
+        if self.state_filter is not None:
+            parts.append(f"state={self.state_filter.value}")
+        if self.saga_filter is not None:
+            parts.append(f"saga={self.saga_filter}")
+        return tuple(parts)
+
+    def instances_title(self, snap: Snapshot, table: SnapshotTable, listed: int | None) -> str:
+        """How many instances are listed; when the list has fewer than the sagas' counts say
+        there are, both and why: `1,000 of 1,407: newest 1,000 only` (the service's list
+        without a state or saga filter is its newest 1,000; in a shard group every list is)."""
+        if listed is None:
+            count = "…"
+        elif table.filter_text:
+            count = f"{table.row_count:,} match"
+        else:
+            count = f"{listed:,}"
+            counts = self.edamon.source.counts
+            held = counts.saga_instances if counts is not None else len(snap.saga_instances)
+            tracked = sum(n for saga in snap.sagas for _, n in saga.counts)
+            expected = sum(
+                n
+                for saga in snap.sagas
+                if self.saga_filter is None or saga.saga == self.saga_filter
+                for state, n in saga.counts
+                if self.state_filter is None or state is self.state_filter
+            )
+            # (not a count a page and the overview took a moment apart disagree on)
+            if expected > listed and tracked > held:
+                count += f" of {expected:,}: newest {held:,} only"
+        title = f"Instances [dim]({count})[/]"
+        if self.saga_filter:
+            title += f"  saga [b]{escape(self.saga_filter)}[/]"
+        wanted = self.state_filter
+        if wanted is not None:
+            title += f"  state [b {status_style(wanted)}]{wanted}[/]"
+        return title + "  [dim](s: state filter)[/]"
+
+    async def fetch(self) -> None:
+        """The pages of instances in view, when the service lists more than the overview."""
+        if self.paged():
+            table = self.query_one("#instances", SnapshotTable)
+            pages = self.edamon.source.saga_pages
+            pages.set_query(table.filter_text, self.selection())
+            await pages.refresh()
 
     def action_cycle_state(self) -> None:
         """Cycle the instances' state filter: all, RUNNING, COMPENSATING, ... , all."""

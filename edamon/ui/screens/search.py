@@ -42,9 +42,9 @@ from edamon.client import ClientError, NotFound
 from edamon.model.api import RetryJobDoc
 from edamon.model.envelope import Envelope
 from edamon.model.safetext import sanitize
-from edamon.model.search import SearchDoc, SearchField, SearchPass, SearchQuery
+from edamon.model.search import SearchDoc, SearchField, SearchPass, SearchQuery, id_prefix
 from edamon.model.snapshot import ChainNode, ChainView, Snapshot
-from edamon.model.timespec import resolve_start
+from edamon.model.timespec import MOMENT_HINT, resolve_moment
 from edamon.model.waterfall import human_duration
 from edamon.ui.format import BLUE, DIM, GREEN, ORANGE, RED, YELLOW, plural, short_id
 from edamon.ui.messages import GoBack
@@ -97,15 +97,12 @@ class FormError(ValueError):
 
 
 def _moment(spec: str, now: float, name: str) -> int:
-    try:
-        position = resolve_start(spec, now)
-    except ValueError as exc:
-        raise FormError(f"{name}: {exc}") from None
-    if position.timestamp_ms is not None:
-        return position.timestamp_ms
-    if position.kind == "earliest":
+    if spec.lower() == "earliest":  # the start of every partition
         return 0
-    raise FormError(f"{name}: give a duration ago (8h) or a time (2026-12-07T03:00Z)")
+    moment = resolve_moment(spec, now)
+    if moment is None:
+        raise FormError(f"{name}: {spec!r} is not {MOMENT_HINT}")
+    return moment
 
 
 def _number(text: str, name: str, kind: type[int] | type[float]) -> Any:
@@ -220,8 +217,20 @@ def outcome(doc: SearchDoc, now: float) -> Text:
             "(below): the flow may be incomplete, or elsewhere.",
         )
     if not doc.flows:
-        return Text.assemble(("No flow found ", YELLOW), f"({read} in {took}).")
+        found_none = Text.assemble(("No flow found ", YELLOW), f"({read} in {took}).")
+        if doc.query.by in ("correlation_id", "event_id") and not id_prefix(
+            doc.query.by, doc.query.value
+        ):
+            found_none.append(f" {ID_HINT}", DIM)
+        return found_none
     return Text.assemble((f"Found {found} ", GREEN), f"({read} in {took}).")
+
+
+ID_HINT = (
+    "An id is matched whole, or by its first 6 or more hex characters (5a402706); "
+    "`:` jumps to a flow the dashboard lists by any part of its id."
+)
+"""Said when an id search found nothing (and the id was not a short one)."""
 
 
 def offers_full_scan(doc: SearchDoc) -> bool:
@@ -256,7 +265,8 @@ class SearchScreen(DashboardScreen):
 
     HELP_NOTES: ClassVar[tuple[str, ...]] = (
         "Enter in a field starts the search; esc cancels a running one (it keeps what it "
-        "found), a second esc or esc after it goes back.",
+        "found), else leaves the field (keys such as 1-6 type into a field: esc first), "
+        "and then goes back.",
         "The range: since (8h, 30m) or from/until (a time like 2026-12-07T03:00Z, or a "
         "duration ago). Topics: names separated by commas; empty: every tailed topic and DLQ.",
         "A key search reads only the partition the key hashes to (Kafka's default murmur2 "
@@ -265,6 +275,9 @@ class SearchScreen(DashboardScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "dismiss_result", "Dismiss result"),
+        # Esc leaves a field first (the footer says so): in a field, 1-6, / and d are text.
+        Binding("escape", "leave_field", "Leave field", key_display="esc"),
+        Binding("escape", "back", "Back", key_display="esc"),
     ]
 
     class OpenFlow(Message):
@@ -475,6 +488,30 @@ class SearchScreen(DashboardScreen):
         elif doc.flows:
             self.query_one("#search-flows", DataTable).focus()
 
+    def in_field(self) -> bool:
+        """Focus is in the form (a field, the choice of what to find by, a button) and Esc
+        has no running search to cancel: Esc leaves the field."""
+        focused = self.focused
+        if focused is None or self.query_one("#search-form") not in focused.ancestors:
+            return False
+        doc = self.doc
+        return not (self.running and doc is not None and doc.id != self._cancelled)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc is "Leave field" while focus is in the form, else "Back"; a result shown can
+        be dismissed once its search ended."""
+        if action == "dismiss_result":
+            return self.doc is not None and not self.running
+        if action == "leave_field":
+            return self.in_field()
+        if action == "back":
+            return not self.in_field()
+        return True
+
+    def action_leave_field(self) -> None:
+        """Esc in the form: no widget has focus then, so every key is the screen's again."""
+        self.set_focus(None)
+
     def action_back(self) -> None:
         """Esc: cancel the running search, else as everywhere (close the filter, go back). A
         second Esc while it is being cancelled goes back (the result stays held)."""
@@ -511,11 +548,6 @@ class SearchScreen(DashboardScreen):
             return
         self.notify("Search result dismissed.", timeout=3)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "dismiss_result":
-            return self.doc is not None and not self.running
-        return True
-
     # --- the result -----------------------------------------------------------------------
 
     def open_flow(self, correlation_id: str) -> None:
@@ -535,6 +567,7 @@ class SearchScreen(DashboardScreen):
 
     def _show(self) -> None:
         """Draw the search's state: its outcome line, progress and notes, the flows."""
+        self.refresh_bindings()  # what Esc does depends on whether a search runs
         doc = self.doc
         outcome_line = self.query_one("#search-outcome", Line)
         report = self.query_one("#search-report", Static)

@@ -541,13 +541,15 @@ class SnapshotTable(ScrollView, can_focus=True):
         return max(1, height - self.header_height)
 
     def scroll_cursor_into_view(self) -> None:
+        # force: rows that arrive in a sync can make the table taller than its view before
+        # the layout gives it a scrollbar (until then Textual does not allow scrolling).
         page = self.page_height()
         top = round(self.scroll_y)
         row = self.cursor_row
         if row < top:
-            self.scroll_to(y=row, animate=False, immediate=True)
+            self.scroll_to(y=row, animate=False, immediate=True, force=True)
         elif row >= top + page:
-            self.scroll_to(y=row - page + 1, animate=False, immediate=True)
+            self.scroll_to(y=row - page + 1, animate=False, immediate=True, force=True)
 
     # --- columns ------------------------------------------------------------------------
 
