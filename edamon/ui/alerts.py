@@ -119,7 +119,7 @@ class AlertTracker:
         self._undecodable.update(snap.undecodable.count, silent)
         self._dead.update(snap.totals.dead_letters, silent or not self.notify_dead_letters)
         if count := self._undecodable.take(now, self.interval_s):
-            text = f"{count:,} new undecodable record{_s(count)} (press u to see samples)"
+            text = f"{count:,} new undecodable record{_s(count)} (press u)"
             add(text, "warning", UNDECODABLE)
         if count := self._dead.take(now, self.interval_s):
             add(f"{count:,} new dead letter{_s(count)} (press 3)", "error", DEAD_LETTERS)

@@ -40,10 +40,11 @@ from edamon.ui.widgets.bars import SCREENS
 WORKER_GROUP = "edamon"
 ALERT_INTERVAL_S = 30.0
 """Growing counts (new dead letters, undecodable records) notify at most this often."""
-ALERT_TIMEOUT_S = 5.0
+ALERT_TIMEOUT_S = 3.0
+"""How long a notification of new dead letters or undecodable records stays: a glance (the
+status line keeps the latest one)."""
 GC_THRESHOLD = (50_000, 20, 10)
 """The dashboard process's cyclic-GC thresholds with `tune_gc` (CPython's are 700, 10, 10)."""
-"""How long a notification of new dead letters or undecodable records stays."""
 
 
 def _shows(stack: Sequence[Screen[object]], about: str) -> bool:

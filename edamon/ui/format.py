@@ -247,15 +247,22 @@ def shorten_middle(text: str, width: int) -> str:
     Topic names share their starts (`demo.commands.`) and differ at their ends (the event
     type, `.DLT`): `demo…ChargePayment` and `demo…RefundPayment` stay apart where a cut in
     the middle made both `demo.co…Payment`. The start kept is at most a quarter of the width
-    and at most the first dotted part of the name."""
+    and at most the first dotted part of the name; none when the last part would not be
+    whole with it (`…orchestrator`, not `dem…hestrator`: names of one system share their
+    starts, and the most of the last part is kept)."""
     if len(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
-    first = len(re.split(r"[.\-_]", text, maxsplit=1)[0])
-    head = max(1, min(width // 4, first))
+    parts = re.split(r"[.\-_]", text)
+    head = max(1, min(width // 4, len(parts[0])))
     tail = width - 1 - head
-    return text[:head] + "…" + (text[len(text) - tail :] if tail > 0 else "")
+    if len(parts) > 1 and tail < len(parts[-1]):
+        end = text[len(text) - (width - 1) :]
+        stub = re.match(r"[^.\-_]{0,2}[.\-_]", end)  # `o.` of `…o.orchestrator`: noise
+        return "…" + (end[stub.end() :] if stub else end)
+    end = text[len(text) - tail :] if tail > 0 else ""
+    return text[:head] + "…" + (end[1:] if end[:1] in (".", "-", "_") else end)
 
 
 def short_id(identifier: str | None, width: int = 8) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 
 import uitools
 from fakes import FakeView, make_app
+from uitools import wait_for
 
 from edamon.ui.app import ALERT_INTERVAL_S
 from edamon.ui.screens.deadletters import DeadLettersScreen
@@ -59,3 +60,23 @@ async def test_growing_counts_are_announced_at_most_every_alert_interval() -> No
             "1 new dead letter (press 3)",
             "3 new dead letters (press 3)",  # the two held back, with the one at 30 s
         ]
+
+
+async def test_a_count_notification_is_one_short_line_above_the_status_line() -> None:
+    """At 80x24 a toast covers one line of a corner for a few seconds, not a box of four
+    lines over the chains (the status line keeps the news, and stays visible)."""
+    view = FakeView()
+    app = make_app(view)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await app.refresh_now()
+        await pilot.press("2")
+        _more_dead_letters(view, 12)
+        app.alerts.clock = lambda: view.snap.taken_at + ALERT_INTERVAL_S
+        await app.refresh_now()
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+        await pilot.pause()
+        toasts = list(app.screen.query("Toast"))
+        assert len(toasts) == 1
+        toast = toasts[0].region
+        assert toast.height == 1 and toast.width <= len("12 new dead letters (press 3)") + 4
+        assert toast.bottom <= 22  # the status line (row 22) and the keys stay readable

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 from fakes import NOW, FakeView, make_app, make_snapshot, settings
+from test_ui_ordering import view_with_findings
+from textual.geometry import Region
 
 from edamon.ui.screens.help import HelpScreen
+from edamon.ui.widgets.bars import FilterBar, KeyBar, StatusLine
 from edamon.ui.widgets.snapshot_table import SnapshotTable
 
 
@@ -38,7 +41,7 @@ async def test_narrow_overview_shows_fewer_columns_and_a_summary_line() -> None:
         assert [c.key for c in topics.shown_columns] == ["topic", "rate", "trend"]
         summary = app.screen.query_one("#summary")
         assert summary.display and "failed handler" in str(summary.render())
-        await pilot.resize_terminal(140, 45)
+        await pilot.resize_terminal(160, 45)
         await pilot.pause()
         assert [c.key for c in topics.shown_columns] == ["topic", "rate", "trend", "last"]
         assert not summary.display
@@ -56,3 +59,21 @@ async def test_the_help_fits_80x24_without_scrolling() -> None:
         assert box.max_scroll_y == 0 and box.max_scroll_x == 0
         keys = {key for _, key, _ in screen.rows}
         assert "↑↓←→" in keys  # cursor moves share one line
+
+
+@pytest.mark.parametrize("screen", ["1", "2", "3", "4", "5", "6"])
+async def test_the_status_line_and_the_filter_stay_on_screen_at_80x24(screen: str) -> None:
+    """However tall a screen's body (the throughput screen's three tables), the status line
+    sits above the keys, and the `/` filter above the status line."""
+    app = make_app(view_with_findings(), settings(), clock=lambda: NOW, refresh=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(screen)
+        await pilot.pause()
+        shown = app.screen
+        assert shown.query_one(StatusLine).region == Region(0, 22, 80, 1)
+        assert shown.query_one(KeyBar).region == Region(0, 23, 80, 1)
+        assert shown.max_scroll_y == 0  # nothing pushed below the terminal
+        await pilot.press("slash")
+        await pilot.pause()
+        assert shown.query_one(FilterBar).region == Region(0, 21, 80, 1)
+        assert shown.query_one(StatusLine).region == Region(0, 22, 80, 1)

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 from fakes import FakeView, make_app, make_snapshot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 from uitools import text_of, wait_for
 
 from edamon.model.ordering import OrderingTracker, OrderingView
@@ -75,8 +75,14 @@ async def test_enter_lists_the_examples_and_c_opens_the_chain() -> None:
         examples = screen.query_one("#ordering-examples", DataTable)
         rows = [[plain(cell) for cell in examples.get_row_at(i)] for i in range(examples.row_count)]
         assert [r[0] for r in rows] == ["key ≠ aggregate", "split", "out of order"]
-        assert rows[1][1] == "payments.events/2/0"
+        assert rows[1][1] == "2/0"  # the topic is in the title
         assert rows[2][4] == "PaymentMade version 2 after version 3"
+        # What was wrong, in full, under the table for the row under the cursor.
+        await pilot.press("down", "down")
+        await pilot.pause()
+        what = " ".join(text_of(screen.query_one("#ordering-what", Static), width=200).split())
+        assert what.startswith("out of order payments.events/")
+        assert what.endswith(" PaymentMade version 2 after version 3")
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ChainScreen))
         chain = app.screen

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fakes import FakeView, make_app
+from test_ui_ordering import view_with_findings
 from test_ui_partial_answers import MISSING, many_dead_letters, with_page_notices
 from test_ui_throughput import catching_up
 from textual.pilot import Pilot
@@ -117,6 +118,32 @@ class TestThroughput:
     def test_small_terminal(self, snap_compare: SnapCompare) -> None:
         app = make_app(FakeView(catching_up()))
         assert snap_compare(app, run_before=pressing("6"), terminal_size=SMALL)
+
+
+class TestOrdering:
+    """The throughput screen's Ordering panel and the findings of one topic (Enter on it)."""
+
+    def test_panel_small_terminal(self, snap_compare: SnapCompare) -> None:
+        app = make_app(view_with_findings())
+        assert snap_compare(app, run_before=pressing("6"), terminal_size=SMALL)
+
+    def test_findings_wide(self, snap_compare: SnapCompare) -> None:
+        app = make_app(view_with_findings())
+        presses = ("6", "tab", "tab", "enter", "down", "down")
+        assert snap_compare(app, run_before=pressing(*presses), terminal_size=WIDE)
+
+    def test_findings_small_terminal(self, snap_compare: SnapCompare) -> None:
+        app = make_app(view_with_findings())
+        presses = ("6", "tab", "tab", "enter")
+        assert snap_compare(app, run_before=pressing(*presses), terminal_size=SMALL)
+
+
+class TestUndecodable:
+    def test_wide(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("u"), terminal_size=WIDE)
+
+    def test_small_terminal(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(make_app(), run_before=pressing("u"), terminal_size=SMALL)
 
 
 class TestHelp:

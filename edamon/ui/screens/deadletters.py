@@ -112,23 +112,26 @@ _COLUMN = {column.key: column for column in COLUMNS}
 WIDE_LAYOUT = (COLUMNS, "message")
 MEDIUM_LAYOUT = (
     (
-        *(_COLUMN[key] for key in ("mark", "time", "original")),
-        Column("group", "group", 16),
-        Column("exception", "exception", 44),
-        _COLUMN["attempts"],
-        _COLUMN["retried"],
+        _COLUMN["mark"],
+        Column("time", "time", 8, fit=True),
+        Column("original", "original topic", trim="middle", share=1),
+        Column("group", "group", trim="middle", share=3),
+        Column("exception", "exception", share=2),
+        Column("attempts", Text("tries", justify="right"), 5, fit=True),
+        Column("retried", "retried", RETRY_WIDTH, fit=True),
     ),
     "exception",
 )
-"""From NARROW to WIDE_AT columns: the exception gets what is left (the message of the row
-under the cursor is in the detail below)."""
+"""From NARROW to WIDE_AT columns: the time, tries and retried cells as wide as they need, the
+names sharing the rest; the exception gets what is left over (the message of the row under
+the cursor is in the detail below)."""
 NARROW_LAYOUT = (
     (
         _COLUMN["mark"],
-        _COLUMN["time"],
-        Column("original", "original topic", 18, trim="middle"),
-        Column("exception", "exception", 40),
-        Column("retried", "retried", 11),
+        Column("time", "time", 8, fit=True),
+        Column("original", "original topic", trim="middle", share=1),
+        Column("exception", "exception", 40, share=2),
+        Column("retried", "retried", 11, fit=True),
     ),
     "exception",
 )

@@ -41,6 +41,12 @@ def ordering_summary(topic: TopicOrdering) -> Text:
     return text
 
 
+def partition_offset(example: OrderingExample) -> str:
+    """`2/118` of an example's `topic/2/118`."""
+    topic, _, offset = example.coords.rpartition("/")
+    return f"{topic.rpartition('/')[2]}/{offset}"
+
+
 class OrderingScreen(ModalScreen[OrderingExample | None]):
     """The examples of one topic's ordering findings (newest first within each kind). It
     dismisses with the example whose chain to open, or None."""
@@ -60,20 +66,23 @@ class OrderingScreen(ModalScreen[OrderingExample | None]):
         with Vertical(id="ordering-box"):
             yield Static(ordering_summary(self.topic), id="ordering-summary")
             yield DataTable(id="ordering-examples", cursor_type="row", zebra_stripes=True)
+            yield Static(id="ordering-what")
 
     def on_mount(self) -> None:
         box = self.query_one("#ordering-box")
         box.border_title = Text(f"Ordering of {self.topic.topic}")
         box.border_subtitle = "enter/c opens the chain · esc closes"
         table = self.query_one("#ordering-examples", DataTable)
-        table.add_columns("finding", "record", "aggregate", "event type", "what")
+        # The topic is in the title: a record is its partition and offset, which leaves the
+        # room to what was wrong (in full under the table for the row under the cursor).
+        table.add_columns("finding", "partition/offset", "aggregate", "event type", "what")
         for index, example in enumerate(self.topic.examples):
             label, style = KIND_TEXT[example.kind]
             key = f"{index}"
             self.examples[key] = example
             table.add_row(
                 Text(label, style=style),
-                Text(example.coords),
+                Text(partition_offset(example)),
                 Text(example.aggregate_id),
                 Text(example.event_type),
                 Text(example.detail, style=DIM),
@@ -84,6 +93,20 @@ class OrderingScreen(ModalScreen[OrderingExample | None]):
                 Text.assemble(ordering_summary(self.topic), ("\nNo findings.", DIM))
             )
         table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _show_what(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        example = self.examples.get(key) if key is not None else None
+        what = self.query_one("#ordering-what", Static)
+        if example is None:
+            what.update("")
+            return
+        what.update(
+            Text.assemble(
+                (KIND_TEXT[example.kind][0], "bold"), f"  {example.coords}  ", (example.detail, "")
+            )
+        )
 
     def _selected(self) -> OrderingExample | None:
         table = self.query_one("#ordering-examples", DataTable)

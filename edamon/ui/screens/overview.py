@@ -43,8 +43,6 @@ from edamon.ui.screens.overview_panels import (
     WIDE_LAYOUTS,
     absolute_column,
     failed_key,
-    failed_needs,
-    share_surplus,
     summary_line,
     timeline_cells,
 )
@@ -123,7 +121,7 @@ class OverviewScreen(DashboardScreen):
                 Rate(dead_label, tuple(dead.history), "dead"),
             )
         )
-        self._layout(times.absolute, snap)
+        self._layout(times.absolute)
         topics = self.query_one("#topics", SnapshotTable)
         topics.sync(self._topic_rows(snap, times, _width(topics, "trend")))
         groups = self.query_one("#groups", SnapshotTable)
@@ -141,9 +139,9 @@ class OverviewScreen(DashboardScreen):
             shown = snap.timeline[:TIMELINE_ROWS]
         timeline.sync(self._timeline_rows(shown, times))
 
-    def _layout(self, absolute: bool, snap: Snapshot) -> None:
-        """The panels' columns for the terminal's width (and the time format); the failed
-        handlers' columns also for what they show."""
+    def _layout(self, absolute: bool) -> None:
+        """The panels' columns for the terminal's width (and the time format); their widths
+        follow what they show (SnapshotTable.show_columns)."""
         width = self.size.width
         self.set_class(width < COMPACT, "-compact")
         layouts = NARROW_LAYOUTS if width < NARROW else WIDE_LAYOUTS
@@ -151,10 +149,6 @@ class OverviewScreen(DashboardScreen):
             table = self.query_one(f"#{name}", SnapshotTable)
             if absolute:
                 columns = tuple(absolute_column(name, column) for column in columns)
-            if name == "failed":
-                room = table.content_region.width - 1  # as SnapshotTable.show_columns counts
-                pad = 2 * table.cell_padding
-                columns = share_surplus(columns, grow, room, pad, failed_needs(snap))
             table.show_columns(columns, grow)
 
     def on_resize(self) -> None:

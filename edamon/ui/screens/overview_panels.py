@@ -3,9 +3,6 @@ and size them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from rich.cells import cell_len
 from rich.text import Text
 
 from edamon.model.snapshot import DeadLetterGroup, Snapshot, TimelineRow
@@ -14,8 +11,6 @@ from edamon.ui.format import (
     DIM,
     RED,
     compact,
-    or_unknown,
-    short_class,
     short_id,
     status_style,
 )
@@ -36,25 +31,27 @@ SAGA_COLUMNS: tuple[tuple[SagaState, Text], ...] = tuple(
 )
 """The overview's saga columns (the sagas screen has all states and percentiles)."""
 
+# Numbers and short words (`fit`) are as wide as they need, up to their widths; the names
+# take the rest (see SnapshotTable.show_columns).
 TOPIC_COLUMNS = (
     Column("topic", "topic", trim="middle"),
-    Column("rate", Text("ev/s", justify="right"), 7),
+    Column("rate", Text("ev/s", justify="right"), 7, fit=True),
     Column("trend", "trend", TREND_WIDTH),
-    Column("last", "last", 7),
+    Column("last", "last", 7, fit=True),
 )
 GROUP_COLUMNS = (
     Column("group", "group", trim="middle"),  # names share a prefix (demo.*)
-    Column("lag", Text("lag", justify="right"), 7),
-    Column("lag_s", Text("lag s", justify="right"), 6),
-    Column("status", "status", 8),  # "sampling"
+    Column("lag", Text("lag", justify="right"), 7, fit=True),
+    Column("lag_s", Text("lag s", justify="right"), 6, fit=True),
+    Column("status", "status", 8, fit=True),  # "sampling"
     Column("trend", "trend", TREND_WIDTH),
 )
 FAILED_COLUMNS = (
-    Column("topic", "source topic", trim="middle"),
-    Column("group", "group", 10),
-    Column("exception", "exception", 16),
-    Column("count", Text("count", justify="right"), 5),
-    Column("last", "last seen", 9),
+    Column("topic", "source topic", trim="middle", share=1),
+    Column("group", "group", trim="middle", share=3),
+    Column("exception", "exception", share=2),
+    Column("count", Text("count", justify="right"), 5, fit=True),
+    Column("last", "last seen", 9, fit=True),
 )
 TIMELINE_COLUMNS = (
     Column("time", "time", 7),
@@ -68,7 +65,7 @@ NARROW_TREND = 6
 
 NARROW_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
     "topics": ((*TOPIC_COLUMNS[:2], Column("trend", "trend", NARROW_TREND)), "topic"),
-    "groups": ((*GROUP_COLUMNS[:3], Column("status", "status", 8)), "group"),
+    "groups": (GROUP_COLUMNS[:4], "group"),
     "failed": (FAILED_COLUMNS, "topic"),
     "timeline": (
         (
@@ -90,8 +87,10 @@ WIDE_LAYOUTS: dict[str, tuple[tuple[Column, ...], str]] = {
 }
 NARROW = 100
 """Below this many columns the panels show fewer columns (the `-narrow` class of the CSS)."""
-COMPACT = 120
-"""Below this many columns the sagas panel gives way to a summary line (class `-compact`)."""
+COMPACT = 150
+"""Below this many columns the sagas panel gives way to a summary line (class `-compact`): the
+failed handlers need its room for a source topic, a group and an exception class side by side
+(`demo.payments.PaymentProcessed  demo.orchestrator  SocketTimeoutException`: ~70 cells)."""
 ABSOLUTE_TIME_WIDTH = 12
 """`10:00:01.123`"""
 ABSOLUTE_LAST_WIDTH = 8
@@ -109,42 +108,6 @@ def timeline_cells(event: TimelineRow) -> Row:
         Text(short_id(event.correlation_id), style=DIM),
         Text(f"{partition}/{position}", style=DIM),
     )
-
-
-def share_surplus(
-    columns: Sequence[Column], grow: str, room: int, pad: int, needs: Mapping[str, int]
-) -> tuple[Column, ...]:
-    """`columns` with the width the `grow` column would get beyond what it `needs` shared
-    out, a cell at a time, to the fixed-width columns cut short of what they need (e.g. a
-    consumer group and an exception class cut while a wide panel shows the topic in full).
-    `room` is the table's width for its columns and `pad` each column's padding (as in
-    `SnapshotTable.show_columns`, which gives the grow column what the others leave)."""
-    widths = {c.key: c.width or 0 for c in columns if c.key != grow}
-    surplus = room - sum(w + pad for w in widths.values()) - pad - needs.get(grow, room)
-    while surplus > 0:
-        short = [key for key, w in widths.items() if w < needs.get(key, w)][:surplus]
-        if not short:
-            break
-        for key in short:
-            widths[key] += 1
-        surplus -= len(short)
-    return tuple(
-        c if c.key == grow or widths[c.key] == c.width else Column(c.key, c.label, widths[c.key])
-        for c in columns
-    )
-
-
-def failed_needs(snap: Snapshot) -> dict[str, int]:
-    """The widths the failed-handlers panel's columns need to show every group in full."""
-    needs = {"topic": 0, "group": 0, "exception": 0}
-    for g in snap.dead_letter_groups:
-        for key, value in (
-            ("topic", or_unknown(g.original_topic)),
-            ("group", or_unknown(g.consumer_group)),
-            ("exception", short_class(g.exception_class)),
-        ):
-            needs[key] = max(needs[key], cell_len(value))
-    return needs
 
 
 def failed_key(group: DeadLetterGroup) -> str:

@@ -59,14 +59,16 @@ TYPE_SPEC = (
     Column("versions", "schema versions"),
 )
 ORDERING_SPEC = (
-    Column("topic", "topic", trim="middle"),
-    Column("checked", _right("checked"), 9),
-    Column("mismatch", _right("key≠agg"), 8),
-    Column("nokey", _right("no key"), 7),
-    Column("split", _right("split"), 6),
-    Column("late", _right("out of order"), 12),
-    Column("partitions", _right("parts"), 5),
+    Column("topic", "topic", NAME_MAX, trim="middle", share=1),
+    Column("checked", _right("checked"), 9, fit=True),
+    Column("mismatch", _right("key≠agg"), 8, fit=True),
+    Column("nokey", _right("no key"), 7, fit=True),
+    Column("split", _right("split"), 6, fit=True),
+    Column("late", _right("out of order"), 12, fit=True),
+    Column("partitions", _right("parts"), 5, fit=True),
 )
+"""The counts as wide as they need (their labels, mostly), the topic the rest (up to
+NAME_MAX): see SnapshotTable.show_columns."""
 _TOPIC_WIDE: tuple[str, ...] = (
     "topic",
     "kind",
@@ -287,14 +289,7 @@ class ThroughputScreen(DashboardScreen):
         ordering.display = view is not None
         if view is not None:
             self._ordering = {t.topic: t for t in view.topics}
-            fixed = {"topic": _name_width(self._ordering, "topic")}
-            room = self._room(ordering) - sum(c.width or 0 for c in ORDERING_SPEC[1:])
-            fixed["topic"] = max(NAME_MIN, min(fixed["topic"], room - 2 * len(ORDERING_SPEC)))
-            ordering.show_columns(
-                tuple(
-                    Column(c.key, c.label, fixed.get(c.key, c.width), c.trim) for c in ORDERING_SPEC
-                )
-            )
+            ordering.show_columns(ORDERING_SPEC, "topic")
             ordering.set_title(ordering_title(view))
             ordering.sync([(t.topic, ordering_cells(t)) for t in view.topics])
 

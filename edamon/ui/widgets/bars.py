@@ -113,7 +113,10 @@ class StatusLine(Line):
     """The last alert, catch-up progress and counts worth a glance, on every screen."""
 
     DEFAULT_CSS = """
-    StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    StatusLine {
+        dock: bottom; margin-bottom: 1;  /* above the KeyBar, whatever the body's height */
+        height: 1; background: $panel; color: $text-muted; padding: 0 1;
+    }
     """
 
     def show(
@@ -195,7 +198,10 @@ class FilterBar(Input):
     """The `/` filter (mounted while open): typing filters the table live."""
 
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; background: $boost; }
+    FilterBar {
+        dock: bottom; margin-bottom: 2;  /* above the StatusLine and the KeyBar */
+        height: 1; border: none; padding: 0 1; background: $boost;
+    }
     FilterBar:focus { border: none; }
     """
 

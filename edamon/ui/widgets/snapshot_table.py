@@ -8,6 +8,7 @@ edamon service): a redraw costs what the rows in view cost, whatever the number 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
@@ -27,6 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from edamon.ui.format import shorten_middle
+from edamon.ui.widgets.widths import Want, allocate
 
 Cell = str | Text
 Row = tuple[Cell, ...]
@@ -35,11 +37,16 @@ T = TypeVar("T")
 
 MIN_GROW_WIDTH = 6
 """The narrowest a growing column gets (see `SnapshotTable.show_columns`)."""
+MIN_NAME_WIDTH = 10
+"""The narrowest a text column sharing the room gets, room or not (when its cells need as
+much; never narrower than its label)."""
 NARROW = 120
 """Table screens narrower than this many columns show fewer, narrower columns."""
 AUTO_WIDTH_ROWS = 2000
-"""Auto-width columns are measured over every row of sources up to this size (else over the
-rows in view): they are the short tables (lag, throughput)."""
+"""Columns sized by their cells are measured over every row of lists in memory up to this
+size (else over the rows in view): the short tables (lag, throughput, the overview's)."""
+NEED_HOLD_S = 30.0
+"""A column sized by its content shrinks only after its cells were narrower this long."""
 STRIP_CACHE = 512
 """Rendered rows kept (a few screenfuls of every table on a screen)."""
 
@@ -49,12 +56,20 @@ class Column:
     """One column: its key, its label and an optional fixed width. A cell wider than a fixed
     width is cut with an ellipsis: at its end, or in its middle with `trim="middle"` (topic
     names, whose ends say the most). Without a width, the column is as wide as its widest
-    cell seen (it grows, never shrinks)."""
+    cell seen (it grows, never shrinks).
+
+    In a layout with a growing column (`SnapshotTable.show_columns`), `fit` and `share` let
+    the content decide (see `widths.allocate`): a `fit` column (numbers, short words) is as
+    wide as its widest cell seen and its label, at most `width`; a `share` column (a name) gets
+    a part of the room the others leave, up to its widest cell (and `width`, if given)."""
 
     key: str
     label: str | Text
     width: int | None = None
     trim: str = "end"
+    fit: bool = False
+    share: int = 0
+    """0: not a text column that shares the room; 1, 2, ...: one (1 is served first)."""
 
 
 def plain(cell: Cell) -> str:
@@ -384,6 +399,10 @@ class SnapshotTable(ScrollView, can_focus=True):
         self.layout_spec: tuple[tuple[Column, ...], str | None] | None = None
         self.auto_widths: dict[str, int] = {}
         """Widths auto-width columns have grown to (never shrink)."""
+        self.needs: dict[str, int] = {}
+        """The widest cells of the columns whose widths follow the content (`measure_needs`)."""
+        self.need_since: dict[str, float] = {}
+        """When each need was last met by a cell (monotonic seconds)."""
         self.strips: LRUCache[tuple[object, ...], tuple[Row, Strip]] = LRUCache(STRIP_CACHE)
         """Rendered rows by (row key, width, cursor, focus, theme), with the cells drawn."""
         self.line_styles: LineStyles | None = None
@@ -571,7 +590,9 @@ class SnapshotTable(ScrollView, can_focus=True):
     def apply_layout(self) -> None:
         assert self.layout_spec is not None
         columns, grow = self.layout_spec
-        if grow is not None:
+        if grow is not None and any(c.fit or c.share for c in columns):
+            columns = self.share_room(columns, grow)
+        elif grow is not None:
             pad = 2 * self.cell_padding
             # Inside the border, less one cell kept for the vertical scrollbar (so the layout
             # does not flip as rows come and go).
@@ -600,6 +621,75 @@ class SnapshotTable(ScrollView, can_focus=True):
             self.update_size()
             self.refresh()
 
+    def share_room(self, columns: tuple[Column, ...], grow: str) -> tuple[Column, ...]:
+        """`columns` with widths from their content (`widths.allocate`): `fit` columns as wide
+        as they need, `share` columns and `grow` sharing the rest by their widest cells seen,
+        `grow` taking what is left (up to its width)."""
+        self.measure_needs([c for c in columns if c.fit or c.share or c.key == grow])
+        pad = 2 * self.cell_padding
+        # Inside the border, less one cell kept for the vertical scrollbar (as apply_layout).
+        room = self.content_region.width - 1 - pad * len(columns)
+        wants: list[Want] = []
+        for c in columns:
+            label = cell_len(plain(c.label))
+            need = max(label, self.needs.get(c.key, 0))
+            if c.share or c.key == grow:
+                least = max(MIN_GROW_WIDTH, label, min(need, MIN_NAME_WIDTH))
+                wants.append(Want(need, c.width, c.share or len(columns), least))
+            elif c.fit:
+                wants.append(Want(need, c.width))
+            else:
+                wants.append(Want(c.width or need))
+        keys = [c.key for c in columns]
+        widths = allocate(room, wants, fill=keys.index(grow))
+        return tuple(
+            Column(c.key, c.label, width, c.trim, c.fit, c.share)
+            for c, width in zip(columns, widths, strict=True)
+        )
+
+    def widest_cells(self, columns: Sequence[Column]) -> dict[str, int]:
+        """The widest cell of each of `columns` (keys of the spec): over every row of a short
+        list in memory, else over the rows in view (rows of a paged source are asked of the
+        service when drawn: only those in view are)."""
+        position = {c.key: i for i, c in enumerate(self.spec)}
+        measured = [(c.key, position[c.key]) for c in columns]
+        widest = dict.fromkeys((key for key, _ in measured), 0)
+        total = len(self.view)
+        if total <= AUTO_WIDTH_ROWS and isinstance(self.view, ListRows):
+            start, stop = 0, total
+        else:
+            start = round(self.scroll_y)
+            stop = start + self.page_height()
+        for _, cells in self.view.rows(start, stop):
+            if cells is None:
+                continue
+            for key, i in measured:
+                width = _width_of(cells[i])
+                if width > widest[key]:
+                    widest[key] = width
+        return widest
+
+    def measure_needs(self, columns: Sequence[Column]) -> bool:
+        """Update `needs` of `columns` from their widest cells: at once when a cell is wider,
+        only after NEED_HOLD_S narrower (so a count going 1,512 → 0 → 1,512 does not move
+        the columns each tick, and a `sampling` status seen at start does not hold its width
+        for ever); True if a need changed."""
+        now = time.monotonic()
+        needs, since = self.needs, self.need_since
+        changed = False
+        for key, width in self.widest_cells(columns).items():
+            held = needs.get(key)
+            if (
+                held is None
+                or width > held
+                or (width < held and now - since.get(key, now) >= NEED_HOLD_S)
+            ):
+                changed = changed or width != held
+                needs[key] = width
+            if width >= needs[key]:
+                since[key] = now
+        return changed
+
     def replace_last_column(self, label: str | Text, width: int | None) -> None:
         """Give the last column a new label and width (e.g. a waterfall's bar column after a
         resize); its cells are drawn anew from the next `sync()`."""
@@ -625,29 +715,24 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def measure_auto_columns(self) -> None:
         """Grow auto-width columns to their widest cell: over every row of a short source,
-        else over the rows in view."""
-        auto = [i for i, c in enumerate(self.shown) if c.width is None]
-        if not auto:
-            return
-        total = len(self.view)
-        if total <= AUTO_WIDTH_ROWS:
-            start, stop = 0, total
-        else:
-            start = round(self.scroll_y)
-            stop = start + self.page_height()
-        grew = False
-        for _, cells in self.view.rows(start, stop):
-            if cells is None:
-                continue
-            shown = self.cells_shown(cells)
-            for i in auto:
-                key = self.shown[i].key
-                width = _width_of(shown[i])
+        else over the rows in view. A layout whose widths follow the content (`fit`, `share`)
+        is made again when what its columns need changes (`measure_needs`)."""
+        auto = [c for c in self.shown if c.width is None]
+        if auto:
+            grew = False
+            for key, width in self.widest_cells(auto).items():
                 if width > self.auto_widths.get(key, 0):
                     self.auto_widths[key] = width
                     grew = True
-        if grew:
-            self.strips.clear()
+            if grew:
+                self.strips.clear()
+        layout = self.layout_spec
+        if layout is None or layout[1] is None:
+            return
+        columns, grow = layout
+        sized = [c for c in columns if c.fit or c.share or c.key == grow]
+        if any(c.fit or c.share for c in columns) and self.measure_needs(sized):
+            self.apply_layout()
 
     def update_size(self) -> None:
         pad = 2 * self.cell_padding
@@ -683,7 +768,7 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if len(self.view) > AUTO_WIDTH_ROWS:
+        if len(self.view) > AUTO_WIDTH_ROWS or not isinstance(self.view, ListRows):
             self.measure_auto_columns()
 
     def render_line(self, y: int) -> Strip:
