@@ -10,6 +10,7 @@ from edamon.broker.base import (
     GroupConsumer,
     GroupInfo,
     MemberInfo,
+    ServerProbe,
     Tailer,
     TopicInfo,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "GroupConsumer",
     "GroupInfo",
     "MemberInfo",
+    "ServerProbe",
     "Tailer",
     "TopicInfo",
 ]

@@ -31,6 +31,21 @@ class BrokerTlsError(BrokerAuthError):
 
 
 @dataclass(frozen=True, slots=True)
+class ServerProbe:
+    """What a new connection to one bootstrap server saw (`Broker.probe_servers`)."""
+
+    server: str
+    """host:port"""
+    answered: bool
+    """It answered a request (ApiVersions) on the new connection."""
+    silent: bool
+    """It neither answered nor refused: the connection opened (or its opening hung) and
+    nothing came back in time (a hung or frozen broker, a black hole)."""
+    note: str
+    """In a few words: `answers`, `connection open, nothing received`, `connection refused`."""
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterInfo:
     cluster_id: str | None
     brokers: tuple[str, ...]
@@ -104,6 +119,12 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
     async def cluster_info(self) -> ClusterInfo: ...
+
+    async def probe_servers(self, timeout_s: float) -> list[ServerProbe]:
+        """What a new connection to each bootstrap server sees within `timeout_s` (why the
+        cluster does not answer); empty when there is nothing to connect to (in memory).
+        Never raises."""
+        ...
 
     async def list_topics(self) -> list[TopicInfo]:
         """All topics, internal ones flagged."""

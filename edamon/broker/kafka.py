@@ -24,11 +24,19 @@ from edamon.broker.base import (
     BrokerUnavailable,
     ClusterInfo,
     GroupInfo,
+    ServerProbe,
     TopicInfo,
 )
-from edamon.broker.kafka_client import abandon_producer, client_options, guarded, map_error
+from edamon.broker.kafka_client import (
+    abandon_producer,
+    cancelling,
+    client_options,
+    guarded,
+    map_error,
+)
 from edamon.broker.kafka_groups import KafkaGroupConsumer, KafkaTailer, header_list
 from edamon.broker.kafka_offsets import GroupReader, committed_of
+from edamon.broker.kafka_probe import probe_servers
 from edamon.broker.kafka_records import KafkaRecordTailer
 from edamon.config import KafkaSettings
 from edamon.model.records import TP, Header
@@ -167,6 +175,10 @@ class KafkaBroker:
                 else "the broker client is closed"
             )
         return self._admin, self._helper
+
+    async def probe_servers(self, timeout_s: float) -> list[ServerProbe]:
+        """What a new connection to each bootstrap server sees (edamon.broker.kafka_probe)."""
+        return await probe_servers(self._settings, timeout_s)
 
     # -- metadata --------------------------------------------------------------------------
 
@@ -399,15 +411,24 @@ class KafkaBroker:
                 self._settings,
                 f"produce to {topic}",
             )
-        except (BrokerUnavailable, asyncio.CancelledError):
+        except (BrokerUnavailable, asyncio.CancelledError) as exc:
             # Timed out (broker down) or cancelled: the producer would deliver the send later
             # anyway, after it was reported failed (or with nobody left to record it), and
             # close() would wait for the broker to come back to do so. Drop it with what it
-            # holds; the next call starts a new one.
+            # holds; the next call starts a new one. Only the call that takes it out drops
+            # it: sends of other tasks on the same producer fail with it (a second drop
+            # cancelled its sender again, and that CancelledError ended the demo's tasks).
             async with self._producer_lock:
-                if self._producer is producer:
+                mine = self._producer is producer
+                if mine:
                     self._producer = None
-            await abandon_producer(producer)
+            if mine:
+                await abandon_producer(producer)
+            if isinstance(exc, asyncio.CancelledError) and not cancelling():
+                # not this task's cancellation: a future inside aiokafka was cancelled
+                raise BrokerUnavailable(
+                    f"cannot reach kafka at {self.name}: produce to {topic}: the send was abandoned"
+                ) from None
             raise
         return int(meta.partition), int(meta.offset)
 

@@ -79,7 +79,8 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def _reason(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
+    """The failure in a few words (`connection refused`, `unknown host (...)`)."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, socket.gaierror):
@@ -131,7 +132,7 @@ def map_error(
         or (what == "connect" and isinstance(exc, ConnectionResetError))
     ):  # a plaintext listener resets a TLS hello
         return BrokerUnavailable(
-            f"TLS handshake failed at {servers}: {_reason(exc)} (is this a TLS listener? "
+            f"TLS handshake failed at {servers}: {reason_of(exc)} (is this a TLS listener? "
             f"check kafka.security_protocol {settings.security_protocol})"
         )
     if isinstance(exc, TimeoutError) and timeout_s is not None:
@@ -140,14 +141,15 @@ def map_error(
         )
     if isinstance(exc, _AUTH_ERRORS):
         user = f" as {settings.username!r}" if settings.username else ""
+        mechanism = settings.sasl_mechanism
         return BrokerAuthError(
-            f"authentication failed at {servers} ({settings.sasl_mechanism}{user}): {_reason(exc)}"
+            f"authentication failed at {servers} ({mechanism}{user}): {reason_of(exc)}"
         )
     if isinstance(exc, _DENIED_ERRORS):
-        return BrokerAuthError(f"not authorised: {what} at {servers}: {_reason(exc)}")
+        return BrokerAuthError(f"not authorised: {what} at {servers}: {reason_of(exc)}")
     if isinstance(exc, _UNAVAILABLE_ERRORS):  # TimeoutError is an OSError
-        return BrokerUnavailable(f"cannot reach kafka at {servers}: {_reason(exc)}")
-    return BrokerError(f"{what} failed: {type(exc).__name__}: {_reason(exc)}")
+        return BrokerUnavailable(f"cannot reach kafka at {servers}: {reason_of(exc)}")
+    return BrokerError(f"{what} failed: {type(exc).__name__}: {reason_of(exc)}")
 
 
 async def guarded(
@@ -168,6 +170,13 @@ async def guarded(
         raise map_error(exc, settings, what, limit) from None
 
 
+def cancelling() -> bool:
+    """Whether the current task is being cancelled: a CancelledError that comes while it is
+    not came from a future cancelled inside a library, and is that library's failure."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def abandon_producer(producer: AIOKafkaProducer) -> None:
     """Stop an idempotent producer at once, failing the sends it still holds.
 
@@ -182,7 +191,13 @@ async def abandon_producer(producer: AIOKafkaProducer) -> None:
     # No public aiokafka API drops pending sends: its sender and accumulator are used here
     # (aiokafka is pinned to 0.14.x; tests/kafka/test_outages.py checks the behaviour).
     try:
-        await producer._sender.close()
+        try:
+            await producer._sender.close()
+        except asyncio.CancelledError:
+            if cancelling():
+                raise
+            # The sender task ended cancelled rather than returning (cancelled again while
+            # it waited for its requests in flight): it is stopped all the same.
         accumulator = producer._message_accumulator
         batches = {batch for queue in accumulator._batches.values() for batch in queue}
         batches |= accumulator._pending_batches

@@ -22,6 +22,7 @@ from edamon.broker.base import (
     ClusterInfo,
     GroupInfo,
     MemberInfo,
+    ServerProbe,
     TopicInfo,
 )
 from edamon.broker.memory_clients import MemoryGroupConsumer, MemoryTailer
@@ -112,6 +113,10 @@ class MemoryBroker:
                 member.disconnect()
             group.members.clear()
         self._wake()
+
+    async def probe_servers(self, timeout_s: float) -> list[ServerProbe]:
+        """Nothing to connect to: no probe."""
+        return []
 
     def _check_open(self) -> None:
         if self._closed:

@@ -16,8 +16,9 @@ from edamon.cli.attach import attach_options
 from edamon.config import Settings
 
 IDLE_S = 2.0
-_RETRYING = re.compile(r" \(retrying in [0-9.]+s\)$")
-"""The retry the collector announces after a failed attempt."""
+_RETRYING = re.compile(r" \((?:for [0-9hms]+, )?retrying(?: in [0-9.]+s)?\)$")
+"""How long the outage lasts and the retry the collector announces after a failed attempt
+(edamon.collector.outage)."""
 POLL_S = 0.1
 
 
@@ -207,6 +208,6 @@ def _unreachable(message: str, elapsed_s: float) -> str:
     """Why the cluster was not reached: the collector's last reason, without the retry it no
     longer makes (the command gives up), or how long it tried when no attempt failed yet."""
     reason = _RETRYING.sub("", message or "")
-    if not reason or reason == "connecting…":
+    if not reason or reason.startswith("connecting"):  # "connecting for 2s…"
         return f"cannot connect to kafka within {elapsed_s:.0f}s"
     return reason

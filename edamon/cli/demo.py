@@ -127,6 +127,7 @@ def command(
     system = DemoSystem(
         broker, settings.demo, clock=clock, read_only=bool(bootstrap) and settings.read_only
     )
+    system.bus.tell = click.echo  # "demo producer: broker not answering since …, retrying"
     registry: SchemaRegistry | None = None
     if wire_format != "json":
         from edamon.decode.registry import HttpSchemaRegistry, MemorySchemaRegistry

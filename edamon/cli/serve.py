@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from edamon.config import Settings
 if TYPE_CHECKING:
     from edamon.broker.base import Broker
     from edamon.decode.registry import SchemaRegistry
+    from edamon.service.server import Background
 
 EMBEDDED_TOKEN_ENV = "EDAMON_EMBEDDED_TOKEN"
 """The embedded child's token, passed by its parent through the environment (never on disk)."""
@@ -147,7 +148,7 @@ def _serve(
     tokens: Any,
     bind: Any,
     listening: Callable[[str], None],
-    background: tuple[Callable[[], Awaitable[None]], ...] = (),
+    background: tuple[Background, ...] = (),
     parent_watch: bool = False,
     registry: SchemaRegistry | None = None,
 ) -> int:
@@ -239,7 +240,7 @@ def _embedded(socket_path: Path, demo: str | None, demo_format: str = "json") ->
 
 def embedded_broker(
     settings: Settings, demo: str | None, demo_format: str = "json"
-) -> tuple[Broker, tuple[Callable[[], Awaitable[None]], ...], SchemaRegistry | None]:
+) -> tuple[Broker, tuple[Background, ...], SchemaRegistry | None]:
     """The broker to watch, what runs beside the collector and the schema registry the
     collector decodes with (None: the configured one): the demo's simulation on its in-memory
     broker or on the cluster (as `edamon demo` builds them), or nothing."""
@@ -278,7 +279,8 @@ def embedded_broker(
             registry = codec_registry = MemorySchemaRegistry()
         system.bus.codec = AvroCodec(codec_registry)
 
-    async def simulate() -> None:
+    async def simulate(notice: Callable[[str], None]) -> None:
+        system.bus.tell = notice  # "demo producer: broker not answering" on the dashboard
         await broker.start()
         try:
             await system.run()

@@ -7,13 +7,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from typing import TypeVar
 
 from edamon.broker.base import Broker, BrokerAuthError, BrokerError, Tailer
 from edamon.broker.reading import RecordReader
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.lagsampler import LagSampler
+from edamon.collector.outage import PROBE_TIMEOUT_S, Outage
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.collector.view import StateView
@@ -27,6 +29,7 @@ from edamon.model.status import ConnectionState
 from edamon.model.timespec import resolve_start
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FETCH_MAX_RECORDS = 2000
 INGEST_SLICE = 500
@@ -54,8 +57,9 @@ seen within ~3.6 s."""
 AUTH_RETRY_S = 30.0
 """Refused credentials or certificate: tried again this much later (the state says "error")."""
 READ_RECORD_TIMEOUT_S = 10.0
-NO_ANSWER_S = 4.0
-"""A lag sample unanswered this long shows the connection as "no answer" until it returns."""
+WATCH_EVERY_S = 0.5
+"""How often the connection state's reason (and its live duration) is brought up to date while
+the cluster does not answer (edamon.collector.outage)."""
 REGISTRY_PROBE_S = 30.0
 """How often the schema registry is asked for its subjects (its state in the connection view)."""
 
@@ -101,6 +105,9 @@ class Collector(StateView):
         self._tailer: Tailer | None = None
         self._session_up = False
         """The current session reached the cluster (resets the reconnect backoff)."""
+        self.outage = Outage(broker.name)
+        """Why the cluster does not answer, and since when (the connection state's reason)."""
+        self._probe: asyncio.Task[None] | None = None
         self.records_read = 0
 
     @property
@@ -124,16 +131,15 @@ class Collector(StateView):
 
         On cancellation the tailer and the broker's clients are closed before returning.
         """
-        probe = None
+        helpers = [asyncio.create_task(self._watch_loop(), name="edamon-connection-watch")]
         if self.state.schemas.registry is not None:
-            probe = asyncio.create_task(self._registry_loop(), name="edamon-registry")
+            helpers.append(asyncio.create_task(self._registry_loop(), name="edamon-registry"))
         try:
             await self._run_forever()
         finally:
-            if probe is not None:
-                probe.cancel()
-                with suppress(asyncio.CancelledError):
-                    await probe
+            if self._probe is not None:
+                helpers.append(self._probe)
+            await cancel_and_wait(helpers)
             await self.state.schemas.aclose()
             await self._close_tailer()
             with suppress(BrokerError):
@@ -145,24 +151,23 @@ class Collector(StateView):
         while True:
             self._session_up = False
             try:
-                self.state.set_connection(ConnectionState.CONNECTING, "connecting…", self._clock())
+                self.outage.asking(self._clock())  # a connection: the cluster must answer
+                self._show_outage()
                 await self._broker.start()
                 await self._session()
                 delay = retry_delay(0)
             except BrokerAuthError as exc:  # refused credentials or certificate
+                self.outage.answered()  # an answer, if a refusal: no silence to tell
                 self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
                 self.state.notice(str(exc))
                 delay = AUTH_RETRY_S
-            except BrokerError as exc:  # an outage: "connecting…", never "error"
+            except BrokerError as exc:  # an outage: "connecting", with the reason; not "error"
                 if self._session_up:  # the cluster answered: a new outage starts here
                     failures = 0
                 delay = retry_delay(failures)
                 failures += 1
-                self.state.set_connection(
-                    ConnectionState.CONNECTING,
-                    f"{exc} (retrying in {delay:.1f}s)",
-                    self._clock(),
-                )
+                self.outage.failed(str(exc), self._clock(), delay)
+                self._show_outage()
             await self._close_tailer()  # the broker's own clients reconnect by themselves
             await asyncio.sleep(delay)
 
@@ -173,13 +178,14 @@ class Collector(StateView):
                 await tailer.close()
 
     async def _session(self) -> None:
-        info = await self._broker.cluster_info()
+        info = await self._ask(self._broker.cluster_info())
         self.state.set_connection(
             ConnectionState.CONNECTED, "", self._clock(), brokers=len(info.brokers)
         )
         self._session_up = True
         self._tailer = self._broker.tailer()
-        await self._refresh_topics(assign=True)  # a new tailer, even if no topic changed
+        # a new tailer, even if no topic changed
+        await self._ask(self._refresh_topics(assign=True))
         tasks = [
             asyncio.create_task(self._tail_loop(), name="edamon-tail"),
             asyncio.create_task(self._refresh_loop(), name="edamon-topics"),
@@ -305,19 +311,18 @@ class Collector(StateView):
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self._settings.topics.refresh_s)
-            await self._refresh_topics()
+            await self._ask(self._refresh_topics())
 
     async def _lag_loop(self) -> None:
         while True:
             try:
                 groups, ends = await self._sample_lag()
-            except BrokerError as exc:  # "error" only for refused credentials, else an outage
-                state = (
-                    ConnectionState.ERROR
-                    if isinstance(exc, BrokerAuthError)
-                    else ConnectionState.CONNECTING
-                )
-                self.state.set_connection(state, str(exc), self._clock())
+            except BrokerAuthError as exc:  # "error" only for refused credentials
+                self.outage.answered()
+                self.state.set_connection(ConnectionState.ERROR, str(exc), self._clock())
+            except BrokerError as exc:  # an outage: the reason, and since when
+                self.outage.failed(str(exc), self._clock())
+                self._show_outage()
             else:
                 self.state.lag = groups
                 self.state.collector_lag = sum(
@@ -332,23 +337,46 @@ class Collector(StateView):
 
     async def _sample_lag(self) -> tuple[tuple[GroupLag, ...], dict[TP, int]]:
         """One lag sample; while the cluster takes longer than NO_ANSWER_S to answer it, the
-        connection shows "no answer" (a hung broker fails the request only after the request
-        timeout). Waiting only: the request itself is never cancelled from here."""
-        sample = asyncio.ensure_future(
-            self._lag.sample(self.state.partitions, list(self._positions))
-        )
-        try:
-            done, _ = await asyncio.wait({sample}, timeout=NO_ANSWER_S)
-            if not done:
-                self.state.set_connection(
-                    ConnectionState.CONNECTING,
-                    f"no answer from the cluster for {NO_ANSWER_S:g}s…",
-                    self._clock(),
-                )
-            return await sample
-        except asyncio.CancelledError:  # the session ends: the sample goes with it
-            sample.cancel()
-            raise
+        connection shows "no answer" (`_watch_loop`: a hung broker fails the request only
+        after the request timeout)."""
+        return await self._ask(self._lag.sample(self.state.partitions, list(self._positions)))
+
+    async def _ask(self, request: Awaitable[T]) -> T:
+        """Await a request the cluster must answer: while it waits, the outage tracker knows
+        (a silent cluster shows as "no answer" after NO_ANSWER_S); its answer ends an outage."""
+        self.outage.asking(self._clock())
+        result = await request
+        self.outage.answered()
+        if self._session_up and self.state.connection.state is ConnectionState.CONNECTING:
+            self.state.set_connection(ConnectionState.CONNECTED, "", self._clock())
+        return result
+
+    def _show_outage(self) -> None:
+        """The connection state while the cluster does not answer: the reason, live."""
+        now = self._clock()
+        self.state.set_connection(ConnectionState.CONNECTING, self.outage.text(now), now)
+
+    async def _watch_loop(self) -> None:
+        """Keep the reason of an outage (and its duration) current, turn a connection whose
+        requests go unanswered to "connecting", and try a new connection to the servers now
+        and then to tell why (edamon.collector.outage)."""
+        while True:
+            now = self._clock()
+            state = self.state.connection.state
+            if state is ConnectionState.CONNECTING or (
+                state is ConnectionState.CONNECTED and self.outage.unanswered(now)
+            ):
+                self._show_outage()
+            if self.outage.wants_probe(now) and (self._probe is None or self._probe.done()):
+                self.outage.probed_at = now  # one at a time, not again before its time
+                self._probe = asyncio.create_task(self._probe_servers(), name="edamon-probe")
+            await asyncio.sleep(WATCH_EVERY_S)
+
+    async def _probe_servers(self) -> None:
+        probes = await self._broker.probe_servers(PROBE_TIMEOUT_S)
+        self.outage.probed(probes, self._clock())
+        if self.state.connection.state is ConnectionState.CONNECTING:
+            self._show_outage()
 
     def _schema_resolved(self, schema_id: SchemaKey, reason: str | None) -> None:
         self.state.schema_resolved(schema_id, reason, self._clock())

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from edamon.broker.base import Broker, BrokerError, GroupConsumer
+from edamon.broker.base import Broker, BrokerError, BrokerUnavailable, GroupConsumer
 from edamon.config import DemoSettings
 from edamon.demo.clock import DemoClock
 from edamon.demo.events import Dice, Event, PoisonMessage, Topics, upcast
 from edamon.demo.faults import MAX_ATTEMPTS, Failure, Faults, HandlerError
 from edamon.demo.wire import Codec, JsonCodec
-from edamon.model.records import TP, RawRecord
+from edamon.model.records import TP, Header, RawRecord
 
 FETCH_TIMEOUT_MS = 200
 BATCH_SIZE = 100
@@ -61,6 +62,39 @@ class EventBus:
         self.started_at = started_at
         self.codec: Codec = JsonCodec()
         """How events are written and read (JSON, or Avro through a schema registry)."""
+        self.tell: Callable[[str], None] = lambda text: None
+        """Where the demo says what a person watching should know (the dashboard's notices,
+        or the headless demo's console): that its writes fail, and when they work again."""
+        self.failing_since: float | None = None
+        """Since when (monotonic seconds) every write failed; None while writes work."""
+
+    async def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[Header],
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Write one record (every write of the demo goes through here); raises BrokerError,
+        after telling that writes fail (once per outage), and tells when they work again."""
+        try:
+            await self.broker.produce(
+                topic, key, value, headers, partition=partition, timestamp_ms=timestamp_ms
+            )
+        except BrokerError as exc:
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
+                what = "broker not answering" if isinstance(exc, BrokerUnavailable) else "refused"
+                since = time.strftime("%H:%M:%S")
+                self.tell(f"demo producer: {what} since {since}, retrying ({exc})")
+            raise
+        if self.failing_since is not None:
+            down = time.monotonic() - self.failing_since
+            self.failing_since = None
+            self.tell(f"demo producer: writing again after {down:.0f}s of failed writes")
 
     async def publish(self, topic: str, event: Event, service: str) -> None:
         """Produce `event` to `topic`; raises BrokerError if the broker refuses."""
@@ -69,7 +103,7 @@ class EventBus:
         value = self.codec.encode(topic, event)
         headers = event.headers(service)
         timestamp_ms = self.now_ms()
-        produce = self.broker.produce
+        produce = self.produce
         await produce(topic, key, value, headers, timestamp_ms=timestamp_ms)
         self.counters["published"] += 1
         if self.faults.duplicate(event.event_id):

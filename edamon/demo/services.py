@@ -171,7 +171,7 @@ class PaymentsService(Service):
 
     async def dead_letter(self, record: RawRecord, failure: Failure, attempts: int) -> bool:
         """Spring's DeadLetterPublishingRecoverer: same partition of `<topic>.DLT`."""
-        await self.bus.broker.produce(
+        await self.bus.produce(
             Topics.spring_dlt(record.topic),
             record.key,
             record.value,
@@ -243,7 +243,7 @@ class ShippingService(Service):
 
     async def dead_letter(self, record: RawRecord, failure: Failure, attempts: int) -> bool:
         """Hand-made DLQ: `<prefix>shipping.dlq`, `x-original-*` text headers."""
-        await self.bus.broker.produce(
+        await self.bus.produce(
             self.bus.topics.shipping_dlq,
             record.key,
             record.value,

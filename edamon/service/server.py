@@ -36,6 +36,9 @@ from edamon.service.backend import Backend
 log = logging.getLogger(__name__)
 
 BACKLOG = 128
+Background = Callable[[Callable[[str], None]], Awaitable[None]]
+"""A job run beside the collector (the demo's simulation), given where to tell a notice (the
+collector's notices: the dashboard shows them)."""
 GRACEFUL_S = 3.0
 """Open requests get this long to finish when the service stops."""
 
@@ -141,13 +144,14 @@ async def serve(
     tokens: Tokens,
     bind: Bind,
     *,
-    background: Sequence[Callable[[], Awaitable[None]]] = (),
+    background: Sequence[Background] = (),
     on_listening: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
     registry: SchemaRegistry | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT or `stop` is set. `background`: coroutines run beside the
-    collector (the demo's simulation). `on_listening(url)` once the socket listens.
+    collector (the demo's simulation), each given the collector's notices to tell the
+    dashboard things. `on_listening(url)` once the socket listens.
     `registry`: the schema registry to decode with (default: the configured one).
     Raises ServeError before starting anything when the socket or TLS can't be had."""
     service = settings.service
@@ -196,7 +200,10 @@ async def serve(
 
     tasks = [asyncio.create_task(collector.run(), name="edamon-collector")]
     tasks.append(asyncio.create_task(_guard(backend.alerting.run()), name="edamon-alerts"))
-    tasks += [asyncio.create_task(_guard(make()), name="edamon-background") for make in background]
+    tasks += [
+        asyncio.create_task(_guard(make(collector.state.notice)), name="edamon-background")
+        for make in background
+    ]
     if shard_peers is not None:
         tasks.append(asyncio.create_task(_guard(shard_peers.run()), name="edamon-shard-peers"))
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="edamon-http")

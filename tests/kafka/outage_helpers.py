@@ -1,12 +1,15 @@
 """Helpers for tests/kafka/test_outages.py: a broker of the test's own that can be taken down
-for a while, and plain-aiokafka readers to check what really reached the log."""
+(or frozen) for a while, and plain-aiokafka readers to check what really reached the log."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -56,6 +59,18 @@ async def take_down(broker: Any, down_s: float) -> asyncio.Task[None]:
         assert time.monotonic() < deadline, "the broker did not go down within 30 s"
         await asyncio.sleep(0.05)
     return back
+
+
+@contextmanager
+def frozen(broker: Any) -> Iterator[None]:
+    """The broker's JVM stopped (SIGSTOP) for the block, resumed (SIGCONT) after it, whatever
+    happens: its port still takes connections (the kernel completes them) but nothing is
+    answered, as with a hung broker or a long GC pause. Keep it short: clients time out."""
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
 
 
 async def until(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -10,14 +10,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from outage_helpers import (
     commit,
     create_topics,
+    frozen,
     own_broker,
     read_all,
     send,
@@ -32,10 +37,12 @@ from edamon.actions.scan import read_dead_letters
 from edamon.actions.service import RetryService
 from edamon.broker.base import BrokerError
 from edamon.broker.kafka import KafkaBroker
+from edamon.cli.serve import embedded_broker
 from edamon.collector.collector import Collector
 from edamon.collector.lagsampler import LagSampler
 from edamon.config import Settings, load_settings
 from edamon.demo import DemoSystem
+from edamon.demo.runner import PARTITIONS
 
 pytestmark = pytest.mark.kafka
 
@@ -284,3 +291,77 @@ async def test_collect_with_the_broker_down_reports_why_and_reads_once_it_is_bac
     await back
     assert later.returncode == 0, later.stderr
     assert json.loads(later.stdout)["snapshot"]["totals"]["events"] == 7
+
+
+async def test_the_demo_writes_again_after_a_broker_pause_and_says_so_meanwhile(
+    own_broker: Any,
+) -> None:
+    """The broker frozen (SIGSTOP) for 13 s under the running demo, as `edamon demo -b` runs
+    it (the simulation beside the collector, with the collector's notices): the demo tells
+    that its producer fails ("demo producer: broker not answering …, retrying") and, once the
+    broker answers again, writes again and says so (3 s client timeouts here)."""
+    settings = demo_settings("pause.", own_broker.bootstrap)
+    settings.kafka.request_timeout_s = 3
+    settings.kafka.connect_timeout_s = 3
+    broker, background, _ = embedded_broker(settings, "kafka")
+    notices: list[str] = []
+    [simulate] = background
+    run = asyncio.create_task(simulate(notices.append))
+    orders = "pause.orders.OrderPlaced"
+    try:
+        await until_async(lambda: written(own_broker.bootstrap, orders, 20), 60, "20 orders")
+        with frozen(own_broker):
+            await asyncio.sleep(13)
+        thawed = time.monotonic()
+        assert any(n.startswith("demo producer: broker not answering since") for n in notices), (
+            notices
+        )
+        before = 0
+        while not before:  # plain clients too may fail at first after the pause
+            with suppress(KafkaError):
+                before = await end_offsets(own_broker.bootstrap, orders)
+        await until_async(
+            lambda: written(own_broker.bootstrap, orders, before + 10), 30, "10 new orders"
+        )
+        resumed_s = time.monotonic() - thawed
+        assert any(n.startswith("demo producer: writing again after") for n in notices), notices
+        assert not run.done(), f"the demo stopped: {run}"
+    finally:
+        run.cancel()
+        with suppress(asyncio.CancelledError):
+            await asyncio.wait_for(run, 30)
+        await asyncio.wait_for(broker.close(), 15)
+    assert resumed_s < 20, f"the demo wrote 10 new orders {resumed_s:.1f}s after the pause"
+
+
+async def end_offsets(bootstrap: str, topic: str) -> int:
+    """Records written to `topic` (one of the demo's, PARTITIONS partitions) so far, read by
+    plain clients; 0 before the demo created it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return 0
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def written(bootstrap: str, topic: str, at_least: int) -> bool:
+    try:
+        return await end_offsets(bootstrap, topic) >= at_least
+    except KafkaError:  # e.g. NodeNotReadyError just after the broker resumed: ask again
+        return False
+
+
+async def until_async(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.5)

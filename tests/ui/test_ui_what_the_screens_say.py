@@ -62,6 +62,15 @@ class TestConnectionStateOnEveryScreen:
         assert "● connecting" in lines[0] or "● connecting" in lines[2]  # nav bar or head
         assert DOWN in text  # and why, in words (status line, or the overview's head)
 
+    async def test_caught_up_is_not_claimed_while_not_connected(self) -> None:
+        snap = make_snapshot()
+        assert snap.catchup.caught_up
+        assert "caught up" in await shown(make_app(FakeView(snap)), WIDE, ())
+        down = ConnectionView(ConnectionState.CONNECTING, "k:9092", "no answer from k:9092 for 5s")
+        text = await shown(make_app(FakeView(dataclasses.replace(snap, connection=down))), WIDE, ())
+        assert "caught up" not in text
+        assert "stale (not connected)" in text.splitlines()[2]  # the overview's head
+
 
 class TestWords:
     async def test_an_unknown_consumer_group_is_one_word_everywhere(self) -> None:

@@ -53,17 +53,22 @@ class Recorder:
         return 0
 
 
-def simulate_briefly(background: Sequence[Callable[[], Awaitable[None]]]) -> None:
-    """What the embedded service does with its background jobs: run, then cancel."""
+def simulate_briefly(
+    background: Sequence[Callable[[Callable[[str], None]], Awaitable[None]]],
+) -> list[str]:
+    """What the embedded service does with its background jobs: run, then cancel; returns
+    the notices they told."""
+    notices: list[str] = []
 
     async def briefly() -> None:
-        tasks = [asyncio.create_task(job()) for job in background]
+        tasks = [asyncio.create_task(job(notices.append)) for job in background]
         await asyncio.sleep(0.3)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(briefly())
+    return notices
 
 
 def test_without_headless_it_opens_the_dashboard_on_the_demo_broker(

@@ -171,7 +171,10 @@ class OverviewScreen(DashboardScreen):
             parts.append(
                 Content.styled(f"registry {conn.registry}{note}", status_style(conn.registry))
             )
-        if snap.catchup.caught_up:
+        if snap.catchup.caught_up and conn.state is not ConnectionState.CONNECTED:
+            # Caught up with what the cluster said before the outage, not with it now.
+            parts.append(Content.styled("stale (not connected)", "$text-warning"))
+        elif snap.catchup.caught_up:
             parts.append(Content.styled("caught up", "dim"))
         else:
             parts.append(
