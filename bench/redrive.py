@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -33,17 +31,9 @@ from edamon.actions.ledger import Ledger  # noqa: E402
 from edamon.actions.scan import read_dead_letters  # noqa: E402
 from edamon.broker.kafka import KafkaBroker  # noqa: E402
 from edamon.config import Settings  # noqa: E402
+from kafka_helpers import load_harness  # noqa: E402
 
 PARTITIONS = 3
-
-
-def _harness() -> Any:
-    spec = importlib.util.spec_from_file_location("edamon_kafka_harness", ROOT / "scripts/kafka.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 async def produce(bootstrap: str, dlt: str, target: str, count: int) -> None:
@@ -112,7 +102,7 @@ def main() -> None:
     if args.bootstrap:
         asyncio.run(run(args.bootstrap, args.dead_letters))
         return
-    harness = _harness()
+    harness = load_harness()
     broker = harness.KafkaBroker(sasl=False, tls=False)
     broker.start()
     try:

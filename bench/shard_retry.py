@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -34,18 +33,10 @@ from builders import spring_dlt_headers  # noqa: E402
 from edamon.actions.scan import find_dead_letters  # noqa: E402
 from edamon.broker.kafka import KafkaBroker  # noqa: E402
 from edamon.config import KafkaSettings, Settings  # noqa: E402
+from kafka_helpers import load_harness  # noqa: E402
 from service_helpers import Service, start_service, wait_for  # noqa: E402
 
 PARTITIONS = 3
-
-
-def _harness() -> Any:
-    spec = importlib.util.spec_from_file_location("edamon_kafka_harness", ROOT / "scripts/kafka.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 async def produce(bootstrap: str, prefix: str, count: int) -> str:
@@ -173,7 +164,7 @@ def main() -> None:
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
-        broker = _harness().KafkaBroker(sasl=False)
+        broker = load_harness().KafkaBroker(sasl=False)
         broker.start()
         bootstrap = broker.bootstrap
     try:

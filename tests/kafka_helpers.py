@@ -15,7 +15,8 @@ import importlib.util
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +24,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from edamon.broker.kafka import KafkaBroker
+from edamon.collector.collector import Collector
+from edamon.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS_PATH = REPO / "scripts" / "kafka.py"
@@ -244,3 +249,17 @@ MakeTopic = Callable[..., Awaitable[str]]
 Produce = Callable[..., Awaitable[list[Any]]]
 CommitOffsets = Callable[..., Awaitable[None]]
 UniqueName = Callable[[str], str]
+
+
+@asynccontextmanager
+async def running_collector(settings: Settings) -> AsyncIterator[Collector]:
+    """A `Collector` on a real `KafkaBroker` with `settings`, running in a task for the
+    block; cancelled after it."""
+    collector = Collector(KafkaBroker(settings.kafka), settings)
+    task = asyncio.create_task(collector.run())
+    try:
+        yield collector
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from builders import event_value, spring_dlt_headers
-from edamon.broker.kafka import KafkaBroker
-from edamon.collector.collector import Collector
 from edamon.config import Settings, load_settings
 from edamon.demo.sagas import demo_sagas
 from edamon.model.status import ConnectionState, GroupStatus, NodeStatus, SagaState
+from kafka_helpers import running_collector
 
 pytestmark = pytest.mark.kafka
 
@@ -33,18 +31,6 @@ def settings_for(bootstrap: str, prefix: str, **extra: Any) -> Settings:
     settings = load_settings(None, overrides, use_default_path=False)
     settings.sagas.definitions = [SAGA]
     return settings
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Collector]:
-    collector = Collector(KafkaBroker(settings.kafka), settings)
-    task = asyncio.create_task(collector.run())
-    try:
-        yield collector
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 async def until(check: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
@@ -79,7 +65,7 @@ async def test_scripted_flow_gives_chain_saga_and_dead_letter(
         f"{prefix}.PaymentProcessed.DLT",
         [(b"order-2", dlq_value, spring_dlt_headers(f"{prefix}.StockReserved", 1, 42))],
     )
-    async with running(settings_for(kafka_bootstrap, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, prefix)) as collector:
         await until(
             lambda: (v := collector.chain("flow-1")) is not None and v.summary.events == 4,
             what="flow-1 with 4 events",
@@ -117,7 +103,7 @@ async def test_lag_status_ok_warn_err(
     keeper, steady, stopped = (unique_name(f"{prefix}-{n}") for n in ("keeper", "steady", "stop"))
     settings = settings_for(kafka_bootstrap, prefix, lag={"groups_include": [rf"{prefix}-.*"]})
     end = 0
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await commit_offsets(stopped, {(topic, 0): 0})
         statuses: dict[str, GroupStatus] = {}
         deadline = time.monotonic() + 40
@@ -156,7 +142,7 @@ async def test_topic_created_after_start_is_picked_up(
 ) -> None:
     prefix = unique_name("late")
     await make_topic(f"{prefix}.First")
-    async with running(settings_for(kafka_bootstrap, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, prefix)) as collector:
         await until(lambda: collector.snapshot().connection.state == ConnectionState.CONNECTED)
         late = await make_topic(f"{prefix}.Late", partitions=3)
         await produce(late, [(b"k", event_value("late-1", "LateEvent", "late-flow"), [])])
@@ -170,7 +156,7 @@ async def test_unreachable_broker_reports_connecting_with_reason() -> None:
     settings = settings_for(
         "127.0.0.1:1", "nothing", kafka={"request_timeout_s": 1, "connect_timeout_s": 1}
     )
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await until(
             lambda: "127.0.0.1:1" in collector.snapshot().connection.message,
             20,
@@ -190,7 +176,7 @@ async def test_wrong_sasl_password_is_a_clear_error(kafka_sasl: Any) -> None:
             "password": "wrong-password",
         },
     )
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await until(
             lambda: collector.snapshot().connection.state == ConnectionState.ERROR, 20, "auth error"
         )
@@ -212,7 +198,7 @@ async def test_records_dropped_from_memory_are_read_again_from_kafka(
     values = [event_value(f"d{i}", "OrderPlaced", f"drop-{i}", None, at_ms=now_ms) for i in (0, 1)]
     await produce(topic, [(b"order-7", v, headers) for v in values])
     settings = settings_for(kafka_bootstrap, prefix, retention={"record_memory_mb": 0})
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await until(lambda: collector.event("d1") is not None, what="both events")
         env = collector.event("d0")
         assert env is not None and env.dropped and env.record.value is None

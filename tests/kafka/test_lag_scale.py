@@ -9,8 +9,7 @@ import random
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiokafka.protocol.commit
@@ -26,10 +25,10 @@ from edamon.broker.kafka import KafkaBroker
 from edamon.broker.kafka_groups import KafkaTailer
 from edamon.broker.kafka_offsets import GroupReader, OffsetFetchGroups
 from edamon.cli.collect import _collect
-from edamon.collector.collector import Collector
 from edamon.config import KafkaSettings, Settings, load_settings
 from edamon.model.records import TP
 from edamon.model.status import PartitionStatus
+from kafka_helpers import running_collector
 
 pytestmark = pytest.mark.kafka
 
@@ -79,18 +78,6 @@ async def fill(bootstrap: str, topic: str, partitions: int, counts: list[int]) -
         await producer.stop()
 
 
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Collector]:
-    collector = Collector(KafkaBroker(settings.kafka), settings)
-    task = asyncio.create_task(collector.run())
-    try:
-        yield collector
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
 async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -120,7 +107,7 @@ async def test_lag_table_is_complete_and_correct_with_200_groups(
         commits[f"{prefix}-g{g:03d}"] = {tp: rng.randint(0, end[tp]) for tp in mine}
     await commit_directly(kafka_bootstrap, commits)
 
-    async with running(settings_for(kafka_bootstrap, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, prefix)) as collector:
         await until(
             lambda: (
                 collector.snapshot().lag_health.samples >= 3

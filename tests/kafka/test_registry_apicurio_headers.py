@@ -8,19 +8,14 @@ and nothing else in the batch is lost."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
-from edamon.broker.kafka import KafkaBroker
-from edamon.collector.collector import Collector
 from edamon.collector.jsonout import build_document, document_json
 from edamon.config import EnvelopeSettings, SchemaRegistrySettings, Settings, load_settings
 from edamon.decode.envelope import EnvelopeDecoder
@@ -28,7 +23,7 @@ from edamon.decode.registry import HttpSchemaRegistry
 from edamon.decode.schemas import SchemaStore
 from edamon.model.envelope import Envelope, Undecodable
 from edamon.model.records import RawRecord
-from kafka_helpers import MakeTopic, Produce, UniqueName
+from kafka_helpers import MakeTopic, Produce, UniqueName, running_collector
 from registry_helpers import (
     apicurio_id_header,
     apicurio_ids,
@@ -116,18 +111,6 @@ def settings_for(bootstrap: str, registry: str, prefix: str) -> Settings:
     )
 
 
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Collector]:
-    collector = Collector(KafkaBroker(settings.kafka), settings)
-    task = asyncio.create_task(collector.run())
-    try:
-        yield collector
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_ids_in_apicurio_headers_decode_through_the_collector(
     kafka_bootstrap: str,
     schema_registry_url: str,
@@ -194,7 +177,7 @@ async def test_ids_in_apicurio_headers_decode_through_the_collector(
         ],
     )
 
-    async with running(settings_for(kafka_bootstrap, url, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, url, prefix)) as collector:
         await until(
             lambda: (v := collector.chain("flow-1")) is not None and v.summary.events == 3,
             what="flow-1 with its 3 events",
@@ -261,7 +244,7 @@ async def test_a_record_waits_for_its_globalid_then_decodes(
         [(b"order-1", avro(ORDER, order("e1", None)),
           [apicurio_id_header("value", "globalId", future)])],
     )  # fmt: skip
-    async with running(settings_for(kafka_bootstrap, url, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, url, prefix)) as collector:
         await until(
             lambda: (
                 dict(collector.snapshot().undecodable.by_reason)

@@ -10,8 +10,6 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -23,12 +21,11 @@ from builders import spring_dlt_headers
 from edamon.actions.ledger import Ledger
 from edamon.actions.redrive import Redriver
 from edamon.broker.kafka import KafkaBroker
-from edamon.collector.collector import Collector
 from edamon.collector.jsonout import build_document, document_json
 from edamon.config import Settings, load_settings
 from edamon.demo.sagas import demo_sagas
 from edamon.model.status import ConnectionState, SagaState
-from kafka_helpers import MakeTopic, Produce, UniqueName
+from kafka_helpers import MakeTopic, Produce, UniqueName, running_collector
 from registry_helpers import avro, frame, register, until
 
 pytestmark = pytest.mark.kafka
@@ -99,18 +96,6 @@ def settings_for(bootstrap: str, registry: str, prefix: str) -> Settings:
     return settings
 
 
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Collector]:
-    collector = Collector(KafkaBroker(settings.kafka), settings)
-    task = asyncio.create_task(collector.run())
-    try:
-        yield collector
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
 async def read_values(bootstrap: str, topic: str) -> list[bytes]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
@@ -173,7 +158,7 @@ async def test_avro_events_make_chains_sagas_and_dead_letters_like_json(
     )
 
     settings = settings_for(kafka_bootstrap, schema_registry_url, prefix)
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await until(
             lambda: (v := collector.chain("flow-1")) is not None and v.summary.events == 4,
             what="flow-1 with its 4 Avro events",
