@@ -345,7 +345,16 @@ class Collector(StateView):
         """Await a request the cluster must answer: while it waits, the outage tracker knows
         (a silent cluster shows as "no answer" after NO_ANSWER_S); its answer ends an outage."""
         self.outage.asking(self._clock())
-        result = await request
+        # Run as a task of its own, awaited through asyncio.wait: a cancellation (the session
+        # or the collector ends) reaches this task even when the request swallows its own
+        # (asyncio.wait_for in Python 3.11 can, when the answer comes in the same turn).
+        asked = asyncio.ensure_future(request)
+        try:
+            await asyncio.wait({asked})
+        except asyncio.CancelledError:
+            asked.cancel()
+            raise
+        result = asked.result()
         self.outage.answered()
         if self._session_up and self.state.connection.state is ConnectionState.CONNECTING:
             self.state.set_connection(ConnectionState.CONNECTED, "", self._clock())

@@ -26,6 +26,7 @@ from edamon.broker.kafka_groups import KafkaTailer
 from edamon.broker.kafka_offsets import GroupReader, OffsetFetchGroups
 from edamon.cli.collect import _collect
 from edamon.config import KafkaSettings, Settings, load_settings
+from edamon.model.lag import partition_order
 from edamon.model.records import TP
 from edamon.model.status import PartitionStatus
 from kafka_helpers import running_collector
@@ -126,7 +127,8 @@ async def test_lag_table_is_complete_and_correct_with_200_groups(
         expected_rows = sorted(
             (tp.topic, tp.partition) for tp in end if tp.topic in topics
         )  # every partition of its topics: committed or "no commit"
-        assert [(p.topic, p.partition) for p in view.partitions] == expected_rows, view.group
+        assert sorted((p.topic, p.partition) for p in view.partitions) == expected_rows, view.group
+        assert list(view.partitions) == sorted(view.partitions, key=partition_order)
         for row in view.partitions:
             tp = TP(row.topic, row.partition)
             assert row.end == end[tp]
