@@ -15,10 +15,11 @@ Values of one key are alternatives (OR); different keys must all match (AND).
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from edamon.decode.timeparse import parse_iso
 from edamon.model.deadletter import DeadLetter
@@ -89,18 +90,18 @@ class DeadLetterFilter:
         """The filter as `key=value` texts that `parse_filters` turns back into the same
         filter at any later time: `since` and `until` as ISO 8601 UTC times (to the
         microsecond), not as durations ago (what another process, e.g. a shard member, is
-        asked with). A bound before year 1 or after 9999 is left out: no record is beyond it."""
+        asked with). Each bound is rounded up to the microsecond: both keep a time at or above
+        them out of `until` and in `since`, and a record's time is whole milliseconds, so the
+        same records pass. A bound beyond what ISO 8601 writes (before year 1, after 9999)
+        becomes that limit: an early `since` or a late `until` keeps every record as before,
+        an early `until` or a late `since` keeps none, as here."""
         texts = [f"dlq-topic={p}" for p in self.dlq_topics]
         texts += [f"original-topic={p}" for p in self.original_topics]
         texts += [f"group={p}" for p in self.groups]
         texts += [f"exception={p}" for p in self.exceptions]
         for key, bound in (("since", self.since), ("until", self.until)):
             if bound is not None:
-                try:
-                    moment = datetime.fromtimestamp(bound, UTC)
-                except (OverflowError, OSError, ValueError):
-                    continue
-                texts.append(f"{key}={moment.isoformat(timespec='microseconds')}")
+                texts.append(f"{key}={_iso_ceil(bound)}")
         return tuple(texts)
 
     def matches(self, dead_letter: DeadLetter) -> bool:
@@ -202,3 +203,25 @@ def parse_filters(specs: Iterable[str], *, now: float) -> DeadLetterFilter:
         since=since,
         until=until,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST = datetime(1, 1, 1, tzinfo=UTC)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def _iso_ceil(seconds: float) -> str:
+    """`seconds` since the epoch as ISO 8601 UTC, rounded up to the microsecond (integer
+    arithmetic: the product with 10**6 is not exact), held within years 1 to 9999."""
+    if not math.isfinite(seconds):
+        moment = _LAST if seconds > 0 else _FIRST
+        return moment.isoformat(timespec="microseconds")
+    micros = round(seconds * 1_000_000)
+    if micros / 1_000_000 < seconds:
+        micros += 1
+    try:
+        moment = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        moment = _LAST if micros > 0 else _FIRST
+    return min(max(moment, _FIRST), _LAST).isoformat(timespec="microseconds")
+

@@ -175,9 +175,8 @@ class EnvelopeDecoder(RecordKeeper):
             return self._binary(record, headers)
         if not value:
             return self._undecodable(record, "empty value")
-        content_type = headers.get("content-type") or headers.get("Content-Type")
-        if content_type and content_type.lstrip()[:23].lower() == _CE_PREFIX:
-            return self._structured(record, headers, value)
+        if _structured_content(headers):
+            return self._structured(record, headers, value, key)
         return self._configured(record, headers, value)
 
     def decode_many(self, records: Sequence[RawRecord]) -> list[Envelope | Undecodable]:
@@ -239,8 +238,8 @@ class EnvelopeDecoder(RecordKeeper):
             raw_headers = record.headers
             headers: HeaderMap = dict(raw_headers) if raw_headers else _NO_HEADERS
             if headers:
-                if "ce_specversion" in headers:
-                    append(decode(record))
+                if "ce_specversion" in headers or not ID_HEADERS.isdisjoint(headers):
+                    append(decode(record))  # CloudEvents binary, or a schema id (Apicurio)
                     continue
                 content_type = headers.get("content-type") or headers.get("Content-Type")
                 if content_type and content_type.lstrip()[:23].lower() == _CE_PREFIX:
@@ -519,8 +518,10 @@ class EnvelopeDecoder(RecordKeeper):
         )
 
     def _structured(
-        self, record: RawRecord, headers: HeaderMap, value: bytes
+        self, record: RawRecord, headers: HeaderMap, value: bytes, key: bytes | None
     ) -> Envelope | Undecodable:
+        """A CloudEvents structured-mode value; `key`: the record's, or decoded through a
+        schema registry."""
         event = _parse_object(value)
         if isinstance(event, str):
             return self._undecodable(record, event)
@@ -532,7 +533,6 @@ class EnvelopeDecoder(RecordKeeper):
             return self._undecodable(record, "no event type")
         data = event.get("data")
         data_obj: JsonObject | None = data if type(data) is dict else None
-        key = record.key
         version = _first(self._version, data_obj, _NO_HEADERS, None, parse_int)
         if version is None:
             version = _schema_version(event.get("dataschema"))
@@ -606,6 +606,8 @@ class EnvelopeDecoder(RecordKeeper):
             obj = self._data_object(value)
         elif not value:
             return self._undecodable(record, "empty value")
+        elif _structured_content(headers):  # only the key came through the registry
+            return self._structured(record, headers, value, key)
         else:
             parsed = _parse_object(value)
             obj, error = (None, parsed) if isinstance(parsed, str) else (parsed, None)
@@ -756,3 +758,9 @@ def _key_bytes(key: object) -> bytes:
     import json
 
     return json.dumps(jsonable(key), sort_keys=True).encode("utf-8")
+
+
+def _structured_content(headers: HeaderMap) -> bool:
+    """The content type says CloudEvents structured mode (`application/cloudevents…`)."""
+    content_type = headers.get("content-type") or headers.get("Content-Type")
+    return content_type is not None and content_type.lstrip()[:23].lower() == _CE_PREFIX

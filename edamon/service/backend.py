@@ -335,7 +335,9 @@ class Backend:
         if not wanted:
             return [], {}, notices
         found, unread = await find_dead_letters(self.broker, self.settings, wanted)
-        return found, unread, notices
+        # this member's filter decides, whatever another member listed (an older version,
+        # a bound read differently): nothing is planned that the filter does not keep
+        return [dl for dl in found if selector.matches(dl)], unread, notices
 
     # ---- retries -------------------------------------------------------------------------
 

@@ -252,6 +252,24 @@ fn text_of(raw: Option<&[u8]>) -> Option<&str> {
     }
 }
 
+/// One of Apicurio's four schema-id headers (`apicurio.{value,key}.{globalId,contentId}`).
+fn is_registry_id_header(name: &Bound<'_, PyAny>) -> bool {
+    name.downcast::<PyString>()
+        .ok()
+        .and_then(|s| {
+            s.to_str().ok().map(|s| {
+                matches!(
+                    s,
+                    "apicurio.value.globalId"
+                        | "apicurio.value.contentId"
+                        | "apicurio.key.globalId"
+                        | "apicurio.key.contentId"
+                )
+            })
+        })
+        .unwrap_or(false)
+}
+
 struct Headers<'py> {
     /// (the header, its name, its value), in the record's order
     items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)>,
@@ -433,6 +451,15 @@ impl BatchDecoder {
                 headers.items.push((header, name, value));
             }
             if headers.get("ce_specversion").is_some() {
+                return Ok(None);
+            }
+            // a schema id in Apicurio's headers (edamon.decode.apicurio.ID_HEADERS): the
+            // value or key is read through the registry, by the exact path
+            if headers
+                .items
+                .iter()
+                .any(|(_, k, _)| is_registry_id_header(k))
+            {
                 return Ok(None);
             }
             let ct = match headers.get("content-type") {

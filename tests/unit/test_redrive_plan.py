@@ -259,3 +259,30 @@ def test_plan_actions_targets_and_stripped_headers() -> None:
     forced = redriver.plan(letters, force=True)
     assert {i.coords: i.action for i in forced.items}[done] is Action.SEND
     assert {i.coords: i.attempt for i in forced.items}[done] == 2
+
+
+@pytest.mark.parametrize(
+    "specs",
+    [
+        ["until=100000000d"],  # a duration ago before year 1
+        ["until=0001-01-01T00:30:00+01:00"],  # before year 1 in UTC
+        ["since=9999-12-31T23:00:00-05:00"],  # after year 9999 in UTC
+    ],
+)
+def test_a_bound_out_of_iso_range_keeps_nothing_on_another_member_either(
+    specs: list[str],
+) -> None:
+    """A shard member asked with `specs()` of a filter that keeps nothing here must keep
+    nothing either (a dropped bound made it keep its newest 10,000)."""
+    flt = parse_filters(specs, now=NOW)
+    assert _coords(flt) == []
+    assert _coords(parse_filters(flt.specs(), now=NOW)) == []
+
+
+@pytest.mark.parametrize("offset", [-1.5e-6, -0.4e-6, 0.0, 0.4e-6, 1.5e-6])
+def test_bounds_a_hair_off_a_dead_letters_time_keep_the_same_after_specs(offset: float) -> None:
+    """`since` and `until` are any float (a duration ago); written to the microsecond for
+    another member, they keep the dead letters they keep here."""
+    at = NOW - 60 + offset
+    for flt in (DeadLetterFilter(since=at), DeadLetterFilter(until=at)):
+        assert _coords(parse_filters(flt.specs(), now=NOW)) == _coords(flt), (flt, offset)
