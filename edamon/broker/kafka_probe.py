@@ -60,6 +60,8 @@ async def probe_server(
         return ServerProbe(server, False, True, f"no connection within {timeout_s:g}s")
     except OSError as exc:
         return ServerProbe(server, False, False, reason_of(exc))
+    except UnicodeError:  # a host name IDNA refuses (a label over 63 characters...)
+        return ServerProbe(server, False, False, "not a valid host name")
     try:
         async with asyncio.timeout_at(deadline):
             if context is not None:
@@ -71,6 +73,8 @@ async def probe_server(
         return ServerProbe(server, False, True, NOTHING_RECEIVED)
     except (OSError, ssl.SSLError) as exc:  # ssl.SSLError is an OSError; said for clarity
         return ServerProbe(server, False, False, f"connection open, then {reason_of(exc)}")
+    except (struct.error, UnicodeError):  # a client id the request can't carry
+        return ServerProbe(server, False, False, "connection open; kafka.client_id too long")
     finally:
         writer.close()
     if not data:
