@@ -224,4 +224,3 @@ def _iso_ceil(seconds: float) -> str:
     except OverflowError:
         moment = _LAST if micros > 0 else _FIRST
     return min(max(moment, _FIRST), _LAST).isoformat(timespec="microseconds")
-
