@@ -202,8 +202,8 @@ class HttpSchemaRegistry:
         text = await self._get(path, what, text=True)
         versions = await self._versions(kind, number)
         types = {str(v.get("artifactType")) for v in versions if v.get("artifactType")}
-        if len(types) != 1:
-            raise RegistryUnreachable(f"unexpected answer from the registry ({what}: no type)")
+        if len(types) != 1:  # this schema's answer, not the registry's health
+            raise RegistryError(f"the registry gives {what} no single type ({len(types)})")
         refs: list[SchemaReference] = []
         body = await self._get(f"{path}/references", what)
         for raw in body if isinstance(body, list) else ():
@@ -211,9 +211,10 @@ class HttpSchemaRegistry:
                 refs.append(
                     SchemaReference(str(raw["name"]), str(raw["artifactId"]), int(raw["version"]))
                 )
-            except (KeyError, TypeError, ValueError):
-                raise RegistryUnreachable(
-                    "unexpected answer from the registry (reference)"
+            except (KeyError, TypeError, ValueError):  # e.g. a version "1.0.0"
+                raise RegistryError(
+                    f"{what} has a reference edamon can't follow (not a name, artifact and "
+                    f"numbered version: {str(raw)[:200]})"
                 ) from None
         return RegisteredSchema(text, types.pop(), tuple(refs))
 
