@@ -439,6 +439,10 @@ class Backend:
         except Exception as exc:
             log.exception("retry job %s failed", job.id)
             job.state, job.error = "error", f"internal error: {type(exc).__name__}"
+        finally:
+            # a finished job answers from its plan's document and summary: the dead letters
+            # it planned (whole records, read from Kafka in a shard group) are let go
+            job.plan = RedrivePlan((), job.plan.force)
 
     def job(self, job_id: str) -> RetryJob | None:
         return self._jobs.get(job_id)
