@@ -48,6 +48,7 @@ from edamon.broker.kafka_groups import to_records
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.collector import AUTH_RETRY_S, Collector, let_requests_in, retry_delay
 from edamon.collector.lagsampler import LagSampler
+from edamon.collector.outage import Outage
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.config import KafkaSettings, Settings
@@ -249,6 +250,9 @@ class ShardCollector(Collector):
         self.index_topic = shard.index_topic_name()
         self.source_group, self.index_group = shard.group_ids()
         self._source = broker
+        self.outage = Outage(broker.name)
+        """Why the cluster does not answer, and since when: the reason stays on the connection
+        state between attempts (never a bare "connecting…" once one failed)."""
         self._conf = settings
         self._now = clock
         self._index_kafka = index_kafka_settings(settings)
@@ -311,8 +315,10 @@ class ShardCollector(Collector):
         try:
             while True:
                 try:
+                    now = self._now()
+                    self.outage.asking(now)
                     self.state.set_connection(
-                        ConnectionState.CONNECTING, "connecting…", self._now()
+                        ConnectionState.CONNECTING, self.outage.text(now), now
                     )
                     await self._source.start()
                     if self._index_broker is not self._source:
@@ -320,6 +326,7 @@ class ShardCollector(Collector):
                     await self._session()
                     delay = retry_delay(0)
                 except (BrokerAuthError, ShardRefused) as exc:
+                    self.outage.answered()  # an answer, if a refusal
                     self.state.set_connection(ConnectionState.ERROR, str(exc), self._now())
                     self.state.notice(str(exc))
                     delay = AUTH_RETRY_S
@@ -327,10 +334,10 @@ class ShardCollector(Collector):
                     log.warning("shard member: session ended: %s", exc)
                     delay = retry_delay(failures)
                     failures += 1
+                    now = self._now()
+                    self.outage.failed(str(exc), now, delay)
                     self.state.set_connection(
-                        ConnectionState.CONNECTING,
-                        f"{exc} (retrying in {delay:.1f}s)",
-                        self._now(),
+                        ConnectionState.CONNECTING, self.outage.text(now), now
                     )
                 await self._close_clients()
                 await asyncio.sleep(delay)
@@ -398,6 +405,7 @@ class ShardCollector(Collector):
         stage2.subscribe(
             topics=[self.index_topic], listener=_Listener(self._index_revoked, self._index_assigned)
         )
+        self.outage.answered()
         self.state.set_connection(
             ConnectionState.CONNECTED, "", self._now(), brokers=len(info.brokers)
         )

@@ -155,3 +155,38 @@ async def test_a_frozen_broker_shows_as_no_answer_with_a_live_duration(own_broke
     assert first - went_quiet < REASON_WITHIN_S, f"the reason showed after {first - went_quiet}s"
     assert_says_no_answer_live(watched.since(first, thawed), thawed - first)
     assert back_s < 10, f"connected {back_s:.1f}s after the broker answered again"
+
+
+async def test_a_shard_member_keeps_the_reason_between_attempts() -> None:
+    """A shard member (`serve --shard-group`) has a connection loop of its own: once an
+    attempt failed, the next one starts with the reason and its duration, not a bare
+    "connecting…" (a refused port: an attempt fails at once, every 0.5–3 s)."""
+    from edamon.shard.member import ShardCollector
+
+    overrides: dict[str, Any] = {
+        "kafka": {"bootstrap_servers": "127.0.0.1:1", "connect_timeout_s": 2},
+        "shard": {"group": "silent-shard"},
+    }
+    settings = load_settings(None, overrides, use_default_path=False)
+    member = ShardCollector(KafkaBroker(settings.kafka), settings, url="http://127.0.0.1:9")
+    seen: list[str] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(member.snapshot().connection.message)
+            await asyncio.sleep(0.05)
+
+    tasks = [asyncio.create_task(member.run()), asyncio.create_task(watch())]
+    try:
+        await asyncio.sleep(6)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+    failed = [i for i, message in enumerate(seen) if "connection refused" in message]
+    assert failed, sorted(set(seen))
+    after = seen[failed[0] :]
+    assert all("connection refused" in message for message in after), sorted(set(after))
+    assert any("(for " in message for message in after), sorted(set(after))
