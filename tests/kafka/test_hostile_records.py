@@ -16,7 +16,7 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from test_cli_dlq import Edamon, edamon, read_topic  # noqa: F401 - `edamon` is a fixture
-from test_collector import running, settings_for, until
+from test_collector import settings_for, until
 
 from edamon.broker.kafka_records import (
     BadHeaderName,
@@ -25,7 +25,7 @@ from edamon.broker.kafka_records import (
     escape_bytes,
 )
 from edamon.model.status import ConnectionState
-from kafka_helpers import MakeTopic, Produce, UniqueName
+from kafka_helpers import MakeTopic, Produce, UniqueName, running_collector
 
 pytestmark = pytest.mark.kafka
 
@@ -154,7 +154,7 @@ async def test_collector_reads_past_header_names_that_are_not_utf8(
 
     settings = settings_for(kafka_bootstrap, prefix)
     seen: set[tuple[ConnectionState, str]] = set()
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
 
         def done() -> bool:
             snap = collector.snapshot()

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
-from test_collector import running, settings_for, until
+from test_collector import settings_for, until
 
 from builders import event_value
 from edamon.broker.partitioner import key_partition
 from edamon.model.ordering import Finding, SplitCause, TopicOrdering
+from kafka_helpers import running_collector
 
 pytestmark = pytest.mark.kafka
 
@@ -44,7 +45,7 @@ async def test_keying_by_event_id_splits_aggregates_and_is_reported(
             )
             records.append((eid.encode(), value))  # the bug: keyed by the event id
     await produce(topic, records)
-    async with running(settings_for(kafka_bootstrap, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, prefix)) as collector:
         await until(
             lambda: (t := _topic(collector, topic)) is not None and t.checked == 60,
             what="60 events checked",
@@ -81,7 +82,7 @@ async def test_a_partition_count_raised_mid_stream_is_noticed_and_named(
 
     for key, value in batch(0):
         await produce(topic, [(key, value)], partition=key_partition(key, 2))
-    async with running(settings_for(kafka_bootstrap, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, prefix)) as collector:
         await until(
             lambda: (t := _topic(collector, topic)) is not None and t.checked == 40,
             what="the first 40 events",
@@ -151,7 +152,7 @@ async def test_a_reproduced_old_event_is_out_of_order_and_a_clean_stream_has_no_
         "p2-again", "PaymentUpdated", "c-p", aggregate_id="pay-1", version=2, at_ms=now_ms + 1000
     )
     await produce(replayed, [(b"pay-1", again)])
-    async with running(settings_for(kafka_bootstrap, prefix)) as collector:
+    async with running_collector(settings_for(kafka_bootstrap, prefix)) as collector:
         await until(
             lambda: (
                 (a := _topic(collector, clean)) is not None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from test_check import edamon
-from test_collector import running, settings_for, until
+from test_collector import settings_for, until
 
 from edamon.model.status import ConnectionState
-from kafka_helpers import KafkaTls, MakeTopic, Produce, UniqueName
+from kafka_helpers import KafkaTls, MakeTopic, Produce, UniqueName, running_collector
 
 pytestmark = pytest.mark.kafka
 
@@ -60,7 +60,7 @@ async def test_check_and_collector_connect_over_tls(
 
     kafka = {k.removeprefix("EDAMON_KAFKA__").lower(): v for k, v in env.items()}
     settings = settings_for(kafka["bootstrap_servers"], prefix, kafka=kafka)
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await until(
             lambda: collector.snapshot().totals.events == 1, 30, f"the event, read over {protocol}"
         )
@@ -101,7 +101,7 @@ async def test_refused_certificate_fails_at_once_with_one_line(
     kafka = {k.removeprefix("EDAMON_KAFKA__").lower(): v for k, v in env.items()}
     settings = settings_for(kafka["bootstrap_servers"], unique_name("tls"), kafka=kafka)
     started = time.monotonic()
-    async with running(settings) as collector:
+    async with running_collector(settings) as collector:
         await until(
             lambda: collector.snapshot().connection.state == ConnectionState.ERROR,
             10,
