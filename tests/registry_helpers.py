@@ -104,16 +104,7 @@ def _varint(number: int) -> bytes:
 
 
 def _zigzag_varint(number: int) -> bytes:
-    value = (number << 1) ^ (number >> 63)
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return _varint((number << 1) ^ (number >> 63))
 
 
 def avro(schema: dict[str, Any], record: Any) -> bytes:

@@ -208,16 +208,9 @@ class JsonSchema:
 
 
 def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise WireError("corrupt Protobuf message indexes")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (result >> 1) ^ -(result & 1), pos
-        shift += 7
+    """A zigzag-encoded varint (Confluent's message indexes) at `pos`, and the position after."""
+    result, pos = _varint(data, pos, "corrupt Protobuf message indexes")
+    return (result >> 1) ^ -(result & 1), pos
 
 
 def message_indexes(data: bytes) -> tuple[tuple[int, ...], int]:
@@ -460,12 +453,15 @@ class ProtobufSchema:
             raise ValueError(str(exc)) from None
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned varint at `pos` and the position after it."""
+def _varint(
+    data: bytes, pos: int, corrupt: str = "corrupt Protobuf type reference (Apicurio Ref)"
+) -> tuple[int, int]:
+    """An unsigned varint at `pos` and the position after it; WireError(`corrupt`) when
+    the bytes end first or it runs past 64 bits."""
     result = shift = 0
     while True:
         if pos >= len(data) or shift > 63:
-            raise WireError("corrupt Protobuf type reference (Apicurio Ref)")
+            raise WireError(corrupt)
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
