@@ -48,7 +48,6 @@ from edamon.broker.kafka_groups import to_records
 from edamon.collector.cancelling import cancel_and_wait
 from edamon.collector.collector import AUTH_RETRY_S, Collector, let_requests_in, retry_delay
 from edamon.collector.lagsampler import LagSampler
-from edamon.collector.outage import Outage
 from edamon.collector.runtime import freeze_survivors
 from edamon.collector.state import CollectorState
 from edamon.config import KafkaSettings, Settings
@@ -250,9 +249,6 @@ class ShardCollector(Collector):
         self.index_topic = shard.index_topic_name()
         self.source_group, self.index_group = shard.group_ids()
         self._source = broker
-        self.outage = Outage(broker.name)
-        """Why the cluster does not answer, and since when: the reason stays on the connection
-        state between attempts (never a bare "connecting…" once one failed)."""
         self._conf = settings
         self._now = clock
         self._index_kafka = index_kafka_settings(settings)
@@ -315,11 +311,10 @@ class ShardCollector(Collector):
         try:
             while True:
                 try:
-                    now = self._now()
-                    self.outage.asking(now)
-                    self.state.set_connection(
-                        ConnectionState.CONNECTING, self.outage.text(now), now
-                    )
+                    # the collector's outage tracker: the reason stays on the connection
+                    # state between attempts (never a bare "connecting…" once one failed)
+                    self.outage.asking(self._now())
+                    self._show_outage()
                     await self._source.start()
                     if self._index_broker is not self._source:
                         await self._index_broker.start()
@@ -334,11 +329,8 @@ class ShardCollector(Collector):
                     log.warning("shard member: session ended: %s", exc)
                     delay = retry_delay(failures)
                     failures += 1
-                    now = self._now()
-                    self.outage.failed(str(exc), now, delay)
-                    self.state.set_connection(
-                        ConnectionState.CONNECTING, self.outage.text(now), now
-                    )
+                    self.outage.failed(str(exc), self._now(), delay)
+                    self._show_outage()
                 await self._close_clients()
                 await asyncio.sleep(delay)
         finally:
